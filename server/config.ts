@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/**
+ * Every setting hubflow reads, validated once at start-up. Nothing else reads process.env.
+ */
+const schema = z.object({
+  HUBFLOW_DATABASE_URL: z.string().url().optional(),
+  /** PostgreSQL schema holding hubflow's metadata tables. */
+  HUBFLOW_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').default('hubflow'),
+  HUBFLOW_REDIS_URL: z.string().url().optional(),
+  /** Prefix of every BullMQ key, so several hubflow installations can share one Redis. */
+  HUBFLOW_QUEUE_PREFIX: z.string().min(1).default('hubflow'),
+  HUBFLOW_DAGS_DIR: z.string().min(1).optional(),
+  /** Where embedded PostgreSQL and Redis keep their data when no URL is given. */
+  HUBFLOW_HOME: z.string().min(1).default('.hubflow'),
+  HUBFLOW_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(20),
+  /** How long a worker's lock on a running task lasts; a killed worker's task is retried after it expires. */
+  HUBFLOW_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
+  /** How often the scheduler looks for due runs and for ready tasks that have no queued job. */
+  HUBFLOW_SCHEDULER_TICK_MS: z.coerce.number().int().min(50).default(1_000),
+  HUBFLOW_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+  HUBFLOW_ALERT_WEBHOOK: z.string().url().optional(),
+  HUBFLOW_API_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  HUBFLOW_HOST: z.string().default('127.0.0.1'),
+  HUBFLOW_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HUBFLOW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

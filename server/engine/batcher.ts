@@ -1,0 +1,39 @@
+/**
+ * Group commit: callers push one item each and await its own result, while items that
+ * arrive during a flush are written together by the next one. An idle batcher flushes at
+ * once, so a lone item pays no waiting; under load one transaction carries many items,
+ * which is what lifts store-backed dispatch above one commit per task.
+ */
+export class Batcher<T, R> {
+  #pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+  #flushing = false;
+
+  constructor(
+    private readonly flush: (items: T[]) => Promise<R[]>,
+    private readonly maxBatch = 500,
+  ) {}
+
+  push(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#pending.push({ item, resolve, reject });
+      if (!this.#flushing) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#pending.length) {
+        const batch = this.#pending.splice(0, this.maxBatch);
+        try {
+          const results = await this.flush(batch.map((p) => p.item));
+          batch.forEach((p, i) => p.resolve(results[i]!));
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}

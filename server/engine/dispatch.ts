@@ -1,0 +1,65 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import type { Dispatchable } from './advance.ts';
+
+export const TASK_QUEUE = 'tasks';
+
+export interface TaskJobData {
+  tiId: number;
+  generation: number;
+  runId: number;
+  dagId: string;
+  taskId: string;
+  mapIndex: number;
+}
+
+/**
+ * Deterministic: the same instance and generation always get the same id, so a second
+ * enqueue (a retried commit, the recovery sweep racing the dispatcher) is a no-op in BullMQ.
+ * No ':' (BullMQ reserves it), and readable in bull-board: r<run>.<task>[.<map index>].g<generation>.
+ */
+export function jobIdOf(d: Pick<Dispatchable, 'runId' | 'taskId' | 'mapIndex' | 'generation'>): string {
+  const map = d.mapIndex >= 0 ? `.${d.mapIndex}` : '';
+  return `r${d.runId}.${d.taskId}${map}.g${d.generation}`;
+}
+
+const KEEP = {
+  removeOnComplete: { age: 24 * 3600, count: 50_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} satisfies JobsOptions;
+
+/** Hands queued task instances to BullMQ. It only dispatches: the store decides what is ready. */
+export class Dispatcher {
+  readonly queue: Queue<TaskJobData>;
+
+  constructor(connection: ConnectionOptions, prefix: string) {
+    this.queue = new Queue<TaskJobData>(TASK_QUEUE, { connection, prefix });
+  }
+
+  async enqueue(items: readonly Dispatchable[]): Promise<void> {
+    if (!items.length) return;
+    await this.queue.addBulk(
+      items.map((d) => ({
+        name: `${d.dagId}.${d.taskId}`,
+        data: {
+          tiId: d.tiId,
+          generation: d.generation,
+          runId: d.runId,
+          dagId: d.dagId,
+          taskId: d.taskId,
+          mapIndex: d.mapIndex,
+        },
+        opts: {
+          jobId: jobIdOf(d),
+          attempts: d.triesLeft,
+          backoff: { type: 'hubflow' },
+          ...(d.delayMs ? { delay: d.delayMs } : {}),
+          ...KEEP,
+        },
+      })),
+    );
+  }
+
+  close(): Promise<void> {
+    return this.queue.close();
+  }
+}

@@ -1,0 +1,505 @@
+import { sql, type Transaction } from 'kysely';
+import type { Config } from '../config.ts';
+import { ConflictError, NotFoundError, describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/db.ts';
+import type { DagRunRow, RunType, StoreSchema } from '../store/schema.ts';
+import { advanceRun, type Dispatchable } from './advance.ts';
+import { Batcher } from './batcher.ts';
+import type { Dag } from './dag.ts';
+import { Dispatcher, jobIdOf } from './dispatch.ts';
+import type { Escalate } from './escalation.ts';
+import type { DagRegistry } from './loader.ts';
+
+type Trx = Transaction<StoreSchema>;
+
+export interface NewRun {
+  logicalDate: Date;
+  intervalStart: Date;
+  intervalEnd: Date;
+  runType: RunType;
+  dueAt: Date;
+  conf?: Record<string, unknown>;
+}
+
+export interface Completion {
+  tiId: number;
+  attemptId: number;
+  outcome: 'success' | 'failed';
+  /** JSON text of the task's result. */
+  result?: string;
+  error?: unknown;
+}
+
+/** A task instance a worker has just started, with what its context needs. */
+export interface StartedTask {
+  id: number;
+  run_id: number;
+  dag_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  max_tries: number;
+  map_item: unknown;
+  attempt_id: number;
+  logical_date: Date;
+  interval_start: Date;
+  interval_end: Date;
+  conf: Record<string, unknown>;
+}
+
+const LOST = JSON.stringify({ name: 'WorkerLost', message: 'the worker running this attempt stopped before it finished' });
+
+/**
+ * The engine's state transitions. Every decision is one PostgreSQL transaction; BullMQ is told
+ * afterwards, and what it misses (a crash between commit and enqueue, a flushed Redis) the
+ * recovery sweep puts back.
+ */
+export class Engine {
+  readonly #completions: Batcher<Completion, void>;
+  readonly #starts: Batcher<{ tiId: number; generation: number }, StartedTask | null>;
+
+  constructor(
+    readonly db: Store,
+    readonly dags: DagRegistry,
+    readonly dispatcher: Dispatcher,
+    readonly log: Logger,
+    readonly config: Config,
+    readonly escalate: Escalate,
+    readonly workerName = `${process.pid}`,
+  ) {
+    this.#completions = new Batcher((items) => this.#completeBatch(items));
+    this.#starts = new Batcher((items) => this.#startBatch(items));
+  }
+
+  dag(dagId: string): Dag {
+    const dag = this.dags.dags.get(dagId);
+    if (!dag) throw new NotFoundError(`no DAG '${dagId}' is loaded`);
+    return dag;
+  }
+
+  /** Runs `fn` in a transaction, again on a deadlock or serialization failure. */
+  async transaction<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(fn);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  /** Creates a run and its task instances, queued; null when the DAG already has a run at that logical date. */
+  async createRun(dag: Dag, run: NewRun, trx?: Trx): Promise<DagRunRow | null> {
+    const create = async (t: Trx) => {
+      const row = await t
+        .insertInto('dag_runs')
+        .values({
+          dag_id: dag.id,
+          logical_date: run.logicalDate,
+          interval_start: run.intervalStart,
+          interval_end: run.intervalEnd,
+          run_type: run.runType,
+          state: 'queued',
+          conf: JSON.stringify(run.conf ?? {}),
+          due_at: run.dueAt,
+        })
+        .onConflict((oc) => oc.columns(['dag_id', 'logical_date']).doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return null;
+      await t
+        .insertInto('task_instances')
+        .values(
+          [...dag.tasks.values()].map((task) => ({
+            run_id: row.id,
+            dag_id: dag.id,
+            task_id: task.id,
+            state: 'scheduled' as const,
+            max_tries: task.retry.attempts,
+          })),
+        )
+        .execute();
+      return row;
+    };
+    return trx ? create(trx) : this.transaction(create);
+  }
+
+  /** A manual run (Airflow's trigger): logical date now unless given; conf is handed to every task. */
+  async triggerRun(
+    dagId: string,
+    options: { logicalDate?: Date; conf?: Record<string, unknown>; runType?: RunType } = {},
+  ): Promise<DagRunRow> {
+    const dag = this.dag(dagId);
+    const logicalDate = options.logicalDate ?? new Date();
+    const end = dag.timetable?.next(logicalDate) ?? logicalDate;
+    const row = await this.createRun(dag, {
+      logicalDate,
+      intervalStart: logicalDate,
+      intervalEnd: end,
+      runType: options.runType ?? 'manual',
+      dueAt: new Date(),
+      conf: options.conf,
+    });
+    if (!row) throw new ConflictError(`DAG '${dagId}' already has a run at ${logicalDate.toISOString()}`);
+    await this.activate(dagId);
+    return row;
+  }
+
+  /**
+   * Starts queued runs of a DAG, oldest logical date first, up to its maxActiveRuns. Test runs
+   * start at once (they are an author's check, not production work). A paused DAG starts no
+   * scheduled runs; runs someone asked for by hand still start.
+   */
+  async activate(dagId: string): Promise<DagRunRow[]> {
+    const dag = this.dags.dags.get(dagId);
+    if (!dag) return [];
+    const { started, dispatch } = await this.transaction(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext(${'hubflow-runs:' + dagId}))`.execute(trx);
+      const paused = await trx.selectFrom('dags').select('is_paused').where('dag_id', '=', dagId).executeTakeFirst();
+      const active = await trx
+        .selectFrom('dag_runs')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('dag_id', '=', dagId)
+        .where('state', '=', 'running')
+        .where('run_type', '!=', 'test')
+        .executeTakeFirstOrThrow();
+      const free = dag.maxActiveRuns - Number(active.n);
+      let query = trx
+        .selectFrom('dag_runs')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('state', '=', 'queued')
+        .orderBy('logical_date');
+      if (paused?.is_paused) query = query.where('run_type', '!=', 'scheduled');
+      const queued = await query.forUpdate().execute();
+      const toStart = [...queued.filter((r) => r.run_type === 'test'), ...queued.filter((r) => r.run_type !== 'test').slice(0, Math.max(0, free))];
+      const dispatch: Dispatchable[] = [];
+      const started: DagRunRow[] = [];
+      for (const run of toStart) {
+        const row = await trx
+          .updateTable('dag_runs')
+          .set({ state: 'running', started_at: sql`now()` })
+          .where('id', '=', run.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        const roots = [...dag.tasks.values()].filter((t) => t.upstream.length === 0).map((t) => t.id);
+        const result = await advanceRun(trx, row, dag, roots);
+        dispatch.push(...result.dispatch);
+        started.push(row);
+      }
+      return { started, dispatch };
+    });
+    await this.dispatcher.enqueue(dispatch);
+    for (const run of started) this.log.info({ event: 'run_started', dagId, runId: run.id, logicalDate: run.logical_date }, 'run started');
+    return started;
+  }
+
+  /** Marks a task instance running and opens its attempt; null when it must not run (finished, cleared, out of tries). */
+  startTask(tiId: number, generation: number): Promise<StartedTask | null> {
+    return this.#starts.push({ tiId, generation });
+  }
+
+  async #startBatch(items: { tiId: number; generation: number }[]): Promise<(StartedTask | null)[]> {
+    const { rows } = await sql<StartedTask>`
+      with s as (
+        update task_instances ti
+        set state = 'running', try_number = ti.try_number + 1, started_at = coalesce(ti.started_at, now()),
+            heartbeat_at = now(), worker = ${this.workerName}, next_try_at = null
+        from unnest(${items.map((i) => i.tiId)}::bigint[], ${items.map((i) => i.generation)}::int[]) as j(id, gen)
+        where ti.id = j.id and ti.generation = j.gen
+          and ti.state in ('queued', 'up_for_retry', 'running') and ti.try_number < ti.max_tries
+        returning ti.id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.max_tries, ti.map_item
+      ), lost as (
+        -- A start while the instance is still 'running' means the worker of its open attempt died.
+        update attempts a set ended_at = now(), outcome = 'lost', error = ${LOST}::jsonb
+        where a.ti_id in (select id from s) and a.ended_at is null
+      ), a as (
+        insert into attempts (ti_id, try_number, worker, started_at, outcome)
+        select id, try_number, ${this.workerName}, now(), 'running' from s
+        returning id, ti_id
+      )
+      select s.*, a.id as attempt_id, r.dag_id, r.logical_date, r.interval_start, r.interval_end, r.conf
+      from s join a on a.ti_id = s.id join dag_runs r on r.id = s.run_id`.execute(this.db);
+    const byId = new Map(rows.map((r) => [Number(r.id), r]));
+    return items.map((i) => byId.get(i.tiId) ?? null);
+  }
+
+  /**
+   * A job arrived for an instance that cannot start. If its last try was lost with its
+   * worker, fail it (tries exhausted) so the run can move on; anything else is a stale job.
+   */
+  async settleUnstartable(tiId: number, generation: number): Promise<void> {
+    const ti = await this.db
+      .selectFrom('task_instances')
+      .select(['state', 'try_number', 'max_tries', 'generation'])
+      .where('id', '=', tiId)
+      .executeTakeFirst();
+    if (!ti || ti.generation !== generation || ti.state !== 'running' || ti.try_number < ti.max_tries) return;
+    const attempt = await this.db
+      .selectFrom('attempts')
+      .select('id')
+      .where('ti_id', '=', tiId)
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    await this.completeTask({
+      tiId,
+      attemptId: attempt?.id ?? 0,
+      outcome: 'failed',
+      error: JSON.parse(LOST) as unknown,
+    });
+  }
+
+  /** Records a finished attempt; resolves once committed and its downstream work is enqueued. */
+  completeTask(c: Completion): Promise<void> {
+    return this.#completions.push(c);
+  }
+
+  async #completeBatch(items: Completion[]): Promise<void[]> {
+    const outcome = await this.transaction(async (trx) => {
+      const tis = await trx
+        .selectFrom('task_instances')
+        .select(['id', 'run_id', 'task_id', 'map_index', 'try_number'])
+        .where('id', 'in', items.map((i) => i.tiId))
+        .execute();
+      const runIds = [...new Set(tis.map((t) => t.run_id))].sort((a, b) => a - b);
+      // Lock the runs in id order: concurrent batches cannot deadlock, and each run's fan-in
+      // and completion are decided by one transaction at a time.
+      const runs = await trx.selectFrom('dag_runs').selectAll().where('id', 'in', runIds).orderBy('id').forUpdate().execute();
+      const errors = items.map((i) => (i.outcome === 'failed' ? JSON.stringify(describeError(i.error)) : null));
+      const { rows: finished } = await sql<{ id: number }>`
+        update task_instances ti
+        set state = v.state, result = v.result, error = v.error, ended_at = now(), heartbeat_at = null
+        from unnest(${items.map((i) => i.tiId)}::bigint[], ${items.map((i) => i.outcome)}::text[],
+                    ${items.map((i) => i.result ?? null)}::jsonb[], ${errors}::jsonb[]) as v(id, state, result, error)
+        where ti.id = v.id and ti.state = 'running'
+        returning ti.id`.execute(trx);
+      await sql`
+        update attempts a set ended_at = now(), outcome = v.outcome, error = v.error
+        from unnest(${items.map((i) => i.attemptId)}::bigint[], ${items.map((i) => i.outcome)}::text[], ${errors}::jsonb[])
+          as v(id, outcome, error)
+        where a.id = v.id and a.ended_at is null`.execute(trx);
+
+      const done = new Set(finished.map((f) => Number(f.id)));
+      const tiById = new Map(tis.map((t) => [t.id, t]));
+      const deadLetters = items
+        .map((item, i) => ({ item, error: errors[i]!, ti: tiById.get(item.tiId) }))
+        .filter((d) => d.item.outcome === 'failed' && d.ti && done.has(d.item.tiId));
+      const runById = new Map(runs.map((r) => [r.id, r]));
+      if (deadLetters.length) {
+        await trx
+          .insertInto('dead_letters')
+          .values(
+            deadLetters.map(({ ti, error }) => ({
+              ti_id: ti!.id,
+              run_id: ti!.run_id,
+              dag_id: runById.get(ti!.run_id)!.dag_id,
+              task_id: ti!.task_id,
+              map_index: ti!.map_index,
+              tries: ti!.try_number,
+              error,
+            })),
+          )
+          .execute();
+      }
+
+      const dispatch: Dispatchable[] = [];
+      const escalations: { run: DagRunRow; taskId: string; mapIndex: number; tries: number; error: unknown }[] = [];
+      const finishedRuns: { run: DagRunRow; state: string }[] = [];
+      for (const run of runs) {
+        const dag = this.dags.dags.get(run.dag_id);
+        if (!dag) {
+          this.log.warn({ dagId: run.dag_id, runId: run.id }, 'run of a DAG that is no longer loaded: not advanced');
+          continue;
+        }
+        const finishedTasks = new Set(tis.filter((t) => t.run_id === run.id && done.has(t.id)).map((t) => t.task_id));
+        const candidates = [...finishedTasks].flatMap((id) => dag.tasks.get(id)?.downstream ?? []);
+        const result = await advanceRun(trx, run, dag, candidates);
+        dispatch.push(...result.dispatch);
+        for (const f of result.failed) escalations.push({ run, taskId: f.taskId, mapIndex: 0, tries: 0, error: f.error });
+        if (result.finished) finishedRuns.push({ run, state: result.finished.state });
+      }
+      for (const d of deadLetters) {
+        escalations.push({ run: runById.get(d.ti!.run_id)!, taskId: d.ti!.task_id, mapIndex: d.ti!.map_index, tries: d.ti!.try_number, error: d.item.error });
+      }
+      return { dispatch, escalations, finishedRuns };
+    });
+
+    await this.dispatcher.enqueue(outcome.dispatch);
+    for (const { run, state } of outcome.finishedRuns) {
+      this.log.info({ event: 'run_finished', dagId: run.dag_id, runId: run.id, state }, `run ${run.id} of ${run.dag_id}: ${state}`);
+      // The next queued run of this DAG may start now that a slot is free.
+      void this.activate(run.dag_id).catch((err: unknown) => this.log.error({ err }, 'activating queued runs failed'));
+    }
+    for (const e of outcome.escalations) {
+      void this.escalate({
+        kind: 'dead_letter',
+        dagId: e.run.dag_id,
+        runId: e.run.id,
+        taskId: e.taskId,
+        mapIndex: e.mapIndex,
+        tries: e.tries,
+        owner: this.dags.dags.get(e.run.dag_id)?.owner,
+        message: describeError(e.error).message,
+      });
+    }
+    return items.map(() => undefined);
+  }
+
+  /** A failed try that will be retried: the instance waits out its backoff as up_for_retry. */
+  async recordRetry(tiId: number, attemptId: number, error: unknown, delayMs: number): Promise<void> {
+    const described = JSON.stringify(describeError(error));
+    await this.transaction(async (trx) => {
+      await trx
+        .updateTable('task_instances')
+        .set({ state: 'up_for_retry', error: described, next_try_at: sql`now() + ${delayMs} * interval '1 millisecond'` })
+        .where('id', '=', tiId)
+        .where('state', '=', 'running')
+        .execute();
+      await trx
+        .updateTable('attempts')
+        .set({ ended_at: sql`now()`, outcome: 'retry', error: described })
+        .where('id', '=', attemptId)
+        .execute();
+    });
+  }
+
+  async heartbeat(tiIds: number[]): Promise<void> {
+    if (!tiIds.length) return;
+    await this.db
+      .updateTable('task_instances')
+      .set({ heartbeat_at: sql`now()` })
+      .where('id', 'in', tiIds)
+      .where('state', '=', 'running')
+      .execute();
+  }
+
+  /**
+   * Airflow's clear: resets the given tasks (default: the failed ones) and everything downstream
+   * of them, so the run resumes from there. Their tries start afresh; their attempts stay on record.
+   */
+  async clear(runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {
+    const { cleared, dispatch } = await this.transaction(async (trx) => {
+      const run = await trx.selectFrom('dag_runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirst();
+      if (!run) throw new NotFoundError(`no run ${runId}`);
+      const dag = this.dag(run.dag_id);
+      const tis = await trx.selectFrom('task_instances').selectAll().where('run_id', '=', runId).execute();
+      for (const t of options.tasks ?? []) if (!dag.tasks.has(t)) throw new NotFoundError(`DAG '${dag.id}' has no task '${t}'`);
+      const roots = options.tasks ?? [...new Set(tis.filter((t) => t.state === 'failed' || t.state === 'upstream_failed').map((t) => t.task_id))];
+      const selected = new Set<string>();
+      const visit = (id: string) => {
+        if (selected.has(id)) return;
+        selected.add(id);
+        dag.tasks.get(id)!.downstream.forEach(visit);
+      };
+      roots.forEach(visit);
+      if (!selected.size) return { cleared: [], dispatch: [] };
+      const busy = tis.find((t) => selected.has(t.task_id) && ['queued', 'running', 'up_for_retry'].includes(t.state));
+      if (busy) throw new ConflictError(`task '${busy.task_id}' of run ${runId} is ${busy.state}; clear it once it has finished`);
+
+      for (const id of selected) {
+        const task = dag.tasks.get(id)!;
+        if (task.map && selected.has(task.map)) {
+          // Its list will be produced again: collapse the expansion back to one placeholder.
+          await trx.deleteFrom('task_instances').where('run_id', '=', runId).where('task_id', '=', id).where('map_index', '>', 0).execute();
+          await trx.updateTable('task_instances').set({ map_index: -1, map_item: null }).where('run_id', '=', runId).where('task_id', '=', id).execute();
+        }
+        await trx
+          .updateTable('task_instances')
+          .set({
+            state: 'scheduled',
+            generation: sql`generation + 1`,
+            max_tries: sql`try_number + ${task.retry.attempts}`,
+            result: null,
+            error: null,
+            ready_at: null,
+            started_at: null,
+            ended_at: null,
+            next_try_at: null,
+            heartbeat_at: null,
+          })
+          .where('run_id', '=', runId)
+          .where('task_id', '=', id)
+          .execute();
+      }
+      await trx
+        .updateTable('dead_letters')
+        .set({ resolved_at: sql`now()`, resolution: 'cleared' })
+        .where('run_id', '=', runId)
+        .where('task_id', 'in', [...selected])
+        .where('resolved_at', 'is', null)
+        .execute();
+      const reopened = await trx
+        .updateTable('dag_runs')
+        .set({ state: 'running', ended_at: null, started_at: sql`coalesce(started_at, now())` })
+        .where('id', '=', runId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const result = await advanceRun(trx, reopened, dag, selected);
+      return { cleared: [...selected], dispatch: result.dispatch };
+    });
+    await this.dispatcher.enqueue(dispatch);
+    return { cleared };
+  }
+
+  /**
+   * The recovery sweep. The store says which instances should have a job; any that has none
+   * (a crash between commit and enqueue, a Redis that lost its data, a job BullMQ gave up on
+   * while the store still expects it) gets one. A running instance whose worker still
+   * heartbeats is left alone, so a task is never started twice while it runs.
+   */
+  async sweep(): Promise<number> {
+    const staleAfterMs = this.config.HUBFLOW_LOCK_MS * 2;
+    const rows = await this.db
+      .selectFrom('task_instances as ti')
+      .innerJoin('dag_runs as r', 'r.id', 'ti.run_id')
+      .select([
+        'ti.id',
+        'ti.run_id',
+        'ti.dag_id',
+        'ti.task_id',
+        'ti.map_index',
+        'ti.state',
+        'ti.generation',
+        'ti.try_number',
+        'ti.max_tries',
+        'ti.next_try_at',
+        sql<boolean>`ti.heartbeat_at > now() - ${staleAfterMs} * interval '1 millisecond'`.as('alive'),
+      ])
+      .where('r.state', '=', 'running')
+      .where('ti.state', 'in', ['queued', 'running', 'up_for_retry'])
+      .orderBy('ti.id')
+      .limit(10_000)
+      .execute();
+    const dispatch: Dispatchable[] = [];
+    for (const ti of rows) {
+      const ref = { tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, mapIndex: ti.map_index, generation: ti.generation };
+      const state = await this.dispatcher.queue.getJobState(jobIdOf(ref));
+      if (!['unknown', 'completed', 'failed'].includes(state)) continue;
+      if (ti.state === 'running' && ti.alive) continue;
+      let generation = ti.generation;
+      if (state !== 'unknown') {
+        // The job id is taken by a finished job; a new generation gets a fresh one.
+        const bumped = await this.db
+          .updateTable('task_instances')
+          .set({ generation: sql`generation + 1` })
+          .where('id', '=', ti.id)
+          .where('generation', '=', ti.generation)
+          .where('state', 'in', ['queued', 'running', 'up_for_retry'])
+          .returning('generation')
+          .executeTakeFirst();
+        if (!bumped) continue;
+        generation = bumped.generation;
+      }
+      const delayMs = ti.next_try_at ? Math.max(0, new Date(ti.next_try_at).getTime() - Date.now()) : 0;
+      dispatch.push({ ...ref, generation, triesLeft: Math.max(1, ti.max_tries - ti.try_number), delayMs });
+    }
+    if (dispatch.length) {
+      this.log.warn({ event: 'recovered', count: dispatch.length, jobs: dispatch.slice(0, 20).map(jobIdOf) }, 'recovery sweep re-enqueued task instances that had no job');
+      await this.dispatcher.enqueue(dispatch);
+    }
+    return dispatch.length;
+  }
+}

@@ -1,0 +1,37 @@
+import type { Logger } from '../log.ts';
+
+export interface Escalation {
+  kind: 'dead_letter' | 'sla_miss';
+  dagId: string;
+  runId: number;
+  taskId?: string;
+  mapIndex?: number;
+  tries?: number;
+  owner?: string;
+  message: string;
+}
+
+/**
+ * Raises an alert: always one structured log line (`event: "escalation"`), and a POST of the
+ * same JSON to HUBFLOW_ALERT_WEBHOOK when set. A webhook that is down is logged, never thrown:
+ * the failure being escalated must not be hidden behind a second one.
+ */
+export function createEscalator(log: Logger, webhook: string | undefined) {
+  return async function escalate(e: Escalation): Promise<void> {
+    log.error({ event: 'escalation', ...e }, `escalation: ${e.dagId} run ${e.runId}${e.taskId ? ` task ${e.taskId}` : ''}: ${e.message}`);
+    if (!webhook) return;
+    try {
+      const res = await fetch(webhook, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ source: 'hubflow', ...e }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      if (!res.ok) log.warn({ event: 'webhook_failed', status: res.status }, 'alert webhook answered with an error');
+    } catch (err) {
+      log.warn({ event: 'webhook_failed', err }, 'alert webhook could not be reached');
+    }
+  };
+}
+
+export type Escalate = ReturnType<typeof createEscalator>;

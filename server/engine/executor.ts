@@ -1,0 +1,164 @@
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { PermanentError, TaskTimeoutError, describeError, isRetryable } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { TaskContext } from './dag.ts';
+import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
+import type { Engine, StartedTask } from './engine.ts';
+import { backoffDelay } from './retry.ts';
+
+/** Results travel through the store to downstream tasks; bulk data belongs in staging. */
+export const MAX_RESULT_BYTES = 1_000_000;
+
+/** The error BullMQ sees for a try that will be retried; carries the delay the store recorded. */
+class RetryScheduled extends Error {
+  override name = 'RetryScheduled';
+  constructor(
+    message: string,
+    readonly retryDelayMs: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ExecutorOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  concurrency: number;
+  lockMs: number;
+}
+
+/**
+ * A worker: takes task jobs from BullMQ, runs the task function, and records every attempt in
+ * the store. The store decides whether a try is retried; BullMQ only waits out the delay
+ * (through its custom backoff strategy) and redelivers.
+ */
+export class Executor {
+  readonly worker: Worker<TaskJobData>;
+  readonly #running = new Map<number, AbortController>();
+  readonly #heartbeat: NodeJS.Timeout;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly log: Logger,
+    options: ExecutorOptions,
+  ) {
+    this.worker = new Worker<TaskJobData>(TASK_QUEUE, (job) => this.#process(job), {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      lockDuration: options.lockMs,
+      stalledInterval: options.lockMs,
+      // A stalled job (its worker died) comes back as a new try; the store's try budget, not
+      // BullMQ's stall counter, decides when to give up.
+      maxStalledCount: 1_000,
+      settings: {
+        backoffStrategy: (_attempts, _type, err) => (err as Partial<RetryScheduled> | undefined)?.retryDelayMs ?? 0,
+      },
+    });
+    this.worker.on('error', (err) => this.log.error({ err }, 'worker connection error'));
+    this.#heartbeat = setInterval(() => {
+      this.engine.heartbeat([...this.#running.keys()]).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
+    }, Math.max(250, options.lockMs / 3));
+    this.#heartbeat.unref();
+  }
+
+  async #process(job: Job<TaskJobData>): Promise<string> {
+    const { tiId, generation, dagId, taskId } = job.data;
+    const ti = await this.engine.startTask(tiId, generation);
+    if (!ti) {
+      await this.engine.settleUnstartable(tiId, generation);
+      return 'not started: the store no longer expects this job';
+    }
+    const dag = this.engine.dags.dags.get(dagId);
+    const task = dag?.tasks.get(taskId);
+    const log = this.log.child({ dagId, runId: ti.run_id, taskId, mapIndex: ti.map_index, try: ti.try_number });
+    const controller = new AbortController();
+    this.#running.set(tiId, controller);
+    try {
+      if (!dag || !task) throw new PermanentError(`task '${taskId}' of DAG '${dagId}' is not loaded in this worker`);
+      const result = await runWithTimeout(controller, task.timeoutMs, () => task.run(this.#context(ti, controller.signal, log)));
+      const json = JSON.stringify(result ?? null);
+      if (json.length > MAX_RESULT_BYTES) {
+        throw new PermanentError(`result is ${json.length} bytes, more than ${MAX_RESULT_BYTES}: put bulk data in staging and return a reference`);
+      }
+      await this.engine.completeTask({ tiId, attemptId: ti.attempt_id, outcome: 'success', result: json });
+      return 'success';
+    } catch (err) {
+      return await this.#failed(ti, err, log, task?.retry);
+    } finally {
+      this.#running.delete(tiId);
+    }
+  }
+
+  async #failed(ti: StartedTask, err: unknown, log: Logger, policy: Parameters<typeof backoffDelay>[0] | undefined): Promise<never> {
+    const retry = policy !== undefined && isRetryable(err) && ti.try_number < ti.max_tries;
+    const { message } = describeError(err);
+    if (retry) {
+      const delay = backoffDelay(policy, ti.try_number);
+      await this.engine.recordRetry(ti.id, ti.attempt_id, err, delay);
+      log.warn({ event: 'task_retry', err, delayMs: delay }, `try ${ti.try_number}/${ti.max_tries} failed, retrying in ${delay} ms`);
+      throw new RetryScheduled(message, delay);
+    }
+    await this.engine.completeTask({ tiId: ti.id, attemptId: ti.attempt_id, outcome: 'failed', error: err });
+    log.error({ event: 'task_failed', err }, `task failed after ${ti.try_number} of ${ti.max_tries} tries`);
+    throw new UnrecoverableError(message);
+  }
+
+  #context(ti: StartedTask, signal: AbortSignal, log: Logger): TaskContext<never> {
+    const engine = this.engine;
+    const dag = engine.dag(ti.dag_id);
+    const task = dag.tasks.get(ti.task_id)!;
+    return Object.freeze({
+      dagId: ti.dag_id,
+      runId: ti.run_id,
+      taskId: ti.task_id,
+      mapIndex: ti.map_index,
+      tryNumber: ti.try_number,
+      maxTries: ti.max_tries,
+      logicalDate: new Date(ti.logical_date),
+      dataInterval: Object.freeze({ start: new Date(ti.interval_start), end: new Date(ti.interval_end) }),
+      conf: Object.freeze({ ...ti.conf }),
+      item: ti.map_item as never,
+      log,
+      signal,
+      async upstream<T>(upstreamId: string): Promise<T> {
+        if (!task.upstream.includes(upstreamId)) {
+          throw new PermanentError(`task '${ti.task_id}' asked for the result of '${upstreamId}', which is not one of its upstreams (${task.upstream.join(', ') || 'none'})`);
+        }
+        const rows = await engine.db
+          .selectFrom('task_instances')
+          .select(['map_index', 'result'])
+          .where('run_id', '=', ti.run_id)
+          .where('task_id', '=', upstreamId)
+          .orderBy('map_index')
+          .execute();
+        const mapped = dag.tasks.get(upstreamId)?.map !== undefined;
+        return (mapped ? rows.filter((r) => r.map_index >= 0).map((r) => r.result) : rows[0]?.result) as T;
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    for (const c of this.#running.values()) c.abort(new Error('worker shutting down'));
+    await this.worker.close();
+  }
+}
+
+/** Runs the task; past `timeoutMs` its signal aborts and the try fails with TaskTimeoutError, whether or not the task listens. */
+async function runWithTimeout<T>(controller: AbortController, timeoutMs: number | undefined, fn: () => T): Promise<Awaited<T>> {
+  if (!timeoutMs) return await fn();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new TaskTimeoutError(`timed out after ${timeoutMs} ms`);
+      controller.abort(err);
+      reject(err);
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([Promise.resolve().then(fn), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

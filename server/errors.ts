@@ -1,0 +1,71 @@
+/**
+ * The one error hierarchy. Classes are recognised by `name`, not `instanceof`, because an
+ * error may come from another copy of this module (a DAG folder with its own install).
+ */
+export class HubflowError extends Error {
+  readonly retryable: boolean;
+  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** Transient trouble (network, lock timeout, deadlock): the task goes back through backoff. */
+export class RetryableError extends HubflowError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, retryable: true });
+  }
+}
+
+/** Validation, schema mismatch, tenant violation: retrying cannot help, so the task fails at once. */
+export class PermanentError extends HubflowError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, retryable: false });
+  }
+}
+
+/** The task ran past its `timeoutMs`; its AbortSignal fired. Retried like any transient error. */
+export class TaskTimeoutError extends RetryableError {}
+
+/** A DAG file that cannot be loaded: names the file, the DAG and the field. */
+export class DagDefinitionError extends HubflowError {
+  constructor(
+    readonly file: string,
+    readonly dagId: string | undefined,
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: dag ${dagId ? `'${dagId}'` : '(unknown id)'}: ${field}: ${problem}`);
+  }
+}
+
+/** A request the engine refuses (unknown DAG, run or task; a duplicate logical date). */
+export class NotFoundError extends HubflowError {}
+export class ConflictError extends HubflowError {}
+
+const PERMANENT_NAMES = new Set(['PermanentError', 'UnrecoverableError', 'DagDefinitionError']);
+// PostgreSQL SQLSTATEs that say "try again": serialization failure, deadlock, lock timeout,
+// too many connections, cannot connect now, admin shutdown.
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '53300', '57P03', '57P01']);
+
+/**
+ * Whether a thrown value should be retried. Unknown errors are retried (a task author who
+ * knows better throws PermanentError); only those that say so fail at once.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof Error) {
+    if (PERMANENT_NAMES.has(err.name)) return false;
+    const retryable = (err as { retryable?: unknown }).retryable;
+    if (typeof retryable === 'boolean') return retryable;
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return true;
+  }
+  return true;
+}
+
+/** A plain, JSON-safe description of an error for the store and the API. */
+export function describeError(err: unknown): { name: string; message: string; stack?: string } {
+  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
+  return { name: 'Error', message: String(err) };
+}

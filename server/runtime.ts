@@ -1,0 +1,86 @@
+import type { ConnectionOptions } from 'bullmq';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type Config } from './config.ts';
+import { resolvePostgres } from './connections/postgres.ts';
+import { resolveRedis, type ResolvedService } from './connections/redis.ts';
+import { Dispatcher } from './engine/dispatch.ts';
+import { Engine } from './engine/engine.ts';
+import { createEscalator } from './engine/escalation.ts';
+import { loadDags, type DagRegistry } from './engine/loader.ts';
+import { createLogger, type Logger } from './log.ts';
+import { migrateStore, openStore, type Store } from './store/db.ts';
+
+/** The folder of DAGs shipped with hubflow, used when HUBFLOW_DAGS_DIR is not set. */
+export const BUNDLED_DAGS_DIR = fileURLToPath(new URL('../dags', import.meta.url));
+
+/** Everything a hubflow process needs, opened once: services, store, DAGs and the engine. */
+export interface Runtime {
+  config: Config;
+  log: Logger;
+  db: Store;
+  redis: ResolvedService;
+  postgres: ResolvedService;
+  connection: ConnectionOptions;
+  dags: DagRegistry;
+  engine: Engine;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  config?: Config;
+  log?: Logger;
+  /** Already-loaded DAGs (tests, benchmarks); otherwise the DAG folder is loaded. */
+  dags?: DagRegistry;
+  poolSize?: number;
+}
+
+export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const config = options.config ?? loadConfig();
+  const log = options.log ?? createLogger(config.HUBFLOW_LOG_LEVEL);
+  const redis = await resolveRedis(config, log);
+  let postgres: ResolvedService | undefined;
+  try {
+    postgres = await resolvePostgres(config, log);
+    const db = openStore(postgres.url, config.HUBFLOW_DB_SCHEMA, options.poolSize);
+    await migrateStore(db, config.HUBFLOW_DB_SCHEMA);
+    const dags = options.dags ?? (await loadDags(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR)));
+    for (const e of dags.errors) log.error({ event: 'dag_error', file: e.file, dagId: e.dagId, field: e.field }, e.message);
+    await registerDags(db, dags);
+    const connection: ConnectionOptions = { url: redis.url };
+    const dispatcher = new Dispatcher(connection, config.HUBFLOW_QUEUE_PREFIX);
+    const engine = new Engine(db, dags, dispatcher, log, config, createEscalator(log, config.HUBFLOW_ALERT_WEBHOOK));
+    const pg = postgres;
+    return {
+      config,
+      log,
+      db,
+      redis,
+      postgres: pg,
+      connection,
+      dags,
+      engine,
+      async close() {
+        await dispatcher.close();
+        await db.destroy();
+        await pg.stop();
+        await redis.stop();
+      },
+    };
+  } catch (err) {
+    await postgres?.stop();
+    await redis.stop();
+    throw err;
+  }
+}
+
+/** Records the loaded DAGs in the store (pause state lives there, so it survives restarts). */
+async function registerDags(db: Store, dags: DagRegistry): Promise<void> {
+  const rows = [...dags.dags.values()].map((d) => ({ dag_id: d.id, file: d.file ?? null }));
+  if (!rows.length) return;
+  await db
+    .insertInto('dags')
+    .values(rows)
+    .onConflict((oc) => oc.column('dag_id').doUpdateSet((eb) => ({ file: eb.ref('excluded.file'), updated_at: new Date() })))
+    .execute();
+}

@@ -1,0 +1,48 @@
+import { Kysely, Migrator, PostgresDialect, sql, type Migration } from 'kysely';
+import pg from 'pg';
+import * as initial from './migrations/0001-initial.ts';
+import type { StoreSchema } from './schema.ts';
+
+export type Store = Kysely<StoreSchema>;
+
+const MIGRATIONS: Record<string, Migration> = { '0001-initial': initial };
+
+// Identity columns are bigint; ids stay far below 2^53, and numbers are what callers want.
+const INT8 = 20;
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+/** Opens the metadata store: a pool whose search_path is hubflow's schema. */
+export function openStore(databaseUrl: string, schema: string, poolSize = 10): Store {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    options: `-c search_path=${schema}`,
+    types,
+    application_name: 'hubflow',
+  });
+  return new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Creates the schema if needed and applies pending migrations; safe to run from many processes at once. */
+export async function migrateStore(db: Store, schema: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    // Two processes starting together would race on `create schema`; the advisory lock serialises them.
+    await sql`select pg_advisory_xact_lock(hashtext('hubflow-migrate'))`.execute(trx);
+    await sql`create schema if not exists ${sql.id(schema)}`.execute(trx);
+  });
+  const migrator = new Migrator({
+    db,
+    migrationTableSchema: schema,
+    provider: { getMigrations: async () => MIGRATIONS },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new Error(`store migration ${failed ?? ''} failed: ${(error as Error).message}`, { cause: error });
+  }
+}

@@ -1,0 +1,112 @@
+import type { ColumnType, Generated, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type Json = ColumnType<unknown, string, string>;
+
+export const RUN_STATES = ['queued', 'running', 'success', 'failed'] as const;
+export type RunState = (typeof RUN_STATES)[number];
+export const RUN_TYPES = ['scheduled', 'manual', 'backfill', 'test'] as const;
+export type RunType = (typeof RUN_TYPES)[number];
+
+/**
+ * Task instance states. `scheduled` waits on its upstreams; `queued` has a job in BullMQ;
+ * `up_for_retry` failed and waits out its backoff. The last four are terminal.
+ */
+export const TI_STATES = [
+  'scheduled',
+  'queued',
+  'running',
+  'up_for_retry',
+  'success',
+  'failed',
+  'upstream_failed',
+  'skipped',
+] as const;
+export type TiState = (typeof TI_STATES)[number];
+export const TERMINAL_TI_STATES: ReadonlySet<TiState> = new Set(['success', 'failed', 'upstream_failed', 'skipped']);
+export const LIVE_TI_STATES = ['queued', 'running', 'up_for_retry'] as const satisfies readonly TiState[];
+
+export interface DagsTable {
+  dag_id: string;
+  is_paused: Generated<boolean>;
+  file: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface DagRunsTable {
+  id: Generated<number>;
+  dag_id: string;
+  logical_date: Timestamp;
+  interval_start: Timestamp;
+  interval_end: Timestamp;
+  run_type: RunType;
+  state: RunState;
+  conf: Json;
+  /** When the run became due (its interval's end); schedule delay = started_at - due_at. */
+  due_at: Timestamp;
+  created_at: Generated<Timestamp>;
+  started_at: Timestamp | null;
+  ended_at: Timestamp | null;
+}
+
+export interface TaskInstancesTable {
+  id: Generated<number>;
+  run_id: number;
+  dag_id: string;
+  task_id: string;
+  map_index: Generated<number>;
+  state: TiState;
+  /** Tries started so far. */
+  try_number: Generated<number>;
+  max_tries: number;
+  /** Bumped when the task is cleared or its job must be replaced; part of the BullMQ job id. */
+  generation: Generated<number>;
+  map_item: Json | null;
+  result: Json | null;
+  error: Json | null;
+  ready_at: Timestamp | null;
+  started_at: Timestamp | null;
+  ended_at: Timestamp | null;
+  next_try_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
+  worker: string | null;
+}
+
+export interface AttemptsTable {
+  id: Generated<number>;
+  ti_id: number;
+  try_number: number;
+  worker: string;
+  started_at: Timestamp;
+  ended_at: Timestamp | null;
+  /** running, success, retry, failed, lost (the worker died or Redis lost the job). */
+  outcome: string;
+  error: Json | null;
+}
+
+export interface DeadLettersTable {
+  id: Generated<number>;
+  ti_id: number;
+  run_id: number;
+  dag_id: string;
+  task_id: string;
+  map_index: number;
+  tries: number;
+  error: Json;
+  created_at: Generated<Timestamp>;
+  resolved_at: Timestamp | null;
+  resolution: string | null;
+}
+
+export interface StoreSchema {
+  dags: DagsTable;
+  dag_runs: DagRunsTable;
+  task_instances: TaskInstancesTable;
+  attempts: AttemptsTable;
+  dead_letters: DeadLettersTable;
+}
+
+export type DagRunRow = Selectable<DagRunsTable>;
+export type TaskInstanceRow = Selectable<TaskInstancesTable>;
+export type AttemptRow = Selectable<AttemptsTable>;
+export type DeadLetterRow = Selectable<DeadLettersTable>;
