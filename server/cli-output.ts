@@ -1,0 +1,102 @@
+import type { Runtime } from './runtime.ts';
+import type { DagRunRow } from './store/schema.ts';
+
+/** Prints rows as an aligned table, or as JSON with --json. */
+export function printRows(rows: Record<string, unknown>[], json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  if (!rows.length) {
+    process.stdout.write('(none)\n');
+    return;
+  }
+  const columns = Object.keys(rows[0]!);
+  const cells = rows.map((r) => columns.map((c) => cell(r[c])));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  process.stdout.write(`${[line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n')}\n`);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+export function parseDate(value: string, flag: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new Error(`${flag}: not a date: '${value}' (use ISO 8601, e.g. 2026-03-29 or 2026-03-29T02:30:00Z)`);
+  return date;
+}
+
+export function parseConf(value: string | undefined): Record<string, unknown> {
+  if (value === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    throw new Error(`--conf: not JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('--conf: must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Waits until every run has finished. On a terminal the progress line redraws in place;
+ * elsewhere (CI logs) a line is printed only when the counts change.
+ */
+export async function watchRuns(rt: Runtime, runIds: number[], label: string): Promise<DagRunRow[]> {
+  const tty = process.stderr.isTTY;
+  let last = '';
+  for (;;) {
+    const runs = await rt.db.selectFrom('dag_runs').selectAll().where('id', 'in', runIds).orderBy('logical_date').execute();
+    const tis = await rt.db
+      .selectFrom('task_instances')
+      .select(['state', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('run_id', 'in', runIds)
+      .groupBy('state')
+      .execute();
+    const count = Object.fromEntries(tis.map((t) => [t.state, Number(t.n)]));
+    const total = Object.values(count).reduce((a, b) => a + b, 0);
+    const terminal = (count.success ?? 0) + (count.failed ?? 0) + (count.upstream_failed ?? 0) + (count.skipped ?? 0);
+    const runsDone = runs.filter((r) => r.state === 'success' || r.state === 'failed').length;
+    const parts = [`${label}: runs ${runsDone}/${runs.length}`, `tasks ${terminal}/${total}`];
+    for (const s of ['running', 'queued', 'up_for_retry', 'failed', 'upstream_failed']) if (count[s]) parts.push(`${s} ${count[s]}`);
+    const text = parts.join(', ');
+    if (text !== last) {
+      process.stderr.write(tty ? `\r\x1b[2K${text}` : `${text}\n`);
+      last = text;
+    }
+    if (runsDone === runs.length) {
+      if (tty) process.stderr.write('\n');
+      return runs;
+    }
+    await new Promise((r) => setTimeout(r, tty ? 100 : 500));
+  }
+}
+
+export async function printRunSummary(rt: Runtime, run: DagRunRow): Promise<void> {
+  const tis = await rt.db
+    .selectFrom('task_instances')
+    .select(['task_id', 'map_index', 'state', 'try_number', 'started_at', 'ended_at', 'error'])
+    .where('run_id', '=', run.id)
+    .orderBy('id')
+    .execute();
+  process.stdout.write(`run ${run.id} of ${run.dag_id} at ${new Date(run.logical_date).toISOString()}: ${run.state}\n`);
+  printRows(
+    tis.map((t) => ({
+      task: t.map_index >= 0 ? `${t.task_id}[${t.map_index}]` : t.task_id,
+      state: t.state,
+      tries: t.try_number,
+      seconds: t.started_at && t.ended_at ? ((new Date(t.ended_at).getTime() - new Date(t.started_at).getTime()) / 1000).toFixed(3) : '',
+      error: (t.error as { message?: string } | null)?.message ?? '',
+    })),
+    false,
+  );
+}

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineDag, task } from 'hubflow';
+import { Scheduler } from '../../server/engine/scheduler.ts';
+import { openRuntime, type Runtime } from '../../server/runtime.ts';
+import { testRuntime, type TestRuntime } from '../support.ts';
+
+let rt: TestRuntime;
+const others: Runtime[] = [];
+afterEach(async () => {
+  for (const o of others.splice(0)) await o.close();
+  await rt?.close();
+});
+
+const noop = task({ run: () => null });
+
+function schedulerAt(runtime: Runtime, iso: string): Scheduler {
+  return new Scheduler(runtime.engine, runtime.log, { tickMs: 1_000, sweepMs: 60_000, now: () => new Date(iso) });
+}
+
+async function logicalDates(runtime: Runtime, dagId: string): Promise<string[]> {
+  const rows = await runtime.db.selectFrom('dag_runs').select('logical_date').where('dag_id', '=', dagId).orderBy('logical_date').execute();
+  return rows.map((r) => new Date(r.logical_date).toISOString());
+}
+
+describe('catchup', () => {
+  it('creates one run per local day across the spring-forward change, in order', async () => {
+    const dag = defineDag({
+      id: 'london-0130',
+      schedule: { cron: '30 1 * * *', timezone: 'Europe/London' },
+      startDate: '2026-03-27T00:00:00Z',
+      catchup: true,
+      tasks: { noop },
+    });
+    rt = await testRuntime([dag]);
+    await schedulerAt(rt, '2026-04-01T00:00:00Z').scheduleDag(dag);
+    expect(await logicalDates(rt, dag.id)).toEqual([
+      '2026-03-27T01:30:00.000Z', // GMT
+      '2026-03-28T01:30:00.000Z',
+      '2026-03-29T01:30:00.000Z', // 01:30 does not exist that day: it runs once, an hour later (02:30 BST)
+      '2026-03-30T00:30:00.000Z', // BST
+    ]);
+    // Each run's data interval ends where the next begins; the last is due on 31 March 00:30Z.
+    const runs = await rt.db.selectFrom('dag_runs').select(['interval_start', 'interval_end', 'run_type', 'state']).orderBy('logical_date').execute();
+    for (let i = 1; i < runs.length; i++) expect(runs[i]!.interval_start).toEqual(runs[i - 1]!.interval_end);
+    expect(runs.every((r) => r.run_type === 'scheduled' && r.state === 'queued')).toBe(true);
+  });
+
+  it('runs a fall-back repeated time once, at its second occurrence, and catches up from the last run', async () => {
+    const dag = defineDag({
+      id: 'london-fall',
+      schedule: { cron: '30 1 * * *', timezone: 'Europe/London' },
+      startDate: '2026-10-24T00:00:00Z',
+      catchup: true,
+      tasks: { noop },
+    });
+    rt = await testRuntime([dag]);
+    await schedulerAt(rt, '2026-10-25T12:00:00Z').scheduleDag(dag);
+    await schedulerAt(rt, '2026-10-28T00:00:00Z').scheduleDag(dag);
+    expect(await logicalDates(rt, dag.id)).toEqual([
+      '2026-10-24T00:30:00.000Z',
+      '2026-10-25T01:30:00.000Z', // 01:30 happens twice; the run is at the second (GMT) one
+      '2026-10-26T01:30:00.000Z',
+    ]);
+  });
+
+  it('without catchup creates only the latest complete interval', async () => {
+    const dag = defineDag({ id: 'hourly', schedule: { cron: '0 * * * *', timezone: 'UTC' }, startDate: '2026-01-01', tasks: { noop } });
+    rt = await testRuntime([dag]);
+    await schedulerAt(rt, '2026-05-01T10:20:00Z').scheduleDag(dag);
+    await schedulerAt(rt, '2026-05-01T10:40:00Z').scheduleDag(dag);
+    expect(await logicalDates(rt, dag.id)).toEqual(['2026-05-01T09:00:00.000Z']);
+  });
+
+  it('creates nothing for a paused DAG', async () => {
+    const dag = defineDag({ id: 'paused', schedule: { cron: '0 * * * *', timezone: 'UTC' }, tasks: { noop } });
+    rt = await testRuntime([dag]);
+    await rt.db.updateTable('dags').set({ is_paused: true }).where('dag_id', '=', 'paused').execute();
+    expect(await schedulerAt(rt, '2026-05-01T10:20:00Z').scheduleDag(dag)).toEqual([]);
+  });
+});
+
+describe('several schedulers at once', () => {
+  it('create no duplicate runs', async () => {
+    const dag = defineDag({
+      id: 'busy',
+      schedule: { cron: '*/5 * * * *', timezone: 'America/New_York' },
+      startDate: '2026-03-07T00:00:00Z',
+      catchup: true,
+      maxActiveRuns: 1,
+      tasks: { noop },
+    });
+    rt = await testRuntime([dag]);
+    // Three processes' worth of schedulers: separate pools on the same store, racing.
+    for (let i = 0; i < 2; i++) {
+      others.push(await openRuntime({ config: rt.config, dags: rt.dags, log: rt.log }));
+    }
+    const now = '2026-03-09T00:00:00Z'; // spans the New York spring-forward night
+    const created = await Promise.all([rt, ...others].map((r) => schedulerAt(r, now).scheduleDag(dag)));
+    const dates = await logicalDates(rt, dag.id);
+    expect(dates).toHaveLength(new Set(dates).size);
+    expect(created.flat()).toHaveLength(dates.length);
+    expect(dates).toHaveLength(500); // the per-tick cap; the next tick continues
+    await Promise.all([rt, ...others].map((r) => schedulerAt(r, now).scheduleDag(dag)));
+    // 48 real hours of 5-minute ticks: the local hour that does not exist takes no real time.
+    const all = await logicalDates(rt, dag.id);
+    expect(all).toHaveLength(48 * 12);
+    expect(all.slice(1).every((d, i) => Date.parse(d) - Date.parse(all[i]!) === 300_000)).toBe(true);
+  });
+
+  it('start queued runs oldest first and never more than maxActiveRuns', async () => {
+    const dag = defineDag({
+      id: 'one-at-a-time',
+      schedule: { cron: '0 * * * *', timezone: 'UTC' },
+      startDate: '2026-05-01T00:00:00Z',
+      catchup: true,
+      maxActiveRuns: 2,
+      tasks: { noop },
+    });
+    rt = await testRuntime([dag]);
+    others.push(await openRuntime({ config: rt.config, dags: rt.dags, log: rt.log }));
+    await schedulerAt(rt, '2026-05-01T06:00:00Z').scheduleDag(dag);
+    await Promise.all([rt.engine.activate(dag.id), others[0]!.engine.activate(dag.id), rt.engine.activate(dag.id)]);
+    const running = await rt.db.selectFrom('dag_runs').select('logical_date').where('state', '=', 'running').orderBy('logical_date').execute();
+    expect(running.map((r) => new Date(r.logical_date).toISOString())).toEqual(['2026-05-01T00:00:00.000Z', '2026-05-01T01:00:00.000Z']);
+  });
+});

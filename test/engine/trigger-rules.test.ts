@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { PermanentError, defineDag, task } from 'hubflow';
+import type { Executor } from '../../server/engine/executor.ts';
+import { decide } from '../../server/engine/trigger-rules.ts';
+import { startWorker } from '../../server/processes.ts';
+import { taskStates, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
+
+describe('trigger rules decide as early as they are certain', () => {
+  it.each([
+    ['all_success', ['success', 'running'], 'wait'],
+    ['all_success', ['success', 'success'], 'ready'],
+    ['all_success', ['failed', 'running'], 'upstream_failed'],
+    ['all_success', ['success', 'skipped'], 'skipped'],
+    ['all_done', ['failed', 'running'], 'wait'],
+    ['all_done', ['failed', 'skipped'], 'ready'],
+    ['one_failed', ['upstream_failed', 'running'], 'ready'],
+    ['one_failed', ['success', 'success'], 'skipped'],
+    ['one_success', ['success', 'running'], 'ready'],
+    ['one_success', ['failed', 'failed'], 'upstream_failed'],
+    ['one_success', ['skipped', 'skipped'], 'skipped'],
+    ['none_failed', ['success', 'skipped'], 'ready'],
+    ['none_failed', ['failed', 'running'], 'upstream_failed'],
+  ] as const)('%s with %j -> %s', (rule, states, expected) => {
+    expect(decide(rule, states)).toBe(expected);
+  });
+});
+
+let rt: TestRuntime;
+let worker: Executor;
+afterEach(async () => {
+  await worker?.close();
+  await rt?.close();
+});
+
+describe('a run where one branch fails permanently', () => {
+  it('resolves every downstream task by its trigger rule and fails the run', async () => {
+    const ran: string[] = [];
+    const ok = (name: string) => () => {
+      ran.push(name);
+      return name;
+    };
+    const dag = defineDag({
+      id: 'rules',
+      retry: { attempts: 3, baseMs: 10 },
+      tasks: {
+        good: task({ run: ok('good') }),
+        bad: task({
+          run: () => {
+            ran.push('bad');
+            throw new PermanentError('row 17: tenant_id missing');
+          },
+        }),
+        all_success: task({ after: ['good', 'bad'], run: ok('all_success') }),
+        all_done: task({ after: ['good', 'bad'], trigger: 'all_done', run: ok('all_done') }),
+        one_failed: task({ after: ['good', 'bad'], trigger: 'one_failed', run: ok('one_failed') }),
+        one_success: task({ after: ['good', 'bad'], trigger: 'one_success', run: ok('one_success') }),
+        none_failed: task({ after: ['good', 'bad'], trigger: 'none_failed', run: ok('none_failed') }),
+        after_skip: task({ after: ['all_success'], run: ok('after_skip') }),
+        cleanup: task({ after: ['after_skip'], trigger: 'all_done', run: ok('cleanup') }),
+      },
+    });
+    rt = await testRuntime([dag]);
+    worker = startWorker(rt, { concurrency: 3 });
+    const run = await rt.engine.triggerRun('rules');
+    expect((await waitForRun(rt, run.id)).state).toBe('failed');
+    expect(await taskStates(rt, run.id)).toMatchObject({
+      good: 'success',
+      bad: 'failed',
+      all_success: 'upstream_failed',
+      all_done: 'success',
+      one_failed: 'success',
+      one_success: 'success',
+      none_failed: 'upstream_failed',
+      after_skip: 'upstream_failed',
+      cleanup: 'success',
+    });
+    // A permanent error is not retried, and lands in the dead letters.
+    expect(ran.filter((r) => r === 'bad')).toHaveLength(1);
+    const dead = await rt.db.selectFrom('dead_letters').selectAll().execute();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ task_id: 'bad', tries: 1, error: { name: 'PermanentError', message: 'row 17: tenant_id missing' } });
+  });
+
+  it('clears the failed task and its downstream, and the run resumes to success', async () => {
+    let healthy = false;
+    const dag = defineDag({
+      id: 'clearable',
+      retry: { attempts: 1 },
+      tasks: {
+        first: task({ run: () => 1 }),
+        flaky: task({
+          after: ['first'],
+          run: () => {
+            if (!healthy) throw new Error('warehouse unavailable');
+            return 2;
+          },
+        }),
+        last: task({ after: ['flaky'], run: async (ctx) => ((await ctx.upstream<number>('flaky')) ?? 0) + 1 }),
+      },
+    });
+    rt = await testRuntime([dag]);
+    worker = startWorker(rt);
+    const run = await rt.engine.triggerRun('clearable');
+    expect((await waitForRun(rt, run.id)).state).toBe('failed');
+    expect(await taskStates(rt, run.id)).toEqual({ first: 'success', flaky: 'failed', last: 'upstream_failed' });
+
+    healthy = true;
+    const { cleared } = await rt.engine.clear(run.id);
+    expect(cleared.sort()).toEqual(['flaky', 'last']);
+    expect((await waitForRun(rt, run.id)).state).toBe('success');
+    const rows = await rt.db.selectFrom('task_instances').select(['task_id', 'try_number', 'result']).where('run_id', '=', run.id).orderBy('id').execute();
+    expect(rows).toEqual([
+      { task_id: 'first', try_number: 1, result: 1 },
+      { task_id: 'flaky', try_number: 2, result: 2 },
+      { task_id: 'last', try_number: 1, result: 3 },
+    ]);
+    const open = await rt.db.selectFrom('dead_letters').select('resolution').execute();
+    expect(open).toEqual([{ resolution: 'cleared' }]);
+  });
+});
