@@ -23,7 +23,8 @@ const schema = z.object({
   HUBFLOW_API_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
   HUBFLOW_HOST: z.string().default('127.0.0.1'),
   HUBFLOW_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  HUBFLOW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Default: info for the long-running processes, warn for one-shot commands. */
+  HUBFLOW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 
 export type Config = z.infer<typeof schema>;

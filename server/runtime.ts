@@ -33,11 +33,13 @@ export interface RuntimeOptions {
   /** Already-loaded DAGs (tests, benchmarks); otherwise the DAG folder is loaded. */
   dags?: DagRegistry;
   poolSize?: number;
+  /** Log level when HUBFLOW_LOG_LEVEL is not set. */
+  defaultLogLevel?: string;
 }
 
 export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const config = options.config ?? loadConfig();
-  const log = options.log ?? createLogger(config.HUBFLOW_LOG_LEVEL);
+  const log = options.log ?? createLogger(config.HUBFLOW_LOG_LEVEL ?? options.defaultLogLevel ?? 'info');
   const redis = await resolveRedis(config, log);
   let postgres: ResolvedService | undefined;
   try {

@@ -30,7 +30,7 @@ export async function testRuntime(dags: Dag[] | DagRegistry, env: Record<string,
   };
   const config = loadConfig(vars);
   const registry = Array.isArray(dags) ? { dags: new Map(dags.map((d) => [d.id, d])), errors: [] } : dags;
-  const rt = await openRuntime({ config, dags: registry, log: createLogger(config.HUBFLOW_LOG_LEVEL) });
+  const rt = await openRuntime({ config, dags: registry, log: createLogger(config.HUBFLOW_LOG_LEVEL ?? 'silent') });
   return {
     ...rt,
     env: vars,

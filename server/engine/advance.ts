@@ -28,7 +28,7 @@ export interface AdvanceResult {
   failed: { tiId: number; taskId: string; error: unknown }[];
 }
 
-interface TiRef {
+export interface TiRef {
   id: number;
   task_id: string;
   map_index: number;
@@ -47,12 +47,21 @@ export const MAX_MAP_LENGTH = 100_000;
  * their trigger rules, queues the ready ones (expanding mapped tasks), resolves the ones that
  * can no longer run, and finishes the run when nothing is left to do.
  */
-export async function advanceRun(trx: Trx, run: DagRunRow, dag: Dag, candidates: Iterable<string>): Promise<AdvanceResult> {
-  const rows = await trx
-    .selectFrom('task_instances')
-    .select(['id', 'task_id', 'map_index', 'state', 'try_number', 'max_tries', 'generation'])
-    .where('run_id', '=', run.id)
-    .execute();
+export async function advanceRun(
+  trx: Trx,
+  run: DagRunRow,
+  dag: Dag,
+  candidates: Iterable<string>,
+  /** The run's task instances as of now, when the caller has them already (saves a round trip). */
+  known?: TiRef[],
+): Promise<AdvanceResult> {
+  const rows =
+    known ??
+    (await trx
+      .selectFrom('task_instances')
+      .select(['id', 'task_id', 'map_index', 'state', 'try_number', 'max_tries', 'generation'])
+      .where('run_id', '=', run.id)
+      .execute());
   const byTask = new Map<string, TiRef[]>();
   for (const r of rows) {
     const list = byTask.get(r.task_id) ?? [];
@@ -111,18 +120,20 @@ export async function advanceRun(trx: Trx, run: DagRunRow, dag: Dag, candidates:
     task.downstream.forEach(enqueueCandidate);
   }
 
-  if (resolved.length) {
+  const all = [...byTask.values()].flat();
+  const finished = run.state === 'running' && all.every((i) => TERMINAL_TI_STATES.has(i.state));
+  const runState = all.some((i) => i.state === 'failed' || i.state === 'upstream_failed') ? 'failed' : 'success';
+  if (resolved.length || toQueue.length || finished) {
+    // One statement for every write, so advancing costs one round trip whatever it decided.
     await sql`
-      update task_instances ti set state = v.state, ended_at = now()
-      from unnest(${resolved.map((r) => r.id)}::bigint[], ${resolved.map((r) => r.state)}::text[]) as v(id, state)
-      where ti.id = v.id`.execute(trx);
-  }
-  if (toQueue.length) {
-    await trx
-      .updateTable('task_instances')
-      .set({ state: 'queued', ready_at: sql`now()` })
-      .where('id', 'in', toQueue.map((i) => i.id))
-      .execute();
+      with resolved as (
+        update task_instances ti set state = v.state, ended_at = now()
+        from unnest(${resolved.map((r) => r.id)}::bigint[], ${resolved.map((r) => r.state)}::text[]) as v(id, state)
+        where ti.id = v.id
+      ), queued as (
+        update task_instances set state = 'queued', ready_at = now() where id = any(${toQueue.map((i) => i.id)}::bigint[])
+      )
+      update dag_runs set state = ${runState}, ended_at = now() where id = ${run.id} and ${finished}::boolean`.execute(trx);
   }
   for (const i of [...toQueue, ...expanded]) {
     result.dispatch.push({
@@ -136,12 +147,7 @@ export async function advanceRun(trx: Trx, run: DagRunRow, dag: Dag, candidates:
     });
   }
 
-  const all = [...byTask.values()].flat();
-  if (run.state === 'running' && all.every((i) => TERMINAL_TI_STATES.has(i.state))) {
-    const state = all.some((i) => i.state === 'failed' || i.state === 'upstream_failed') ? 'failed' : 'success';
-    await trx.updateTable('dag_runs').set({ state, ended_at: sql`now()` }).where('id', '=', run.id).execute();
-    result.finished = { runId: run.id, state };
-  }
+  if (finished) result.finished = { runId: run.id, state: runState };
   return result;
 }
 

@@ -3,8 +3,8 @@ import type { Config } from '../config.ts';
 import { ConflictError, NotFoundError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
-import type { DagRunRow, RunType, StoreSchema } from '../store/schema.ts';
-import { advanceRun, type Dispatchable } from './advance.ts';
+import type { DagRunRow, RunType, StoreSchema, TiState } from '../store/schema.ts';
+import { advanceRun, type Dispatchable, type TiRef } from './advance.ts';
 import { Batcher } from './batcher.ts';
 import type { Dag } from './dag.ts';
 import { Dispatcher, jobIdOf } from './dispatch.ts';
@@ -297,52 +297,51 @@ export class Engine {
   }
 
   async #completeBatch(items: Completion[]): Promise<void[]> {
+    const ids = items.map((i) => i.tiId);
+    const errors = items.map((i) => (i.outcome === 'failed' ? JSON.stringify(describeError(i.error)) : null));
     const outcome = await this.transaction(async (trx) => {
-      const tis = await trx
-        .selectFrom('task_instances')
-        .select(['id', 'run_id', 'task_id', 'map_index', 'try_number'])
-        .where('id', 'in', items.map((i) => i.tiId))
-        .execute();
-      const runIds = [...new Set(tis.map((t) => t.run_id))].sort((a, b) => a - b);
-      // Lock the runs in id order: concurrent batches cannot deadlock, and each run's fan-in
-      // and completion are decided by one transaction at a time.
-      const runs = await trx.selectFrom('dag_runs').selectAll().where('id', 'in', runIds).orderBy('id').forUpdate().execute();
-      const errors = items.map((i) => (i.outcome === 'failed' ? JSON.stringify(describeError(i.error)) : null));
-      const { rows: finished } = await sql<{ id: number }>`
-        update task_instances ti
-        set state = v.state, result = v.result, error = v.error, ended_at = now(), heartbeat_at = null
-        from unnest(${items.map((i) => i.tiId)}::bigint[], ${items.map((i) => i.outcome)}::text[],
-                    ${items.map((i) => i.result ?? null)}::jsonb[], ${errors}::jsonb[]) as v(id, state, result, error)
-        where ti.id = v.id and ti.state = 'running'
-        returning ti.id`.execute(trx);
-      await sql`
-        update attempts a set ended_at = now(), outcome = v.outcome, error = v.error
-        from unnest(${items.map((i) => i.attemptId)}::bigint[], ${items.map((i) => i.outcome)}::text[], ${errors}::jsonb[])
-          as v(id, outcome, error)
-        where a.id = v.id and a.ended_at is null`.execute(trx);
-
-      const done = new Set(finished.map((f) => Number(f.id)));
-      const tiById = new Map(tis.map((t) => [t.id, t]));
-      const deadLetters = items
-        .map((item, i) => ({ item, error: errors[i]!, ti: tiById.get(item.tiId) }))
-        .filter((d) => d.item.outcome === 'failed' && d.ti && done.has(d.item.tiId));
-      const runById = new Map(runs.map((r) => [r.id, r]));
-      if (deadLetters.length) {
-        await trx
-          .insertInto('dead_letters')
-          .values(
-            deadLetters.map(({ ti, error }) => ({
-              ti_id: ti!.id,
-              run_id: ti!.run_id,
-              dag_id: runById.get(ti!.run_id)!.dag_id,
-              task_id: ti!.task_id,
-              map_index: ti!.map_index,
-              tries: ti!.try_number,
-              error,
-            })),
-          )
-          .execute();
+      // Lock the runs first, in id order, in a statement of its own: concurrent batches cannot
+      // deadlock, each run's fan-in and completion are decided by one transaction at a time, and
+      // the states read next are read after the lock (a new snapshot), never before it.
+      const runs = await sql<DagRunRow>`
+        select * from dag_runs
+        where id in (select run_id from task_instances where id = any(${ids}::bigint[]))
+        order by id for update`.execute(trx).then((r) => r.rows);
+      const runIds = runs.map((r) => r.id);
+      // One round trip records the outcomes, closes the attempts, dead-letters the failures and
+      // returns every instance of the runs (states as before this statement, plus what it set).
+      const { rows } = await sql<TiRef & { run_id: number; new_state: TiState | null; dead: boolean }>`
+        with v as (
+          select * from unnest(${ids}::bigint[], ${items.map((i) => i.outcome)}::text[], ${items.map((i) => i.result ?? null)}::jsonb[],
+                               ${errors}::jsonb[], ${items.map((i) => i.attemptId)}::bigint[]) as v(id, state, result, error, attempt_id)
+        ), upd as (
+          update task_instances ti
+          set state = v.state, result = v.result, error = v.error, ended_at = now(), heartbeat_at = null
+          from v where ti.id = v.id and ti.state = 'running'
+          returning ti.id, ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.try_number, v.state, v.error
+        ), att as (
+          update attempts a set ended_at = now(), outcome = v.state, error = v.error
+          from v where a.id = v.attempt_id and a.ended_at is null
+        ), dead as (
+          insert into dead_letters (ti_id, run_id, dag_id, task_id, map_index, tries, error)
+          select id, run_id, dag_id, task_id, map_index, try_number, error from upd where state = 'failed'
+        )
+        select ti.id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number, ti.max_tries, ti.generation,
+               upd.state as new_state, upd.state = 'failed' as dead
+        from task_instances ti left join upd on upd.id = ti.id
+        where ti.run_id = any(${runIds}::bigint[])`.execute(trx);
+      const done = new Set<number>();
+      for (const r of rows) {
+        if (r.new_state) {
+          r.state = r.new_state;
+          done.add(r.id);
+        }
       }
+      const tis = rows.filter((r) => done.has(r.id));
+      const runById = new Map(runs.map((r) => [r.id, r]));
+      const deadLetters = rows
+        .filter((r) => r.dead)
+        .map((ti) => ({ ti, item: items[ids.indexOf(ti.id)]! }));
 
       const dispatch: Dispatchable[] = [];
       const escalations: { run: DagRunRow; taskId: string; mapIndex: number; tries: number; error: unknown }[] = [];
@@ -355,13 +354,13 @@ export class Engine {
         }
         const finishedTasks = new Set(tis.filter((t) => t.run_id === run.id && done.has(t.id)).map((t) => t.task_id));
         const candidates = [...finishedTasks].flatMap((id) => dag.tasks.get(id)?.downstream ?? []);
-        const result = await advanceRun(trx, run, dag, candidates);
+        const result = await advanceRun(trx, run, dag, candidates, rows.filter((r) => r.run_id === run.id));
         dispatch.push(...result.dispatch);
         for (const f of result.failed) escalations.push({ run, taskId: f.taskId, mapIndex: 0, tries: 0, error: f.error });
         if (result.finished) finishedRuns.push({ run, state: result.finished.state });
       }
       for (const d of deadLetters) {
-        escalations.push({ run: runById.get(d.ti!.run_id)!, taskId: d.ti!.task_id, mapIndex: d.ti!.map_index, tries: d.ti!.try_number, error: d.item.error });
+        escalations.push({ run: runById.get(d.ti.run_id)!, taskId: d.ti.task_id, mapIndex: d.ti.map_index, tries: d.ti.try_number, error: d.item.error });
       }
       return { dispatch, escalations, finishedRuns };
     });

@@ -27,7 +27,8 @@ export async function loadDags(dir: string): Promise<DagRegistry> {
   }
   for (const name of files) {
     const file = path.resolve(dir, name);
-    const relative = path.relative(process.cwd(), file) || file;
+    const fromCwd = path.relative(process.cwd(), file);
+    const relative = fromCwd && !fromCwd.startsWith('..') ? fromCwd : file;
     let exports: Record<string, unknown>;
     try {
       exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;

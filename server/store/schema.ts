@@ -2,6 +2,8 @@ import type { ColumnType, Generated, Selectable } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json = ColumnType<unknown, string, string>;
+/** A timestamp the database fills in by default. */
+type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
 export const RUN_STATES = ['queued', 'running', 'success', 'failed'] as const;
 export type RunState = (typeof RUN_STATES)[number];
@@ -30,7 +32,7 @@ export interface DagsTable {
   dag_id: string;
   is_paused: Generated<boolean>;
   file: string | null;
-  updated_at: Generated<Timestamp>;
+  updated_at: DefaultTimestamp;
 }
 
 export interface DagRunsTable {
@@ -44,7 +46,7 @@ export interface DagRunsTable {
   conf: Json;
   /** When the run became due (its interval's end); schedule delay = started_at - due_at. */
   due_at: Timestamp;
-  created_at: Generated<Timestamp>;
+  created_at: DefaultTimestamp;
   started_at: Timestamp | null;
   ended_at: Timestamp | null;
 }
@@ -93,7 +95,7 @@ export interface DeadLettersTable {
   map_index: number;
   tries: number;
   error: Json;
-  created_at: Generated<Timestamp>;
+  created_at: DefaultTimestamp;
   resolved_at: Timestamp | null;
   resolution: string | null;
 }

@@ -28,6 +28,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addUniqueConstraint('dag_runs_dag_logical_date', ['dag_id', 'logical_date'])
     .execute();
   await sql`create index dag_runs_active on dag_runs (dag_id, logical_date) where state in ('queued', 'running')`.execute(db);
+  // /metrics reads the runs that started or ended since its last scrape.
+  await sql`create index dag_runs_started_at on dag_runs (started_at)`.execute(db);
+  await sql`create index dag_runs_ended_at on dag_runs (ended_at)`.execute(db);
 
   await db.schema
     .createTable('task_instances')

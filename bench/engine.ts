@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { loadConfig } from '../server/config.ts';
+import { defineDag, task, type Dag } from '../server/engine/dag.ts';
+import { createLogger } from '../server/log.ts';
+import { startWorker } from '../server/processes.ts';
+import { openRuntime, type Runtime } from '../server/runtime.ts';
+
+const CHAIN = 200;
+const FAN_OUT = 1_000;
+const CONCURRENCY = 50;
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+const ms = () => performance.now();
+
+/** A 200-task chain through hubflow: handoff = next task's start minus the previous task's end. */
+async function hubflowChain(rt: Runtime, dag: Dag, marks: { start: number[]; end: number[] }): Promise<number[]> {
+  marks.start.length = marks.end.length = 0;
+  const run = await rt.engine.triggerRun(dag.id);
+  await waitRun(rt, run.id);
+  return marks.start.slice(1).map((s, i) => s - marks.end[i]!);
+}
+
+/** Waits for a run and returns its duration by the store's own clock (polling slowly, so the wait does not load the engine it measures). */
+async function waitRun(rt: Runtime, runId: number): Promise<number> {
+  for (;;) {
+    const run = await rt.db.selectFrom('dag_runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
+    if (run.state === 'success') return new Date(run.ended_at!).getTime() - new Date(run.created_at).getTime();
+    if (run.state === 'failed') throw new Error(`bench run ${runId} failed`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The same chain in raw BullMQ: each job adds the next when it is done. */
+async function rawChain(connection: { url: string }, prefix: string): Promise<number[]> {
+  const queue = new Queue('raw-chain', { connection, prefix });
+  const start: number[] = [];
+  const end: number[] = [];
+  let finished!: () => void;
+  const done = new Promise<void>((r) => (finished = r));
+  const worker = new Worker(
+    'raw-chain',
+    async (job) => {
+      const i = job.data.i as number;
+      start[i] = ms();
+      end[i] = ms();
+      if (i + 1 < CHAIN) await queue.add('hop', { i: i + 1 }, { removeOnComplete: true });
+      else finished();
+    },
+    { connection, prefix, concurrency: 1 },
+  );
+  await worker.waitUntilReady();
+  await queue.add('hop', { i: 0 }, { removeOnComplete: true });
+  await done;
+  await worker.close();
+  await queue.close();
+  return start.slice(1).map((s, i) => s - end[i]!);
+}
+
+/** N no-op jobs added in bulk, processed at the same concurrency as hubflow's worker. */
+async function rawThroughput(connection: { url: string }, prefix: string, n: number): Promise<number> {
+  const queue = new Queue('raw-bulk', { connection, prefix });
+  let left = n;
+  let finished!: () => void;
+  const done = new Promise<void>((r) => (finished = r));
+  const worker = new Worker(
+    'raw-bulk',
+    async () => {
+      if (--left === 0) finished();
+    },
+    { connection, prefix, concurrency: CONCURRENCY },
+  );
+  await worker.waitUntilReady();
+  const t0 = ms();
+  await queue.addBulk(Array.from({ length: n }, (_, i) => ({ name: 'noop', data: { i }, opts: { removeOnComplete: true } })));
+  await done;
+  const seconds = (ms() - t0) / 1000;
+  await worker.close();
+  await queue.close();
+  return n / seconds;
+}
+
+export async function runEngineBench() {
+  const id = `bench_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
+  const config = loadConfig({ ...process.env, HUBFLOW_DB_SCHEMA: id, HUBFLOW_QUEUE_PREFIX: `hf-${id}`, HUBFLOW_LOG_LEVEL: 'warn' });
+  const marks = { start: [] as number[], end: [] as number[] };
+  const chainTasks: Record<string, ReturnType<typeof task>> = {};
+  for (let i = 0; i < CHAIN; i++) {
+    chainTasks[`t${i}`] = task({
+      after: i ? [`t${i - 1}`] : [],
+      run: () => {
+        marks.start[i] = ms();
+        marks.end[i] = ms();
+      },
+    });
+  }
+  const chain = defineDag({ id: 'bench-chain', maxActiveRuns: 100, tasks: chainTasks });
+  const fan = defineDag({
+    id: 'bench-fan',
+    maxActiveRuns: 100,
+    tasks: {
+      list: task({ run: () => Array.from({ length: FAN_OUT }, (_, i) => i) }),
+      noop: task({ map: 'list', run: () => null }),
+      join: task({ after: ['noop'], run: () => null }),
+    },
+  });
+  const rt = await openRuntime({
+    config,
+    log: createLogger('warn'),
+    dags: { dags: new Map([chain, fan].map((d) => [d.id, d])), errors: [] },
+    poolSize: 20,
+  });
+  const worker = startWorker(rt, { concurrency: CONCURRENCY });
+  const connection = { url: rt.redis.url };
+  try {
+    // Warm both paths (JIT, connection pools, prepared Lua scripts) before measuring.
+    await hubflowChain(rt, chain, marks);
+    await rawChain(connection, `${config.HUBFLOW_QUEUE_PREFIX}-raw`);
+
+    const hub: number[] = [];
+    const raw: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      hub.push(...(await hubflowChain(rt, chain, marks)));
+      raw.push(...(await rawChain(connection, `${config.HUBFLOW_QUEUE_PREFIX}-raw`)));
+    }
+
+    const hubRates: number[] = [];
+    const rawRates: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const run = await rt.engine.triggerRun(fan.id);
+      hubRates.push((FAN_OUT + 2) / ((await waitRun(rt, run.id)) / 1000));
+      rawRates.push(await rawThroughput(connection, `${config.HUBFLOW_QUEUE_PREFIX}-raw`, FAN_OUT + 2));
+    }
+    const hubRate = quantile(hubRates, 0.5);
+    const rawRate = quantile(rawRates, 0.5);
+    const h50 = quantile(hub, 0.5);
+    const h99 = quantile(hub, 0.99);
+    const r50 = quantile(raw, 0.5);
+    const r99 = quantile(raw, 0.99);
+    return {
+      benchmark: 'engine',
+      machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+      handoff: {
+        chainLength: CHAIN,
+        samples: hub.length,
+        hubflowMs: { p50: round(h50), p99: round(h99) },
+        rawBullmqMs: { p50: round(r50), p99: round(r99) },
+        ratio: { p50: round(h50 / r50), p99: round(h99 / r99) },
+        targets: { p50Ms: 5, p99Ms: 25, maxRatio: 3 },
+      },
+      throughput: {
+        instancesPerRun: FAN_OUT + 2,
+        workerConcurrency: CONCURRENCY,
+        hubflowInstancesPerSecond: Math.round(hubRate),
+        rawBullmqJobsPerSecond: Math.round(rawRate),
+        ratio: round(rawRate / hubRate),
+        allRounds: { hubflow: hubRates.map(Math.round), raw: rawRates.map(Math.round) },
+        targets: { minPerSecond: 1000, maxRatio: 3 },
+      },
+    };
+  } finally {
+    await worker.close();
+    await sql`drop schema if exists ${sql.id(id)} cascade`.execute(rt.db);
+    const redis = new Redis(rt.redis.url);
+    const keys = await redis.keys(`hf-${id}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await rt.close();
+  }
+}

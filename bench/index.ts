@@ -1,0 +1,17 @@
+/**
+ * `npm run bench -- <name>`: runs one benchmark and prints its figures as JSON on stdout.
+ * Each benchmark measures its own baseline in the same run, so the ratios survive a noisy machine.
+ */
+const benches: Record<string, () => Promise<unknown>> = {
+  engine: async () => (await import('./engine.ts')).runEngineBench(),
+};
+
+const name = process.argv[2] ?? 'engine';
+const bench = benches[name];
+if (!bench) {
+  process.stderr.write(`unknown benchmark '${name}'; have: ${Object.keys(benches).join(', ')}\n`);
+  process.exit(2);
+}
+const result = await bench();
+process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+process.exit(0);

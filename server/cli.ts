@@ -1,0 +1,304 @@
+import { Command, Option } from 'commander';
+import { sql } from 'kysely';
+import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns } from './cli-output.ts';
+import { startScheduler, startWorker } from './processes.ts';
+
+// The HTTP stack is loaded only by the commands that serve, so the others start quickly.
+const startServer: typeof import('./http/server.ts').startServer = async (...args) => (await import('./http/server.ts')).startServer(...args);
+import { openRuntime, type Runtime } from './runtime.ts';
+import { RUN_STATES } from './store/schema.ts';
+
+const program = new Command('hubflow')
+  .description('Airflow-style DAG runner for master-data ETL on BullMQ')
+  .showHelpAfterError();
+
+/** Opens the runtime for one command and always closes it, so embedded services stop with the command. */
+async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const rt = await openRuntime({ defaultLogLevel: 'warn' });
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}
+
+/** Keeps a long-running process up until SIGINT/SIGTERM, then closes what it started, in order. */
+async function serveUntilSignal(rt: Runtime, closers: (() => Promise<void>)[]): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  rt.log.info('shutting down');
+  for (const close of closers) await close();
+  await rt.close();
+}
+
+const json = new Option('--json', 'print JSON');
+
+const dags = program.command('dags').description('DAG definitions and their runs');
+
+dags
+  .command('list')
+  .description('list loaded DAGs, and the files that failed to load (exit 1 if any)')
+  .addOption(json)
+  .action((opts: { json?: boolean }) =>
+    withRuntime(async (rt) => {
+      const paused = new Map((await rt.db.selectFrom('dags').select(['dag_id', 'is_paused']).execute()).map((d) => [d.dag_id, d.is_paused]));
+      const rows = [...rt.dags.dags.values()].map((d) => ({
+        dag: d.id,
+        schedule: d.schedule ? `${d.schedule.cron} (${d.schedule.timezone})` : null,
+        paused: paused.get(d.id) ?? false,
+        tasks: d.tasks.size,
+        owner: d.owner ?? null,
+        file: d.file ?? null,
+      }));
+      const errors = rt.dags.errors.map((e) => ({ file: e.file, dag: e.dagId ?? null, field: e.field, error: e.problem }));
+      if (opts.json) printJson({ dags: rows, errors });
+      else {
+        printRows(rows, false);
+        for (const e of rt.dags.errors) process.stderr.write(`error: ${e.message}\n`);
+      }
+      if (errors.length) process.exitCode = 1;
+    }),
+  );
+
+dags
+  .command('show <dag>')
+  .description("a DAG's tasks, dependencies and next scheduled intervals")
+  .addOption(json)
+  .action((dagId: string, opts: { json?: boolean }) =>
+    withRuntime(async (rt) => {
+      const dag = rt.engine.dag(dagId);
+      const next: string[] = [];
+      for (let t = dag.timetable?.next(new Date()); t && next.length < 5; t = dag.timetable!.next(t)) next.push(t.toISOString());
+      const tasks = [...dag.tasks.values()].map((t) => ({
+        task: t.id,
+        after: t.upstream.join(', '),
+        trigger: t.trigger,
+        map: t.map ?? null,
+        tries: t.retry.attempts,
+        timeoutMs: t.timeoutMs ?? null,
+      }));
+      const info = { dag: dag.id, description: dag.description, owner: dag.owner ?? null, file: dag.file, schedule: dag.schedule ?? null, catchup: dag.catchup, maxActiveRuns: dag.maxActiveRuns, nextTicks: next, tasks };
+      if (opts.json) return printJson(info);
+      process.stdout.write(`${dag.id}${dag.description ? ` — ${dag.description}` : ''}\n`);
+      process.stdout.write(`file: ${dag.file ?? '(inline)'}\nschedule: ${dag.schedule ? `${dag.schedule.cron} in ${dag.schedule.timezone}` : 'none (manual)'}; catchup ${dag.catchup}; max active runs ${dag.maxActiveRuns}\n`);
+      if (next.length) process.stdout.write(`next ticks: ${next.join(', ')}\n`);
+      printRows(tasks, false);
+    }),
+  );
+
+dags
+  .command('trigger <dag>')
+  .description('create a manual run (the running scheduler and workers execute it)')
+  .option('--date <date>', 'logical date (default: now)')
+  .option('--conf <json>', 'JSON object handed to every task as ctx.conf')
+  .addOption(json)
+  .action((dagId: string, opts: { date?: string; conf?: string; json?: boolean }) =>
+    withRuntime(async (rt) => {
+      const run = await rt.engine.triggerRun(dagId, {
+        logicalDate: opts.date ? parseDate(opts.date, '--date') : undefined,
+        conf: parseConf(opts.conf),
+      });
+      if (opts.json) printJson(run);
+      else process.stdout.write(`created run ${run.id} of ${dagId} at ${new Date(run.logical_date).toISOString()} (${run.state})\n`);
+    }),
+  );
+
+dags
+  .command('test <dag>')
+  .description('run one run to completion in this process, on real queues; exit 1 if it failed')
+  .option('--date <date>', 'logical date (default: now)')
+  .option('--conf <json>', 'JSON object handed to every task as ctx.conf')
+  .addOption(json)
+  .action((dagId: string, opts: { date?: string; conf?: string; json?: boolean }) =>
+    withRuntime(async (rt) => {
+      const worker = startWorker(rt);
+      try {
+        const created = await rt.engine.testRun(dagId, opts.date ? parseDate(opts.date, '--date') : new Date(), parseConf(opts.conf));
+        const [run] = await watchRuns(rt, [created.id], `test ${dagId}`);
+        if (opts.json) printJson(run);
+        else await printRunSummary(rt, run!);
+        if (run!.state !== 'success') process.exitCode = 1;
+      } finally {
+        await worker.close();
+      }
+    }),
+  );
+
+dags
+  .command('backfill <dag>')
+  .description('run every interval with a logical date in [--from, --to], oldest first; exit 1 if any failed')
+  .requiredOption('--from <date>', 'first logical date')
+  .requiredOption('--to <date>', 'last logical date (inclusive)')
+  .addOption(json)
+  .action((dagId: string, opts: { from: string; to: string; json?: boolean }) =>
+    withRuntime(async (rt) => {
+      const worker = startWorker(rt);
+      // Starts the next queued run as each finishes (maxActiveRuns) and sweeps, like the scheduler would.
+      const scheduler = startScheduler(rt, { tickMs: 200 });
+      try {
+        const created = await rt.engine.backfill(dagId, parseDate(opts.from, '--from'), parseDate(opts.to, '--to'));
+        if (!created.length) {
+          process.stderr.write('nothing to backfill: every interval in the range already has a run\n');
+          return;
+        }
+        const runs = await watchRuns(rt, created.map((r) => r.id), `backfill ${dagId}`);
+        const rows = runs.map((r) => ({ run: r.id, logical_date: r.logical_date, state: r.state }));
+        printRows(rows, Boolean(opts.json));
+        if (runs.some((r) => r.state !== 'success')) process.exitCode = 1;
+      } finally {
+        await scheduler.stop();
+        await worker.close();
+      }
+    }),
+  );
+
+for (const [name, paused] of [['pause', true], ['unpause', false]] as const) {
+  dags
+    .command(`${name} <dag>`)
+    .description(paused ? 'stop creating scheduled runs (runs already started go on)' : 'resume scheduling')
+    .action((dagId: string) =>
+      withRuntime(async (rt) => {
+        rt.engine.dag(dagId);
+        await rt.db.updateTable('dags').set({ is_paused: paused, updated_at: sql`now()` }).where('dag_id', '=', dagId).execute();
+        process.stdout.write(`${dagId}: ${paused ? 'paused' : 'unpaused'}\n`);
+      }),
+    );
+}
+
+const runs = program.command('runs').description('DAG runs');
+
+runs
+  .command('list')
+  .description('latest runs, newest first')
+  .option('--dag <dag>', 'only this DAG')
+  .addOption(new Option('--state <state>', 'only runs in this state').choices(RUN_STATES))
+  .option('--limit <n>', 'how many', '20')
+  .addOption(json)
+  .action((opts: { dag?: string; state?: (typeof RUN_STATES)[number]; limit: string; json?: boolean }) =>
+    withRuntime(async (rt) => {
+      let query = rt.db
+        .selectFrom('dag_runs')
+        .select(['id', 'dag_id', 'logical_date', 'run_type', 'state', 'started_at', 'ended_at'])
+        .orderBy('id', 'desc')
+        .limit(Math.min(1000, Math.max(1, Number(opts.limit) || 20)));
+      if (opts.dag) query = query.where('dag_id', '=', opts.dag);
+      if (opts.state) query = query.where('state', '=', opts.state);
+      printRows(await query.execute(), Boolean(opts.json));
+    }),
+  );
+
+runs
+  .command('show <run>')
+  .description('a run and its task instances')
+  .addOption(json)
+  .action((id: string, opts: { json?: boolean }) =>
+    withRuntime(async (rt) => {
+      const run = await rt.db.selectFrom('dag_runs').selectAll().where('id', '=', Number(id)).executeTakeFirst();
+      if (!run) throw new Error(`no run ${id}`);
+      if (!opts.json) return printRunSummary(rt, run);
+      const tasks = await rt.db.selectFrom('task_instances').selectAll().where('run_id', '=', run.id).orderBy('id').execute();
+      printJson({ ...run, tasks });
+    }),
+  );
+
+program
+  .command('tasks')
+  .description('task instances')
+  .command('clear <run>')
+  .description('reset failed tasks (or --task ones) and everything downstream, so the run resumes from there')
+  .option('--task <task...>', 'tasks to clear (default: the failed ones)')
+  .addOption(json)
+  .action((id: string, opts: { task?: string[]; json?: boolean }) =>
+    withRuntime(async (rt) => {
+      const { cleared } = await rt.engine.clear(Number(id), { tasks: opts.task });
+      if (opts.json) return printJson({ run: Number(id), cleared });
+      process.stdout.write(cleared.length ? `run ${id}: cleared ${cleared.join(', ')}; workers will pick them up\n` : `run ${id}: nothing to clear\n`);
+    }),
+  );
+
+program
+  .command('scheduler')
+  .description('create due runs, start queued ones, re-enqueue lost tasks')
+  .action(async () => {
+    const rt = await openRuntime();
+    const scheduler = startScheduler(rt);
+    rt.log.info({ dags: rt.dags.dags.size }, 'scheduler running');
+    await serveUntilSignal(rt, [() => scheduler.stop()]);
+  });
+
+program
+  .command('worker')
+  .description('run tasks from the queues')
+  .option('--concurrency <n>', 'tasks at once (default HUBFLOW_WORKER_CONCURRENCY)')
+  .action(async (opts: { concurrency?: string }) => {
+    const rt = await openRuntime();
+    const worker = startWorker(rt, { concurrency: opts.concurrency ? Number(opts.concurrency) : undefined });
+    rt.log.info({ concurrency: worker.worker.concurrency }, 'worker running');
+    await serveUntilSignal(rt, [() => worker.close()]);
+  });
+
+program
+  .command('server')
+  .description('REST API, run pages, bull-board and /metrics')
+  .action(async () => {
+    const rt = await openRuntime();
+    const server = await startServer(rt);
+    process.stdout.write(`hubflow server at ${server.url}\n`);
+    await serveUntilSignal(rt, [() => server.close()]);
+  });
+
+program
+  .command('dev')
+  .description('scheduler, worker and server in one process')
+  .action(async () => {
+    const rt = await openRuntime();
+    const worker = startWorker(rt);
+    const scheduler = startScheduler(rt);
+    const server = await startServer(rt);
+    process.stdout.write(`hubflow dev: ${rt.dags.dags.size} DAGs; runs at ${server.url}/ ; queues at ${server.url}/admin/queues ; Ctrl-C stops\n`);
+    await serveUntilSignal(rt, [() => server.close(), () => scheduler.stop(), () => worker.close()]);
+  });
+
+program
+  .command('demo')
+  .description('run the example DAG on embedded defaults and show where to look')
+  .option('--dag <dag>', 'DAG to run', 'example-etl')
+  .option('--keep', 'keep serving after the run (default on a terminal)')
+  .action(async (opts: { dag: string; keep?: boolean }) => {
+    const rt = await openRuntime();
+    const worker = startWorker(rt);
+    const server = await startServer(rt, { fallbackToFreePort: true });
+    const run = await rt.engine.triggerRun(opts.dag, { conf: { source: 'demo' } });
+    const [finished] = await watchRuns(rt, [run.id], `demo ${opts.dag}`);
+    await printRunSummary(rt, finished!);
+    const stores = `PostgreSQL ${rt.postgres.source} (schema ${rt.config.HUBFLOW_DB_SCHEMA}), Redis ${rt.redis.source}`;
+    process.stdout.write(
+      [
+        '',
+        `Look at: run page   ${server.url}/runs/${run.id}`,
+        `         all runs   ${server.url}/`,
+        `         bull-board ${server.url}/admin/queues`,
+        `         API        ${server.url}/api/runs/${run.id}`,
+        `         metrics    ${server.url}/metrics`,
+        `Stores: ${stores}`,
+        '',
+      ].join('\n'),
+    );
+    if (finished!.state !== 'success') process.exitCode = 1;
+    const keep = opts.keep ?? process.stdout.isTTY;
+    if (keep) {
+      process.stdout.write('Serving until Ctrl-C.\n');
+      await serveUntilSignal(rt, [() => server.close(), () => worker.close()]);
+    } else {
+      await server.close();
+      await worker.close();
+      await rt.close();
+    }
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`hubflow: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = process.exitCode || 2;
+});

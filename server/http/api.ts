@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Runtime } from '../runtime.ts';
+import { RUN_STATES } from '../store/schema.ts';
+import { sendError, zodIssues } from './errors.ts';
+import { getRunDetail, listDags, listRuns } from './queries.ts';
+
+export const DEFAULT_RUN_LIMIT = 50;
+export const MAX_RUN_LIMIT = 500;
+
+const runsQuery = z.object({
+  dag: z.string().min(1).optional(),
+  state: z.enum(RUN_STATES).optional(),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(DEFAULT_RUN_LIMIT)
+    .transform((n) => Math.min(n, MAX_RUN_LIMIT)),
+});
+
+const triggerBody = z
+  .object({
+    // A bare date is midnight UTC; a date-time needs its offset, the server's time zone being no one's business.
+    logicalDate: z.union([z.iso.datetime({ offset: true }), z.iso.date()]).optional(),
+    conf: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+/** A run id from the URL; undefined when it is not a positive integer. */
+export function parseRunId(raw: string): number | undefined {
+  if (!/^\d{1,15}$/.test(raw)) return undefined;
+  const id = Number(raw);
+  return id > 0 ? id : undefined;
+}
+
+export function registerApi(app: FastifyInstance, rt: Runtime): void {
+  app.get('/api/dags', async () => listDags(rt));
+
+  app.get('/api/runs', async (request, reply) => {
+    const query = runsQuery.safeParse(request.query);
+    if (!query.success) return sendError(reply, 400, 'invalid query', zodIssues(query.error));
+    return { runs: await listRuns(rt.db, query.data) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/runs/:id', async (request, reply) => {
+    const id = parseRunId(request.params.id);
+    if (id === undefined) return sendError(reply, 400, `run id must be a positive integer, not '${request.params.id}'`);
+    const detail = await getRunDetail(rt.db, id);
+    if (!detail) return sendError(reply, 404, `no run ${id}`);
+    return detail;
+  });
+
+  app.post<{ Params: { id: string } }>('/api/dags/:id/runs', async (request, reply) => {
+    // No body at all is a plain "run it now".
+    const body = triggerBody.safeParse(request.body ?? {});
+    if (!body.success) return sendError(reply, 400, 'invalid body', zodIssues(body.error));
+    const { logicalDate, conf } = body.data;
+    // NotFoundError (unknown DAG) and ConflictError (date taken) become 404 and 409 in the error handler.
+    const run = await rt.engine.triggerRun(request.params.id, { logicalDate: logicalDate ? new Date(logicalDate) : undefined, conf });
+    return reply.code(201).send(run);
+  });
+}

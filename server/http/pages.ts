@@ -1,0 +1,105 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Runtime } from '../runtime.ts';
+import type { DagRunRow } from '../store/schema.ts';
+import { parseRunId } from './api.ts';
+import { BOARD_PATH, boardJobUrl, boardQueueUrl } from './board.ts';
+import { errorMessage, formatDuration, formatTime, html, page, stateBadge, type SafeHtml } from './html.ts';
+import { getRunDetail, listDags, listRuns, type DagLoadError, type DagSummary, type RunDetail } from './queries.ts';
+
+const LATEST_RUNS = 50;
+
+// No script may run on these pages, whatever a DAG id or an error message contains.
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'";
+
+function sendPage(reply: FastifyReply, status: number, title: string, body: SafeHtml): FastifyReply {
+  return reply
+    .code(status)
+    .header('content-security-policy', CSP)
+    .header('x-content-type-options', 'nosniff')
+    .type('text/html; charset=utf-8')
+    .send(page(title, body));
+}
+
+function dagsTable(dags: DagSummary[]): SafeHtml {
+  if (!dags.length) return html`<p class="muted">No DAGs are loaded.</p>`;
+  return html`<table>
+<tr><th>DAG</th><th>Description</th><th>Owner</th><th>Schedule</th><th>Tasks</th><th>Max active</th><th>Tags</th><th>File</th></tr>
+${dags.map(
+  (d) => html`<tr>
+<td><strong>${d.id}</strong>${d.is_paused ? html` <span class="paused">paused</span>` : ''}</td>
+<td>${d.description}</td><td>${d.owner ?? ''}</td>
+<td>${d.schedule ? html`<code>${d.schedule.cron}</code> <span class="muted">${d.schedule.timezone}</span>${d.catchup ? ' (catchup)' : ''}` : html`<span class="muted">manual</span>`}</td>
+<td class="num">${d.tasks.length}</td><td class="num">${d.maxActiveRuns}</td><td>${d.tags.join(', ')}</td><td><code>${d.file ?? ''}</code></td>
+</tr>`,
+)}
+</table>`;
+}
+
+function errorsTable(errors: DagLoadError[]): SafeHtml {
+  if (!errors.length) return html``;
+  return html`<h2>DAG files that failed to load</h2>
+<table><tr><th>File</th><th>DAG</th><th>Field</th><th>Problem</th></tr>
+${errors.map((e) => html`<tr><td><code>${e.file}</code></td><td>${e.dagId ?? ''}</td><td><code>${e.field}</code></td><td class="err">${e.problem}</td></tr>`)}
+</table>`;
+}
+
+function runsTable(runs: DagRunRow[]): SafeHtml {
+  if (!runs.length) return html`<p class="muted">No runs yet.</p>`;
+  return html`<table>
+<tr><th>Run</th><th>DAG</th><th>Logical date</th><th>Type</th><th>State</th><th>Started</th><th>Ended</th><th>Duration</th></tr>
+${runs.map(
+  (r) => html`<tr><td><a href="/runs/${r.id}">${r.id}</a></td><td>${r.dag_id}</td><td>${formatTime(r.logical_date)}</td><td>${r.run_type}</td>
+<td>${stateBadge(r.state)}</td><td>${formatTime(r.started_at)}</td><td>${formatTime(r.ended_at)}</td><td class="num">${formatDuration(r.started_at, r.ended_at)}</td></tr>`,
+)}
+</table>`;
+}
+
+function runPage(rt: Runtime, { run, task_instances: tis }: RunDetail): SafeHtml {
+  const conf = JSON.stringify(run.conf ?? {}, null, 2);
+  return html`<h1>Run ${run.id} of ${run.dag_id} ${stateBadge(run.state)}</h1>
+<dl>
+<dt>Logical date</dt><dd>${formatTime(run.logical_date)}</dd>
+<dt>Data interval</dt><dd>${formatTime(run.interval_start)} → ${formatTime(run.interval_end)}</dd>
+<dt>Type</dt><dd>${run.run_type}</dd>
+<dt>Due</dt><dd>${formatTime(run.due_at)}</dd>
+<dt>Started</dt><dd>${formatTime(run.started_at)}</dd>
+<dt>Ended</dt><dd>${formatTime(run.ended_at)}</dd>
+<dt>Duration</dt><dd>${formatDuration(run.started_at, run.ended_at)}</dd>
+<dt>Queue</dt><dd><a href="${boardQueueUrl(rt)}">task queue in bull-board</a> · <a href="${BOARD_PATH}">all queues</a> · <a href="/api/runs/${run.id}">JSON</a></dd>
+</dl>
+${conf !== '{}' ? html`<h2>Conf</h2><pre>${conf}</pre>` : ''}
+<h2>Task instances</h2>
+<table>
+<tr><th>Task</th><th>State</th><th>Tries</th><th>Started</th><th>Ended</th><th>Duration</th><th>Error</th><th>Job</th></tr>
+${tis.map(
+  (ti) => html`<tr>
+<td><code>${ti.task_id}${ti.map_index >= 0 ? `[${ti.map_index}]` : ''}</code></td>
+<td>${stateBadge(ti.state)}${ti.next_try_at && ti.state === 'up_for_retry' ? html` <span class="muted">next ${formatTime(ti.next_try_at)}</span>` : ''}</td>
+<td class="num">${ti.try_number}/${ti.max_tries}</td>
+<td>${formatTime(ti.started_at)}</td><td>${formatTime(ti.ended_at)}</td><td class="num">${formatDuration(ti.started_at, ti.ended_at)}</td>
+<td class="err">${errorMessage(ti.error)}</td>
+<td>${ti.try_number > 0 || ti.state === 'queued' ? html`<a href="${boardJobUrl(rt, ti.job_id)}">${ti.job_id}</a>` : ''}</td>
+</tr>`,
+)}
+</table>`;
+}
+
+export function registerPages(app: FastifyInstance, rt: Runtime): void {
+  app.get('/', async (_request, reply) => {
+    const [{ dags, errors }, runs] = await Promise.all([listDags(rt), listRuns(rt.db, { limit: LATEST_RUNS })]);
+    const body = html`<h1>DAGs</h1>
+${dagsTable(dags)}
+${errorsTable(errors)}
+<h2>Latest runs</h2>
+${runsTable(runs)}`;
+    return sendPage(reply, 200, 'DAGs and runs', body);
+  });
+
+  app.get<{ Params: { id: string } }>('/runs/:id', async (request, reply) => {
+    const id = parseRunId(request.params.id);
+    if (id === undefined) return sendPage(reply, 400, 'Bad run id', html`<h1>Bad run id</h1><p>${request.params.id} is not a run id.</p>`);
+    const detail = await getRunDetail(rt.db, id);
+    if (!detail) return sendPage(reply, 404, 'No such run', html`<h1>No run ${id}</h1><p><a href="/">All runs</a></p>`);
+    return sendPage(reply, 200, `Run ${id} of ${detail.run.dag_id}`, runPage(rt, detail));
+  });
+}

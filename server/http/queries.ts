@@ -1,0 +1,112 @@
+import { jobIdOf } from '../engine/dispatch.ts';
+import type { Runtime } from '../runtime.ts';
+import type { Store } from '../store/db.ts';
+import type { AttemptRow, DagRunRow, RunState, TaskInstanceRow } from '../store/schema.ts';
+
+export interface DagSummary {
+  id: string;
+  description: string;
+  owner: string | null;
+  schedule: { cron: string; timezone: string } | null;
+  catchup: boolean;
+  maxActiveRuns: number;
+  tags: readonly string[];
+  file: string | null;
+  is_paused: boolean;
+  tasks: { id: string; upstream: readonly string[]; trigger: string; map: string | null }[];
+}
+
+export interface DagLoadError {
+  file: string;
+  dagId: string | null;
+  field: string;
+  /** The whole line, file and field included. */
+  message: string;
+  /** Only what is wrong with the field. */
+  problem: string;
+}
+
+export async function listDags(rt: Runtime): Promise<{ dags: DagSummary[]; errors: DagLoadError[] }> {
+  const rows = await rt.db.selectFrom('dags').select(['dag_id', 'is_paused']).execute();
+  const paused = new Map(rows.map((r) => [r.dag_id, r.is_paused]));
+  const dags = [...rt.dags.dags.values()]
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map((d) => ({
+      id: d.id,
+      description: d.description,
+      owner: d.owner ?? null,
+      schedule: d.schedule ? { cron: d.schedule.cron, timezone: d.schedule.timezone } : null,
+      catchup: d.catchup,
+      maxActiveRuns: d.maxActiveRuns,
+      tags: d.tags,
+      file: d.file ?? null,
+      is_paused: paused.get(d.id) ?? false,
+      tasks: [...d.tasks.values()].map((t) => ({ id: t.id, upstream: t.upstream, trigger: t.trigger, map: t.map ?? null })),
+    }));
+  const errors = rt.dags.errors.map((e) => ({ file: e.file, dagId: e.dagId ?? null, field: e.field, message: e.message, problem: e.problem }));
+  return { dags, errors };
+}
+
+export interface RunFilter {
+  dag?: string;
+  state?: RunState;
+  limit: number;
+}
+
+export function listRuns(db: Store, filter: RunFilter): Promise<DagRunRow[]> {
+  let query = db.selectFrom('dag_runs').selectAll();
+  if (filter.dag) query = query.where('dag_id', '=', filter.dag);
+  if (filter.state) query = query.where('state', '=', filter.state);
+  // Ids are handed out in creation order, so this is "newest first" without a sort on timestamps.
+  return query.orderBy('id', 'desc').limit(filter.limit).execute();
+}
+
+export type AttemptView = Pick<AttemptRow, 'try_number' | 'worker' | 'started_at' | 'ended_at' | 'outcome' | 'error'>;
+
+export type TaskInstanceView = Pick<
+  TaskInstanceRow,
+  'id' | 'task_id' | 'map_index' | 'state' | 'try_number' | 'max_tries' | 'started_at' | 'ended_at' | 'error' | 'next_try_at'
+> & {
+  /** The BullMQ job of the instance's current generation (it may already have been removed). */
+  job_id: string;
+  attempts: AttemptView[];
+};
+
+export interface RunDetail {
+  run: DagRunRow;
+  task_instances: TaskInstanceView[];
+}
+
+export async function getRunDetail(db: Store, runId: number): Promise<RunDetail | undefined> {
+  const run = await db.selectFrom('dag_runs').selectAll().where('id', '=', runId).executeTakeFirst();
+  if (!run) return undefined;
+  const tis = await db
+    .selectFrom('task_instances')
+    .select(['id', 'task_id', 'map_index', 'state', 'try_number', 'max_tries', 'started_at', 'ended_at', 'error', 'next_try_at', 'generation'])
+    .where('run_id', '=', runId)
+    .orderBy('id')
+    .execute();
+  const attempts = tis.length
+    ? await db
+        .selectFrom('attempts')
+        .select(['ti_id', 'try_number', 'worker', 'started_at', 'ended_at', 'outcome', 'error'])
+        .where('ti_id', 'in', tis.map((t) => t.id))
+        .orderBy('ti_id')
+        .orderBy('try_number')
+        .execute()
+    : [];
+  const byTi = new Map<number, AttemptView[]>();
+  for (const { ti_id, ...attempt } of attempts) {
+    const list = byTi.get(ti_id) ?? [];
+    list.push(attempt);
+    byTi.set(ti_id, list);
+  }
+  return {
+    run,
+    task_instances: tis.map(({ generation, ...ti }) => ({
+      ...ti,
+      job_id: jobIdOf({ runId, taskId: ti.task_id, mapIndex: ti.map_index, generation }),
+      attempts: byTi.get(ti.id) ?? [],
+    })),
+  };
+}

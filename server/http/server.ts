@@ -1,0 +1,87 @@
+import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Runtime } from '../runtime.ts';
+import { registerApi } from './api.ts';
+import { installAuth, isLoopbackHost } from './auth.ts';
+import { registerBoard } from './board.ts';
+import { installErrorHandler } from './errors.ts';
+import { registerHealth } from './health.ts';
+import { registerMetrics } from './metrics.ts';
+import { registerPages } from './pages.ts';
+
+/** The request URL for the log, without a `?token=` a browser may have brought. */
+function loggableUrl(url: string): string {
+  if (!url.includes('token=')) return url;
+  const parsed = new URL(url, 'http://hubflow.invalid');
+  parsed.searchParams.delete('token');
+  return parsed.pathname + parsed.search;
+}
+
+/** The REST API, run pages, bull-board, /metrics and /healthz on one Fastify instance, not listening. */
+export async function createServer(rt: Runtime): Promise<FastifyInstance> {
+  const log = rt.log.child({ component: 'http' });
+  // As Fastify's base logger type, so that the instance is a plain FastifyInstance.
+  const baseLog: FastifyBaseLogger = log;
+  const app = fastify({
+    loggerInstance: baseLog,
+    // Fastify's request lines would log the raw URL, token and all; the hook below logs a cleaned one.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  installErrorHandler(app, log);
+  installAuth(app, rt.config.HUBFLOW_API_TOKEN);
+  app.addHook('onResponse', async (request, reply) => {
+    const level = reply.statusCode >= 500 ? 'error' : request.method === 'GET' || request.method === 'HEAD' ? 'debug' : 'info';
+    log[level]({ method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  registerHealth(app, rt);
+  registerApi(app, rt);
+  registerMetrics(app, rt);
+  registerPages(app, rt);
+  await registerBoard(app, rt);
+  return app;
+}
+
+export interface StartServerOptions {
+  /** When HUBFLOW_PORT is taken, listen on a free port instead of failing (the demo). */
+  fallbackToFreePort?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens on HUBFLOW_HOST:HUBFLOW_PORT (0: any free port). */
+export async function startServer(rt: Runtime, options: StartServerOptions = {}): Promise<RunningServer> {
+  const host = rt.config.HUBFLOW_HOST;
+  if (!rt.config.HUBFLOW_API_TOKEN && !isLoopbackHost(host)) {
+    // Anyone who can reach the port could trigger runs and retry or delete jobs in bull-board.
+    throw new Error(
+      `refusing to serve on ${host} without authentication: set HUBFLOW_API_TOKEN (at least 16 characters), or bind HUBFLOW_HOST to 127.0.0.1`,
+    );
+  }
+  let app = await createServer(rt);
+  try {
+    await app.listen({ host, port: rt.config.HUBFLOW_PORT });
+  } catch (err) {
+    await app.close();
+    if (!options.fallbackToFreePort || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    rt.log.warn({ port: rt.config.HUBFLOW_PORT }, 'port in use; listening on a free port instead');
+    app = await createServer(rt);
+    await app.listen({ host, port: 0 });
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : rt.config.HUBFLOW_PORT;
+  const running = app;
+  return {
+    url: `http://${urlHost(host)}:${port}`,
+    close: () => running.close(),
+  };
+}
+
+/** A host for URLs a person can open: wildcard binds become loopback, IPv6 gets brackets. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineDag, task } from 'hubflow';
+import type { Executor } from '../../server/engine/executor.ts';
+import { loadDags } from '../../server/engine/loader.ts';
+import type { Scheduler } from '../../server/engine/scheduler.ts';
+import { startScheduler, startWorker } from '../../server/processes.ts';
+import { TEST_REDIS_URL, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const fixtures = path.join(root, 'test/fixtures/dags');
+
+let rt: TestRuntime;
+let worker: Executor | undefined;
+let scheduler: Scheduler | undefined;
+let child: ChildProcess | undefined;
+afterEach(async () => {
+  child?.kill('SIGKILL');
+  await scheduler?.stop();
+  await worker?.close();
+  await rt?.close();
+  worker = scheduler = child = undefined;
+});
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Success recorded at most once per task instance, whatever happened to the workers. */
+async function successesPerInstance(runId: number): Promise<number[]> {
+  const rows = await rt.db
+    .selectFrom('attempts as a')
+    .innerJoin('task_instances as ti', 'ti.id', 'a.ti_id')
+    .select(['ti.id', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('ti.run_id', '=', runId)
+    .where('a.outcome', '=', 'success')
+    .groupBy('ti.id')
+    .execute();
+  return rows.map((r) => Number(r.n));
+}
+
+describe('a worker killed in the middle of a task', () => {
+  it('has that task retried elsewhere, and the run completes with nothing recorded twice', async () => {
+    rt = await testRuntime(await loadDags(fixtures), { HUBFLOW_LOCK_MS: '1000' });
+    const journal = path.join(mkdtempSync(path.join(tmpdir(), 'hubflow-')), 'journal');
+    child = spawn(process.execPath, [path.join(root, 'bin/hubflow.js'), 'worker'], {
+      env: { ...process.env, ...rt.env, HUBFLOW_DAGS_DIR: fixtures, HUBFLOW_LOCK_MS: '1000' },
+      stdio: 'ignore',
+    });
+    const run = await rt.engine.triggerRun('crash-recovery', { conf: { journal, holdMs: 60_000 } });
+    const read = () => {
+      try {
+        return readFileSync(journal, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    await until(() => read().includes('start 1'), 30_000, 'the child worker to start the task');
+    child.kill('SIGKILL');
+    const childPid = child.pid;
+
+    worker = startWorker(rt);
+    expect((await waitForRun(rt, run.id, 30_000)).state).toBe('success');
+
+    expect(read().trim().split('\n')).toEqual([`start 1 ${childPid}`, `start 2 ${process.pid}`, `end 2 ${process.pid}`]);
+    const slow = await rt.db.selectFrom('task_instances').select(['id', 'try_number', 'result']).where('run_id', '=', run.id).where('task_id', '=', 'slow').executeTakeFirstOrThrow();
+    expect(slow.result).toEqual({ pid: process.pid });
+    const attempts = await rt.db.selectFrom('attempts').select(['try_number', 'outcome']).where('ti_id', '=', slow.id).orderBy('try_number').execute();
+    expect(attempts).toEqual([
+      { try_number: 1, outcome: 'lost' },
+      { try_number: 2, outcome: 'success' },
+    ]);
+    expect(await successesPerInstance(run.id)).toEqual([1, 1, 1]);
+  });
+});
+
+describe('Redis losing its data mid-run', () => {
+  it('does not lose the run: the sweep re-enqueues what the store says is ready', async () => {
+    const done: number[] = [];
+    const dag = defineDag({
+      id: 'fan-out',
+      tasks: {
+        list: task({ run: () => Array.from({ length: 30 }, (_, i) => i) }),
+        work: task<number>({
+          map: 'list',
+          run: async (ctx) => {
+            await new Promise((r) => setTimeout(r, 40));
+            done.push(ctx.item);
+            return ctx.item;
+          },
+        }),
+        sum: task({ after: ['work'], run: async (ctx) => (await ctx.upstream<number[]>('work')).reduce((a, b) => a + b, 0) }),
+      },
+    });
+    rt = await testRuntime([dag], { HUBFLOW_SWEEP_INTERVAL_MS: '300', HUBFLOW_SCHEDULER_TICK_MS: '100', HUBFLOW_LOCK_MS: '1000' });
+    worker = startWorker(rt, { concurrency: 2 });
+    scheduler = startScheduler(rt);
+    const run = await rt.engine.triggerRun('fan-out');
+    await until(() => done.length >= 5, 10_000, 'the first mapped tasks');
+
+    // Everything of this installation's queues is gone, as after a Redis restart without persistence.
+    const redis = new Redis(TEST_REDIS_URL);
+    const keys = await redis.keys(`${rt.config.HUBFLOW_QUEUE_PREFIX}:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await redis.del(...keys);
+    redis.disconnect();
+
+    expect((await waitForRun(rt, run.id, 30_000)).state).toBe('success');
+    const sum = await rt.db.selectFrom('task_instances').select('result').where('run_id', '=', run.id).where('task_id', '=', 'sum').executeTakeFirstOrThrow();
+    expect(sum.result).toBe((29 * 30) / 2);
+    expect(new Set(done).size).toBe(30);
+    expect(await successesPerInstance(run.id)).toEqual(Array(32).fill(1));
+  });
+});
