@@ -88,6 +88,9 @@ export async function printRunSummary(rt: Runtime, run: DagRunRow): Promise<void
     .where('run_id', '=', run.id)
     .orderBy('id')
     .execute();
+  // Upstreams first, then map index, as the DAG reads.
+  const rank = new Map([...(rt.dags.dags.get(run.dag_id)?.tasks.keys() ?? [])].map((id, i) => [id, i]));
+  tis.sort((a, b) => (rank.get(a.task_id) ?? 0) - (rank.get(b.task_id) ?? 0) || a.map_index - b.map_index);
   process.stdout.write(`run ${run.id} of ${run.dag_id} at ${new Date(run.logical_date).toISOString()}: ${run.state}\n`);
   printRows(
     tis.map((t) => ({

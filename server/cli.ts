@@ -267,7 +267,7 @@ program
   .option('--dag <dag>', 'DAG to run', 'example-etl')
   .option('--keep', 'keep serving after the run (default on a terminal)')
   .action(async (opts: { dag: string; keep?: boolean }) => {
-    const rt = await openRuntime();
+    const rt = await openRuntime({ defaultLogLevel: 'warn' });
     const worker = startWorker(rt);
     const server = await startServer(rt, { fallbackToFreePort: true });
     const run = await rt.engine.triggerRun(opts.dag, { conf: { source: 'demo' } });

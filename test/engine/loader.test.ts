@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defineDag, task } from 'hubflow';
 import { loadDags } from '../../server/engine/loader.ts';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../support.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -65,15 +67,16 @@ describe('loading a folder of DAG files', () => {
     expect(registry.errors).toHaveLength(Object.keys(bad).length + 2);
   });
 
-  it('`hubflow dags list` prints the errors and exits 1, from a folder with no node_modules', () => {
+  it('`hubflow dags list` prints the errors and exits 1, from a folder with no node_modules', async () => {
     const dir = dagFolder();
+    const schema = `t_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
     const result = spawnSync(process.execPath, [path.join(root, 'bin/hubflow.js'), 'dags', 'list', '--json'], {
       env: {
         ...process.env,
         HUBFLOW_DAGS_DIR: dir,
         HUBFLOW_DATABASE_URL: TEST_DATABASE_URL,
         HUBFLOW_REDIS_URL: TEST_REDIS_URL,
-        HUBFLOW_DB_SCHEMA: 'loader_cli_test',
+        HUBFLOW_DB_SCHEMA: schema,
         HUBFLOW_LOG_LEVEL: 'silent',
       },
       encoding: 'utf8',
@@ -83,5 +86,9 @@ describe('loading a folder of DAG files', () => {
     const out = JSON.parse(result.stdout) as { dags: { dag: string }[]; errors: { file: string; field: string; error: string }[] };
     expect(out.dags.map((d) => d.dag)).toEqual(['good']);
     expect(out.errors).toContainEqual(expect.objectContaining({ field: 'tasks.a.after', error: "unknown task 'extract'" }));
+    const client = new pg.Client(TEST_DATABASE_URL);
+    await client.connect();
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
   });
 });
