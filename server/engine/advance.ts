@@ -1,11 +1,13 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { describeError } from '../errors.ts';
 import type { DagRunRow, StoreSchema, TiState } from '../store/schema.ts';
 import { TERMINAL_TI_STATES } from '../store/schema.ts';
 import type { Dag, TaskDef } from './dag.ts';
-import { decide } from './trigger-rules.ts';
+import { decide, type StateCounts } from './trigger-rules.ts';
 
-type Trx = Transaction<StoreSchema>;
+type Trx = Kysely<StoreSchema>;
+/** The part of a run that advancing reads. */
+export type RunRef = Pick<DagRunRow, 'id' | 'dag_id' | 'state'>;
 
 /** A task instance the store has marked queued, to be handed to BullMQ after the commit. */
 export interface Dispatchable {
@@ -26,6 +28,12 @@ export interface AdvanceResult {
   finished?: { runId: number; state: 'success' | 'failed' };
   /** Instances failed while advancing (a map source that returned no list). */
   failed: { tiId: number; taskId: string; error: unknown }[];
+  /**
+   * The writes that carry out the decisions, not yet executed: the caller runs them, alone
+   * or in one round trip with others and the COMMIT. Literals only (no bind parameters), so
+   * that they can share a simple-protocol query string.
+   */
+  write: RawBuilder<unknown> | undefined;
 }
 
 export interface TiRef {
@@ -42,6 +50,71 @@ export interface TiRef {
 export const MAX_MAP_LENGTH = 100_000;
 
 /**
+ * A run's task instances as advancing needs them: how many of each task are in each state,
+ * and the waiting (`scheduled`) instances themselves. Counts rather than rows, so a
+ * 10,000-instance fan-in costs a few rows per decision, not 10,000.
+ */
+export interface RunSnapshot {
+  counts: Map<string, StateCounts>;
+  waiting: Map<string, TiRef[]>;
+}
+
+export interface SnapshotRow {
+  task_id: string;
+  state: TiState;
+  n: number;
+  waiting: Omit<TiRef, 'task_id' | 'state'>[] | null;
+}
+
+/** The SQL aggregate that builds snapshot rows; `state` may be overridden by the caller's CTE. */
+export const WAITING_JSON = sql`json_agg(json_build_object('id', ti.id, 'map_index', ti.map_index, 'try_number', ti.try_number,
+  'max_tries', ti.max_tries, 'generation', ti.generation))`;
+
+export function buildSnapshot(rows: readonly SnapshotRow[]): RunSnapshot {
+  const snapshot: RunSnapshot = { counts: new Map(), waiting: new Map() };
+  for (const r of rows) {
+    const counts = snapshot.counts.get(r.task_id) ?? {};
+    counts[r.state] = (counts[r.state] ?? 0) + Number(r.n);
+    snapshot.counts.set(r.task_id, counts);
+    if (r.state === 'scheduled' && r.waiting) {
+      snapshot.waiting.set(r.task_id, r.waiting.map((w) => ({ ...w, task_id: r.task_id, state: 'scheduled' as const })));
+    }
+  }
+  return snapshot;
+}
+
+export async function loadSnapshot(trx: Trx, runId: number): Promise<RunSnapshot> {
+  const { rows } = await sql<SnapshotRow>`
+    select ti.task_id, ti.state, count(*)::int as n, ${WAITING_JSON} filter (where ti.state = 'scheduled') as waiting
+    from task_instances ti where ti.run_id = ${runId} group by ti.task_id, ti.state`.execute(trx);
+  return buildSnapshot(rows);
+}
+
+/** Moves n instances of a task from one state to another (`from` null: new instances). */
+function move(snapshot: RunSnapshot, taskId: string, from: TiState | null, to: TiState, n: number): void {
+  const counts = snapshot.counts.get(taskId) ?? {};
+  if (from) counts[from] = (counts[from] ?? 0) - n;
+  counts[to] = (counts[to] ?? 0) + n;
+  snapshot.counts.set(taskId, counts);
+}
+
+function upstreamCounts(snapshot: RunSnapshot, task: TaskDef): StateCounts {
+  const total: StateCounts = {};
+  for (const up of task.upstream) {
+    for (const [state, n] of Object.entries(snapshot.counts.get(up) ?? {}) as [TiState, number][]) {
+      total[state] = (total[state] ?? 0) + n;
+    }
+  }
+  return total;
+}
+
+/** Runs an advance's writes, for callers that have nothing to combine them with. */
+export async function applyAdvance(trx: Trx, result: AdvanceResult): Promise<AdvanceResult> {
+  if (result.write) await sql`${result.write}`.execute(trx);
+  return result;
+}
+
+/**
  * Moves a run forward inside the caller's transaction, which must hold the run's row lock:
  * evaluates the candidate tasks (and, transitively, whatever their resolution unblocks) against
  * their trigger rules, queues the ready ones (expanding mapped tasks), resolves the ones that
@@ -49,33 +122,17 @@ export const MAX_MAP_LENGTH = 100_000;
  */
 export async function advanceRun(
   trx: Trx,
-  run: DagRunRow,
+  run: RunRef,
   dag: Dag,
   candidates: Iterable<string>,
-  /** The run's task instances as of now, when the caller has them already (saves a round trip). */
-  known?: TiRef[],
+  /** The run's instances as of now, when the caller has them already (saves a round trip). */
+  known?: RunSnapshot,
 ): Promise<AdvanceResult> {
-  const rows =
-    known ??
-    (await trx
-      .selectFrom('task_instances')
-      .select(['id', 'task_id', 'map_index', 'state', 'try_number', 'max_tries', 'generation'])
-      .where('run_id', '=', run.id)
-      .execute());
-  const byTask = new Map<string, TiRef[]>();
-  for (const r of rows) {
-    const list = byTask.get(r.task_id) ?? [];
-    list.push(r);
-    byTask.set(r.task_id, list);
-  }
+  const snapshot = known ?? (await loadSnapshot(trx, run.id));
+  const rank = new Map([...dag.tasks.keys()].map((id, i) => [id, i]));
+  const pending = new Set<string>(candidates);
 
-  const order = [...dag.tasks.keys()];
-  const rank = new Map(order.map((id, i) => [id, i]));
-  const pending = new Set<string>();
-  const enqueueCandidate = (id: string) => pending.add(id);
-  for (const id of candidates) enqueueCandidate(id);
-
-  const result: AdvanceResult = { dispatch: [], failed: [] };
+  const result: AdvanceResult = { dispatch: [], failed: [], write: undefined };
   const resolved: { id: number; state: TiState }[] = [];
   const toQueue: TiRef[] = [];
   // Instances made by expansion are inserted as queued already.
@@ -86,55 +143,59 @@ export async function advanceRun(
     const next = [...pending].reduce((a, b) => (rank.get(a)! <= rank.get(b)! ? a : b));
     pending.delete(next);
     const task = dag.tasks.get(next)!;
-    const instances = byTask.get(next) ?? [];
-    if (!instances.length || instances.some((i) => i.state !== 'scheduled')) continue;
-    const upstreamStates = task.upstream.flatMap((u) => (byTask.get(u) ?? []).map((i) => i.state));
-    const decision = decide(task.trigger, upstreamStates);
+    const instances = snapshot.waiting.get(next);
+    if (!instances?.length) continue;
+    const decision = decide(task.trigger, upstreamCounts(snapshot, task));
     if (decision === 'wait') continue;
+    snapshot.waiting.delete(next);
     if (decision === 'ready' && task.map) {
-      const expansion = await expandMapped(trx, run, task, instances[0]!, byTask);
+      const placeholder = instances[0]!;
+      const expansion = await expandMapped(trx, run, dag, task, placeholder);
       if ('error' in expansion) {
-        instances[0]!.state = 'failed';
-        result.failed.push({ tiId: instances[0]!.id, taskId: task.id, error: expansion.error });
-        await failInstance(trx, run, instances[0]!, task, expansion.error);
-        task.downstream.forEach(enqueueCandidate);
+        move(snapshot, next, 'scheduled', 'failed', 1);
+        result.failed.push({ tiId: placeholder.id, taskId: task.id, error: expansion.error });
+        await failInstance(trx, run, placeholder, task, expansion.error);
+        task.downstream.forEach((d) => pending.add(d));
       } else if (expansion.instances.length === 0) {
-        instances[0]!.state = 'skipped';
-        resolved.push({ id: instances[0]!.id, state: 'skipped' });
-        task.downstream.forEach(enqueueCandidate);
+        move(snapshot, next, 'scheduled', 'skipped', 1);
+        resolved.push({ id: placeholder.id, state: 'skipped' });
+        task.downstream.forEach((d) => pending.add(d));
       } else {
-        byTask.set(task.id, expansion.instances);
+        move(snapshot, next, 'scheduled', 'queued', 1);
+        move(snapshot, next, null, 'queued', expansion.instances.length - 1);
         expanded.push(...expansion.instances);
       }
       continue;
     }
     if (decision === 'ready') {
-      for (const i of instances) i.state = 'queued';
+      move(snapshot, next, 'scheduled', 'queued', instances.length);
       toQueue.push(...instances);
       continue;
     }
-    for (const i of instances) {
-      i.state = decision;
-      resolved.push({ id: i.id, state: decision });
-    }
-    task.downstream.forEach(enqueueCandidate);
+    move(snapshot, next, 'scheduled', decision, instances.length);
+    for (const i of instances) resolved.push({ id: i.id, state: decision });
+    task.downstream.forEach((d) => pending.add(d));
   }
 
-  const all = [...byTask.values()].flat();
-  const finished = run.state === 'running' && all.every((i) => TERMINAL_TI_STATES.has(i.state));
-  const runState = all.some((i) => i.state === 'failed' || i.state === 'upstream_failed') ? 'failed' : 'success';
-  if (resolved.length || toQueue.length || finished) {
-    // One statement for every write, so advancing costs one round trip whatever it decided.
-    await sql`
-      with resolved as (
-        update task_instances ti set state = v.state, ended_at = now()
-        from unnest(${resolved.map((r) => r.id)}::bigint[], ${resolved.map((r) => r.state)}::text[]) as v(id, state)
-        where ti.id = v.id
-      ), queued as (
-        update task_instances set state = 'queued', ready_at = now() where id = any(${toQueue.map((i) => i.id)}::bigint[])
-      )
-      update dag_runs set state = ${runState}, ended_at = now() where id = ${run.id} and ${finished}::boolean`.execute(trx);
+  let anyFailed = false;
+  let finished = run.state === 'running';
+  for (const counts of snapshot.counts.values()) {
+    for (const [state, n] of Object.entries(counts) as [TiState, number][]) {
+      if (!n) continue;
+      if (!TERMINAL_TI_STATES.has(state)) finished = false;
+      if (state === 'failed' || state === 'upstream_failed') anyFailed = true;
+    }
   }
+  const runState = anyFailed ? 'failed' : 'success';
+  const ids = (xs: readonly { id: number }[]) => sql`array[${sql.join(xs.map((x) => sql.lit(Number(x.id))))}]::bigint[]`;
+  const writes: RawBuilder<unknown>[] = [];
+  for (const state of ['upstream_failed', 'skipped'] as const) {
+    const some = resolved.filter((r) => r.state === state);
+    if (some.length) writes.push(sql`update task_instances set state = ${sql.lit(state)}, ended_at = now() where id = any(${ids(some)})`);
+  }
+  if (toQueue.length) writes.push(sql`update task_instances set state = 'queued', ready_at = now() where id = any(${ids(toQueue)})`);
+  if (finished) writes.push(sql`update dag_runs set state = ${sql.lit(runState)}, ended_at = now() where id = ${sql.lit(Number(run.id))}`);
+  if (writes.length) result.write = sql.join(writes, sql`; `);
   for (const i of [...toQueue, ...expanded]) {
     result.dispatch.push({
       tiId: i.id,
@@ -146,17 +207,16 @@ export async function advanceRun(
       triesLeft: Math.max(1, i.max_tries - i.try_number),
     });
   }
-
   if (finished) result.finished = { runId: run.id, state: runState };
   return result;
 }
 
 async function expandMapped(
   trx: Trx,
-  run: DagRunRow,
+  run: RunRef,
+  dag: Dag,
   task: TaskDef,
   placeholder: TiRef,
-  byTask: Map<string, TiRef[]>,
 ): Promise<{ instances: TiRef[] } | { error: Error }> {
   const source = task.map!;
   const sourceRows = await trx
@@ -166,7 +226,7 @@ async function expandMapped(
     .where('task_id', '=', source)
     .orderBy('map_index')
     .execute();
-  const mappedSource = (byTask.get(source) ?? []).some((i) => i.map_index >= 0);
+  const mappedSource = dag.tasks.get(source)?.map !== undefined;
   const list = mappedSource ? sourceRows.map((r) => r.result) : sourceRows[0]?.result;
   if (!Array.isArray(list)) {
     return { error: new Error(`map: upstream '${source}' returned ${describeJson(list)}, expected a list`) };
@@ -202,7 +262,7 @@ function describeJson(value: unknown): string {
   return Array.isArray(value) ? 'a list' : `a ${typeof value}`;
 }
 
-async function failInstance(trx: Trx, run: DagRunRow, ti: TiRef, task: TaskDef, error: Error): Promise<void> {
+async function failInstance(trx: Trx, run: RunRef, ti: TiRef, task: TaskDef, error: Error): Promise<void> {
   const described = JSON.stringify(describeError(error));
   await trx
     .updateTable('task_instances')

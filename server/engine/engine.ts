@@ -2,9 +2,12 @@ import { sql, type Transaction } from 'kysely';
 import type { Config } from '../config.ts';
 import { ConflictError, NotFoundError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Store } from '../store/db.ts';
-import type { DagRunRow, RunType, StoreSchema, TiState } from '../store/schema.ts';
-import { advanceRun, type Dispatchable, type TiRef } from './advance.ts';
+import { poolOf, storeOnClient, type Store } from '../store/db.ts';
+import type { QueryResult } from 'pg';
+import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
+import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
+import type { RawBuilder } from 'kysely';
+type RawWrite = RawBuilder<unknown>;
 import { Batcher } from './batcher.ts';
 import type { Dag } from './dag.ts';
 import { Dispatcher, jobIdOf } from './dispatch.ts';
@@ -22,8 +25,19 @@ export interface NewRun {
   conf?: Record<string, unknown>;
 }
 
+type CompletionRow = SnapshotRow & {
+  kind: 'count' | 'done';
+  run_id: number;
+  dag_id: string;
+  run_state: RunState;
+  ti_id: number;
+  map_index: number;
+  try_number: number;
+};
+
 export interface Completion {
   tiId: number;
+  runId: number;
   attemptId: number;
   outcome: 'success' | 'failed';
   /** JSON text of the task's result. */
@@ -48,6 +62,7 @@ export interface StartedTask {
   conf: Record<string, unknown>;
 }
 
+// Also written by hubflow_start_tasks when a new try finds the previous one open.
 const LOST = JSON.stringify({ name: 'WorkerLost', message: 'the worker running this attempt stopped before it finished' });
 
 /**
@@ -68,8 +83,11 @@ export class Engine {
     readonly escalate: Escalate,
     readonly workerName = `${process.pid}`,
   ) {
-    this.#completions = new Batcher((items) => this.#completeBatch(items));
-    this.#starts = new Batcher((items) => this.#startBatch(items));
+    // Completions of one run serialise on its row lock anyway; a second flush in flight has its
+    // BEGIN and lock request waiting at the server, so the lock passes on without a round trip.
+    this.#completions = new Batcher((items) => this.#completeBatch(items), { maxInFlight: 1 });
+    // Starts touch independent rows and take no locks beyond them.
+    this.#starts = new Batcher((items) => this.#startBatch(items), { maxInFlight: 1 });
   }
 
   dag(dagId: string): Dag {
@@ -79,10 +97,14 @@ export class Engine {
   }
 
   /** Runs `fn` in a transaction, again on a deadlock or serialization failure. */
-  async transaction<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
+    return this.#withRetry(() => this.db.transaction().execute(fn));
+  }
+
+  async #withRetry<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction().execute(fn);
+        return await fn();
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw err;
@@ -225,7 +247,7 @@ export class Engine {
           .returningAll()
           .executeTakeFirstOrThrow();
         const roots = [...dag.tasks.values()].filter((t) => t.upstream.length === 0).map((t) => t.id);
-        const result = await advanceRun(trx, row, dag, roots);
+        const result = await applyAdvance(trx, await advanceRun(trx, row, dag, roots));
         dispatch.push(...result.dispatch);
         started.push(row);
       }
@@ -243,25 +265,7 @@ export class Engine {
 
   async #startBatch(items: { tiId: number; generation: number }[]): Promise<(StartedTask | null)[]> {
     const { rows } = await sql<StartedTask>`
-      with s as (
-        update task_instances ti
-        set state = 'running', try_number = ti.try_number + 1, started_at = coalesce(ti.started_at, now()),
-            heartbeat_at = now(), worker = ${this.workerName}, next_try_at = null
-        from unnest(${items.map((i) => i.tiId)}::bigint[], ${items.map((i) => i.generation)}::int[]) as j(id, gen)
-        where ti.id = j.id and ti.generation = j.gen
-          and ti.state in ('queued', 'up_for_retry', 'running') and ti.try_number < ti.max_tries
-        returning ti.id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.max_tries, ti.map_item
-      ), lost as (
-        -- A start while the instance is still 'running' means the worker of its open attempt died.
-        update attempts a set ended_at = now(), outcome = 'lost', error = ${LOST}::jsonb
-        where a.ti_id in (select id from s) and a.ended_at is null
-      ), a as (
-        insert into attempts (ti_id, try_number, worker, started_at, outcome)
-        select id, try_number, ${this.workerName}, now(), 'running' from s
-        returning id, ti_id
-      )
-      select s.*, a.id as attempt_id, r.dag_id, r.logical_date, r.interval_start, r.interval_end, r.conf
-      from s join a on a.ti_id = s.id join dag_runs r on r.id = s.run_id`.execute(this.db);
+      select * from hubflow_start_tasks(${items.map((i) => i.tiId)}::bigint[], ${items.map((i) => i.generation)}::int[], ${this.workerName})`.execute(this.db);
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
     return items.map((i) => byId.get(i.tiId) ?? null);
   }
@@ -273,7 +277,7 @@ export class Engine {
   async settleUnstartable(tiId: number, generation: number): Promise<void> {
     const ti = await this.db
       .selectFrom('task_instances')
-      .select(['state', 'try_number', 'max_tries', 'generation'])
+      .select(['run_id', 'state', 'try_number', 'max_tries', 'generation'])
       .where('id', '=', tiId)
       .executeTakeFirst();
     if (!ti || ti.generation !== generation || ti.state !== 'running' || ti.try_number < ti.max_tries) return;
@@ -285,6 +289,7 @@ export class Engine {
       .executeTakeFirst();
     await this.completeTask({
       tiId,
+      runId: ti.run_id,
       attemptId: attempt?.id ?? 0,
       outcome: 'failed',
       error: JSON.parse(LOST) as unknown,
@@ -296,73 +301,69 @@ export class Engine {
     return this.#completions.push(c);
   }
 
+  /**
+   * Records a batch of finished tries in one transaction of three round trips: BEGIN; one call
+   * for run locks, outcomes, attempts, dead letters and the runs' state counts; the decisions'
+   * writes with the COMMIT. Completions are the engine's hottest path, and on a
+   * busy worker each round trip costs more in event-loop queueing than in PostgreSQL.
+   */
   async #completeBatch(items: Completion[]): Promise<void[]> {
     const ids = items.map((i) => i.tiId);
     const errors = items.map((i) => (i.outcome === 'failed' ? JSON.stringify(describeError(i.error)) : null));
-    const outcome = await this.transaction(async (trx) => {
-      // Lock the runs first, in id order, in a statement of its own: concurrent batches cannot
-      // deadlock, each run's fan-in and completion are decided by one transaction at a time, and
-      // the states read next are read after the lock (a new snapshot), never before it.
-      const runs = await sql<DagRunRow>`
-        select * from dag_runs
-        where id in (select run_id from task_instances where id = any(${ids}::bigint[]))
-        order by id for update`.execute(trx).then((r) => r.rows);
-      const runIds = runs.map((r) => r.id);
-      // One round trip records the outcomes, closes the attempts, dead-letters the failures and
-      // returns every instance of the runs (states as before this statement, plus what it set).
-      const { rows } = await sql<TiRef & { run_id: number; new_state: TiState | null; dead: boolean }>`
-        with v as (
-          select * from unnest(${ids}::bigint[], ${items.map((i) => i.outcome)}::text[], ${items.map((i) => i.result ?? null)}::jsonb[],
-                               ${errors}::jsonb[], ${items.map((i) => i.attemptId)}::bigint[]) as v(id, state, result, error, attempt_id)
-        ), upd as (
-          update task_instances ti
-          set state = v.state, result = v.result, error = v.error, ended_at = now(), heartbeat_at = null
-          from v where ti.id = v.id and ti.state = 'running'
-          returning ti.id, ti.run_id, ti.dag_id, ti.task_id, ti.map_index, ti.try_number, v.state, v.error
-        ), att as (
-          update attempts a set ended_at = now(), outcome = v.state, error = v.error
-          from v where a.id = v.attempt_id and a.ended_at is null
-        ), dead as (
-          insert into dead_letters (ti_id, run_id, dag_id, task_id, map_index, tries, error)
-          select id, run_id, dag_id, task_id, map_index, try_number, error from upd where state = 'failed'
-        )
-        select ti.id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number, ti.max_tries, ti.generation,
-               upd.state as new_state, upd.state = 'failed' as dead
-        from task_instances ti left join upd on upd.id = ti.id
-        where ti.run_id = any(${runIds}::bigint[])`.execute(trx);
-      const done = new Set<number>();
-      for (const r of rows) {
-        if (r.new_state) {
-          r.state = r.new_state;
-          done.add(r.id);
-        }
-      }
-      const tis = rows.filter((r) => done.has(r.id));
-      const runById = new Map(runs.map((r) => [r.id, r]));
-      const deadLetters = rows
-        .filter((r) => r.dead)
-        .map((ti) => ({ ti, item: items[ids.indexOf(ti.id)]! }));
+    const runIds = [...new Set(items.map((i) => i.runId))].sort((a, b) => a - b);
+    const outcome = await this.#withRetry(async () => {
+      const client = await poolOf(this.db).connect();
+      try {
+        // BEGIN and the call in one simple-protocol round trip, so values travel as escaped
+        // literals. The call locks the runs, records outcomes, attempts and dead letters, and
+        // returns the runs' state counts (see hubflow_complete_tasks).
+        const lit = (v: string | null) => (v === null ? 'null' : client.escapeLiteral(v));
+        const array = (values: (string | null)[], type: string) => `array[${values.map(lit).join(',')}]::${type}[]`;
+        const call = `begin; select * from hubflow_complete_tasks(${array(runIds.map(String), 'bigint')}, ${array(ids.map(String), 'bigint')},
+          ${array(items.map((i) => i.outcome), 'text')}, ${array(items.map((i) => i.result ?? null), 'jsonb')}, ${array(errors, 'jsonb')},
+          ${array(items.map((i) => String(i.attemptId)), 'bigint')})`;
+        const results = (await client.query(call)) as unknown as QueryResult<CompletionRow>[];
+        const rows = results[1]!.rows;
+        const conn = storeOnClient(client);
 
-      const dispatch: Dispatchable[] = [];
-      const escalations: { run: DagRunRow; taskId: string; mapIndex: number; tries: number; error: unknown }[] = [];
-      const finishedRuns: { run: DagRunRow; state: string }[] = [];
-      for (const run of runs) {
-        const dag = this.dags.dags.get(run.dag_id);
-        if (!dag) {
-          this.log.warn({ dagId: run.dag_id, runId: run.id }, 'run of a DAG that is no longer loaded: not advanced');
-          continue;
+        const counts = rows.filter((r) => r.kind === 'count');
+        const finished = rows.filter((r) => r.kind === 'done');
+        const writes: RawWrite[] = [];
+        const dispatch: Dispatchable[] = [];
+        const escalations: { run: RunRef; taskId: string; mapIndex: number; tries: number; error: unknown }[] = [];
+        const finishedRuns: { run: RunRef; state: string }[] = [];
+        for (const runId of runIds) {
+          const first = counts.find((c) => c.run_id === runId);
+          if (!first) continue;
+          const run: RunRef = { id: runId, dag_id: first.dag_id, state: first.run_state };
+          const dag = this.dags.dags.get(run.dag_id);
+          if (!dag) {
+            this.log.warn({ dagId: run.dag_id, runId }, 'run of a DAG that is no longer loaded: not advanced');
+            continue;
+          }
+          const candidates = finished.filter((t) => t.run_id === runId).flatMap((t) => dag.tasks.get(t.task_id)?.downstream ?? []);
+          const snapshot = buildSnapshot(counts.filter((c) => c.run_id === runId));
+          const result = await advanceRun(conn, run, dag, candidates, snapshot);
+          if (result.write) writes.push(result.write);
+          dispatch.push(...result.dispatch);
+          for (const f of result.failed) escalations.push({ run, taskId: f.taskId, mapIndex: 0, tries: 0, error: f.error });
+          if (result.finished) finishedRuns.push({ run, state: result.finished.state });
         }
-        const finishedTasks = new Set(tis.filter((t) => t.run_id === run.id && done.has(t.id)).map((t) => t.task_id));
-        const candidates = [...finishedTasks].flatMap((id) => dag.tasks.get(id)?.downstream ?? []);
-        const result = await advanceRun(trx, run, dag, candidates, rows.filter((r) => r.run_id === run.id));
-        dispatch.push(...result.dispatch);
-        for (const f of result.failed) escalations.push({ run, taskId: f.taskId, mapIndex: 0, tries: 0, error: f.error });
-        if (result.finished) finishedRuns.push({ run, state: result.finished.state });
+        const commit = sql.join([...writes, sql.raw('commit')], sql.raw('; ')).compile(conn);
+        if (commit.parameters.length) throw new Error('advance writes must be literals to share a simple-protocol query');
+        await client.query(commit.sql);
+        for (const t of finished) {
+          if (t.state !== 'failed') continue;
+          const item = items[ids.indexOf(t.ti_id)]!;
+          escalations.push({ run: { id: t.run_id, dag_id: t.dag_id, state: 'running' }, taskId: t.task_id, mapIndex: t.map_index, tries: t.try_number, error: item.error });
+        }
+        return { dispatch, escalations, finishedRuns };
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
       }
-      for (const d of deadLetters) {
-        escalations.push({ run: runById.get(d.ti.run_id)!, taskId: d.ti.task_id, mapIndex: d.ti.map_index, tries: d.ti.try_number, error: d.item.error });
-      }
-      return { dispatch, escalations, finishedRuns };
     });
 
     await this.dispatcher.enqueue(outcome.dispatch);
@@ -475,7 +476,7 @@ export class Engine {
         .where('id', '=', runId)
         .returningAll()
         .executeTakeFirstOrThrow();
-      const result = await advanceRun(trx, reopened, dag, selected);
+      const result = await applyAdvance(trx, await advanceRun(trx, reopened, dag, selected));
       return { cleared: [...selected], dispatch: result.dispatch };
     });
     await this.dispatcher.enqueue(dispatch);

@@ -35,6 +35,7 @@ export interface ExecutorOptions {
 export class Executor {
   readonly worker: Worker<TaskJobData>;
   readonly #running = new Map<number, AbortController>();
+  readonly #committing = new Set<Promise<void>>();
   readonly #heartbeat: NodeJS.Timeout;
 
   constructor(
@@ -81,12 +82,22 @@ export class Executor {
       if (json.length > MAX_RESULT_BYTES) {
         throw new PermanentError(`result is ${json.length} bytes, more than ${MAX_RESULT_BYTES}: put bulk data in staging and return a reference`);
       }
-      await this.engine.completeTask({ tiId, attemptId: ti.attempt_id, outcome: 'success', result: json });
+      // The BullMQ job is released without waiting for the commit: the slot takes the next job
+      // while the success is group-committed with others. Until it is committed the instance
+      // keeps its heartbeat; were this process to die first, the store still says `running`
+      // and the recovery sweep runs the task again, so a success is never lost, only repeated.
+      const committed = this.engine.completeTask({ tiId, runId: ti.run_id, attemptId: ti.attempt_id, outcome: 'success', result: json });
+      this.#committing.add(committed);
+      void committed
+        .catch((err: unknown) => log.error({ err }, 'recording the success failed; the recovery sweep will run the task again'))
+        .finally(() => {
+          this.#committing.delete(committed);
+          this.#running.delete(tiId);
+        });
       return 'success';
     } catch (err) {
-      return await this.#failed(ti, err, log, task?.retry);
-    } finally {
       this.#running.delete(tiId);
+      return await this.#failed(ti, err, log, task?.retry);
     }
   }
 
@@ -99,7 +110,7 @@ export class Executor {
       log.warn({ event: 'task_retry', err, delayMs: delay }, `try ${ti.try_number}/${ti.max_tries} failed, retrying in ${delay} ms`);
       throw new RetryScheduled(message, delay);
     }
-    await this.engine.completeTask({ tiId: ti.id, attemptId: ti.attempt_id, outcome: 'failed', error: err });
+    await this.engine.completeTask({ tiId: ti.id, runId: ti.run_id, attemptId: ti.attempt_id, outcome: 'failed', error: err });
     log.error({ event: 'task_failed', err }, `task failed after ${ti.try_number} of ${ti.max_tries} tries`);
     throw new UnrecoverableError(message);
   }
@@ -142,6 +153,7 @@ export class Executor {
     clearInterval(this.#heartbeat);
     for (const c of this.#running.values()) c.abort(new Error('worker shutting down'));
     await this.worker.close();
+    await Promise.allSettled([...this.#committing]);
   }
 }
 

@@ -4,21 +4,20 @@ import type { TriggerRule } from './dag.ts';
 /** What a waiting task does next, given the states of all its upstream task instances. */
 export type Decision = 'wait' | 'ready' | 'upstream_failed' | 'skipped';
 
+/** How many upstream instances are in each state. */
+export type StateCounts = Partial<Record<TiState, number>>;
+
 /**
  * Airflow's trigger rules. A decision is taken as early as it is certain: all_success gives
  * up at the first failed upstream instead of waiting for the rest.
  */
-export function decide(rule: TriggerRule, upstream: readonly TiState[]): Decision {
-  const total = upstream.length;
+export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
+  let total = 0;
+  for (const n of Object.values(upstream)) total += n ?? 0;
   if (total === 0) return 'ready';
-  let success = 0;
-  let failed = 0;
-  let skipped = 0;
-  for (const s of upstream) {
-    if (s === 'success') success++;
-    else if (s === 'failed' || s === 'upstream_failed') failed++;
-    else if (s === 'skipped') skipped++;
-  }
+  const success = upstream.success ?? 0;
+  const failed = (upstream.failed ?? 0) + (upstream.upstream_failed ?? 0);
+  const skipped = upstream.skipped ?? 0;
   const done = success + failed + skipped === total;
   switch (rule) {
     case 'all_success':

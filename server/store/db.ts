@@ -1,11 +1,12 @@
 import { Kysely, Migrator, PostgresDialect, sql, type Migration } from 'kysely';
 import pg from 'pg';
 import * as initial from './migrations/0001-initial.ts';
+import * as engineFunctions from './migrations/0002-engine-functions.ts';
 import type { StoreSchema } from './schema.ts';
 
 export type Store = Kysely<StoreSchema>;
 
-const MIGRATIONS: Record<string, Migration> = { '0001-initial': initial };
+const MIGRATIONS: Record<string, Migration> = { '0001-initial': initial, '0002-engine-functions': engineFunctions };
 
 // Identity columns are bigint; ids stay far below 2^53, and numbers are what callers want.
 const INT8 = 20;
@@ -16,6 +17,36 @@ const types = {
   },
 };
 
+const pools = new WeakMap<Store, pg.Pool>();
+
+/**
+ * The pg pool under a store, for the few statements kysely cannot send: several statements in
+ * one round trip (simple protocol). Everything else goes through kysely.
+ */
+export function poolOf(db: Store): pg.Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('not a store opened by openStore');
+  return pool;
+}
+
+const onClient = new WeakMap<pg.PoolClient, Store>();
+
+/**
+ * A kysely instance over one checked-out client, so its statements join that client's
+ * transaction. Made once per pooled client (pools reuse their clients).
+ */
+export function storeOnClient(client: pg.PoolClient): Store {
+  let db = onClient.get(client);
+  if (!db) {
+    const borrowed = { query: client.query.bind(client), release: () => undefined };
+    db = new Kysely<StoreSchema>({
+      dialect: new PostgresDialect({ pool: { connect: async () => borrowed, end: async () => undefined } }),
+    });
+    onClient.set(client, db);
+  }
+  return db;
+}
+
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */
 export function openStore(databaseUrl: string, schema: string, poolSize = 10): Store {
   const pool = new pg.Pool({
@@ -25,7 +56,9 @@ export function openStore(databaseUrl: string, schema: string, poolSize = 10): S
     types,
     application_name: 'hubflow',
   });
-  return new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
 }
 
 /** Creates the schema if needed and applies pending migrations; safe to run from many processes at once. */
