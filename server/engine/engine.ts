@@ -259,8 +259,18 @@ export class Engine {
   }
 
   /** Marks a task instance running and opens its attempt; null when it must not run (finished, cleared, out of tries). */
-  startTask(tiId: number, generation: number): Promise<StartedTask | null> {
-    return this.#starts.push({ tiId, generation });
+  async startTask(tiId: number, generation: number): Promise<StartedTask | null> {
+    const started = await this.#starts.push({ tiId, generation });
+    if (started) return started;
+    // Jobs are enqueued while the transaction that queued them commits; a fast worker can get
+    // here first and find the instance still `scheduled`. Give the commit a moment.
+    for (const waitMs of [0, 1, 2, 5, 10, 25, 50, 100]) {
+      const ti = await this.db.selectFrom('task_instances').select(['state', 'generation']).where('id', '=', tiId).executeTakeFirst();
+      if (!ti || ti.generation !== generation) return null;
+      if (ti.state !== 'scheduled') return this.#starts.push({ tiId, generation });
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+    return null;
   }
 
   async #startBatch(items: { tiId: number; generation: number }[]): Promise<(StartedTask | null)[]> {
@@ -351,7 +361,10 @@ export class Engine {
         }
         const commit = sql.join([...writes, sql.raw('commit')], sql.raw('; ')).compile(conn);
         if (commit.parameters.length) throw new Error('advance writes must be literals to share a simple-protocol query');
-        await client.query(commit.sql);
+        // The jobs go to BullMQ while the COMMIT travels: a worker that is quicker than the
+        // commit finds its instance still `scheduled`, and startTask waits for the commit.
+        // Should the commit fail, those jobs start nothing, and the sweep replaces them.
+        await Promise.all([client.query(commit.sql), this.dispatcher.enqueue(dispatch)]);
         for (const t of finished) {
           if (t.state !== 'failed') continue;
           const item = items[ids.indexOf(t.ti_id)]!;
@@ -366,7 +379,6 @@ export class Engine {
       }
     });
 
-    await this.dispatcher.enqueue(outcome.dispatch);
     for (const { run, state } of outcome.finishedRuns) {
       this.log.info({ event: 'run_finished', dagId: run.dag_id, runId: run.id, state }, `run ${run.id} of ${run.dag_id}: ${state}`);
       // The next queued run of this DAG may start now that a slot is free.
