@@ -11,6 +11,8 @@ import { openRuntime, type Runtime } from '../server/runtime.ts';
 const CHAIN = 200;
 const FAN_OUT = 1_000;
 const CONCURRENCY = 50;
+/** Rounds of each measurement, alternating hubflow and raw BullMQ so both see the same machine. */
+const ROUNDS = 5;
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -125,14 +127,14 @@ export async function runEngineBench() {
 
     const hub: number[] = [];
     const raw: number[] = [];
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       hub.push(...(await hubflowChain(rt, chain, marks)));
       raw.push(...(await rawChain(connection, `${config.HUBFLOW_QUEUE_PREFIX}-raw`)));
     }
 
     const hubRates: number[] = [];
     const rawRates: number[] = [];
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       const run = await rt.engine.triggerRun(fan.id);
       hubRates.push((FAN_OUT + 2) / ((await waitRun(rt, run.id)) / 1000));
       rawRates.push(await rawThroughput(connection, `${config.HUBFLOW_QUEUE_PREFIX}-raw`, FAN_OUT + 2));

@@ -2,30 +2,30 @@
  * Group commit: callers push one item each and await its own result, while items that
  * arrive during a flush are written together by a later one. An idle batcher flushes at
  * once, so a lone item pays no waiting; under load one transaction carries many items,
- * which is what lifts store-backed dispatch above one commit per task. Up to `maxInFlight`
- * flushes overlap, so one flush's round trips hide another's.
+ * which is what lifts store-backed dispatch above one commit per task. One flush at a time:
+ * overlapping flushes only made the batches smaller.
  */
 export class Batcher<T, R> {
   #pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
-  #inFlight = 0;
+  #flushing = false;
 
   constructor(
     private readonly flush: (items: T[]) => Promise<R[]>,
-    private readonly options: { maxBatch?: number; maxInFlight?: number } = {},
+    private readonly maxBatch = 500,
   ) {}
 
   push(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
-      if (this.#inFlight < (this.options.maxInFlight ?? 1)) void this.#drain();
+      if (!this.#flushing) void this.#drain();
     });
   }
 
   async #drain(): Promise<void> {
-    this.#inFlight++;
+    this.#flushing = true;
     try {
       while (this.#pending.length) {
-        const batch = this.#pending.splice(0, this.options.maxBatch ?? 500);
+        const batch = this.#pending.splice(0, this.maxBatch);
         try {
           const results = await this.flush(batch.map((p) => p.item));
           batch.forEach((p, i) => p.resolve(results[i]!));
@@ -34,7 +34,7 @@ export class Batcher<T, R> {
         }
       }
     } finally {
-      this.#inFlight--;
+      this.#flushing = false;
     }
   }
 }

@@ -83,11 +83,8 @@ export class Engine {
     readonly escalate: Escalate,
     readonly workerName = `${process.pid}`,
   ) {
-    // Completions of one run serialise on its row lock anyway; a second flush in flight has its
-    // BEGIN and lock request waiting at the server, so the lock passes on without a round trip.
-    this.#completions = new Batcher((items) => this.#completeBatch(items), { maxInFlight: 1 });
-    // Starts touch independent rows and take no locks beyond them.
-    this.#starts = new Batcher((items) => this.#startBatch(items), { maxInFlight: 1 });
+    this.#completions = new Batcher((items) => this.#completeBatch(items));
+    this.#starts = new Batcher((items) => this.#startBatch(items));
   }
 
   dag(dagId: string): Dag {
@@ -179,7 +176,9 @@ export class Engine {
     const dag = this.dag(dagId);
     if (!dag.timetable) throw new ConflictError(`DAG '${dagId}' has no schedule, so it has no intervals to backfill`);
     if (to < from) throw new ConflictError(`backfill range ends (${to.toISOString()}) before it starts (${from.toISOString()})`);
-    const starts = dag.timetable.between(from, new Date(to.getTime() + 1));
+    // Only intervals that are over: a run covers data that is complete.
+    const now = Date.now();
+    const starts = dag.timetable.between(from, new Date(to.getTime() + 1)).filter((s) => dag.timetable!.next(s)!.getTime() <= now);
     const runs = await this.transaction(async (trx) => {
       const created: DagRunRow[] = [];
       for (const start of starts) {

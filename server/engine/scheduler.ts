@@ -53,8 +53,9 @@ export class Scheduler {
   async tick(): Promise<void> {
     for (const dag of this.engine.dags.dags.values()) {
       if (dag.timetable) await this.scheduleDag(dag);
-      await this.engine.activate(dag.id);
     }
+    const waiting = await this.engine.db.selectFrom('dag_runs').select('dag_id').distinct().where('state', '=', 'queued').execute();
+    for (const { dag_id } of waiting) await this.engine.activate(dag_id);
     if (Date.now() - this.#lastSweep >= this.options.sweepMs) {
       this.#lastSweep = Date.now();
       await this.engine.sweep();

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RetryableError, defineDag, task } from 'hubflow';
 import type { Executor } from '../../server/engine/executor.ts';
@@ -87,6 +89,37 @@ describe('retries on real queues', () => {
     expect(dead).toMatchObject([{ task_id: 'doomed', tries: 2, error: { message: 'ECONNRESET' } }]);
     await new Promise((r) => setTimeout(r, 50));
     expect(escalations).toEqual([expect.objectContaining({ kind: 'dead_letter', dagId: 'doomed', taskId: 'doomed', tries: 2, owner: 'payroll-data', message: 'ECONNRESET' })]);
+  });
+
+  it('posts the escalation to HUBFLOW_ALERT_WEBHOOK', async () => {
+    const received: unknown[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push({ method: req.method, type: req.headers['content-type'], body: JSON.parse(body) as unknown });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    try {
+      const dag = defineDag({ id: 'alerting', tasks: { load: task({ retry: { attempts: 1 }, run: () => Promise.reject(new Error('warehouse refused the COPY')) }) } });
+      rt = await testRuntime([dag], { HUBFLOW_ALERT_WEBHOOK: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts` });
+      worker = startWorker(rt);
+      const run = await rt.engine.triggerRun('alerting');
+      expect((await waitForRun(rt, run.id)).state).toBe('failed');
+      const deadline = Date.now() + 5_000;
+      while (!received.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(received).toEqual([
+        {
+          method: 'POST',
+          type: 'application/json',
+          body: expect.objectContaining({ source: 'hubflow', kind: 'dead_letter', dagId: 'alerting', runId: run.id, taskId: 'load', tries: 1, message: 'warehouse refused the COPY' }),
+        },
+      ]);
+    } finally {
+      hook.close();
+    }
   });
 
   it('aborts a task past its timeout through its signal, and retries it', async () => {
