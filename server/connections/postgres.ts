@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts';
 import {
   freeLoopbackPort,
   maskUrl,
+  noop,
   pidAlive,
   readInstance,
   reasonOf,
@@ -18,11 +19,8 @@ import {
   withTimeout,
   writeInstance,
   type ResolvedService,
-} from './redis.ts';
+} from './instance.ts';
 
-// maskUrl lives with the other helpers in redis.ts; exported here too because URLs to mask are mostly database URLs.
-export { maskUrl };
-export type { ResolvedService };
 
 const ENV_TIMEOUT_MS = 3_000;
 const REUSE_TIMEOUT_MS = 1_000;
@@ -343,4 +341,3 @@ function cannotStart(reason: string, cause?: unknown): HubflowError {
   );
 }
 
-async function noop(): Promise<void> {}

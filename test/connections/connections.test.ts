@@ -5,8 +5,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
-import { maskUrl, resolvePostgres } from '../../server/connections/postgres.ts';
-import { pidAlive, resolveRedis, type ResolvedService } from '../../server/connections/redis.ts';
+import { maskUrl, pidAlive, type ResolvedService } from '../../server/connections/instance.ts';
+import { resolvePostgres } from '../../server/connections/postgres.ts';
+import { resolveRedis } from '../../server/connections/redis.ts';
 import { createLogger } from '../../server/log.ts';
 
 const log = createLogger('silent');
