@@ -51,7 +51,8 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     for (const e of dags.errors) log.error({ event: 'dag_error', file: e.file, dagId: e.dagId, field: e.field }, e.message);
     await registerDags(db, dags);
     const connection: ConnectionOptions = { url: redis.url };
-    const dispatcher = new Dispatcher(connection, config.HUBFLOW_QUEUE_PREFIX);
+    const { id: installation } = await db.selectFrom('installation').select('id').executeTakeFirstOrThrow();
+    const dispatcher = new Dispatcher(connection, config.HUBFLOW_QUEUE_PREFIX, installation);
     const engine = new Engine(db, dags, dispatcher, log, config, createEscalator(log, config.HUBFLOW_ALERT_WEBHOOK));
     const pg = postgres;
     return {

@@ -12,15 +12,7 @@ export interface TaskJobData {
   mapIndex: number;
 }
 
-/**
- * Deterministic: the same instance and generation always get the same id, so a second
- * enqueue (a retried commit, the recovery sweep racing the dispatcher) is a no-op in BullMQ.
- * No ':' (BullMQ reserves it), and readable in bull-board: r<run>.<task>[.<map index>].g<generation>.
- */
-export function jobIdOf(d: Pick<Dispatchable, 'runId' | 'taskId' | 'mapIndex' | 'generation'>): string {
-  const map = d.mapIndex >= 0 ? `.${d.mapIndex}` : '';
-  return `r${d.runId}.${d.taskId}${map}.g${d.generation}`;
-}
+export type JobRef = Pick<Dispatchable, 'runId' | 'taskId' | 'mapIndex' | 'generation'>;
 
 const KEEP = {
   removeOnComplete: { age: 24 * 3600, count: 50_000 },
@@ -31,8 +23,24 @@ const KEEP = {
 export class Dispatcher {
   readonly queue: Queue<TaskJobData>;
 
-  constructor(connection: ConnectionOptions, prefix: string) {
+  constructor(
+    connection: ConnectionOptions,
+    prefix: string,
+    /** The store's installation id (see migration 0003). */
+    private readonly installation: string,
+  ) {
     this.queue = new Queue<TaskJobData>(TASK_QUEUE, { connection, prefix });
+  }
+
+  /**
+   * Deterministic: the same instance and generation always get the same id, so a second
+   * enqueue (a retried commit, the recovery sweep racing the dispatcher) is a no-op in BullMQ.
+   * No ':' (BullMQ reserves it), and readable in bull-board:
+   * <installation>.r<run>.<task>[.<map index>].g<generation>.
+   */
+  jobId(d: JobRef): string {
+    const map = d.mapIndex >= 0 ? `.${d.mapIndex}` : '';
+    return `${this.installation}.r${d.runId}.${d.taskId}${map}.g${d.generation}`;
   }
 
   async enqueue(items: readonly Dispatchable[]): Promise<void> {
@@ -49,7 +57,7 @@ export class Dispatcher {
           mapIndex: d.mapIndex,
         },
         opts: {
-          jobId: jobIdOf(d),
+          jobId: this.jobId(d),
           attempts: d.triesLeft,
           backoff: { type: 'hubflow' },
           ...(d.delayMs ? { delay: d.delayMs } : {}),

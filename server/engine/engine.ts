@@ -10,7 +10,7 @@ import type { RawBuilder } from 'kysely';
 type RawWrite = RawBuilder<unknown>;
 import { Batcher } from './batcher.ts';
 import type { Dag } from './dag.ts';
-import { Dispatcher, jobIdOf } from './dispatch.ts';
+import type { Dispatcher } from './dispatch.ts';
 import type { Escalate } from './escalation.ts';
 import type { DagRegistry } from './loader.ts';
 
@@ -526,7 +526,7 @@ export class Engine {
     const dispatch: Dispatchable[] = [];
     for (const ti of rows) {
       const ref = { tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, mapIndex: ti.map_index, generation: ti.generation };
-      const state = await this.dispatcher.queue.getJobState(jobIdOf(ref));
+      const state = await this.dispatcher.queue.getJobState(this.dispatcher.jobId(ref));
       if (!['unknown', 'completed', 'failed'].includes(state)) continue;
       if (ti.state === 'running' && ti.alive) continue;
       let generation = ti.generation;
@@ -547,7 +547,7 @@ export class Engine {
       dispatch.push({ ...ref, generation, triesLeft: Math.max(1, ti.max_tries - ti.try_number), delayMs });
     }
     if (dispatch.length) {
-      this.log.warn({ event: 'recovered', count: dispatch.length, jobs: dispatch.slice(0, 20).map(jobIdOf) }, 'recovery sweep re-enqueued task instances that had no job');
+      this.log.warn({ event: 'recovered', count: dispatch.length, jobs: dispatch.slice(0, 20).map((d) => this.dispatcher.jobId(d)) }, 'recovery sweep re-enqueued task instances that had no job');
       await this.dispatcher.enqueue(dispatch);
     }
     return dispatch.length;

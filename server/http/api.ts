@@ -46,7 +46,7 @@ export function registerApi(app: FastifyInstance, rt: Runtime): void {
   app.get<{ Params: { id: string } }>('/api/runs/:id', async (request, reply) => {
     const id = parseRunId(request.params.id);
     if (id === undefined) return sendError(reply, 400, `run id must be a positive integer, not '${request.params.id}'`);
-    const detail = await getRunDetail(rt.db, id);
+    const detail = await getRunDetail(rt.db, id, (ref) => rt.engine.dispatcher.jobId(ref));
     if (!detail) return sendError(reply, 404, `no run ${id}`);
     return detail;
   });

@@ -13,7 +13,7 @@ export async function registerBoard(app: FastifyInstance, rt: Runtime): Promise<
   createBullBoard({
     queues: [
       new BullMQAdapter(rt.engine.dispatcher.queue, {
-        description: 'hubflow task instances; job ids are r<run>.<task>[.<map index>].g<generation>',
+        description: 'hubflow task instances; job ids are <installation>.r<run>.<task>[.<map index>].g<generation>',
         externalJobUrl: (job) => {
           const runId = (job.data as { runId?: unknown } | undefined)?.runId;
           return typeof runId === 'number' ? { displayText: `run ${runId}`, href: `/runs/${runId}` } : { href: '/' };

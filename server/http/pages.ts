@@ -98,7 +98,7 @@ ${runsTable(runs)}`;
   app.get<{ Params: { id: string } }>('/runs/:id', async (request, reply) => {
     const id = parseRunId(request.params.id);
     if (id === undefined) return sendPage(reply, 400, 'Bad run id', html`<h1>Bad run id</h1><p>${request.params.id} is not a run id.</p>`);
-    const detail = await getRunDetail(rt.db, id);
+    const detail = await getRunDetail(rt.db, id, (ref) => rt.engine.dispatcher.jobId(ref));
     if (!detail) return sendPage(reply, 404, 'No such run', html`<h1>No run ${id}</h1><p><a href="/">All runs</a></p>`);
     return sendPage(reply, 200, `Run ${id} of ${detail.run.dag_id}`, runPage(rt, detail));
   });

@@ -1,4 +1,4 @@
-import { jobIdOf } from '../engine/dispatch.ts';
+import type { JobRef } from '../engine/dispatch.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Store } from '../store/db.ts';
 import type { AttemptRow, DagRunRow, RunState, TaskInstanceRow } from '../store/schema.ts';
@@ -77,7 +77,7 @@ export interface RunDetail {
   task_instances: TaskInstanceView[];
 }
 
-export async function getRunDetail(db: Store, runId: number): Promise<RunDetail | undefined> {
+export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef) => string): Promise<RunDetail | undefined> {
   const run = await db.selectFrom('dag_runs').selectAll().where('id', '=', runId).executeTakeFirst();
   if (!run) return undefined;
   const tis = await db
@@ -105,7 +105,7 @@ export async function getRunDetail(db: Store, runId: number): Promise<RunDetail 
     run,
     task_instances: tis.map(({ generation, ...ti }) => ({
       ...ti,
-      job_id: jobIdOf({ runId, taskId: ti.task_id, mapIndex: ti.map_index, generation }),
+      job_id: jobId({ runId, taskId: ti.task_id, mapIndex: ti.map_index, generation }),
       attempts: byTi.get(ti.id) ?? [],
     })),
   };

@@ -2,11 +2,16 @@ import { Kysely, Migrator, PostgresDialect, sql, type Migration } from 'kysely';
 import pg from 'pg';
 import * as initial from './migrations/0001-initial.ts';
 import * as engineFunctions from './migrations/0002-engine-functions.ts';
+import * as installation from './migrations/0003-installation.ts';
 import type { StoreSchema } from './schema.ts';
 
 export type Store = Kysely<StoreSchema>;
 
-const MIGRATIONS: Record<string, Migration> = { '0001-initial': initial, '0002-engine-functions': engineFunctions };
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-initial': initial,
+  '0002-engine-functions': engineFunctions,
+  '0003-installation': installation,
+};
 
 // Identity columns are bigint; ids stay far below 2^53, and numbers are what callers want.
 const INT8 = 20;

@@ -100,7 +100,13 @@ export interface DeadLettersTable {
   resolution: string | null;
 }
 
+export interface InstallationTable {
+  id: string;
+  created_at: DefaultTimestamp;
+}
+
 export interface StoreSchema {
+  installation: InstallationTable;
   dags: DagsTable;
   dag_runs: DagRunsTable;
   task_instances: TaskInstancesTable;

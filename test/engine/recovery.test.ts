@@ -83,6 +83,27 @@ describe('a worker killed in the middle of a task', () => {
   });
 });
 
+describe('a fresh store next to a Redis that kept an old store\'s jobs', () => {
+  it('runs its own run 1 instead of mistaking the old run 1 job for it', async () => {
+    const dag = defineDag({ id: 'again', tasks: { only: task({ run: () => 'done' }) } });
+    const prefix = `hf-shared-${Date.now()}`;
+    const old = await testRuntime([dag], { HUBFLOW_QUEUE_PREFIX: prefix });
+    const oldWorker = startWorker(old);
+    const first = await old.engine.triggerRun('again');
+    expect((await waitForRun(old, first.id)).state).toBe('success');
+    await oldWorker.close();
+    try {
+      rt = await testRuntime([dag], { HUBFLOW_QUEUE_PREFIX: prefix });
+      worker = startWorker(rt);
+      const run = await rt.engine.triggerRun('again');
+      expect(run.id).toBe(first.id);
+      expect((await waitForRun(rt, run.id, 10_000)).state).toBe('success');
+    } finally {
+      await old.close();
+    }
+  });
+});
+
 describe('Redis losing its data mid-run', () => {
   it('does not lose the run: the sweep re-enqueues what the store says is ready', async () => {
     const done: number[] = [];
