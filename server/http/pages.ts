@@ -54,7 +54,10 @@ ${runs.map(
 </table>`;
 }
 
-function runPage(rt: Runtime, { run, task_instances: tis }: RunDetail): SafeHtml {
+function runPage(rt: Runtime, { run, task_instances: unordered }: RunDetail): SafeHtml {
+  // As the DAG reads: upstreams first, then by map index.
+  const rank = new Map([...(rt.dags.dags.get(run.dag_id)?.tasks.keys() ?? [])].map((id, i) => [id, i]));
+  const tis = [...unordered].sort((a, b) => (rank.get(a.task_id) ?? 0) - (rank.get(b.task_id) ?? 0) || a.map_index - b.map_index);
   const conf = JSON.stringify(run.conf ?? {}, null, 2);
   return html`<h1>Run ${run.id} of ${run.dag_id} ${stateBadge(run.state)}</h1>
 <dl>
