@@ -153,11 +153,11 @@ export class Engine {
   ): Promise<DagRunRow> {
     const dag = this.dag(dagId);
     const logicalDate = options.logicalDate ?? new Date();
-    const end = dag.timetable?.next(logicalDate) ?? logicalDate;
+    const interval = manualInterval(dag, logicalDate);
     const row = await this.createRun(dag, {
       logicalDate,
-      intervalStart: logicalDate,
-      intervalEnd: end,
+      intervalStart: interval.start,
+      intervalEnd: interval.end,
       runType: options.runType ?? 'manual',
       dueAt: new Date(),
       conf: options.conf,
@@ -552,4 +552,19 @@ export class Engine {
     }
     return dispatch.length;
   }
+}
+
+/**
+ * The data interval of a run asked for by hand. At a schedule tick it is the interval the
+ * scheduled run would cover, [tick, next tick). Anywhere else it is the latest complete
+ * interval (Airflow's rule), so triggering a nightly DAG during the day processes the last full
+ * day. A DAG without a schedule covers the instant itself.
+ */
+export function manualInterval(dag: Dag, at: Date): { start: Date; end: Date } {
+  const timetable = dag.timetable;
+  if (!timetable) return { start: at, end: at };
+  if (timetable.next(new Date(at.getTime() - 1))?.getTime() === at.getTime()) return { start: at, end: timetable.next(at) ?? at };
+  const end = timetable.prev(at);
+  const start = end && timetable.prev(end);
+  return end && start ? { start, end } : { start: at, end: at };
 }

@@ -4,11 +4,12 @@ import { startWorker } from '../../server/processes.ts';
 import type { Executor } from '../../server/engine/executor.ts';
 import { taskStates, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
 
-let rt: TestRuntime;
+let rt: TestRuntime | undefined;
 let worker: Executor;
 afterEach(async () => {
   await worker?.close();
   await rt?.close();
+  rt = undefined;
 });
 
 describe('a diamond DAG (B and C after A, D after B and C)', () => {

@@ -32,11 +32,12 @@ describe('backoff', () => {
   });
 });
 
-let rt: TestRuntime;
+let rt: TestRuntime | undefined;
 let worker: Executor;
 afterEach(async () => {
   await worker?.close();
   await rt?.close();
+  rt = undefined;
 });
 
 describe('retries on real queues', () => {

@@ -1,14 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineDag, task } from 'hubflow';
+import { manualInterval } from '../../server/engine/engine.ts';
 import { Scheduler } from '../../server/engine/scheduler.ts';
 import { openRuntime, type Runtime } from '../../server/runtime.ts';
 import { testRuntime, type TestRuntime } from '../support.ts';
 
-let rt: TestRuntime;
+let rt: TestRuntime | undefined;
 const others: Runtime[] = [];
 afterEach(async () => {
   for (const o of others.splice(0)) await o.close();
   await rt?.close();
+  rt = undefined;
 });
 
 const noop = task({ run: () => null });
@@ -122,5 +124,21 @@ describe('several schedulers at once', () => {
     await Promise.all([rt.engine.activate(dag.id), others[0]!.engine.activate(dag.id), rt.engine.activate(dag.id)]);
     const running = await rt.db.selectFrom('dag_runs').select('logical_date').where('state', '=', 'running').orderBy('logical_date').execute();
     expect(running.map((r) => new Date(r.logical_date).toISOString())).toEqual(['2026-05-01T00:00:00.000Z', '2026-05-01T01:00:00.000Z']);
+  });
+});
+
+describe('a run asked for by hand', () => {
+  const dag = defineDag({ id: 'nightly', schedule: { cron: '0 2 * * *', timezone: 'Europe/London' }, tasks: { noop } });
+
+  it('at a tick covers the interval the scheduled run would', () => {
+    const at = new Date('2026-06-10T01:00:00Z'); // 02:00 BST
+    expect(manualInterval(dag, at)).toEqual({ start: at, end: new Date('2026-06-11T01:00:00Z') });
+  });
+
+  it('at noon covers the last full day', () => {
+    expect(manualInterval(dag, new Date('2026-06-10T11:00:00Z'))).toEqual({
+      start: new Date('2026-06-09T01:00:00Z'),
+      end: new Date('2026-06-10T01:00:00Z'),
+    });
   });
 });

@@ -27,11 +27,12 @@ describe('trigger rules decide as early as they are certain', () => {
   });
 });
 
-let rt: TestRuntime;
+let rt: TestRuntime | undefined;
 let worker: Executor;
 afterEach(async () => {
   await worker?.close();
   await rt?.close();
+  rt = undefined;
 });
 
 describe('a run where one branch fails permanently', () => {
