@@ -220,3 +220,40 @@ export class CronTimetable {
     return [Math.min(...o), Math.max(...o)];
   }
 }
+
+/** Wall-clock fields of an instant in a zone. */
+export interface LocalTime {
+  year: number;
+  month: number; // 1-12
+  day: number;
+  hour: number;
+  minute: number;
+  /** 0 = Sunday. */
+  weekday: number;
+}
+
+export function toLocal(at: Date, timezone: string): LocalTime {
+  const wall = new Date(at.getTime() + Zone.of(timezone).offset(at.getTime()));
+  return {
+    year: wall.getUTCFullYear(),
+    month: wall.getUTCMonth() + 1,
+    day: wall.getUTCDate(),
+    hour: wall.getUTCHours(),
+    minute: wall.getUTCMinutes(),
+    weekday: wall.getUTCDay(),
+  };
+}
+
+/**
+ * The instant a wall-clock time names in a zone, by the rules ticks follow: a time in a
+ * spring-forward gap moves later by the gap; a time that happens twice is its second pass.
+ * Fields overflow as Date.UTC's do (day 32 is the 1st of the next month).
+ */
+export function fromLocal(t: Omit<LocalTime, 'weekday'>, timezone: string): Date {
+  const zone = Zone.of(timezone);
+  const w = Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute);
+  const before = zone.offset(w - REACH);
+  const after = zone.offset(w + REACH);
+  const real = [w - before, w - after].filter((x) => zone.offset(x) === w - x).sort((x, y) => x - y);
+  return new Date(real.length ? real[real.length - 1]! : w - before);
+}

@@ -1,0 +1,285 @@
+import { z } from 'zod';
+import { CronTimetable, ScheduleError, toLocal, type LocalTime } from './timetable.ts';
+
+/**
+ * A shared system tasks touch (`hub-db`, `payroll-db`, `warehouse`, a filing gateway), with the
+ * windows in which other batches hold it (blackouts) and how many hubflow tasks may use it at
+ * once (slots). Declared in code beside the DAGs with `defineResource`.
+ */
+export interface ResourceOptions {
+  id: string;
+  description?: string;
+  blackouts?: BlackoutOptions[];
+  /** A pool: at most this many slots in use at once, across every worker. Unlimited without. */
+  slots?: number;
+  /**
+   * A task already running when a blackout begins: 'finish' (default) lets it run to its end,
+   * since aborting a half-done load usually costs the other batch more than it saves;
+   * 'cancel' aborts it, and its retry waits for the window's end.
+   */
+  onBlackout?: 'finish' | 'cancel';
+  /** Deferred tasks start within this long after a window ends, spread so they do not stampede. Default 60 s. */
+  deferJitterMs?: number;
+}
+
+/** A recurring window (`cron` or `lastBusinessDay`, with `timezone` and `duration`), or a one-off (`from`, `to`). */
+export interface BlackoutOptions {
+  /** Who holds the resource and why: shown with every deferral and collision. */
+  reason: string;
+  /** Local start time of each window, e.g. '30 1 * * *' (01:30 daily). */
+  cron?: string;
+  /** 'HH:MM' on the last Monday-to-Friday of each month (month-end close). */
+  lastBusinessDay?: string;
+  timezone?: string;
+  /** '2h', '90m', '1h30m', '45s', or milliseconds. */
+  duration?: string | number;
+  /** One-off window: ISO 8601 instants with an offset. */
+  from?: string;
+  to?: string;
+}
+
+export interface Window {
+  start: Date;
+  end: Date;
+  reason: string;
+}
+
+export interface Blackout {
+  readonly reason: string;
+  /** Human form for listings: 'daily 01:30 for 2h (Europe/London)'. */
+  readonly describe: string;
+  /** The window containing `at`, if any. */
+  containing(at: Date): Window | null;
+  /** Windows that overlap [from, to), in order. */
+  overlapping(from: Date, to: Date): Window[];
+}
+
+export interface Resource {
+  readonly id: string;
+  readonly description: string;
+  readonly slots: number | undefined;
+  readonly onBlackout: 'finish' | 'cancel';
+  readonly deferJitterMs: number;
+  readonly blackouts: readonly Blackout[];
+  file?: string;
+}
+
+const RESOURCE_BRAND = Symbol.for('hubflow.resource');
+
+export function isResource(value: unknown): value is Resource {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[RESOURCE_BRAND] === true;
+}
+
+export class ResourceSpecError extends Error {
+  override name = 'ResourceSpecError';
+  constructor(
+    readonly resourceId: string | undefined,
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`resource ${resourceId ? `'${resourceId}'` : '(unknown id)'}: ${field}: ${problem}`);
+  }
+}
+
+const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+
+/** '2h', '90m', '1h30m', '45s' or a number of ms, in ms; undefined when it is none of these. */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value > 0 ? value : undefined;
+  const m = DURATION.exec(value.trim());
+  if (!m || !value.trim()) return undefined;
+  const ms = (Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0)) * 1000;
+  return ms > 0 ? ms : undefined;
+}
+
+const schema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, _ . - (at most 128)'),
+    description: z.string().optional(),
+    blackouts: z
+      .array(
+        z
+          .object({
+            reason: z.string().min(1),
+            cron: z.string().optional(),
+            lastBusinessDay: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "use 'HH:MM'").optional(),
+            timezone: z.string().optional(),
+            duration: z.union([z.string(), z.number()]).optional(),
+            from: z.string().optional(),
+            to: z.string().optional(),
+          })
+          .strict(),
+      )
+      .optional(),
+    slots: z.number().int().min(1, 'a pool needs at least 1 slot').max(10_000).optional(),
+    onBlackout: z.enum(['finish', 'cancel']).optional(),
+    deferJitterMs: z.number().int().min(0).max(3_600_000).optional(),
+  })
+  .strict();
+
+/** Validates a resource and returns it compiled and frozen; throws ResourceSpecError naming the field. */
+export function defineResource(options: ResourceOptions): Resource {
+  const guessId = typeof (options as { id?: unknown } | undefined)?.id === 'string' ? options.id : undefined;
+  const parsed = schema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+    const field = [...issue.path, ...keys].map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    throw new ResourceSpecError(guessId, field || '(root)', keys.length ? 'unknown option' : issue.message);
+  }
+  const spec = parsed.data;
+  const blackouts = (spec.blackouts ?? []).map((b, i) => compileBlackout(spec.id, `blackouts[${i}]`, b));
+  return Object.freeze({
+    [RESOURCE_BRAND]: true as const,
+    id: spec.id,
+    description: spec.description ?? '',
+    slots: spec.slots,
+    onBlackout: spec.onBlackout ?? 'finish',
+    deferJitterMs: spec.deferJitterMs ?? 60_000,
+    blackouts: Object.freeze(blackouts),
+    file: undefined,
+  }) as Resource;
+}
+
+type BlackoutSpec = NonNullable<z.infer<typeof schema>['blackouts']>[number];
+
+function compileBlackout(resourceId: string, field: string, b: BlackoutSpec): Blackout {
+  const fail = (sub: string, problem: string): never => {
+    throw new ResourceSpecError(resourceId, `${field}.${sub}`, problem);
+  };
+  const recurring = b.cron !== undefined || b.lastBusinessDay !== undefined;
+  const oneOff = b.from !== undefined || b.to !== undefined;
+  if (recurring === oneOff) fail('cron', 'give either cron (or lastBusinessDay) with timezone and duration, or from and to');
+  if (oneOff) {
+    const start = instant(b.from, () => fail('from', 'an ISO 8601 instant with an offset is required, e.g. 2026-12-24T18:00:00Z'));
+    const end = instant(b.to, () => fail('to', 'an ISO 8601 instant with an offset is required, e.g. 2026-12-27T06:00:00Z'));
+    if (end <= start) fail('to', 'must be after from');
+    const window: Window = { start, end, reason: b.reason };
+    return {
+      reason: b.reason,
+      describe: `${start.toISOString()} to ${end.toISOString()}`,
+      containing: (at) => (at >= start && at < end ? window : null),
+      overlapping: (from, to) => (start < to && end > from ? [window] : []),
+    };
+  }
+  if (b.cron !== undefined && b.lastBusinessDay !== undefined) fail('lastBusinessDay', 'give cron or lastBusinessDay, not both');
+  if (!b.timezone) fail('timezone', 'required with a recurring blackout (an IANA zone such as Europe/London)');
+  const durationMs = b.duration === undefined ? undefined : parseDuration(b.duration);
+  if (durationMs === undefined) fail('duration', "required: '2h', '90m', '1h30m', '45s' or milliseconds");
+  let starts: Starts;
+  try {
+    starts = b.cron !== undefined ? new CronTimetable({ cron: b.cron, timezone: b.timezone! }) : lastBusinessDay(b.lastBusinessDay!, b.timezone!);
+  } catch (err) {
+    if (err instanceof ScheduleError) fail(err.field === 'cron' && b.cron === undefined ? 'lastBusinessDay' : err.field, err.message);
+    throw err;
+  }
+  return recurringBlackout(b.reason, starts, durationMs!, `${b.cron !== undefined ? `cron '${b.cron}'` : `last business day ${b.lastBusinessDay}`} for ${formatDuration(durationMs!)} (${b.timezone})`);
+}
+
+function instant(value: string | undefined, onBad: () => never): Date {
+  if (!value || !/([zZ]|[+-]\d\d:?\d\d)$/.test(value)) return onBad();
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? onBad() : date;
+}
+
+/** Start instants of a recurring window. */
+interface Starts {
+  next(after: Date): Date | null;
+  prev(before: Date): Date | null;
+}
+
+function recurringBlackout(reason: string, starts: Starts, durationMs: number, describe: string): Blackout {
+  const containing = (at: Date): Window | null => {
+    // The latest start at or before `at` is enough: if an earlier window covers `at`, that one does too.
+    const start = starts.prev(new Date(at.getTime() + 1));
+    if (!start || at.getTime() >= start.getTime() + durationMs) return null;
+    return { start, end: new Date(start.getTime() + durationMs), reason };
+  };
+  return {
+    reason,
+    describe,
+    containing,
+    overlapping(from, to) {
+      const out: Window[] = [];
+      const first = containing(from);
+      if (first) out.push(first);
+      for (let s = starts.next(first ? first.start : from); s && s < to; s = starts.next(s)) {
+        if (!first || s > first.start) out.push({ start: s, end: new Date(s.getTime() + durationMs), reason });
+      }
+      return out;
+    },
+  };
+}
+
+/** 'HH:MM' on the last Monday-to-Friday of every month, in a zone (DST rules as for cron ticks). */
+function lastBusinessDay(at: string, timezone: string): Starts {
+  const [hour, minute] = at.split(':').map(Number) as [number, number];
+  // Candidates: that time on each of the last days of the month; keep the last weekday's.
+  const candidates = new CronTimetable({ cron: `${minute} ${hour} 24-31 * *`, timezone });
+  const isLastWeekday = (t: Date): boolean => {
+    const local: LocalTime = toLocal(t, timezone);
+    if (local.weekday === 0 || local.weekday === 6) return false;
+    const daysInMonth = new Date(Date.UTC(local.year, local.month, 0)).getUTCDate();
+    // No weekday after it this month: the remaining days are all Saturday/Sunday.
+    for (let d = local.day + 1, wd = (local.weekday + 1) % 7; d <= daysInMonth; d++, wd = (wd + 1) % 7) {
+      if (wd !== 0 && wd !== 6) return false;
+    }
+    return true;
+  };
+  const walk = (from: Date | null, step: (t: Date) => Date | null): Date | null => {
+    for (let t = from, i = 0; t && i < 100; t = step(t), i++) if (isLastWeekday(t)) return t;
+    return null;
+  };
+  return {
+    next: (after) => walk(candidates.next(after), (t) => candidates.next(t)),
+    prev: (before) => walk(candidates.prev(before), (t) => candidates.prev(t)),
+  };
+}
+
+export function formatDuration(ms: number): string {
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = Math.floor((ms % 60_000) / 1000);
+  return [h && `${h}h`, m && `${m}m`, s && `${s}s`].filter(Boolean).join('') || `${ms}ms`;
+}
+
+/** The blackout window of any of `resources` that contains `at`, the one ending last if several do. */
+export function blackoutAt(resources: readonly Resource[], at: Date): (Window & { resource: string }) | null {
+  let found: (Window & { resource: string }) | null = null;
+  for (const r of resources) {
+    for (const b of r.blackouts) {
+      const w = b.containing(at);
+      if (w && (!found || w.end > found.end)) found = { ...w, resource: r.id };
+    }
+  }
+  return found;
+}
+
+/**
+ * The first instant at or after `at` when none of `resources` is in blackout, with the window
+ * that held it last (null when it is free at `at`). Back-to-back windows chain.
+ */
+export function freeFrom(resources: readonly Resource[], at: Date): { at: Date; held: (Window & { resource: string }) | null } {
+  let t = at;
+  let held: (Window & { resource: string }) | null = null;
+  for (let i = 0; i < 1_000; i++) {
+    const w = blackoutAt(resources, t);
+    if (!w) return { at: t, held };
+    held = w;
+    t = w.end;
+  }
+  return { at: t, held };
+}
+
+/** The next instant after `at` when a blackout of any of `resources` begins (for onBlackout 'cancel'). */
+export function nextBlackoutStart(resources: readonly Resource[], at: Date, horizonMs = 7 * 86_400_000): Window & { resource: string } | null {
+  let best: (Window & { resource: string }) | null = null;
+  const to = new Date(at.getTime() + horizonMs);
+  for (const r of resources) {
+    for (const b of r.blackouts) {
+      const w = b.overlapping(at, to).find((x) => x.start > at);
+      if (w && (!best || w.start < best.start)) best = { ...w, resource: r.id };
+    }
+  }
+  return best;
+}
