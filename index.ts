@@ -7,7 +7,9 @@
  * ```
  */
 export { defineDag, task, TRIGGER_RULES } from './server/engine/dag.ts';
-export type { Dag, DagOptions, TaskContext, TaskFn, TaskOptions, TriggerRule } from './server/engine/dag.ts';
+export type { Dag, DagOptions, ScheduleOptions, TaskContext, TaskFn, TaskOptions, TriggerRule } from './server/engine/dag.ts';
 export type { RetryPolicy } from './server/engine/retry.ts';
 export type { CronSchedule } from './server/engine/timetable.ts';
+export { defineResource } from './server/engine/resources.ts';
+export type { BlackoutOptions, Resource, ResourceOptions } from './server/engine/resources.ts';
 export { HubflowError, PermanentError, RetryableError, TaskTimeoutError } from './server/errors.ts';

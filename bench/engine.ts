@@ -7,6 +7,7 @@ import { defineDag, task, type Dag } from '../server/engine/dag.ts';
 import { createLogger } from '../server/log.ts';
 import { startWorker } from '../server/processes.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
+import { registryOf } from '../server/engine/loader.ts';
 
 const CHAIN = 200;
 const FAN_OUT = 1_000;
@@ -115,7 +116,7 @@ export async function runEngineBench() {
   const rt = await openRuntime({
     config,
     log: createLogger('warn'),
-    dags: { dags: new Map([chain, fan].map((d) => [d.id, d])), errors: [] },
+    dags: registryOf([chain, fan]),
     poolSize: 20,
   });
   const worker = startWorker(rt, { concurrency: CONCURRENCY });

@@ -28,15 +28,16 @@ export class PermanentError extends HubflowError {
 /** The task ran past its `timeoutMs`; its AbortSignal fired. Retried like any transient error. */
 export class TaskTimeoutError extends RetryableError {}
 
-/** A DAG file that cannot be loaded: names the file, the DAG and the field. */
+/** A DAG file that cannot be loaded: names the file, the DAG (or resource) and the field. */
 export class DagDefinitionError extends HubflowError {
   constructor(
     readonly file: string,
     readonly dagId: string | undefined,
     readonly field: string,
     readonly problem: string,
+    readonly kind: 'dag' | 'resource' = 'dag',
   ) {
-    super(`${file}: dag ${dagId ? `'${dagId}'` : '(unknown id)'}: ${field}: ${problem}`);
+    super(`${file}: ${kind} ${dagId ? `'${dagId}'` : '(unknown id)'}: ${field}: ${problem}`);
   }
 }
 

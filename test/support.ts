@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { loadConfig } from '../server/config.ts';
 import type { Dag } from '../server/engine/dag.ts';
-import type { DagRegistry } from '../server/engine/loader.ts';
+import { registryOf, type DagRegistry } from '../server/engine/loader.ts';
+import type { Resource } from '../server/engine/resources.ts';
 import { createLogger } from '../server/log.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
 import type { DagRunRow } from '../server/store/schema.ts';
@@ -18,7 +19,7 @@ export interface TestRuntime extends Runtime {
 }
 
 /** A runtime with its own PostgreSQL schema and BullMQ prefix, removed by `close()`. */
-export async function testRuntime(dags: Dag[] | DagRegistry, env: Record<string, string> = {}): Promise<TestRuntime> {
+export async function testRuntime(dags: Dag[] | DagRegistry, env: Record<string, string> = {}, resources: Resource[] = []): Promise<TestRuntime> {
   const id = `t_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const vars = {
     HUBFLOW_DATABASE_URL: TEST_DATABASE_URL,
@@ -29,7 +30,7 @@ export async function testRuntime(dags: Dag[] | DagRegistry, env: Record<string,
     ...env,
   };
   const config = loadConfig(vars);
-  const registry = Array.isArray(dags) ? { dags: new Map(dags.map((d) => [d.id, d])), errors: [] } : dags;
+  const registry = Array.isArray(dags) ? registryOf(dags, resources) : dags;
   const rt = await openRuntime({ config, dags: registry, log: createLogger(config.HUBFLOW_LOG_LEVEL ?? 'silent') });
   return {
     ...rt,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.ts';
 import { CronTimetable, ScheduleError, type CronSchedule } from './timetable.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
+import { parseDuration } from './resources.ts';
 
 export const TRIGGER_RULES = ['all_success', 'all_done', 'one_failed', 'one_success', 'none_failed'] as const;
 export type TriggerRule = (typeof TRIGGER_RULES)[number];
@@ -40,6 +41,10 @@ export interface TaskOptions<Item = unknown> {
   trigger?: TriggerRule;
   retry?: Partial<RetryPolicy>;
   timeoutMs?: number;
+  /** Resources (declared with defineResource) this task touches: it never starts inside their blackouts. */
+  uses?: readonly string[];
+  /** Slots this task takes in each pooled resource it uses (default 1). */
+  slots?: number;
   run: TaskFn<Item>;
 }
 
@@ -56,12 +61,29 @@ export function task<Item = unknown>(options: TaskOptions<Item>): TaskDeclaratio
   return Object.freeze({ [TASK_BRAND]: true as const, options: options as TaskOptions<never> });
 }
 
+export interface ScheduleOptions extends CronSchedule {
+  /** Spread the start of each run over [0, jitter] after it is due ('90s', '5m' or ms), so many DAGs due at 02:00 do not start together. */
+  jitter?: string | number;
+}
+
 export interface DagOptions {
   id: string;
   description?: string;
   /** Who answers for this DAG when it fails. */
   owner?: string;
-  schedule?: CronSchedule;
+  schedule?: ScheduleOptions;
+  /**
+   * Local times (the schedule's zone) a run must start between, e.g. { start: '00:30', end: '06:00' }.
+   * A run still queued when the window closes raises an SLA alert; `hubflow windows check` fails
+   * when a blackout would push a task's start past the end.
+   */
+  window?: { start: string; end: string };
+  /**
+   * When a run must be finished, as an ISO 8601 duration from its logical date in the schedule's
+   * zone: 'PT6H' (six hours after), 'P1M18DT17H' (a monthly filing due on the 19th of the next
+   * month at 17:00). A run that finishes late, or is projected to, raises an SLA alert.
+   */
+  deadline?: string;
   /** First logical date the scheduler considers. Without it, scheduling starts at the latest complete interval. */
   startDate?: string | Date;
   /** Run every missed interval, oldest first (default false: only the latest). */
@@ -75,6 +97,8 @@ export interface DagOptions {
 
 export interface TaskDef {
   readonly id: string;
+  readonly uses: readonly string[];
+  readonly slots: number;
   readonly upstream: readonly string[];
   readonly downstream: readonly string[];
   readonly map: string | undefined;
@@ -91,6 +115,10 @@ export interface Dag {
   readonly owner: string | undefined;
   readonly schedule: CronSchedule | undefined;
   readonly timetable: CronTimetable | undefined;
+  /** Start jitter of scheduled runs, ms. */
+  readonly jitterMs: number;
+  readonly window: { start: LocalClock; end: LocalClock } | undefined;
+  readonly deadline: IsoDuration | undefined;
   readonly startDate: Date | undefined;
   readonly catchup: boolean;
   readonly maxActiveRuns: number;
@@ -120,6 +148,32 @@ export class DagSpecError extends Error {
 // Ids become parts of BullMQ job ids and URLs: BullMQ refuses ':' in ids.
 const ID = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, _ . - (at most 128)');
 
+const CLOCK = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "use 'HH:MM'");
+
+/** 'HH:MM' as minutes after midnight. */
+export type LocalClock = number;
+/** An ISO 8601 duration's calendar parts. */
+export interface IsoDuration {
+  readonly text: string;
+  readonly years: number;
+  readonly months: number;
+  readonly days: number;
+  readonly hours: number;
+  readonly minutes: number;
+  readonly seconds: number;
+}
+
+const ISO_DURATION = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
+
+export function parseIsoDuration(text: string): IsoDuration | undefined {
+  const m = ISO_DURATION.exec(text);
+  if (!m || text === 'P' || text.endsWith('T')) return undefined;
+  const n = (i: number) => Number(m[i] ?? 0);
+  return Object.freeze({ text, years: n(1), months: n(2), days: n(3) * 7 + n(4), hours: n(5), minutes: n(6), seconds: n(7) });
+}
+
+const clock = (hhmm: string): LocalClock => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+
 const retrySchema = z
   .object({
     attempts: z.number().int().min(1).max(100),
@@ -138,6 +192,8 @@ const taskSchema = z
     trigger: z.enum(TRIGGER_RULES).optional(),
     retry: retrySchema.optional(),
     timeoutMs: z.number().int().positive().optional(),
+    uses: z.array(ID).optional(),
+    slots: z.number().int().min(1).max(10_000).optional(),
     run: z.custom<TaskFn>((v) => typeof v === 'function', 'must be a function'),
   })
   .strict();
@@ -147,7 +203,9 @@ const dagSchema = z
     id: ID,
     description: z.string().optional(),
     owner: z.string().optional(),
-    schedule: z.object({ cron: z.string(), timezone: z.string() }).strict().optional(),
+    schedule: z.object({ cron: z.string(), timezone: z.string(), jitter: z.union([z.string(), z.number()]).optional() }).strict().optional(),
+    window: z.object({ start: CLOCK, end: CLOCK }).strict().optional(),
+    deadline: z.string().optional(),
     startDate: z.union([z.string(), z.date()]).optional(),
     catchup: z.boolean().optional(),
     maxActiveRuns: z.number().int().min(1).max(1000).optional(),
@@ -198,6 +256,17 @@ export function defineDag(options: DagOptions): Dag {
     if (Number.isNaN(startDate.getTime())) fail(dagId, 'startDate', `not a date: ${String(spec.startDate)}`);
   }
   if (spec.catchup && !spec.schedule) fail(dagId, 'catchup', 'needs a schedule');
+  if (spec.window && !spec.schedule) fail(dagId, 'window', "needs a schedule (its times are in the schedule's zone)");
+  if (spec.window && clock(spec.window.start) === clock(spec.window.end)) fail(dagId, 'window.end', 'must differ from start');
+  let deadline: IsoDuration | undefined;
+  if (spec.deadline !== undefined) {
+    if (!spec.schedule) fail(dagId, 'deadline', "needs a schedule (it is counted in the schedule's zone)");
+    deadline = parseIsoDuration(spec.deadline) ?? fail(dagId, 'deadline', `not an ISO 8601 duration: '${spec.deadline}' (e.g. 'PT6H', 'P1M18DT17H')`);
+  }
+  let jitterMs = 0;
+  if (spec.schedule?.jitter !== undefined) {
+    jitterMs = parseDuration(spec.schedule.jitter) ?? fail(dagId, 'schedule.jitter', "use '90s', '5m', '1h' or milliseconds");
+  }
 
   const declared = Object.entries(spec.tasks);
   if (declared.length === 0) fail(dagId, 'tasks', 'a DAG needs at least one task');
@@ -212,6 +281,8 @@ export function defineDag(options: DagOptions): Dag {
     const upstream = [...new Set([...(opts.after ?? []), ...(opts.map ? [opts.map] : [])])];
     partial.set(taskId, {
       id: taskId,
+      uses: Object.freeze([...new Set(opts.uses ?? [])]),
+      slots: opts.slots ?? 1,
       upstream,
       downstream: [],
       map: opts.map,
@@ -243,8 +314,11 @@ export function defineDag(options: DagOptions): Dag {
     id: dagId,
     description: spec.description ?? '',
     owner: spec.owner,
-    schedule: spec.schedule ? Object.freeze({ ...spec.schedule }) : undefined,
+    schedule: spec.schedule ? Object.freeze({ cron: spec.schedule.cron, timezone: spec.schedule.timezone }) : undefined,
     timetable,
+    jitterMs,
+    window: spec.window ? Object.freeze({ start: clock(spec.window.start), end: clock(spec.window.end) }) : undefined,
+    deadline,
     startDate,
     catchup: spec.catchup ?? false,
     maxActiveRuns: spec.maxActiveRuns ?? 16,

@@ -3,11 +3,37 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DagDefinitionError } from '../errors.ts';
 import { DagSpecError, isDag, type Dag } from './dag.ts';
+import { isResource, ResourceSpecError, type Resource } from './resources.ts';
 
 export interface DagRegistry {
   dags: Map<string, Dag>;
+  /** Shared systems the DAGs' tasks use, declared beside them with defineResource. */
+  resources: Map<string, Resource>;
   /** DAG files that failed to load; the other files' DAGs are still in `dags`. */
   errors: DagDefinitionError[];
+}
+
+/** A registry of DAGs and resources given in code (tests, benchmarks, embedding). */
+export function registryOf(dags: readonly Dag[], resources: readonly Resource[] = []): DagRegistry {
+  const registry: DagRegistry = { dags: new Map(dags.map((d) => [d.id, d])), resources: new Map(resources.map((r) => [r.id, r])), errors: [] };
+  checkUses(registry);
+  if (registry.errors.length) throw registry.errors[0];
+  return registry;
+}
+
+/** Drops DAGs whose tasks use an undeclared resource, with an error naming the task's field. */
+function checkUses(registry: DagRegistry): void {
+  for (const dag of [...registry.dags.values()]) {
+    for (const task of dag.tasks.values()) {
+      const unknown = task.uses.find((r) => !registry.resources.has(r));
+      if (unknown) {
+        const declared = [...registry.resources.keys()].join(', ') || 'none';
+        registry.errors.push(new DagDefinitionError(dag.file ?? '(inline)', dag.id, `tasks.${task.id}.uses`, `unknown resource '${unknown}' (declared: ${declared})`));
+        registry.dags.delete(dag.id);
+        break;
+      }
+    }
+  }
 }
 
 const DAG_FILE = /^[^._].*\.(ts|mts|js|mjs)$/;
@@ -17,7 +43,7 @@ const DAG_FILE = /^[^._].*\.(ts|mts|js|mjs)$/;
  * is reported with its file, DAG and field, and does not stop the others.
  */
 export async function loadDags(dir: string): Promise<DagRegistry> {
-  const registry: DagRegistry = { dags: new Map(), errors: [] };
+  const registry: DagRegistry = { dags: new Map(), resources: new Map(), errors: [] };
   let files: string[];
   try {
     files = (await readdir(dir)).filter((f) => DAG_FILE.test(f) && !f.endsWith('.d.ts')).sort();
@@ -37,9 +63,18 @@ export async function loadDags(dir: string): Promise<DagRegistry> {
       continue;
     }
     const found = Object.values(exports).filter(isDag);
-    if (!found.length) {
+    const resources = Object.values(exports).filter(isResource);
+    if (!found.length && !resources.length) {
       registry.errors.push(new DagDefinitionError(relative, undefined, 'export', 'no DAG exported (export default defineDag({ ... }))'));
       continue;
+    }
+    for (const resource of new Set(resources)) {
+      const existing = registry.resources.get(resource.id);
+      if (existing && existing !== resource) {
+        registry.errors.push(new DagDefinitionError(relative, resource.id, 'id', `duplicate resource id, already defined in ${existing.file}`, 'resource'));
+        continue;
+      }
+      if (!existing) registry.resources.set(resource.id, Object.freeze({ ...resource, file: relative }));
     }
     for (const dag of new Set(found)) {
       const existing = registry.dags.get(dag.id);
@@ -50,10 +85,15 @@ export async function loadDags(dir: string): Promise<DagRegistry> {
       registry.dags.set(dag.id, Object.freeze({ ...dag, file: relative }));
     }
   }
+  checkUses(registry);
   return registry;
 }
 
 function asDefinitionError(file: string, err: unknown): DagDefinitionError {
+  if (err instanceof ResourceSpecError || (err instanceof Error && err.name === 'ResourceSpecError')) {
+    const e = err as ResourceSpecError;
+    return new DagDefinitionError(file, e.resourceId, e.field, e.problem, 'resource');
+  }
   if (err instanceof DagSpecError || (err instanceof Error && err.name === 'DagSpecError')) {
     const e = err as DagSpecError;
     return new DagDefinitionError(file, e.dagId, e.field, e.problem);

@@ -44,7 +44,47 @@ function dagFolder(): string {
   return dir;
 }
 
+describe('resources beside the DAGs', () => {
+  it('load from any DAG file, and a bad one or an undeclared use is named by file and field', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hubflow-resources-'));
+    writeFileSync(
+      path.join(dir, 'resources.ts'),
+      `import { defineResource } from 'hubflow';
+export const payroll = defineResource({ id: 'payroll-db', blackouts: [{ reason: 'payroll batch', cron: '30 1 * * *', timezone: 'Europe/London', duration: '2h' }] });
+export const warehouse = defineResource({ id: 'warehouse', slots: 2 });`,
+    );
+    writeFileSync(path.join(dir, 'bad-resource.ts'), `import { defineResource } from 'hubflow';
+export const gw = defineResource({ id: 'hmrc-gateway', blackouts: [{ reason: 'x', cron: '0 25 * * *', timezone: 'Europe/London', duration: '1h' }] });`);
+    writeFileSync(path.join(dir, 'empty-pool.ts'), `import { defineResource } from 'hubflow';
+export const p = defineResource({ id: 'tiny', slots: 0 });`);
+    writeFileSync(path.join(dir, 'sync.ts'), `import { defineDag, task } from 'hubflow';
+export default defineDag({ id: 'sync', tasks: { load: task({ uses: ['payroll-db', 'warehouse'], run: () => 1 }) } });`);
+    writeFileSync(path.join(dir, 'typo.ts'), `import { defineDag, task } from 'hubflow';
+export default defineDag({ id: 'typo', tasks: { load: task({ uses: ['payrol-db'], run: () => 1 }) } });`);
+    const registry = await loadDags(dir);
+    expect([...registry.dags.keys()]).toEqual(['sync']);
+    expect([...registry.resources.keys()].sort()).toEqual(['payroll-db', 'warehouse']);
+    const messages = registry.errors.map((e) => e.message);
+    expect(messages).toContainEqual(expect.stringMatching(/bad-resource\.ts: resource 'hmrc-gateway': blackouts\[0\]\.cron: /));
+    expect(messages).toContainEqual(expect.stringMatching(/empty-pool\.ts: resource 'tiny': slots: a pool needs at least 1 slot/));
+    expect(messages).toContainEqual(expect.stringMatching(/typo\.ts: dag 'typo': tasks\.load\.uses: unknown resource 'payrol-db' \(declared: payroll-db, warehouse\)/));
+  });
+});
+
 describe('defineDag', () => {
+  it('checks start windows, deadlines and schedule jitter', () => {
+    const run = () => 1;
+    const schedule = { cron: '0 2 * * *', timezone: 'Europe/London' };
+    expect(() => defineDag({ id: 'w', window: { start: '00:30', end: '06:00' }, tasks: { a: task({ run }) } })).toThrow("dag 'w': window: needs a schedule");
+    expect(() => defineDag({ id: 'w', schedule, window: { start: '0:30', end: '06:00' }, tasks: { a: task({ run }) } })).toThrow("dag 'w': window.start: use 'HH:MM'");
+    expect(() => defineDag({ id: 'd', schedule, deadline: '19th 17:00', tasks: { a: task({ run }) } })).toThrow("dag 'd': deadline: not an ISO 8601 duration: '19th 17:00'");
+    expect(() => defineDag({ id: 'j', schedule: { ...schedule, jitter: 'soon' }, tasks: { a: task({ run }) } })).toThrow("dag 'j': schedule.jitter:");
+    const dag = defineDag({ id: 'ok', schedule: { ...schedule, jitter: '90s' }, window: { start: '00:30', end: '06:00' }, deadline: 'P1M18DT17H', tasks: { a: task({ run }) } });
+    expect(dag.jitterMs).toBe(90_000);
+    expect(dag.window).toEqual({ start: 30, end: 360 });
+    expect(dag.deadline).toMatchObject({ months: 1, days: 18, hours: 17 });
+  });
+
   it('rejects a retry cap below its base and a mapped task over an unknown list', () => {
     expect(() => defineDag({ id: 'r', retry: { baseMs: 5_000, maxMs: 1_000 }, tasks: { a: task({ run: () => 1 }) } })).toThrow(
       "dag 'r': tasks.a.retry.maxMs: must be at least baseMs (5000)",

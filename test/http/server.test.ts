@@ -71,7 +71,7 @@ describe('the HTTP server', () => {
   let worker: Executor;
 
   beforeAll(async () => {
-    rt = await testRuntime({ dags: new Map([etl, measured, doomed].map((d) => [d.id, d])), errors: [broken] });
+    rt = await testRuntime({ dags: new Map([etl, measured, doomed].map((d) => [d.id, d])), resources: new Map(), errors: [broken] });
     app = await createServer(rt);
     worker = startWorker(rt, { concurrency: 4 });
   });
