@@ -78,8 +78,19 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
   }
 }
 
-/** Records the loaded DAGs in the store (pause state lives there, so it survives restarts). */
+/**
+ * Records the loaded DAGs in the store (pause state lives there, so it survives restarts) and
+ * the pools' sizes (slot counting happens in the store, across every worker).
+ */
 async function registerDags(db: Store, dags: DagRegistry): Promise<void> {
+  const pools = [...dags.resources.values()].filter((r) => r.slots !== undefined).map((r) => ({ resource_id: r.id, slots: r.slots! }));
+  if (pools.length) {
+    await db
+      .insertInto('resource_pools')
+      .values(pools)
+      .onConflict((oc) => oc.column('resource_id').doUpdateSet((eb) => ({ slots: eb.ref('excluded.slots') })))
+      .execute();
+  }
   const rows = [...dags.dags.values()].map((d) => ({ dag_id: d.id, file: d.file ?? null }));
   if (!rows.length) return;
   await db

@@ -1,9 +1,12 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Dispatchable } from './advance.ts';
+import type { Deferral } from './windows.ts';
 
 export const TASK_QUEUE = 'tasks';
 
 export interface TaskJobData {
+  /** Set when the job waits for a blackout to end: shown in bull-board. */
+  deferral?: { until: string; reason: string };
   tiId: number;
   generation: number;
   runId: number;
@@ -43,7 +46,7 @@ export class Dispatcher {
     return `${this.installation}.r${d.runId}.${d.taskId}${map}.g${d.generation}`;
   }
 
-  async enqueue(items: readonly Dispatchable[]): Promise<void> {
+  async enqueue(items: readonly (Dispatchable & { deferral?: Deferral })[]): Promise<void> {
     if (!items.length) return;
     await this.queue.addBulk(
       items.map((d) => ({
@@ -55,6 +58,7 @@ export class Dispatcher {
           dagId: d.dagId,
           taskId: d.taskId,
           mapIndex: d.mapIndex,
+          ...(d.deferral ? { deferral: { until: d.deferral.until.toISOString(), reason: d.deferral.reason } } : {}),
         },
         opts: {
           jobId: this.jobId(d),

@@ -4,7 +4,7 @@ import { ConflictError, NotFoundError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { poolOf, storeOnClient, type Store } from '../store/db.ts';
 import type { QueryResult } from 'pg';
-import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
+import { LIVE_TI_STATES, type DagRunRow, type RunState, type RunType, type StoreSchema } from '../store/schema.ts';
 import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
 import type { RawBuilder } from 'kysely';
 type RawWrite = RawBuilder<unknown>;
@@ -12,6 +12,7 @@ import { Batcher } from './batcher.ts';
 import type { Dag } from './dag.ts';
 import type { Dispatcher } from './dispatch.ts';
 import type { Escalate } from './escalation.ts';
+import { deferralFor, resourcesOf, taskOf } from './windows.ts';
 import type { DagRegistry } from './loader.ts';
 
 type Trx = Transaction<StoreSchema>;
@@ -138,6 +139,10 @@ export class Engine {
             task_id: task.id,
             state: 'scheduled' as const,
             max_tries: task.retry.attempts,
+            pools: resourcesOf(this.dags, task)
+              .filter((r) => r.slots !== undefined)
+              .map((r) => r.id),
+            pool_slots: task.slots,
           })),
         )
         .execute();
@@ -252,21 +257,63 @@ export class Engine {
       }
       return { started, dispatch };
     });
-    await this.dispatcher.enqueue(dispatch);
+    await this.dispatch(dispatch);
     for (const run of started) this.log.info({ event: 'run_started', dagId, runId: run.id, logicalDate: run.logical_date }, 'run started');
     return started;
   }
 
+  /**
+   * Hands queued instances to BullMQ. An instance whose resources are in blackout goes as a
+   * delayed job that becomes due when the window ends (plus jitter), and is marked `deferred`
+   * with the reason, in the store and in the job.
+   */
+  async dispatch(items: readonly Dispatchable[]): Promise<void> {
+    if (!items.length) return;
+    const now = new Date();
+    const deferred: { id: number; until: Date; reason: string }[] = [];
+    const jobs = items.map((d) => {
+      const found = taskOf(this.dags, d.dagId, d.taskId);
+      const deferral = found && found.task.uses.length ? deferralFor(resourcesOf(this.dags, found.task), now) : null;
+      if (!deferral) return d;
+      deferred.push({ id: d.tiId, until: deferral.until, reason: deferral.reason });
+      return { ...d, delayMs: Math.max(d.delayMs ?? 0, deferral.until.getTime() - now.getTime()), deferral };
+    });
+    await Promise.all([this.dispatcher.enqueue(jobs), this.#markDeferred(deferred)]);
+    for (const d of deferred) this.log.info({ event: 'task_deferred', tiId: d.id, until: d.until, reason: d.reason }, `task deferred: ${d.reason}`);
+  }
+
+  async #markDeferred(items: { id: number; until: Date; reason: string }[]): Promise<void> {
+    if (!items.length) return;
+    await sql`
+      update task_instances ti set state = 'deferred', deferred_until = v.until, deferred_reason = v.reason
+      from unnest(${items.map((i) => i.id)}::bigint[], ${items.map((i) => i.until.toISOString())}::timestamptz[], ${items.map((i) => i.reason)}::text[])
+        as v(id, until, reason)
+      where ti.id = v.id and ti.state in ('queued', 'deferred', 'up_for_retry')`.execute(this.db);
+  }
+
+  /** A worker found a resource in blackout when the job came due: the instance waits again. */
+  markDeferred(tiId: number, until: Date, reason: string): Promise<void> {
+    return this.#markDeferred([{ id: tiId, until, reason }]);
+  }
+
   /** Marks a task instance running and opens its attempt; null when it must not run (finished, cleared, out of tries). */
-  async startTask(tiId: number, generation: number): Promise<StartedTask | null> {
-    const started = await this.#starts.push({ tiId, generation });
+  async startTask(tiId: number, generation: number, pooled = false): Promise<StartedTask | null | 'no-slot'> {
+    const start = async (): Promise<StartedTask | null | 'no-slot'> => {
+      if (!pooled) return this.#starts.push({ tiId, generation });
+      const { rows } = await sql<StartedTask>`select * from hubflow_start_pooled(${tiId}, ${generation}, ${this.workerName})`.execute(this.db);
+      if (rows[0]) return rows[0];
+      const ti = await this.db.selectFrom('task_instances').select(['state', 'generation', 'try_number', 'max_tries']).where('id', '=', tiId).executeTakeFirst();
+      const startable = ti && ti.generation === generation && ['queued', 'deferred', 'up_for_retry', 'running'].includes(ti.state) && ti.try_number < ti.max_tries;
+      return startable ? 'no-slot' : null;
+    };
+    const started = await start();
     if (started) return started;
     // Jobs are enqueued while the transaction that queued them commits; a fast worker can get
     // here first and find the instance still `scheduled`. Give the commit a moment.
     for (const waitMs of [0, 1, 2, 5, 10, 25, 50, 100]) {
       const ti = await this.db.selectFrom('task_instances').select(['state', 'generation']).where('id', '=', tiId).executeTakeFirst();
       if (!ti || ti.generation !== generation) return null;
-      if (ti.state !== 'scheduled') return this.#starts.push({ tiId, generation });
+      if (ti.state !== 'scheduled') return start();
       await new Promise((r) => setTimeout(r, waitMs));
     }
     return null;
@@ -363,7 +410,7 @@ export class Engine {
         // The jobs go to BullMQ while the COMMIT travels: a worker that is quicker than the
         // commit finds its instance still `scheduled`, and startTask waits for the commit.
         // Should the commit fail, those jobs start nothing, and the sweep replaces them.
-        await Promise.all([client.query(commit.sql), this.dispatcher.enqueue(dispatch)]);
+        await Promise.all([client.query(commit.sql), this.dispatch(dispatch)]);
         for (const t of finished) {
           if (t.state !== 'failed') continue;
           const item = items[ids.indexOf(t.ti_id)]!;
@@ -446,7 +493,7 @@ export class Engine {
       };
       roots.forEach(visit);
       if (!selected.size) return { cleared: [], dispatch: [] };
-      const busy = tis.find((t) => selected.has(t.task_id) && ['queued', 'running', 'up_for_retry'].includes(t.state));
+      const busy = tis.find((t) => selected.has(t.task_id) && (LIVE_TI_STATES as readonly string[]).includes(t.state));
       if (busy) throw new ConflictError(`task '${busy.task_id}' of run ${runId} is ${busy.state}; clear it once it has finished`);
 
       for (const id of selected) {
@@ -490,7 +537,7 @@ export class Engine {
       const result = await applyAdvance(trx, await advanceRun(trx, reopened, dag, selected));
       return { cleared: [...selected], dispatch: result.dispatch };
     });
-    await this.dispatcher.enqueue(dispatch);
+    await this.dispatch(dispatch);
     return { cleared };
   }
 
@@ -516,10 +563,11 @@ export class Engine {
         'ti.try_number',
         'ti.max_tries',
         'ti.next_try_at',
+        'ti.deferred_until',
         sql<boolean>`ti.heartbeat_at > now() - ${staleAfterMs} * interval '1 millisecond'`.as('alive'),
       ])
       .where('r.state', '=', 'running')
-      .where('ti.state', 'in', ['queued', 'running', 'up_for_retry'])
+      .where('ti.state', 'in', LIVE_TI_STATES)
       .orderBy('ti.id')
       .limit(10_000)
       .execute();
@@ -537,18 +585,19 @@ export class Engine {
           .set({ generation: sql`generation + 1` })
           .where('id', '=', ti.id)
           .where('generation', '=', ti.generation)
-          .where('state', 'in', ['queued', 'running', 'up_for_retry'])
+          .where('state', 'in', LIVE_TI_STATES)
           .returning('generation')
           .executeTakeFirst();
         if (!bumped) continue;
         generation = bumped.generation;
       }
-      const delayMs = ti.next_try_at ? Math.max(0, new Date(ti.next_try_at).getTime() - Date.now()) : 0;
+      const waitUntil = ti.state === 'deferred' ? ti.deferred_until : ti.next_try_at;
+      const delayMs = waitUntil ? Math.max(0, new Date(waitUntil).getTime() - Date.now()) : 0;
       dispatch.push({ ...ref, generation, triesLeft: Math.max(1, ti.max_tries - ti.try_number), delayMs });
     }
     if (dispatch.length) {
       this.log.warn({ event: 'recovered', count: dispatch.length, jobs: dispatch.slice(0, 20).map((d) => this.dispatcher.jobId(d)) }, 'recovery sweep re-enqueued task instances that had no job');
-      await this.dispatcher.enqueue(dispatch);
+      await this.dispatch(dispatch);
     }
     return dispatch.length;
   }

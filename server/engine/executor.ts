@@ -1,10 +1,12 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { PermanentError, TaskTimeoutError, describeError, isRetryable } from '../errors.ts';
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { PermanentError, RetryableError, TaskTimeoutError, describeError, isRetryable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { TaskContext } from './dag.ts';
 import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
 import type { Engine, StartedTask } from './engine.ts';
+import { nextBlackoutStart, type Resource } from './resources.ts';
 import { backoffDelay } from './retry.ts';
+import { deferralFor, delayPastBlackouts, resourcesOf, taskOf } from './windows.ts';
 
 /** Results travel through the store to downstream tasks; bulk data belongs in staging. */
 export const MAX_RESULT_BYTES = 1_000_000;
@@ -43,7 +45,7 @@ export class Executor {
     private readonly log: Logger,
     options: ExecutorOptions,
   ) {
-    this.worker = new Worker<TaskJobData>(TASK_QUEUE, (job) => this.#process(job), {
+    this.worker = new Worker<TaskJobData>(TASK_QUEUE, (job, token) => this.#process(job, token), {
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
@@ -63,21 +65,39 @@ export class Executor {
     this.#heartbeat.unref();
   }
 
-  async #process(job: Job<TaskJobData>): Promise<string> {
+  async #process(job: Job<TaskJobData>, token?: string): Promise<string> {
     const { tiId, generation, dagId, taskId } = job.data;
-    const ti = await this.engine.startTask(tiId, generation);
+    const found = taskOf(this.engine.dags, dagId, taskId);
+    const resources = found ? resourcesOf(this.engine.dags, found.task) : [];
+    if (resources.length) {
+      // Checked again when the job comes due: a blackout may have begun while it waited.
+      const deferral = deferralFor(resources, new Date());
+      if (deferral) {
+        await this.engine.markDeferred(tiId, deferral.until, deferral.reason);
+        await job.updateData({ ...job.data, deferral: { until: deferral.until.toISOString(), reason: deferral.reason } });
+        await job.moveToDelayed(deferral.until.getTime(), token);
+        throw new DelayedError();
+      }
+    }
+    const ti = await this.engine.startTask(tiId, generation, resources.some((r) => r.slots !== undefined));
+    if (ti === 'no-slot') {
+      // Every slot of a pool it needs is taken: look again shortly, spread out.
+      await job.moveToDelayed(Date.now() + 200 + Math.floor(Math.random() * 600), token);
+      throw new DelayedError();
+    }
     if (!ti) {
       await this.engine.settleUnstartable(tiId, generation);
       return 'not started: the store no longer expects this job';
     }
-    const dag = this.engine.dags.dags.get(dagId);
-    const task = dag?.tasks.get(taskId);
+    const dag = found?.dag;
+    const task = found?.task;
     const log = this.log.child({ dagId, runId: ti.run_id, taskId, mapIndex: ti.map_index, try: ti.try_number });
     const controller = new AbortController();
     this.#running.set(tiId, controller);
+    const cancelTimer = cancelAtBlackout(resources, controller, log);
     try {
       if (!dag || !task) throw new PermanentError(`task '${taskId}' of DAG '${dagId}' is not loaded in this worker`);
-      const result = await runWithTimeout(controller, task.timeoutMs, () => task.run(this.#context(ti, controller.signal, log)));
+      const result = await runAbortable(controller, task.timeoutMs, () => task.run(this.#context(ti, controller.signal, log)));
       const json = JSON.stringify(result ?? null);
       if (json.length > MAX_RESULT_BYTES) {
         throw new PermanentError(`result is ${json.length} bytes, more than ${MAX_RESULT_BYTES}: put bulk data in staging and return a reference`);
@@ -97,17 +117,27 @@ export class Executor {
       return 'success';
     } catch (err) {
       this.#running.delete(tiId);
-      return await this.#failed(ti, err, log, task?.retry);
+      return await this.#failed(ti, err, log, task?.retry, resources);
+    } finally {
+      clearTimeout(cancelTimer);
     }
   }
 
-  async #failed(ti: StartedTask, err: unknown, log: Logger, policy: Parameters<typeof backoffDelay>[0] | undefined): Promise<never> {
+  async #failed(
+    ti: StartedTask,
+    err: unknown,
+    log: Logger,
+    policy: Parameters<typeof backoffDelay>[0] | undefined,
+    resources: readonly Resource[],
+  ): Promise<never> {
     const retry = policy !== undefined && isRetryable(err) && ti.try_number < ti.max_tries;
     const { message } = describeError(err);
     if (retry) {
-      const delay = backoffDelay(policy, ti.try_number);
+      // A backoff never ends inside a blackout: it moves to the window's end, plus jitter.
+      const { delayMs: delay, deferral } = delayPastBlackouts(resources, backoffDelay(policy, ti.try_number));
       await this.engine.recordRetry(ti.id, ti.attempt_id, err, delay);
-      log.warn({ event: 'task_retry', err, delayMs: delay }, `try ${ti.try_number}/${ti.max_tries} failed, retrying in ${delay} ms`);
+      const why = deferral ? ` (after ${deferral.reason})` : '';
+      log.warn({ event: 'task_retry', err, delayMs: delay, deferral }, `try ${ti.try_number}/${ti.max_tries} failed, retrying in ${delay} ms${why}`);
       throw new RetryScheduled(message, delay);
     }
     await this.engine.completeTask({ tiId: ti.id, runId: ti.run_id, attemptId: ti.attempt_id, outcome: 'failed', error: err });
@@ -157,20 +187,34 @@ export class Executor {
   }
 }
 
-/** Runs the task; past `timeoutMs` its signal aborts and the try fails with TaskTimeoutError, whether or not the task listens. */
-async function runWithTimeout<T>(controller: AbortController, timeoutMs: number | undefined, fn: () => T): Promise<Awaited<T>> {
-  if (!timeoutMs) return await fn();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new TaskTimeoutError(`timed out after ${timeoutMs} ms`);
-      controller.abort(err);
-      reject(err);
-    }, timeoutMs);
+/**
+ * Runs the task until it settles or its controller aborts (timeout, blackout, shutdown): then
+ * the try fails with the abort's reason, whether or not the task listens to its signal.
+ */
+async function runAbortable<T>(controller: AbortController, timeoutMs: number | undefined, fn: () => T): Promise<Awaited<T>> {
+  const timer = timeoutMs ? setTimeout(() => controller.abort(new TaskTimeoutError(`timed out after ${timeoutMs} ms`)), timeoutMs) : undefined;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(controller.signal.reason);
+    if (controller.signal.aborted) onAbort();
+    else controller.signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
-    return await Promise.race([Promise.resolve().then(fn), timeout]);
+    return await Promise.race([Promise.resolve().then(fn), aborted]);
   } finally {
     clearTimeout(timer);
+    controller.signal.removeEventListener('abort', onAbort!);
   }
+}
+
+/** For resources with onBlackout 'cancel': aborts the task when the next blackout begins. */
+function cancelAtBlackout(resources: readonly Resource[], controller: AbortController, log: Logger): NodeJS.Timeout | undefined {
+  const window = nextBlackoutStart(resources.filter((r) => r.onBlackout === 'cancel'), new Date());
+  if (!window) return undefined;
+  const timer = setTimeout(() => {
+    log.warn({ event: 'task_cancelled', resource: window.resource, reason: window.reason }, `cancelled: ${window.resource} enters blackout (${window.reason})`);
+    controller.abort(new RetryableError(`cancelled: ${window.resource} entered a blackout (${window.reason}) while the task ran`));
+  }, window.start.getTime() - Date.now());
+  timer.unref();
+  return timer;
 }

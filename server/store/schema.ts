@@ -12,11 +12,13 @@ export type RunType = (typeof RUN_TYPES)[number];
 
 /**
  * Task instance states. `scheduled` waits on its upstreams; `queued` has a job in BullMQ;
- * `up_for_retry` failed and waits out its backoff. The last four are terminal.
+ * `deferred` waits for a blackout of a resource it uses to end; `up_for_retry` failed and
+ * waits out its backoff. The last four are terminal.
  */
 export const TI_STATES = [
   'scheduled',
   'queued',
+  'deferred',
   'running',
   'up_for_retry',
   'success',
@@ -26,7 +28,8 @@ export const TI_STATES = [
 ] as const;
 export type TiState = (typeof TI_STATES)[number];
 export const TERMINAL_TI_STATES: ReadonlySet<TiState> = new Set(['success', 'failed', 'upstream_failed', 'skipped']);
-export const LIVE_TI_STATES = ['queued', 'running', 'up_for_retry'] as const satisfies readonly TiState[];
+/** States in which an instance should have a BullMQ job. */
+export const LIVE_TI_STATES = ['queued', 'deferred', 'running', 'up_for_retry'] as const satisfies readonly TiState[];
 
 export interface DagsTable {
   dag_id: string;
@@ -49,6 +52,9 @@ export interface DagRunsTable {
   created_at: DefaultTimestamp;
   started_at: Timestamp | null;
   ended_at: Timestamp | null;
+  /** Set once, when the run's SLA alert (start window or deadline) was raised. */
+  sla_alerted_at: Timestamp | null;
+  sla_reason: string | null;
 }
 
 export interface TaskInstancesTable {
@@ -72,6 +78,11 @@ export interface TaskInstancesTable {
   next_try_at: Timestamp | null;
   heartbeat_at: Timestamp | null;
   worker: string | null;
+  deferred_until: Timestamp | null;
+  deferred_reason: string | null;
+  /** Pooled resources this instance takes slots in, and how many in each. */
+  pools: Generated<string[]>;
+  pool_slots: Generated<number>;
 }
 
 export interface AttemptsTable {
@@ -105,8 +116,14 @@ export interface InstallationTable {
   created_at: DefaultTimestamp;
 }
 
+export interface ResourcePoolsTable {
+  resource_id: string;
+  slots: number;
+}
+
 export interface StoreSchema {
   installation: InstallationTable;
+  resource_pools: ResourcePoolsTable;
   dags: DagsTable;
   dag_runs: DagRunsTable;
   task_instances: TaskInstancesTable;

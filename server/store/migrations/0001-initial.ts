@@ -24,6 +24,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('started_at', 'timestamptz')
     .addColumn('ended_at', 'timestamptz')
+    .addColumn('sla_alerted_at', 'timestamptz')
+    .addColumn('sla_reason', 'text')
     // One run per DAG and logical date: this key is what keeps two schedulers from doubling runs.
     .addUniqueConstraint('dag_runs_dag_logical_date', ['dag_id', 'logical_date'])
     .execute();
@@ -52,9 +54,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('next_try_at', 'timestamptz')
     .addColumn('heartbeat_at', 'timestamptz')
     .addColumn('worker', 'text')
+    .addColumn('deferred_until', 'timestamptz')
+    .addColumn('deferred_reason', 'text')
+    .addColumn('pools', sql`text[]`, (c) => c.notNull().defaultTo(sql`'{}'`))
+    .addColumn('pool_slots', 'integer', (c) => c.notNull().defaultTo(1))
     .addUniqueConstraint('task_instances_run_task_map', ['run_id', 'task_id', 'map_index'])
     .execute();
-  await sql`create index task_instances_live on task_instances (run_id) where state in ('queued', 'running', 'up_for_retry')`.execute(db);
+  await sql`create index task_instances_live on task_instances (run_id) where state in ('queued', 'deferred', 'running', 'up_for_retry')`.execute(db);
+  // Pool checks sum the slots of running instances: only those rows.
+  await sql`create index task_instances_running on task_instances (id) where state = 'running'`.execute(db);
+
+  await db.schema
+    .createTable('resource_pools')
+    .addColumn('resource_id', 'text', (c) => c.primaryKey())
+    .addColumn('slots', 'integer', (c) => c.notNull())
+    .execute();
 
   await db.schema
     .createTable('attempts')
@@ -88,7 +102,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ['dead_letters', 'attempts', 'task_instances', 'dag_runs', 'dags']) {
+  for (const table of ['resource_pools', 'dead_letters', 'attempts', 'task_instances', 'dag_runs', 'dags']) {
     await db.schema.dropTable(table).ifExists().execute();
   }
 }

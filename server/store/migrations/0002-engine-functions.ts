@@ -29,10 +29,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       with s as (
         update task_instances ti
         set state = 'running', try_number = ti.try_number + 1, started_at = coalesce(ti.started_at, now()),
-            heartbeat_at = now(), worker = p_worker, next_try_at = null
+            heartbeat_at = now(), worker = p_worker, next_try_at = null, deferred_until = null, deferred_reason = null
         from unnest(p_ids, p_generations) as j(id, gen)
         where ti.id = j.id and ti.generation = j.gen
-          and ti.state in ('queued', 'up_for_retry', 'running') and ti.try_number < ti.max_tries
+          and ti.state in ('queued', 'deferred', 'up_for_retry', 'running') and ti.try_number < ti.max_tries
         returning ti.id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.max_tries, ti.map_item
       ), lost as (
         update attempts a set ended_at = now(), outcome = 'lost',
@@ -46,6 +46,35 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       select s.id, s.run_id, s.task_id, s.map_index, s.try_number, s.max_tries, s.map_item, a.id,
              r.dag_id, r.logical_date, r.interval_start, r.interval_end, r.conf
       from s join a on a.ti_id = s.id join dag_runs r on r.id = s.run_id;
+    end $$`.execute(db);
+
+  /*
+   * Starts one instance that takes slots in pools, if every pool has room: the slots in use are
+   * those of the pool's running instances (a worker that died keeps its slots until its task is
+   * retried or failed, since the task may still be running). The pools' rows are locked, in
+   * order, so concurrent starts on any number of workers count one at a time. No rows: no room.
+   */
+  await sql`
+    create function hubflow_start_pooled(p_id bigint, p_generation int, p_worker text)
+    returns table (id bigint, run_id bigint, task_id text, map_index int, try_number int, max_tries int, map_item jsonb,
+                   attempt_id bigint, dag_id text, logical_date timestamptz, interval_start timestamptz,
+                   interval_end timestamptz, conf jsonb)
+    language plpgsql volatile as $$
+    declare
+      v_pools text[];
+      v_slots int;
+    begin
+      select t.pools, t.pool_slots into v_pools, v_slots from task_instances t where t.id = p_id;
+      perform 1 from resource_pools p where p.resource_id = any(v_pools) order by p.resource_id for update;
+      if exists (
+        select 1 from resource_pools p
+        where p.resource_id = any(v_pools)
+          and p.slots < v_slots + (select coalesce(sum(r.pool_slots), 0)::int from task_instances r
+                                   where r.state = 'running' and r.id <> p_id and p.resource_id = any(r.pools))
+      ) then
+        return;
+      end if;
+      return query select * from hubflow_start_tasks(array[p_id], array[p_generation], p_worker) s;
     end $$`.execute(db);
 
   /*
@@ -103,5 +132,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop function if exists hubflow_complete_tasks`.execute(db);
+  await sql`drop function if exists hubflow_start_pooled`.execute(db);
   await sql`drop function if exists hubflow_start_tasks`.execute(db);
 }
