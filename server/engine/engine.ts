@@ -237,6 +237,8 @@ export class Engine {
         .selectAll()
         .where('dag_id', '=', dagId)
         .where('state', '=', 'queued')
+        // Not before it is due: start jitter and start windows push a scheduled run's due time.
+        .where('due_at', '<=', sql<Date>`now()`)
         .orderBy('logical_date');
       if (paused?.is_paused) query = query.where('run_type', '!=', 'scheduled');
       const queued = await query.forUpdate().execute();

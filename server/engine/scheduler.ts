@@ -1,6 +1,7 @@
 import type { Logger } from '../log.ts';
 import type { Dag } from './dag.ts';
 import type { Engine } from './engine.ts';
+import { checkSla, dueAt } from './sla.ts';
 
 export interface SchedulerOptions {
   tickMs: number;
@@ -56,6 +57,7 @@ export class Scheduler {
     }
     const waiting = await this.engine.db.selectFrom('dag_runs').select('dag_id').distinct().where('state', '=', 'queued').execute();
     for (const { dag_id } of waiting) await this.engine.activate(dag_id);
+    await checkSla(this.engine, this.#now());
     if (Date.now() - this.#lastSweep >= this.options.sweepMs) {
       this.#lastSweep = Date.now();
       await this.engine.sweep();
@@ -97,7 +99,7 @@ export class Scheduler {
     const created: Date[] = [];
     for (const start of starts) {
       const end = timetable.next(start)!;
-      const run = await this.engine.createRun(dag, { logicalDate: start, intervalStart: start, intervalEnd: end, runType: 'scheduled', dueAt: end });
+      const run = await this.engine.createRun(dag, { logicalDate: start, intervalStart: start, intervalEnd: end, runType: 'scheduled', dueAt: dueAt(dag, start, end) });
       if (run) created.push(start);
     }
     if (created.length) this.log.info({ event: 'runs_created', dagId: dag.id, count: created.length, first: created[0] }, 'scheduled runs created');

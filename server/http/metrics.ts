@@ -32,6 +32,8 @@ export class StoreMetrics {
   readonly #handoff: Histogram<'dag'>;
   readonly #scheduleDelay: Histogram<'dag'>;
   readonly #runs: Counter<'dag' | 'state'>;
+  readonly #slaMisses: Counter<'dag'>;
+  readonly #deferred: Gauge<'dag'>;
   readonly #deadLetters: Gauge<'dag'>;
   readonly #deadLetterAge: Gauge<'dag'>;
   readonly #runsActive: Gauge<'dag' | 'state'>;
@@ -66,6 +68,13 @@ export class StoreMetrics {
       registers,
     });
     this.#runs = new Counter({ name: 'hubflow_runs_total', help: 'Finished DAG runs', labelNames: ['dag', 'state'], registers });
+    this.#slaMisses = new Counter({
+      name: 'hubflow_sla_misses_total',
+      help: 'Runs that missed (or were projected to miss) their start window or deadline',
+      labelNames: ['dag'],
+      registers,
+    });
+    this.#deferred = new Gauge({ name: 'hubflow_tasks_deferred', help: 'Task instances waiting for a resource blackout to end', labelNames: ['dag'], registers });
     this.#deadLetters = new Gauge({ name: 'hubflow_dead_letters', help: 'Open (unresolved) dead letters', labelNames: ['dag'], registers });
     this.#deadLetterAge = new Gauge({ name: 'hubflow_dead_letter_oldest_age_seconds', help: 'Age of the oldest open dead letter', labelNames: ['dag'], registers });
     this.#runsActive = new Gauge({ name: 'hubflow_runs_active', help: 'Queued and running DAG runs', labelNames: ['dag', 'state'], registers });
@@ -92,7 +101,7 @@ export class StoreMetrics {
     const now = rows[0]!.now;
     const from = this.#window.from;
 
-    const [attempts, firstStarts, runsStarted, runsEnded] = await Promise.all([
+    const [attempts, firstStarts, runsStarted, runsEnded, slaMisses] = await Promise.all([
       db
         .selectFrom('attempts as a')
         .innerJoin('task_instances as ti', 'ti.id', 'a.ti_id')
@@ -122,6 +131,7 @@ export class StoreMetrics {
         .where('state', 'in', ['success', 'failed'])
         .where('ended_at', '>', from)
         .execute(),
+      db.selectFrom('dag_runs').select(['id', 'dag_id', 'sla_alerted_at']).where('sla_alerted_at', '>', from).execute(),
     ]);
 
     for (const a of attempts) {
@@ -143,12 +153,16 @@ export class StoreMetrics {
       if (!r.ended_at || !this.#window.fresh(`e${r.id}@${r.ended_at.getTime()}`, r.ended_at)) continue;
       this.#runs.inc({ dag: r.dag_id, state: r.state });
     }
+    for (const r of slaMisses) {
+      if (!r.sla_alerted_at || !this.#window.fresh(`sla${r.id}`, r.sla_alerted_at)) continue;
+      this.#slaMisses.inc({ dag: r.dag_id });
+    }
     this.#window.advance(now);
   }
 
   async #refreshGauges(): Promise<void> {
     const db = this.#rt.db;
-    const [deadLetters, active, jobCounts] = await Promise.all([
+    const [deadLetters, active, jobCounts, deferred] = await Promise.all([
       db
         .selectFrom('dead_letters')
         .select(['dag_id', (eb) => eb.fn.countAll<number>().as('n'), sql<number>`extract(epoch from now() - min(created_at))::float8`.as('age')])
@@ -162,6 +176,12 @@ export class StoreMetrics {
         .groupBy(['dag_id', 'state'])
         .execute(),
       this.#rt.engine.dispatcher.queue.getJobCounts(),
+      db
+        .selectFrom('task_instances')
+        .select(['dag_id', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('state', '=', 'deferred')
+        .groupBy('dag_id')
+        .execute(),
     ]);
 
     // Reset, then zero for every loaded DAG: a series that drops to nothing should read 0, not vanish.
@@ -169,8 +189,10 @@ export class StoreMetrics {
     this.#deadLetterAge.reset();
     this.#runsActive.reset();
     this.#queueJobs.reset();
+    this.#deferred.reset();
     for (const dag of this.#rt.dags.dags.keys()) {
       this.#deadLetters.set({ dag }, 0);
+      this.#deferred.set({ dag }, 0);
       this.#runsActive.set({ dag, state: 'queued' }, 0);
       this.#runsActive.set({ dag, state: 'running' }, 0);
     }
@@ -180,6 +202,7 @@ export class StoreMetrics {
     }
     for (const r of active) this.#runsActive.set({ dag: r.dag_id, state: r.state }, Number(r.n));
     for (const [state, n] of Object.entries(jobCounts)) this.#queueJobs.set({ state }, n);
+    for (const d of deferred) this.#deferred.set({ dag: d.dag_id }, Number(d.n));
   }
 }
 
