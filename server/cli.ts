@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { sql } from 'kysely';
 import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns } from './cli-output.ts';
+import { registerWindowCommands } from './cli-windows.ts';
 import { startScheduler, startWorker } from './processes.ts';
 
 // The HTTP stack is loaded only by the commands that serve, so the others start quickly.
@@ -217,6 +218,8 @@ program
       process.stdout.write(cleared.length ? `run ${id}: cleared ${cleared.join(', ')}; workers will pick them up\n` : `run ${id}: nothing to clear\n`);
     }),
   );
+
+registerWindowCommands(program);
 
 program
   .command('scheduler')

@@ -46,6 +46,8 @@ export interface Window {
 
 export interface Blackout {
   readonly reason: string;
+  /** The zone its times are written in (UTC for a one-off). */
+  readonly timezone: string;
   /** Human form for listings: 'daily 01:30 for 2h (Europe/London)'. */
   readonly describe: string;
   /** The window containing `at`, if any. */
@@ -157,6 +159,7 @@ function compileBlackout(resourceId: string, field: string, b: BlackoutSpec): Bl
     const window: Window = { start, end, reason: b.reason };
     return {
       reason: b.reason,
+      timezone: 'UTC',
       describe: `${start.toISOString()} to ${end.toISOString()}`,
       containing: (at) => (at >= start && at < end ? window : null),
       overlapping: (from, to) => (start < to && end > from ? [window] : []),
@@ -173,7 +176,7 @@ function compileBlackout(resourceId: string, field: string, b: BlackoutSpec): Bl
     if (err instanceof ScheduleError) fail(err.field === 'cron' && b.cron === undefined ? 'lastBusinessDay' : err.field, err.message);
     throw err;
   }
-  return recurringBlackout(b.reason, starts, durationMs!, `${b.cron !== undefined ? `cron '${b.cron}'` : `last business day ${b.lastBusinessDay}`} for ${formatDuration(durationMs!)} (${b.timezone})`);
+  return recurringBlackout(b.reason, b.timezone!, starts, durationMs!, `${b.cron !== undefined ? `cron '${b.cron}'` : `last business day ${b.lastBusinessDay}`} for ${formatDuration(durationMs!)} (${b.timezone})`);
 }
 
 function instant(value: string | undefined, onBad: () => never): Date {
@@ -188,7 +191,7 @@ interface Starts {
   prev(before: Date): Date | null;
 }
 
-function recurringBlackout(reason: string, starts: Starts, durationMs: number, describe: string): Blackout {
+function recurringBlackout(reason: string, timezone: string, starts: Starts, durationMs: number, describe: string): Blackout {
   const containing = (at: Date): Window | null => {
     // The latest start at or before `at` is enough: if an earlier window covers `at`, that one does too.
     const start = starts.prev(new Date(at.getTime() + 1));
@@ -197,6 +200,7 @@ function recurringBlackout(reason: string, starts: Starts, durationMs: number, d
   };
   return {
     reason,
+    timezone,
     describe,
     containing,
     overlapping(from, to) {

@@ -1,0 +1,23 @@
+import { defineDag, task } from 'hubflow';
+import { extractPayrollChanges, loadWarehouse } from '../tasks/payroll-sync.ts';
+
+/**
+ * The classic collision: this sync is due at 02:00, but the payroll batch holds payroll-db from
+ * 01:30 for two hours. At run time the extract waits for the batch to finish (and never times
+ * out against its locks); `hubflow windows check` reports before deployment that the wait pushes
+ * the start past this DAG's start window, which closes at 03:00. Moving the schedule to 04:00
+ * (or widening the window) makes the check pass.
+ */
+export default defineDag({
+  id: 'payroll-warehouse-sync',
+  description: 'Nightly payroll changes into the warehouse; shows blackouts, start windows and deadlines',
+  owner: 'data-platform',
+  schedule: { cron: '0 2 * * *', timezone: 'Europe/London', jitter: '2m' },
+  window: { start: '00:30', end: '03:00' },
+  deadline: 'P1DT7H', // by 07:00 the morning after the day it covers
+  maxActiveRuns: 1,
+  tasks: {
+    'extract-payroll': task({ uses: ['payroll-db'], run: extractPayrollChanges }),
+    'load-warehouse': task({ after: ['extract-payroll'], uses: ['warehouse'], run: loadWarehouse }),
+  },
+});
