@@ -67,7 +67,7 @@ export async function watchRuns(rt: Runtime, runIds: number[], label: string): P
     const terminal = (count.success ?? 0) + (count.failed ?? 0) + (count.upstream_failed ?? 0) + (count.skipped ?? 0);
     const runsDone = runs.filter((r) => r.state === 'success' || r.state === 'failed').length;
     const parts = [`${label}: runs ${runsDone}/${runs.length}`, `tasks ${terminal}/${total}`];
-    for (const s of ['running', 'queued', 'up_for_retry', 'failed', 'upstream_failed']) if (count[s]) parts.push(`${s} ${count[s]}`);
+    for (const s of ['running', 'queued', 'deferred', 'up_for_retry', 'failed', 'upstream_failed']) if (count[s]) parts.push(`${s} ${count[s]}`);
     const text = parts.join(', ');
     if (text !== last) {
       process.stderr.write(tty ? `\r\x1b[2K${text}` : `${text}\n`);
@@ -97,6 +97,7 @@ export async function printRunSummary(rt: Runtime, run: DagRunRow): Promise<void
       task: t.map_index >= 0 ? `${t.task_id}[${t.map_index}]` : t.task_id,
       state: t.state,
       tries: t.try_number,
+      started: t.started_at ? new Date(t.started_at).toISOString().slice(11, 23) : '',
       seconds: t.started_at && t.ended_at ? ((new Date(t.ended_at).getTime() - new Date(t.started_at).getTime()) / 1000).toFixed(3) : '',
       error: (t.error as { message?: string } | null)?.message ?? '',
     })),

@@ -29,7 +29,7 @@ function days(value: string): number {
   return n;
 }
 
-function describe(c: Collision): string {
+export function describeCollision(c: Collision): string {
   const tz = c.timezone;
   const verdict = c.missesWindow
     ? `MISSES its start window (closes ${local(c.windowEnd!, tz, false)})`
@@ -61,7 +61,7 @@ export function registerWindowCommands(program: Command): void {
       if (opts.json) printJson({ from, days: Number(opts.days), collisions, failing: failing.length });
       else if (!collisions.length) process.stdout.write(`no collisions in the next ${opts.days} days (${registry.dags.size} DAGs, ${registry.resources.size} resources)\n`);
       else {
-        process.stdout.write(`${collisions.map(describe).join('\n')}\n\n`);
+        process.stdout.write(`${collisions.map(describeCollision).join('\n')}\n\n`);
         process.stdout.write(`${collisions.length} task starts meet a blackout; ${failing.length} ${opts.strict ? 'fail --strict' : 'cannot start inside their window or before their deadline'}\n`);
       }
       if (failing.length || registry.errors.length) process.exitCode = 1;

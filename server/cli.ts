@@ -1,7 +1,9 @@
 import { Command, Option } from 'commander';
 import { sql } from 'kysely';
 import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns } from './cli-output.ts';
-import { registerWindowCommands } from './cli-windows.ts';
+import { describeCollision, registerWindowCommands } from './cli-windows.ts';
+import { findCollisions } from './engine/collisions.ts';
+import { defineResource } from './engine/resources.ts';
 import { startScheduler, startWorker } from './processes.ts';
 
 // The HTTP stack is loaded only by the commands that serve, so the others start quickly.
@@ -266,18 +268,40 @@ program
 
 program
   .command('demo')
-  .description('run the example DAG on embedded defaults and show where to look')
-  .option('--dag <dag>', 'DAG to run', 'example-etl')
-  .option('--keep', 'keep serving after the run (default on a terminal)')
+  .description('run the example DAGs on embedded defaults and show where to look')
+  .option('--dag <dag>', 'DAG to run first', 'example-etl')
+  .option('--keep', 'keep serving after the runs (default on a terminal)')
   .action(async (opts: { dag: string; keep?: boolean }) => {
     const rt = await openRuntime({ defaultLogLevel: 'warn' });
     const worker = startWorker(rt);
     const server = await startServer(rt, { fallbackToFreePort: true });
+    const say = (text: string) => process.stdout.write(`${text}\n`);
+
+    say(`1. ${opts.dag}: per-tenant fan-out, fan-in, a retry\n`);
     const run = await rt.engine.triggerRun(opts.dag, { conf: { source: 'demo' } });
     const [finished] = await watchRuns(rt, [run.id], `demo ${opts.dag}`);
     await printRunSummary(rt, finished!);
+    const runs = [finished!];
+
+    const sync = rt.dags.dags.get(SYNC_DAG);
+    if (sync && rt.dags.resources.has('payroll-db')) {
+      say(`\n2. The payroll/warehouse collision, caught before anything runs (hubflow windows check):\n`);
+      const now = new Date();
+      const collisions = findCollisions(rt.dags, now, new Date(now.getTime() + 86_400_000));
+      say(collisions.length ? collisions.map(describeCollision).join('\n') : '(none in the next day)');
+      say(`\n3. ...and avoided at run time: payroll-db is held for the next ${DEMO_HOLD_MS / 1000} s, as the payroll batch would hold it:\n`);
+      holdForDemo(rt, 'payroll-db', DEMO_HOLD_MS);
+      const syncRun = await rt.engine.triggerRun(SYNC_DAG, { conf: { source: 'demo' } });
+      await new Promise((r) => setTimeout(r, 300));
+      const waiting = await rt.db.selectFrom('task_instances').select(['task_id', 'state', 'deferred_reason']).where('run_id', '=', syncRun.id).where('state', '=', 'deferred').execute();
+      for (const w of waiting) say(`   ${w.task_id}: ${w.state} (${w.deferred_reason})`);
+      const [syncFinished] = await watchRuns(rt, [syncRun.id], `demo ${SYNC_DAG}`);
+      await printRunSummary(rt, syncFinished!);
+      runs.push(syncFinished!);
+    }
+
     const stores = `PostgreSQL ${rt.postgres.source} (schema ${rt.config.HUBFLOW_DB_SCHEMA}), Redis ${rt.redis.source}`;
-    process.stdout.write(
+    say(
       [
         '',
         `Look at: run page   ${server.url}/runs/${run.id}`,
@@ -289,10 +313,10 @@ program
         '',
       ].join('\n'),
     );
-    if (finished!.state !== 'success') process.exitCode = 1;
+    if (runs.some((r) => r.state !== 'success')) process.exitCode = 1;
     const keep = opts.keep ?? process.stdout.isTTY;
     if (keep) {
-      process.stdout.write('Serving until Ctrl-C.\n');
+      say('Serving until Ctrl-C.');
       await serveUntilSignal(rt, [() => server.close(), () => worker.close()]);
     } else {
       await server.close();
@@ -300,6 +324,20 @@ program
       await rt.close();
     }
   });
+
+const SYNC_DAG = 'payroll-warehouse-sync';
+const DEMO_HOLD_MS = 3_000;
+
+/** For the demo only: adds a one-off blackout, starting now, to a resource in this process's registry. */
+function holdForDemo(rt: Runtime, resourceId: string, ms: number): void {
+  const resource = rt.dags.resources.get(resourceId)!;
+  const now = Date.now();
+  const [hold] = defineResource({
+    id: `${resourceId}-demo-hold`,
+    blackouts: [{ reason: `payroll batch (demo hold)`, from: new Date(now).toISOString(), to: new Date(now + ms).toISOString() }],
+  }).blackouts;
+  rt.dags.resources.set(resourceId, Object.freeze({ ...resource, deferJitterMs: 500, blackouts: [...resource.blackouts, hold!] }));
+}
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`hubflow: ${err instanceof Error ? err.message : String(err)}\n`);

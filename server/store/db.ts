@@ -61,6 +61,9 @@ export function openStore(databaseUrl: string, schema: string, poolSize = 10): S
     types,
     application_name: 'hubflow',
   });
+  // An idle client whose connection the server closed (restart, failover, shutdown) is dropped
+  // by the pool and replaced on next use; unhandled, its error event would end the process.
+  pool.on('error', () => undefined);
   const db = new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;
