@@ -192,11 +192,18 @@ interface Starts {
 }
 
 function recurringBlackout(reason: string, timezone: string, starts: Starts, durationMs: number, describe: string): Blackout {
+  // Every dispatch and start asks about "now", which moves slowly relative to these windows:
+  // the last answer stays true until the next window start (or the current window's end).
+  let cached: { from: number; until: number; window: Window | null } | undefined;
   const containing = (at: Date): Window | null => {
+    const t = at.getTime();
+    if (cached && t >= cached.from && t < cached.until) return cached.window;
     // The latest start at or before `at` is enough: if an earlier window covers `at`, that one does too.
-    const start = starts.prev(new Date(at.getTime() + 1));
-    if (!start || at.getTime() >= start.getTime() + durationMs) return null;
-    return { start, end: new Date(start.getTime() + durationMs), reason };
+    const start = starts.prev(new Date(t + 1));
+    const next = starts.next(at)?.getTime() ?? Infinity;
+    const window = start && t < start.getTime() + durationMs ? { start, end: new Date(start.getTime() + durationMs), reason } : null;
+    cached = { from: t, until: window ? Math.min(window.end.getTime(), next) : next, window };
+    return window;
   };
   return {
     reason,
