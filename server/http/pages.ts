@@ -68,6 +68,7 @@ function runPage(rt: Runtime, { run, task_instances: unordered }: RunDetail): Sa
 <dt>Started</dt><dd>${formatTime(run.started_at)}</dd>
 <dt>Ended</dt><dd>${formatTime(run.ended_at)}</dd>
 <dt>Duration</dt><dd>${formatDuration(run.started_at, run.ended_at)}</dd>
+${run.sla_alerted_at ? html`<dt>SLA</dt><dd class="err">missed (alerted ${formatTime(run.sla_alerted_at)}): ${run.sla_reason ?? ''}</dd>` : ''}
 <dt>Queue</dt><dd><a href="${boardQueueUrl(rt)}">task queue in bull-board</a> · <a href="${BOARD_PATH}">all queues</a> · <a href="/api/runs/${run.id}">JSON</a></dd>
 </dl>
 ${conf !== '{}' ? html`<h2>Conf</h2><pre>${conf}</pre>` : ''}
@@ -77,7 +78,7 @@ ${conf !== '{}' ? html`<h2>Conf</h2><pre>${conf}</pre>` : ''}
 ${tis.map(
   (ti) => html`<tr>
 <td><code>${ti.task_id}${ti.map_index >= 0 ? `[${ti.map_index}]` : ''}</code></td>
-<td>${stateBadge(ti.state)}${ti.next_try_at && ti.state === 'up_for_retry' ? html` <span class="muted">next ${formatTime(ti.next_try_at)}</span>` : ''}</td>
+<td>${stateBadge(ti.state)}${ti.next_try_at && ti.state === 'up_for_retry' ? html` <span class="muted">next ${formatTime(ti.next_try_at)}</span>` : ''}${ti.state === 'deferred' && ti.deferred_reason ? html` <span class="muted">${ti.deferred_reason}</span>` : ''}</td>
 <td class="num">${ti.try_number}/${ti.max_tries}</td>
 <td>${formatTime(ti.started_at)}</td><td>${formatTime(ti.ended_at)}</td><td class="num">${formatDuration(ti.started_at, ti.ended_at)}</td>
 <td class="err">${errorMessage(ti.error)}</td>

@@ -65,7 +65,7 @@ export type AttemptView = Pick<AttemptRow, 'try_number' | 'worker' | 'started_at
 
 export type TaskInstanceView = Pick<
   TaskInstanceRow,
-  'id' | 'task_id' | 'map_index' | 'state' | 'try_number' | 'max_tries' | 'started_at' | 'ended_at' | 'error' | 'next_try_at'
+  'id' | 'task_id' | 'map_index' | 'state' | 'try_number' | 'max_tries' | 'started_at' | 'ended_at' | 'error' | 'next_try_at' | 'deferred_until' | 'deferred_reason'
 > & {
   /** The BullMQ job of the instance's current generation (it may already have been removed). */
   job_id: string;
@@ -82,7 +82,7 @@ export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef
   if (!run) return undefined;
   const tis = await db
     .selectFrom('task_instances')
-    .select(['id', 'task_id', 'map_index', 'state', 'try_number', 'max_tries', 'started_at', 'ended_at', 'error', 'next_try_at', 'generation'])
+    .select(['id', 'task_id', 'map_index', 'state', 'try_number', 'max_tries', 'started_at', 'ended_at', 'error', 'next_try_at', 'deferred_until', 'deferred_reason', 'generation'])
     .where('run_id', '=', runId)
     .orderBy('id')
     .execute();

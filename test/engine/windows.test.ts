@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RetryableError, defineDag, defineResource, task } from 'hubflow';
 import type { Executor } from '../../server/engine/executor.ts';
+import { createServer } from '../../server/http/server.ts';
 import { startWorker } from '../../server/processes.ts';
 import { TEST_REDIS_URL, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
 
@@ -47,6 +48,10 @@ describe('a task whose resource is in blackout', () => {
     expect(waiting.deferred_until!.getTime()).toBeGreaterThanOrEqual(windowEnd);
     const jobs = await rt.engine.dispatcher.queue.getDelayed();
     expect(jobs.map((j) => j.data.deferral?.reason)).toEqual([`payroll-db: payroll batch until ${iso(windowEnd)}`]);
+    const app = await createServer(rt);
+    const api = (await app.inject({ method: 'GET', url: `/api/runs/${run.id}` })).json<{ task_instances: { state: string; deferred_reason: string }[] }>();
+    expect(api.task_instances).toEqual([expect.objectContaining({ state: 'deferred', deferred_reason: `payroll-db: payroll batch until ${iso(windowEnd)}` })]);
+    await app.close();
 
     expect((await waitForRun(rt, run.id)).state).toBe('success');
     const [attempt] = await attempts(rt, run.id, 'read');
