@@ -4,14 +4,16 @@ import { ConflictError, NotFoundError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { poolOf, storeOnClient, type Store } from '../store/db.ts';
 import type { QueryResult } from 'pg';
-import { LIVE_TI_STATES, type DagRunRow, type RunState, type RunType, type StoreSchema } from '../store/schema.ts';
+import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
 import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
 import type { RawBuilder } from 'kysely';
 type RawWrite = RawBuilder<unknown>;
 import { Batcher } from './batcher.ts';
 import type { Dag } from './dag.ts';
 import type { Dispatcher } from './dispatch.ts';
+import { clearTasks } from './clear.ts';
 import type { Escalate } from './escalation.ts';
+import { sweep } from './recovery.ts';
 import { deferralFor, resourcesOf, taskOf } from './windows.ts';
 import type { DagRegistry } from './loader.ts';
 
@@ -475,133 +477,15 @@ export class Engine {
       .execute();
   }
 
-  /**
-   * Airflow's clear: resets the given tasks (default: the failed ones) and everything downstream
-   * of them, so the run resumes from there. Their tries start afresh; their attempts stay on record.
-   */
-  async clear(runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {
-    const { cleared, dispatch } = await this.transaction(async (trx) => {
-      const run = await trx.selectFrom('dag_runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirst();
-      if (!run) throw new NotFoundError(`no run ${runId}`);
-      const dag = this.dag(run.dag_id);
-      const tis = await trx.selectFrom('task_instances').selectAll().where('run_id', '=', runId).execute();
-      for (const t of options.tasks ?? []) if (!dag.tasks.has(t)) throw new NotFoundError(`DAG '${dag.id}' has no task '${t}'`);
-      const roots = options.tasks ?? [...new Set(tis.filter((t) => t.state === 'failed' || t.state === 'upstream_failed').map((t) => t.task_id))];
-      const selected = new Set<string>();
-      const visit = (id: string) => {
-        if (selected.has(id)) return;
-        selected.add(id);
-        dag.tasks.get(id)!.downstream.forEach(visit);
-      };
-      roots.forEach(visit);
-      if (!selected.size) return { cleared: [], dispatch: [] };
-      const busy = tis.find((t) => selected.has(t.task_id) && (LIVE_TI_STATES as readonly string[]).includes(t.state));
-      if (busy) throw new ConflictError(`task '${busy.task_id}' of run ${runId} is ${busy.state}; clear it once it has finished`);
 
-      for (const id of selected) {
-        const task = dag.tasks.get(id)!;
-        if (task.map && selected.has(task.map)) {
-          // Its list will be produced again: collapse the expansion back to one placeholder.
-          await trx.deleteFrom('task_instances').where('run_id', '=', runId).where('task_id', '=', id).where('map_index', '>', 0).execute();
-          await trx.updateTable('task_instances').set({ map_index: -1, map_item: null }).where('run_id', '=', runId).where('task_id', '=', id).execute();
-        }
-        await trx
-          .updateTable('task_instances')
-          .set({
-            state: 'scheduled',
-            generation: sql`generation + 1`,
-            max_tries: sql`try_number + ${task.retry.attempts}`,
-            result: null,
-            error: null,
-            ready_at: null,
-            started_at: null,
-            ended_at: null,
-            next_try_at: null,
-            heartbeat_at: null,
-          })
-          .where('run_id', '=', runId)
-          .where('task_id', '=', id)
-          .execute();
-      }
-      await trx
-        .updateTable('dead_letters')
-        .set({ resolved_at: sql`now()`, resolution: 'cleared' })
-        .where('run_id', '=', runId)
-        .where('task_id', 'in', [...selected])
-        .where('resolved_at', 'is', null)
-        .execute();
-      const reopened = await trx
-        .updateTable('dag_runs')
-        .set({ state: 'running', ended_at: null, started_at: sql`coalesce(started_at, now())` })
-        .where('id', '=', runId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const result = await applyAdvance(trx, await advanceRun(trx, reopened, dag, selected));
-      return { cleared: [...selected], dispatch: result.dispatch };
-    });
-    await this.dispatch(dispatch);
-    return { cleared };
+  /** Airflow's clear; see clear.ts. */
+  clear(runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {
+    return clearTasks(this, runId, options);
   }
 
-  /**
-   * The recovery sweep. The store says which instances should have a job; any that has none
-   * (a crash between commit and enqueue, a Redis that lost its data, a job BullMQ gave up on
-   * while the store still expects it) gets one. A running instance whose worker still
-   * heartbeats is left alone, so a task is never started twice while it runs.
-   */
-  async sweep(): Promise<number> {
-    const staleAfterMs = this.config.HUBFLOW_LOCK_MS * 2;
-    const rows = await this.db
-      .selectFrom('task_instances as ti')
-      .innerJoin('dag_runs as r', 'r.id', 'ti.run_id')
-      .select([
-        'ti.id',
-        'ti.run_id',
-        'ti.dag_id',
-        'ti.task_id',
-        'ti.map_index',
-        'ti.state',
-        'ti.generation',
-        'ti.try_number',
-        'ti.max_tries',
-        'ti.next_try_at',
-        'ti.deferred_until',
-        sql<boolean>`ti.heartbeat_at > now() - ${staleAfterMs} * interval '1 millisecond'`.as('alive'),
-      ])
-      .where('r.state', '=', 'running')
-      .where('ti.state', 'in', LIVE_TI_STATES)
-      .orderBy('ti.id')
-      .limit(10_000)
-      .execute();
-    const dispatch: Dispatchable[] = [];
-    for (const ti of rows) {
-      const ref = { tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, mapIndex: ti.map_index, generation: ti.generation };
-      const state = await this.dispatcher.queue.getJobState(this.dispatcher.jobId(ref));
-      if (!['unknown', 'completed', 'failed'].includes(state)) continue;
-      if (ti.state === 'running' && ti.alive) continue;
-      let generation = ti.generation;
-      if (state !== 'unknown') {
-        // The job id is taken by a finished job; a new generation gets a fresh one.
-        const bumped = await this.db
-          .updateTable('task_instances')
-          .set({ generation: sql`generation + 1` })
-          .where('id', '=', ti.id)
-          .where('generation', '=', ti.generation)
-          .where('state', 'in', LIVE_TI_STATES)
-          .returning('generation')
-          .executeTakeFirst();
-        if (!bumped) continue;
-        generation = bumped.generation;
-      }
-      const waitUntil = ti.state === 'deferred' ? ti.deferred_until : ti.next_try_at;
-      const delayMs = waitUntil ? Math.max(0, new Date(waitUntil).getTime() - Date.now()) : 0;
-      dispatch.push({ ...ref, generation, triesLeft: Math.max(1, ti.max_tries - ti.try_number), delayMs });
-    }
-    if (dispatch.length) {
-      this.log.warn({ event: 'recovered', count: dispatch.length, jobs: dispatch.slice(0, 20).map((d) => this.dispatcher.jobId(d)) }, 'recovery sweep re-enqueued task instances that had no job');
-      await this.dispatch(dispatch);
-    }
-    return dispatch.length;
+  /** The recovery sweep; see recovery.ts. */
+  sweep(): Promise<number> {
+    return sweep(this);
   }
 }
 
