@@ -8,6 +8,10 @@ const schema = z.object({
   /** PostgreSQL schema holding hubflow's metadata tables. */
   HUBFLOW_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').default('hubflow'),
   HUBFLOW_REDIS_URL: z.string().url().optional(),
+  /** The MDM hub (source of truth) hubflow reads; default: the metadata database. */
+  HUBFLOW_HUB_URL: z.string().url().optional(),
+  /** Schema of the hub's tables (the demo hub's, or a real hub's). */
+  HUBFLOW_HUB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').default('hub'),
   /** Prefix of every BullMQ key, so several hubflow installations can share one Redis. */
   HUBFLOW_QUEUE_PREFIX: z.string().min(1).default('hubflow'),
   HUBFLOW_DAGS_DIR: z.string().min(1).optional(),
