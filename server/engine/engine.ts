@@ -24,7 +24,8 @@ export interface NewRun {
   intervalStart: Date;
   intervalEnd: Date;
   runType: RunType;
-  dueAt: Date;
+  /** When it may start; absent: now, by the store's clock (a run asked for by hand). */
+  dueAt?: Date;
   conf?: Record<string, unknown>;
 }
 
@@ -126,7 +127,7 @@ export class Engine {
           run_type: run.runType,
           state: 'queued',
           conf: JSON.stringify(run.conf ?? {}),
-          due_at: run.dueAt,
+          due_at: run.dueAt ?? sql<Date>`now()`,
         })
         .onConflict((oc) => oc.columns(['dag_id', 'logical_date']).doNothing())
         .returningAll()
@@ -166,7 +167,6 @@ export class Engine {
       intervalStart: interval.start,
       intervalEnd: interval.end,
       runType: options.runType ?? 'manual',
-      dueAt: new Date(),
       conf: options.conf,
     });
     if (!row) throw new ConflictError(`DAG '${dagId}' already has a run at ${logicalDate.toISOString()}`);
@@ -190,7 +190,7 @@ export class Engine {
       const created: DagRunRow[] = [];
       for (const start of starts) {
         const end = dag.timetable!.next(start)!;
-        const run = await this.createRun(dag, { logicalDate: start, intervalStart: start, intervalEnd: end, runType: 'backfill', dueAt: new Date() }, trx);
+        const run = await this.createRun(dag, { logicalDate: start, intervalStart: start, intervalEnd: end, runType: 'backfill' }, trx);
         if (run) created.push(run);
       }
       return created;
