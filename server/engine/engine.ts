@@ -1,23 +1,22 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
+import type { QueryResult } from 'pg';
 import type { Config } from '../config.ts';
 import { ConflictError, NotFoundError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { poolOf, storeOnClient, type Store } from '../store/db.ts';
-import type { QueryResult } from 'pg';
 import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
 import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
-import type { RawBuilder } from 'kysely';
-type RawWrite = RawBuilder<unknown>;
 import { Batcher } from './batcher.ts';
+import { clearTasks } from './clear.ts';
 import type { Dag } from './dag.ts';
 import type { Dispatcher } from './dispatch.ts';
-import { clearTasks } from './clear.ts';
 import type { Escalate } from './escalation.ts';
+import type { DagRegistry } from './loader.ts';
 import { sweep } from './recovery.ts';
 import { deferralFor, resourcesOf, taskOf } from './windows.ts';
-import type { DagRegistry } from './loader.ts';
 
 type Trx = Transaction<StoreSchema>;
+type RawWrite = RawBuilder<unknown>;
 
 export interface NewRun {
   logicalDate: Date;
