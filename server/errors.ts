@@ -28,6 +28,19 @@ export class PermanentError extends HubflowError {
 /** The task ran past its `timeoutMs`; its AbortSignal fired. Retried like any transient error. */
 export class TaskTimeoutError extends RetryableError {}
 
+/** A DAG or resource declaration that is wrong, naming its field; the loader adds the file. */
+export class SpecError extends Error {
+  override name = 'SpecError';
+  constructor(
+    readonly kind: 'dag' | 'resource',
+    readonly id: string | undefined,
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${kind} ${id ? `'${id}'` : '(unknown id)'}: ${field}: ${problem}`);
+  }
+}
+
 /** A DAG file that cannot be loaded: names the file, the DAG (or resource) and the field. */
 export class DagDefinitionError extends HubflowError {
   constructor(
@@ -45,7 +58,7 @@ export class DagDefinitionError extends HubflowError {
 export class NotFoundError extends HubflowError {}
 export class ConflictError extends HubflowError {}
 
-const PERMANENT_NAMES = new Set(['PermanentError', 'UnrecoverableError', 'DagDefinitionError']);
+const PERMANENT_NAMES = new Set(['PermanentError', 'UnrecoverableError', 'DagDefinitionError', 'SpecError']);
 // PostgreSQL SQLSTATEs that say "try again": serialization failure, deadlock, lock timeout,
 // too many connections, cannot connect now, admin shutdown.
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '53300', '57P03', '57P01']);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SpecError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { CronTimetable, ScheduleError, type CronSchedule } from './timetable.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
@@ -133,17 +134,6 @@ export function isDag(value: unknown): value is Dag {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DAG_BRAND] === true;
 }
 
-/** Thrown by defineDag; the loader adds the file name. */
-export class DagSpecError extends Error {
-  override name = 'DagSpecError';
-  constructor(
-    readonly dagId: string | undefined,
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`dag ${dagId ? `'${dagId}'` : '(unknown id)'}: ${field}: ${problem}`);
-  }
-}
 
 // Ids become parts of BullMQ job ids and URLs: BullMQ refuses ':' in ids.
 const ID = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, _ . - (at most 128)');
@@ -216,7 +206,7 @@ const dagSchema = z
   .strict();
 
 function fail(dagId: string | undefined, field: string, problem: string): never {
-  throw new DagSpecError(dagId, field, problem);
+  throw new SpecError('dag', dagId, field, problem);
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, dagId: string | undefined, prefix: string): T {
@@ -234,7 +224,7 @@ function resolveRetry(dagId: string, field: string, ...layers: (Partial<RetryPol
   return Object.freeze(policy);
 }
 
-/** Validates a DAG declaration and returns it compiled and frozen. Throws DagSpecError naming the field. */
+/** Validates a DAG declaration and returns it compiled and frozen. Throws SpecError naming the field. */
 export function defineDag(options: DagOptions): Dag {
   const rawId = (options as { id?: unknown } | undefined)?.id;
   const guessId = typeof rawId === 'string' ? rawId : undefined;

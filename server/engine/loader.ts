@@ -1,9 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DagDefinitionError } from '../errors.ts';
-import { DagSpecError, isDag, type Dag } from './dag.ts';
-import { isResource, ResourceSpecError, type Resource } from './resources.ts';
+import { DagDefinitionError, SpecError } from '../errors.ts';
+import { isDag, type Dag } from './dag.ts';
+import { isResource, type Resource } from './resources.ts';
 
 export interface DagRegistry {
   dags: Map<string, Dag>;
@@ -90,13 +90,10 @@ export async function loadDags(dir: string): Promise<DagRegistry> {
 }
 
 function asDefinitionError(file: string, err: unknown): DagDefinitionError {
-  if (err instanceof ResourceSpecError || (err instanceof Error && err.name === 'ResourceSpecError')) {
-    const e = err as ResourceSpecError;
-    return new DagDefinitionError(file, e.resourceId, e.field, e.problem, 'resource');
-  }
-  if (err instanceof DagSpecError || (err instanceof Error && err.name === 'DagSpecError')) {
-    const e = err as DagSpecError;
-    return new DagDefinitionError(file, e.dagId, e.field, e.problem);
+  // By name as well: a DAG folder with its own copy of hubflow throws its own SpecError class.
+  if (err instanceof SpecError || (err instanceof Error && err.name === 'SpecError')) {
+    const e = err as SpecError;
+    return new DagDefinitionError(file, e.id, e.field, e.problem, e.kind);
   }
   const message = err instanceof Error ? err.message : String(err);
   return new DagDefinitionError(file, undefined, '(module)', `cannot be loaded: ${message.split('\n')[0]}`);

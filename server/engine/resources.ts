@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SpecError } from '../errors.ts';
 import { CronTimetable, ScheduleError, toLocal, type LocalTime } from './timetable.ts';
 
 /**
@@ -72,17 +73,6 @@ export function isResource(value: unknown): value is Resource {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[RESOURCE_BRAND] === true;
 }
 
-export class ResourceSpecError extends Error {
-  override name = 'ResourceSpecError';
-  constructor(
-    readonly resourceId: string | undefined,
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`resource ${resourceId ? `'${resourceId}'` : '(unknown id)'}: ${field}: ${problem}`);
-  }
-}
-
 const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 
 /** '2h', '90m', '1h30m', '45s' or a number of ms, in ms; undefined when it is none of these. */
@@ -119,7 +109,7 @@ const schema = z
   })
   .strict();
 
-/** Validates a resource and returns it compiled and frozen; throws ResourceSpecError naming the field. */
+/** Validates a resource and returns it compiled and frozen; throws SpecError naming the field. */
 export function defineResource(options: ResourceOptions): Resource {
   const guessId = typeof (options as { id?: unknown } | undefined)?.id === 'string' ? options.id : undefined;
   const parsed = schema.safeParse(options);
@@ -127,7 +117,7 @@ export function defineResource(options: ResourceOptions): Resource {
     const issue = parsed.error.issues[0]!;
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
     const field = [...issue.path, ...keys].map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    throw new ResourceSpecError(guessId, field || '(root)', keys.length ? 'unknown option' : issue.message);
+    throw new SpecError('resource', guessId, field || '(root)', keys.length ? 'unknown option' : issue.message);
   }
   const spec = parsed.data;
   const blackouts = (spec.blackouts ?? []).map((b, i) => compileBlackout(spec.id, `blackouts[${i}]`, b));
@@ -147,7 +137,7 @@ type BlackoutSpec = NonNullable<z.infer<typeof schema>['blackouts']>[number];
 
 function compileBlackout(resourceId: string, field: string, b: BlackoutSpec): Blackout {
   const fail = (sub: string, problem: string): never => {
-    throw new ResourceSpecError(resourceId, `${field}.${sub}`, problem);
+    throw new SpecError('resource', resourceId, `${field}.${sub}`, problem);
   };
   const recurring = b.cron !== undefined || b.lastBusinessDay !== undefined;
   const oneOff = b.from !== undefined || b.to !== undefined;
