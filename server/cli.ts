@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { sql } from 'kysely';
 import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns } from './cli-output.ts';
+import { registerHubCommands } from './cli-hub.ts';
 import { describeCollision, registerWindowCommands } from './cli-windows.ts';
 import { findCollisions } from './engine/collisions.ts';
 import { defineResource } from './engine/resources.ts';
@@ -222,6 +223,7 @@ program
   );
 
 registerWindowCommands(program);
+registerHubCommands(program);
 
 program
   .command('scheduler')
