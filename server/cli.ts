@@ -139,8 +139,9 @@ dags
   .action((dagId: string, opts: { from: string; to: string; json?: boolean }) =>
     withRuntime(async (rt) => {
       const worker = startWorker(rt);
-      // Starts the next queued run as each finishes (maxActiveRuns) and sweeps, like the scheduler would.
-      const scheduler = startScheduler(rt, { tickMs: 200 });
+      // Each finished run starts the next queued one (maxActiveRuns); this also covers a run
+      // that became free while none finished here. Only this DAG: a backfill schedules nothing else.
+      const activator = setInterval(() => void rt.engine.activate(dagId).catch(() => undefined), 500);
       try {
         const created = await rt.engine.backfill(dagId, parseDate(opts.from, '--from'), parseDate(opts.to, '--to'));
         if (!created.length) {
@@ -152,7 +153,7 @@ dags
         printRows(rows, Boolean(opts.json));
         if (runs.some((r) => r.state !== 'success')) process.exitCode = 1;
       } finally {
-        await scheduler.stop();
+        clearInterval(activator);
         await worker.close();
       }
     }),
