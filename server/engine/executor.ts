@@ -5,7 +5,7 @@ import type { TaskContext } from './dag.ts';
 import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
 import type { Engine, StartedTask } from './engine.ts';
 import { nextBlackoutStart, type Resource } from './resources.ts';
-import { backoffDelay } from './retry.ts';
+import { backoffDelay, type RetryPolicy } from './retry.ts';
 import { deferralFor, delayPastBlackouts, resourcesOf, taskOf } from './windows.ts';
 
 /** Results travel through the store to downstream tasks; bulk data belongs in staging. */
@@ -68,7 +68,14 @@ export class Executor {
   async #process(job: Job<TaskJobData>, token?: string): Promise<string> {
     const { tiId, generation, dagId, taskId } = job.data;
     const found = taskOf(this.engine.dags, dagId, taskId);
-    const resources = found ? resourcesOf(this.engine.dags, found.task) : [];
+    if (!found) {
+      // A worker with another version of the DAG folder (a rolling deploy): leave the task to
+      // a worker that knows it, without spending one of its tries.
+      this.log.warn({ dagId, taskId, tiId }, `task '${taskId}' of DAG '${dagId}' is not loaded in this worker; handing it back`);
+      await job.moveToDelayed(Date.now() + 5_000 + Math.floor(Math.random() * 5_000), token);
+      throw new DelayedError();
+    }
+    const resources = resourcesOf(this.engine.dags, found.task);
     if (resources.length) {
       // Checked again when the job comes due: a blackout may have begun while it waited.
       const deferral = deferralFor(resources, new Date());
@@ -89,14 +96,12 @@ export class Executor {
       await this.engine.settleUnstartable(tiId, generation);
       return 'not started: the store no longer expects this job';
     }
-    const dag = found?.dag;
-    const task = found?.task;
+    const { task } = found;
     const log = this.log.child({ dagId, runId: ti.run_id, taskId, mapIndex: ti.map_index, try: ti.try_number });
     const controller = new AbortController();
     this.#running.set(tiId, controller);
     const cancelTimer = cancelAtBlackout(resources, controller, log);
     try {
-      if (!dag || !task) throw new PermanentError(`task '${taskId}' of DAG '${dagId}' is not loaded in this worker`);
       const result = await runAbortable(controller, task.timeoutMs, () => task.run(this.#context(ti, controller.signal, log)));
       const json = JSON.stringify(result ?? null);
       if (json.length > MAX_RESULT_BYTES) {
@@ -117,7 +122,7 @@ export class Executor {
       return 'success';
     } catch (err) {
       this.#running.delete(tiId);
-      return await this.#failed(ti, err, log, task?.retry, resources);
+      return await this.#failed(ti, err, log, task.retry, resources);
     } finally {
       clearTimeout(cancelTimer);
     }
@@ -127,10 +132,10 @@ export class Executor {
     ti: StartedTask,
     err: unknown,
     log: Logger,
-    policy: Parameters<typeof backoffDelay>[0] | undefined,
+    policy: RetryPolicy,
     resources: readonly Resource[],
   ): Promise<never> {
-    const retry = policy !== undefined && isRetryable(err) && ti.try_number < ti.max_tries;
+    const retry = isRetryable(err) && ti.try_number < ti.max_tries;
     const { message } = describeError(err);
     if (retry) {
       // A backoff never ends inside a blackout: it moves to the window's end, plus jitter.

@@ -7,7 +7,8 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineDag, task } from 'hubflow';
 import type { Executor } from '../../server/engine/executor.ts';
-import { loadDags } from '../../server/engine/loader.ts';
+import { loadDags, registryOf } from '../../server/engine/loader.ts';
+import { openRuntime } from '../../server/runtime.ts';
 import type { Scheduler } from '../../server/engine/scheduler.ts';
 import { startScheduler, startWorker } from '../../server/processes.ts';
 import { TEST_REDIS_URL, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
@@ -140,5 +141,26 @@ describe('Redis losing its data mid-run', () => {
     expect(sum.result).toBe((29 * 30) / 2);
     expect(new Set(done).size).toBe(30);
     expect(await successesPerInstance(run.id)).toEqual(Array(32).fill(1));
+  });
+});
+
+describe('a worker that does not know the DAG (another version of the DAG folder)', () => {
+  it('hands the task back without spending a try, and a worker that knows it runs it', async () => {
+    const dag = defineDag({ id: 'new-dag', tasks: { only: task({ run: () => 'ran' }) } });
+    rt = await testRuntime([dag]);
+    const stale = await openRuntime({ config: rt.config, dags: registryOf([]), log: rt.log });
+    const staleWorker = startWorker(stale);
+    try {
+      const run = await rt.engine.triggerRun('new-dag');
+      await new Promise((r) => setTimeout(r, 800));
+      const waiting = await rt.db.selectFrom('task_instances').select(['state', 'try_number']).where('run_id', '=', run.id).executeTakeFirstOrThrow();
+      expect(waiting).toEqual({ state: 'queued', try_number: 0 });
+      await staleWorker.close();
+      worker = startWorker(rt);
+      expect((await waitForRun(rt, run.id, 20_000)).state).toBe('success');
+    } finally {
+      await staleWorker.close();
+      await stale.close();
+    }
   });
 });
