@@ -3,7 +3,8 @@ import type { QueryResult } from 'pg';
 import type { Config } from '../config.ts';
 import { ConflictError, NotFoundError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { poolOf, storeOnClient, type Store } from '../store/db.ts';
+import { kyselyOnClient, poolOf } from '../connections/pg.ts';
+import type { Store } from '../store/db.ts';
 import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
 import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
 import { Batcher } from './batcher.ts';
@@ -383,7 +384,7 @@ export class Engine {
           ${array(items.map((i) => String(i.attemptId)), 'bigint')})`;
         const results = (await client.query(call)) as unknown as QueryResult<CompletionRow>[];
         const rows = results[1]!.rows;
-        const conn = storeOnClient(client);
+        const conn = kyselyOnClient<StoreSchema>(client);
 
         const counts = rows.filter((r) => r.kind === 'count');
         const finished = rows.filter((r) => r.kind === 'done');

@@ -2,7 +2,8 @@ import { sql, type Kysely } from 'kysely';
 import { copyRows } from './copy.ts';
 import { deferIndexes } from './deferred-indexes.ts';
 import { HUB_ENTITIES, type Entities, type Entity } from './entities.ts';
-import { hubOnClient, hubPool } from './db.ts';
+import { kyselyOnClient, poolOf } from '../connections/pg.ts';
+import type { HubTables } from './db.ts';
 import { contractRow, id, payrollRows, planTenants, referenceRows, STREAM, workerCore, workerRow, type Row, type TenantPlan } from './generate.ts';
 import { rngFor } from './prng.ts';
 import { applyHubDdl, assertDemoTables, dropDemoTables, sequenceName, tableName } from './schema.ts';
@@ -42,8 +43,8 @@ export async function seedHub<DB>(db: Kysely<DB>, schema: string, options: SeedO
   const e = (name: string): Entity => entities[name] ?? missing(name);
   const started = performance.now();
   const rows: Record<string, number> = {};
-  const client = await hubPool(db).connect();
-  const trx = hubOnClient(client);
+  const client = await poolOf(db).connect();
+  const trx = kyselyOnClient<HubTables>(client);
   try {
     await client.query('begin');
     if (options.reset) await dropDemoTables(trx, schema, entities);

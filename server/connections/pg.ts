@@ -1,0 +1,79 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+
+/*
+ * The one way hubflow opens PostgreSQL: a pg pool under kysely, for the metadata store and for
+ * the hub alike. The pool stays reachable for the few statements kysely cannot send (COPY,
+ * several statements in one round trip).
+ */
+
+const INT8 = 20;
+const DATE = 1082;
+
+/** Counts and identity ids arrive as int8: they stay far below 2^53, and numbers are what callers want. */
+const numbersForInt8 = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+/** As above, and dates stay 'YYYY-MM-DD' (a Date would shift them by the local zone). */
+const numbersAndPlainDates = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === DATE) return (value: string) => value;
+    return numbersForInt8.getTypeParser(oid, format);
+  },
+};
+
+export interface OpenOptions {
+  poolSize?: number;
+  /** Schema(s) unqualified names resolve to. */
+  searchPath?: string;
+  applicationName?: string;
+  /** Return `date` columns as 'YYYY-MM-DD' strings. */
+  plainDates?: boolean;
+}
+
+const pools = new WeakMap<object, pg.Pool>();
+
+export function openPostgres<DB>(url: string, options: OpenOptions = {}): Kysely<DB> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    ...(options.searchPath ? { options: `-c search_path=${options.searchPath}` } : {}),
+    types: options.plainDates ? numbersAndPlainDates : numbersForInt8,
+    application_name: options.applicationName ?? 'hubflow',
+  });
+  // An idle client whose connection the server closed (restart, failover, shutdown) is dropped
+  // by the pool and replaced on next use; unhandled, its error event would end the process.
+  pool.on('error', () => undefined);
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+/** The pg pool under a database opened by openPostgres. */
+export function poolOf(db: object): pg.Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('not a database opened by openPostgres');
+  return pool;
+}
+
+const onClient = new WeakMap<pg.PoolClient, Kysely<never>>();
+
+/**
+ * A kysely instance over one checked-out client, so its statements join that client's
+ * transaction. Made once per pooled client (pools reuse their clients).
+ */
+export function kyselyOnClient<DB>(client: pg.PoolClient): Kysely<DB> {
+  let db = onClient.get(client);
+  if (!db) {
+    const borrowed = { query: client.query.bind(client), release: () => undefined };
+    db = new Kysely<never>({
+      dialect: new PostgresDialect({ pool: { connect: async () => borrowed, end: async () => undefined } }),
+    });
+    onClient.set(client, db);
+  }
+  return db as unknown as Kysely<DB>;
+}
