@@ -173,6 +173,8 @@ export const HUB_ENTITIES: Entities = parseEntities({
       given_name: text('pii'),
       family_name: text('pii'),
       birth_date: date('pii'),
+      /** As the person's tax record holds it ('F' or 'M'): HMRC's FPS requires it. */
+      gender: text('pii', true),
       national_id: text('pii'),
       national_id_type: text('operational'),
       address_line1: text('pii'),
@@ -230,6 +232,9 @@ export const HUB_ENTITIES: Entities = parseEntities({
       employee_social: money(),
       employer_social: money(),
       net: money(),
+      /** UK PAYE tax code (e.g. 1257L) and National Insurance category letter; null elsewhere. */
+      tax_code: text('operational', true),
+      ni_category: text('operational', true),
       approved_at: { type: 'timestamptz', class: 'operational' },
     },
   },

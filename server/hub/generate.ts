@@ -164,12 +164,16 @@ export function workerRow(rng: Rng, core: Core, workerId: string, edge: EdgeCase
   const home = address(rng, core.country, edge.longAddress || rng.next() < 0.01);
   const bank = bankAccount(rng, core.country);
   const mail = edge.noEmail || rng.next() < 0.1 ? null : email(rng, name.given, name.family);
+  // A few records without one, as hubs have: filings that need it reject them.
+  const r = rng.next();
+  const gender = r < 0.002 ? null : r < 0.501 ? 'F' : 'M';
   return {
     worker_id: workerId,
     [TENANT]: core.tenantId,
     given_name: name.given.text,
     family_name: name.family.text,
     birth_date: isoDate(core.birthDay),
+    gender,
     national_id: national.id,
     national_id_type: national.type,
     address_line1: home.line1,
@@ -234,6 +238,9 @@ export function payrollRows(rng: Rng, core: Core, contractId: string, workerId: 
   if (core.status === 'terminated') return [];
   const rows: Row[] = [];
   const p = core.profile;
+  const uk = core.country === 'GB';
+  // Most UK employees have the standard code; a few a basic-rate-only or K code.
+  const taxCode = uk ? weighted(rng, [['1257L', 90], ['BR', 5], ['K475', 2], ['0T', 3]] as const) : null;
   for (const [start, end] of PAY_PERIODS) {
     if (core.hireDay > end) continue;
     const fraction = (end - Math.max(start, core.hireDay) + 1) / (end - start + 1);
@@ -256,6 +263,8 @@ export function payrollRows(rng: Rng, core: Core, contractId: string, workerId: 
       employee_social: money(employee),
       employer_social: money(Math.round(gross * p.employerSocial)),
       net: money(gross - tax - employee),
+      tax_code: taxCode,
+      ni_category: uk ? 'A' : null,
       approved_at: isoTimestamp(approved),
       [UPDATED_AT]: isoTimestamp(approved + int(rng, 60, 3_600)),
     });
