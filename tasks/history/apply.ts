@@ -1,0 +1,231 @@
+import type { Warehouse, WarehouseSession } from '../../server/connections/warehouse.ts';
+import { PermanentError, RetryableError } from '../../server/errors.ts';
+import type { Entities, Entity } from '../../server/hub/entities.ts';
+import type { ExtractResult, StagedEntity } from './extract.ts';
+import { ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
+import {
+  changeLogSql,
+  changesDdl,
+  classifySql,
+  closeSql,
+  currentTotalsSql,
+  DELETE_APPROVALS,
+  insertSql,
+  LEDGER,
+  schemaDdl,
+  stagingDdl,
+  type ApplyParams,
+} from './sql.ts';
+
+/**
+ * Load: one scope's staged snapshot into history, all entities in one transaction, so a crash
+ * anywhere leaves no partial versions and the retry starts clean. DDL (history tables, the
+ * attempt's temporary tables) runs before BEGIN because Snowflake commits on DDL.
+ */
+
+export interface MassDeleteGuard {
+  /** Share of a scope's live rows that may be deleted in one load without an approval. */
+  maxShare: number;
+  /** Deletes up to this many rows never trip the guard (a tiny tenant losing one worker). */
+  minRows: number;
+}
+
+export const DEFAULT_GUARD: MassDeleteGuard = { maxShare: 0.02, minRows: 5 };
+
+export interface EntityLoad {
+  entity: string;
+  status: 'loaded' | 'already_loaded';
+  inserted: number;
+  updated: number;
+  deleted: number;
+  resurrected: number;
+  staged: number;
+  currentCount: number;
+  currentSum: string;
+}
+
+export interface ApplyOptions {
+  warehouse: Warehouse;
+  entities: Entities;
+  extract: ExtractResult;
+  runId: number;
+  /** The run's logical date, YYYY-MM-DD: the ledger's key with entity and tenant. */
+  logicalDate: string;
+  /** Unique per try: names the temporary tables and the Snowflake stage path. */
+  attempt: string;
+  guard?: MassDeleteGuard;
+}
+
+/** Before any history exists, versions start at the hub's own change time, floored here. */
+const FIRST_LOAD_FLOOR = '1900-01-01T00:00:00.000000Z';
+
+const schemaReady = new WeakMap<Warehouse, Promise<void>>();
+
+/** Creates the history tables once per warehouse and process. */
+export function ensureSchema(wh: Warehouse, entities: Entities): Promise<void> {
+  let ready = schemaReady.get(wh);
+  if (!ready) {
+    ready = wh.session(async (s) => {
+      for (const statement of schemaDdl(wh, Object.values(entities))) await s.query(statement);
+    });
+    ready.catch(() => schemaReady.delete(wh));
+    schemaReady.set(wh, ready);
+  }
+  return ready;
+}
+
+function plusMicrosecond(iso: string): string {
+  const [whole, fraction = '000000Z'] = iso.split('.');
+  const micros = Number(fraction.slice(0, 6)) + 1;
+  if (micros < 1_000_000) return `${whole}.${String(micros).padStart(6, '0')}Z`;
+  const next = new Date(Date.parse(`${whole}Z`) + 1000).toISOString().slice(0, 19);
+  return `${next}.000000Z`;
+}
+
+interface Ledger {
+  entity: string;
+  logical_date: string;
+  snapshot_at: string;
+}
+
+const num = (v: unknown) => Number(v ?? 0);
+
+async function ledgerState(s: WarehouseSession, wh: Warehouse, tenant: string, names: string[]): Promise<Map<string, { loaded: Set<string>; last: Ledger | null }>> {
+  const d = wh.dialect;
+  const rows = await s.query<Ledger>(
+    `select entity, cast(logical_date as text) as logical_date, ${d.name === 'postgres' ? `to_char(snapshot_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` : `to_varchar(snapshot_at, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"')`} as snapshot_at
+     from ${wh.table(LEDGER)} where tenant_id = ${d.text(tenant)} and entity in (${names.map(d.text).join(', ')})
+     order by logical_date`,
+  );
+  const out = new Map(names.map((n) => [n, { loaded: new Set<string>(), last: null as Ledger | null }]));
+  for (const r of rows) {
+    const state = out.get(r.entity)!;
+    state.loaded.add(r.logical_date);
+    state.last = r;
+  }
+  return out;
+}
+
+async function approved(s: WarehouseSession, wh: Warehouse, entity: string, tenant: string, date: string): Promise<boolean> {
+  const d = wh.dialect;
+  const rows = await s.query(
+    `select 1 as ok from ${wh.table(DELETE_APPROVALS)} where entity = ${d.text(entity)} and tenant_id = ${d.text(tenant)} and logical_date = ${d.text(date)}`,
+  );
+  return rows.length > 0;
+}
+
+export class MassDeleteError extends PermanentError {}
+
+/** Applies one scope's staged extract; returns what changed per entity. */
+export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
+  const { warehouse: wh, extract, runId, logicalDate, attempt } = opts;
+  const guard = opts.guard ?? DEFAULT_GUARD;
+  const scope: Scope = extract.scope;
+  const tenant = ledgerTenant(scope);
+  const staged = extract.entities.filter((e): e is StagedEntity & { file: string } => e.file !== null);
+  await ensureSchema(wh, opts.entities);
+  return wh.session(async (s) => {
+    const d = wh.dialect;
+    const tag = attempt.replace(/[^a-z0-9]/gi, '_').toLowerCase();
+    const work: { e: Entity; st: StagedEntity; p: ApplyParams }[] = [];
+    // DDL and bulk loads first, outside the transaction.
+    for (const st of staged) {
+      const e = opts.entities[st.entity];
+      if (!e) throw new PermanentError(`staged entity '${st.entity}' is not in the entity configuration`);
+      const staging = d.id(`stg_${e.name}_${tag}`.slice(0, 63));
+      const changes = d.id(`chg_${e.name}_${tag}`.slice(0, 63));
+      await s.query(stagingDdl(d, staging, e));
+      await s.query(changesDdl(d, changes, e));
+      const loaded = await s.load(staging, stagingColumnNames(e), st.file, `${attempt}/${e.name}`);
+      if (loaded !== st.staged) {
+        // Never apply (and never infer deletes from) a partial load.
+        throw new RetryableError(`${e.name} of ${scopeLabel(scope)}: the warehouse loaded ${loaded} rows of ${st.staged} staged; nothing was applied`);
+      }
+      await assertStaging(s, wh, e, staging, scope);
+      work.push({ e, st, p: { staging, changes, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
+    }
+    await s.query('begin');
+    try {
+      if (d.name === 'postgres') {
+        // Serialises loads of one scope across workers; the ledger check below then sees the winner's rows.
+        await s.query(`select pg_advisory_xact_lock(hashtext(${d.text(`hubflow-history:${tenant}`)}))`);
+      }
+      const ledger = await ledgerState(s, wh, tenant, work.map((w) => w.e.name));
+      const results: EntityLoad[] = [];
+      for (const w of work) {
+        results.push(await applyEntity(s, wh, w, ledger.get(w.e.name)!, { logicalDate, tenant, guard, snapshotAt: extract.snapshotAt, scope }));
+      }
+      await s.query('commit');
+      return results;
+    } catch (err) {
+      await s.query('rollback').catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+async function assertStaging(s: WarehouseSession, wh: Warehouse, e: Entity, staging: string, scope: Scope): Promise<void> {
+  const d = wh.dialect;
+  const ids = stagingColumnNames(e).slice(0, e.key.length + (e.tenantColumn ? 1 : 0)).map(d.id);
+  const [dup] = await s.query<{ n: unknown }>(`select count(*) as n from (select ${ids.join(', ')} from ${staging} group by ${ids.join(', ')} having count(*) > 1) x`);
+  if (num(dup?.n) > 0) throw new PermanentError(`${e.name} of ${scopeLabel(scope)}: ${num(dup?.n)} keys appear more than once in the snapshot; nothing was applied`);
+  if (e.tenantColumn && scope !== null) {
+    const [other] = await s.query<{ n: unknown; t: unknown }>(`select count(*) as n, min(tenant_id) as t from ${staging} where tenant_id <> ${d.text(scope)}`);
+    if (num(other?.n) > 0) {
+      throw new PermanentError(`${e.name}: ${num(other?.n)} staged rows of tenant '${String(other?.t)}' in the load of tenant '${scope}'; refusing to load another tenant's rows`);
+    }
+  }
+}
+
+async function applyEntity(
+  s: WarehouseSession,
+  wh: Warehouse,
+  w: { e: Entity; st: StagedEntity; p: ApplyParams },
+  ledger: { loaded: Set<string>; last: Ledger | null },
+  ctx: { logicalDate: string; tenant: string; guard: MassDeleteGuard; snapshotAt: string; scope: Scope },
+): Promise<EntityLoad> {
+  const { e, st } = w;
+  const d = wh.dialect;
+  const totals = async () => {
+    const [row] = await s.query<{ n: unknown; s: unknown }>(currentTotalsSql(wh, e, ctx.scope));
+    return { currentCount: num(row?.n), currentSum: String(row?.s ?? '0') };
+  };
+  if (ledger.loaded.has(ctx.logicalDate)) {
+    return { entity: e.name, status: 'already_loaded', inserted: 0, updated: 0, deleted: 0, resurrected: 0, staged: st.staged, ...(await totals()) };
+  }
+  const last = ledger.last;
+  if (last && last.logical_date > ctx.logicalDate) {
+    throw new PermanentError(
+      `${e.name} of ${scopeLabel(ctx.scope)}: ${ctx.logicalDate} is before ${last.logical_date}, already loaded; history is built in date order (rebuild to load an older date)`,
+    );
+  }
+  if (last && last.snapshot_at >= ctx.snapshotAt) {
+    throw new PermanentError(`${e.name} of ${scopeLabel(ctx.scope)}: snapshot ${ctx.snapshotAt} is not after the last loaded snapshot ${last.snapshot_at}`);
+  }
+  const p = { ...w.p, lo: last ? plusMicrosecond(last.snapshot_at) : w.p.lo };
+  await s.query(classifySql(wh, e, p));
+  const counts = await s.query<{ change_type: string; n: unknown }>(`select change_type, count(*) as n from ${p.changes} group by change_type`);
+  const count = (type: string) => num(counts.find((c) => c.change_type === type)?.n);
+  const deleted = count('delete');
+  if (deleted > ctx.guard.minRows) {
+    const before = await totals();
+    const share = before.currentCount ? deleted / before.currentCount : 1;
+    if (share > ctx.guard.maxShare && !(await approved(s, wh, e.name, ctx.tenant, ctx.logicalDate))) {
+      throw new MassDeleteError(
+        `${e.name} of ${scopeLabel(ctx.scope)}: the snapshot of ${ctx.logicalDate} deletes ${deleted} of ${before.currentCount} live rows ` +
+          `(${(share * 100).toFixed(1)}%, above the ${(ctx.guard.maxShare * 100).toFixed(1)}% guard); nothing was applied. ` +
+          `If the hub really lost them: hubflow history approve-deletes --entity ${e.name} --tenant '${ctx.tenant}' --date ${ctx.logicalDate} --reason '...', then clear the load task`,
+      );
+    }
+  }
+  await s.query(changeLogSql(wh, e, p));
+  await s.query(closeSql(wh, e, p));
+  await s.query(insertSql(wh, e, p));
+  const after = await totals();
+  await s.query(
+    `insert into ${wh.table(LEDGER)} (entity, tenant_id, logical_date, run_id, snapshot_at, prev_snapshot_at, extracted, staged, rejected, source_sum, inserted, updated, deleted, resurrected, current_count, loaded_at)
+     values (${d.text(e.name)}, ${d.text(ctx.tenant)}, ${d.text(ctx.logicalDate)}, ${w.p.runId}, ${d.timestamp(ctx.snapshotAt)}, ${last ? d.timestamp(last.snapshot_at) : 'null'},
+       ${st.extracted}, ${st.staged}, ${st.rejected}, ${d.text(st.sum)}, ${count('insert')}, ${count('update')}, ${deleted}, ${count('resurrect')}, ${after.currentCount}, current_timestamp)`,
+  );
+  return { entity: e.name, status: 'loaded', inserted: count('insert'), updated: count('update'), deleted, resurrected: count('resurrect'), staged: st.staged, ...after };
+}

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The canonical encoding behind `row_hash`, shared by the hub extract, the warehouses' deep
+ * checks and the tests: a row's tracked values in the entity's column order, each written as
+ * PostgreSQL's COPY text format writes it (session in UTC, ISO dates, booleans 't'/'f',
+ * numerics with their scale), joined by tabs, null as `\N`. COPY escapes backslash, tab,
+ * newline and carriage return inside values, so null stays apart from '' and no two different
+ * rows share an encoding. Being the bytes the hub already sends, it is hashed without parsing.
+ */
+export function canonicalEncoding(values: readonly (string | null)[]): string {
+  return values.map((v) => (v === null ? '\\N' : v.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!))).join('\t');
+}
+
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+export function rowHash(values: readonly (string | null)[]): string {
+  return createHash('sha256').update(canonicalEncoding(values), 'utf8').digest('hex');
+}
+
+/**
+ * An order-independent checksum of a set of rows: the exact sum of the first 60 bits of each
+ * row's hash (int60(row_hash)). The warehouse computes the same sum in SQL over its current rows,
+ * so equal sets give equal sums whatever order they were read in. Summed in two float halves,
+ * exact while below 2^53, and folded into a BigInt every million rows.
+ */
+export class Checksum {
+  count = 0;
+  #total = 0n;
+  #high = 0; // sum of the first 28 bits (7 hex digits)
+  #low = 0; // sum of the next 32 bits (8 hex digits)
+
+  /** Adds one row by its 64-hex-digit hash. */
+  add(hash: string): void {
+    this.#high += parseInt(hash.slice(0, 7), 16);
+    this.#low += parseInt(hash.slice(7, 15), 16);
+    if ((++this.count & 0xfffff) === 0) this.#fold();
+  }
+
+  #fold(): void {
+    this.#total += (BigInt(this.#high) << 32n) + BigInt(this.#low);
+    this.#high = 0;
+    this.#low = 0;
+  }
+
+  /** The exact sum as a decimal string. */
+  get sum(): string {
+    this.#fold();
+    return this.#total.toString();
+  }
+}
