@@ -29,6 +29,34 @@ const schema = z.object({
   HUBFLOW_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Default: info for the long-running processes, warn for one-shot commands. */
   HUBFLOW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  /** Where history is loaded: PostgreSQL (default) or Snowflake (needs the SNOWFLAKE_* settings). */
+  HUBFLOW_WAREHOUSE: z.enum(['postgres', 'snowflake']).default('postgres'),
+  /** PostgreSQL warehouse; default: the metadata database. */
+  HUBFLOW_WAREHOUSE_URL: z.string().url().optional(),
+  HUBFLOW_WAREHOUSE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').default('warehouse'),
+  /** Extracted snapshots and filing work files; shared storage when workers run on several machines. */
+  HUBFLOW_STAGING_DIR: z.string().min(1).optional(),
+  /** Finished filing files, per jurisdiction, period and tenant. */
+  HUBFLOW_OUTBOX_DIR: z.string().min(1).optional(),
+  /** Share of a tenant's live rows one load may delete before it stops for an operator's approval. */
+  HUBFLOW_MASS_DELETE_SHARE: z.coerce.number().min(0).max(1).default(0.02),
+  SNOWFLAKE_ACCOUNT: z.string().min(1).optional(),
+  SNOWFLAKE_USER: z.string().min(1).optional(),
+  SNOWFLAKE_PASSWORD: z.string().min(1).optional(),
+  SNOWFLAKE_PRIVATE_KEY_PATH: z.string().min(1).optional(),
+  SNOWFLAKE_WAREHOUSE: z.string().min(1).optional(),
+  SNOWFLAKE_DATABASE: z.string().min(1).optional(),
+  SNOWFLAKE_SCHEMA: z.string().min(1).optional(),
+  SNOWFLAKE_ROLE: z.string().min(1).optional(),
+}).superRefine((c, ctx) => {
+  if (c.HUBFLOW_WAREHOUSE === 'snowflake') {
+    for (const key of ['SNOWFLAKE_ACCOUNT', 'SNOWFLAKE_USER', 'SNOWFLAKE_DATABASE', 'SNOWFLAKE_SCHEMA', 'SNOWFLAKE_WAREHOUSE'] as const) {
+      if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required when HUBFLOW_WAREHOUSE=snowflake' });
+    }
+    if (!c.SNOWFLAKE_PASSWORD && !c.SNOWFLAKE_PRIVATE_KEY_PATH) {
+      ctx.addIssue({ code: 'custom', path: ['SNOWFLAKE_PASSWORD'], message: 'set SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH when HUBFLOW_WAREHOUSE=snowflake' });
+    }
+  }
 });
 
 export type Config = z.infer<typeof schema>;

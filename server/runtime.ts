@@ -5,6 +5,7 @@ import { loadConfig, type Config } from './config.ts';
 import { resolvePostgres } from './connections/postgres.ts';
 import type { ResolvedService } from './connections/instance.ts';
 import { resolveRedis } from './connections/redis.ts';
+import { openConnections, type OwnedConnections } from './connections/task-connections.ts';
 import { Dispatcher } from './engine/dispatch.ts';
 import { Engine } from './engine/engine.ts';
 import { createEscalator } from './engine/escalation.ts';
@@ -25,6 +26,8 @@ export interface Runtime {
   connection: ConnectionOptions;
   dags: DagRegistry;
   engine: Engine;
+  /** What tasks talk to: hub, warehouse, store, staging and outbox folders. */
+  connections: OwnedConnections;
   close(): Promise<void>;
 }
 
@@ -55,6 +58,7 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const dispatcher = new Dispatcher(connection, config.HUBFLOW_QUEUE_PREFIX, installation);
     const engine = new Engine(db, dags, dispatcher, log, config, createEscalator(log, config.HUBFLOW_ALERT_WEBHOOK));
     const pg = postgres;
+    const connections = openConnections(config, pg.url, db);
     return {
       config,
       log,
@@ -64,8 +68,10 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       connection,
       dags,
       engine,
+      connections,
       async close() {
         await dispatcher.close();
+        await connections.close();
         await db.destroy();
         await pg.stop();
         await redis.stop();

@@ -4,15 +4,15 @@ import { createHash } from 'node:crypto';
  * The canonical encoding behind `row_hash`, shared by the hub extract, the warehouses' deep
  * checks and the tests: a row's tracked values in the entity's column order, each written as
  * PostgreSQL's COPY text format writes it (session in UTC, ISO dates, booleans 't'/'f',
- * numerics with their scale), joined by tabs, null as `\N`. COPY escapes backslash, tab,
- * newline and carriage return inside values, so null stays apart from '' and no two different
+ * numerics with their scale), joined by tabs, null as `\N`. COPY escapes backslash and the
+ * control characters \\b \\f \\n \\r \\t \\v inside values, so null stays apart from '' and no two different
  * rows share an encoding. Being the bytes the hub already sends, it is hashed without parsing.
  */
 export function canonicalEncoding(values: readonly (string | null)[]): string {
-  return values.map((v) => (v === null ? '\\N' : v.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!))).join('\t');
+  return values.map((v) => (v === null ? '\\N' : v.replace(/[\\\b\f\n\r\t\v]/g, (c) => ESCAPES[c]!))).join('\t');
 }
 
-const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
 
 export function rowHash(values: readonly (string | null)[]): string {
   return createHash('sha256').update(canonicalEncoding(values), 'utf8').digest('hex');

@@ -246,13 +246,15 @@ async function expandMapped(
   const instances = [first];
   if (items.length > 1) {
     const rest = await sql<{ id: number; map_index: number }>`
-      insert into task_instances (run_id, dag_id, task_id, map_index, state, max_tries, map_item, ready_at, pools, pool_slots)
-      select ${run.id}, ${run.dag_id}, ${task.id}, m.idx, 'queued', p.max_tries, m.item, now(), p.pools, p.pool_slots
+      insert into task_instances (run_id, dag_id, task_id, map_index, state, max_tries, generation, map_item, ready_at, pools, pool_slots)
+      select ${run.id}, ${run.dag_id}, ${task.id}, m.idx, 'queued', p.max_tries - p.try_number, p.generation, m.item, now(), p.pools, p.pool_slots
       from unnest(${items.slice(1)}::jsonb[]) with ordinality as m(item, idx), task_instances p
       where p.id = ${placeholder.id}
       returning id, map_index`.execute(trx);
     for (const r of rest.rows) {
-      instances.push({ ...placeholder, id: r.id, map_index: r.map_index, state: 'queued', try_number: 0, generation: 0 });
+      // The placeholder's generation: after a clear it is past every job id the earlier
+      // expansion used, so the new instances' jobs are not mistaken for the old, finished ones.
+      instances.push({ ...placeholder, id: r.id, map_index: r.map_index, state: 'queued', try_number: 0, generation: placeholder.generation });
     }
   }
   return { instances };

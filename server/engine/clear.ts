@@ -29,8 +29,9 @@ export async function clearTasks(engine: Engine, runId: number, options: { tasks
 
     for (const id of selected) {
       const task = dag.tasks.get(id)!;
-      if (task.map && selected.has(task.map)) {
-        // Its list will be produced again: collapse the expansion back to one placeholder.
+      if (task.map) {
+        // Collapse the expansion back to one placeholder: it expands again from its source's
+        // list, produced again when the source is cleared too, or the same one otherwise.
         await trx.deleteFrom('task_instances').where('run_id', '=', runId).where('task_id', '=', id).where('map_index', '>', 0).execute();
         await trx.updateTable('task_instances').set({ map_index: -1, map_item: null }).where('run_id', '=', runId).where('task_id', '=', id).execute();
       }

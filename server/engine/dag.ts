@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SpecError } from '../errors.ts';
+import type { Connections } from '../connections/task-connections.ts';
 import type { Logger } from '../log.ts';
 import { CronTimetable, ScheduleError, type CronSchedule } from './timetable.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
@@ -30,6 +31,13 @@ export interface TaskContext<Item = unknown> {
   readonly log: Logger;
   /** Aborted when the task passes its `timeoutMs` or the worker shuts down. */
   readonly signal: AbortSignal;
+  /** The hub, the warehouse, the metadata store, staging and outbox folders; opened on first use. */
+  readonly connections: Connections;
+  /**
+   * Escalates without failing the task (a log line and HUBFLOW_ALERT_WEBHOOK), for what an
+   * operator must see though the run goes on: a critical reconciliation mismatch, say.
+   */
+  alert(message: string, details?: Record<string, unknown>): Promise<void>;
 }
 
 export type TaskFn<Item = unknown> = (ctx: TaskContext<Item>) => unknown;

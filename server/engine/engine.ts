@@ -313,11 +313,12 @@ export class Engine {
     const started = await start();
     if (started) return started;
     // Jobs are enqueued while the transaction that queued them commits; a fast worker can get
-    // here first and find the instance still `scheduled`. Give the commit a moment.
-    for (const waitMs of [0, 1, 2, 5, 10, 25, 50, 100]) {
+    // here first and find the instance still `scheduled`, or (a mapped task's new instances)
+    // not there at all yet. Give the commit a moment.
+    for (const waitMs of [0, 1, 2, 5, 10, 25, 50, 100, 250, 500]) {
       const ti = await this.db.selectFrom('task_instances').select(['state', 'generation']).where('id', '=', tiId).executeTakeFirst();
-      if (!ti || ti.generation !== generation) return null;
-      if (ti.state !== 'scheduled') return start();
+      if (ti && ti.generation !== generation) return null;
+      if (ti && ti.state !== 'scheduled') return start();
       await new Promise((r) => setTimeout(r, waitMs));
     }
     return null;

@@ -1,7 +1,8 @@
 import type { Logger } from '../log.ts';
 
 export interface Escalation {
-  kind: 'dead_letter' | 'sla_miss';
+  /** A task that died, a run that will miss its deadline, or a task's own alarm (a reconciliation). */
+  kind: 'dead_letter' | 'sla_miss' | 'task_alert';
   dagId: string;
   runId: number;
   taskId?: string;
@@ -9,6 +10,7 @@ export interface Escalation {
   tries?: number;
   owner?: string;
   message: string;
+  details?: Record<string, unknown>;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { PermanentError, RetryableError, TaskTimeoutError, describeError, isRetryable } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { Connections } from '../connections/task-connections.ts';
 import type { TaskContext } from './dag.ts';
 import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
 import type { Engine, StartedTask } from './engine.ts';
@@ -27,6 +28,7 @@ export interface ExecutorOptions {
   prefix: string;
   concurrency: number;
   lockMs: number;
+  connections: Connections;
 }
 
 /**
@@ -39,12 +41,14 @@ export class Executor {
   readonly #running = new Map<number, AbortController>();
   readonly #committing = new Set<Promise<void>>();
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #connections: Connections;
 
   constructor(
     private readonly engine: Engine,
     private readonly log: Logger,
     options: ExecutorOptions,
   ) {
+    this.#connections = options.connections;
     this.worker = new Worker<TaskJobData>(TASK_QUEUE, (job, token) => this.#process(job, token), {
       connection: options.connection,
       prefix: options.prefix,
@@ -167,6 +171,10 @@ export class Executor {
       item: ti.map_item as never,
       log,
       signal,
+      connections: this.#connections,
+      async alert(message: string, details: Record<string, unknown> = {}) {
+        await engine.escalate({ kind: 'task_alert', dagId: ti.dag_id, runId: ti.run_id, taskId: ti.task_id, mapIndex: ti.map_index, owner: dag.owner, message, details });
+      },
       async upstream<T>(upstreamId: string): Promise<T> {
         if (!task.upstream.includes(upstreamId)) {
           throw new PermanentError(`task '${ti.task_id}' asked for the result of '${upstreamId}', which is not one of its upstreams (${task.upstream.join(', ') || 'none'})`);

@@ -3,6 +3,7 @@ import { openPostgres } from '../connections/pg.ts';
 import * as initial from './migrations/0001-initial.ts';
 import * as engineFunctions from './migrations/0002-engine-functions.ts';
 import * as installation from './migrations/0003-installation.ts';
+import * as rejectsAndReconciliations from './migrations/0004-rejects-and-reconciliations.ts';
 import type { StoreSchema } from './schema.ts';
 
 export type Store = Kysely<StoreSchema>;
@@ -11,6 +12,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-engine-functions': engineFunctions,
   '0003-installation': installation,
+  '0004-rejects-and-reconciliations': rejectsAndReconciliations,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */

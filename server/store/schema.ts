@@ -121,7 +121,59 @@ export interface ResourcePoolsTable {
   slots: number;
 }
 
+export interface RejectsTable {
+  id: Generated<number>;
+  run_id: number;
+  task_id: string;
+  /** 'extract' or 'filing'. */
+  kind: string;
+  entity: string;
+  tenant_id: string | null;
+  record_key: string;
+  field: string;
+  reason: string;
+  raw: string | null;
+  created_at: DefaultTimestamp;
+}
+
+export const SEVERITIES = ['none', 'low', 'medium', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface ReconciliationsTable {
+  id: Generated<number>;
+  run_id: number;
+  logical_date: ColumnType<Date, string, string>;
+  entity: string;
+  tenant_id: string;
+  source_count: number;
+  source_sum: string;
+  rejected: number;
+  staged_count: number;
+  current_count: number;
+  current_sum: string;
+  matched: number;
+  mismatched: number;
+  missing_in_target: number;
+  missing_in_source: number;
+  mismatch_rate: number;
+  severity: Severity;
+  status: 'ok' | 'escalated' | 'failed';
+  checked_at: DefaultTimestamp;
+}
+
+export interface ReconciliationFieldsTable {
+  reconciliation_id: number;
+  field: string;
+  field_class: string;
+  severity: Severity;
+  mismatched: number;
+  sample_keys: string[];
+}
+
 export interface StoreSchema {
+  rejects: RejectsTable;
+  reconciliations: ReconciliationsTable;
+  reconciliation_fields: ReconciliationFieldsTable;
   installation: InstallationTable;
   resource_pools: ResourcePoolsTable;
   dags: DagsTable;

@@ -1,0 +1,67 @@
+/**
+ * HMRC's FPS character sets and how free text from the hub is brought into them.
+ *
+ * The schema allows only unaccented Latin letters in names (CharsetD) and addresses (CharsetG).
+ * Accented Latin letters are folded to their base letter (José -> Jose, Ødegård -> Odegard):
+ * the name stays recognisable to a reader and to HMRC's matching. Letters of other scripts
+ * (Chinese, Greek, Cyrillic, Arabic...) have no single agreed romanisation, so folding them would
+ * invent a name: such values are rejected and the employee's romanised name must be recorded.
+ */
+
+/** Letters that Unicode decomposition does not reduce to an ASCII base letter. */
+const FOLD: Readonly<Record<string, string>> = {
+  ß: 'ss', ẞ: 'SS', æ: 'ae', Æ: 'Ae', œ: 'oe', Œ: 'Oe', ø: 'o', Ø: 'O', ł: 'l', Ł: 'L', đ: 'd', Đ: 'D',
+  ð: 'd', Ð: 'D', þ: 'th', Þ: 'Th', ı: 'i', ħ: 'h', Ħ: 'H', ŀ: 'l', Ŀ: 'L', ŋ: 'n', Ŋ: 'N', ĸ: 'k',
+};
+const FOLD_CHARS = new RegExp(`[${Object.keys(FOLD).join('')}]`, 'g');
+/** Typographic apostrophes, dashes and spaces that the hub may hold. */
+const PUNCTUATION: Readonly<Record<string, string>> = {
+  '\u2018': "'", '\u2019': "'", '\u02BC': "'", '\u00B4': "'",
+  '\u2010': '-', '\u2011': '-', '\u2012': '-', '\u2013': '-', '\u2014': '-', '\u00A0': ' ',
+};
+const PUNCTUATION_CHARS = new RegExp(`[${Object.keys(PUNCTUATION).join('')}]`, 'g');
+
+/** FPS CharsetD (names), CharsetG (addresses, references), CharsetB (postcodes). */
+export const CHARSET_D = /^[A-Za-z \-']*$/;
+export const CHARSET_G = /^[A-Za-z0-9 .,\-()/=!"%&*;<>'+:?]*$/;
+export const CHARSET_B = /^[A-Za-z0-9 ]*$/;
+
+/** Folds accents and typographic punctuation and collapses spaces; other characters are kept. */
+export function fold(value: string): string {
+  // Plain ASCII is by far the common case: skip the Unicode work for it.
+  if (/^[\x20-\x7E]*$/.test(value)) return value.replace(/ {2,}/g, ' ').trim();
+  return value
+    .replace(FOLD_CHARS, (c) => FOLD[c] ?? c)
+    .replace(PUNCTUATION_CHARS, (c) => PUNCTUATION[c] ?? c)
+    .normalize('NFD')
+    .replace(/\p{M}/gu, '')
+    .normalize('NFC')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** Letters outside A-Z that folding cannot turn into Latin ones (another script). */
+export function nonLatinLetters(value: string): string[] {
+  const folded = fold(value);
+  return [...new Set(folded.match(/[^\x00-\x7F]/gu) ?? [])].filter((c) => /\p{L}/u.test(c));
+}
+
+/** Characters of `value` not in `charset` (a one-character-class regex), for messages. */
+export function outsideCharset(value: string, charset: RegExp): string[] {
+  return [...new Set([...value].filter((c) => !charset.test(c)))];
+}
+
+/** Text content for XML: only & < > need escaping there. */
+export function escapeText(value: string): string {
+  return /[&<>]/.test(value) ? value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;') : value;
+}
+
+/** National ids never appear whole in messages: all but the last three characters are masked. */
+export function mask(value: string): string {
+  return value.length <= 3 ? '*'.repeat(value.length) : `${'*'.repeat(value.length - 3)}${value.slice(-3)}`;
+}
+
+/** A value quoted for a message, with characters that would be invisible shown as code points. */
+export function quote(value: string): string {
+  return `'${value.replace(/[\x00-\x1F\x7F]/g, (c) => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`)}'`;
+}

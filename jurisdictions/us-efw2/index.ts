@@ -1,0 +1,25 @@
+import type { Jurisdiction } from '../types.ts';
+import { periods } from './calendar.ts';
+import { render } from './render.ts';
+import { validateEmployee, validateEmployerAndSubmitter } from './rules.ts';
+import { validateFile } from './validate-file.ts';
+
+/** SSA EFW2: the annual W-2 wage file US employers send to the Social Security Administration. */
+const usEfw2: Jurisdiction = {
+  code: 'us-efw2',
+  title: 'US SSA EFW2 W-2 wage file',
+  country: 'US',
+  spec: {
+    name: 'SSA Publication No. 42-007, Specifications for Filing Forms W-2 Electronically (EFW2)',
+    version: 'Tax Year 2025',
+    url: 'https://www.ssa.gov/employer/efw/25efw2.pdf',
+  },
+  fileName: (period) => `W2REPORT-${period.id}.txt`,
+  periods,
+  validateEmployer: validateEmployerAndSubmitter,
+  validate: validateEmployee,
+  render,
+  validateFile,
+};
+
+export default usEfw2;

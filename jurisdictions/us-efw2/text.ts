@@ -1,0 +1,59 @@
+/**
+ * Text as EFW2 takes it: ASCII, upper case. Accented Latin letters are folded to their base
+ * letter (compatibility decomposition, then the combining marks dropped), which keeps the
+ * name recognisable where rejecting it would hold back the W-2; letters that do not decompose
+ * (ł, ø, ß, æ...) take their usual transliteration. Other scripts (Chinese, Greek, Cyrillic,
+ * Arabic) have no such folding and are reported instead.
+ */
+
+const MARKS = /[\u0300-\u036f]/g;
+const ASCII_PRINTABLE = /^[\x20-\x7e]*$/;
+
+/** Latin letters NFD leaves whole. */
+const LETTERS: Readonly<Record<string, string>> = {
+  ł: 'l', Ł: 'L', ø: 'o', Ø: 'O', ß: 'ss', ẞ: 'SS', æ: 'ae', Æ: 'AE', œ: 'oe', Œ: 'OE',
+  þ: 'th', Þ: 'TH', ð: 'd', Ð: 'D', đ: 'd', Đ: 'D', ħ: 'h', Ħ: 'H', ı: 'i', ŀ: 'l', Ŀ: 'L', ŧ: 't', Ŧ: 'T',
+};
+const SPECIAL = new RegExp(`[${Object.keys(LETTERS).join('')}]`, 'g');
+
+/** Typographic punctuation that has a plain ASCII twin. */
+const PUNCTUATION: Readonly<Record<string, string>> = {
+  '\u2018': "'", '\u2019': "'", '\u02bc': "'", '\u2010': '-', '\u2011': '-', '\u2013': '-', '\u2014': '-', '\u00a0': ' ',
+};
+const TYPOGRAPHIC = new RegExp(`[${Object.keys(PUNCTUATION).join('')}]`, 'g');
+
+const MEMO_SIZE = 20_000;
+const memo = new Map<string, string>();
+
+/** Folds to ASCII where a Latin equivalent exists, upper-cases and collapses white space. */
+export function foldUpper(text: string): string {
+  // Names, cities and streets repeat across a payroll: a bounded memo keeps the Unicode work
+  // off the per-record path without letting memory grow with the file.
+  const hit = memo.get(text);
+  if (hit !== undefined) return hit;
+  const ascii = ASCII_PRINTABLE.test(text)
+    ? text
+    : text.normalize('NFKD').replace(MARKS, '').replace(SPECIAL, (c) => LETTERS[c]!).replace(TYPOGRAPHIC, (c) => PUNCTUATION[c]!);
+  const folded = ascii.replace(/\s+/g, ' ').trim().toUpperCase();
+  if (memo.size >= MEMO_SIZE) memo.clear();
+  memo.set(text, folded);
+  return folded;
+}
+
+/** The characters that are still not printable ASCII after folding, for messages. */
+export function unwritable(folded: string): string[] {
+  return [...new Set([...folded].filter((c) => !ASCII_PRINTABLE.test(c)))];
+}
+
+/** A person's name as written to the file: letters, spaces, hyphens and apostrophes. */
+export const PERSON_NAME = /^[A-Z' -]+$/;
+
+/** Cuts to a field's width: over-long names and addresses are truncated rather than rejected (see README). */
+export function fit(text: string, width: number): string {
+  return text.length <= width ? text : text.slice(0, width).trimEnd();
+}
+
+/** Masks all but the last three characters, so messages never carry a full national id. */
+export function mask(value: string): string {
+  return value.length <= 3 ? '*'.repeat(value.length) : `${'*'.repeat(value.length - 3)}${value.slice(-3)}`;
+}

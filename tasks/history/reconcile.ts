@@ -1,0 +1,153 @@
+import type { Warehouse, WarehouseSession } from '../../server/connections/warehouse.ts';
+import type { Entities, Entity, FieldClass } from '../../server/hub/entities.ts';
+import type { Severity } from '../../server/store/schema.ts';
+import type { StagedEntity } from './extract.ts';
+import { HASH_FIELD, identityFields, stagingColumnNames, tracked, type Field, type Scope } from './layout.ts';
+import { currentTotalsSql, currentView, stagingDdl } from './sql.ts';
+
+/**
+ * Reconciliation: proves, per scope and entity, that the warehouse's current rows are the hub
+ * snapshot the run extracted. Counts and checksums of source, staging and target, and a
+ * record-level comparison of the staged snapshot with `<entity>_current`, field by field:
+ * matched, mismatched (and in which fields), missing in the target, missing in the source.
+ */
+
+/** Above this share of differing records the reconcile task fails the run. */
+export const FAIL_RATE = 0.001;
+const SAMPLES = 10;
+
+export const SEVERITY_OF_CLASS: Record<FieldClass, Severity> = { pii: 'critical', financial: 'critical', operational: 'medium', descriptive: 'low' };
+const RANK: Record<Severity, number> = { none: 0, low: 1, medium: 2, critical: 3 };
+export const worst = (a: Severity, b: Severity): Severity => (RANK[a] >= RANK[b] ? a : b);
+
+export interface FieldMismatch {
+  field: string;
+  fieldClass: FieldClass;
+  severity: Severity;
+  mismatched: number;
+  sampleKeys: string[];
+}
+
+export interface EntityReconciliation {
+  entity: string;
+  tenant: string;
+  sourceCount: number;
+  sourceSum: string;
+  rejected: number;
+  stagedCount: number;
+  currentCount: number;
+  currentSum: string;
+  matched: number;
+  mismatched: number;
+  missingInTarget: number;
+  missingInSource: number;
+  mismatchRate: number;
+  severity: Severity;
+  status: 'ok' | 'escalated' | 'failed';
+  fields: FieldMismatch[];
+  samples: { missingInTarget: string[]; missingInSource: string[] };
+}
+
+const num = (v: unknown) => Number(v ?? 0);
+
+function keyText(s: WarehouseSession, e: Entity, alias: string): string {
+  const d = s.dialect;
+  return identityFields(e)
+    .filter((f) => f.role === 'key')
+    .map((f) => `cast(${alias}.${d.id(f.name)} as text)`)
+    .join(` || '/' || `);
+}
+
+export interface ReconcileOptions {
+  warehouse: Warehouse;
+  entities: Entities;
+  scope: Scope;
+  staged: StagedEntity[];
+  /** Unique per try: names the temporary table the snapshot is reloaded into. */
+  attempt: string;
+}
+
+export async function reconcileScope(opts: ReconcileOptions): Promise<EntityReconciliation[]> {
+  const { warehouse: wh, scope } = opts;
+  const tag = opts.attempt.replace(/[^a-z0-9]/gi, '_').toLowerCase();
+  return wh.session(async (s) => {
+    const out: EntityReconciliation[] = [];
+    for (const st of opts.staged) {
+      const e = opts.entities[st.entity];
+      if (!e || st.file === null) continue;
+      const table = s.dialect.id(`rec_${e.name}_${tag}`.slice(0, 63));
+      await s.query(stagingDdl(s.dialect, table, e));
+      const staged = await s.load(table, stagingColumnNames(e), st.file, `${opts.attempt}/reconcile/${e.name}`);
+      out.push(await compare(s, wh, e, scope, st, table, staged));
+    }
+    return out;
+  });
+}
+
+async function compare(s: WarehouseSession, wh: Warehouse, e: Entity, scope: Scope, st: StagedEntity, table: string, staged: number): Promise<EntityReconciliation> {
+  const d = s.dialect;
+  const [totals] = await s.query<{ n: unknown; s: unknown }>(currentTotalsSql(wh, e, scope));
+  const ids = identityFields(e);
+  const last = d.id(ids[ids.length - 1]!.name);
+  const on = ids.map((f) => `s.${d.id(f.name)} = c.${d.id(f.name)}`).join(' and ');
+  const fields = tracked(e);
+  const differs = (f: Field) => `s.${d.id(f.name)} is distinct from c.${d.id(f.name)}`;
+  const both = `s.${last} is not null and c.${last} is not null`;
+  const anyDiffers = [...fields.map(differs), `s.${HASH_FIELD} <> c.${HASH_FIELD}`].join(' or ');
+  const current = `(select * from ${wh.table(currentView(e))} v${e.tenantColumn && scope !== null ? ` where v.tenant_id = ${d.text(scope)}` : ''})`;
+  const from = `from ${table} s full join ${current} c on ${on}`;
+  const [row] = await s.query<Record<string, unknown>>(
+    `select
+  sum(case when c.${last} is null then 1 else 0 end) as missing_in_target,
+  sum(case when s.${last} is null then 1 else 0 end) as missing_in_source,
+  sum(case when ${both} and (${anyDiffers}) then 1 else 0 end) as mismatched,
+  sum(case when ${both} then 1 else 0 end) as paired,
+  ${fields.map((f, i) => `sum(case when ${both} and ${differs(f)} then 1 else 0 end) as f${i}`).join(',\n  ')}
+${from}`,
+  );
+  const r = row ?? {};
+  const sample = async (where: string) =>
+    num(r[where === 'target' ? 'missing_in_target' : 'missing_in_source'])
+      ? (await s.query<{ k: unknown }>(`select ${keyText(s, e, where === 'target' ? 's' : 'c')} as k ${from} where ${where === 'target' ? `c.${last} is null` : `s.${last} is null`} order by 1 limit ${SAMPLES}`)).map((x) => String(x.k))
+      : [];
+  const fieldMismatches: FieldMismatch[] = [];
+  for (const [i, f] of fields.entries()) {
+    const mismatched = num(r[`f${i}`]);
+    if (!mismatched) continue;
+    const keys = await s.query<{ k: unknown }>(`select ${keyText(s, e, 's')} as k ${from} where ${both} and ${differs(f)} order by 1 limit ${SAMPLES}`);
+    fieldMismatches.push({ field: f.name, fieldClass: f.class, severity: SEVERITY_OF_CLASS[f.class], mismatched, sampleKeys: keys.map((x) => String(x.k)) });
+  }
+  const missingInTarget = num(r.missing_in_target);
+  const missingInSource = num(r.missing_in_source);
+  const mismatched = num(r.mismatched);
+  const differing = missingInTarget + missingInSource + mismatched;
+  const mismatchRate = differing / Math.max(st.staged, 1);
+  // A missing record is missing all of its fields, PII and money included.
+  let severity: Severity = missingInTarget + missingInSource > 0 ? 'critical' : 'none';
+  for (const f of fieldMismatches) severity = worst(severity, f.severity);
+  const currentCount = num(totals?.n);
+  const currentSum = String(totals?.s ?? '0');
+  const sumsAgree = staged === st.staged && currentCount === st.staged && currentSum === st.sum;
+  // Equal records with unequal sums would mean hashes that disagree with the values: as bad as a mismatch.
+  if (!differing && !sumsAgree) severity = 'critical';
+  const status = mismatchRate > FAIL_RATE || (!differing && !sumsAgree) ? 'failed' : severity === 'critical' ? 'escalated' : 'ok';
+  return {
+    entity: e.name,
+    tenant: scope ?? '',
+    sourceCount: st.extracted,
+    sourceSum: st.sum,
+    rejected: st.rejected,
+    stagedCount: staged,
+    currentCount,
+    currentSum,
+    matched: num(r.paired) - mismatched,
+    mismatched,
+    missingInTarget,
+    missingInSource,
+    mismatchRate,
+    severity,
+    status,
+    fields: fieldMismatches,
+    samples: { missingInTarget: await sample('target'), missingInSource: await sample('source') },
+  };
+}

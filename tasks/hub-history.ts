@@ -1,0 +1,146 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { sql } from 'kysely';
+import type { TaskContext } from 'hubflow';
+import { PermanentError } from '../server/errors.ts';
+import { HUB_ENTITIES } from '../server/hub/entities.ts';
+import { ident } from '../server/hub/schema.ts';
+import { applyScope, type EntityLoad } from './history/apply.ts';
+import { extractScope, type ExtractResult, type Reject } from './history/extract.ts';
+import { scopeLabel, type Scope } from './history/layout.ts';
+import { reconcileScope, type EntityReconciliation } from './history/reconcile.ts';
+
+/**
+ * The tasks of the nightly hub -> warehouse history DAG. Each mapped instance handles one
+ * scope: one tenant, or (null) the global reference data. Bulk data moves through the staging
+ * folder; the tasks pass each other only counts and file paths.
+ */
+
+const entities = HUB_ENTITIES;
+export const MISSING_IN_TARGET = '(record missing in warehouse)';
+export const MISSING_IN_SOURCE = '(record missing in hub)';
+
+/** The ledger's date of a run: the UTC calendar day of its logical date. */
+export const ledgerDate = (ctx: TaskContext) => ctx.logicalDate.toISOString().slice(0, 10);
+
+function scopeDir(ctx: TaskContext, scope: Scope): string {
+  return path.join(ctx.connections.stagingDir, 'history', ctx.dagId, `run-${ctx.runId}`, scope === null ? '_global' : encodeURIComponent(scope));
+}
+
+/** Every tenant of the hub, after the global scope. */
+export async function listScopes(ctx: TaskContext): Promise<Scope[]> {
+  const clients = entities.clients!;
+  const { rows } = await sql<{ tenant: string }>`select distinct ${sql.raw(ident(clients.tenantColumn!))} as tenant from ${sql.raw(`${ident(ctx.connections.hubSchema)}.${ident(clients.table)}`)} order by 1`.execute(
+    ctx.connections.hub(),
+  );
+  ctx.log.info({ tenants: rows.length }, 'tenants to extract');
+  return [null, ...rows.map((r) => r.tenant)];
+}
+
+export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractResult> {
+  const scope = ctx.item;
+  const store = ctx.connections.store;
+  // A retry starts over: the rejects of an earlier try of this scope go, so extracted = staged + rejected.
+  await store.deleteFrom('rejects').where('run_id', '=', ctx.runId).where('task_id', '=', ctx.taskId).where((eb) => (scope === null ? eb('tenant_id', 'is', null) : eb('tenant_id', '=', scope))).execute();
+  const saveRejects = async (rejects: Reject[]) => {
+    await store
+      .insertInto('rejects')
+      .values(rejects.map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, reason: r.reason, raw: r.raw })))
+      .execute();
+  };
+  const result = await extractScope({ hub: ctx.connections.hub(), schema: ctx.connections.hubSchema, entities, scope, dir: scopeDir(ctx, scope), onRejects: saveRejects, signal: ctx.signal });
+  const rejected = result.entities.reduce((n, e) => n + e.rejected, 0);
+  ctx.log.info({ scope: scopeLabel(scope), snapshotAt: result.snapshotAt, rows: result.entities.reduce((n, e) => n + e.staged, 0), rejected }, 'snapshot staged');
+  return result;
+}
+
+function upstreamItem<T>(ctx: TaskContext<T | null>, what: string): T {
+  if (ctx.item === null) throw new PermanentError(`${what} #${ctx.mapIndex} did not succeed, so there is nothing to take further; see that task instance`);
+  return ctx.item;
+}
+
+export interface LoadResult {
+  extract: ExtractResult;
+  entities: EntityLoad[];
+}
+
+export async function loadHistory(ctx: TaskContext<ExtractResult | null>): Promise<LoadResult> {
+  const extract = upstreamItem(ctx, 'the extract');
+  const loads = await applyScope({
+    warehouse: await ctx.connections.warehouse(),
+    entities,
+    extract,
+    runId: ctx.runId,
+    logicalDate: ledgerDate(ctx),
+    attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}`,
+    guard: { maxShare: ctx.connections.config.HUBFLOW_MASS_DELETE_SHARE, minRows: 5 },
+  });
+  for (const l of loads) ctx.log.info({ scope: scopeLabel(extract.scope), ...l }, `${l.entity}: ${l.status}`);
+  return { extract, entities: loads };
+}
+
+export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Promise<EntityReconciliation[]> {
+  const { extract, entities: loads } = upstreamItem(ctx, 'the load');
+  const loadedNow = new Set(loads.filter((l) => l.status === 'loaded').map((l) => l.entity));
+  // A date loaded by an earlier run was reconciled then; today's snapshot is not what it loaded.
+  const staged = extract.entities.filter((e) => loadedNow.has(e.entity));
+  const results = await reconcileScope({
+    warehouse: await ctx.connections.warehouse(),
+    entities,
+    scope: extract.scope,
+    staged,
+    attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}`,
+  });
+  await saveReconciliations(ctx, results);
+  const failed = results.filter((r) => r.status === 'failed');
+  const critical = results.filter((r) => r.status === 'escalated');
+  const describe = (r: EntityReconciliation) =>
+    `${r.entity}/${r.tenant || 'global'}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched` +
+    `${r.fields.length ? ` (${r.fields.map((f) => `${f.field} ${f.mismatched}`).join(', ')})` : ''}, rate ${(r.mismatchRate * 100).toFixed(3)}%, ${r.severity}`;
+  if (failed.length) {
+    throw new PermanentError(`reconciliation failed for ${scopeLabel(extract.scope)}: ${failed.map(describe).join('; ')}; see hubflow reconcile report --run ${ctx.runId}`);
+  }
+  if (critical.length) await ctx.alert(`critical reconciliation mismatch in ${scopeLabel(extract.scope)}: ${critical.map(describe).join('; ')}`, { runId: ctx.runId });
+  // Staged files have served their purpose once the warehouse is proven; kept when it is not.
+  await rm(scopeDir(ctx, extract.scope), { recursive: true, force: true });
+  return results;
+}
+
+async function saveReconciliations(ctx: TaskContext, results: EntityReconciliation[]): Promise<void> {
+  const store = ctx.connections.store;
+  await store.transaction().execute(async (trx) => {
+    for (const r of results) {
+      await trx.deleteFrom('reconciliations').where('run_id', '=', ctx.runId).where('entity', '=', r.entity).where('tenant_id', '=', r.tenant).execute();
+      const { id } = await trx
+        .insertInto('reconciliations')
+        .values({
+          run_id: ctx.runId,
+          logical_date: ledgerDate(ctx),
+          entity: r.entity,
+          tenant_id: r.tenant,
+          source_count: r.sourceCount,
+          source_sum: r.sourceSum,
+          rejected: r.rejected,
+          staged_count: r.stagedCount,
+          current_count: r.currentCount,
+          current_sum: r.currentSum,
+          matched: r.matched,
+          mismatched: r.mismatched,
+          missing_in_target: r.missingInTarget,
+          missing_in_source: r.missingInSource,
+          mismatch_rate: r.mismatchRate,
+          severity: r.severity,
+          status: r.status,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      // Whole records missing on one side are listed beside the fields, as critical.
+      const rows = [
+        ...(r.missingInTarget ? [{ field: MISSING_IN_TARGET, field_class: 'record', severity: 'critical' as const, mismatched: r.missingInTarget, sample_keys: r.samples.missingInTarget }] : []),
+        ...(r.missingInSource ? [{ field: MISSING_IN_SOURCE, field_class: 'record', severity: 'critical' as const, mismatched: r.missingInSource, sample_keys: r.samples.missingInSource }] : []),
+        ...r.fields.map((f) => ({ field: f.field, field_class: f.fieldClass, severity: f.severity, mismatched: f.mismatched, sample_keys: f.sampleKeys })),
+      ];
+      if (rows.length) await trx.insertInto('reconciliation_fields').values(rows.map((x) => ({ reconciliation_id: id, ...x }))).execute();
+    }
+  });
+}

@@ -1,0 +1,472 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Warehouse } from '../../server/connections/warehouse.ts';
+import {
+  openSnowflakeWarehouse,
+  snowflakeDialect,
+  snowflakeOptionsFromEnv,
+  stagePath,
+  type SnowflakeConnectionLike,
+  type SnowflakeOptions,
+} from '../../server/connections/warehouse-snowflake.ts';
+import { HUB_ENTITIES, type Entity } from '../../server/hub/entities.ts';
+import { applyScope, ensureSchema } from '../../tasks/history/apply.ts';
+import type { ExtractResult } from '../../tasks/history/extract.ts';
+import { snapshotFields, tracked } from '../../tasks/history/layout.ts';
+import { canonicalEncoding, Checksum, rowHash } from '../../transforms/row-hash.ts';
+
+const clients = HUB_ENTITIES.clients!;
+const countries = HUB_ENTITIES.countries!;
+
+const BASE: SnowflakeOptions = { account: 'acct', username: 'loader', password: 'x', database: 'analytics', schema: 'history' };
+
+// The file format written out independently of the implementation: a typo on either side fails.
+const FORMAT = String.raw`FILE_FORMAT = (TYPE = CSV FIELD_DELIMITER = '\t' RECORD_DELIMITER = '\n' FIELD_OPTIONALLY_ENCLOSED_BY = NONE ESCAPE_UNENCLOSED_FIELD = '\\' NULL_IF = ('\\N') EMPTY_FIELD_AS_NULL = FALSE ERROR_ON_COLUMN_COUNT_MISMATCH = TRUE TRIM_SPACE = FALSE COMPRESSION = GZIP DATE_FORMAT = 'YYYY-MM-DD' TIMESTAMP_FORMAT = AUTO)`;
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+type Row = Record<string, unknown>;
+type Values = (string | null)[];
+
+/** One staged line as the extract writes it: the COPY text of the row, a tab, the hash of its tracked values. */
+function stagedLine(e: Entity, values: Values): { line: string; hash: string } {
+  const fields = snapshotFields(e).filter((f) => f.role !== 'row_hash');
+  const firstTracked = fields.findIndex((f) => f.role === 'tracked');
+  const hash = rowHash(values.slice(firstTracked, firstTracked + tracked(e).length));
+  return { line: `${canonicalEncoding(values)}\t${hash}\n`, hash };
+}
+
+async function stage(e: Entity, scope: string | null, snapshotAt: string, rows: Values[]): Promise<ExtractResult> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hubflow-sf-'));
+  dirs.push(dir);
+  const checksum = new Checksum();
+  const lines = rows.map((values) => {
+    const { line, hash } = stagedLine(e, values);
+    checksum.add(hash);
+    return line;
+  });
+  const file = path.join(dir, `${e.name}.tsv.gz`);
+  const bytes = gzipSync(lines.join(''));
+  await writeFile(file, bytes);
+  return { scope, snapshotAt, entities: [{ entity: e.name, file, extracted: rows.length, staged: rows.length, rejected: 0, sum: checksum.sum, bytes: bytes.length }] };
+}
+
+const CLIENT_ROWS: Values[] = [
+  ['acme', 'C1', 'Acme "Ltd"', 'GB', 'GBP', 'ops@acme.test', 'active', '2025-12-27 09:00:00+00'],
+  ['acme', 'C2', 'Tab\there', 'FR', 'EUR', null, 'active', '2025-12-27 09:00:00.123456+00'],
+  ['acme', 'C3', "O'Brien \\ Sons", 'US', 'USD', '', 'paused', '2025-12-28 08:00:00+00'],
+];
+
+/** What Snowflake would answer, with the parts a test varies scripted. */
+interface Script {
+  /** COPY INTO's per-file report; default: the one file, LOADED, every staged row. */
+  copy?: (sql: string) => Row[];
+  put?: Row[];
+  ledger?: Row[];
+  counts?: Row[];
+  totals?: Row[];
+  approved?: boolean;
+  staged?: number;
+}
+
+interface Logged {
+  conn: number;
+  sql: string;
+}
+
+function snowflakeAnswer(script: Script): (sql: string) => Row[] {
+  return (sql) => {
+    if (sql.startsWith('PUT ')) {
+      const name = path.basename(/^PUT 'file:\/\/([^']+)'/.exec(sql)![1]!);
+      return script.put ?? [{ source: name, target: name, sourceSize: 120, targetSize: 120, sourceCompression: 'GZIP', targetCompression: 'GZIP', status: 'UPLOADED', message: '' }];
+    }
+    if (sql.startsWith('COPY INTO ')) {
+      if (script.copy) return script.copy(sql);
+      const [, folder, name] = /FROM @~\/(\S+) FILES = \('([^']+)'\)/.exec(sql)!;
+      const n = BigInt(script.staged ?? CLIENT_ROWS.length);
+      // Upper-case keys and bigint counts, as the driver hands them over.
+      return [{ FILE: `${folder}${name}`, STATUS: 'LOADED', ROWS_PARSED: n, ROWS_LOADED: n, ERROR_LIMIT: 1n, ERRORS_SEEN: 0n, FIRST_ERROR: null }];
+    }
+    if (/ from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" where tenant_id = /.test(sql)) return script.ledger ?? [];
+    if (sql.startsWith('select change_type, count(*) as n from ')) return script.counts ?? [{ CHANGE_TYPE: 'insert', N: 3n }];
+    if (sql.startsWith('select count(*) as n, cast(coalesce(sum(')) return script.totals ?? [{ N: 3n, S: '1234' }];
+    if (sql.startsWith('select count(*) as n from (select ')) return [{ N: 0n }];
+    if (sql.startsWith('select count(*) as n, min(tenant_id) as t ')) return [{ N: 0n, T: null }];
+    if (sql.startsWith('select 1 as ok ')) return script.approved ? [{ OK: 1n }] : [];
+    if (/^(create|alter) /i.test(sql)) return [{ status: 'Statement executed successfully.' }];
+    return [];
+  };
+}
+
+/** A connection that records every statement and answers like Snowflake would. */
+class RecordingConnection implements SnowflakeConnectionLike {
+  connected = false;
+  destroyed = false;
+  constructor(
+    readonly id: number,
+    private readonly log: Logged[],
+    private readonly answer: (sql: string) => Row[],
+  ) {}
+
+  async connectAsync(): Promise<unknown> {
+    this.connected = true;
+    return this;
+  }
+
+  execute(options: Parameters<SnowflakeConnectionLike['execute']>[0]): unknown {
+    if (!this.connected || this.destroyed) throw new Error('statement on a connection that is not open');
+    this.log.push({ conn: this.id, sql: options.sqlText });
+    const rows = this.answer(options.sqlText);
+    setImmediate(() => options.complete(undefined, {}, rows));
+    return {};
+  }
+
+  destroy(callback: (err: Error | undefined) => void): void {
+    this.destroyed = true;
+    callback(undefined);
+  }
+}
+
+function recordingWarehouse(script: Script = {}) {
+  const log: Logged[] = [];
+  const connections: RecordingConnection[] = [];
+  const wh = openSnowflakeWarehouse({
+    ...BASE,
+    connect: () => {
+      const c = new RecordingConnection(connections.length + 1, log, snowflakeAnswer(script));
+      connections.push(c);
+      return c;
+    },
+  });
+  const sqls = () => log.map((l) => l.sql);
+  const find = (test: (sql: string) => boolean) => log.findIndex((l) => test(l.sql));
+  return { wh, log, connections, sqls, find };
+}
+
+const SNAPSHOT = '2025-12-28T10:00:00.000000Z';
+
+async function applyClients(wh: Warehouse, attempt: string, scope = 'acme') {
+  const extract = await stage(clients, scope, SNAPSHOT, CLIENT_ROWS.map((r) => [scope, ...r.slice(1)]));
+  const result = await applyScope({ warehouse: wh, entities: { clients }, extract, runId: 42, logicalDate: '2025-12-28', attempt });
+  return { extract, result };
+}
+
+describe('snowflakeDialect', () => {
+  const d = snowflakeDialect;
+
+  it('quotes identifiers in upper case, so quoted and unquoted names in the shared SQL meet', () => {
+    expect(d.id('tenant_id')).toBe('"TENANT_ID"');
+    expect(d.id('a"b')).toBe('"A""B"');
+  });
+
+  it('escapes quotes and backslashes in string literals', () => {
+    expect(d.text("it's")).toBe("'it''s'");
+    expect(d.text('C:\\temp\\new')).toBe("'C:\\\\temp\\\\new'");
+    expect(d.text("\\'")).toBe("'\\\\'''");
+  });
+
+  it('writes timestamps with an explicit format and the UTC offset', () => {
+    expect(d.timestamp('2025-12-28T10:00:00.123456Z')).toBe("to_timestamp_tz('2025-12-28 10:00:00.123456000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM')");
+    expect(d.timestamp('2025-12-28T10:00:00Z')).toBe("to_timestamp_tz('2025-12-28 10:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM')");
+    expect(() => d.timestamp("2025-12-28'; drop table x; --")).toThrow(/not an ISO-8601 UTC instant/);
+  });
+
+  it('maps the column types and the SQL pieces', () => {
+    expect(['text', 'integer', 'numeric', 'date', 'timestamptz', 'boolean'].map((t) => d.type(t as never))).toEqual([
+      'VARCHAR',
+      'NUMBER(10,0)',
+      'NUMBER(14,2)',
+      'DATE',
+      'TIMESTAMP_TZ(6)',
+      'BOOLEAN',
+    ]);
+    expect(d.timestampType).toBe('TIMESTAMP_TZ(6)');
+    expect(d.bigintType).toBe('NUMBER(19,0)');
+    expect(d.int60('v.row_hash')).toBe("TO_NUMBER(UPPER(SUBSTR(v.row_hash, 1, 15)), 'XXXXXXXXXXXXXXX')");
+    expect(d.createTemp('"STG"', '"A" VARCHAR')).toBe('create temporary table "STG" ("A" VARCHAR)');
+    expect(d.addColumn('"T"', '"C"', 'DATE')).toBe('alter table "T" add column if not exists "C" DATE');
+  });
+
+  it('qualifies tables with database and schema', () => {
+    const wh = openSnowflakeWarehouse(BASE);
+    expect(wh.table('clients_history')).toBe('"ANALYTICS"."HISTORY"."CLIENTS_HISTORY"');
+    expect(wh.schema).toBe('ANALYTICS.HISTORY');
+  });
+});
+
+describe('snowflakeOptionsFromEnv', () => {
+  const env = { SNOWFLAKE_ACCOUNT: 'org-acct', SNOWFLAKE_USER: 'loader', SNOWFLAKE_DATABASE: 'analytics', SNOWFLAKE_SCHEMA: 'history' };
+
+  it('is null when SNOWFLAKE_ACCOUNT is unset or blank', () => {
+    expect(snowflakeOptionsFromEnv({})).toBeNull();
+    expect(snowflakeOptionsFromEnv({ SNOWFLAKE_ACCOUNT: ' ', SNOWFLAKE_USER: 'x' })).toBeNull();
+  });
+
+  it('reads every setting', () => {
+    expect(
+      snowflakeOptionsFromEnv({ ...env, SNOWFLAKE_PASSWORD: 'pw', SNOWFLAKE_WAREHOUSE: 'load_wh', SNOWFLAKE_ROLE: 'loader_role', SNOWFLAKE_PRIVATE_KEY_PATH: '/keys/k.p8' }),
+    ).toEqual({ account: 'org-acct', username: 'loader', database: 'analytics', schema: 'history', password: 'pw', privateKeyPath: '/keys/k.p8', warehouse: 'load_wh', role: 'loader_role' });
+  });
+
+  it('names what is missing', () => {
+    expect(() => snowflakeOptionsFromEnv({ SNOWFLAKE_ACCOUNT: 'a' })).toThrow('SNOWFLAKE_ACCOUNT is set but SNOWFLAKE_USER is not');
+    expect(() => snowflakeOptionsFromEnv(env)).toThrow(/neither SNOWFLAKE_PASSWORD nor SNOWFLAKE_PRIVATE_KEY_PATH/);
+  });
+});
+
+describe('applyScope on Snowflake (recorded connection)', () => {
+  it('runs DDL and the bulk load before BEGIN and the whole apply between BEGIN and COMMIT', async () => {
+    const { wh, log, connections, sqls, find } = recordingWarehouse();
+    const { extract, result } = await applyClients(wh, 'run42_try1');
+    expect(result).toEqual([{ entity: 'clients', status: 'loaded', inserted: 3, updated: 0, deleted: 0, resurrected: 0, staged: 3, currentCount: 3, currentSum: '1234' }]);
+
+    const begin = find((s) => s === 'begin');
+    const commit = find((s) => s === 'commit');
+    expect(begin).toBeGreaterThan(0);
+    expect(commit).toBeGreaterThan(begin);
+    expect(sqls()).not.toContain('rollback');
+
+    // Snowflake commits on DDL: none of it may run inside the transaction.
+    const ddl = log.flatMap((l, i) => (/^(create|alter table|drop)/i.test(l.sql) ? [i] : []));
+    expect(ddl.length).toBeGreaterThan(5);
+    expect(Math.max(...ddl)).toBeLessThan(begin);
+    expect(sqls()).toContain('create table if not exists "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" (\n  "TENANT_ID" VARCHAR not null,\n  "CLIENT_ID" VARCHAR not null,\n  "NAME" VARCHAR,\n  "BILLING_COUNTRY" VARCHAR,\n  "BILLING_CURRENCY" VARCHAR,\n  "CONTACT_EMAIL" VARCHAR,\n  "STATUS" VARCHAR,\n  valid_from TIMESTAMP_TZ(6) not null,\n  valid_to TIMESTAMP_TZ(6),\n  is_current boolean not null,\n  is_deleted boolean not null,\n  row_hash char(64) not null,\n  source_updated_at TIMESTAMP_TZ(6),\n  run_id NUMBER(19,0) not null,\n  closed_by_run_id NUMBER(19,0)\n)');
+    expect(sqls().some((s) => s.startsWith('create unique index'))).toBe(false);
+
+    const stagingDdl = find((s) => s.startsWith('create temporary table "STG_CLIENTS_RUN42_TRY1" ("TENANT_ID" VARCHAR, "CLIENT_ID" VARCHAR, '));
+    const put = find((s) => s.startsWith('PUT '));
+    const copy = find((s) => s.startsWith('COPY INTO '));
+    expect(stagingDdl).toBeGreaterThan(-1);
+    expect(put).toBeGreaterThan(stagingDdl);
+    expect(copy).toBeGreaterThan(put);
+    expect(copy).toBeLessThan(begin);
+    expect(log[put]!.sql).toBe(`PUT 'file://${extract.entities[0]!.file}' @~/hubflow/run42_try1/clients/ AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE`);
+    expect(log[put]!.sql.startsWith("PUT 'file:///")).toBe(true);
+    expect(log[copy]!.sql).toBe(
+      'COPY INTO "STG_CLIENTS_RUN42_TRY1" ("TENANT_ID", "CLIENT_ID", "NAME", "BILLING_COUNTRY", "BILLING_CURRENCY", "CONTACT_EMAIL", "STATUS", "SOURCE_UPDATED_AT", "ROW_HASH") ' +
+        `FROM @~/hubflow/run42_try1/clients/ FILES = ('clients.tsv.gz') ${FORMAT} ON_ERROR = ABORT_STATEMENT PURGE = TRUE`,
+    );
+
+    // Between BEGIN and COMMIT, in this order, on the connection that loaded the staging table.
+    const inTransaction = log.slice(begin + 1, commit);
+    const at = (test: (sql: string) => boolean) => inTransaction.findIndex((l) => test(l.sql));
+    const steps = [
+      at((s) => /^select entity, .* from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" where tenant_id = 'acme' and entity in \('clients'\)/s.test(s)),
+      at((s) => s.startsWith('insert into "CHG_CLIENTS_RUN42_TRY1" (change_type, "TENANT_ID", "CLIENT_ID", ') && s.includes('from "STG_CLIENTS_RUN42_TRY1" s\nfull join (select * from "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" h where h.tenant_id = \'acme\' and h.is_current) c on s."TENANT_ID" = c."TENANT_ID" and s."CLIENT_ID" = c."CLIENT_ID"')),
+      at((s) => s.startsWith('select change_type, count(*) as n from "CHG_CLIENTS_RUN42_TRY1" group by change_type')),
+      at((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."CLIENTS_CHANGES" ("TENANT_ID", "CLIENT_ID", valid_from, run_id, change_type, column_name, old_value, new_value)')),
+      at((s) => s.startsWith('update "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" h set valid_to = c.valid_from, is_current = false, closed_by_run_id = 42\nfrom "CHG_CLIENTS_RUN42_TRY1" c\nwhere')),
+      at((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" ("TENANT_ID", "CLIENT_ID", "NAME", ')),
+      at((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES" (entity, tenant_id, logical_date, run_id, snapshot_at,') && s.includes("values ('clients', 'acme', '2025-12-28', 42, to_timestamp_tz('2025-12-28 10:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'), null")),
+    ];
+    expect(steps.every((i) => i >= 0), JSON.stringify(steps)).toBe(true);
+    expect([...steps].sort((a, b) => a - b)).toEqual(steps);
+    const applyConn = log[begin]!.conn;
+    expect(log.filter((l) => l.conn === applyConn && /^(PUT|COPY|create temporary)/.test(l.sql))).toHaveLength(4);
+    expect(inTransaction.every((l) => l.conn === applyConn)).toBe(true);
+
+    // Every session: UTC and its settings first, its connection destroyed at the end.
+    expect(connections).toHaveLength(2);
+    for (const c of connections) {
+      const own = log.filter((l) => l.conn === c.id).map((l) => l.sql);
+      expect(own.slice(0, 6)).toEqual([
+        "ALTER SESSION SET TIMEZONE = 'UTC'",
+        "ALTER SESSION SET QUERY_TAG = 'hubflow'",
+        "ALTER SESSION SET TIMESTAMP_INPUT_FORMAT = 'AUTO'",
+        "ALTER SESSION SET DATE_OUTPUT_FORMAT = 'YYYY-MM-DD'",
+        "ALTER SESSION SET TIMESTAMP_TZ_OUTPUT_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF6TZH'",
+        'ALTER SESSION SET ERROR_ON_NONDETERMINISTIC_UPDATE = TRUE',
+      ]);
+      expect(c.destroyed).toBe(true);
+    }
+  });
+
+  it('gives every attempt its own stage path and its own temporary tables', async () => {
+    const { wh, log } = recordingWarehouse();
+    await applyClients(wh, 'run42_try1');
+    await applyClients(wh, 'run42_try2');
+    const puts = log.filter((l) => l.sql.startsWith('PUT ')).map((l) => / (@\S+) /.exec(l.sql)![1]);
+    expect(puts).toEqual(['@~/hubflow/run42_try1/clients/', '@~/hubflow/run42_try2/clients/']);
+    const temps = log.filter((l) => l.sql.startsWith('create temporary table ')).map((l) => /^create temporary table (\S+)/.exec(l.sql)![1]);
+    expect(temps).toEqual(['"STG_CLIENTS_RUN42_TRY1"', '"CHG_CLIENTS_RUN42_TRY1"', '"STG_CLIENTS_RUN42_TRY2"', '"CHG_CLIENTS_RUN42_TRY2"']);
+    const copies = log.filter((l) => l.sql.startsWith('COPY INTO ')).map((l) => /^COPY INTO (\S+) .* FROM (\S+) /.exec(l.sql)!.slice(1));
+    expect(copies).toEqual([
+      ['"STG_CLIENTS_RUN42_TRY1"', '@~/hubflow/run42_try1/clients/'],
+      ['"STG_CLIENTS_RUN42_TRY2"', '@~/hubflow/run42_try2/clients/'],
+    ]);
+  });
+
+  const skipped: [string, Script, RegExp, boolean][] = [
+    ['a file COPY reports as LOAD_SKIPPED', { copy: () => [{ FILE: 'hubflow/r/clients/clients.tsv.gz', STATUS: 'LOAD_SKIPPED', ROWS_PARSED: 0n, ROWS_LOADED: 0n }] }, /LOAD_SKIPPED/, true],
+    ['a COPY that processed no file (skipped as loaded within 64 days)', { copy: () => [{ status: 'Copy executed with 0 files processed.' }] }, /loaded no file \(Snowflake: 'Copy executed with 0 files processed\.'\)/, true],
+    ['a COPY that loaded fewer rows than were staged', { staged: 2 }, /clients of acme: the warehouse loaded 2 rows of 3 staged; nothing was applied/, false],
+  ];
+
+  it.each(skipped)('rejects %s before BEGIN, and applies nothing', async (_name, script, message, removes) => {
+    const { wh, sqls } = recordingWarehouse(script);
+    const applying = applyClients(wh, 'run42_try1');
+    await expect(applying).rejects.toThrow(message);
+    await expect(applying).rejects.toMatchObject({ name: 'RetryableError' });
+    expect(sqls()).not.toContain('begin');
+    expect(sqls()).not.toContain('commit');
+    expect(sqls().filter((s) => /^(insert|update|delete|merge) /.test(s))).toEqual([]);
+    // A failed load removes its upload; a successful one was purged by COPY itself.
+    expect(sqls().includes('REMOVE @~/hubflow/run42_try1/clients/')).toBe(removes);
+  });
+
+  it('rolls back, without committing, a mass delete beyond the guard', async () => {
+    const { wh, sqls, find, connections } = recordingWarehouse({ counts: [{ CHANGE_TYPE: 'delete', N: 50n }, { CHANGE_TYPE: 'update', N: 1n }], totals: [{ N: 100n, S: '99' }] });
+    await expect(applyClients(wh, 'run42_try1')).rejects.toMatchObject({ name: 'MassDeleteError', message: expect.stringMatching(/deletes 50 of 100 live rows/) });
+    const begin = find((s) => s === 'begin');
+    expect(begin).toBeGreaterThan(0);
+    expect(find((s) => s.startsWith('insert into "CHG_CLIENTS_RUN42_TRY1"'))).toBeGreaterThan(begin);
+    expect(find((s) => s.startsWith('select 1 as ok from "ANALYTICS"."HISTORY"."DELETE_APPROVALS"'))).toBeGreaterThan(begin);
+    expect(find((s) => s === 'rollback')).toBeGreaterThan(begin);
+    expect(sqls()).not.toContain('commit');
+    expect(sqls().filter((s) => /^(insert into "ANALYTICS"|update )/.test(s))).toEqual([]);
+    expect(connections.every((c) => c.destroyed)).toBe(true);
+  });
+
+  it('escapes quotes and backslashes of values in every literal and path', async () => {
+    const tenant = "o'neil\\acme";
+    const { wh, sqls } = recordingWarehouse();
+    // The ledger query must name the escaped tenant; the recorded answer is looked up by its start only.
+    await applyClients(wh, `run7/${tenant}/1`, tenant);
+    const escaped = "'o''neil\\\\acme'";
+    expect(sqls().find((s) => s.startsWith('select entity, '))).toContain(`where tenant_id = ${escaped} and entity in ('clients')`);
+    expect(sqls().find((s) => s.startsWith('insert into "CHG_'))).toContain(`where h.tenant_id = ${escaped} and h.is_current`);
+    expect(sqls().find((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES"'))).toContain(`values ('clients', ${escaped}, '2025-12-28'`);
+    expect(sqls().filter((s) => s.includes("'o'neil") || s.includes("o''neil\\acme"))).toEqual([]);
+    const put = sqls().find((s) => s.startsWith('PUT '))!;
+    expect(put).toMatch(/ @~\/hubflow\/run7\/o_neil_acme\/1\/clients-[0-9a-f]{10}\/ /);
+    expect(stagePath(`run7/${tenant}/1/clients`)).not.toBe(stagePath('run7/o_neil_acme/1/clients'));
+  });
+});
+
+describe('session.load', () => {
+  async function loadWith(script: Script) {
+    const rec = recordingWarehouse(script);
+    const extract = await stage(clients, 'acme', SNAPSHOT, CLIENT_ROWS);
+    const file = extract.entities[0]!.file!;
+    const loading = rec.wh.session((s) => s.load('"STG"', ['tenant_id', 'client_id'], file, 'a1/clients'));
+    return { ...rec, loading };
+  }
+
+  it('returns the rows Snowflake reports loaded, summed over the files', async () => {
+    const { loading } = await loadWith({
+      copy: () => [
+        { FILE: 'hubflow/a1/clients/clients.tsv.gz', STATUS: 'LOADED', ROWS_PARSED: 2n, ROWS_LOADED: 2n },
+        { FILE: 'hubflow/a1/clients/clients_2.tsv.gz', STATUS: 'LOADED', ROWS_PARSED: '5', ROWS_LOADED: '5' },
+      ],
+    });
+    await expect(loading).resolves.toBe(7);
+  });
+
+  it('raises on a file that did not load completely, and removes the upload', async () => {
+    const { loading, sqls } = await loadWith({
+      copy: () => [{ FILE: 'hubflow/a1/clients/clients.tsv.gz', STATUS: 'PARTIALLY_LOADED', ROWS_PARSED: 3n, ROWS_LOADED: 2n, FIRST_ERROR: "Numeric value 'x' is not recognized", FIRST_ERROR_LINE: 2n, FIRST_ERROR_COLUMN_NAME: '"STG"["CLIENT_ID":2]' }],
+    });
+    await expect(loading).rejects.toMatchObject({ name: 'PermanentError', message: expect.stringMatching(/as PARTIALLY_LOADED, 2 of 3 rows loaded: Numeric value 'x' is not recognized \(line 2/) });
+    expect(sqls().at(-1)).toBe('REMOVE @~/hubflow/a1/clients/');
+  });
+
+  it('raises when PUT did not upload, before any COPY', async () => {
+    const { loading, sqls } = await loadWith({ put: [{ source: 'clients.tsv.gz', status: 'SKIPPED', message: 'exists' }] });
+    await expect(loading).rejects.toThrow(/PUT of .*clients\.tsv\.gz to @~\/hubflow\/a1\/clients\/: SKIPPED exists/);
+    expect(sqls().some((s) => s.startsWith('COPY'))).toBe(false);
+  });
+
+  it('uses a named stage when configured', async () => {
+    const log: Logged[] = [];
+    const wh = openSnowflakeWarehouse({ ...BASE, stage: 'loads.hubflow_stage', connect: () => new RecordingConnection(1, log, snowflakeAnswer({ copy: () => [{ FILE: 'clients.tsv.gz', STATUS: 'LOADED', ROWS_PARSED: 3n, ROWS_LOADED: 3n }] })) });
+    const extract = await stage(clients, 'acme', SNAPSHOT, CLIENT_ROWS);
+    await expect(wh.session((s) => s.load('"STG"', ['tenant_id'], extract.entities[0]!.file!, 'a2/clients'))).resolves.toBe(3);
+    expect(log.find((l) => l.sql.startsWith('PUT'))!.sql).toContain(' @loads.hubflow_stage/hubflow/a2/clients/ ');
+    expect(() => openSnowflakeWarehouse({ ...BASE, stage: 'x; drop table y' })).toThrow(/not a plain/);
+  });
+});
+
+describe('session lifecycle', () => {
+  it('rolls back an open transaction and destroys the connection when the work fails', async () => {
+    const { wh, sqls, connections } = recordingWarehouse();
+    await expect(
+      wh.session(async (s) => {
+        await s.query('begin');
+        await s.query('insert into x values (1)');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(sqls().slice(-3)).toEqual(['begin', 'insert into x values (1)', 'rollback']);
+    expect(connections[0]!.destroyed).toBe(true);
+  });
+
+  it('normalises result keys to lower case', async () => {
+    const { wh } = recordingWarehouse({ totals: [{ N: 5n, S: '77' }] });
+    const rows = await wh.session((s) => s.query("select count(*) as n, cast(coalesce(sum(1), 0) as text) as s from t"));
+    expect(rows).toEqual([{ n: 5n, s: '77' }]);
+  });
+});
+
+describe.skipIf(!process.env.SNOWFLAKE_ACCOUNT)('applyScope on a real Snowflake account', () => {
+  const d = snowflakeDialect;
+  // A schema of its own, dropped afterwards: the account's SNOWFLAKE_SCHEMA is left untouched.
+  const schema = `HUBFLOW_T_${randomUUID().replaceAll('-', '').slice(0, 10).toUpperCase()}`;
+  let options: SnowflakeOptions;
+  let admin: Warehouse;
+  let wh: Warehouse;
+
+  beforeAll(async () => {
+    options = snowflakeOptionsFromEnv(process.env)!;
+    admin = openSnowflakeWarehouse(options);
+    await admin.session((s) => s.query(`create schema if not exists ${d.id(options.database)}.${d.id(schema)}`));
+    wh = openSnowflakeWarehouse({ ...options, schema });
+    await ensureSchema(wh, { countries });
+  }, 180_000);
+
+  afterAll(async () => {
+    await admin?.session((s) => s.query(`drop schema if exists ${d.id(options.database)}.${d.id(schema)}`));
+    await wh?.close();
+    await admin?.close();
+  }, 120_000);
+
+  const rows = (name3: string): Values[] => [
+    ['ZX', 'Tab\there "q" \'s\\back\nline\rend', 'EUR', null, '2025-12-28 10:00:00+00'],
+    ['ZY', '', 'USD', 'ssn', '2025-12-28 10:00:00.123456+00'],
+    ['ZZ', name3, 'GBP', 'nino', '2025-12-27 09:00:00.5+00'],
+  ];
+
+  it('loads, versions and reads back a small global entity', async () => {
+    const run = randomUUID().slice(0, 8);
+    const first = await stage(countries, null, '2025-12-28T11:00:00.000000Z', rows('Plain'));
+    const [loaded] = await applyScope({ warehouse: wh, entities: { countries }, extract: first, runId: 1, logicalDate: '2025-12-28', attempt: `${run}-1` });
+    expect(loaded).toMatchObject({ status: 'loaded', inserted: 3, currentCount: 3, currentSum: first.entities[0]!.sum });
+
+    const current = await wh.session((s) =>
+      s.query<{ code: string; name: string; currency_code: string; national_id_type: string | null; at: string }>(
+        `select "CODE" as code, "NAME" as name, "CURRENCY_CODE" as currency_code, "NATIONAL_ID_TYPE" as national_id_type, to_varchar(source_updated_at, 'YYYY-MM-DD HH24:MI:SS.FF6 TZH:TZM') as at
+         from ${wh.table('countries_current')} order by 1`,
+      ),
+    );
+    expect(current).toEqual([
+      { code: 'ZX', name: 'Tab\there "q" \'s\\back\nline\rend', currency_code: 'EUR', national_id_type: null, at: '2025-12-28 10:00:00.000000 +00:00' },
+      { code: 'ZY', name: '', currency_code: 'USD', national_id_type: 'ssn', at: '2025-12-28 10:00:00.123456 +00:00' },
+      { code: 'ZZ', name: 'Plain', currency_code: 'GBP', national_id_type: 'nino', at: '2025-12-27 09:00:00.500000 +00:00' },
+    ]);
+
+    const again = await applyScope({ warehouse: wh, entities: { countries }, extract: first, runId: 1, logicalDate: '2025-12-28', attempt: `${run}-2` });
+    expect(again[0]).toMatchObject({ status: 'already_loaded', currentCount: 3 });
+
+    const second = await stage(countries, null, '2025-12-29T11:00:00.000000Z', rows('Renamed'));
+    const [next] = await applyScope({ warehouse: wh, entities: { countries }, extract: second, runId: 2, logicalDate: '2025-12-29', attempt: `${run}-3` });
+    expect(next).toMatchObject({ status: 'loaded', inserted: 0, updated: 1, deleted: 0, currentCount: 3, currentSum: second.entities[0]!.sum });
+    const [versions] = await wh.session((s) => s.query<{ n: unknown }>(`select count(*) as n from ${wh.table('countries_history')} where "CODE" = 'ZZ'`));
+    expect(Number(versions!.n)).toBe(2);
+  }, 300_000);
+});
