@@ -23,6 +23,8 @@ export interface FilingPeriod {
   readonly deadline: Date;
   /** Tax year the period belongs to, as the authority writes it ('2026-27', '2025'). */
   readonly taxYear: string;
+  /** First day of that tax year (YYYY-MM-DD): year-to-date figures count from here. */
+  readonly yearStart: string;
 }
 
 export interface Address {
@@ -136,6 +138,13 @@ export interface Jurisdiction {
   readonly country: string;
   /** The official specification the plugin follows (also in the folder's README). */
   readonly spec: { readonly name: string; readonly version: string; readonly url: string };
+  /**
+   * The money totals the file states that are plain sums of one canonical `period` figure over
+   * the records rendered (EFW2 `wages` = sum of `gross`). The pipeline checks each against its own
+   * sums of the records it handed to `render`, so no file can state a total its records do not
+   * add up to. Totals derived otherwise (capped, split, employer shares) are left out.
+   */
+  readonly recordTotals: Readonly<Record<string, keyof Money>>;
   /** File name within `<outbox>/<code>/<period>/<tenant>/`. */
   fileName(period: FilingPeriod): string;
   /** The calendar: every period whose end falls within [from, to), in order. */

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { sql } from 'kysely';
 import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns } from './cli-output.ts';
+import { registerHistoryCommands } from './cli-history.ts';
 import { registerHubCommands } from './cli-hub.ts';
 import { describeCollision, registerWindowCommands } from './cli-windows.ts';
 import { findCollisions } from './engine/collisions.ts';
@@ -225,6 +226,7 @@ program
 
 registerWindowCommands(program);
 registerHubCommands(program);
+registerHistoryCommands(program);
 
 program
   .command('scheduler')

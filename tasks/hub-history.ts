@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import type { TaskContext } from 'hubflow';
@@ -101,9 +101,21 @@ export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Pro
     throw new PermanentError(`reconciliation failed for ${scopeLabel(extract.scope)}: ${failed.map(describe).join('; ')}; see hubflow reconcile report --run ${ctx.runId}`);
   }
   if (critical.length) await ctx.alert(`critical reconciliation mismatch in ${scopeLabel(extract.scope)}: ${critical.map(describe).join('; ')}`, { runId: ctx.runId });
-  // Staged files have served their purpose once the warehouse is proven; kept when it is not.
-  await rm(scopeDir(ctx, extract.scope), { recursive: true, force: true });
+  await pruneStaging(ctx, extract.scope);
   return results;
+}
+
+/**
+ * Once a scope's load is proven, earlier runs' snapshots of it are no longer needed; this run's
+ * stays, so its reconciliation can be repeated (clear the reconcile task) and audited.
+ */
+async function pruneStaging(ctx: TaskContext, scope: Scope): Promise<void> {
+  const runs = path.dirname(path.dirname(scopeDir(ctx, scope)));
+  const scopeName = path.basename(scopeDir(ctx, scope));
+  for (const dir of await readdir(runs).catch(() => [] as string[])) {
+    const id = Number(/^run-(\d+)$/.exec(dir)?.[1]);
+    if (id && id < ctx.runId) await rm(path.join(runs, dir, scopeName), { recursive: true, force: true });
+  }
 }
 
 async function saveReconciliations(ctx: TaskContext, results: EntityReconciliation[]): Promise<void> {

@@ -14,6 +14,7 @@ const caT4: Jurisdiction = {
     version: '1.26',
     url: 'https://www.canada.ca/en/revenue-agency/services/e-services/filing-information-returns-electronically-t4-t5-other-types-returns-overview/t619-2026/t4-2026.html',
   },
+  recordTotals: { employmentIncome: 'gross', incomeTax: 'incomeTax' },
   fileName: (period) => `T4-${period.id}.xml`,
   periods,
   validateEmployer: validateEmployerAndSubmitter,

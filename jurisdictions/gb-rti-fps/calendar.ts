@@ -94,6 +94,7 @@ export function monthlyPeriod(startYear: number, month: number): FilingPeriod {
     payDate,
     deadline: endOfUkDay(payDate),
     taxYear: taxYearId(startYear),
+    yearStart: iso(startYear, 4, 6),
   };
 }
 

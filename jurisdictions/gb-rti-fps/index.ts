@@ -14,6 +14,7 @@ const gbRtiFps: Jurisdiction = {
     version: '2026-27 v1.0 (FullPaymentSubmission-2027-v1-0) and 2025-26 v1.0 (FullPaymentSubmission-2026-v1-0)',
     url: 'https://www.gov.uk/government/publications/real-time-information-internet-submissions-2026-to-2027-technical-specifications',
   },
+  recordTotals: { taxablePay: 'gross', taxDeductedOrRefunded: 'incomeTax', employeeNics: 'employeeSocial', employerNics: 'employerSocial' },
   fileName: (period) => `FPS-${period.id}.xml`,
   periods: monthlyPeriods,
   validateEmployer: (employer) => validateEmployer(employer),

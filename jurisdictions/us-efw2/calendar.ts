@@ -35,6 +35,7 @@ export function period(taxYear: number): FilingPeriod {
     payDate: null,
     deadline: deadline(taxYear),
     taxYear: String(taxYear),
+    yearStart: iso(taxYear, 1, 1),
   };
 }
 

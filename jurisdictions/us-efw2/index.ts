@@ -14,6 +14,7 @@ const usEfw2: Jurisdiction = {
     version: 'Tax Year 2025',
     url: 'https://www.ssa.gov/employer/efw/25efw2.pdf',
   },
+  recordTotals: { wages: 'gross', federalIncomeTax: 'incomeTax', medicareWages: 'gross' },
   fileName: (period) => `W2REPORT-${period.id}.txt`,
   periods,
   validateEmployer: validateEmployerAndSubmitter,

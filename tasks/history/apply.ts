@@ -109,12 +109,31 @@ async function ledgerState(s: WarehouseSession, wh: Warehouse, tenant: string, n
 async function approved(s: WarehouseSession, wh: Warehouse, entity: string, tenant: string, date: string): Promise<boolean> {
   const d = wh.dialect;
   const rows = await s.query(
-    `select 1 as ok from ${wh.table(DELETE_APPROVALS)} where entity = ${d.text(entity)} and tenant_id = ${d.text(tenant)} and logical_date = ${d.text(date)}`,
+    `select 1 as ok from ${wh.table(DELETE_APPROVALS)} where entity in (${d.text(entity)}, '*') and tenant_id = ${d.text(tenant)} and logical_date = ${d.text(date)}`,
   );
   return rows.length > 0;
 }
 
 export class MassDeleteError extends PermanentError {}
+
+/** An operator's approval for one load ('*': of every entity) to delete beyond the guard; kept, with who and why. */
+export async function approveDeletes(
+  wh: Warehouse,
+  entities: Entities,
+  a: { entity: string; tenant: string; logicalDate: string; approvedBy: string; reason: string },
+): Promise<void> {
+  await ensureSchema(wh, entities);
+  const d = wh.dialect;
+  await wh.session(async (s) => {
+    await s.query(
+      `delete from ${wh.table(DELETE_APPROVALS)} where entity = ${d.text(a.entity)} and tenant_id = ${d.text(a.tenant)} and logical_date = ${d.text(a.logicalDate)}`,
+    );
+    await s.query(
+      `insert into ${wh.table(DELETE_APPROVALS)} (entity, tenant_id, logical_date, approved_by, reason, approved_at)
+       values (${d.text(a.entity)}, ${d.text(a.tenant)}, ${d.text(a.logicalDate)}, ${d.text(a.approvedBy)}, ${d.text(a.reason)}, current_timestamp)`,
+    );
+  });
+}
 
 /** Applies one scope's staged extract; returns what changed per entity. */
 export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
@@ -214,7 +233,7 @@ async function applyEntity(
       throw new MassDeleteError(
         `${e.name} of ${scopeLabel(ctx.scope)}: the snapshot of ${ctx.logicalDate} deletes ${deleted} of ${before.currentCount} live rows ` +
           `(${(share * 100).toFixed(1)}%, above the ${(ctx.guard.maxShare * 100).toFixed(1)}% guard); nothing was applied. ` +
-          `If the hub really lost them: hubflow history approve-deletes --entity ${e.name} --tenant '${ctx.tenant}' --date ${ctx.logicalDate} --reason '...', then clear the load task`,
+          `If the hub really lost them: hubflow history approve-deletes --tenant '${ctx.tenant}' --date ${ctx.logicalDate} --reason '...', then clear the load task`,
       );
     }
   }

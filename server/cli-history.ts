@@ -1,0 +1,110 @@
+import { userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { HUB_ENTITIES } from './hub/entities.ts';
+import { approveDeletes } from '../tasks/history/apply.ts';
+import { printJson, printRows } from './cli-output.ts';
+import { openRuntime, type Runtime } from './runtime.ts';
+
+async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const rt = await openRuntime({ defaultLogLevel: 'warn' });
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}
+
+const percent = (rate: number) => `${(rate * 100).toFixed(3)}%`;
+
+/** Prints what reconciliation found for a run (default: the latest reconciled run); exit 1 when any failed. */
+export async function reconcileReport(rt: Runtime, runId: number | undefined, json: boolean): Promise<boolean> {
+  const db = rt.db;
+  const run = runId ?? (await db.selectFrom('reconciliations').select((eb) => eb.fn.max('run_id').as('run')).executeTakeFirst())?.run ?? undefined;
+  if (run === undefined || run === null) {
+    process.stdout.write('no reconciliations recorded yet\n');
+    return true;
+  }
+  const rows = await db.selectFrom('reconciliations').selectAll().where('run_id', '=', Number(run)).orderBy('tenant_id').orderBy('entity').execute();
+  if (!rows.length) throw new Error(`run ${run} has no reconciliations (is it a run of the history DAG, and has its reconcile task run?)`);
+  const fields = await db
+    .selectFrom('reconciliation_fields')
+    .selectAll()
+    .where(
+      'reconciliation_id',
+      'in',
+      rows.map((r) => r.id),
+    )
+    .orderBy('reconciliation_id')
+    .orderBy('field')
+    .execute();
+  if (json) {
+    printJson(rows.map((r) => ({ ...r, fields: fields.filter((f) => f.reconciliation_id === r.id) })));
+  } else {
+    process.stdout.write(`reconciliation of run ${run} (${rows[0]!.logical_date.toISOString().slice(0, 10)})\n\n`);
+    printRows(
+      rows.map((r) => ({
+        tenant: r.tenant_id || '(global)',
+        entity: r.entity,
+        hub: r.source_count,
+        rejected: r.rejected,
+        staged: r.staged_count,
+        current: r.current_count,
+        matched: r.matched,
+        mismatched: r.mismatched,
+        'missing in warehouse': r.missing_in_target,
+        'missing in hub': r.missing_in_source,
+        rate: percent(r.mismatch_rate),
+        severity: r.severity,
+        status: r.status,
+      })),
+      false,
+    );
+    if (fields.length) {
+      const scope = new Map(rows.map((r) => [r.id, `${r.tenant_id || '(global)'} ${r.entity}`]));
+      process.stdout.write('\nmismatches by field\n\n');
+      printRows(
+        fields.map((f) => ({ scope: scope.get(f.reconciliation_id), field: f.field, class: f.field_class, severity: f.severity, records: f.mismatched, 'sample keys': f.sample_keys.join(' ') })),
+        false,
+      );
+    }
+  }
+  return rows.every((r) => r.status !== 'failed');
+}
+
+export function registerHistoryCommands(program: Command): void {
+  program
+    .command('reconcile')
+    .description('reconciliation of the hub against the warehouse')
+    .command('report')
+    .description('per tenant and entity: counts, checksums, record-level result and field mismatches (exit 1 if a check failed)')
+    .option('--run <id>', 'run id (default: the latest reconciled run)', (v) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--run: a run id, not '${v}'`);
+      return n;
+    })
+    .option('--json', 'print JSON')
+    .action((opts: { run?: number; json?: boolean }) =>
+      withRuntime(async (rt) => {
+        if (!(await reconcileReport(rt, opts.run, opts.json ?? false))) process.exitCode = 1;
+      }),
+    );
+
+  program
+    .command('history')
+    .description('the warehouse history the nightly DAG builds')
+    .command('approve-deletes')
+    .description('let one load delete more rows than the mass-delete guard allows (the hub really lost them); then clear the load task')
+    .option('--entity <name>', 'entity, e.g. workers (default: every entity)', '*')
+    .requiredOption('--tenant <id>', "tenant id ('' for global reference data)")
+    .requiredOption('--date <YYYY-MM-DD>', 'logical date of the load')
+    .requiredOption('--reason <text>', 'why: kept with the approval')
+    .option('--by <name>', 'who approves (default: the system user)', userInfo().username)
+    .action((opts: { entity: string; tenant: string; date: string; reason: string; by: string }) =>
+      withRuntime(async (rt) => {
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.date)) throw new Error(`--date: YYYY-MM-DD, not '${opts.date}'`);
+        if (opts.entity !== '*' && !HUB_ENTITIES[opts.entity]) throw new Error(`--entity: unknown entity '${opts.entity}'; known: ${Object.keys(HUB_ENTITIES).join(', ')}`);
+        await approveDeletes(await rt.connections.warehouse(), HUB_ENTITIES, { entity: opts.entity, tenant: opts.tenant, logicalDate: opts.date, approvedBy: opts.by, reason: opts.reason });
+        process.stdout.write(`approved: ${opts.entity === '*' ? 'every entity' : opts.entity} of '${opts.tenant}' on ${opts.date} may delete beyond the guard; clear the failed load task to apply it\n`);
+      }),
+    );
+}

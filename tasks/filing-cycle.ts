@@ -1,0 +1,155 @@
+import type { TaskContext } from 'hubflow';
+import { PermanentError } from '../server/errors.ts';
+import { HUB_ENTITIES } from '../server/hub/entities.ts';
+import { JURISDICTIONS, jurisdiction } from '../jurisdictions/index.ts';
+import type { Violation } from '../jurisdictions/types.ts';
+import { parseFilingConf } from './filings/conf.ts';
+import { periodOrFail } from './filings/period.ts';
+import { planFilings } from './filings/plan.ts';
+import { deliverStep, extractStep, renderStep, validateStep, verifyStep, type DeliverStepResult, type FilingEnv } from './filings/steps.ts';
+import { configuredSubmitters } from './filings/submitter.ts';
+import { filingLabel, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './filings/types.ts';
+
+/**
+ * The tasks of the filing-cycle DAG. `plan` lists the filings; each later task is mapped over
+ * the previous one's results, one instance per (jurisdiction, period, tenant), and takes its
+ * upstream's result whether it succeeded or not (`all_done`): one tenant's failure never holds
+ * back another's filing. `report` closes the cycle and raises the deadline alerts.
+ */
+
+function env(ctx: TaskContext<unknown>): FilingEnv {
+  const conf = parseFilingConf(ctx.conf);
+  const c = ctx.connections;
+  return {
+    hub: c.hub(),
+    hubSchema: c.hubSchema,
+    entities: HUB_ENTITIES,
+    stagingDir: c.stagingDir,
+    outboxDir: c.outboxDir,
+    runId: ctx.runId,
+    submitters: [conf.submitters, configuredSubmitters(c.config)],
+    test: conf.test,
+    onRejects: (item, violations) => saveRejects(ctx, item, violations),
+    signal: ctx.signal,
+  };
+}
+
+export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
+  const conf = parseFilingConf(ctx.conf);
+  // The run's own due time, not the clock: a run re-tried or run late plans what it was due to.
+  const asOf = ctx.dataInterval.end;
+  const plan = await planFilings({
+    hub: ctx.connections.hub(),
+    schema: ctx.connections.hubSchema,
+    entities: HUB_ENTITIES,
+    outboxDir: ctx.connections.outboxDir,
+    jurisdictions: JURISDICTIONS,
+    asOf,
+    selection: conf.selection,
+  });
+  for (const o of plan.overdue) {
+    await ctx.alert(`filing OVERDUE: ${filingLabel(o.item)} was due by ${o.deadline} and is not in the outbox`, { ...o.item, deadline: o.deadline });
+  }
+  ctx.log.info({ asOf: asOf.toISOString(), selection: conf.selection, filings: plan.items.length, overdue: plan.overdue.length }, 'filings planned');
+  return plan.items;
+}
+
+/** A mapped instance whose upstream instance failed gets null: say so, and which one to look at. */
+function upstreamItem<T>(ctx: TaskContext<T | null>, what: string): T {
+  if (ctx.item === null) throw new PermanentError(`${what} #${ctx.mapIndex} did not succeed, so this filing goes no further; see that task instance`);
+  return ctx.item;
+}
+
+export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extracted | NothingToFile> {
+  const result = await extractStep(env(ctx), ctx.item);
+  if ('nothing' in result) ctx.log.info({ ...ctx.item }, `nothing to file: ${result.nothing}`);
+  else ctx.log.info({ ...ctx.item, snapshotAt: result.snapshotAt, records: result.records }, 'filing extracted');
+  return result;
+}
+
+export async function validateCycle(ctx: TaskContext<Extracted | NothingToFile | null>): Promise<Validated | NothingToFile> {
+  const prev = upstreamItem(ctx, 'the extract');
+  if (!('nothing' in prev)) await clearRejects(ctx, prev.item);
+  const result = await validateStep(env(ctx), prev);
+  if (!('nothing' in result)) ctx.log.info({ ...result.item, valid: result.valid, rejected: result.rejected }, 'filing validated');
+  return result;
+}
+
+export async function renderCycle(ctx: TaskContext<Validated | NothingToFile | null>): Promise<Rendered | NothingToFile> {
+  return renderStep(env(ctx), upstreamItem(ctx, 'the validation'));
+}
+
+export async function verifyCycle(ctx: TaskContext<Rendered | NothingToFile | null>): Promise<Verified | NothingToFile> {
+  return verifyStep(env(ctx), upstreamItem(ctx, 'the render'));
+}
+
+export async function deliverCycle(ctx: TaskContext<Verified | NothingToFile | null>): Promise<DeliverStepResult> {
+  const result = await deliverStep(env(ctx), upstreamItem(ctx, 'the verification'));
+  const label = filingLabel(result.item);
+  if (result.status === 'delivered') ctx.log.info({ ...result.item, folder: result.folder, records: result.records, rejected: result.rejected }, 'filing delivered');
+  if (result.late) await ctx.alert(`filing delivered LATE: ${label}, deadline ${result.deadline}`, { ...result.item, deadline: result.deadline });
+  if (result.replacedSha256) {
+    await ctx.alert(`filing REPLACED: ${label} differs from the one delivered before (sha256 ${result.replacedSha256.slice(0, 12)} -> ${result.sha256!.slice(0, 12)}); if the old one was submitted, the authority needs a correction`, { ...result.item });
+  }
+  return result;
+}
+
+export interface CycleReport {
+  planned: number;
+  delivered: number;
+  nothingToFile: number;
+  notDelivered: (FilingItem & { deadline: string })[];
+}
+
+/**
+ * Compares the plan with the deliveries: each filing that did not reach the outbox is alerted
+ * with its deadline, as that is what decides how urgent the failure is.
+ */
+export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
+  const planned = (await ctx.upstream<FilingItem[] | null>('plan')) ?? [];
+  const results = (await ctx.upstream<(DeliverStepResult | null)[] | null>('deliver')) ?? [];
+  const report: CycleReport = { planned: planned.length, delivered: 0, nothingToFile: 0, notDelivered: [] };
+  for (const [i, item] of planned.entries()) {
+    const r = results[i];
+    if (r?.status === 'delivered') report.delivered++;
+    else if (r?.status === 'nothing') report.nothingToFile++;
+    else {
+      const deadline = periodOrFail(jurisdiction(item.jurisdiction), item.period).deadline.toISOString();
+      report.notDelivered.push({ ...item, deadline });
+      await ctx.alert(`filing NOT DELIVERED: ${filingLabel(item)}, deadline ${deadline}; see the failed task of map index ${i} in run ${ctx.runId}`, { ...item, deadline, mapIndex: i });
+    }
+  }
+  ctx.log.info(report, 'filing cycle done');
+  return report;
+}
+
+async function clearRejects(ctx: TaskContext<unknown>, item: FilingItem): Promise<void> {
+  // A retry validates again: its rejects replace the earlier try's.
+  await ctx.connections.store
+    .deleteFrom('rejects')
+    .where('run_id', '=', ctx.runId)
+    .where('task_id', '=', ctx.taskId)
+    .where('entity', '=', `filing:${item.jurisdiction}`)
+    .where('tenant_id', '=', item.tenant)
+    .execute();
+}
+
+async function saveRejects(ctx: TaskContext<unknown>, item: FilingItem, violations: Violation[]): Promise<void> {
+  if (!violations.length) return;
+  await ctx.connections.store
+    .insertInto('rejects')
+    .values(
+      violations.map((v) => ({
+        run_id: ctx.runId,
+        task_id: ctx.taskId,
+        kind: 'filing',
+        entity: `filing:${item.jurisdiction}`,
+        tenant_id: item.tenant,
+        record_key: v.record,
+        field: v.field,
+        reason: `${v.rule}: ${v.message}`,
+        raw: JSON.stringify({ period: item.period }),
+      })),
+    )
+    .execute();
+}

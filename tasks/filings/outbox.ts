@@ -1,0 +1,133 @@
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { manifestSchema, type Manifest } from './manifest.ts';
+import type { FilingItem } from './types.ts';
+
+/**
+ * The outbox: `<outbox>/<jurisdiction>/<period id>/<tenant>/` holds the filing file,
+ * `rejects.jsonl` and `manifest.json`. Each is written under a temporary name in the same folder
+ * and renamed into place (atomic within a file system), the manifest last: a folder is finished
+ * if and only if it has a manifest, and a crash at any point never leaves a half-written file
+ * under a final name.
+ */
+
+export const MANIFEST = 'manifest.json';
+export const REJECTS = 'rejects.jsonl';
+const TMP = /^\..+\.tmp$/;
+
+export function filingFolder(outboxDir: string, item: FilingItem): string {
+  return path.join(outboxDir, item.jurisdiction, item.period, encodeURIComponent(item.tenant));
+}
+
+export interface DeliverInput {
+  folder: string;
+  /** The verified file in staging, and its name in the folder. */
+  file: string;
+  fileName: string;
+  rejectsFile: string;
+  manifest: Manifest;
+}
+
+export interface DeliverOutcome {
+  folder: string;
+  /** The manifest this delivery replaced (a re-run of a delivered period), if any. */
+  replaced: Manifest | null;
+}
+
+export async function deliverFiling(input: DeliverInput): Promise<DeliverOutcome> {
+  const { folder } = input;
+  await mkdir(folder, { recursive: true });
+  // An unreadable earlier manifest does not block a new delivery: it is replaced like any other.
+  const replaced = await readManifest(path.join(folder, MANIFEST)).catch(() => null);
+  // The folder stops looking finished before any of its files is replaced.
+  await rm(path.join(folder, MANIFEST), { force: true });
+  for (const name of await readdir(folder)) if (TMP.test(name)) await rm(path.join(folder, name), { force: true });
+  const tag = `${input.manifest.runId}-${process.pid}`;
+  await place(folder, input.fileName, tag, (tmp) => copyFile(input.file, tmp));
+  await place(folder, REJECTS, tag, (tmp) => copyFile(input.rejectsFile, tmp));
+  await place(folder, MANIFEST, tag, (tmp) => writeFile(tmp, `${JSON.stringify(input.manifest, null, 2)}\n`));
+  await sync(folder);
+  return { folder, replaced };
+}
+
+/** Writes `name` through a temporary file that is flushed to disk before it is renamed into place. */
+async function place(folder: string, name: string, tag: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = path.join(folder, `.${name}.${tag}.tmp`);
+  try {
+    await write(tmp);
+    await sync(tmp);
+    await rename(tmp, path.join(folder, name));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+async function sync(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function readManifest(file: string): Promise<Manifest | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  const parsed = manifestSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new Error(`${file}: not a filing manifest: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+export async function isDelivered(outboxDir: string, item: FilingItem): Promise<boolean> {
+  return (await readManifest(path.join(filingFolder(outboxDir, item), MANIFEST)).catch(() => null)) !== null;
+}
+
+export interface OutboxListing {
+  filings: { folder: string; manifest: Manifest }[];
+  /** Folders without a manifest (a delivery in progress or interrupted), or with an unreadable one. */
+  unfinished: { folder: string; problem: string }[];
+}
+
+export interface OutboxFilter {
+  jurisdiction?: string;
+  period?: string;
+  tenant?: string;
+}
+
+/** What the outbox holds, in jurisdiction, period and tenant order. */
+export async function listOutbox(outboxDir: string, filter: OutboxFilter = {}): Promise<OutboxListing> {
+  const listing: OutboxListing = { filings: [], unfinished: [] };
+  const dirs = async (dir: string) => {
+    try {
+      return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  };
+  for (const code of await dirs(outboxDir)) {
+    if (filter.jurisdiction && code !== filter.jurisdiction) continue;
+    for (const period of await dirs(path.join(outboxDir, code))) {
+      if (filter.period && period !== filter.period) continue;
+      for (const tenantDir of await dirs(path.join(outboxDir, code, period))) {
+        if (filter.tenant && decodeURIComponent(tenantDir) !== filter.tenant) continue;
+        const folder = path.join(outboxDir, code, period, tenantDir);
+        try {
+          const manifest = await readManifest(path.join(folder, MANIFEST));
+          if (manifest) listing.filings.push({ folder, manifest });
+          else listing.unfinished.push({ folder, problem: 'no manifest.json: not finished' });
+        } catch (err) {
+          listing.unfinished.push({ folder, problem: (err as Error).message });
+        }
+      }
+    }
+  }
+  return listing;
+}

@@ -1,0 +1,130 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { HubDb } from '../../server/hub/db.ts';
+import type { Entities } from '../../server/hub/entities.ts';
+import { jurisdiction } from '../../jurisdictions/index.ts';
+import type { Violation } from '../../jurisdictions/types.ts';
+import { extractFiling } from './extract.ts';
+import { buildManifest } from './manifest.ts';
+import { deliverFiling, filingFolder } from './outbox.ts';
+import { periodOrFail } from './period.ts';
+import { renderFiling } from './render.ts';
+import { stagingDirOf, writeJsonLines } from './staging.ts';
+import { resolveSubmitter, type SubmitterSettings } from './submitter.ts';
+import { isNothing, type Delivered, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './types.ts';
+import { validateFiling } from './validate.ts';
+import { verifyFiling } from './verify.ts';
+
+/**
+ * The five steps of one filing, each taking the previous one's result: what the filing-cycle
+ * DAG runs as separate (retryable, observable) tasks, and `fileOne` runs in one go.
+ */
+
+export interface FilingEnv {
+  hub: HubDb;
+  hubSchema: string;
+  entities: Entities;
+  stagingDir: string;
+  outboxDir: string;
+  runId: number;
+  /** Submitter settings, most specific first (run conf, then the installation's file). */
+  submitters: readonly SubmitterSettings[];
+  test: boolean;
+  onRejects?: (item: FilingItem, violations: Violation[]) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+const context = (item: FilingItem) => {
+  const j = jurisdiction(item.jurisdiction);
+  return { j, period: periodOrFail(j, item.period) };
+};
+
+export async function extractStep(env: FilingEnv, item: FilingItem): Promise<Extracted | NothingToFile> {
+  const { j, period } = context(item);
+  const dir = stagingDirOf(env.stagingDir, item, env.runId);
+  // A retry starts over from a fresh snapshot.
+  await rm(dir, { recursive: true, force: true });
+  const recordsFile = path.join(dir, 'records.jsonl.gz');
+  const outcome = await extractFiling({
+    hub: env.hub,
+    schema: env.hubSchema,
+    entities: env.entities,
+    jurisdiction: j,
+    tenant: item.tenant,
+    period,
+    sink: (_employer, employees) => writeJsonLines(recordsFile, employees, env.signal),
+    signal: env.signal,
+  });
+  if (!outcome.employer) return { item, nothing: `tenant '${item.tenant}' has no employer in ${j.country} as of ${outcome.snapshotAt}` };
+  if (outcome.result === 0) {
+    await rm(dir, { recursive: true, force: true });
+    return { item, nothing: `nobody was paid by ${outcome.employer.orgId} in the tax year up to ${period.end} (hub as of ${outcome.snapshotAt})` };
+  }
+  return { item, snapshotAt: outcome.snapshotAt, employer: outcome.employer, recordsFile, records: outcome.result, dir };
+}
+
+export async function validateStep(env: FilingEnv, prev: Extracted | NothingToFile): Promise<Validated | NothingToFile> {
+  if (isNothing(prev)) return prev;
+  const { j, period } = context(prev.item);
+  const submitter = resolveSubmitter(j.code, prev.employer!, env.submitters);
+  return validateFiling({ jurisdiction: j, period, extracted: prev, submitter, onRejects: env.onRejects && ((v) => env.onRejects!(prev.item, v)) });
+}
+
+export async function renderStep(env: FilingEnv, prev: Validated | NothingToFile): Promise<Rendered | NothingToFile> {
+  if (isNothing(prev)) return prev;
+  const { j, period } = context(prev.item);
+  return renderFiling({ jurisdiction: j, period, validated: prev, test: env.test });
+}
+
+export async function verifyStep(_env: FilingEnv, prev: Rendered | NothingToFile): Promise<Verified | NothingToFile> {
+  if (isNothing(prev)) return prev;
+  return verifyFiling(context(prev.item).j, prev);
+}
+
+export interface DeliverStepResult extends Delivered {
+  /** The sha256 of the filing this delivery replaced, when it differs from the new one. */
+  replacedSha256: string | null;
+}
+
+export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile, now = new Date()): Promise<DeliverStepResult> {
+  const { j, period } = context(prev.item);
+  const deadline = period.deadline.toISOString();
+  if (isNothing(prev)) {
+    return { item: prev.item, status: 'nothing', folder: null, records: 0, rejected: 0, sha256: null, deadline, late: false, replacedSha256: null };
+  }
+  const manifest = buildManifest(j, period, prev, env.runId);
+  const { folder, replaced } = await deliverFiling({
+    folder: filingFolder(env.outboxDir, prev.item),
+    file: prev.renderedFile,
+    fileName: prev.fileName,
+    rejectsFile: prev.rejectsFile,
+    manifest,
+  });
+  // Staged records hold personal data: they go as soon as the filing is safely in the outbox.
+  await rm(prev.dir, { recursive: true, force: true });
+  return {
+    item: prev.item,
+    status: 'delivered',
+    folder,
+    records: manifest.records,
+    rejected: manifest.rejected,
+    sha256: manifest.file.sha256,
+    deadline,
+    late: now.getTime() > period.deadline.getTime(),
+    replacedSha256: replaced && replaced.file.sha256 !== manifest.file.sha256 ? replaced.file.sha256 : null,
+  };
+}
+
+/** One filing, every step in this process (the CLI, the tests, the benchmark). */
+export async function fileOne(env: FilingEnv, item: FilingItem): Promise<DeliverStepResult> {
+  const extracted = await extractStep(env, item);
+  try {
+    const validated = await validateStep(env, extracted);
+    const rendered = await renderStep(env, validated);
+    const verified = await verifyStep(env, rendered);
+    return await deliverStep(env, verified);
+  } catch (err) {
+    if (!isNothing(extracted)) await rm(extracted.dir, { recursive: true, force: true });
+    throw err;
+  }
+}
