@@ -4,6 +4,7 @@
  */
 const benches: Record<string, () => Promise<unknown>> = {
   engine: async () => (await import('./engine.ts')).runEngineBench(),
+  history: async () => (await import('./history.ts')).runHistoryBench(),
 };
 
 const name = process.argv[2] ?? 'engine';

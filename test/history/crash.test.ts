@@ -36,17 +36,23 @@ describe('a worker killed in the middle of a load', () => {
     const rt = h.rt;
     child = spawn(process.execPath, [path.join(root, 'bin/hubflow.js'), 'worker'], { env: { ...process.env, ...rt.env }, stdio: 'ignore' });
     const run = await rt.engine.triggerRun('hub-nightly', { logicalDate: new Date('2026-04-01T02:00:00Z') });
-    // Inside the apply's transaction, once it has written: the moment a crash would leave half a load.
+    // Inside the apply's transaction, once it has written: the moment a crash would leave half a
+    // load. The session is recognised by this test's warehouse schema (other tests load too).
+    let pid = 0;
     await until(
-      async () =>
-        (await sql`select 1 from pg_stat_activity where application_name = 'hubflow-warehouse' and backend_xid is not null and query ilike 'insert into%'`.execute(rt.db)).rows.length > 0,
+      async () => {
+        const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity
+          where application_name = 'hubflow-warehouse' and backend_xid is not null and query ilike 'insert into%' and position(${h!.whSchema} in query) > 0`.execute(rt.db);
+        pid = rows[0]?.pid ?? 0;
+        return pid > 0;
+      },
       60_000,
       'the load to be writing history',
     );
     child.kill('SIGKILL');
     const wh = (t: string) => sql.raw(`${h!.whSchema}.${t}`);
     // Whatever the dead worker wrote is rolled back with its session: no version, no ledger row.
-    await until(async () => (await sql`select 1 from pg_stat_activity where application_name = 'hubflow-warehouse' and backend_xid is not null`.execute(rt.db)).rows.length === 0, 30_000, 'the dead session to roll back');
+    await until(async () => (await sql`select 1 from pg_stat_activity where pid = ${pid}`.execute(rt.db)).rows.length === 0, 60_000, 'the dead session to end');
     expect((await sql<{ n: number }>`select count(*)::int as n from ${wh('workers_history')}`.execute(rt.db)).rows[0]!.n).toBe(0);
     expect((await sql<{ n: number }>`select count(*)::int as n from ${wh('load_batches')} where tenant_id <> ''`.execute(rt.db)).rows[0]!.n).toBe(0);
 
