@@ -1,7 +1,10 @@
 import { Command, Option } from 'commander';
 import { sql } from 'kysely';
 import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns } from './cli-output.ts';
-import { registerHistoryCommands } from './cli-history.ts';
+import { reconcileReport, registerHistoryCommands } from './cli-history.ts';
+import { hubStats } from './hub/stats.ts';
+import { mutateHub } from './hub/mutate.ts';
+import { seedHub } from './hub/seed.ts';
 import { registerHubCommands } from './cli-hub.ts';
 import { describeCollision, registerWindowCommands } from './cli-windows.ts';
 import { findCollisions } from './engine/collisions.ts';
@@ -11,7 +14,7 @@ import { startScheduler, startWorker } from './processes.ts';
 // The HTTP stack is loaded only by the commands that serve, so the others start quickly.
 const startServer: typeof import('./http/server.ts').startServer = async (...args) => (await import('./http/server.ts')).startServer(...args);
 import { openRuntime, type Runtime } from './runtime.ts';
-import { RUN_STATES } from './store/schema.ts';
+import { RUN_STATES, type DagRunRow } from './store/schema.ts';
 
 const program = new Command('hubflow')
   .description('Airflow-style DAG runner for master-data ETL on BullMQ')
@@ -305,6 +308,10 @@ program
       runs.push(syncFinished!);
     }
 
+    say(`\n4. The nightly hub -> warehouse history: a demo hub, extracted per tenant, loaded as SCD2 history, reconciled:\n`);
+    const history = await demoHistory(rt, say);
+    runs.push(history);
+
     const stores = `PostgreSQL ${rt.postgres.source} (schema ${rt.config.HUBFLOW_DB_SCHEMA}), Redis ${rt.redis.source}`;
     say(
       [
@@ -331,6 +338,38 @@ program
   });
 
 const SYNC_DAG = 'payroll-warehouse-sync';
+const HISTORY_DAG = 'hub-nightly';
+
+/**
+ * Seeds the demo hub on first use (a day of changes on later ones, so each demo adds a day of
+ * history), runs the nightly history DAG for today and prints its reconciliation.
+ */
+async function demoHistory(rt: Runtime, say: (text: string) => void): Promise<DagRunRow> {
+  const hub = rt.connections.hub();
+  const schema = rt.connections.hubSchema;
+  const workers = (await hubStats(hub, schema)).filter((c) => c.entity === 'workers').reduce((n, c) => n + c.rows, 0);
+  if (!workers) {
+    const seeded = await seedHub(hub, schema, { tenants: 3, workers: 3_000, seed: 1 });
+    say(`   seeded ${schema}: ${Object.entries(seeded.rows).map(([e, n]) => `${n} ${e}`).join(', ')}`);
+  } else {
+    const changed = await mutateHub(hub, schema, { seed: Math.floor(Date.now() / 86_400_000) % 1000, rate: 0.01, at: new Date() });
+    say(`   ${schema} already seeded (${workers} workers): one day of changes: ${changed.updated} updated, ${changed.hired} hired, ${changed.terminated} terminated, ${changed.deleted} deleted`);
+  }
+  // Each demo loads the day after the last one loaded, so a second demo on the same day adds history.
+  const wh = await rt.connections.warehouse();
+  const last = await wh
+    .session((s) => s.query<{ d: string | null }>(`select cast(max(logical_date) as text) as d from ${wh.table('load_batches')}`))
+    .then((rows) => rows[0]?.d ?? null, () => null);
+  const today = new Date(`${new Date().toISOString().slice(0, 10)}T02:00:00Z`);
+  const logicalDate = last && new Date(`${last}T02:00:00Z`) >= today ? new Date(Date.parse(`${last}T02:00:00Z`) + 86_400_000) : today;
+  const run = await rt.engine.triggerRun(HISTORY_DAG, { logicalDate, conf: { source: 'demo' } });
+  const [finished] = await watchRuns(rt, [run.id], `demo ${HISTORY_DAG}`);
+  await printRunSummary(rt, finished!);
+  say('');
+  await reconcileReport(rt, run.id, false);
+  say(`\n   history: schema ${rt.config.HUBFLOW_WAREHOUSE_SCHEMA} (workers_history, workers_current, workers_changes, load_batches, ...)`);
+  return finished!;
+}
 const DEMO_HOLD_MS = 3_000;
 
 /** For the demo only: adds a one-off blackout, starting now, to a resource in this process's registry. */

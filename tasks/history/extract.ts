@@ -277,7 +277,7 @@ async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity
   const out = createWriteStream(partial, { highWaterMark: PIPE_BUFFER });
   // Huffman coding only: a third of the size at a fraction of deflate's CPU; the staging files
   // are read once, soon, and the extract must keep pace with the hub's COPY.
-  const gzip = createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: PIPE_BUFFER });
+  const gzip = createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: 256 * 1024 });
   try {
     await pipeline(client.query(copyTo(`copy (${p.select}) to stdout`)), scanner, gzip, out, { signal: opts.signal });
   } catch (err) {
