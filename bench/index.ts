@@ -5,6 +5,7 @@
 const benches: Record<string, () => Promise<unknown>> = {
   engine: async () => (await import('./engine.ts')).runEngineBench(),
   history: async () => (await import('./history.ts')).runHistoryBench(),
+  filings: async () => (await import('./filings.ts')).runFilingsBench(),
 };
 
 const name = process.argv[2] ?? 'engine';

@@ -25,7 +25,10 @@ export async function reconcileReport(rt: Runtime, runId: number | undefined, js
     return true;
   }
   const rows = await db.selectFrom('reconciliations').selectAll().where('run_id', '=', Number(run)).orderBy('tenant_id').orderBy('entity').execute();
-  if (!rows.length) throw new Error(`run ${run} has no reconciliations (is it a run of the history DAG, and has its reconcile task run?)`);
+  if (!rows.length) {
+    process.stdout.write(`run ${run} has no reconciliations (is it a run of the history DAG, and did its reconcile task run?)\n`);
+    return false;
+  }
   const fields = await db
     .selectFrom('reconciliation_fields')
     .selectAll()

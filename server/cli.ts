@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { sql } from 'kysely';
 import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns } from './cli-output.ts';
+import { DEMO_FILING_CONF } from '../tasks/filing-cycle.ts';
+import { registerFilingsCommands } from './cli-filings.ts';
 import { reconcileReport, registerHistoryCommands } from './cli-history.ts';
 import { hubStats } from './hub/stats.ts';
 import { mutateHub } from './hub/mutate.ts';
@@ -230,6 +232,7 @@ program
 registerWindowCommands(program);
 registerHubCommands(program);
 registerHistoryCommands(program);
+registerFilingsCommands(program);
 
 program
   .command('scheduler')
@@ -284,57 +287,72 @@ program
     const worker = startWorker(rt);
     const server = await startServer(rt, { fallbackToFreePort: true });
     const say = (text: string) => process.stdout.write(`${text}\n`);
+    try {
 
-    say(`1. ${opts.dag}: per-tenant fan-out, fan-in, a retry\n`);
-    const run = await rt.engine.triggerRun(opts.dag, { conf: { source: 'demo' } });
-    const [finished] = await watchRuns(rt, [run.id], `demo ${opts.dag}`);
-    await printRunSummary(rt, finished!);
-    const runs = [finished!];
+      say(`1. ${opts.dag}: per-tenant fan-out, fan-in, a retry\n`);
+      const run = await rt.engine.triggerRun(opts.dag, { conf: { source: 'demo' } });
+      const [finished] = await watchRuns(rt, [run.id], `demo ${opts.dag}`);
+      await printRunSummary(rt, finished!);
+      const runs = [finished!];
 
-    const sync = rt.dags.dags.get(SYNC_DAG);
-    if (sync && rt.dags.resources.has('payroll-db')) {
-      say(`\n2. The payroll/warehouse collision, caught before anything runs (hubflow windows check):\n`);
-      const now = new Date();
-      const collisions = findCollisions(rt.dags, now, new Date(now.getTime() + 86_400_000));
-      say(collisions.length ? collisions.map(describeCollision).join('\n') : '(none in the next day)');
-      say(`\n3. ...and avoided at run time: payroll-db is held for the next ${DEMO_HOLD_MS / 1000} s, as the payroll batch would hold it:\n`);
-      holdForDemo(rt, 'payroll-db', DEMO_HOLD_MS);
-      const syncRun = await rt.engine.triggerRun(SYNC_DAG, { conf: { source: 'demo' } });
-      await new Promise((r) => setTimeout(r, 300));
-      const waiting = await rt.db.selectFrom('task_instances').select(['task_id', 'state', 'deferred_reason']).where('run_id', '=', syncRun.id).where('state', '=', 'deferred').execute();
-      for (const w of waiting) say(`   ${w.task_id}: ${w.state} (${w.deferred_reason})`);
-      const [syncFinished] = await watchRuns(rt, [syncRun.id], `demo ${SYNC_DAG}`);
-      await printRunSummary(rt, syncFinished!);
-      runs.push(syncFinished!);
+      const sync = rt.dags.dags.get(SYNC_DAG);
+      if (sync && rt.dags.resources.has('payroll-db')) {
+        say(`\n2. The payroll/warehouse collision, caught before anything runs (hubflow windows check):\n`);
+        const now = new Date();
+        const collisions = findCollisions(rt.dags, now, new Date(now.getTime() + 86_400_000));
+        say(collisions.length ? collisions.map(describeCollision).join('\n') : '(none in the next day)');
+        say(`\n3. ...and avoided at run time: payroll-db is held for the next ${DEMO_HOLD_MS / 1000} s, as the payroll batch would hold it:\n`);
+        holdForDemo(rt, 'payroll-db', DEMO_HOLD_MS);
+        const syncRun = await rt.engine.triggerRun(SYNC_DAG, { conf: { source: 'demo' } });
+        await new Promise((r) => setTimeout(r, 300));
+        const waiting = await rt.db.selectFrom('task_instances').select(['task_id', 'state', 'deferred_reason']).where('run_id', '=', syncRun.id).where('state', '=', 'deferred').execute();
+        for (const w of waiting) say(`   ${w.task_id}: ${w.state} (${w.deferred_reason})`);
+        const [syncFinished] = await watchRuns(rt, [syncRun.id], `demo ${SYNC_DAG}`);
+        await printRunSummary(rt, syncFinished!);
+        runs.push(syncFinished!);
+      }
+
+      say(`\n4. The nightly hub -> warehouse history: a demo hub, extracted per tenant, loaded as SCD2 history, reconciled:\n`);
+      const history = await demoHistory(rt, say);
+      runs.push(history);
+
+      say(`\n5. Filings: the demo hub's Q4 2025 payroll as government filing files, validated, in the outbox (hubflow filings list):\n`);
+      const filingRun = await rt.engine.triggerRun('filing-cycle', { conf: { ...DEMO_FILING_CONF, source: 'demo' } });
+      const [filed] = await watchRuns(rt, [filingRun.id], 'demo filing-cycle');
+      await printRunSummary(rt, filed!);
+      say(`   outbox: ${rt.connections.outboxDir}`);
+      runs.push(filed!);
+
+      const stores = `PostgreSQL ${rt.postgres.source} (schema ${rt.config.HUBFLOW_DB_SCHEMA}), Redis ${rt.redis.source}`;
+      say(
+        [
+          '',
+          `Look at: run page   ${server.url}/runs/${run.id}`,
+          `         all runs   ${server.url}/`,
+          `         bull-board ${server.url}/admin/queues`,
+          `         API        ${server.url}/api/runs/${run.id}`,
+          `         metrics    ${server.url}/metrics`,
+          `         history    npm run hubflow -- reconcile report   (tables in schema ${rt.config.HUBFLOW_WAREHOUSE_SCHEMA})`,
+          `         filings    npm run hubflow -- filings list       (${rt.connections.outboxDir})`,
+          `Stores: ${stores}`,
+          '',
+        ].join('\n'),
+      );
+      if (runs.some((r) => r.state !== 'success')) process.exitCode = 1;
+      const keep = opts.keep ?? process.stdout.isTTY;
+      if (keep) {
+        say('Serving until Ctrl-C.');
+        await serveUntilSignal(rt, [() => server.close(), () => worker.close()]);
+        return;
+      }
+    } catch (err) {
+      process.stderr.write(`hubflow demo: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
     }
-
-    say(`\n4. The nightly hub -> warehouse history: a demo hub, extracted per tenant, loaded as SCD2 history, reconciled:\n`);
-    const history = await demoHistory(rt, say);
-    runs.push(history);
-
-    const stores = `PostgreSQL ${rt.postgres.source} (schema ${rt.config.HUBFLOW_DB_SCHEMA}), Redis ${rt.redis.source}`;
-    say(
-      [
-        '',
-        `Look at: run page   ${server.url}/runs/${run.id}`,
-        `         all runs   ${server.url}/`,
-        `         bull-board ${server.url}/admin/queues`,
-        `         API        ${server.url}/api/runs/${run.id}`,
-        `         metrics    ${server.url}/metrics`,
-        `Stores: ${stores}`,
-        '',
-      ].join('\n'),
-    );
-    if (runs.some((r) => r.state !== 'success')) process.exitCode = 1;
-    const keep = opts.keep ?? process.stdout.isTTY;
-    if (keep) {
-      say('Serving until Ctrl-C.');
-      await serveUntilSignal(rt, [() => server.close(), () => worker.close()]);
-    } else {
-      await server.close();
-      await worker.close();
-      await rt.close();
-    }
+    // Whatever happened, the embedded services stop with the command.
+    await server.close();
+    await worker.close();
+    await rt.close();
   });
 
 const SYNC_DAG = 'payroll-warehouse-sync';

@@ -38,6 +38,8 @@ const schema = z.object({
   HUBFLOW_STAGING_DIR: z.string().min(1).optional(),
   /** Finished filing files, per jurisdiction, period and tenant. */
   HUBFLOW_OUTBOX_DIR: z.string().min(1).optional(),
+  /** JSON file of filing submitters per jurisdiction code (or "*"): name, authorityId, taxId, address, contact. */
+  HUBFLOW_FILING_SUBMITTERS: z.string().min(1).optional(),
   /** Share of a tenant's live rows one load may delete before it stops for an operator's approval. */
   HUBFLOW_MASS_DELETE_SHARE: z.coerce.number().min(0).max(1).default(0.02),
   SNOWFLAKE_ACCOUNT: z.string().min(1).optional(),

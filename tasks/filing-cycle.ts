@@ -7,8 +7,8 @@ import { parseFilingConf } from './filings/conf.ts';
 import { periodOrFail } from './filings/period.ts';
 import { planFilings } from './filings/plan.ts';
 import { deliverStep, extractStep, renderStep, validateStep, verifyStep, type DeliverStepResult, type FilingEnv } from './filings/steps.ts';
-import { configuredSubmitters } from './filings/submitter.ts';
-import { filingLabel, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './filings/types.ts';
+import { configuredSubmitters, DEMO_SUBMITTERS } from './filings/submitter.ts';
+import { filingLabel, isNoFilings, NO_FILINGS, type Extracted, type NoFilings, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './filings/types.ts';
 
 /**
  * The tasks of the filing-cycle DAG. `plan` lists the filings; each later task is mapped over
@@ -16,6 +16,13 @@ import { filingLabel, type Extracted, type FilingItem, type NothingToFile, type 
  * upstream's result whether it succeeded or not (`all_done`): one tenant's failure never holds
  * back another's filing. `report` closes the cycle and raises the deadline alerts.
  */
+
+/**
+ * What the demo runs the cycle with: the demo submitters (EFW2 and T4 need a contact and, for
+ * EFW2, a BSO user id, which no hub field holds), files marked as test submissions, and the
+ * periods the demo hub's payroll (October to December 2025) covers.
+ */
+export const DEMO_FILING_CONF = { submitters: DEMO_SUBMITTERS, test: true, period: ['2025', '2025-26-M09'] };
 
 function env(ctx: TaskContext<unknown>): FilingEnv {
   const conf = parseFilingConf(ctx.conf);
@@ -51,13 +58,22 @@ export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
     await ctx.alert(`filing OVERDUE: ${filingLabel(o.item)} was due by ${o.deadline} and is not in the outbox`, { ...o.item, deadline: o.deadline });
   }
   ctx.log.info({ asOf: asOf.toISOString(), selection: conf.selection, filings: plan.items.length, overdue: plan.overdue.length }, 'filings planned');
+  if (conf.selection && !plan.items.length) ctx.log.warn({ selection: conf.selection }, 'the selection names no filing: no tenant has an employer there, or no period is due');
   return plan.items;
 }
 
-/** A mapped instance whose upstream instance failed gets null: say so, and which one to look at. */
-function upstreamItem<T>(ctx: TaskContext<T | null>, what: string): T {
-  if (ctx.item === null) throw new PermanentError(`${what} #${ctx.mapIndex} did not succeed, so this filing goes no further; see that task instance`);
-  return ctx.item;
+/**
+ * What a mapped instance works on. Null means its upstream instance did not succeed: that fails
+ * this one with a message saying where to look. One exception: when `plan` found nothing to
+ * file, the engine still runs one instance of each later task with a null item (the skipped
+ * upstream's placeholder is taken for a list element); that upstream then has no instances at
+ * all, and the instance passes `NO_FILINGS` on instead of failing a run that had nothing to do.
+ */
+async function upstreamItem<T>(ctx: TaskContext<T | NoFilings | null>, upstreamTask: string, what: string): Promise<T | NoFilings> {
+  if (ctx.item !== null) return ctx.item;
+  const upstream = await ctx.upstream<unknown[] | null>(upstreamTask);
+  if (Array.isArray(upstream) && upstream.length === 0) return NO_FILINGS;
+  throw new PermanentError(`${what} #${ctx.mapIndex} did not succeed, so this filing goes no further; see that task instance`);
 }
 
 export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extracted | NothingToFile> {
@@ -67,24 +83,29 @@ export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extrac
   return result;
 }
 
-export async function validateCycle(ctx: TaskContext<Extracted | NothingToFile | null>): Promise<Validated | NothingToFile> {
-  const prev = upstreamItem(ctx, 'the extract');
+export async function validateCycle(ctx: TaskContext<Extracted | NothingToFile | NoFilings | null>): Promise<Validated | NothingToFile | NoFilings> {
+  const prev = await upstreamItem(ctx, 'extract', 'the extract');
+  if (isNoFilings(prev)) return prev;
   if (!('nothing' in prev)) await clearRejects(ctx, prev.item);
   const result = await validateStep(env(ctx), prev);
   if (!('nothing' in result)) ctx.log.info({ ...result.item, valid: result.valid, rejected: result.rejected }, 'filing validated');
   return result;
 }
 
-export async function renderCycle(ctx: TaskContext<Validated | NothingToFile | null>): Promise<Rendered | NothingToFile> {
-  return renderStep(env(ctx), upstreamItem(ctx, 'the validation'));
+export async function renderCycle(ctx: TaskContext<Validated | NothingToFile | NoFilings | null>): Promise<Rendered | NothingToFile | NoFilings> {
+  const prev = await upstreamItem(ctx, 'validate', 'the validation');
+  return isNoFilings(prev) ? prev : renderStep(env(ctx), prev);
 }
 
-export async function verifyCycle(ctx: TaskContext<Rendered | NothingToFile | null>): Promise<Verified | NothingToFile> {
-  return verifyStep(env(ctx), upstreamItem(ctx, 'the render'));
+export async function verifyCycle(ctx: TaskContext<Rendered | NothingToFile | NoFilings | null>): Promise<Verified | NothingToFile | NoFilings> {
+  const prev = await upstreamItem(ctx, 'render', 'the render');
+  return isNoFilings(prev) ? prev : verifyStep(env(ctx), prev);
 }
 
-export async function deliverCycle(ctx: TaskContext<Verified | NothingToFile | null>): Promise<DeliverStepResult> {
-  const result = await deliverStep(env(ctx), upstreamItem(ctx, 'the verification'));
+export async function deliverCycle(ctx: TaskContext<Verified | NothingToFile | NoFilings | null>): Promise<DeliverStepResult | NoFilings> {
+  const prev = await upstreamItem(ctx, 'verify', 'the verification');
+  if (isNoFilings(prev)) return prev;
+  const result = await deliverStep(env(ctx), prev);
   const label = filingLabel(result.item);
   if (result.status === 'delivered') ctx.log.info({ ...result.item, folder: result.folder, records: result.records, rejected: result.rejected }, 'filing delivered');
   if (result.late) await ctx.alert(`filing delivered LATE: ${label}, deadline ${result.deadline}`, { ...result.item, deadline: result.deadline });
@@ -107,12 +128,12 @@ export interface CycleReport {
  */
 export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
   const planned = (await ctx.upstream<FilingItem[] | null>('plan')) ?? [];
-  const results = (await ctx.upstream<(DeliverStepResult | null)[] | null>('deliver')) ?? [];
+  const results = (await ctx.upstream<(DeliverStepResult | NoFilings | null)[] | null>('deliver')) ?? [];
   const report: CycleReport = { planned: planned.length, delivered: 0, nothingToFile: 0, notDelivered: [] };
   for (const [i, item] of planned.entries()) {
     const r = results[i];
-    if (r?.status === 'delivered') report.delivered++;
-    else if (r?.status === 'nothing') report.nothingToFile++;
+    if (r && !isNoFilings(r) && r.status === 'delivered') report.delivered++;
+    else if (r && !isNoFilings(r) && r.status === 'nothing') report.nothingToFile++;
     else {
       const deadline = periodOrFail(jurisdiction(item.jurisdiction), item.period).deadline.toISOString();
       report.notDelivered.push({ ...item, deadline });

@@ -227,7 +227,8 @@ async function expandMapped(
     .orderBy('map_index')
     .execute();
   const mappedSource = dag.tasks.get(source)?.map !== undefined;
-  const list = mappedSource ? sourceRows.map((r) => r.result) : sourceRows[0]?.result;
+  // A mapped source expanded to nothing keeps only its placeholder (map index -1): no elements.
+  const list = mappedSource ? sourceRows.filter((r) => r.map_index >= 0).map((r) => r.result) : sourceRows[0]?.result;
   if (!Array.isArray(list)) {
     return { error: new Error(`map: upstream '${source}' returned ${describeJson(list)}, expected a list`) };
   }

@@ -9,7 +9,8 @@ import { submitterSettingsSchema, type SubmitterSettings } from './submitter.ts'
 const confSchema = z
   .object({
     jurisdiction: z.string().min(1).optional(),
-    period: z.string().min(1).optional(),
+    /** One period id, or several (an annual id and an FPS month, say). */
+    period: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     tenant: z.string().min(1).optional(),
     /** Mark the files as test submissions (FPS test-in-live, T4 TEST reference). */
     test: z.boolean().optional(),
@@ -17,8 +18,14 @@ const confSchema = z
   })
   .passthrough();
 
+export interface Selection {
+  jurisdiction?: string;
+  periods?: string[];
+  tenant?: string;
+}
+
 export interface FilingConf {
-  selection: { jurisdiction?: string; period?: string; tenant?: string } | null;
+  selection: Selection | null;
   test: boolean;
   submitters: SubmitterSettings;
 }
@@ -31,7 +38,7 @@ export function parseFilingConf(conf: Readonly<Record<string, unknown>>): Filing
   const { jurisdiction, period, tenant } = parsed.data;
   const selected = jurisdiction !== undefined || period !== undefined || tenant !== undefined;
   return {
-    selection: selected ? { ...(jurisdiction && { jurisdiction }), ...(period && { period }), ...(tenant && { tenant }) } : null,
+    selection: selected ? { ...(jurisdiction && { jurisdiction }), ...(period && { periods: typeof period === 'string' ? [period] : period }), ...(tenant && { tenant }) } : null,
     test: parsed.data.test ?? false,
     submitters: parsed.data.submitters ?? {},
   };

@@ -49,7 +49,7 @@ export async function extractFiling<T>(options: ExtractOptions<T>): Promise<Extr
       return { snapshotAt, employer: null };
     }
     const sql = employeesQuery(client, schema, entities, employer, options.period);
-    const stream = client.query(copyTo(sql));
+    const stream = client.query(copyTo(`copy (${sql}) to stdout`));
     const abort = () => stream.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('extract aborted'));
     options.signal?.addEventListener('abort', abort, { once: true });
     try {

@@ -6,14 +6,15 @@ import { ident, tableName } from '../../server/hub/schema.ts';
 import type { FilingPeriod, Jurisdiction } from '../../jurisdictions/types.ts';
 import { isDelivered } from './outbox.ts';
 import { findPeriod, isDue, periodsAround } from './period.ts';
+import type { Selection } from './conf.ts';
 import type { FilingItem } from './types.ts';
 
 /**
  * Which filings a cycle makes. Unselected (a scheduled run): every period whose filing window is
  * open at `asOf` (see `opensAt`; the deadline not passed), for every tenant with an employer in
  * the jurisdiction's country, unless the outbox already holds it. Selected (a manual run with
- * jurisdiction, period and/or tenant): exactly what the selection names, delivered or not, so a
- * late or corrected filing can be made on purpose; a missing period means the ones due at `asOf`.
+ * jurisdiction, period(s) and/or tenant): exactly what the selection names, delivered or not, so
+ * a late or corrected filing can be made on purpose; no period means the ones due at `asOf`.
  */
 
 export interface PlanOptions {
@@ -23,7 +24,7 @@ export interface PlanOptions {
   outboxDir: string;
   jurisdictions: readonly Jurisdiction[];
   asOf: Date;
-  selection: { jurisdiction?: string; period?: string; tenant?: string } | null;
+  selection: Selection | null;
   /** Days after a deadline during which an undelivered filing is reported as overdue. */
   overdueDays?: number;
 }
@@ -45,6 +46,9 @@ export async function planFilings(options: PlanOptions): Promise<FilingPlan> {
   if (selection?.jurisdiction && !chosen.length) {
     throw new PermanentError(`unknown jurisdiction '${selection.jurisdiction}'; known: ${options.jurisdictions.map((j) => j.code).join(', ')}`);
   }
+  for (const id of selection?.periods ?? []) {
+    if (!chosen.some((j) => findPeriod(j, id))) throw new PermanentError(`no jurisdiction${selection?.jurisdiction ? ` '${selection.jurisdiction}'` : ''} has a period '${id}'`);
+  }
   const employers = await tenantsByCountry(options.hub, options.schema, options.entities);
   const plan: FilingPlan = { items: [], overdue: [] };
   for (const j of chosen) {
@@ -65,12 +69,9 @@ export async function planFilings(options: PlanOptions): Promise<FilingPlan> {
 }
 
 function periodsOf(j: Jurisdiction, options: PlanOptions, selection: PlanOptions['selection']): FilingPeriod[] {
-  if (selection?.period) {
-    const found = findPeriod(j, selection.period);
-    // A period id can belong to several calendars ('2025' is EFW2's and T4's): only a named jurisdiction must have it.
-    if (!found && selection.jurisdiction) throw new PermanentError(`${j.code} has no period '${selection.period}' in its calendar`);
-    return found ? [found] : [];
-  }
+  // A period id can belong to several calendars ('2025' is EFW2's and T4's): each jurisdiction
+  // takes the ids its calendar has (planFilings has checked that every id is someone's).
+  if (selection?.periods) return selection.periods.map((id) => findPeriod(j, id)).filter((p) => p !== null);
   const around = periodsAround(j, options.asOf, selection ? 0 : (options.overdueDays ?? 7));
   return selection ? around.filter((p) => isDue(p, options.asOf)) : around;
 }

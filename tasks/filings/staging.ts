@@ -52,19 +52,16 @@ export async function writeJsonLines<T>(file: string, items: AsyncIterable<T>, s
 }
 
 export async function* readJsonLines<T>(file: string): AsyncGenerator<T> {
-  const gunzip = createReadStream(file).pipe(createGunzip());
-  for await (const line of lines(gunzip)) if (line) yield JSON.parse(line) as T;
-}
-
-/** Writes text lines (the rejects) uncompressed: they are copied to the outbox as they are. */
-export async function writeTextLines(file: string, items: AsyncIterable<string>): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const part = `${file}.part`;
+  const source = createReadStream(file, { highWaterMark: 1 << 20 });
+  const gunzip = createGunzip();
+  // pipe() does not pass a read error on: without this a missing file would wait forever.
+  source.on('error', (err) => gunzip.destroy(err));
+  source.pipe(gunzip);
   try {
-    await pipeline(Readable.from(items), createWriteStream(part));
-    await rename(part, file);
-  } catch (err) {
-    await rm(part, { force: true });
-    throw err;
+    for await (const line of lines(gunzip)) if (line) yield JSON.parse(line) as T;
+  } finally {
+    // A reader that stops early (a tenant violation) must not keep the file open.
+    source.destroy();
+    gunzip.destroy();
   }
 }

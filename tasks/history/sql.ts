@@ -23,6 +23,8 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
   const ts = d.timestampType;
   const big = d.bigintType;
   const statements = [
+    // On Snowflake the database and schema are the account's, named in the settings.
+    ...(d.name === 'postgres' ? [`create schema if not exists ${d.id(wh.schema)}`] : []),
     `create table if not exists ${wh.table(LEDGER)} (
   entity text not null, tenant_id text not null, logical_date date not null, run_id ${big} not null,
   snapshot_at ${ts} not null, prev_snapshot_at ${ts},

@@ -57,6 +57,8 @@ describe('a worker killed in the middle of a load', () => {
     expect((await sql<{ n: number }>`select count(*)::int as n from ${wh('load_batches')} where tenant_id <> ''`.execute(rt.db)).rows[0]!.n).toBe(0);
 
     worker = startWorker(rt, { concurrency: 4 });
+    // The scheduler is here for its recovery sweep; paused, it creates no scheduled run of its own.
+    await rt.db.updateTable('dags').set({ is_paused: true }).where('dag_id', '=', 'hub-nightly').execute();
     scheduler = startScheduler(rt);
     expect((await waitOrExplain(h, run.id)).state).toBe('success');
 
