@@ -78,7 +78,7 @@ export async function runHistoryBench(): Promise<unknown> {
     const day = async (label: string, logicalDate: string, runId: number) => {
       const started = performance.now();
       const extracts = await inParallel(tenants, PARALLEL, (tenant) =>
-        extractScope({ hub, schema: hubSchema, entities, scope: tenant, dir: path.join(staging, label, tenant), onRejects: async () => undefined }),
+        extractScope({ hub, schema: hubSchema, entities, scope: tenant, dir: path.join(staging, label, tenant), onRejects: async () => undefined, compression: 'brotli' }),
       );
       const extractSeconds = seconds(started);
       t = performance.now();

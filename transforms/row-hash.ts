@@ -18,6 +18,13 @@ export function rowHash(values: readonly (string | null)[]): string {
   return createHash('sha256').update(canonicalEncoding(values), 'utf8').digest('hex');
 }
 
+/** 0-9, a-f, A-F to their value. */
+function hexValue(code: number): number {
+  const v = code <= 57 ? code - 48 : (code | 32) - 87;
+  if (v < 0 || v > 15) throw new Error(`not a hexadecimal digest (character ${String.fromCharCode(code)})`);
+  return v;
+}
+
 /**
  * An order-independent checksum of a set of rows: the exact sum of the first 60 bits of each
  * row's hash (int60(row_hash)). The warehouse computes the same sum in SQL over its current rows,
@@ -32,8 +39,13 @@ export class Checksum {
 
   /** Adds one row by its 64-hex-digit hash. */
   add(hash: string): void {
-    this.#high += parseInt(hash.slice(0, 7), 16);
-    this.#low += parseInt(hash.slice(7, 15), 16);
+    // Decoded in place: two substrings per row would be a million short-lived strings a second.
+    let high = 0;
+    for (let i = 0; i < 7; i++) high = high * 16 + hexValue(hash.charCodeAt(i));
+    let low = 0;
+    for (let i = 7; i < 15; i++) low = low * 16 + hexValue(hash.charCodeAt(i));
+    this.#high += high;
+    this.#low += low;
     if ((++this.count & 0xfffff) === 0) this.#fold();
   }
 

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import type { Kysely } from 'kysely';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { ColumnType } from '../hub/entities.ts';
@@ -52,7 +52,8 @@ export function openPostgresWarehouse(url: string, schema: string): Warehouse {
           },
           async load(table, columns, file) {
             const copy = client.query(copyFrom(`copy ${table} (${columns.map(d.id).join(', ')}) from stdin with (format text)`));
-            await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), createGunzip({ chunkSize: 1 << 20 }), copy);
+            const decompress = file.endsWith('.br') ? createBrotliDecompress({ chunkSize: 1 << 20 }) : createGunzip({ chunkSize: 1 << 20 });
+            await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), decompress, copy);
             return Number(copy.rowCount);
           },
         };
