@@ -1,15 +1,15 @@
+import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerFilingsCommands } from '../../server/cli-filings.ts';
 import { readManifest } from '../../tasks/filings/outbox.ts';
 import { fileOne } from '../../tasks/filings/steps.ts';
 import { filingHarness, type FilingHarness } from './support.ts';
 
 /**
- * `hubflow filings validate` and `filings list`, run as the command line runs them (a Command
- * with the filings commands registered), output and exit code captured.
+ * `hubflow filings validate` and `filings list`, run as the real command in a child process,
+ * output and exit code captured.
  */
 
 let h: FilingHarness;
@@ -20,25 +20,16 @@ interface Outcome {
   stderr: string;
 }
 
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The real `hubflow` command in a child process, as an operator runs it. */
 async function hubflow(...args: string[]): Promise<Outcome> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => out.push(chunk) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => err.push(chunk) > 0) as typeof process.stderr.write;
-  process.exitCode = undefined;
-  try {
-    const program = new Command('hubflow');
-    registerFilingsCommands(program);
-    await program.parseAsync(['node', 'hubflow', ...args]);
-  } finally {
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = undefined;
-  return { code, stdout: out.join(''), stderr: err.join('') };
+  const result = spawnSync(process.execPath, [path.join(root, 'bin/hubflow.js'), ...args], {
+    env: { ...process.env, HUBFLOW_OUTBOX_DIR: h.outbox },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
 const ITEMS = [
@@ -56,7 +47,6 @@ const fileOf = async (item: (typeof ITEMS)[number]) => {
 beforeAll(async () => {
   h = await filingHarness({ worker: false });
   for (const item of ITEMS) await fileOne(h.env(), item);
-  process.env.HUBFLOW_OUTBOX_DIR = h.outbox;
 }, 60_000);
 
 afterAll(async () => {
