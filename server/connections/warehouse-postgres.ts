@@ -28,6 +28,8 @@ export const postgresDialect: Dialect = {
   // Temporary tables are private to the session and skip the WAL: staging costs no durability.
   createTemp: (table, columns) => `create temporary table ${table} (${columns}) on commit preserve rows`,
   addColumn: (table, column, type) => `alter table ${table} add column if not exists ${column} ${type}`,
+  // PostgreSQL keeps a view's grants across `create or replace`.
+  replaceView: (view, select) => `create or replace view ${view} as ${select}`,
 };
 
 /** The embedded default: history in a schema of a PostgreSQL database, loaded with COPY. */

@@ -47,6 +47,8 @@ export const snowflakeDialect: Dialect = {
   // Temporary tables have no Fail-safe and vanish with the session: staging costs no storage history.
   createTemp: (table, columns) => `create temporary table ${table} (${columns})`,
   addColumn: (table, column, type) => `alter table ${table} add column if not exists ${column} ${type}`,
+  // Without COPY GRANTS, Snowflake drops the view's grants on every replace.
+  replaceView: (view, select) => `create or replace view ${view} copy grants as ${select}`,
 };
 
 /** The part of a snowflake-sdk Connection this module uses; tests pass their own. */

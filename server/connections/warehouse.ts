@@ -24,6 +24,8 @@ export interface Dialect {
   createTemp(table: string, columns: string): string;
   /** `alter table ... add column if not exists` in this dialect's words. */
   addColumn(table: string, column: string, type: string): string;
+  /** Creates or replaces a view, keeping the grants analysts' roles have on it. */
+  replaceView(view: string, select: string): string;
 }
 
 export interface WarehouseSession {

@@ -72,7 +72,7 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
   valid_from ${ts} not null, run_id ${big} not null, change_type text not null,
   column_name text, old_value text, new_value text
 )`,
-      `create or replace view ${wh.table(currentView(e))} as select * from ${history} where is_current and not is_deleted`,
+      d.replaceView(wh.table(currentView(e)), `select * from ${history} where is_current and not is_deleted`),
     );
   }
   return statements;

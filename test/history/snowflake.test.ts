@@ -239,6 +239,8 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     expect(Math.max(...ddl)).toBeLessThan(begin);
     expect(sqls()).toContain('create table if not exists "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" (\n  "TENANT_ID" VARCHAR not null,\n  "CLIENT_ID" VARCHAR not null,\n  "NAME" VARCHAR,\n  "BILLING_COUNTRY" VARCHAR,\n  "BILLING_CURRENCY" VARCHAR,\n  "CONTACT_EMAIL" VARCHAR,\n  "STATUS" VARCHAR,\n  valid_from TIMESTAMP_TZ(6) not null,\n  valid_to TIMESTAMP_TZ(6),\n  is_current boolean not null,\n  is_deleted boolean not null,\n  row_hash char(64) not null,\n  source_updated_at TIMESTAMP_TZ(6),\n  run_id NUMBER(19,0) not null,\n  closed_by_run_id NUMBER(19,0)\n)');
     expect(sqls().some((s) => s.startsWith('create unique index'))).toBe(false);
+    // Analysts' roles keep their grants on the current view when it is replaced.
+    expect(sqls()).toContain('create or replace view "ANALYTICS"."HISTORY"."CLIENTS_CURRENT" copy grants as select * from "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" where is_current and not is_deleted');
 
     const stagingDdl = find((s) => s.startsWith('create temporary table "STG_CLIENTS_RUN42_TRY1" ("TENANT_ID" VARCHAR, "CLIENT_ID" VARCHAR, '));
     const put = find((s) => s.startsWith('PUT '));
