@@ -2,17 +2,9 @@ import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { HUB_ENTITIES } from './hub/entities.ts';
 import { approveDeletes } from '../tasks/history/apply.ts';
-import { printJson, printRows } from './cli-output.ts';
-import { openRuntime, type Runtime } from './runtime.ts';
+import { printJson, printRows, withRuntime } from './cli-output.ts';
+import type { Runtime } from './runtime.ts';
 
-async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
-  const rt = await openRuntime({ defaultLogLevel: 'warn' });
-  try {
-    return await fn(rt);
-  } finally {
-    await rt.close();
-  }
-}
 
 const percent = (rate: number) => `${(rate * 100).toFixed(3)}%`;
 

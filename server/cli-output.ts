@@ -1,5 +1,15 @@
-import type { Runtime } from './runtime.ts';
+import { openRuntime, type Runtime } from './runtime.ts';
 import type { DagRunRow } from './store/schema.ts';
+
+/** Opens the runtime for one command and always closes it, so embedded services stop with the command. */
+export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
+  const rt = await openRuntime({ defaultLogLevel: 'warn' });
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}
 
 /** Prints rows as an aligned table, or as JSON with --json. */
 export function printRows(rows: Record<string, unknown>[], json: boolean): void {

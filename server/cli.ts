@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { sql } from 'kysely';
-import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns } from './cli-output.ts';
+import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns, withRuntime } from './cli-output.ts';
 import { DEMO_FILING_CONF } from '../tasks/filing-cycle.ts';
 import { registerFilingsCommands } from './cli-filings.ts';
 import { reconcileReport, registerHistoryCommands } from './cli-history.ts';
@@ -22,15 +22,6 @@ const program = new Command('hubflow')
   .description('Airflow-style DAG runner for master-data ETL on BullMQ')
   .showHelpAfterError();
 
-/** Opens the runtime for one command and always closes it, so embedded services stop with the command. */
-async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
-  const rt = await openRuntime({ defaultLogLevel: 'warn' });
-  try {
-    return await fn(rt);
-  } finally {
-    await rt.close();
-  }
-}
 
 /** Keeps a long-running process up until SIGINT/SIGTERM, then closes what it started, in order. */
 async function serveUntilSignal(rt: Runtime, closers: (() => Promise<void>)[]): Promise<void> {

@@ -3,25 +3,18 @@ import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import type { Kysely } from 'kysely';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { ColumnType } from '../hub/entities.ts';
+import { SQL_TYPES } from '../hub/schema.ts';
 import { openPostgres, poolOf } from './pg.ts';
 import type { Dialect, Warehouse, WarehouseSession } from './warehouse.ts';
 
-const TYPES: Record<ColumnType, string> = {
-  text: 'text',
-  integer: 'integer',
-  numeric: 'numeric(14,2)',
-  date: 'date',
-  timestamptz: 'timestamptz',
-  boolean: 'boolean',
-};
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
   id: (name) => `"${name.replaceAll('"', '""')}"`,
   text: (value) => `'${value.replaceAll("'", "''")}'`,
   timestamp: (iso) => `'${iso}'::timestamptz`,
-  type: (t) => TYPES[t],
+  // History columns keep the demo hub's types: what the hub holds, history holds.
+  type: (t) => SQL_TYPES[t],
   timestampType: 'timestamptz',
   bigintType: 'bigint',
   int60: (h) => `('x' || substr(${h}, 1, 15))::bit(60)::bigint`,

@@ -7,7 +7,7 @@ import { columnOf, HUB_ENTITIES, type ColumnType, type Entities, type Entity } f
  * is also the (tenant_id, key) index every per-tenant read uses.
  */
 
-const SQL_TYPES: Record<ColumnType, string> = {
+export const SQL_TYPES: Record<ColumnType, string> = {
   text: 'text',
   integer: 'integer',
   // Money: exact, two decimals, up to a trillion.
