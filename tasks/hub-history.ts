@@ -27,12 +27,20 @@ function scopeDir(ctx: TaskContext, scope: Scope): string {
   return path.join(ctx.connections.stagingDir, 'history', ctx.dagId, `run-${ctx.runId}`, scope === null ? '_global' : encodeURIComponent(scope));
 }
 
-/** Every tenant of the hub, after the global scope. */
+/**
+ * Every tenant of the hub, largest first (by workers), after the global scope: mapped
+ * instances are taken in list order, so the long extracts start first and the night does
+ * not end waiting on one big tenant that started last.
+ */
 export async function listScopes(ctx: TaskContext): Promise<Scope[]> {
   const clients = entities.clients!;
-  const { rows } = await sql<{ tenant: string }>`select distinct ${sql.raw(ident(clients.tenantColumn!))} as tenant from ${sql.raw(`${ident(ctx.connections.hubSchema)}.${ident(clients.table)}`)} order by 1`.execute(
-    ctx.connections.hub(),
-  );
+  const workers = entities.workers!;
+  const table = (e: typeof clients) => sql.raw(`${ident(ctx.connections.hubSchema)}.${ident(e.table)}`);
+  const { rows } = await sql<{ tenant: string }>`
+    select c.tenant, coalesce(w.n, 0) as n
+    from (select distinct ${sql.raw(ident(clients.tenantColumn!))} as tenant from ${table(clients)}) c
+    left join (select ${sql.raw(ident(workers.tenantColumn!))} as tenant, count(*) as n from ${table(workers)} group by 1) w using (tenant)
+    order by n desc, c.tenant`.execute(ctx.connections.hub());
   ctx.log.info({ tenants: rows.length }, 'tenants to extract');
   return [null, ...rows.map((r) => r.tenant)];
 }
