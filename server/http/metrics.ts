@@ -38,6 +38,8 @@ export class StoreMetrics {
   readonly #deadLetterAge: Gauge<'dag'>;
   readonly #runsActive: Gauge<'dag' | 'state'>;
   readonly #queueJobs: Gauge<'state'>;
+  readonly #reconMatch: Gauge<'entity' | 'tenant'>;
+  readonly #reconDiff: Gauge<'entity' | 'tenant'>;
 
   /** Only what happens after `since` is observed: a restarted server does not replay history. */
   constructor(rt: Runtime, since = new Date()) {
@@ -79,6 +81,18 @@ export class StoreMetrics {
     this.#deadLetterAge = new Gauge({ name: 'hubflow_dead_letter_oldest_age_seconds', help: 'Age of the oldest open dead letter', labelNames: ['dag'], registers });
     this.#runsActive = new Gauge({ name: 'hubflow_runs_active', help: 'Queued and running DAG runs', labelNames: ['dag', 'state'], registers });
     this.#queueJobs = new Gauge({ name: 'hubflow_queue_jobs', help: 'Jobs in the BullMQ task queue, by state', labelNames: ['state'], registers });
+    this.#reconMatch = new Gauge({
+      name: 'hubflow_reconciliation_match_ratio',
+      help: 'Latest reconciliation of each tenant and entity: share of hub records the warehouse holds exactly (target above 0.999)',
+      labelNames: ['entity', 'tenant'],
+      registers,
+    });
+    this.#reconDiff = new Gauge({
+      name: 'hubflow_reconciliation_differences',
+      help: 'Latest reconciliation of each tenant and entity: records mismatched or missing on either side (drift found)',
+      labelNames: ['entity', 'tenant'],
+      registers,
+    });
   }
 
   /** Observes what finished since the last call, refreshes the gauges and returns the exposition text. */
@@ -162,7 +176,7 @@ export class StoreMetrics {
 
   async #refreshGauges(): Promise<void> {
     const db = this.#rt.db;
-    const [deadLetters, active, jobCounts, deferred] = await Promise.all([
+    const [deadLetters, active, jobCounts, deferred, reconciliations] = await Promise.all([
       db
         .selectFrom('dead_letters')
         .select(['dag_id', (eb) => eb.fn.countAll<number>().as('n'), sql<number>`extract(epoch from now() - min(created_at))::float8`.as('age')])
@@ -181,6 +195,14 @@ export class StoreMetrics {
         .select(['dag_id', (eb) => eb.fn.countAll<number>().as('n')])
         .where('state', '=', 'deferred')
         .groupBy('dag_id')
+        .execute(),
+      db
+        .selectFrom('reconciliations')
+        .distinctOn(['entity', 'tenant_id'])
+        .select(['entity', 'tenant_id', 'mismatch_rate', sql<number>`mismatched + missing_in_target + missing_in_source`.as('differences')])
+        .orderBy('entity')
+        .orderBy('tenant_id')
+        .orderBy('id', 'desc')
         .execute(),
     ]);
 
@@ -203,6 +225,13 @@ export class StoreMetrics {
     for (const r of active) this.#runsActive.set({ dag: r.dag_id, state: r.state }, Number(r.n));
     for (const [state, n] of Object.entries(jobCounts)) this.#queueJobs.set({ state }, n);
     for (const d of deferred) this.#deferred.set({ dag: d.dag_id }, Number(d.n));
+    this.#reconMatch.reset();
+    this.#reconDiff.reset();
+    for (const r of reconciliations) {
+      const labels = { entity: r.entity, tenant: r.tenant_id || 'global' };
+      this.#reconMatch.set(labels, Math.max(0, 1 - r.mismatch_rate));
+      this.#reconDiff.set(labels, Number(r.differences));
+    }
   }
 }
 

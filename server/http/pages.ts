@@ -54,7 +54,39 @@ ${runs.map(
 </table>`;
 }
 
-function runPage(rt: Runtime, { run, task_instances: unordered }: RunDetail): SafeHtml {
+const percent = (rate: number) => `${(rate * 100).toFixed(3)}%`;
+
+function reconciliationSection(recs: RunDetail['reconciliations']): SafeHtml {
+  if (!recs.length) return html``;
+  const differing = recs.filter((r) => r.fields.length);
+  return html`<h2>Reconciliation</h2>
+<table>
+<tr><th>Tenant</th><th>Entity</th><th>Hub</th><th>Rejected</th><th>Staged</th><th>Current</th><th>Matched</th><th>Mismatched</th><th>Missing in warehouse</th><th>Missing in hub</th><th>Rate</th><th>Severity</th><th>Status</th></tr>
+${recs.map(
+  (r) => html`<tr><td>${r.tenant_id || 'global'}</td><td>${r.entity}</td><td class="num">${r.source_count}</td><td class="num">${r.rejected}</td><td class="num">${r.staged_count}</td>
+<td class="num">${r.current_count}</td><td class="num">${r.matched}</td><td class="num">${r.mismatched}</td><td class="num">${r.missing_in_target}</td><td class="num">${r.missing_in_source}</td>
+<td class="num">${percent(r.mismatch_rate)}</td><td>${r.severity}</td><td>${r.status === 'failed' ? html`<span class="err">failed</span>` : r.status}</td></tr>`,
+)}
+</table>
+${
+  differing.length
+    ? html`<h3>Differences by field</h3><table><tr><th>Tenant</th><th>Entity</th><th>Field</th><th>Class</th><th>Severity</th><th>Records</th><th>Sample keys</th></tr>
+${differing.flatMap((r) => r.fields.map((f) => html`<tr><td>${r.tenant_id || 'global'}</td><td>${r.entity}</td><td><code>${f.field}</code></td><td>${f.field_class}</td><td>${f.severity}</td><td class="num">${f.mismatched}</td><td><code>${f.sample_keys.join(' ')}</code></td></tr>`))}
+</table>`
+    : ''
+}`;
+}
+
+function rejectsSection(rejects: RunDetail['rejects']): SafeHtml {
+  if (!rejects.length) return html``;
+  return html`<h2>Rejected records</h2>
+<p class="muted">Kept in the store's <code>rejects</code> table with the raw record; counted here by reason.</p>
+<table><tr><th>Task</th><th>Entity</th><th>Field</th><th>Reason</th><th>Records</th></tr>
+${rejects.map((r) => html`<tr><td><code>${r.task_id}</code></td><td>${r.entity}</td><td><code>${r.field}</code></td><td class="err">${r.reason}</td><td class="num">${r.records}</td></tr>`)}
+</table>`;
+}
+
+function runPage(rt: Runtime, { run, task_instances: unordered, reconciliations, rejects }: RunDetail): SafeHtml {
   // As the DAG reads: upstreams first, then by map index.
   const rank = new Map([...(rt.dags.dags.get(run.dag_id)?.tasks.keys() ?? [])].map((id, i) => [id, i]));
   const tis = [...unordered].sort((a, b) => (rank.get(a.task_id) ?? 0) - (rank.get(b.task_id) ?? 0) || a.map_index - b.map_index);
@@ -85,7 +117,9 @@ ${tis.map(
 <td>${ti.try_number > 0 || ti.state === 'queued' ? html`<a href="${boardJobUrl(rt, ti.job_id)}">${ti.job_id}</a>` : ''}</td>
 </tr>`,
 )}
-</table>`;
+</table>
+${reconciliationSection(reconciliations)}
+${rejectsSection(rejects)}`;
 }
 
 export function registerPages(app: FastifyInstance, rt: Runtime): void {

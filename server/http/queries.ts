@@ -1,7 +1,8 @@
 import type { JobRef } from '../engine/dispatch.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Store } from '../store/db.ts';
-import type { AttemptRow, DagRunRow, RunState, TaskInstanceRow } from '../store/schema.ts';
+import type { Selectable } from 'kysely';
+import type { AttemptRow, DagRunRow, ReconciliationFieldsTable, ReconciliationsTable, RunState, TaskInstanceRow } from '../store/schema.ts';
 
 export interface DagSummary {
   id: string;
@@ -72,9 +73,46 @@ export type TaskInstanceView = Pick<
   attempts: AttemptView[];
 };
 
+/** What a run's reconcile tasks found, per tenant and entity, with the fields that differ. */
+export type ReconciliationView = Omit<Selectable<ReconciliationsTable>, 'run_id'> & {
+  fields: Omit<Selectable<ReconciliationFieldsTable>, 'reconciliation_id'>[];
+};
+
+/** Records a run refused, counted by task, entity, field and reason (the records are in the store). */
+export interface RejectSummary {
+  task_id: string;
+  entity: string;
+  field: string;
+  reason: string;
+  records: number;
+}
+
 export interface RunDetail {
   run: DagRunRow;
   task_instances: TaskInstanceView[];
+  reconciliations: ReconciliationView[];
+  rejects: RejectSummary[];
+}
+
+const REJECT_GROUPS = 100;
+
+async function runProofs(db: Store, runId: number): Promise<Pick<RunDetail, 'reconciliations' | 'rejects'>> {
+  const [recs, rejects] = await Promise.all([
+    db.selectFrom('reconciliations').selectAll().where('run_id', '=', runId).orderBy('tenant_id').orderBy('entity').execute(),
+    db
+      .selectFrom('rejects')
+      .select(['task_id', 'entity', 'field', 'reason', (eb) => eb.fn.countAll<number>().as('records')])
+      .where('run_id', '=', runId)
+      .groupBy(['task_id', 'entity', 'field', 'reason'])
+      .orderBy('records', 'desc')
+      .limit(REJECT_GROUPS)
+      .execute(),
+  ]);
+  const fields = recs.length ? await db.selectFrom('reconciliation_fields').selectAll().where('reconciliation_id', 'in', recs.map((r) => r.id)).orderBy('field').execute() : [];
+  return {
+    reconciliations: recs.map(({ run_id: _, ...r }) => ({ ...r, fields: fields.filter((f) => f.reconciliation_id === r.id).map(({ reconciliation_id: __, ...f }) => f) })),
+    rejects: rejects.map((r) => ({ ...r, records: Number(r.records) })),
+  };
 }
 
 export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef) => string): Promise<RunDetail | undefined> {
@@ -103,6 +141,7 @@ export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef
   }
   return {
     run,
+    ...(await runProofs(db, runId)),
     task_instances: tis.map(({ generation, ...ti }) => ({
       ...ti,
       job_id: jobId({ runId, taskId: ti.task_id, mapIndex: ti.map_index, generation }),

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearTasks } from '../../server/engine/clear.ts';
+import { createServer as createHubflowServer } from '../../server/http/server.ts';
 import { approveDeletes } from '../../tasks/history/apply.ts';
 import { HUB_ENTITIES } from '../../server/hub/entities.ts';
 import { historyHarness, runNight, waitOrExplain, type HistoryHarness } from './support.ts';
@@ -87,6 +88,22 @@ describe('reconciliation', () => {
     const line = report.stdout.split('\n').find((l) => /\bworkers\b/.test(l) && /failed/.test(l));
     expect(line).toMatch(/\s3\s+0\s+0\.\d+%\s+critical\s+failed$/);
     expect(report.stdout).toContain('(record missing in warehouse)');
+    // The run page and the API show it to the operator who opens the run.
+    const app = await createHubflowServer(h.rt);
+    try {
+      const page = await app.inject({ method: 'GET', url: `/runs/${runId}` });
+      expect(page.body).toContain('<h2>Reconciliation</h2>');
+      expect(page.body).toMatch(/<td>workers<\/td>(\s*<td class="num">\d+<\/td>){6}\s*<td class="num">3<\/td>\s*<td class="num">0<\/td>/);
+      expect(page.body).toContain('(record missing in warehouse)');
+      const api = (await app.inject({ method: 'GET', url: `/api/runs/${runId}` })).json() as { reconciliations: { entity: string; missing_in_target: number; status: string }[] };
+      expect(api.reconciliations.find((r) => r.entity === 'workers')).toMatchObject({ missing_in_target: 3, status: 'failed' });
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      // Three records missing and the corrupted e-mail: four differences, drift the operator sees.
+      expect(metrics).toMatch(/hubflow_reconciliation_differences\{entity="workers",tenant="[a-z0-9-]+"\} 4\n/);
+      expect(metrics).toMatch(/hubflow_reconciliation_match_ratio\{entity="workers",tenant="[a-z0-9-]+"\} 0\.99733/);
+    } finally {
+      await app.close();
+    }
     const letter = await h.rt.db.selectFrom('dead_letters').select('error').where('run_id', '=', runId).where('task_id', '=', 'reconcile').executeTakeFirstOrThrow();
     expect(JSON.stringify(letter.error)).toContain('3 missing in warehouse');
   });
