@@ -11,6 +11,7 @@ import {
   currentTotalsSql,
   DELETE_APPROVALS,
   insertSql,
+  SCOPE_LOCKS,
   LEDGER,
   schemaDdl,
   stagingDdl,
@@ -163,12 +164,17 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
       await assertStaging(s, wh, e, staging, scope);
       work.push({ e, st, p: { staging, changes, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
     }
+    if (d.name !== 'postgres') {
+      // The scope's lock row, made once, outside the transaction (a duplicate from a race is harmless).
+      const locks = wh.table(SCOPE_LOCKS);
+      await s.query(`insert into ${locks} (tenant_id) select ${d.text(tenant)} where not exists (select 1 from ${locks} where tenant_id = ${d.text(tenant)})`);
+    }
     await s.query('begin');
     try {
-      if (d.name === 'postgres') {
-        // Serialises loads of one scope across workers; the ledger check below then sees the winner's rows.
-        await s.query(`select pg_advisory_xact_lock(hashtext(${d.text(`hubflow-history:${tenant}`)}))`);
-      }
+      // Serialises loads of one scope (a task can run twice at once when its worker only seemed
+      // dead); the second waits here, then its ledger check sees the first one's rows.
+      if (d.name === 'postgres') await s.query(`select pg_advisory_xact_lock(hashtext(${d.text(`hubflow-history:${tenant}`)}))`);
+      else await s.query(`update ${wh.table(SCOPE_LOCKS)} set locked_at = current_timestamp, locked_by_run_id = ${runId} where tenant_id = ${d.text(tenant)}`);
       const ledger = await ledgerState(s, wh, tenant, work.map((w) => w.e.name));
       const results: EntityLoad[] = [];
       for (const w of work) {

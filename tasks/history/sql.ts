@@ -14,6 +14,8 @@ export const changesTable = (e: Entity) => `${e.name}_changes`;
 export const currentView = (e: Entity) => `${e.name}_current`;
 export const LEDGER = 'load_batches';
 export const DELETE_APPROVALS = 'delete_approvals';
+/** One row per scope, updated first in every load's transaction: Snowflake has no advisory locks. */
+export const SCOPE_LOCKS = 'load_locks';
 
 export const META = ['valid_from', 'valid_to', 'is_current', 'is_deleted', HASH_FIELD, UPDATED_FIELD, 'run_id', 'closed_by_run_id'];
 
@@ -33,6 +35,7 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
   current_count ${big} not null, loaded_at ${ts} not null,
   primary key (entity, tenant_id, logical_date)
 )`,
+    `create table if not exists ${wh.table(SCOPE_LOCKS)} (tenant_id text not null, locked_at ${ts}, locked_by_run_id ${big})`,
     `create table if not exists ${wh.table(DELETE_APPROVALS)} (
   entity text not null, tenant_id text not null, logical_date date not null,
   approved_by text not null, reason text not null, approved_at ${ts} not null,
