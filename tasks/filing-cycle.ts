@@ -1,5 +1,6 @@
 import type { TaskContext } from 'hubflow';
 import { PermanentError } from '../server/errors.ts';
+import { readingHub } from '../server/hub/db.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { JURISDICTIONS, jurisdiction } from '../jurisdictions/index.ts';
 import type { Violation } from '../jurisdictions/types.ts';
@@ -45,15 +46,17 @@ export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
   const conf = parseFilingConf(ctx.conf);
   // The run's own due time, not the clock: a run re-tried or run late plans what it was due to.
   const asOf = ctx.dataInterval.end;
-  const plan = await planFilings({
-    hub: ctx.connections.hub(),
-    schema: ctx.connections.hubSchema,
-    entities: HUB_ENTITIES,
-    outboxDir: ctx.connections.outboxDir,
-    jurisdictions: JURISDICTIONS,
-    asOf,
-    selection: conf.selection,
-  });
+  const plan = await readingHub(ctx.connections.hubSchema, () =>
+    planFilings({
+      hub: ctx.connections.hub(),
+      schema: ctx.connections.hubSchema,
+      entities: HUB_ENTITIES,
+      outboxDir: ctx.connections.outboxDir,
+      jurisdictions: JURISDICTIONS,
+      asOf,
+      selection: conf.selection,
+    }),
+  );
   for (const o of plan.overdue) {
     await ctx.alert(`filing OVERDUE: ${filingLabel(o.item)} was due by ${o.deadline} and is not in the outbox`, { ...o.item, deadline: o.deadline });
   }

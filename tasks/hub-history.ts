@@ -3,6 +3,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import type { TaskContext } from 'hubflow';
 import { PermanentError } from '../server/errors.ts';
+import { readingHub } from '../server/hub/db.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { ident } from '../server/hub/schema.ts';
 import { applyScope, type EntityLoad } from './history/apply.ts';
@@ -36,11 +37,13 @@ export async function listScopes(ctx: TaskContext): Promise<Scope[]> {
   const clients = entities.clients!;
   const workers = entities.workers!;
   const table = (e: typeof clients) => sql.raw(`${ident(ctx.connections.hubSchema)}.${ident(e.table)}`);
-  const { rows } = await sql<{ tenant: string }>`
+  const { rows } = await readingHub(ctx.connections.hubSchema, () =>
+    sql<{ tenant: string }>`
     select c.tenant, coalesce(w.n, 0) as n
     from (select distinct ${sql.raw(ident(clients.tenantColumn!))} as tenant from ${table(clients)}) c
     left join (select ${sql.raw(ident(workers.tenantColumn!))} as tenant, count(*) as n from ${table(workers)} group by 1) w using (tenant)
-    order by n desc, c.tenant`.execute(ctx.connections.hub());
+    order by n desc, c.tenant`.execute(ctx.connections.hub()),
+  );
   ctx.log.info({ tenants: rows.length }, 'tenants to extract');
   return [null, ...rows.map((r) => r.tenant)];
 }
