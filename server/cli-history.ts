@@ -18,7 +18,7 @@ export async function reconcileReport(rt: Runtime, runId: number | undefined, js
   }
   const rows = await db.selectFrom('reconciliations').selectAll().where('run_id', '=', Number(run)).orderBy('tenant_id').orderBy('entity').execute();
   if (!rows.length) {
-    process.stdout.write(`run ${run} has no reconciliations (is it a run of the history DAG, and did its reconcile task run?)\n`);
+    process.stdout.write(`run ${run} has no reconciliations: it is not a run of the history DAG, its reconcile tasks did not run, or an earlier run had loaded (and reconciled) its date\n`);
     return false;
   }
   const fields = await db
