@@ -7,7 +7,7 @@ import { finished } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { JURISDICTIONS, jurisdiction } from '../jurisdictions/index.ts';
-import { ChunkWriter } from '../jurisdictions/shared.ts';
+import { ChunkWriter } from '../jurisdictions/common.ts';
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Jurisdiction, Money, Submitter } from '../jurisdictions/types.ts';
 import { EMPLOYING, registration, type EmployingCountry } from '../server/hub/countries.ts';
 import { id, payrollRows, workerCore, workerRow } from '../server/hub/generate.ts';

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { JURISDICTIONS } from '../jurisdictions/index.ts';
-import { decimal } from '../jurisdictions/shared.ts';
+import { decimal } from '../jurisdictions/common.ts';
 import type { Jurisdiction } from '../jurisdictions/types.ts';
 import { listOutbox } from '../tasks/filings/outbox.ts';
 import { printJson, printRows } from './cli-output.ts';

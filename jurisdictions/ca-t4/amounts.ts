@@ -1,4 +1,4 @@
-import { decimal } from '../shared.ts';
+import { decimal } from '../common.ts';
 
 /**
  * Money as the T4 schema writes it: unsigned, two decimals, at most N whole-dollar digits

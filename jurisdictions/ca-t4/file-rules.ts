@@ -1,4 +1,4 @@
-import { decimal } from '../shared.ts';
+import { decimal } from '../common.ts';
 import { parseAmount } from './amounts.ts';
 import { ADDRESS_CHARS, mask, NAME_CHARS } from './charset.ts';
 import { EMPLOYMENT_PROVINCES, PROVINCES } from './codes.ts';

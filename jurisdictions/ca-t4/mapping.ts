@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PermanentError } from '../../server/errors.ts';
-import { decimal } from '../shared.ts';
+import { decimal } from '../common.ts';
 import type { Address, FilingEmployee, FilingEmployer, FilingPeriod, Money, Submitter } from '../types.ts';
 import { fits, maxText } from './amounts.ts';
 import { cut, fold, wrap } from './charset.ts';

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { XMLBuilder } from 'fast-xml-parser';
 import { PermanentError } from '../../server/errors.ts';
-import { ChunkWriter, decimal, ownRecords } from '../shared.ts';
+import { ChunkWriter, decimal, ownRecords } from '../common.ts';
 import type { FilingEmployee, RenderInput, RenderTotals } from '../types.ts';
 import { maxText } from './amounts.ts';
 import { RETURN_CLOSE, RETURN_OPEN, SUBMISSION_OPEN } from './layout.ts';

@@ -1,4 +1,4 @@
-import { decimal } from '../shared.ts';
+import { decimal } from '../common.ts';
 import type { Address, FilingEmployee, FilingEmployer, FilingPeriod, Submitter, Violation } from '../types.ts';
 import { fits, maxText } from './amounts.ts';
 import { fold, wrap } from './charset.ts';

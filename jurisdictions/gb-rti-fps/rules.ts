@@ -1,4 +1,4 @@
-import { decimal } from '../shared.ts';
+import { decimal } from '../common.ts';
 import { dayNumber, isIsoDate, isoDay } from './calendar.ts';
 import { ninoProblem, taxCodeProblem } from './identifiers.ts';
 import type { FpsAddress, FpsEmployee, FpsEmployment, FpsField, FpsNiLetter, Issue } from './record.ts';

@@ -1,5 +1,5 @@
 import { XMLBuilder, type XmlBuilderOptions } from 'fast-xml-parser';
-import { decimal } from '../shared.ts';
+import { decimal } from '../common.ts';
 import type { FpsEmployee, FpsEmployer, FpsEmployment, FpsNiLetter } from './record.ts';
 import { ENVELOPE_NS, type TaxYearSpec } from './tax-years.ts';
 import { escapeText } from './text.ts';

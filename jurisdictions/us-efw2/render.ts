@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { PermanentError } from '../../server/errors.ts';
-import { ChunkWriter, ownRecords } from '../shared.ts';
+import { ChunkWriter, ownRecords } from '../common.ts';
 import type { FilingEmployee, RenderInput, RenderTotals } from '../types.ts';
 import { SUPPORTED_TAX_YEARS } from './amounts.ts';
 import { RA, RE, RF, RT, RW, moneyFields } from './layout.ts';

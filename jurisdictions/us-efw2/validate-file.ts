@@ -1,4 +1,4 @@
-import { decimal } from '../shared.ts';
+import { decimal } from '../common.ts';
 import type { RenderTotals, Violation } from '../types.ts';
 import { checkRecord } from './field-checks.ts';
 import { LAYOUTS, RECORD_LENGTH, RF, RO, RT, RU, RW, type RecordType, field, moneyFields } from './layout.ts';

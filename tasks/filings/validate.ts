@@ -3,7 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { PermanentError } from '../../server/errors.ts';
-import { ChunkWriter, ownRecords } from '../../jurisdictions/shared.ts';
+import { ChunkWriter, ownRecords } from '../../jurisdictions/common.ts';
 import type { FilingEmployee, FilingPeriod, Jurisdiction, Submitter, Violation } from '../../jurisdictions/types.ts';
 import { readJsonLines, writeJsonLines } from './staging.ts';
 import { filingLabel, type Extracted, type Validated } from './types.ts';

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TenantViolationError } from '../../jurisdictions/shared.ts';
+import { TenantViolationError } from '../../jurisdictions/common.ts';
 import type { FilingEmployee } from '../../jurisdictions/types.ts';
 import { readJsonLines, writeJsonLines } from '../../tasks/filings/staging.ts';
 import { extractStep, fileOne, renderStep, validateStep } from '../../tasks/filings/steps.ts';

@@ -10,7 +10,7 @@ import caT4 from '../../jurisdictions/ca-t4/index.ts';
 import { fold } from '../../jurisdictions/ca-t4/charset.ts';
 import { bn9Problem, payrollAccountProblem, sinProblem } from '../../jurisdictions/ca-t4/identifiers.ts';
 import { splitSocial } from '../../jurisdictions/ca-t4/mapping.ts';
-import { TenantViolationError } from '../../jurisdictions/shared.ts';
+import { TenantViolationError } from '../../jurisdictions/common.ts';
 import type { FilingEmployee, FilingEmployer, Money, RenderInput, RenderTotals, Submitter } from '../../jurisdictions/types.ts';
 
 /** Canonical records as the pipeline builds them from the demo hub: an Ontario employer, Q4 2025 payroll. */

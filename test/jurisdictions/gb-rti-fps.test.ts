@@ -7,7 +7,7 @@ import { validateXML } from 'xmllint-wasm';
 import { scanFps, type ScanEvent } from '../../jurisdictions/gb-rti-fps/file-scan.ts';
 import fps from '../../jurisdictions/gb-rti-fps/index.ts';
 import { accountsOfficeRefProblem, ninoProblem, parseTaxCode, splitPayeReference, taxCodeProblem, utrProblem } from '../../jurisdictions/gb-rti-fps/identifiers.ts';
-import { TenantViolationError } from '../../jurisdictions/shared.ts';
+import { TenantViolationError } from '../../jurisdictions/common.ts';
 import type { Address, FilingEmployee, FilingEmployer, FilingPeriod, RenderInput, RenderTotals, Submitter } from '../../jurisdictions/types.ts';
 
 const SCHEMA = new URL('../../jurisdictions/gb-rti-fps/schema/', import.meta.url);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TenantViolationError } from '../../jurisdictions/shared.ts';
+import { TenantViolationError } from '../../jurisdictions/common.ts';
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Money, RenderTotals, Submitter, Violation } from '../../jurisdictions/types.ts';
 import usEfw2 from '../../jurisdictions/us-efw2/index.ts';
 import { einRule, ssnRule } from '../../jurisdictions/us-efw2/identifiers.ts';
