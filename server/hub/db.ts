@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import { openPostgres } from '../connections/pg.ts';
+import type pg from 'pg';
+import { openPostgres, poolOf } from '../connections/pg.ts';
 import { PermanentError } from '../errors.ts';
 
 /**
@@ -11,6 +12,30 @@ export type HubDb = Kysely<HubTables>;
 
 export function openHub(url: string, poolSize = 4): HubDb {
   return openPostgres<HubTables>(url, { poolSize, plainDates: true, applicationName: 'hubflow-hub' });
+}
+
+/**
+ * Runs `read` on one consistent snapshot of the hub: a REPEATABLE READ READ ONLY transaction,
+ * in UTC with ISO dates. `snapshotAt` (ISO-8601 UTC, µs) is read by the statement that takes
+ * the snapshot, so every change the snapshot holds happened at or before it. A connection whose
+ * read failed is dropped, not pooled: a COPY cut short leaves it mid-protocol.
+ */
+export async function inHubSnapshot<T>(hub: HubDb, read: (client: pg.PoolClient, snapshotAt: string) => Promise<T>): Promise<T> {
+  const client = await poolOf(hub).connect();
+  let failure: Error | undefined;
+  try {
+    await client.query(`begin isolation level repeatable read read only; set local timezone = 'UTC'; set local datestyle = 'ISO, YMD'`);
+    const { rows } = await client.query<{ at: string }>(`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at`);
+    const result = await read(client, rows[0]!.at);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    failure = err instanceof Error ? err : new Error(String(err));
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release(failure);
+  }
 }
 
 /**

@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { poolOf } from '../../server/connections/pg.ts';
 import { PermanentError } from '../../server/errors.ts';
-import type { HubDb } from '../../server/hub/db.ts';
+import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
 import { columnOf, type Entities, type Entity } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Jurisdiction, Money } from '../../jurisdictions/types.ts';
@@ -32,42 +31,22 @@ export interface ExtractOptions<T> {
 
 export type ExtractOutcome<T> = { snapshotAt: string; employer: FilingEmployer; result: T } | { snapshotAt: string; employer: null };
 
-const ISO_UTC = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-
 export async function extractFiling<T>(options: ExtractOptions<T>): Promise<ExtractOutcome<T>> {
   const { entities, schema } = options;
-  const client = await poolOf(options.hub).connect();
-  let broken = false;
-  try {
-    await client.query('begin isolation level repeatable read read only');
-    // The first statement takes the snapshot; its clock is the instant the filing reports.
-    const { rows } = await client.query<{ at: string }>(`select to_char(clock_timestamp() at time zone 'UTC', ${ISO_UTC}) as at`);
-    const snapshotAt = rows[0]!.at;
+  return inHubSnapshot(options.hub, async (client, snapshotAt): Promise<ExtractOutcome<T>> => {
     const employer = await readEmployer(client, schema, entity(entities, 'orgs'), options.tenant, options.jurisdiction.country);
-    if (!employer) {
-      await client.query('commit');
-      return { snapshotAt, employer: null };
-    }
+    if (!employer) return { snapshotAt, employer: null };
     const sql = employeesQuery(client, schema, entities, employer, options.period);
     const stream = client.query(copyTo(`copy (${sql}) to stdout`));
     const abort = () => stream.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('extract aborted'));
     options.signal?.addEventListener('abort', abort, { once: true });
     try {
-      const result = await options.sink(employer, employees(copyRows(stream), employer));
-      await client.query('commit');
-      return { snapshotAt, employer, result };
+      return { snapshotAt, employer, result: await options.sink(employer, employees(copyRows(stream), employer)) };
     } finally {
       options.signal?.removeEventListener('abort', abort);
       if (!stream.destroyed) stream.destroy();
     }
-  } catch (err) {
-    // A COPY cut short leaves the connection mid-protocol: it must not go back to the pool.
-    broken = true;
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 function entity(entities: Entities, name: string): Entity {

@@ -7,9 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { poolOf } from '../../server/connections/pg.ts';
 import { PermanentError } from '../../server/errors.ts';
-import type { HubDb } from '../../server/hub/db.ts';
+import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
 import type { ColumnType, Entities, Entity } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
 import { Checksum } from '../../transforms/row-hash.ts';
@@ -83,8 +82,6 @@ function compressor(compression: Compression) {
     : // Huffman coding only: deflate's cheapest setting.
       createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: PIPE_BUFFER });
 }
-
-const ISO_UTC = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
 interface HubColumn {
   type: string;
@@ -355,29 +352,17 @@ async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity
  */
 export async function extractScope(opts: ExtractOptions): Promise<ExtractResult> {
   await mkdir(opts.dir, { recursive: true });
-  const client = await poolOf(opts.hub).connect();
-  let broken: unknown;
   try {
-    await client.query('begin isolation level repeatable read read only');
-    await client.query(`set local timezone = 'UTC'`);
-    await client.query(`set local datestyle = 'ISO, YMD'`);
-    // The snapshot is taken by this statement; the instant it reports is at or after it, so
-    // every change the snapshot holds happened at or before snapshotAt.
-    const { rows } = await client.query<{ at: string }>(`select to_char(clock_timestamp() at time zone 'UTC', ${ISO_UTC}) as at`);
-    const snapshotAt = rows[0]!.at;
-    const entities: StagedEntity[] = [];
-    for (const entity of Object.values(opts.entities)) {
-      if (!inScope(entity, opts.scope) && !(opts.scope === null && entity.tenantColumn)) continue;
-      opts.signal?.throwIfAborted();
-      entities.push(await extractEntity(client, opts, entity));
-    }
-    await client.query('commit');
-    return { scope: opts.scope, snapshotAt, entities };
+    return await inHubSnapshot(opts.hub, async (client, snapshotAt) => {
+      const entities: StagedEntity[] = [];
+      for (const entity of Object.values(opts.entities)) {
+        if (!inScope(entity, opts.scope) && !(opts.scope === null && entity.tenantColumn)) continue;
+        opts.signal?.throwIfAborted();
+        entities.push(await extractEntity(client, opts, entity));
+      }
+      return { scope: opts.scope, snapshotAt, entities };
+    });
   } catch (err) {
-    broken = err;
-    await client.query('rollback').catch(() => undefined);
     throw err instanceof PermanentError ? err : Object.assign(err as Error, { message: `extract of ${scopeLabel(opts.scope)}: ${(err as Error).message}` });
-  } finally {
-    client.release(broken instanceof Error && !(broken instanceof PermanentError) ? broken : undefined);
   }
 }
