@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { loadConfig } from '../server/config.ts';
@@ -51,7 +53,11 @@ export async function waitForRun(rt: Runtime, runId: number, timeoutMs = 30_000)
   for (;;) {
     const run = await rt.db.selectFrom('dag_runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
     if (run.state === 'success' || run.state === 'failed') return run;
-    if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.state} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      // Where it is stuck, so a timeout in CI says more than "still running".
+      const tis = await rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state', 'try_number', 'error', 'deferred_reason']).where('run_id', '=', runId).execute();
+      throw new Error(`run ${runId} still ${run.state} after ${timeoutMs} ms: ${JSON.stringify(tis)}`);
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -59,4 +65,25 @@ export async function waitForRun(rt: Runtime, runId: number, timeoutMs = 30_000)
 export async function taskStates(rt: Runtime, runId: number): Promise<Record<string, string>> {
   const rows = await rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state']).where('run_id', '=', runId).orderBy('id').execute();
   return Object.fromEntries(rows.map((r) => [r.map_index >= 0 ? `${r.task_id}[${r.map_index}]` : r.task_id, r.state]));
+}
+
+/** A local HTTP endpoint for HUBFLOW_ALERT_WEBHOOK that keeps every alert posted to it. */
+export interface AlertWebhook<A> {
+  url: string;
+  alerts: A[];
+  close(): void;
+}
+
+export async function alertWebhook<A = { kind: string; message: string }>(): Promise<AlertWebhook<A>> {
+  const alerts: A[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    req.on('end', () => {
+      alerts.push(JSON.parse(body) as A);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`, alerts, close: () => server.close() };
 }

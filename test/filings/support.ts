@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +10,7 @@ import { seedHub } from '../../server/hub/seed.ts';
 import { startWorker } from '../../server/processes.ts';
 import type { FilingEnv } from '../../tasks/filings/steps.ts';
 import { DEMO_SUBMITTERS } from '../../tasks/filings/submitter.ts';
-import { testRuntime, waitForRun, type TestRuntime } from '../support.ts';
+import { alertWebhook, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
 
 /**
  * A runtime with the filing-cycle DAG, its own seeded hub schema, staging and outbox folders,
@@ -39,13 +37,13 @@ export async function filingHarness(options: { worker?: boolean } = {}): Promise
   const hubSchema = `f_${tag}`;
   const staging = path.join(root, 'staging');
   const outbox = path.join(root, 'outbox');
-  const alerts: FilingHarness['alerts'] = [];
-  const webhook = await listen(alerts);
+  const webhook = await alertWebhook<FilingHarness['alerts'][number]>();
+  const alerts = webhook.alerts;
   const rt = await testRuntime([filingCycle], {
     HUBFLOW_HUB_SCHEMA: hubSchema,
     HUBFLOW_STAGING_DIR: staging,
     HUBFLOW_OUTBOX_DIR: outbox,
-    HUBFLOW_ALERT_WEBHOOK: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/alerts`,
+    HUBFLOW_ALERT_WEBHOOK: webhook.url,
   }, [hubDb]);
   await seedHub(rt.connections.hub(), hubSchema, SEED);
   const worker = options.worker === false ? undefined : startWorker(rt, { concurrency: 4 });
@@ -70,34 +68,16 @@ export async function filingHarness(options: { worker?: boolean } = {}): Promise
       await worker?.close();
       await sql`drop schema if exists ${sql.id(hubSchema)} cascade`.execute(rt.db);
       await rt.close();
-      await new Promise((r) => webhook.close(r));
+      webhook.close();
       await rm(root, { recursive: true, force: true });
     },
   };
 }
 
-async function listen(alerts: FilingHarness['alerts']): Promise<Server> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-    req.on('end', () => {
-      alerts.push(JSON.parse(body) as FilingHarness['alerts'][number]);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
-}
-
 /** Runs the cycle for the daily interval starting at `day` 06:00 London (GMT in winter) and waits. */
 export async function runCycle(h: FilingHarness, day: string, conf: Record<string, unknown> = {}): Promise<{ id: number; state: string }> {
   const run = await h.rt.engine.triggerRun('filing-cycle', { logicalDate: new Date(`${day}T06:00:00Z`), conf: { submitters: DEMO_SUBMITTERS, ...conf } });
-  try {
-    return await waitForRun(h.rt, run.id, 45_000);
-  } catch (err) {
-    const tis = await h.rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state', 'error']).where('run_id', '=', run.id).execute();
-    throw new Error(`${(err as Error).message}: ${JSON.stringify(tis)}`);
-  }
+  return waitForRun(h.rt, run.id, 45_000);
 }
 
 export async function taskErrors(h: FilingHarness, runId: number): Promise<{ task: string; message: string }[]> {

@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Scheduler } from '../../server/engine/scheduler.ts';
 import { startScheduler, startWorker } from '../../server/processes.ts';
 import type { Executor } from '../../server/engine/executor.ts';
-import { historyHarness, waitOrExplain, type HistoryHarness } from './support.ts';
+import { waitForRun } from '../support.ts';
+import { historyHarness, type HistoryHarness } from './support.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -60,7 +61,7 @@ describe('a worker killed in the middle of a load', () => {
     // The scheduler is here for its recovery sweep; paused, it creates no scheduled run of its own.
     await rt.db.updateTable('dags').set({ is_paused: true }).where('dag_id', '=', 'hub-nightly').execute();
     scheduler = startScheduler(rt);
-    expect((await waitOrExplain(h, run.id)).state).toBe('success');
+    expect((await waitForRun(h.rt, run.id, 45_000)).state).toBe('success');
 
     const attempts = await rt.db
       .selectFrom('attempts as a')

@@ -1,15 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearTasks } from '../../server/engine/clear.ts';
 import { createServer as createHubflowServer } from '../../server/http/server.ts';
 import { approveDeletes } from '../../tasks/history/apply.ts';
 import { HUB_ENTITIES } from '../../server/hub/entities.ts';
-import { historyHarness, runNight, waitOrExplain, type HistoryHarness } from './support.ts';
+import { alertWebhook, waitForRun, type AlertWebhook } from '../support.ts';
+import { historyHarness, runNight, type HistoryHarness } from './support.ts';
 
 /**
  * What stops a bad load and what proves a good one: the mass-delete guard and its approval,
@@ -18,24 +17,16 @@ import { historyHarness, runNight, waitOrExplain, type HistoryHarness } from './
  */
 
 let h: HistoryHarness;
-let webhook: Server;
-const alerts: { kind: string; message: string }[] = [];
+let webhook: AlertWebhook<{ kind: string; message: string }>;
+let alerts: { kind: string; message: string }[] = [];
 
 const wh = (table: string) => sql.raw(`${h.whSchema}.${table}`);
 const hubTable = (table: string) => sql.raw(`${h.hubSchema}.${table}`);
 
 beforeAll(async () => {
-  webhook = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      alerts.push(JSON.parse(body) as { kind: string; message: string });
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/alerts`;
-  h = await historyHarness({ tenants: 1, workers: 1500, seed: 5, env: { HUBFLOW_ALERT_WEBHOOK: url } });
+  webhook = await alertWebhook();
+  alerts = webhook.alerts;
+  h = await historyHarness({ tenants: 1, workers: 1500, seed: 5, env: { HUBFLOW_ALERT_WEBHOOK: webhook.url } });
   expect((await runNight(h, '2026-02-01')).state).toBe('success');
 }, 120_000);
 
@@ -64,7 +55,7 @@ describe('reconciliation', () => {
     const runId = await latestRun();
     await sql`update ${wh('workers_history')} set email = 'someone.else@example.com' where is_current and worker_id = (select min(worker_id) from ${wh('workers_history')})`.execute(h.rt.db);
     await clearTasks(h.rt.engine, runId, { tasks: ['reconcile'] });
-    expect((await waitOrExplain(h, runId)).state).toBe('success');
+    expect((await waitForRun(h.rt, runId, 45_000)).state).toBe('success');
     const r = await reconciliation(runId, 'workers');
     expect(r).toMatchObject({ mismatched: 1, missing_in_target: 0, missing_in_source: 0, severity: 'critical', status: 'escalated' });
     const fields = await h.rt.db.selectFrom('reconciliation_fields').selectAll().where('reconciliation_id', '=', r.id).execute();
@@ -77,7 +68,7 @@ describe('reconciliation', () => {
     // What a load that stopped short would leave: three current versions gone.
     await sql`delete from ${wh('workers_history')} where is_current and worker_id in (select worker_id from ${wh('workers_current')} order by worker_id desc limit 3)`.execute(h.rt.db);
     await clearTasks(h.rt.engine, runId, { tasks: ['reconcile'] });
-    expect((await waitOrExplain(h, runId)).state).toBe('failed');
+    expect((await waitForRun(h.rt, runId, 45_000)).state).toBe('failed');
     const r = await reconciliation(runId, 'workers');
     expect(r).toMatchObject({ missing_in_target: 3, missing_in_source: 0, severity: 'critical', status: 'failed' });
     expect(r.source_count - r.current_count).toBe(3);
@@ -133,7 +124,7 @@ describe('the mass-delete guard', () => {
     const tenant = (await sql<{ t: string }>`select tenant_id as t from ${hubTable('clients')}`.execute(hub)).rows[0]!.t;
     await approveDeletes(await h.rt.connections.warehouse(), HUB_ENTITIES, { entity: '*', tenant, logicalDate: '2026-02-03', approvedBy: 'test', reason: 'erasure requests' });
     await clearTasks(h.rt.engine, run.id);
-    expect((await waitOrExplain(h, run.id)).state).toBe('success');
+    expect((await waitForRun(h.rt, run.id, 45_000)).state).toBe('success');
     const after = Number((await sql<{ n: string }>`select count(*) as n from ${wh('workers_current')}`.execute(h.rt.db)).rows[0]!.n);
     expect(before - after).toBe(60);
     const tombstones = await sql<{ n: string }>`select count(*) as n from ${wh('workers_history')} where is_deleted and is_current and worker_id = any(${gone})`.execute(h.rt.db);

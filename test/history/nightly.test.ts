@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearTasks } from '../../server/engine/clear.ts';
 import { HUB_ENTITIES } from '../../server/hub/entities.ts';
 import { mutateHub } from '../../server/hub/mutate.ts';
-import { taskStates } from '../support.ts';
-import { asOf, ENTITIES, historyHarness, hubState, runNight, waitOrExplain, type HistoryHarness } from './support.ts';
+import { taskStates, waitForRun } from '../support.ts';
+import { asOf, ENTITIES, historyHarness, hubState, runNight, type HistoryHarness } from './support.ts';
 
 let h: HistoryHarness;
 const states: { day: string; runId: number; hub: Map<string, string[]> }[] = [];
@@ -86,7 +86,7 @@ describe('the nightly hub -> warehouse history', () => {
     const changes = await count('workers_changes');
     const second = states[1]!;
     await clearTasks(h.rt.engine, second.runId, { tasks: ['extract'] });
-    expect((await waitOrExplain(h, second.runId)).state).toBe('success');
+    expect((await waitForRun(h.rt, second.runId, 45_000)).state).toBe('success');
     expect(await Promise.all(ENTITIES.map((e) => count(`${e.name}_history`)))).toEqual(before);
     expect(await count('workers_changes')).toBe(changes);
   });

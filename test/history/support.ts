@@ -27,7 +27,6 @@ export async function historyHarness(options: { tenants?: number; workers?: numb
   const hubSchema = `h_${tag}`;
   const whSchema = `w_${tag}`;
   const rt = await testRuntime([nightly], { HUBFLOW_HUB_SCHEMA: hubSchema, HUBFLOW_WAREHOUSE_SCHEMA: whSchema, HUBFLOW_STAGING_DIR: staging, ...options.env }, [hubDb, warehouse]);
-  await sql`create schema if not exists ${sql.id(whSchema)}`.execute(rt.db);
   await seedHub(rt.connections.hub(), hubSchema, { tenants: options.tenants ?? 3, workers: options.workers ?? 300, seed: options.seed ?? 11 });
   const worker = options.worker === false ? undefined : startWorker(rt, { concurrency: 4 });
   return {
@@ -48,18 +47,7 @@ export async function historyHarness(options: { tenants?: number; workers?: numb
 
 export async function runNight(h: HistoryHarness, day: string): Promise<{ id: number; state: string }> {
   const run = await h.rt.engine.triggerRun('hub-nightly', { logicalDate: new Date(`${day}T02:00:00Z`) });
-  return waitOrExplain(h, run.id);
-}
-
-/** Waits for a run; on timeout, the error lists its task instances' states. */
-export async function waitOrExplain(h: HistoryHarness, runId: number): Promise<{ id: number; state: string }> {
-  const run = { id: runId };
-  try {
-    return await waitForRun(h.rt, run.id, 45_000);
-  } catch (err) {
-    const tis = await h.rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state', 'try_number', 'error', 'deferred_reason']).where('run_id', '=', run.id).execute();
-    throw new Error(`${(err as Error).message}: ${JSON.stringify(tis)}`);
-  }
+  return waitForRun(h.rt, run.id, 45_000);
 }
 
 const columnsOf = (e: Entity) => [...identityFields(e), ...tracked(e)];
