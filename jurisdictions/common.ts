@@ -54,3 +54,20 @@ export class ChunkWriter {
     if (!this.out.write(chunk)) await once(this.out, 'drain');
   }
 }
+
+/**
+ * Index of the record whose lines span `line`, in records sorted by line and not overlapping
+ * (as a file's records are), or -1: how a validator names the record a parser error is in.
+ */
+export function recordSpanning<T>(records: readonly T[], line: number, first: (r: T) => number, last: (r: T) => number): number {
+  let lo = 0;
+  let hi = records.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = records[mid]!;
+    if (line < first(r)) hi = mid - 1;
+    else if (line > last(r)) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}

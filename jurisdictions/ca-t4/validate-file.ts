@@ -1,3 +1,4 @@
+import { recordSpanning } from '../common.ts';
 import { readFile } from 'node:fs/promises';
 import { XMLValidator } from 'fast-xml-parser';
 import type { RenderTotals, Violation } from '../types.ts';
@@ -52,20 +53,6 @@ interface SlipLines {
   readonly first: number;
   readonly last: number;
   readonly label: string;
-}
-
-/** The slip spanning a line (slips are in file order), by binary search. */
-function slipAt(slips: readonly SlipLines[], line: number): SlipLines | undefined {
-  let lo = 0;
-  let hi = slips.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const s = slips[mid]!;
-    if (line < s.first) hi = mid - 1;
-    else if (line > s.last) lo = mid + 1;
-    else return s;
-  }
-  return undefined;
 }
 
 export async function validateT4File(path: string): Promise<{ totals: RenderTotals; violations: Violation[] }> {
@@ -135,7 +122,7 @@ export async function validateT4File(path: string): Promise<{ totals: RenderTota
     }
   }
 
-  const recordAt = (line: number) => slipAt(slipLines, line)?.label ?? `line ${line}`;
+  const recordAt = (line: number) => slipLines[recordSpanning(slipLines, line, (l) => l.first, (l) => l.last)]?.label ?? `line ${line}`;
   emptyTags(text, lineAt, recordAt, add);
 
   const schemaErrors = await validateAgainstSchema(utf8);

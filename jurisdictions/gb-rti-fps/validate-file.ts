@@ -1,3 +1,4 @@
+import { recordSpanning } from '../common.ts';
 import type { RenderTotals, Violation } from '../types.ts';
 import { isIsoDate } from './calendar.ts';
 import { closingTags, findIrEnvelope, openElements, type IrEnvelopeStart } from './envelope-text.ts';
@@ -52,20 +53,6 @@ function fpsDocument(s: State, ir: IrEnvelopeStart, middle: string, tail: string
 
 function headerViolation(s: State, record: string, field: string, rule: string, message: string): void {
   s.violations.push({ record, field, rule, message });
-}
-
-/** Index of the employee whose element spans `line` (employees are in file order), or -1. */
-function employeeAt(employees: Batch['employees'], line: number): number {
-  let lo = 0;
-  let hi = employees.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const e = employees[mid]!;
-    if (line < e.line) hi = mid - 1;
-    else if (line > e.endLine) lo = mid + 1;
-    else return mid;
-  }
-  return -1;
 }
 
 /** An error of a rebuilt document outside the employees: located by the file's line. */
@@ -149,7 +136,7 @@ function checkBatch(s: State, batch: Batch, tail: string | null): Promise<Violat
     const last = batch.employees.at(-1)!;
     for (const e of errors) {
       const line = e.line === null ? null : e.line < headEndLine ? e.line : e.line - headEndLine + batch.line;
-      const i = line === null ? -1 : employeeAt(batch.employees, line);
+      const i = line === null ? -1 : recordSpanning(batch.employees, line, (e) => e.line, (e) => e.endLine);
       if (i !== -1) {
         perRecord[i]!.push({ record: labels[i]!, field: e.element ?? 'Employee', rule: 'xsd', message: e.message });
         for (const name of [e.element, ...e.missing]) flagged.add(`${i} ${name}`);
