@@ -1,6 +1,6 @@
 import type { TaskContext } from 'hubflow';
-import { PermanentError } from '../server/errors.ts';
 import { readingHub } from '../server/hub/db.ts';
+import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { JURISDICTIONS, jurisdiction } from '../jurisdictions/index.ts';
 import type { Violation } from '../jurisdictions/types.ts';
@@ -9,7 +9,7 @@ import { periodOrFail } from './filings/period.ts';
 import { planFilings } from './filings/plan.ts';
 import { deliverStep, extractStep, renderStep, validateStep, verifyStep, type DeliverStepResult, type FilingEnv } from './filings/steps.ts';
 import { configuredSubmitters, DEMO_SUBMITTERS } from './filings/submitter.ts';
-import { filingLabel, isNoFilings, NO_FILINGS, type Extracted, type NoFilings, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './filings/types.ts';
+import { filingLabel, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './filings/types.ts';
 
 /**
  * The tasks of the filing-cycle DAG. `plan` lists the filings; each later task is mapped over
@@ -65,20 +65,6 @@ export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
   return plan.items;
 }
 
-/**
- * What a mapped instance works on. Null means its upstream instance did not succeed: that fails
- * this one with a message saying where to look. One exception: when `plan` found nothing to
- * file, the engine still runs one instance of each later task with a null item (the skipped
- * upstream's placeholder is taken for a list element); that upstream then has no instances at
- * all, and the instance passes `NO_FILINGS` on instead of failing a run that had nothing to do.
- */
-async function upstreamItem<T>(ctx: TaskContext<T | NoFilings | null>, upstreamTask: string, what: string): Promise<T | NoFilings> {
-  if (ctx.item !== null) return ctx.item;
-  const upstream = await ctx.upstream<unknown[] | null>(upstreamTask);
-  if (Array.isArray(upstream) && upstream.length === 0) return NO_FILINGS;
-  throw new PermanentError(`${what} #${ctx.mapIndex} did not succeed, so this filing goes no further; see that task instance`);
-}
-
 export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extracted | NothingToFile> {
   const result = await extractStep(env(ctx), ctx.item);
   if ('nothing' in result) ctx.log.info({ ...ctx.item }, `nothing to file: ${result.nothing}`);
@@ -86,28 +72,24 @@ export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extrac
   return result;
 }
 
-export async function validateCycle(ctx: TaskContext<Extracted | NothingToFile | NoFilings | null>): Promise<Validated | NothingToFile | NoFilings> {
-  const prev = await upstreamItem(ctx, 'extract', 'the extract');
-  if (isNoFilings(prev)) return prev;
+export async function validateCycle(ctx: TaskContext<Extracted | NothingToFile | null>): Promise<Validated | NothingToFile> {
+  const prev = upstreamItem(ctx, 'the extract');
   if (!('nothing' in prev)) await clearRejects(ctx, prev.item);
   const result = await validateStep(env(ctx), prev);
   if (!('nothing' in result)) ctx.log.info({ ...result.item, valid: result.valid, rejected: result.rejected }, 'filing validated');
   return result;
 }
 
-export async function renderCycle(ctx: TaskContext<Validated | NothingToFile | NoFilings | null>): Promise<Rendered | NothingToFile | NoFilings> {
-  const prev = await upstreamItem(ctx, 'validate', 'the validation');
-  return isNoFilings(prev) ? prev : renderStep(env(ctx), prev);
+export async function renderCycle(ctx: TaskContext<Validated | NothingToFile | null>): Promise<Rendered | NothingToFile> {
+  return renderStep(env(ctx), upstreamItem(ctx, 'the validation'));
 }
 
-export async function verifyCycle(ctx: TaskContext<Rendered | NothingToFile | NoFilings | null>): Promise<Verified | NothingToFile | NoFilings> {
-  const prev = await upstreamItem(ctx, 'render', 'the render');
-  return isNoFilings(prev) ? prev : verifyStep(env(ctx), prev);
+export async function verifyCycle(ctx: TaskContext<Rendered | NothingToFile | null>): Promise<Verified | NothingToFile> {
+  return verifyStep(env(ctx), upstreamItem(ctx, 'the render'));
 }
 
-export async function deliverCycle(ctx: TaskContext<Verified | NothingToFile | NoFilings | null>): Promise<DeliverStepResult | NoFilings> {
-  const prev = await upstreamItem(ctx, 'verify', 'the verification');
-  if (isNoFilings(prev)) return prev;
+export async function deliverCycle(ctx: TaskContext<Verified | NothingToFile | null>): Promise<DeliverStepResult> {
+  const prev = upstreamItem(ctx, 'the verification');
   const result = await deliverStep(env(ctx), prev);
   const label = filingLabel(result.item);
   if (result.status === 'delivered') ctx.log.info({ ...result.item, folder: result.folder, records: result.records, rejected: result.rejected }, 'filing delivered');
@@ -131,12 +113,12 @@ export interface CycleReport {
  */
 export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
   const planned = (await ctx.upstream<FilingItem[] | null>('plan')) ?? [];
-  const results = (await ctx.upstream<(DeliverStepResult | NoFilings | null)[] | null>('deliver')) ?? [];
+  const results = (await ctx.upstream<(DeliverStepResult | null)[] | null>('deliver')) ?? [];
   const report: CycleReport = { planned: planned.length, delivered: 0, nothingToFile: 0, notDelivered: [] };
   for (const [i, item] of planned.entries()) {
     const r = results[i];
-    if (r && !isNoFilings(r) && r.status === 'delivered') report.delivered++;
-    else if (r && !isNoFilings(r) && r.status === 'nothing') report.nothingToFile++;
+    if (r?.status === 'delivered') report.delivered++;
+    else if (r?.status === 'nothing') report.nothingToFile++;
     else {
       const deadline = periodOrFail(jurisdiction(item.jurisdiction), item.period).deadline.toISOString();
       report.notDelivered.push({ ...item, deadline });

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { TaskContext } from 'hubflow';
 import { PermanentError } from '../server/errors.ts';
 import { readingHub } from '../server/hub/db.ts';
+import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { ident } from '../server/hub/schema.ts';
 import { applyScope, type EntityLoad } from './history/apply.ts';
@@ -65,11 +66,6 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
   const rejected = result.entities.reduce((n, e) => n + e.rejected, 0);
   ctx.log.info({ scope: scopeLabel(scope), snapshotAt: result.snapshotAt, rows: result.entities.reduce((n, e) => n + e.staged, 0), rejected }, 'snapshot staged');
   return result;
-}
-
-function upstreamItem<T>(ctx: TaskContext<T | null>, what: string): T {
-  if (ctx.item === null) throw new PermanentError(`${what} #${ctx.mapIndex} did not succeed, so there is nothing to take further; see that task instance`);
-  return ctx.item;
 }
 
 export interface LoadResult {

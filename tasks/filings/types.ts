@@ -78,12 +78,3 @@ export interface NothingToFile {
 }
 
 export const isNothing = (x: object): x is NothingToFile => 'nothing' in x;
-
-/** Passed along by the mapped tasks of a cycle whose plan was empty (see `upstreamItem`). */
-export interface NoFilings {
-  readonly noFilings: true;
-}
-
-export const NO_FILINGS: NoFilings = Object.freeze({ noFilings: true });
-
-export const isNoFilings = (x: object): x is NoFilings => 'noFilings' in x;
