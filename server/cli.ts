@@ -18,6 +18,12 @@ const startServer: typeof import('./http/server.ts').startServer = async (...arg
 import { openRuntime, type Runtime } from './runtime.ts';
 import { RUN_STATES, type DagRunRow } from './store/schema.ts';
 
+// `hubflow ... | head` closes stdout early: that ends the output, it is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 const program = new Command('hubflow')
   .description('Airflow-style DAG runner for master-data ETL on BullMQ')
   .showHelpAfterError();

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -112,6 +113,21 @@ describe('hubflow filings validate', () => {
     const bare = await hubflow('filings', 'validate', file);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toContain('--jurisdiction <code> is required');
+  });
+
+  it('stops quietly, with its exit code, when the reader of its output goes away (| head)', async () => {
+    const broken = path.join(path.dirname(h.outbox), 'not-xml.xml');
+    await writeFile(broken, 'x');
+    const child = spawn(process.execPath, [path.join(root, 'bin/hubflow.js'), 'filings', 'validate', broken, '--jurisdiction', 'ca-t4'], {
+      env: { ...process.env, HUBFLOW_OUTBOX_DIR: h.outbox },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(1);
   });
 
   it('validates a file hubflow did not produce, copied anywhere', async () => {
