@@ -36,6 +36,13 @@ const schema = z.object({
   HUBFLOW_WAREHOUSE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').default('warehouse'),
   /** Extracted snapshots and filing work files; shared storage when workers run on several machines. */
   HUBFLOW_STAGING_DIR: z.string().min(1).optional(),
+  /**
+   * How the PostgreSQL warehouse's staged snapshots are compressed. None by default: the file is
+   * read once, locally, and compressing costs the extract a core-second per million rows that
+   * the hub's COPY needs. gzip or brotli for a small or shared staging disk. Snowflake's staged
+   * files are always gzip.
+   */
+  HUBFLOW_STAGING_COMPRESSION: z.enum(['none', 'gzip', 'brotli']).default('none'),
   /** Finished filing files, per jurisdiction, period and tenant. */
   HUBFLOW_OUTBOX_DIR: z.string().min(1).optional(),
   /** JSON file of filing submitters per jurisdiction code (or "*"): name, authorityId, taxId, address, contact. */

@@ -60,8 +60,9 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
       .values(rejects.map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, reason: r.reason, raw: r.raw })))
       .execute();
   };
-  // Snowflake's COPY is given gzip; the PostgreSQL warehouse, which decompresses here, the faster Brotli.
-  const compression = ctx.connections.config.HUBFLOW_WAREHOUSE === 'snowflake' ? 'gzip' : 'brotli';
+  // Snowflake's PUT is given gzip; the PostgreSQL warehouse reads the file where it is.
+  const { config } = ctx.connections;
+  const compression = config.HUBFLOW_WAREHOUSE === 'snowflake' ? 'gzip' : config.HUBFLOW_STAGING_COMPRESSION;
   const result = await extractScope({ hub: ctx.connections.hub(), schema: ctx.connections.hubSchema, entities, scope, dir: scopeDir(ctx, scope), onRejects: saveRejects, signal: ctx.signal, compression });
   const rejected = result.entities.reduce((n, e) => n + e.rejected, 0);
   ctx.log.info({ scope: scopeLabel(scope), snapshotAt: result.snapshotAt, rows: result.entities.reduce((n, e) => n + e.staged, 0), rejected }, 'snapshot staged');

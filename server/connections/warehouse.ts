@@ -32,7 +32,7 @@ export interface WarehouseSession {
   readonly dialect: Dialect;
   query<R = Record<string, unknown>>(sql: string): Promise<R[]>;
   /**
-   * Bulk-loads a staged, compressed (gzip or Brotli) COPY-text file into a table of this session and returns the rows
+   * Bulk-loads a staged COPY-text file (plain, gzip or Brotli) into a table of this session and returns the rows
    * the warehouse says it loaded. `attempt` names the load uniquely (run, scope, try), so a
    * retry never meets the files or tables of an earlier try.
    */

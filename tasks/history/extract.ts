@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hash as sha256Of } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import type pg from 'pg';
@@ -17,9 +17,9 @@ import { identityFields, inScope, scopeLabel, snapshotFields, type Field, type S
 /**
  * Extract: one tenant's snapshot of every entity, read in a single REPEATABLE READ transaction
  * (so all entities agree with each other and with `snapshotAt`), streamed with COPY into
- * compressed files in the staging area. PostgreSQL computes each row's hash while it reads; this side
- * only counts lines, sums the hashes and passes the bytes on, so memory stays flat and the
- * extract costs little more than the COPY itself.
+ * files in the staging area. Rows are never parsed: each line's hash is computed from the bytes
+ * COPY sent and written into room the query left for it, so memory stays flat and the extract
+ * costs little more than the COPY itself.
  *
  * Rows that cannot be loaded (no tenant, no key, a value that breaks its configured type) go
  * to the rejects with their reason: extracted = staged + rejected, always.
@@ -38,7 +38,7 @@ export interface Reject {
 
 export interface StagedEntity {
   entity: string;
-  /** Absolute path of the compressed COPY-text file (.tsv.gz or .tsv.br); null when nothing was staged. */
+  /** Absolute path of the COPY-text file (.tsv, .tsv.gz or .tsv.br); null when nothing was staged. */
   file: string | null;
   extracted: number;
   staged: number;
@@ -66,17 +66,18 @@ export interface ExtractOptions {
   onRejects: (rejects: Reject[]) => Promise<void>;
   signal?: AbortSignal;
   /**
-   * How staged files are compressed. Brotli at quality 0 compresses as well as gzip level 1
-   * at about twice gzip's speed, so the extract keeps pace with the hub's COPY; gzip is what
-   * Snowflake's COPY reads without being told. Default gzip.
+   * How staged files are compressed: not at all (the cheapest, for a file read once nearby);
+   * Brotli at quality 0, which compresses as well as gzip level 1 at about twice its speed; or
+   * gzip, which Snowflake's COPY reads without being told. Default gzip.
    */
   compression?: Compression;
 }
 
-export type Compression = 'gzip' | 'brotli';
-export const EXTENSION: Record<Compression, string> = { gzip: '.tsv.gz', brotli: '.tsv.br' };
+export type Compression = 'gzip' | 'brotli' | 'none';
+export const EXTENSION: Record<Compression, string> = { gzip: '.tsv.gz', brotli: '.tsv.br', none: '.tsv' };
 
 function compressor(compression: Compression) {
+  if (compression === 'none') return new PassThrough({ highWaterMark: PIPE_BUFFER });
   return compression === 'brotli'
     ? createBrotliCompress({ chunkSize: 256 * 1024, params: { [constants.BROTLI_PARAM_QUALITY]: 0, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } })
     : // Huffman coding only: deflate's cheapest setting.
@@ -145,7 +146,7 @@ function plan(entity: Entity, columns: Map<string, HubColumn>, schema: string, s
   const nullableIdentity = identityFields(entity).filter((f) => columns.get(f.column)?.nullable);
   const identityOk = nullableIdentity.map((f) => `t.${ident(f.column)} is not null`);
   const where = [...(scope !== null && entity.tenantColumn ? [`t.${ident(entity.tenantColumn)} = ${quote(scope)}`] : []), ...identityOk];
-  const select = `select ${values.join(', ')} from ${tableName(schema, entity)} t${where.length ? ` where ${where.join(' and ')}` : ''}`;
+  const select = `select ${[...values, HASH_PLACEHOLDER].join(', ')} from ${tableName(schema, entity)} t${where.length ? ` where ${where.join(' and ')}` : ''}`;
   return { fields, select, checks, nullableIdentity };
 }
 
@@ -155,13 +156,18 @@ function quote(text: string): string {
 
 /**
  * Counts lines, hashes each line's tracked values (the bytes between the identity fields and
- * the change time are exactly the canonical encoding), sums the hashes, and writes each line
- * with its hash appended. With per-row type checks it splits the lines and diverts the failing
- * ones to the rejects. A line ends at a raw newline: COPY escapes newlines inside values.
+ * the change time are exactly the canonical encoding), sums the hashes, and writes each hash
+ * over the placeholder the hub's COPY put at the end of its line: the bytes go on where they
+ * lie, never copied line by line. With per-row type checks it splits the lines and diverts
+ * the failing ones to the rejects. A line ends at a raw newline: COPY escapes newlines inside
+ * values.
  */
 // Large buffers between the stages: zlib works on the thread pool one chunk at a time, and
 // small chunks leave the hub's COPY waiting on round trips rather than on work.
 const PIPE_BUFFER = 1 << 20;
+const HASH_HEX = 64;
+/** Selected as the last column: the line's room for its hash. */
+const HASH_PLACEHOLDER = `'${'0'.repeat(HASH_HEX)}'`;
 
 // One-shot hashing: several times cheaper than a Hash object per row.
 // Hex straight from the native side: a Buffer per digest would cost twice as much.
@@ -171,6 +177,8 @@ class SnapshotScanner extends Transform {
   readonly checksum = new Checksum();
   extracted = 0;
   #carry: Buffer | null = null;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
 
   constructor(
     private readonly entity: Entity,
@@ -197,68 +205,57 @@ class SnapshotScanner extends Transform {
       this.#carry = null;
     }
     const last = body.lastIndexOf(10);
-    if (last + 1 < body.length) this.#carry = Buffer.from(body.subarray(last + 1));
+    if (last + 1 < body.length) this.#carry = body.subarray(last + 1);
     const whole = body.subarray(0, last + 1);
     if (this.checks.length) return this.#checked(head ? Buffer.concat([head, whole]) : whole, done);
-    if (head) this.#withHashes(head);
-    if (whole.length) this.#withHashes(whole);
+    if (head) this.#emit(this.#hashLines(head));
+    if (whole.length) this.#emit(this.#hashLines(whole));
     done();
   }
 
-  /** Appends whole lines, each with its hash, to the output; passes it on in ~1 MiB pieces. */
-  #withHashes(whole: Buffer): void {
-    const lines = countLines(whole);
-    this.#reserve(whole.length + lines * 65);
-    const out = this.#out;
-    let at = this.#at;
-    for (let start = 0; start < whole.length; ) {
-      const end = whole.indexOf(10, start);
-      at += whole.copy(out, at, start, end);
-      out[at++] = 9;
-      at += out.write(this.#hash(whole, start, end), at, 'latin1');
-      out[at++] = 10;
+  /** Hashes every line of `lines` (whole lines) into its placeholder; returns `lines`. */
+  #hashLines(lines: Buffer): Buffer {
+    for (let start = 0; start < lines.length; ) {
+      const end = lines.indexOf(10, start);
+      this.#hash(lines, start, end);
+      this.extracted++;
       start = end + 1;
     }
-    this.#at = at;
-    this.extracted += lines;
-    if (at >= PIPE_BUFFER) this.#flushOut();
+    return lines;
+  }
+
+  #hash(line: Buffer, start: number, end: number): void {
+    let from = start;
+    for (let i = 0; i < this.identityCount; i++) from = line.indexOf(9, from) + 1;
+    // The line ends: …tracked \t updated_at \t placeholder.
+    const to = line.lastIndexOf(9, end - HASH_HEX - 2);
+    const hash = sha256(line.subarray(from, to));
+    this.checksum.add(hash);
+    line.write(hash, end - HASH_HEX, 'latin1');
   }
 
   // Few, large writes downstream: each one costs a round trip to zlib's thread and a syscall.
-  #out = Buffer.allocUnsafe(2 * PIPE_BUFFER);
-  #at = 0;
-
-  #reserve(bytes: number): void {
-    if (this.#at + bytes <= this.#out.length) return;
-    this.#flushOut();
-    if (bytes > this.#out.length) this.#out = Buffer.allocUnsafe(bytes);
+  #emit(piece: Buffer): void {
+    this.#pending.push(piece);
+    this.#pendingBytes += piece.length;
+    if (this.#pendingBytes >= PIPE_BUFFER) this.#flushOut();
   }
 
   #flushOut(): void {
-    if (!this.#at) return;
-    this.push(this.#out.subarray(0, this.#at));
-    this.#out = Buffer.allocUnsafe(Math.max(2 * PIPE_BUFFER, this.#out.length));
-    this.#at = 0;
-  }
-
-  #hash(line: Buffer, start: number, end: number): string {
-    let from = start;
-    for (let i = 0; i < this.identityCount; i++) from = line.indexOf(9, from) + 1;
-    const to = line.lastIndexOf(9, end - 1);
-    const hash = sha256(line.subarray(from, to));
-    this.checksum.add(hash);
-    return hash;
+    if (!this.#pendingBytes) return;
+    this.push(this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending, this.#pendingBytes));
+    this.#pending = [];
+    this.#pendingBytes = 0;
   }
 
   #checked(whole: Buffer, done: TransformCallback): void {
-    const kept: Buffer[] = [];
     const rejects: Reject[] = [];
     for (let start = 0; start < whole.length; ) {
       const end = whole.indexOf(10, start);
-      const line = whole.subarray(start, end);
+      const line = whole.subarray(start, end + 1);
       start = end + 1;
       this.extracted++;
-      const values = line.toString('utf8').split('\t');
+      const values = line.toString('utf8', 0, line.length - HASH_HEX - 2).split('\t');
       const bad = this.checks.find(({ index, field }) => values[index] !== '\\N' && !VALID[field.type](values[index]!));
       if (bad) {
         rejects.push({
@@ -271,11 +268,11 @@ class SnapshotScanner extends Transform {
         });
         continue;
       }
-      kept.push(line, Buffer.from(`\t${this.#hash(line, 0, line.length)}\n`, 'latin1'));
+      this.#hash(line, 0, line.length - 1);
+      this.#emit(line);
     }
-    const out = kept.length ? Buffer.concat(kept) : null;
-    if (!rejects.length) return done(null, out);
-    this.flushRejects(rejects).then(() => done(null, out), done);
+    if (!rejects.length) return done();
+    this.flushRejects(rejects).then(() => done(), done);
   }
 
   override _flush(done: TransformCallback): void {
@@ -287,12 +284,6 @@ class SnapshotScanner extends Transform {
   get rejected(): number {
     return this.extracted - this.checksum.count;
   }
-}
-
-function countLines(buf: Buffer): number {
-  let n = 0;
-  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
-  return n;
 }
 
 /** Rows the scope's query leaves out because the tenant or a key is null: each one a reject. */

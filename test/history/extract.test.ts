@@ -38,11 +38,11 @@ describe('the hub extract', () => {
     const [{ tenant_id: tenant, worker_id: id }] = (await sql<{ tenant_id: string; worker_id: string }>`select tenant_id, worker_id from ${sql.raw(`${schema}.workers`)} order by 1, 2 limit 1`.execute(hub)).rows as [{ tenant_id: string; worker_id: string }];
     // Separators, escapes and control characters inside values must not shift or merge fields.
     await sql`update ${sql.raw(`${schema}.workers`)} set address_line1 = ${'Flat 2\t"B"\\ Main\nStreet\r\v'}, address_line2 = '' where tenant_id = ${tenant} and worker_id = ${id}`.execute(hub);
-    for (const compression of ['gzip', 'brotli'] as const) {
+    for (const compression of ['none', 'gzip', 'brotli'] as const) {
       const result = await extractScope({ hub, schema, entities: HUB_ENTITIES, scope: tenant, dir: path.join(dir, compression), onRejects: async () => undefined, compression });
       const workers = result.entities.find((e) => e.entity === 'workers')!;
       const raw = await readFile(workers.file!);
-      const text = (compression === 'gzip' ? gunzipSync(raw) : brotliDecompressSync(raw)).toString('utf8');
+      const text = (compression === 'none' ? raw : compression === 'gzip' ? gunzipSync(raw) : brotliDecompressSync(raw)).toString('utf8');
       const lines = text.trimEnd().split('\n');
       expect(lines).toHaveLength(workers.staged);
       let sum = 0n;

@@ -26,7 +26,8 @@ const hubTable = (table: string) => sql.raw(`${h.hubSchema}.${table}`);
 beforeAll(async () => {
   webhook = await alertWebhook();
   alerts = webhook.alerts;
-  h = await historyHarness({ tenants: 1, workers: 1500, seed: 5, env: { HUBFLOW_ALERT_WEBHOOK: webhook.url } });
+  // Compressed staging end to end here; the other history tests load the default, plain text.
+  h = await historyHarness({ tenants: 1, workers: 1500, seed: 5, env: { HUBFLOW_ALERT_WEBHOOK: webhook.url, HUBFLOW_STAGING_COMPRESSION: 'gzip' } });
   expect((await runNight(h, '2026-02-01')).state).toBe('success');
 }, 120_000);
 
