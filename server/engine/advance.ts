@@ -52,11 +52,19 @@ export const MAX_MAP_LENGTH = 100_000;
 /**
  * A run's task instances as advancing needs them: how many of each task are in each state,
  * and the waiting (`scheduled`) instances themselves. Counts rather than rows, so a
- * 10,000-instance fan-in costs a few rows per decision, not 10,000.
+ * 10,000-instance fan-in costs a few rows per decision, not 10,000. It may hold only some of
+ * the run's tasks (`covers`); advancing reads the others when a decision reaches them. The
+ * run's totals are always whole.
  */
 export interface RunSnapshot {
   counts: Map<string, StateCounts>;
   waiting: Map<string, TiRef[]>;
+  /** The tasks whose counts and waiting instances are here; null: every task of the run. */
+  covers: Set<string> | null;
+  /** Instances of the run not yet in a terminal state. */
+  live: number;
+  /** Instances of the run failed or upstream_failed. */
+  failed: number;
 }
 
 export interface SnapshotRow {
@@ -70,8 +78,7 @@ export interface SnapshotRow {
 export const WAITING_JSON = sql`json_agg(json_build_object('id', ti.id, 'map_index', ti.map_index, 'try_number', ti.try_number,
   'max_tries', ti.max_tries, 'generation', ti.generation))`;
 
-export function buildSnapshot(rows: readonly SnapshotRow[]): RunSnapshot {
-  const snapshot: RunSnapshot = { counts: new Map(), waiting: new Map() };
+function addRows(snapshot: RunSnapshot, rows: readonly SnapshotRow[]): void {
   for (const r of rows) {
     const counts = snapshot.counts.get(r.task_id) ?? {};
     counts[r.state] = (counts[r.state] ?? 0) + Number(r.n);
@@ -80,15 +87,46 @@ export function buildSnapshot(rows: readonly SnapshotRow[]): RunSnapshot {
       snapshot.waiting.set(r.task_id, r.waiting.map((w) => ({ ...w, task_id: r.task_id, state: 'scheduled' as const })));
     }
   }
+}
+
+/** A snapshot of some tasks (`covers`) and the run's totals, from rows the caller has read. */
+export function buildSnapshot(rows: readonly SnapshotRow[], covers: Iterable<string>, totals: { live: number; failed: number }): RunSnapshot {
+  const snapshot: RunSnapshot = { counts: new Map(), waiting: new Map(), covers: new Set(covers), ...totals };
+  addRows(snapshot, rows);
   return snapshot;
 }
 
-export async function loadSnapshot(trx: Trx, runId: number): Promise<RunSnapshot> {
+async function readRows(trx: Trx, runId: number, taskIds?: readonly string[]): Promise<SnapshotRow[]> {
+  const only = taskIds ? sql`and ti.task_id = any(${[...taskIds]}::text[])` : sql``;
   const { rows } = await sql<SnapshotRow>`
     select ti.task_id, ti.state, count(*)::int as n, ${WAITING_JSON} filter (where ti.state = 'scheduled') as waiting
-    from task_instances ti where ti.run_id = ${runId} group by ti.task_id, ti.state`.execute(trx);
-  return buildSnapshot(rows);
+    from task_instances ti where ti.run_id = ${runId} ${only} group by ti.task_id, ti.state`.execute(trx);
+  return rows;
 }
+
+/** Every task of the run. */
+export async function loadSnapshot(trx: Trx, runId: number): Promise<RunSnapshot> {
+  const snapshot: RunSnapshot = { counts: new Map(), waiting: new Map(), covers: null, live: 0, failed: 0 };
+  const rows = await readRows(trx, runId);
+  addRows(snapshot, rows);
+  for (const r of rows) {
+    if (!TERMINAL_TI_STATES.has(r.state)) snapshot.live += Number(r.n);
+    if (isFailed(r.state)) snapshot.failed += Number(r.n);
+  }
+  return snapshot;
+}
+
+/** Reads the tasks the snapshot lacks; safe under the run's lock, which every terminal transition takes. */
+async function cover(trx: Trx, runId: number, snapshot: RunSnapshot, taskIds: readonly string[]): Promise<void> {
+  const covers = snapshot.covers;
+  if (!covers) return;
+  const missing = taskIds.filter((id) => !covers.has(id));
+  if (!missing.length) return;
+  addRows(snapshot, await readRows(trx, runId, missing));
+  for (const id of missing) covers.add(id);
+}
+
+const isFailed = (state: TiState) => state === 'failed' || state === 'upstream_failed';
 
 /** Moves n instances of a task from one state to another (`from` null: new instances). */
 function move(snapshot: RunSnapshot, taskId: string, from: TiState | null, to: TiState, n: number): void {
@@ -96,6 +134,10 @@ function move(snapshot: RunSnapshot, taskId: string, from: TiState | null, to: T
   if (from) counts[from] = (counts[from] ?? 0) - n;
   counts[to] = (counts[to] ?? 0) + n;
   snapshot.counts.set(taskId, counts);
+  const live = (s: TiState | null) => (s !== null && !TERMINAL_TI_STATES.has(s) ? n : 0);
+  const failed = (s: TiState | null) => (s !== null && isFailed(s) ? n : 0);
+  snapshot.live += live(to) - (from === null ? 0 : live(from));
+  snapshot.failed += failed(to) - failed(from);
 }
 
 function upstreamCounts(snapshot: RunSnapshot, task: TaskDef): StateCounts {
@@ -143,6 +185,7 @@ export async function advanceRun(
     const next = [...pending].reduce((a, b) => (rank.get(a)! <= rank.get(b)! ? a : b));
     pending.delete(next);
     const task = dag.tasks.get(next)!;
+    await cover(trx, run.id, snapshot, [next, ...task.upstream]);
     const instances = snapshot.waiting.get(next);
     if (!instances?.length) continue;
     const decision = decide(task.trigger, upstreamCounts(snapshot, task));
@@ -177,16 +220,8 @@ export async function advanceRun(
     task.downstream.forEach((d) => pending.add(d));
   }
 
-  let anyFailed = false;
-  let finished = run.state === 'running';
-  for (const counts of snapshot.counts.values()) {
-    for (const [state, n] of Object.entries(counts) as [TiState, number][]) {
-      if (!n) continue;
-      if (!TERMINAL_TI_STATES.has(state)) finished = false;
-      if (state === 'failed' || state === 'upstream_failed') anyFailed = true;
-    }
-  }
-  const runState = anyFailed ? 'failed' : 'success';
+  const finished = run.state === 'running' && snapshot.live === 0;
+  const runState = snapshot.failed > 0 ? 'failed' : 'success';
   const ids = (xs: readonly { id: number }[]) => sql`array[${sql.join(xs.map((x) => sql.lit(Number(x.id))))}]::bigint[]`;
   const writes: RawBuilder<unknown>[] = [];
   for (const state of ['upstream_failed', 'skipped'] as const) {

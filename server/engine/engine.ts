@@ -30,10 +30,11 @@ export interface NewRun {
 }
 
 type CompletionRow = SnapshotRow & {
-  kind: 'count' | 'done';
+  kind: 'run' | 'count' | 'done';
   run_id: number;
   dag_id: string;
   run_state: RunState;
+  failed: number;
   ti_id: number;
   map_index: number;
   try_number: number;
@@ -42,6 +43,8 @@ type CompletionRow = SnapshotRow & {
 export interface Completion {
   tiId: number;
   runId: number;
+  dagId: string;
+  taskId: string;
   attemptId: number;
   outcome: 'success' | 'failed';
   /** JSON text of the task's result. */
@@ -338,7 +341,7 @@ export class Engine {
   async settleUnstartable(tiId: number, generation: number): Promise<void> {
     const ti = await this.db
       .selectFrom('task_instances')
-      .select(['run_id', 'state', 'try_number', 'max_tries', 'generation'])
+      .select(['run_id', 'dag_id', 'task_id', 'state', 'try_number', 'max_tries', 'generation'])
       .where('id', '=', tiId)
       .executeTakeFirst();
     if (!ti || ti.generation !== generation || ti.state !== 'running' || ti.try_number < ti.max_tries) return;
@@ -351,6 +354,8 @@ export class Engine {
     await this.completeTask({
       tiId,
       runId: ti.run_id,
+      dagId: ti.dag_id,
+      taskId: ti.task_id,
       attemptId: attempt?.id ?? 0,
       outcome: 'failed',
       error: JSON.parse(LOST) as unknown,
@@ -372,21 +377,34 @@ export class Engine {
     const ids = items.map((i) => i.tiId);
     const errors = items.map((i) => (i.outcome === 'failed' ? JSON.stringify(describeError(i.error)) : null));
     const runIds = [...new Set(items.map((i) => i.runId))].sort((a, b) => a - b);
+    // The tasks the decisions read: the finished tasks' downstream, and the upstream of those.
+    const watched = new Map<number, Set<string>>();
+    for (const i of items) {
+      const dag = this.dags.dags.get(i.dagId);
+      const tasks = watched.get(i.runId) ?? new Set<string>();
+      watched.set(i.runId, tasks);
+      for (const down of dag?.tasks.get(i.taskId)?.downstream ?? []) {
+        tasks.add(down);
+        for (const up of dag!.tasks.get(down)!.upstream) tasks.add(up);
+      }
+    }
+    const watch = [...watched].flatMap(([runId, tasks]) => [...tasks].map((task) => [String(runId), task] as const));
     const outcome = await this.#withRetry(async () => {
       const client = await poolOf(this.db).connect();
       try {
         // BEGIN and the call in one simple-protocol round trip, so values travel as escaped
         // literals. The call locks the runs, records outcomes, attempts and dead letters, and
-        // returns the runs' state counts (see hubflow_complete_tasks).
+        // returns the runs' totals and the watched tasks' state counts (see hubflow_complete_tasks).
         const lit = (v: string | null) => (v === null ? 'null' : client.escapeLiteral(v));
         const array = (values: (string | null)[], type: string) => `array[${values.map(lit).join(',')}]::${type}[]`;
         const call = `begin; select * from hubflow_complete_tasks(${array(runIds.map(String), 'bigint')}, ${array(ids.map(String), 'bigint')},
           ${array(items.map((i) => i.outcome), 'text')}, ${array(items.map((i) => i.result ?? null), 'jsonb')}, ${array(errors, 'jsonb')},
-          ${array(items.map((i) => String(i.attemptId)), 'bigint')})`;
+          ${array(items.map((i) => String(i.attemptId)), 'bigint')}, ${array(watch.map((w) => w[0]), 'bigint')}, ${array(watch.map((w) => w[1]), 'text')})`;
         const results = (await client.query(call)) as unknown as QueryResult<CompletionRow>[];
         const rows = results[1]!.rows;
         const conn = kyselyOnClient<StoreSchema>(client);
 
+        const runs = rows.filter((r) => r.kind === 'run');
         const counts = rows.filter((r) => r.kind === 'count');
         const finished = rows.filter((r) => r.kind === 'done');
         const writes: RawWrite[] = [];
@@ -394,16 +412,20 @@ export class Engine {
         const escalations: { run: RunRef; taskId: string; mapIndex: number; tries: number; error: unknown }[] = [];
         const finishedRuns: { run: RunRef; state: string }[] = [];
         for (const runId of runIds) {
-          const first = counts.find((c) => c.run_id === runId);
-          if (!first) continue;
-          const run: RunRef = { id: runId, dag_id: first.dag_id, state: first.run_state };
+          const totals = runs.find((c) => c.run_id === runId);
+          if (!totals) continue;
+          const run: RunRef = { id: runId, dag_id: totals.dag_id, state: totals.run_state };
           const dag = this.dags.dags.get(run.dag_id);
           if (!dag) {
             this.log.warn({ dagId: run.dag_id, runId }, 'run of a DAG that is no longer loaded: not advanced');
             continue;
           }
           const candidates = finished.filter((t) => t.run_id === runId).flatMap((t) => dag.tasks.get(t.task_id)?.downstream ?? []);
-          const snapshot = buildSnapshot(counts.filter((c) => c.run_id === runId));
+          const snapshot = buildSnapshot(
+            counts.filter((c) => c.run_id === runId),
+            watched.get(runId) ?? [],
+            { live: Number(totals.n), failed: Number(totals.failed) },
+          );
           const result = await advanceRun(conn, run, dag, candidates, snapshot);
           if (result.write) writes.push(result.write);
           dispatch.push(...result.dispatch);

@@ -115,7 +115,7 @@ export class Executor {
       // while the success is group-committed with others. Until it is committed the instance
       // keeps its heartbeat; were this process to die first, the store still says `running`
       // and the recovery sweep runs the task again, so a success is never lost, only repeated.
-      const committed = this.engine.completeTask({ tiId, runId: ti.run_id, attemptId: ti.attempt_id, outcome: 'success', result: json });
+      const committed = this.engine.completeTask({ tiId, runId: ti.run_id, dagId, taskId, attemptId: ti.attempt_id, outcome: 'success', result: json });
       this.#committing.add(committed);
       void committed
         .catch((err: unknown) => log.error({ err }, 'recording the success failed; the recovery sweep will run the task again'))
@@ -149,7 +149,7 @@ export class Executor {
       log.warn({ event: 'task_retry', err, delayMs: delay, deferral }, `try ${ti.try_number}/${ti.max_tries} failed, retrying in ${delay} ms${why}`);
       throw new RetryScheduled(message, delay);
     }
-    await this.engine.completeTask({ tiId: ti.id, runId: ti.run_id, attemptId: ti.attempt_id, outcome: 'failed', error: err });
+    await this.engine.completeTask({ tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, attemptId: ti.attempt_id, outcome: 'failed', error: err });
     log.error({ event: 'task_failed', err }, `task failed after ${ti.try_number} of ${ti.max_tries} tries`);
     throw new UnrecoverableError(message);
   }
