@@ -1,6 +1,10 @@
 import { sql, type Kysely } from 'kysely';
 
 /*
+ * Starts look each instance up by id. The first version listed the states an instance may
+ * start from, which matched the partial index of live instances, and the planner scanned that
+ * whole index (a thousand entries, mid fan-out) for every start.
+ *
  * Completions read only what their decisions need. The first version returned every task's
  * state counts, with its waiting instances as JSON, for the whole run on every completion: a
  * cost that grew with the run (a 200-task chain rebuilt 200 tasks' worth of JSON per hop).
@@ -9,6 +13,40 @@ import { sql, type Kysely } from 'kysely';
  * not yet finished, and instances failed.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // As in 0002 but for the instance filter; hubflow_start_pooled calls it unchanged.
+  await sql`
+    create or replace function hubflow_start_tasks(p_ids bigint[], p_generations int[], p_worker text)
+    returns table (id bigint, run_id bigint, task_id text, map_index int, try_number int, max_tries int, map_item jsonb,
+                   attempt_id bigint, dag_id text, logical_date timestamptz, interval_start timestamptz,
+                   interval_end timestamptz, conf jsonb)
+    language plpgsql volatile as $$
+    begin
+      perform set_config('synchronous_commit', 'off', true);
+      return query
+      with s as (
+        update task_instances ti
+        set state = 'running', try_number = ti.try_number + 1, started_at = coalesce(ti.started_at, now()),
+            heartbeat_at = now(), worker = p_worker, next_try_at = null, deferred_until = null, deferred_reason = null
+        from unnest(p_ids, p_generations) as j(id, gen)
+        -- "Neither waiting nor finished" rather than the list of live states: that list would let
+        -- the planner scan the partial index of every live instance (a thousand, mid fan-out)
+        -- instead of looking each one up by id.
+        where ti.id = j.id and ti.generation = j.gen
+          and ti.state not in ('scheduled', 'success', 'failed', 'upstream_failed', 'skipped') and ti.try_number < ti.max_tries
+        returning ti.id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.max_tries, ti.map_item
+      ), lost as (
+        update attempts a set ended_at = now(), outcome = 'lost',
+          error = '{"name": "WorkerLost", "message": "the worker running this attempt stopped before it finished"}'
+        where a.ti_id in (select s.id from s) and a.ended_at is null
+      ), a as (
+        insert into attempts (ti_id, try_number, worker, started_at, outcome)
+        select s.id, s.try_number, p_worker, now(), 'running' from s
+        returning attempts.id, attempts.ti_id
+      )
+      select s.id, s.run_id, s.task_id, s.map_index, s.try_number, s.max_tries, s.map_item, a.id,
+             r.dag_id, r.logical_date, r.interval_start, r.interval_end, r.conf
+      from s join a on a.ti_id = s.id join dag_runs r on r.id = s.run_id;
+    end $$`.execute(db);
   await sql`drop function hubflow_complete_tasks(bigint[], bigint[], text[], jsonb[], jsonb[], bigint[])`.execute(db);
   /*
    * Records finished tries, inside the caller's transaction. First locks the runs, in id order
