@@ -9,6 +9,7 @@ import { createLogger } from '../server/log.ts';
 import { startWorker } from '../server/processes.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
 import { registryOf } from '../server/engine/loader.ts';
+import { poolOf } from '../server/connections/pg.ts';
 
 const CHAIN = 200;
 const FAN_OUT = 1_000;
@@ -64,6 +65,55 @@ async function rawChain(connection: { url: string }, prefix: string): Promise<nu
   await done;
   await worker.close();
   await queue.close();
+  return start.slice(1).map((s, i) => s - end[i]!);
+}
+
+/**
+ * The least a hop costs when PostgreSQL, not Redis, holds the truth, measured like the raw
+ * chain. Each job, when done, records its success and its successor's readiness in one durable
+ * commit while it adds the successor's job (hubflow overlaps the two the same way), and the
+ * successor claims its row before it runs (the claim waits for that commit, not for the disk).
+ * Nothing else: no trigger rules, no attempts, no results, no batching. A store-backed engine
+ * cannot hop faster than this.
+ */
+async function storeFloorChain(connection: { url: string }, prefix: string, rt: Runtime): Promise<number[]> {
+  const pool = poolOf(rt.db);
+  const [done, claim] = [await pool.connect(), await pool.connect()];
+  const queue = new Queue('floor-chain', { connection, prefix });
+  const start: number[] = [];
+  const end: number[] = [];
+  let finished!: () => void;
+  const over = new Promise<void>((r) => (finished = r));
+  try {
+    await done.query(`create table if not exists bench_floor (i int primary key, state text not null)`);
+    await done.query(`truncate bench_floor; insert into bench_floor select g, 'scheduled' from generate_series(0, ${CHAIN - 1}) g`);
+    await claim.query(`set synchronous_commit = off`);
+    const worker = new Worker(
+      'floor-chain',
+      async (job) => {
+        const i = job.data.i as number;
+        // Waits for the row lock of the commit that queued it, when that is still on its way.
+        await claim.query(`update bench_floor set state = 'running' where i = $1`, [i]);
+        start[i] = ms();
+        end[i] = ms();
+        if (i + 1 >= CHAIN) return finished();
+        await Promise.all([
+          done.query(`with d as (update bench_floor set state = 'success' where i = $1) update bench_floor set state = 'queued' where i = $1 + 1`, [i]),
+          queue.add('hop', { i: i + 1 }, { removeOnComplete: true }),
+        ]);
+      },
+      { connection, prefix, concurrency: 1 },
+    );
+    await worker.waitUntilReady();
+    await done.query(`update bench_floor set state = 'queued' where i = 0`);
+    await queue.add('hop', { i: 0 }, { removeOnComplete: true });
+    await over;
+    await worker.close();
+  } finally {
+    await queue.close();
+    done.release();
+    claim.release();
+  }
   return start.slice(1).map((s, i) => s - end[i]!);
 }
 
@@ -141,11 +191,13 @@ async function measure(rt: Runtime, plain: { chain: Dag; fan: Dag }, windowed: {
   await hubflowChain(rt, plain.chain, marks);
   await hubflowChain(rt, windowed.chain, marks);
   await rawChain(connection, prefix);
-  const out = { hub: [] as number[], win: [] as number[], raw: [] as number[], hubRates: [] as number[], winRates: [] as number[], rawRates: [] as number[] };
+  await storeFloorChain(connection, prefix, rt);
+  const out = { hub: [] as number[], win: [] as number[], raw: [] as number[], floor: [] as number[], hubRates: [] as number[], winRates: [] as number[], rawRates: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
     out.hub.push(...(await hubflowChain(rt, plain.chain, marks)));
     out.win.push(...(await hubflowChain(rt, windowed.chain, marks)));
     out.raw.push(...(await rawChain(connection, prefix)));
+    out.floor.push(...(await storeFloorChain(connection, prefix, rt)));
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [dag, rates] of [[plain.fan, out.hubRates], [windowed.fan, out.winRates]] as const) {
@@ -189,6 +241,10 @@ export async function runEngineBench() {
         rawBullmqMs: { p50: round(p50(base.raw)), p99: round(p99(base.raw)) },
         ratio: { p50: round(p50(base.hub) / p50(base.raw)), p99: round(p99(base.hub) / p99(base.raw)) },
         targets: { p50Ms: 5, p99Ms: 25, maxRatio: 3 },
+        // Raw BullMQ plus one durable commit and one claim per hop (see storeFloorChain).
+        storeFloorMs: { p50: round(p50(base.floor)), p99: round(p99(base.floor)) },
+        storeFloorVsRaw: { p50: round(p50(base.floor) / p50(base.raw)), p99: round(p99(base.floor) / p99(base.raw)) },
+        hubflowVsStoreFloor: { p50: round(p50(base.hub) / p50(base.floor)), p99: round(p99(base.hub) / p99(base.floor)) },
       },
       throughput: {
         instancesPerRun: FAN_OUT + 2,
