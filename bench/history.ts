@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sql } from 'kysely';
 import { to as copyTo } from 'pg-copy-streams';
+import { loadConfig } from '../server/config.ts';
 import { openPostgresWarehouse } from '../server/connections/warehouse-postgres.ts';
 import { poolOf } from '../server/connections/pg.ts';
 import { openHub } from '../server/hub/db.ts';
@@ -22,6 +23,9 @@ import { reconcileScope } from '../tasks/history/reconcile.ts';
  * against a bare `COPY workers TO STDOUT` measured in the same run. Tenants run four at a time,
  * as one worker runs them. Figures are for the workers entity.
  *
+ * Staged files are compressed as HUBFLOW_STAGING_COMPRESSION says (default none, as the
+ * PostgreSQL warehouse stages them).
+ *
  * Uses HUBFLOW_BENCH_DATABASE_URL (default: the local test database) for hub and warehouse,
  * in schemas it creates and drops.
  */
@@ -33,6 +37,7 @@ const TENANTS = 20;
 // scopes at a time (openHub's pool of 4, `warehouse` with 4 slots).
 const PARALLEL = 4;
 const entities = { workers: HUB_ENTITIES.workers! };
+const compression = loadConfig().HUBFLOW_STAGING_COMPRESSION;
 
 const seconds = (t: number) => Number(((performance.now() - t) / 1000).toFixed(2));
 const perSecond = (rows: number, s: number) => Math.round(rows / s);
@@ -83,7 +88,7 @@ export async function runHistoryBench(): Promise<unknown> {
     const day = async (label: string, logicalDate: string, runId: number) => {
       const started = performance.now();
       const extracts = await inParallel(tenants, PARALLEL, (tenant) =>
-        extractScope({ hub, schema: hubSchema, entities, scope: tenant, dir: path.join(staging, label, tenant), onRejects: async () => undefined, compression: 'none' }),
+        extractScope({ hub, schema: hubSchema, entities, scope: tenant, dir: path.join(staging, label, tenant), onRejects: async () => undefined, compression }),
       );
       const extractSeconds = seconds(started);
       t = performance.now();
@@ -122,6 +127,7 @@ export async function runHistoryBench(): Promise<unknown> {
       workers: WORKERS,
       tenants: TENANTS,
       parallelTenants: PARALLEL,
+      stagingCompression: compression,
       seedSeconds,
       bareCopySeconds: bare,
       bareCopyRuns: [bareBefore, bareAfter],
