@@ -47,10 +47,8 @@ export function openPostgresWarehouse(url: string, schema: string): Warehouse {
           },
           async load(table, columns, file) {
             const copy = client.query(copyFrom(`copy ${table} (${columns.map(d.id).join(', ')}) from stdin with (format text)`));
-            const read = createReadStream(file, { highWaterMark: 1 << 20 });
-            if (file.endsWith('.br')) await pipeline(read, createBrotliDecompress({ chunkSize: 1 << 20 }), copy);
-            else if (file.endsWith('.gz')) await pipeline(read, createGunzip({ chunkSize: 1 << 20 }), copy);
-            else await pipeline(read, copy);
+            const decompress = file.endsWith('.br') ? [createBrotliDecompress({ chunkSize: 1 << 20 })] : file.endsWith('.gz') ? [createGunzip({ chunkSize: 1 << 20 })] : [];
+            await pipeline([createReadStream(file, { highWaterMark: 1 << 20 }), ...decompress, copy]);
             return Number(copy.rowCount);
           },
         };

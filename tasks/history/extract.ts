@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hash as sha256Of } from 'node:crypto';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import type pg from 'pg';
@@ -76,12 +76,13 @@ export interface ExtractOptions {
 export type Compression = 'gzip' | 'brotli' | 'none';
 export const EXTENSION: Record<Compression, string> = { gzip: '.tsv.gz', brotli: '.tsv.br', none: '.tsv' };
 
-function compressor(compression: Compression) {
-  if (compression === 'none') return new PassThrough({ highWaterMark: PIPE_BUFFER });
-  return compression === 'brotli'
+/** The compression stage, none for plain files. */
+function compressor(compression: Compression): Transform[] {
+  if (compression === 'none') return [];
+  return [compression === 'brotli'
     ? createBrotliCompress({ chunkSize: 256 * 1024, params: { [constants.BROTLI_PARAM_QUALITY]: 0, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } })
     : // Huffman coding only: deflate's cheapest setting.
-      createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: PIPE_BUFFER });
+      createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: PIPE_BUFFER })];
 }
 
 interface HubColumn {
@@ -319,7 +320,7 @@ async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity
   const out = createWriteStream(partial, { highWaterMark: PIPE_BUFFER });
   const compress = compressor(opts.compression ?? 'gzip');
   try {
-    await pipeline(client.query(copyTo(`copy (${p.select}) to stdout`)), scanner, compress, out, { signal: opts.signal });
+    await pipeline([client.query(copyTo(`copy (${p.select}) to stdout`)), scanner, ...compress, out], { signal: opts.signal });
   } catch (err) {
     await rm(partial, { force: true });
     throw err;
