@@ -70,42 +70,46 @@ async function rawChain(connection: { url: string }, prefix: string): Promise<nu
 
 /**
  * The least a hop costs when PostgreSQL, not Redis, holds the truth, measured like the raw
- * chain. Each job, when done, records its success and its successor's readiness in one durable
- * commit while it adds the successor's job (hubflow overlaps the two the same way), and the
- * successor claims its row before it runs (the claim waits for that commit, not for the disk).
- * Nothing else: no trigger rules, no attempts, no results, no batching. A store-backed engine
- * cannot hop faster than this.
+ * chain: each job records its success and its successor's readiness in one durable commit,
+ * of one row each, and nothing else (no trigger rules, attempts, results or batching).
+ * - `claimed`: the successor's job is added while the commit travels (as hubflow does), and
+ *   the successor claims its row before it runs; the claim waits for that commit, not for
+ *   the disk. This is what keeps a stale or premature job from running.
+ * - `commitOnly`: the commit first, then the successor's job, and no claim: the cheapest hop
+ *   that still records each step before the next one can start.
+ * A store-backed engine cannot hop faster than the variant whose guarantees it keeps.
  */
-async function storeFloorChain(connection: { url: string }, prefix: string, rt: Runtime): Promise<number[]> {
+async function storeFloorChain(connection: { url: string }, prefix: string, rt: Runtime, variant: 'claimed' | 'commitOnly'): Promise<number[]> {
   const pool = poolOf(rt.db);
   const [done, claim] = [await pool.connect(), await pool.connect()];
-  const queue = new Queue('floor-chain', { connection, prefix });
+  const table = `bench_floor_${variant.toLowerCase()}`;
+  const queue = new Queue(`floor-${variant}`, { connection, prefix });
   const start: number[] = [];
   const end: number[] = [];
   let finished!: () => void;
   const over = new Promise<void>((r) => (finished = r));
   try {
-    await done.query(`create table if not exists bench_floor (i int primary key, state text not null)`);
-    await done.query(`truncate bench_floor; insert into bench_floor select g, 'scheduled' from generate_series(0, ${CHAIN - 1}) g`);
+    await done.query(`create table if not exists ${table} (i int primary key, state text not null)`);
+    await done.query(`truncate ${table}; insert into ${table} select g, 'scheduled' from generate_series(0, ${CHAIN - 1}) g`);
     await claim.query(`set synchronous_commit = off`);
+    const record = (i: number) => done.query(`with d as (update ${table} set state = 'success' where i = $1) update ${table} set state = 'queued' where i = $1 + 1`, [i]);
+    const next = (i: number) => queue.add('hop', { i: i + 1 }, { removeOnComplete: true });
     const worker = new Worker(
-      'floor-chain',
+      `floor-${variant}`,
       async (job) => {
         const i = job.data.i as number;
         // Waits for the row lock of the commit that queued it, when that is still on its way.
-        await claim.query(`update bench_floor set state = 'running' where i = $1`, [i]);
+        if (variant === 'claimed') await claim.query(`update ${table} set state = 'running' where i = $1`, [i]);
         start[i] = ms();
         end[i] = ms();
         if (i + 1 >= CHAIN) return finished();
-        await Promise.all([
-          done.query(`with d as (update bench_floor set state = 'success' where i = $1) update bench_floor set state = 'queued' where i = $1 + 1`, [i]),
-          queue.add('hop', { i: i + 1 }, { removeOnComplete: true }),
-        ]);
+        if (variant === 'claimed') await Promise.all([record(i), next(i)]);
+        else await record(i).then(() => next(i));
       },
       { connection, prefix, concurrency: 1 },
     );
     await worker.waitUntilReady();
-    await done.query(`update bench_floor set state = 'queued' where i = 0`);
+    await done.query(`update ${table} set state = 'queued' where i = 0`);
     await queue.add('hop', { i: 0 }, { removeOnComplete: true });
     await over;
     await worker.close();
@@ -191,13 +195,15 @@ async function measure(rt: Runtime, plain: { chain: Dag; fan: Dag }, windowed: {
   await hubflowChain(rt, plain.chain, marks);
   await hubflowChain(rt, windowed.chain, marks);
   await rawChain(connection, prefix);
-  await storeFloorChain(connection, prefix, rt);
-  const out = { hub: [] as number[], win: [] as number[], raw: [] as number[], floor: [] as number[], hubRates: [] as number[], winRates: [] as number[], rawRates: [] as number[] };
+  await storeFloorChain(connection, prefix, rt, 'claimed');
+  await storeFloorChain(connection, prefix, rt, 'commitOnly');
+  const out = { hub: [] as number[], win: [] as number[], raw: [] as number[], floor: [] as number[], commitFloor: [] as number[], hubRates: [] as number[], winRates: [] as number[], rawRates: [] as number[] };
   for (let round = 0; round < ROUNDS; round++) {
     out.hub.push(...(await hubflowChain(rt, plain.chain, marks)));
     out.win.push(...(await hubflowChain(rt, windowed.chain, marks)));
     out.raw.push(...(await rawChain(connection, prefix)));
-    out.floor.push(...(await storeFloorChain(connection, prefix, rt)));
+    out.floor.push(...(await storeFloorChain(connection, prefix, rt, 'claimed')));
+    out.commitFloor.push(...(await storeFloorChain(connection, prefix, rt, 'commitOnly')));
   }
   for (let round = 0; round < ROUNDS; round++) {
     for (const [dag, rates] of [[plain.fan, out.hubRates], [windowed.fan, out.winRates]] as const) {
@@ -244,6 +250,9 @@ export async function runEngineBench() {
         // Raw BullMQ plus one durable commit and one claim per hop (see storeFloorChain).
         storeFloorMs: { p50: round(p50(base.floor)), p99: round(p99(base.floor)) },
         storeFloorVsRaw: { p50: round(p50(base.floor) / p50(base.raw)), p99: round(p99(base.floor) / p99(base.raw)) },
+        // Raw BullMQ plus one durable commit before each enqueue, and no claim.
+        commitFloorMs: { p50: round(p50(base.commitFloor)), p99: round(p99(base.commitFloor)) },
+        commitFloorVsRaw: { p50: round(p50(base.commitFloor) / p50(base.raw)), p99: round(p99(base.commitFloor) / p99(base.raw)) },
         hubflowVsStoreFloor: { p50: round(p50(base.hub) / p50(base.floor)), p99: round(p99(base.hub) / p99(base.floor)) },
       },
       throughput: {
