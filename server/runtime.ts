@@ -70,6 +70,7 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       engine,
       connections,
       async close() {
+        await engine.close();
         await dispatcher.close();
         await connections.close();
         await db.destroy();

@@ -77,3 +77,68 @@ export function kyselyOnClient<DB>(client: pg.PoolClient): Kysely<DB> {
   }
   return db as unknown as Kysely<DB>;
 }
+
+/**
+ * One pooled connection kept by a caller that sends one statement (or transaction) at a time,
+ * such as a group-commit flush: it skips the pool checkout on every use, which on a busy
+ * worker costs an event-loop turn per statement. A connection that fails is handed back as
+ * broken and the next use takes another.
+ */
+type Held = Promise<{ client: pg.PoolClient; onError: (err: Error) => void }>;
+
+export class HeldClient {
+  #held: Held | undefined;
+  #inUse: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Runs `fn` on the held connection; callers must not overlap their uses. */
+  use<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const run = (async () => {
+      const held = (this.#held ??= this.#connect());
+      const { client } = await held;
+      try {
+        return await fn(client);
+      } catch (err) {
+        // A SQL error leaves the connection usable; anything else (reset, terminated) does not.
+        if (!(err as { code?: unknown }).code) this.#giveBack(held, err);
+        throw err;
+      }
+    })();
+    this.#inUse = run.catch(() => undefined);
+    return run;
+  }
+
+  #connect(): Held {
+    const held = this.pool.connect().then((client) => {
+      // A checked-out client has no pool listener: unhandled, a connection error would end the process.
+      const onError = (err: Error) => this.#giveBack(held, err);
+      client.on('error', onError);
+      return { client, onError };
+    });
+    // A failed connect must not stick: the next use tries again.
+    held.catch(() => {
+      if (this.#held === held) this.#held = undefined;
+    });
+    return held;
+  }
+
+  /** Returns the connection to the pool (destroyed, when `err` says it broke), once. */
+  #giveBack(held: Held, err?: unknown): void {
+    if (this.#held !== held) return;
+    this.#held = undefined;
+    void held.then(({ client, onError }) => {
+      client.removeListener('error', onError);
+      client.release(err === undefined ? undefined : err instanceof Error ? err : new Error(String(err)));
+    }, () => undefined);
+  }
+
+  /** Gives the connection back to the pool once the use in flight, if any, is over. */
+  async release(): Promise<void> {
+    await this.#inUse;
+    const held = this.#held;
+    if (!held) return;
+    this.#giveBack(held);
+    await held.catch(() => undefined);
+  }
+}

@@ -50,20 +50,20 @@ export interface TiRef {
 export const MAX_MAP_LENGTH = 100_000;
 
 /**
- * A run's task instances as advancing needs them: how many of each task are in each state,
- * and the waiting (`scheduled`) instances themselves. Counts rather than rows, so a
- * 10,000-instance fan-in costs a few rows per decision, not 10,000. It may hold only some of
- * the run's tasks (`covers`); advancing reads the others when a decision reaches them. The
- * run's totals are always whole.
+ * A run's task instances as advancing needs them: per task, the states its instances are in,
+ * and the waiting (`scheduled`) instances themselves. A count may stand for "at least that
+ * many" (a completion only probes whether a state is present: trigger rules ask no more), but
+ * waiting instances are always counted exactly, since advancing moves them. It may hold only
+ * some of the run's tasks (`covers`); advancing reads the others when a decision reaches them.
  */
 export interface RunSnapshot {
   counts: Map<string, StateCounts>;
   waiting: Map<string, TiRef[]>;
   /** The tasks whose counts and waiting instances are here; null: every task of the run. */
   covers: Set<string> | null;
-  /** Instances of the run not yet in a terminal state. */
+  /** Instances of the run not yet finished, or at least: it is 0 exactly when none is left. */
   live: number;
-  /** Instances of the run failed or upstream_failed. */
+  /** Instances of the run failed or upstream_failed, or at least: 0 exactly when none. */
   failed: number;
 }
 

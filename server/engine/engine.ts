@@ -3,7 +3,7 @@ import type { QueryResult } from 'pg';
 import type { Config } from '../config.ts';
 import { ConflictError, NotFoundError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { kyselyOnClient, poolOf } from '../connections/pg.ts';
+import { HeldClient, kyselyOnClient, poolOf } from '../connections/pg.ts';
 import type { Store } from '../store/db.ts';
 import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
 import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
@@ -80,6 +80,9 @@ const LOST = JSON.stringify({ name: 'WorkerLost', message: 'the worker running t
 export class Engine {
   readonly #completions: Batcher<Completion, void>;
   readonly #starts: Batcher<{ tiId: number; generation: number }, StartedTask | null>;
+  // Each batcher flushes one batch at a time, so each keeps one connection of its own.
+  readonly #completionClient: HeldClient;
+  readonly #startClient: HeldClient;
 
   constructor(
     readonly db: Store,
@@ -92,6 +95,13 @@ export class Engine {
   ) {
     this.#completions = new Batcher((items) => this.#completeBatch(items));
     this.#starts = new Batcher((items) => this.#startBatch(items));
+    this.#completionClient = new HeldClient(poolOf(db));
+    this.#startClient = new HeldClient(poolOf(db));
+  }
+
+  /** Gives back the connections the engine holds; the store's pool closes after. */
+  async close(): Promise<void> {
+    await Promise.all([this.#completionClient.release(), this.#startClient.release()]);
   }
 
   dag(dagId: string): Dag {
@@ -328,8 +338,14 @@ export class Engine {
   }
 
   async #startBatch(items: { tiId: number; generation: number }[]): Promise<(StartedTask | null)[]> {
-    const { rows } = await sql<StartedTask>`
-      select * from hubflow_start_tasks(${items.map((i) => i.tiId)}::bigint[], ${items.map((i) => i.generation)}::int[], ${this.workerName})`.execute(this.db);
+    const { rows } = await this.#startClient.use((client) =>
+      // Named: prepared once per connection, not parsed again for every batch.
+      client.query<StartedTask>({
+        name: 'hubflow-start-tasks',
+        text: 'select * from hubflow_start_tasks($1::bigint[], $2::int[], $3)',
+        values: [items.map((i) => i.tiId), items.map((i) => i.generation), this.workerName],
+      }),
+    );
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
     return items.map((i) => byId.get(i.tiId) ?? null);
   }
@@ -389,8 +405,7 @@ export class Engine {
       }
     }
     const watch = [...watched].flatMap(([runId, tasks]) => [...tasks].map((task) => [String(runId), task] as const));
-    const outcome = await this.#withRetry(async () => {
-      const client = await poolOf(this.db).connect();
+    const outcome = await this.#withRetry(() => this.#completionClient.use(async (client) => {
       try {
         // BEGIN and the call in one simple-protocol round trip, so values travel as escaped
         // literals. The call locks the runs, records outcomes, attempts and dead letters, and
@@ -447,10 +462,8 @@ export class Engine {
       } catch (err) {
         await client.query('rollback').catch(() => undefined);
         throw err;
-      } finally {
-        client.release();
       }
-    });
+    }));
 
     for (const { run, state } of outcome.finishedRuns) {
       this.log.info({ event: 'run_finished', dagId: run.dag_id, runId: run.id, state }, `run ${run.id} of ${run.dag_id}: ${state}`);

@@ -9,7 +9,9 @@ export type StateCounts = Partial<Record<TiState, number>>;
 
 /**
  * Airflow's trigger rules. A decision is taken as early as it is certain: all_success gives
- * up at the first failed upstream instead of waiting for the rest.
+ * up at the first failed upstream instead of waiting for the rest. It depends only on which
+ * states are present, never on how many instances are in each: completions probe for
+ * presence rather than count (migration 0006), and must stay correct.
  */
 export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
   let total = 0;

@@ -5,6 +5,7 @@ import * as engineFunctions from './migrations/0002-engine-functions.ts';
 import * as installation from './migrations/0003-installation.ts';
 import * as rejectsAndReconciliations from './migrations/0004-rejects-and-reconciliations.ts';
 import * as targetedCompletion from './migrations/0005-targeted-completion.ts';
+import * as probedCompletion from './migrations/0006-probed-completion.ts';
 import type { StoreSchema } from './schema.ts';
 
 export type Store = Kysely<StoreSchema>;
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-installation': installation,
   '0004-rejects-and-reconciliations': rejectsAndReconciliations,
   '0005-targeted-completion': targetedCompletion,
+  '0006-probed-completion': probedCompletion,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */

@@ -25,6 +25,26 @@ describe('trigger rules decide as early as they are certain', () => {
     for (const state of states) counts[state] = (counts[state] ?? 0) + 1;
     expect(decide(rule, counts)).toBe(expected);
   });
+
+  // Completions report, for states other than waiting, only that some instance is in them.
+  it('decides the same from which states are present as from how many instances are in each', () => {
+    const states = ['queued', 'running', 'success', 'failed', 'upstream_failed', 'skipped'] as const;
+    const rules = ['all_success', 'all_done', 'one_failed', 'one_success', 'none_failed'] as const;
+    let checked = 0;
+    for (let mask = 0; mask < 4 ** states.length; mask++) {
+      const exact: Record<string, number> = {};
+      const present: Record<string, number> = {};
+      states.forEach((state, i) => {
+        const n = [0, 1, 2, 500][Math.floor(mask / 4 ** i) % 4]!;
+        if (n) [exact[state], present[state]] = [n, 1];
+      });
+      for (const rule of rules) {
+        expect(decide(rule, present), `${rule} ${JSON.stringify(exact)}`).toBe(decide(rule, exact));
+        checked++;
+      }
+    }
+    expect(checked).toBe(4 ** states.length * rules.length);
+  });
 });
 
 let rt: TestRuntime | undefined;
