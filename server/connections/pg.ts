@@ -84,6 +84,16 @@ export function kyselyOnClient<DB>(client: pg.PoolClient): Kysely<DB> {
  * worker costs an event-loop turn per statement. A connection that fails is handed back as
  * broken and the next use takes another.
  */
+/**
+ * Whether an error means the connection is gone: no SQLSTATE (reset, closed), a connection
+ * exception (class 08), or the server ending the session (57P01-57P03). Other SQL errors leave
+ * the connection usable.
+ */
+function isConnectionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code !== 'string' || code.startsWith('08') || code.startsWith('57P');
+}
+
 type Held = Promise<{ client: pg.PoolClient; onError: (err: Error) => void }>;
 
 export class HeldClient {
@@ -100,8 +110,7 @@ export class HeldClient {
       try {
         return await fn(client);
       } catch (err) {
-        // A SQL error leaves the connection usable; anything else (reset, terminated) does not.
-        if (!(err as { code?: unknown }).code) this.#giveBack(held, err);
+        if (isConnectionLost(err)) this.#giveBack(held, err);
         throw err;
       }
     })();

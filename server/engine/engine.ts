@@ -69,6 +69,9 @@ export interface StartedTask {
   conf: Record<string, unknown>;
 }
 
+/** Deadlock, serialization failure, and the server ending the session (admin or crash shutdown, starting up). */
+const RETRIED_SQLSTATES = new Set(['40P01', '40001', '57P01', '57P02', '57P03']);
+
 // Also written by hubflow_start_tasks when a new try finds the previous one open.
 const LOST = JSON.stringify({ name: 'WorkerLost', message: 'the worker running this attempt stopped before it finished' });
 
@@ -110,7 +113,11 @@ export class Engine {
     return dag;
   }
 
-  /** Runs `fn` in a transaction, again on a deadlock or serialization failure. */
+  /**
+   * Runs `fn` in a transaction, again on a deadlock or serialization failure, or when the
+   * server ended the connection it ran on (a restart or failover): each of these is reported
+   * instead of a commit, so the transaction did not happen.
+   */
   transaction<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
     return this.#withRetry(() => this.db.transaction().execute(fn));
   }
@@ -121,7 +128,7 @@ export class Engine {
         return await fn();
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw err;
+        if (attempt >= 5 || !RETRIED_SQLSTATES.has(code ?? '')) throw err;
         await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
       }
     }

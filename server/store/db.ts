@@ -21,7 +21,8 @@ const MIGRATIONS: Record<string, Migration> = {
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */
 export function openStore(databaseUrl: string, schema: string, poolSize = 10): Store {
-  return openPostgres<StoreSchema>(databaseUrl, { poolSize, searchPath: schema });
+  // Named after the schema, so an operator can tell installations apart in pg_stat_activity.
+  return openPostgres<StoreSchema>(databaseUrl, { poolSize, searchPath: schema, applicationName: `hubflow ${schema}`.slice(0, 63) });
 }
 
 /** Creates the schema if needed and applies pending migrations; safe to run from many processes at once. */

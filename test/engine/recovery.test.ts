@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineDag, task } from 'hubflow';
 import type { Executor } from '../../server/engine/executor.ts';
@@ -11,7 +12,7 @@ import { loadDags, registryOf } from '../../server/engine/loader.ts';
 import { openRuntime } from '../../server/runtime.ts';
 import type { Scheduler } from '../../server/engine/scheduler.ts';
 import { startScheduler, startWorker } from '../../server/processes.ts';
-import { TEST_REDIS_URL, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixtures = path.join(root, 'test/fixtures/dags');
@@ -162,5 +163,33 @@ describe('a worker that does not know the DAG (another version of the DAG folder
       await staleWorker.close();
       await stale.close();
     }
+  });
+});
+
+describe('PostgreSQL dropping every connection (a restart or a failover)', () => {
+  it('costs nothing but new connections: the next run completes', async () => {
+    const dag = defineDag({
+      id: 'chain',
+      tasks: { a: task({ run: () => 1 }), b: task({ after: ['a'], run: () => 2 }), c: task({ after: ['b'], run: () => 3 }) },
+    });
+    rt = await testRuntime([dag]);
+    worker = startWorker(rt, { concurrency: 2 });
+    expect((await waitForRun(rt, (await rt.engine.triggerRun('chain', { logicalDate: new Date('2026-01-01') })).id)).state).toBe('success');
+
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      const name = `hubflow ${rt.config.HUBFLOW_DB_SCHEMA}`;
+      const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1`, [name]);
+      // The pool's idle connections and the two the engine keeps for starts and completions.
+      expect(rows.length).toBeGreaterThanOrEqual(2);
+      await until(async () => (await admin.query(`select 1 from pg_stat_activity where application_name = $1`, [name])).rows.length === 0, 5_000, 'the backends to exit');
+    } finally {
+      await admin.end();
+    }
+
+    const run = await rt.engine.triggerRun('chain', { logicalDate: new Date('2026-01-02') });
+    expect((await waitForRun(rt, run.id)).state).toBe('success');
+    expect(await successesPerInstance(run.id)).toEqual([1, 1, 1]);
   });
 });
