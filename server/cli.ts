@@ -313,7 +313,8 @@ program
       const history = await demoHistory(rt, say);
       runs.push(history);
 
-      say(`\n5. Filings: the demo hub's Q4 2025 payroll as government filing files, validated, in the outbox (hubflow filings list):\n`);
+      say(`\n5. Filings: the demo hub's Q4 2025 payroll as government filing files, validated, in the outbox (hubflow filings list).`);
+      say(`   Their deadlines have passed, so each delivery is escalated as late (the log lines below; HUBFLOW_ALERT_WEBHOOK gets them too):\n`);
       const filingRun = await rt.engine.triggerRun('filing-cycle', { conf: { ...DEMO_FILING_CONF, source: 'demo' } });
       const [filed] = await watchRuns(rt, [filingRun.id], 'demo filing-cycle');
       await printRunSummary(rt, filed!);
