@@ -345,13 +345,15 @@ export class Engine {
   }
 
   async #startBatch(items: { tiId: number; generation: number }[]): Promise<(StartedTask | null)[]> {
-    const { rows } = await this.#startClient.use((client) =>
-      // Named: prepared once per connection, not parsed again for every batch.
-      client.query<StartedTask>({
-        name: 'hubflow-start-tasks',
-        text: 'select * from hubflow_start_tasks($1::bigint[], $2::int[], $3)',
-        values: [items.map((i) => i.tiId), items.map((i) => i.generation), this.workerName],
-      }),
+    const { rows } = await this.#withRetry(() =>
+      this.#startClient.use((client) =>
+        // Named: prepared once per connection, not parsed again for every batch.
+        client.query<StartedTask>({
+          name: 'hubflow-start-tasks',
+          text: 'select * from hubflow_start_tasks($1::bigint[], $2::int[], $3)',
+          values: [items.map((i) => i.tiId), items.map((i) => i.generation), this.workerName],
+        }),
+      ),
     );
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
     return items.map((i) => byId.get(i.tiId) ?? null);

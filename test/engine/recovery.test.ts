@@ -166,6 +166,24 @@ describe('a worker that does not know the DAG (another version of the DAG folder
   });
 });
 
+/** Ends every PostgreSQL session of this installation's store, as a restart or failover would, and waits until they are gone. */
+async function terminateStoreConnections(): Promise<number> {
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ pid: number }>(
+      `select pid, pg_terminate_backend(pid) from pg_stat_activity where application_name = $1`,
+      [`hubflow ${rt.config.HUBFLOW_DB_SCHEMA}`],
+    );
+    const pids = rows.map((r) => r.pid);
+    // Until they are gone, a query of this test's own could still draw one of them from the pool.
+    await until(async () => (await admin.query(`select 1 from pg_stat_activity where pid = any($1)`, [pids])).rows.length === 0, 5_000, 'the sessions to end');
+    return pids.length;
+  } finally {
+    await admin.end();
+  }
+}
+
 describe('PostgreSQL dropping every connection (a restart or a failover)', () => {
   it('costs nothing but new connections: the next run completes', async () => {
     const dag = defineDag({
@@ -176,20 +194,42 @@ describe('PostgreSQL dropping every connection (a restart or a failover)', () =>
     worker = startWorker(rt, { concurrency: 2 });
     expect((await waitForRun(rt, (await rt.engine.triggerRun('chain', { logicalDate: new Date('2026-01-01') })).id)).state).toBe('success');
 
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await admin.connect();
-    try {
-      const name = `hubflow ${rt.config.HUBFLOW_DB_SCHEMA}`;
-      const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1`, [name]);
-      // The pool's idle connections and the two the engine keeps for starts and completions.
-      expect(rows.length).toBeGreaterThanOrEqual(2);
-      await until(async () => (await admin.query(`select 1 from pg_stat_activity where application_name = $1`, [name])).rows.length === 0, 5_000, 'the backends to exit');
-    } finally {
-      await admin.end();
-    }
+    // The pool's idle connections and the two the engine keeps for starts and completions.
+    expect(await terminateStoreConnections()).toBeGreaterThanOrEqual(2);
 
     const run = await rt.engine.triggerRun('chain', { logicalDate: new Date('2026-01-02') });
     expect((await waitForRun(rt, run.id)).state).toBe('success');
     expect(await successesPerInstance(run.id)).toEqual([1, 1, 1]);
+  });
+
+  it('in the middle of a run loses nothing: the run completes with no task recorded twice', async () => {
+    const done: number[] = [];
+    const dag = defineDag({
+      id: 'fan-out',
+      tasks: {
+        list: task({ run: () => Array.from({ length: 40 }, (_, i) => i) }),
+        work: task<number>({
+          map: 'list',
+          run: async (ctx) => {
+            await new Promise((r) => setTimeout(r, 20));
+            done.push(ctx.item);
+            return ctx.item;
+          },
+        }),
+        sum: task({ after: ['work'], run: async (ctx) => (await ctx.upstream<number[]>('work')).reduce((a, b) => a + b, 0) }),
+      },
+    });
+    rt = await testRuntime([dag], { HUBFLOW_SWEEP_INTERVAL_MS: '300', HUBFLOW_SCHEDULER_TICK_MS: '100', HUBFLOW_LOCK_MS: '1000' });
+    worker = startWorker(rt, { concurrency: 4 });
+    scheduler = startScheduler(rt);
+    const run = await rt.engine.triggerRun('fan-out');
+    await until(() => done.length >= 8, 10_000, 'the first mapped tasks');
+
+    expect(await terminateStoreConnections()).toBeGreaterThanOrEqual(2);
+
+    expect((await waitForRun(rt, run.id, 30_000)).state).toBe('success');
+    const sum = await rt.db.selectFrom('task_instances').select('result').where('run_id', '=', run.id).where('task_id', '=', 'sum').executeTakeFirstOrThrow();
+    expect(sum.result).toBe((39 * 40) / 2);
+    expect(await successesPerInstance(run.id)).toEqual(Array(42).fill(1));
   });
 });
