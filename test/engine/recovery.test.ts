@@ -50,6 +50,25 @@ async function successesPerInstance(runId: number): Promise<number[]> {
   return rows.map((r) => Number(r.n));
 }
 
+/** `list` fans out into n `work` instances (each records its item in `done`), and `sum` adds their results. */
+function summingFanOut(n: number, workMs: number, done: number[]) {
+  return defineDag({
+    id: 'fan-out',
+    tasks: {
+      list: task({ run: () => Array.from({ length: n }, (_, i) => i) }),
+      work: task<number>({
+        map: 'list',
+        run: async (ctx) => {
+          await new Promise((r) => setTimeout(r, workMs));
+          done.push(ctx.item);
+          return ctx.item;
+        },
+      }),
+      sum: task({ after: ['work'], run: async (ctx) => (await ctx.upstream<number[]>('work')).reduce((a, b) => a + b, 0) }),
+    },
+  });
+}
+
 describe('a worker killed in the middle of a task', () => {
   it('has that task retried elsewhere, and the run completes with nothing recorded twice', async () => {
     rt = await testRuntime(await loadDags(fixtures), { HUBFLOW_LOCK_MS: '1000' });
@@ -109,21 +128,7 @@ describe('a fresh store next to a Redis that kept an old store\'s jobs', () => {
 describe('Redis losing its data mid-run', () => {
   it('does not lose the run: the sweep re-enqueues what the store says is ready', async () => {
     const done: number[] = [];
-    const dag = defineDag({
-      id: 'fan-out',
-      tasks: {
-        list: task({ run: () => Array.from({ length: 30 }, (_, i) => i) }),
-        work: task<number>({
-          map: 'list',
-          run: async (ctx) => {
-            await new Promise((r) => setTimeout(r, 40));
-            done.push(ctx.item);
-            return ctx.item;
-          },
-        }),
-        sum: task({ after: ['work'], run: async (ctx) => (await ctx.upstream<number[]>('work')).reduce((a, b) => a + b, 0) }),
-      },
-    });
+    const dag = summingFanOut(30, 40, done);
     rt = await testRuntime([dag], { HUBFLOW_SWEEP_INTERVAL_MS: '300', HUBFLOW_SCHEDULER_TICK_MS: '100', HUBFLOW_LOCK_MS: '1000' });
     worker = startWorker(rt, { concurrency: 2 });
     scheduler = startScheduler(rt);
@@ -204,21 +209,7 @@ describe('PostgreSQL dropping every connection (a restart or a failover)', () =>
 
   it('in the middle of a run loses nothing: the run completes with no task recorded twice', async () => {
     const done: number[] = [];
-    const dag = defineDag({
-      id: 'fan-out',
-      tasks: {
-        list: task({ run: () => Array.from({ length: 40 }, (_, i) => i) }),
-        work: task<number>({
-          map: 'list',
-          run: async (ctx) => {
-            await new Promise((r) => setTimeout(r, 20));
-            done.push(ctx.item);
-            return ctx.item;
-          },
-        }),
-        sum: task({ after: ['work'], run: async (ctx) => (await ctx.upstream<number[]>('work')).reduce((a, b) => a + b, 0) }),
-      },
-    });
+    const dag = summingFanOut(40, 20, done);
     rt = await testRuntime([dag], { HUBFLOW_SWEEP_INTERVAL_MS: '300', HUBFLOW_SCHEDULER_TICK_MS: '100', HUBFLOW_LOCK_MS: '1000' });
     worker = startWorker(rt, { concurrency: 4 });
     scheduler = startScheduler(rt);
