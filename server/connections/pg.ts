@@ -79,12 +79,6 @@ export function kyselyOnClient<DB>(client: pg.PoolClient): Kysely<DB> {
 }
 
 /**
- * One pooled connection kept by a caller that sends one statement (or transaction) at a time,
- * such as a group-commit flush: it skips the pool checkout on every use, which on a busy
- * worker costs an event-loop turn per statement. A connection that fails is handed back as
- * broken and the next use takes another.
- */
-/**
  * Whether an error means the connection is gone: no SQLSTATE (reset, closed), a connection
  * exception (class 08), or the server ending the session (57P01-57P03). Other SQL errors leave
  * the connection usable.
@@ -96,6 +90,12 @@ function isConnectionLost(err: unknown): boolean {
 
 type Held = Promise<{ client: pg.PoolClient; onError: (err: Error) => void }>;
 
+/**
+ * One pooled connection kept by a caller that sends one statement (or transaction) at a time,
+ * such as a group-commit flush: it skips the pool checkout on every use, which on a busy
+ * worker costs an event-loop turn per statement. A connection that fails is handed back as
+ * broken and the next use takes another.
+ */
 export class HeldClient {
   #held: Held | undefined;
   #inUse: Promise<unknown> = Promise.resolve();
