@@ -27,7 +27,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // Its (run_id) prefix serves every query the old one did.
   await sql`drop index task_instances_live`.execute(db);
 
-  // As in 0005 but for finding the instances; hubflow_start_pooled calls it unchanged.
+  // As in 0005 but for how it finds the instances and their open attempts; hubflow_start_pooled calls it unchanged.
   await sql`
     create or replace function hubflow_start_tasks(p_ids bigint[], p_generations int[], p_worker text)
     returns table (id bigint, run_id bigint, task_id text, map_index int, try_number int, max_tries int, map_item jsonb,
