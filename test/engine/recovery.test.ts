@@ -50,7 +50,29 @@ async function successesPerInstance(runId: number): Promise<number[]> {
   return rows.map((r) => Number(r.n));
 }
 
-/** `list` fans out into n `work` instances (each records its item in `done`), and `sum` adds their results. */
+/**
+ * Starts a run where `list` fans out into n `work` instances (each records its item in `done`)
+ * and `sum` adds their results, with a worker, a scheduler and a quick recovery sweep; returns
+ * once `doneBefore` instances have finished.
+ */
+async function fanOutUnderway(o: { n: number; workMs: number; concurrency: number; doneBefore: number }) {
+  const done: number[] = [];
+  rt = await testRuntime([summingFanOut(o.n, o.workMs, done)], { HUBFLOW_SWEEP_INTERVAL_MS: '300', HUBFLOW_SCHEDULER_TICK_MS: '100', HUBFLOW_LOCK_MS: '1000' });
+  worker = startWorker(rt, { concurrency: o.concurrency });
+  scheduler = startScheduler(rt);
+  const run = await rt.engine.triggerRun('fan-out');
+  await until(() => done.length >= o.doneBefore, 10_000, 'the first mapped tasks');
+  return { run, done };
+}
+
+/** The run succeeded, summed all n items, and recorded one success per instance (n mapped, list and sum). */
+async function expectSummedOnce(runId: number, n: number): Promise<void> {
+  expect((await waitForRun(rt, runId, 30_000)).state).toBe('success');
+  const sum = await rt.db.selectFrom('task_instances').select('result').where('run_id', '=', runId).where('task_id', '=', 'sum').executeTakeFirstOrThrow();
+  expect(sum.result).toBe(((n - 1) * n) / 2);
+  expect(await successesPerInstance(runId)).toEqual(Array(n + 2).fill(1));
+}
+
 function summingFanOut(n: number, workMs: number, done: number[]) {
   return defineDag({
     id: 'fan-out',
@@ -127,13 +149,7 @@ describe('a fresh store next to a Redis that kept an old store\'s jobs', () => {
 
 describe('Redis losing its data mid-run', () => {
   it('does not lose the run: the sweep re-enqueues what the store says is ready', async () => {
-    const done: number[] = [];
-    const dag = summingFanOut(30, 40, done);
-    rt = await testRuntime([dag], { HUBFLOW_SWEEP_INTERVAL_MS: '300', HUBFLOW_SCHEDULER_TICK_MS: '100', HUBFLOW_LOCK_MS: '1000' });
-    worker = startWorker(rt, { concurrency: 2 });
-    scheduler = startScheduler(rt);
-    const run = await rt.engine.triggerRun('fan-out');
-    await until(() => done.length >= 5, 10_000, 'the first mapped tasks');
+    const { run, done } = await fanOutUnderway({ n: 30, workMs: 40, concurrency: 2, doneBefore: 5 });
 
     // Everything of this installation's queues is gone, as after a Redis restart without persistence.
     const redis = new Redis(TEST_REDIS_URL);
@@ -142,11 +158,8 @@ describe('Redis losing its data mid-run', () => {
     await redis.del(...keys);
     redis.disconnect();
 
-    expect((await waitForRun(rt, run.id, 30_000)).state).toBe('success');
-    const sum = await rt.db.selectFrom('task_instances').select('result').where('run_id', '=', run.id).where('task_id', '=', 'sum').executeTakeFirstOrThrow();
-    expect(sum.result).toBe((29 * 30) / 2);
+    await expectSummedOnce(run.id, 30);
     expect(new Set(done).size).toBe(30);
-    expect(await successesPerInstance(run.id)).toEqual(Array(32).fill(1));
   });
 });
 
@@ -208,19 +221,10 @@ describe('PostgreSQL dropping every connection (a restart or a failover)', () =>
   });
 
   it('in the middle of a run loses nothing: the run completes with no task recorded twice', async () => {
-    const done: number[] = [];
-    const dag = summingFanOut(40, 20, done);
-    rt = await testRuntime([dag], { HUBFLOW_SWEEP_INTERVAL_MS: '300', HUBFLOW_SCHEDULER_TICK_MS: '100', HUBFLOW_LOCK_MS: '1000' });
-    worker = startWorker(rt, { concurrency: 4 });
-    scheduler = startScheduler(rt);
-    const run = await rt.engine.triggerRun('fan-out');
-    await until(() => done.length >= 8, 10_000, 'the first mapped tasks');
+    const { run } = await fanOutUnderway({ n: 40, workMs: 20, concurrency: 4, doneBefore: 8 });
 
     expect(await terminateStoreConnections()).toBeGreaterThanOrEqual(2);
 
-    expect((await waitForRun(rt, run.id, 30_000)).state).toBe('success');
-    const sum = await rt.db.selectFrom('task_instances').select('result').where('run_id', '=', run.id).where('task_id', '=', 'sum').executeTakeFirstOrThrow();
-    expect(sum.result).toBe((39 * 40) / 2);
-    expect(await successesPerInstance(run.id)).toEqual(Array(42).fill(1));
+    await expectSummedOnce(run.id, 40);
   });
 });
