@@ -1,6 +1,7 @@
 import type { Logger } from '../log.ts';
 import type { Dag } from './dag.ts';
 import type { Engine } from './engine.ts';
+import type { CronTimetable } from './timetable.ts';
 import { checkSla, dueAt } from './sla.ts';
 
 export interface SchedulerOptions {
@@ -83,16 +84,14 @@ export class Scheduler {
     // An interval [t, next(t)) is due once it is over: a run covers data that is complete.
     const latestTick = timetable.prev(new Date(now.getTime() + 1));
     const latestStart = latestTick && timetable.prev(latestTick);
-    let starts: Date[];
+    // Airflow compares the start date in wall-clock time (_align_to_next), not as an instant.
+    const first = dag.startDate ? timetable.first(dag.startDate) : null;
+    let starts: Date[] = [];
     if (dag.catchup) {
-      const from = lastDate
-        ? timetable.next(lastDate)
-        : dag.startDate
-          ? timetable.next(new Date(dag.startDate.getTime() - 1))
-          : latestStart;
-      starts = from && latestTick && from < latestTick ? timetable.between(from, latestTick).slice(0, MAX_NEW_RUNS_PER_TICK) : [];
+      const from = lastDate ? resumeAfter(timetable, lastDate, first) : first ?? latestStart;
+      for (let s = from; s && latestTick && s < latestTick && starts.length < MAX_NEW_RUNS_PER_TICK; s = timetable.next(s)) starts.push(s);
     } else {
-      const fresh = latestStart && (!lastDate || latestStart > lastDate) && (!dag.startDate || latestStart >= dag.startDate);
+      const fresh = latestStart && (!lastDate || latestStart > lastDate) && (!first || latestStart >= first);
       starts = fresh ? [latestStart] : [];
     }
 
@@ -105,4 +104,14 @@ export class Scheduler {
     if (created.length) this.log.info({ event: 'runs_created', dagId: dag.id, count: created.length, first: created[0] }, 'scheduled runs created');
     return created;
   }
+}
+
+/**
+ * The tick after the last scheduled run, or the DAG's first tick if that is later (Airflow's
+ * next_dagrun_info). Catchup walks on with next(), which also keeps a first tick that Airflow's
+ * wall-clock alignment placed off the usual ticks.
+ */
+function resumeAfter(timetable: CronTimetable, lastDate: Date, first: Date | null): Date | null {
+  const after = timetable.next(lastDate);
+  return after && first && first > after ? first : after;
 }

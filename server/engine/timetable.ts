@@ -15,10 +15,13 @@ const HORIZON = 3_653 * DAY; // 10 years, leap days included
 // Real offsets lie within [-12h, +14h], so the instants W±14h bracket every reading of wall time W.
 const REACH = 14 * 3_600_000;
 
+/** A change of UTC offset at instant `at` (Infinity: none that day). */
+interface Change { at: number; before: number; after: number }
+
 /** UTC offsets of one zone. Intl is slow, so each UTC day is read once and its (single) change located. */
 class Zone {
   private static readonly all = new Map<string, Zone>();
-  private readonly days = new Map<number, { at: number; before: number; after: number }>();
+  private readonly days = new Map<number, Change>();
   private readonly fmt: Intl.DateTimeFormat;
 
   static of(name: string): Zone {
@@ -35,7 +38,21 @@ class Zone {
   }
 
   offset(t: number): number {
-    const day = Math.floor(t / DAY);
+    const span = this.span(Math.floor(t / DAY));
+    return t < span.at ? span.before : span.after;
+  }
+
+  /** Offset changes at instants in (a, b], oldest first. */
+  changes(a: number, b: number): Change[] {
+    const out: Change[] = [];
+    for (let day = Math.floor(a / DAY); day <= Math.floor(b / DAY); day++) {
+      const span = this.span(day);
+      if (span.at > a && span.at <= b) out.push(span);
+    }
+    return out;
+  }
+
+  private span(day: number): Change {
     let span = this.days.get(day);
     if (!span) {
       if (this.days.size > 20_000) this.days.clear();
@@ -53,7 +70,7 @@ class Zone {
       span = { at: before === after ? Infinity : hi, before, after };
       this.days.set(day, span);
     }
-    return t < span.at ? span.before : span.after;
+    return span;
   }
 
   private exact(t: number): number {
@@ -132,11 +149,25 @@ export function validateSchedule(s: CronSchedule): void {
   new CronTimetable(s);
 }
 
+/** The wall-clock times [start, end) a spring-forward change skips, with the offsets either side. */
+interface Gap { start: number; end: number; before: number; after: number }
+
+/**
+ * A cron schedule in an IANA zone, with Airflow's DST rules. Airflow (timetables/_cron.py) runs
+ * croniter on naive local wall-clock time and re-attaches the zone with fold=1, so:
+ * - the first cron time in a spring-forward gap runs once, moved later by the gap's length, and
+ *   the next match is searched from that moved wall time (later cron times in the gap never run);
+ * - a cron time in a fall-back repeated hour runs once, at its second pass, unless the hour
+ *   field covers all 24 hours: then every real slot runs, both passes included;
+ * - a start date is compared in wall-clock time (see `first`).
+ * Ticks are instants: next, prev and between walk them in real time.
+ */
 export class CronTimetable {
   private readonly zone: Zone;
   private readonly floating: Floating;
-  /** Airflow: a schedule with a wildcard hour runs every real slot instead of shifting or deduplicating. */
+  /** Airflow's _covers_every_hour: croniter expands an hour field naming all 24 hours to '*'. */
   private readonly everyHour: boolean;
+  private readonly gapFirst = new Map<number, number | null>();
 
   constructor(s: CronSchedule) {
     try {
@@ -157,12 +188,13 @@ export class CronTimetable {
     } catch (err) {
       throw new ScheduleError('cron', err instanceof Error ? err.message : String(err));
     }
-    this.everyHour = cron.fields.hour.isWildcard || (!preset && /^(\*|0-23)(\/\d+)?$/.test(atoms.at(-4) ?? ''));
+    this.everyHour = cron.fields.hour.values.length === 24;
     this.zone = Zone.of(s.timezone);
     this.floating = new Floating(cron);
     if (this.floating.forward(Date.now()).next().done) throw new ScheduleError('cron', `'${s.cron}' never fires`);
   }
 
+  /** The first tick strictly after `after`. */
   next(after: Date): Date | null {
     const a = after.getTime();
     let best = Infinity;
@@ -176,6 +208,7 @@ export class CronTimetable {
     return best <= a + HORIZON ? new Date(best) : null;
   }
 
+  /** The last tick strictly before `before`. */
   prev(before: Date): Date | null {
     const b = before.getTime();
     let best = -Infinity;
@@ -189,6 +222,7 @@ export class CronTimetable {
     return best >= b - HORIZON ? new Date(best) : null;
   }
 
+  /** The ticks in [from, to), ascending. */
   between(from: Date, to: Date): Date[] {
     const f = from.getTime();
     const end = to.getTime();
@@ -199,19 +233,77 @@ export class CronTimetable {
       if (w >= stop) break;
       for (const t of this.resolve(w)) if (t >= f && t < end) out.push(t);
     }
-    // A tick shifted out of a gap can land on or after a later real tick, so re-sort and dedupe.
-    out.sort((x, y) => x - y);
-    return out.filter((t, i) => t !== out[i - 1]).map((t) => new Date(t));
+    // Both passes of a repeated hour interleave in wall-clock order.
+    return out.sort((x, y) => x - y).map((t) => new Date(t));
   }
 
-  /** Real instants for floating wall time `w`, ascending, per Airflow's DST rules. */
+  /**
+   * The first tick of a DAG that starts at `start`, compared in wall-clock time as Airflow's
+   * _align_to_next does: `start` itself if it is a tick, else the next cron time after `start`'s
+   * local wall-clock time, placed by the rules above. So a start inside the first pass of a
+   * repeated hour skips that hour's second pass too, and a start after a gap tick's moved time,
+   * though before the tick, skips it. An every-hour schedule compares in real time, as Airflow
+   * adds the wall-clock step to the instant.
+   */
+  first(start: Date): Date | null {
+    const s = start.getTime();
+    const atOrAfter = this.next(new Date(s - 1));
+    if (this.everyHour || atOrAfter?.getTime() === s) return atOrAfter;
+    const cronTime = this.floating.forward(s + this.zone.offset(s)).next();
+    return cronTime.done ? null : new Date(this.place(cronTime.value));
+  }
+
+  /** The ticks at floating wall time `w`, ascending (several only in a repeated hour). */
   private resolve(w: number): number[] {
-    const before = this.zone.offset(w - REACH);
-    const after = this.zone.offset(w + REACH);
+    const [before, after] = this.around(w);
     if (before === after) return [w - before];
-    const real = [w - before, w - after].filter((t) => this.zone.offset(t) === w - t).sort((x, y) => x - y);
-    if (real.length === 0) return this.everyHour ? [] : [w - before]; // gap: later by the gap's length
-    return this.everyHour ? real : real.slice(-1); // fold: the second pass only
+    const gap = this.gapNear(w);
+    const w0 = gap ? this.firstInGap(gap) : null;
+    if (gap && w0 !== null) {
+      if (w === w0) return [w0 - gap.before]; // the wall time w0 + gap, after the change
+      if (w > w0 && w <= w0 + gap.after - gap.before) return [];
+    }
+    const real = this.real(w);
+    return this.everyHour ? real : real.slice(-1);
+  }
+
+  /** Where Airflow's make_aware (fold=1) puts wall time `w`: its second pass, or later by the gap. */
+  private place(w: number): number {
+    const real = this.real(w);
+    return real.at(-1) ?? w - this.around(w)[0];
+  }
+
+  /** The instants whose local wall-clock time is `w`, ascending: none in a gap, two in a repeated hour. */
+  private real(w: number): number[] {
+    const [before, after] = this.around(w);
+    if (before === after) return [w - before];
+    return [...new Set([w - before, w - after])].filter((t) => this.zone.offset(t) === w - t).sort((x, y) => x - y);
+  }
+
+  /** UTC offsets well before and after wall time `w` (a day either side covers any real gap). */
+  private around(w: number): [number, number] {
+    return [this.zone.offset(w - REACH - DAY), this.zone.offset(w + REACH)];
+  }
+
+  /** The spring-forward gap `w` lies in, or within one gap length after. */
+  private gapNear(w: number): Gap | null {
+    for (const c of this.zone.changes(w - REACH - DAY, w + REACH)) {
+      const gap = { start: c.at + c.before, end: c.at + c.after, before: c.before, after: c.after };
+      if (c.after > c.before && w >= gap.start && w < gap.end + (c.after - c.before)) return gap;
+    }
+    return null;
+  }
+
+  /** The first cron wall time inside `gap`, null if none. */
+  private firstInGap(gap: Gap): number | null {
+    let w0 = this.gapFirst.get(gap.start);
+    if (w0 === undefined) {
+      const first = this.floating.forward(gap.start - 1).next();
+      w0 = !first.done && first.value < gap.end ? first.value : null;
+      if (this.gapFirst.size > 1_000) this.gapFirst.clear();
+      this.gapFirst.set(gap.start, w0);
+    }
+    return w0;
   }
 
   /** [min, max] UTC offset within a day of `t`: how far the wall times of ticks near `t` can sit from it. */
