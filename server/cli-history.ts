@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
+import { dayOption, wholeNumber } from './cli-args.ts';
 import { HUB_ENTITIES } from './hub/entities.ts';
 import { approveDeletes } from '../tasks/history/apply.ts';
 import { printJson, printRows, withRuntime } from './cli-output.ts';
@@ -12,13 +13,19 @@ const percent = (rate: number) => `${(rate * 100).toFixed(3)}%`;
 export async function reconcileReport(rt: Runtime, runId: number | undefined, json: boolean): Promise<boolean> {
   const db = rt.db;
   const run = runId ?? (await db.selectFrom('reconciliations').select((eb) => eb.fn.max('run_id').as('run')).executeTakeFirst())?.run ?? undefined;
+  // With --json stdout holds one JSON document whatever happens; the explanation goes to stderr.
+  const none = (text: string): void => {
+    if (!json) return void process.stdout.write(text);
+    printJson([]);
+    process.stderr.write(text);
+  };
   if (run === undefined || run === null) {
-    process.stdout.write('no reconciliations recorded yet\n');
+    none('no reconciliations recorded yet\n');
     return true;
   }
   const rows = await db.selectFrom('reconciliations').selectAll().where('run_id', '=', Number(run)).orderBy('tenant_id').orderBy('entity').execute();
   if (!rows.length) {
-    process.stdout.write(`run ${run} has no reconciliations: it is not a run of the history DAG, its reconcile tasks did not run, or an earlier run had loaded (and reconciled) its date\n`);
+    none(`run ${run} has no reconciliations: it is not a run of the history DAG, its reconcile tasks did not run, or an earlier run had loaded (and reconciled) its date\n`);
     return false;
   }
   const fields = await db
@@ -72,11 +79,7 @@ export function registerHistoryCommands(program: Command): void {
     .description('reconciliation of the hub against the warehouse')
     .command('report')
     .description('per tenant and entity: counts, checksums, record-level result and field mismatches (exit 1 if a check failed)')
-    .option('--run <id>', 'run id (default: the latest reconciled run)', (v) => {
-      const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--run: a run id, not '${v}'`);
-      return n;
-    })
+    .option('--run <id>', 'run id (default: the latest reconciled run)', wholeNumber(1))
     .option('--json', 'print JSON')
     .action((opts: { run?: number; json?: boolean }) =>
       withRuntime(async (rt) => {
@@ -91,12 +94,11 @@ export function registerHistoryCommands(program: Command): void {
     .description('let one load delete more rows than the mass-delete guard allows (the hub really lost them); then clear the load task')
     .option('--entity <name>', 'entity, e.g. workers (default: every entity)', '*')
     .requiredOption('--tenant <id>', "tenant id ('' for global reference data)")
-    .requiredOption('--date <YYYY-MM-DD>', 'logical date of the load')
+    .requiredOption('--date <YYYY-MM-DD>', 'logical date of the load', dayOption)
     .requiredOption('--reason <text>', 'why: kept with the approval')
     .option('--by <name>', 'who approves (default: the system user)', userInfo().username)
     .action((opts: { entity: string; tenant: string; date: string; reason: string; by: string }) =>
       withRuntime(async (rt) => {
-        if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.date)) throw new Error(`--date: YYYY-MM-DD, not '${opts.date}'`);
         if (opts.entity !== '*' && !HUB_ENTITIES[opts.entity]) throw new Error(`--entity: unknown entity '${opts.entity}'; known: ${Object.keys(HUB_ENTITIES).join(', ')}`);
         await approveDeletes(await rt.connections.warehouse(), HUB_ENTITIES, { entity: opts.entity, tenant: opts.tenant, logicalDate: opts.date, approvedBy: opts.by, reason: opts.reason });
         process.stdout.write(`approved: ${opts.entity === '*' ? 'every entity' : opts.entity} of '${opts.tenant}' on ${opts.date} may delete beyond the guard; clear the failed load task to apply it\n`);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { dateOption } from './cli-args.ts';
 import { printJson, printRows } from './cli-output.ts';
 import { loadConfig } from './config.ts';
 import { openHub, type HubDb } from './hub/db.ts';
@@ -65,13 +66,11 @@ export function registerHubCommands(program: Command): void {
     .description("apply one day's changes: updates, hires, terminations, deletes")
     .option('--seed <n>', 'random seed; also picks the day (epoch + seed days) unless --at is given', whole('--seed', 0), 1)
     .option('--rate <share>', 'share of workers changed (0.01 = 1%)', share, 0.01)
-    .option('--at <date>', 'the day changed (ISO date)')
+    .option('--at <date>', 'the day changed (ISO date)', dateOption)
     .option('--json', 'print JSON')
-    .action((opts: { seed: number; rate: number; at?: string; json?: boolean }) =>
+    .action((opts: { seed: number; rate: number; at?: Date; json?: boolean }) =>
       withHub(async (db, schema) => {
-        const at = opts.at === undefined ? undefined : new Date(opts.at);
-        if (at && Number.isNaN(at.getTime())) throw new Error(`--at: not a date: '${opts.at}'`);
-        const result = await mutateHub(db, schema, { seed: opts.seed, rate: opts.rate, at });
+        const result = await mutateHub(db, schema, { seed: opts.seed, rate: opts.rate, at: opts.at });
         if (opts.json) return printJson({ schema, ...result });
         const fields = Object.entries(result.byField).map(([k, n]) => `${k} ${n}`).join(', ');
         say(`${schema} on ${result.day}: ${result.updated} updated (${fields}), ${result.hired} hired, ${result.terminated} terminated, ${result.deleted} deleted, of ${result.workersBefore} workers, in ${result.seconds.toFixed(1)} s`);

@@ -1,3 +1,4 @@
+import { parseCliDate } from './cli-args.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 import type { DagRunRow } from './store/schema.ts';
 
@@ -39,10 +40,13 @@ function cell(value: unknown): string {
   return String(value);
 }
 
+/** A date given after the command line was parsed (options parse theirs with cli-args.ts). */
 export function parseDate(value: string, flag: string): Date {
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new Error(`${flag}: not a date: '${value}' (use ISO 8601, e.g. 2026-03-29 or 2026-03-29T02:30:00Z)`);
-  return date;
+  try {
+    return parseCliDate(value).at;
+  } catch (err) {
+    throw new Error(`${flag}: '${value}': ${(err as Error).message}`);
+  }
 }
 
 export function parseConf(value: string | undefined): Record<string, unknown> {

@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
+import { backfillRange, dateOption, packageVersion, parseCliDate, runIdArgument, usageErrorsExit2, wholeNumber, type CliDate } from './cli-args.ts';
 import { sql } from 'kysely';
-import { parseConf, parseDate, printJson, printRows, printRunSummary, watchRuns, withRuntime } from './cli-output.ts';
+import { Console } from 'node:console';
+import { parseConf, printJson, printRows, printRunSummary, watchRuns, withRuntime } from './cli-output.ts';
 import { DEMO_FILING_CONF } from '../tasks/filing-cycle.ts';
 import { registerFilingsCommands } from './cli-filings.ts';
 import { reconcileReport, registerHistoryCommands } from './cli-history.ts';
@@ -18,15 +20,22 @@ const startServer: typeof import('./http/server.ts').startServer = async (...arg
 import { openRuntime, type Runtime } from './runtime.ts';
 import { RUN_STATES, type DagRunRow } from './store/schema.ts';
 
+// stdout carries only a command's output (a table, one JSON document): what task code run in
+// this process writes with console.log is a log line, so it goes to stderr with the logs.
+globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
+
 // `hubflow ... | head` closes stdout early: that ends the output, it is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw err;
 });
 
-const program = new Command('hubflow')
-  .description('Airflow-style DAG runner for master-data ETL on BullMQ')
-  .showHelpAfterError();
+const program = usageErrorsExit2(
+  new Command('hubflow')
+    .description('Airflow-style DAG runner for master-data ETL on BullMQ')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .showHelpAfterError(),
+);
 
 
 /** Keeps a long-running process up until SIGINT/SIGTERM, then closes what it started, in order. */
@@ -98,13 +107,13 @@ dags
 dags
   .command('trigger <dag>')
   .description('create a manual run (the running scheduler and workers execute it)')
-  .option('--date <date>', 'logical date (default: now)')
+  .option('--date <date>', 'logical date (default: now)', dateOption)
   .option('--conf <json>', 'JSON object handed to every task as ctx.conf')
   .addOption(json)
-  .action((dagId: string, opts: { date?: string; conf?: string; json?: boolean }) =>
+  .action((dagId: string, opts: { date?: Date; conf?: string; json?: boolean }) =>
     withRuntime(async (rt) => {
       const run = await rt.engine.triggerRun(dagId, {
-        logicalDate: opts.date ? parseDate(opts.date, '--date') : undefined,
+        logicalDate: opts.date,
         conf: parseConf(opts.conf),
       });
       if (opts.json) printJson(run);
@@ -115,14 +124,14 @@ dags
 dags
   .command('test <dag>')
   .description('run one run to completion in this process, on real queues; exit 1 if it failed')
-  .option('--date <date>', 'logical date (default: now)')
+  .option('--date <date>', 'logical date (default: now)', dateOption)
   .option('--conf <json>', 'JSON object handed to every task as ctx.conf')
   .addOption(json)
-  .action((dagId: string, opts: { date?: string; conf?: string; json?: boolean }) =>
+  .action((dagId: string, opts: { date?: Date; conf?: string; json?: boolean }) =>
     withRuntime(async (rt) => {
       const worker = startWorker(rt);
       try {
-        const created = await rt.engine.testRun(dagId, opts.date ? parseDate(opts.date, '--date') : new Date(), parseConf(opts.conf));
+        const created = await rt.engine.testRun(dagId, opts.date ?? new Date(), parseConf(opts.conf));
         const [run] = await watchRuns(rt, [created.id], `test ${dagId}`);
         if (opts.json) printJson(run);
         else await printRunSummary(rt, run!);
@@ -136,19 +145,22 @@ dags
 dags
   .command('backfill <dag>')
   .description('run every interval with a logical date in [--from, --to], oldest first; exit 1 if any failed')
-  .requiredOption('--from <date>', 'first logical date')
-  .requiredOption('--to <date>', 'last logical date (inclusive)')
+  .requiredOption('--from <date>', 'first logical date (inclusive; a date alone: from the start of that day)', parseCliDate)
+  .requiredOption('--to <date>', "last logical date (inclusive; a date alone: to the end of that day, so its tick is included)", parseCliDate)
   .addOption(json)
-  .action((dagId: string, opts: { from: string; to: string; json?: boolean }) =>
+  .addHelpText('after', "\nA date without a time (2026-03-04) is that whole day in the DAG's time zone; with a time\n(2026-03-04T06:00:00Z) it is that instant. Both ends are inclusive.")
+  .action((dagId: string, opts: { from: CliDate; to: CliDate; json?: boolean }) =>
     withRuntime(async (rt) => {
       const worker = startWorker(rt);
       // Each finished run starts the next queued one (maxActiveRuns); this also covers a run
       // that became free while none finished here. Only this DAG: a backfill schedules nothing else.
       const activator = setInterval(() => void rt.engine.activate(dagId).catch(() => undefined), 500);
       try {
-        const created = await rt.engine.backfill(dagId, parseDate(opts.from, '--from'), parseDate(opts.to, '--to'));
+        const range = backfillRange(opts.from, opts.to, rt.engine.dag(dagId).schedule?.timezone);
+        const created = await rt.engine.backfill(dagId, range.from, range.to);
         if (!created.length) {
           process.stderr.write('nothing to backfill: every interval in the range already has a run\n');
+          if (opts.json) printJson([]);
           return;
         }
         const runs = await watchRuns(rt, created.map((r) => r.id), `backfill ${dagId}`);
@@ -182,15 +194,15 @@ runs
   .description('latest runs, newest first')
   .option('--dag <dag>', 'only this DAG')
   .addOption(new Option('--state <state>', 'only runs in this state').choices(RUN_STATES))
-  .option('--limit <n>', 'how many', '20')
+  .option('--limit <n>', 'how many, 1 to 1000', wholeNumber(1, 1000), 20)
   .addOption(json)
-  .action((opts: { dag?: string; state?: (typeof RUN_STATES)[number]; limit: string; json?: boolean }) =>
+  .action((opts: { dag?: string; state?: (typeof RUN_STATES)[number]; limit: number; json?: boolean }) =>
     withRuntime(async (rt) => {
       let query = rt.db
         .selectFrom('dag_runs')
         .select(['id', 'dag_id', 'logical_date', 'run_type', 'state', 'started_at', 'ended_at'])
         .orderBy('id', 'desc')
-        .limit(Math.min(1000, Math.max(1, Number(opts.limit) || 20)));
+        .limit(opts.limit);
       if (opts.dag) query = query.where('dag_id', '=', opts.dag);
       if (opts.state) query = query.where('state', '=', opts.state);
       printRows(await query.execute(), Boolean(opts.json));
@@ -198,12 +210,13 @@ runs
   );
 
 runs
-  .command('show <run>')
+  .command('show')
+  .addArgument(runIdArgument())
   .description('a run and its task instances')
   .addOption(json)
-  .action((id: string, opts: { json?: boolean }) =>
+  .action((id: number, opts: { json?: boolean }) =>
     withRuntime(async (rt) => {
-      const run = await rt.db.selectFrom('dag_runs').selectAll().where('id', '=', Number(id)).executeTakeFirst();
+      const run = await rt.db.selectFrom('dag_runs').selectAll().where('id', '=', id).executeTakeFirst();
       if (!run) throw new Error(`no run ${id}`);
       if (!opts.json) return printRunSummary(rt, run);
       const tasks = await rt.db.selectFrom('task_instances').selectAll().where('run_id', '=', run.id).orderBy('id').execute();
@@ -214,14 +227,15 @@ runs
 program
   .command('tasks')
   .description('task instances')
-  .command('clear <run>')
+  .command('clear')
+  .addArgument(runIdArgument())
   .description('reset failed tasks (or --task ones) and everything downstream, so the run resumes from there')
   .option('--task <task...>', 'tasks to clear (default: the failed ones)')
   .addOption(json)
-  .action((id: string, opts: { task?: string[]; json?: boolean }) =>
+  .action((id: number, opts: { task?: string[]; json?: boolean }) =>
     withRuntime(async (rt) => {
-      const { cleared } = await rt.engine.clear(Number(id), { tasks: opts.task });
-      if (opts.json) return printJson({ run: Number(id), cleared });
+      const { cleared } = await rt.engine.clear(id, { tasks: opts.task });
+      if (opts.json) return printJson({ run: id, cleared });
       process.stdout.write(cleared.length ? `run ${id}: cleared ${cleared.join(', ')}; workers will pick them up\n` : `run ${id}: nothing to clear\n`);
     }),
   );
@@ -244,10 +258,10 @@ program
 program
   .command('worker')
   .description('run tasks from the queues')
-  .option('--concurrency <n>', 'tasks at once (default HUBFLOW_WORKER_CONCURRENCY)')
-  .action(async (opts: { concurrency?: string }) => {
+  .option('--concurrency <n>', 'tasks at once, 1 to 1000 (default HUBFLOW_WORKER_CONCURRENCY)', wholeNumber(1, 1000))
+  .action(async (opts: { concurrency?: number }) => {
     const rt = await openRuntime();
-    const worker = startWorker(rt, { concurrency: opts.concurrency ? Number(opts.concurrency) : undefined });
+    const worker = startWorker(rt, { concurrency: opts.concurrency });
     rt.log.info({ concurrency: worker.worker.concurrency }, 'worker running');
     await serveUntilSignal(rt, [() => worker.close()]);
   });

@@ -49,7 +49,7 @@ describe('hubflow dags test', () => {
 });
 
 describe('hubflow dags backfill', () => {
-  it('runs every interval in the range, oldest first, one at a time', async () => {
+  it('runs every interval in the range, oldest first, one at a time; --to D includes D\'s tick', async () => {
     const { status, stdout } = hubflow('dags', 'backfill', 'cli-check', '--from', '2026-03-01', '--to', '2026-03-04', '--json');
     expect(status).toBe(0);
     const runs = JSON.parse(stdout) as { logical_date: string; state: string }[];
@@ -57,6 +57,7 @@ describe('hubflow dags backfill', () => {
       ['2026-03-01T06:00:00.000Z', 'success'],
       ['2026-03-02T06:00:00.000Z', 'success'],
       ['2026-03-03T06:00:00.000Z', 'success'],
+      ['2026-03-04T06:00:00.000Z', 'success'],
     ]);
     // maxActiveRuns 1: each run started after the previous one ended.
     const rows = await rt.db.selectFrom('dag_runs').select(['started_at', 'ended_at']).where('run_type', '=', 'backfill').orderBy('logical_date').execute();

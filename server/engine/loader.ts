@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -59,7 +60,7 @@ export async function loadDags(dir: string): Promise<DagRegistry> {
     try {
       exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
     } catch (err) {
-      registry.errors.push(asDefinitionError(relative, err));
+      registry.errors.push(asDefinitionError(relative, err, file));
       continue;
     }
     const found = Object.values(exports).filter(isDag);
@@ -89,12 +90,62 @@ export async function loadDags(dir: string): Promise<DagRegistry> {
   return registry;
 }
 
-function asDefinitionError(file: string, err: unknown): DagDefinitionError {
+// How esbuild (through tsx) reports a file it cannot parse: 'path:line:column: ERROR: text', column from 0.
+const TRANSFORM_ERROR = /^(.+):(\d+):(\d+): ERROR: (.+)$/m;
+
+/** Where in the DAG file it failed: the place it does not parse, or the line that threw while it loaded. */
+function locate(err: ErrorLike, absolute: string): { field: string; problem: string } | undefined {
+  const syntax = TRANSFORM_ERROR.exec(err.message);
+  if (syntax) {
+    const more = /failed with (\d+) errors/.exec(err.message);
+    const others = more ? ` (and ${Number(more[1]) - 1} more)` : '';
+    return { field: '(syntax)', problem: `line ${syntax[2]}, column ${Number(syntax[3]) + 1}: ${syntax[4]}${others}` };
+  }
+  if (err.name === 'SyntaxError') {
+    const checked = checkSyntax(absolute);
+    if (checked) return { field: '(syntax)', problem: `${checked}: ${err.message.split('\n')[0]}` };
+  }
+  const frame = err.stack?.split('\n').find((l) => l.includes(absolute));
+  const at = frame && new RegExp(`${escapeRegExp(absolute)}:(\\d+)(?::(\\d+))?`).exec(frame);
+  if (!at) return undefined;
+  const where = `line ${at[1]}${at[2] ? `, column ${at[2]}` : ''}`;
+  const message = err.message.split('\n')[0];
+  return err.name === 'SyntaxError' ? { field: '(syntax)', problem: `${where}: ${message}` } : { field: '(module)', problem: `cannot be loaded: ${message} (${where})` };
+}
+
+/**
+ * 'line L, column C' of a SyntaxError in a file Node parses itself (.mjs), whose error carries
+ * no location: `node --check` prints the line and a caret under the column.
+ */
+function checkSyntax(absolute: string): string | undefined {
+  const checked = spawnSync(process.execPath, ['--check', absolute], { encoding: 'utf8', timeout: 10_000 });
+  const at = /:(\d+)\n.*\n( *)\^/.exec(checked.stderr ?? '');
+  return at ? `line ${at[1]}, column ${at[2]!.length + 1}` : undefined;
+}
+
+interface ErrorLike {
+  name?: string;
+  message: string;
+  stack?: string;
+}
+
+function isErrorLike(err: unknown): err is ErrorLike {
+  return typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string';
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function asDefinitionError(file: string, err: unknown, absolute: string): DagDefinitionError {
   // By name as well: a DAG folder with its own copy of hubflow throws its own SpecError class.
   if (err instanceof SpecError || (err instanceof Error && err.name === 'SpecError')) {
     const e = err as SpecError;
     return new DagDefinitionError(file, e.id, e.field, e.problem, e.kind);
   }
+  // Duck-typed: an error may arrive as a plain object (from another realm, or serialised by a test runner).
+  const located = isErrorLike(err) ? locate(err, absolute) : undefined;
+  if (located) return new DagDefinitionError(file, undefined, located.field, located.problem);
   const message = err instanceof Error ? err.message : String(err);
   return new DagDefinitionError(file, undefined, '(module)', `cannot be loaded: ${message.split('\n')[0]}`);
 }
