@@ -130,7 +130,7 @@ dags
         const [run] = await watchRuns(rt, [created.id], `test ${dagId}`, interrupt.signal);
         if (interrupt.signal.aborted) {
           clearInterval(sweeper);
-          await worker.close();
+          await worker.close({ abandon: true });
           await reportInterrupted(rt, [created.id], `hubflow runs cancel ${created.id}`, 'only this command runs a test run, so nothing else will');
           return;
         }
@@ -169,8 +169,8 @@ dags
         const runs = await watchRuns(rt, ids, `backfill ${dagId}`, interrupt.signal);
         if (interrupt.signal.aborted) {
           clearInterval(activator);
-          await worker.close();
-          await reportInterrupted(rt, ids, `hubflow runs cancel --dag ${dagId} --type backfill`, 'a running scheduler and workers go on with them');
+          await worker.close({ abandon: true });
+          await reportInterrupted(rt, ids, `hubflow runs cancel --dag ${dagId} --type backfill`, 'a running scheduler and its workers go on with them (a task this command was running is tried again once its heartbeat lapses)');
           return;
         }
         const rows = runs.map((r) => ({ run: r.id, logical_date: r.logical_date, state: r.state }));

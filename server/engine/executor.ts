@@ -33,6 +33,11 @@ export interface ExecutorOptions {
   queue?: string;
 }
 
+/** What a worker closed with `abandon` aborts its tasks with: they are left as a killed worker leaves them. */
+class Abandoned extends Error {
+  override name = 'Abandoned';
+}
+
 /** How often a worker looks whether a run it is running a task of was cancelled. */
 const CANCEL_CHECK_MS = 1_000;
 
@@ -144,6 +149,12 @@ export class Executor {
       return 'success';
     } catch (err) {
       this.#running.delete(tiId);
+      if (err instanceof Abandoned) {
+        // Nothing recorded: the try stays running in the store, and once its heartbeat lapses
+        // the recovery sweep hands it to another worker, as after a crash.
+        log.warn({ event: 'task_abandoned' }, 'worker stopped before the task finished; left for the recovery sweep');
+        throw new UnrecoverableError(err.message);
+      }
       if (err instanceof Error && err.name === 'TaskCancelledError') {
         // The cancellation has recorded the instance and its attempt: never retried.
         log.warn({ event: 'task_cancelled', reason: err.message }, `task stopped: ${err.message}`);
@@ -215,10 +226,15 @@ export class Executor {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops taking jobs and aborts the running tasks: each try fails (and is retried if it has
+   * tries left), or with `abandon` is left running, for the recovery sweep to hand on.
+   */
+  async close(options: { abandon?: boolean } = {}): Promise<void> {
     clearInterval(this.#heartbeat);
     clearInterval(this.#cancelCheck);
-    for (const c of this.#running.values()) c.abort(new Error('worker shutting down'));
+    const reason = options.abandon ? new Abandoned('the worker stopped before the task finished') : new Error('worker shutting down');
+    for (const c of this.#running.values()) c.abort(reason);
     await this.worker.close();
     await Promise.allSettled([...this.#committing]);
   }
