@@ -120,10 +120,10 @@ dags
   .addOption(json)
   .action((dagId: string, opts: { date?: string; conf?: string; json?: boolean }) =>
     withRuntime(async (rt) => {
-      const interrupt = onInterrupt();
       const { run: created, queue } = await rt.engine.testRun(dagId, opts.date ? parseDate(opts.date, '--date') : new Date(), parseConf(opts.conf));
       // Its own worker on its own queue: no other worker runs this run's tasks, and this
       // process runs no other run's. It sweeps its run itself, as other schedulers leave it be.
+      const interrupt = onInterrupt();
       const worker = startWorker(rt, { queue });
       const sweeper = setInterval(() => void rt.engine.sweep([created.id]).catch(() => undefined), rt.config.HUBFLOW_SWEEP_INTERVAL_MS);
       try {
@@ -154,8 +154,8 @@ dags
   .addOption(json)
   .action((dagId: string, opts: { from: string; to: string; json?: boolean }) =>
     withRuntime(async (rt) => {
-      const interrupt = onInterrupt();
       const worker = startWorker(rt);
+      const interrupt = onInterrupt();
       // Each finished run starts the next queued one (maxActiveRuns); this also covers a run
       // that became free while none finished here. Only this DAG: a backfill schedules nothing else.
       const activator = setInterval(() => void rt.engine.activate(dagId).catch(() => undefined), 500);
