@@ -1,6 +1,6 @@
 import { parseCliDate } from './cli-args.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
-import type { DagRunRow } from './store/schema.ts';
+import { FINISHED_RUN_STATES, type DagRunRow } from './store/schema.ts';
 
 /** Opens the runtime for one command and always closes it, so embedded services stop with the command. */
 export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
@@ -62,10 +62,11 @@ export function parseConf(value: string | undefined): Record<string, unknown> {
 }
 
 /**
- * Waits until every run has finished. On a terminal the progress line redraws in place;
- * elsewhere (CI logs) a line is printed only when the counts change.
+ * Waits until every run has finished, or `signal` aborts (then returns the runs as they are).
+ * On a terminal the progress line redraws in place; elsewhere (CI logs) a line is printed only
+ * when the counts change.
  */
-export async function watchRuns(rt: Runtime, runIds: number[], label: string): Promise<DagRunRow[]> {
+export async function watchRuns(rt: Runtime, runIds: number[], label: string, signal?: AbortSignal): Promise<DagRunRow[]> {
   const tty = process.stderr.isTTY;
   let last = '';
   for (;;) {
@@ -78,20 +79,28 @@ export async function watchRuns(rt: Runtime, runIds: number[], label: string): P
       .execute();
     const count = Object.fromEntries(tis.map((t) => [t.state, Number(t.n)]));
     const total = Object.values(count).reduce((a, b) => a + b, 0);
-    const terminal = (count.success ?? 0) + (count.failed ?? 0) + (count.upstream_failed ?? 0) + (count.skipped ?? 0);
-    const runsDone = runs.filter((r) => r.state === 'success' || r.state === 'failed').length;
+    const terminal = (count.success ?? 0) + (count.failed ?? 0) + (count.upstream_failed ?? 0) + (count.skipped ?? 0) + (count.cancelled ?? 0);
+    const runsDone = runs.filter((r) => FINISHED_RUN_STATES.has(r.state)).length;
     const parts = [`${label}: runs ${runsDone}/${runs.length}`, `tasks ${terminal}/${total}`];
-    for (const s of ['running', 'queued', 'deferred', 'up_for_retry', 'failed', 'upstream_failed']) if (count[s]) parts.push(`${s} ${count[s]}`);
+    for (const s of ['running', 'queued', 'deferred', 'up_for_retry', 'failed', 'upstream_failed', 'cancelled']) if (count[s]) parts.push(`${s} ${count[s]}`);
     const text = parts.join(', ');
     if (text !== last) {
       process.stderr.write(tty ? `\r\x1b[2K${text}` : `${text}\n`);
       last = text;
     }
-    if (runsDone === runs.length) {
+    if (runsDone === runs.length || signal?.aborted) {
       if (tty) process.stderr.write('\n');
       return runs;
     }
-    await new Promise((r) => setTimeout(r, tty ? 100 : 500));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, tty ? 100 : 500);
+      signal?.addEventListener('abort', done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+    });
   }
 }
 
@@ -105,7 +114,8 @@ export async function printRunSummary(rt: Runtime, run: DagRunRow): Promise<void
   // Upstreams first, then map index, as the DAG reads.
   const rank = new Map([...(rt.dags.dags.get(run.dag_id)?.tasks.keys() ?? [])].map((id, i) => [id, i]));
   tis.sort((a, b) => (rank.get(a.task_id) ?? 0) - (rank.get(b.task_id) ?? 0) || a.map_index - b.map_index);
-  process.stdout.write(`run ${run.id} of ${run.dag_id} at ${new Date(run.logical_date).toISOString()}: ${run.state}\n`);
+  const why = run.state === 'cancelled' && run.cancel_reason ? ` (${run.cancel_reason})` : '';
+  process.stdout.write(`run ${run.id} of ${run.dag_id} at ${new Date(run.logical_date).toISOString()}: ${run.state}${why}\n`);
   printRows(
     tis.map((t) => ({
       task: t.map_index >= 0 ? `${t.task_id}[${t.map_index}]` : t.task_id,

@@ -18,7 +18,7 @@ import { startScheduler, startWorker } from './processes.ts';
 // The HTTP stack is loaded only by the commands that serve, so the others start quickly.
 const startServer: typeof import('./http/server.ts').startServer = async (...args) => (await import('./http/server.ts')).startServer(...args);
 import { openRuntime, type Runtime } from './runtime.ts';
-import { RUN_STATES, type DagRunRow } from './store/schema.ts';
+import { RUN_STATES, RUN_TYPES, type DagRunRow, type RunType } from './store/schema.ts';
 
 // stdout carries only a command's output (a table, one JSON document): what task code run in
 // this process writes with console.log is a log line, so it goes to stderr with the logs.
@@ -123,21 +123,34 @@ dags
 
 dags
   .command('test <dag>')
-  .description('run one run to completion in this process, on real queues; exit 1 if it failed')
+  .description('run one run to completion in this process, on a queue only it takes from; exit 1 if it failed')
   .option('--date <date>', 'logical date (default: now)', dateOption)
   .option('--conf <json>', 'JSON object handed to every task as ctx.conf')
   .addOption(json)
   .action((dagId: string, opts: { date?: Date; conf?: string; json?: boolean }) =>
     withRuntime(async (rt) => {
-      const worker = startWorker(rt);
+      const { run: created, queue } = await rt.engine.testRun(dagId, opts.date ?? new Date(), parseConf(opts.conf));
+      // Its own worker on its own queue: no other worker runs this run's tasks, and this
+      // process runs no other run's. It sweeps its run itself, as other schedulers leave it be.
+      const interrupt = onInterrupt();
+      const worker = startWorker(rt, { queue });
+      const sweeper = setInterval(() => void rt.engine.sweep([created.id]).catch(() => undefined), rt.config.HUBFLOW_SWEEP_INTERVAL_MS);
       try {
-        const created = await rt.engine.testRun(dagId, opts.date ?? new Date(), parseConf(opts.conf));
-        const [run] = await watchRuns(rt, [created.id], `test ${dagId}`);
+        const [run] = await watchRuns(rt, [created.id], `test ${dagId}`, interrupt.signal);
+        if (interrupt.signal.aborted) {
+          clearInterval(sweeper);
+          await worker.close({ abandon: true });
+          await reportInterrupted(rt, [created.id], `hubflow runs cancel ${created.id}`, 'only this command runs a test run, so nothing else will');
+          return;
+        }
         if (opts.json) printJson(run);
         else await printRunSummary(rt, run!);
         if (run!.state !== 'success') process.exitCode = 1;
       } finally {
+        clearInterval(sweeper);
+        interrupt.done();
         await worker.close();
+        await rt.engine.dispatcher.queueOf(created.id).obliterate({ force: true }).catch(() => undefined);
       }
     }),
   );
@@ -152,6 +165,7 @@ dags
   .action((dagId: string, opts: { from: CliDate; to: CliDate; json?: boolean }) =>
     withRuntime(async (rt) => {
       const worker = startWorker(rt);
+      const interrupt = onInterrupt();
       // Each finished run starts the next queued one (maxActiveRuns); this also covers a run
       // that became free while none finished here. Only this DAG: a backfill schedules nothing else.
       const activator = setInterval(() => void rt.engine.activate(dagId).catch(() => undefined), 500);
@@ -163,16 +177,62 @@ dags
           if (opts.json) printJson([]);
           return;
         }
-        const runs = await watchRuns(rt, created.map((r) => r.id), `backfill ${dagId}`);
+        const ids = created.map((r) => r.id);
+        const runs = await watchRuns(rt, ids, `backfill ${dagId}`, interrupt.signal);
+        if (interrupt.signal.aborted) {
+          clearInterval(activator);
+          await worker.close({ abandon: true });
+          await reportInterrupted(rt, ids, `hubflow runs cancel --dag ${dagId} --type backfill`, 'a running scheduler and its workers go on with them (a task this command was running is tried again once its heartbeat lapses)');
+          return;
+        }
         const rows = runs.map((r) => ({ run: r.id, logical_date: r.logical_date, state: r.state }));
         printRows(rows, Boolean(opts.json));
         if (runs.some((r) => r.state !== 'success')) process.exitCode = 1;
       } finally {
         clearInterval(activator);
+        interrupt.done();
         await worker.close();
       }
     }),
   );
+
+/**
+ * Until `done`, Ctrl-C (or SIGTERM) aborts the signal instead of ending the process at once,
+ * so a watching command can say what it leaves behind; a second Ctrl-C ends it.
+ */
+function onInterrupt(): { signal: AbortSignal; done(): void } {
+  const controller = new AbortController();
+  const handler = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    done() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/** After Ctrl-C: which of the runs are left unfinished, and the command that cancels them; exit 130. */
+async function reportInterrupted(rt: Runtime, runIds: number[], cancel: string, whoGoesOn: string): Promise<void> {
+  process.exitCode = 130;
+  const left = await rt.db.selectFrom('dag_runs').select(['id', 'state', 'logical_date']).where('id', 'in', runIds).where('state', 'in', ['queued', 'running']).orderBy('logical_date').execute();
+  if (!left.length) {
+    process.stderr.write('interrupted: every run had already finished\n');
+    return;
+  }
+  const count = (state: string) => left.filter((r) => r.state === state).length;
+  const dates = (r: (typeof left)[number]) => new Date(r.logical_date).toISOString();
+  const span = left.length === 1 ? `run ${left[0]!.id} at ${dates(left[0]!)}` : `logical dates ${dates(left[0]!)} to ${dates(left.at(-1)!)}`;
+  process.stderr.write(
+    `interrupted: left ${count('queued')} queued and ${count('running')} running (${span}); ${whoGoesOn}.\n` +
+      `To cancel ${left.length === 1 ? 'it' : 'them'}: ${cancel}\n`,
+  );
+}
 
 for (const [name, paused] of [['pause', true], ['unpause', false]] as const) {
   dags
@@ -223,6 +283,32 @@ runs
       printJson({ ...run, tasks });
     }),
   );
+
+runs
+  .command('cancel [run...]')
+  .description("cancel runs: by id, or every queued and running run of --dag; unfinished tasks end 'cancelled', running ones are aborted")
+  .option('--dag <dag>', 'every unfinished run of this DAG')
+  .addOption(new Option('--state <state>', 'only runs in this state').choices(['queued', 'running']))
+  .addOption(new Option('--type <type>', 'only runs of this type').choices(RUN_TYPES))
+  .option('--reason <text>', 'recorded on the run and its tasks', 'cancelled from the command line')
+  .addOption(json)
+  .action((ids: string[], opts: { dag?: string; state?: 'queued' | 'running'; type?: RunType; reason: string; json?: boolean }) =>
+    withRuntime(async (rt) => {
+      if (!ids.length && !opts.dag) throw new Error('runs cancel: name the runs (hubflow runs cancel 12 13) or a DAG (--dag D)');
+      const runIds = ids.length ? ids.map((id) => parseRunIdArg(id)) : undefined;
+      if (opts.dag) rt.engine.dag(opts.dag);
+      const cancelled = await rt.engine.cancelRuns({ runIds, dagId: opts.dag, state: opts.state, runType: opts.type, reason: opts.reason });
+      const rows = cancelled.map((r) => ({ run: r.id, dag: r.dagId, logical_date: r.logicalDate, type: r.runType, was: r.was, tasks_cancelled: r.tasks, tasks_aborted: r.interrupted }));
+      if (opts.json) return printJson(rows);
+      if (!rows.length) process.stdout.write(`no ${opts.state ?? 'queued or running'} runs to cancel\n`);
+      else printRows(rows, false);
+    }),
+  );
+
+function parseRunIdArg(raw: string): number {
+  if (!/^\d{1,15}$/.test(raw) || Number(raw) <= 0) throw new Error(`not a run id: '${raw}' (a positive integer)`);
+  return Number(raw);
+}
 
 program
   .command('tasks')

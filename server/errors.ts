@@ -28,6 +28,9 @@ export class PermanentError extends HubflowError {
 /** The task ran past its `timeoutMs`; its AbortSignal fired. Retried like any transient error. */
 export class TaskTimeoutError extends RetryableError {}
 
+/** The task's run was cancelled while it ran; its AbortSignal fired with this. Never retried. */
+export class TaskCancelledError extends HubflowError {}
+
 /** A DAG or resource declaration that is wrong, naming its field; the loader adds the file. */
 export class SpecError extends Error {
   override name = 'SpecError';

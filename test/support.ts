@@ -52,7 +52,7 @@ export async function waitForRun(rt: Runtime, runId: number, timeoutMs = 30_000)
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const run = await rt.db.selectFrom('dag_runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
-    if (run.state === 'success' || run.state === 'failed') return run;
+    if (run.state === 'success' || run.state === 'failed' || run.state === 'cancelled') return run;
     if (Date.now() > deadline) {
       // Where it is stuck, so a timeout in CI says more than "still running".
       const tis = await rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state', 'try_number', 'error', 'deferred_reason']).where('run_id', '=', runId).execute();

@@ -126,7 +126,7 @@ async function cover(trx: Trx, runId: number, snapshot: RunSnapshot, taskIds: re
   for (const id of missing) covers.add(id);
 }
 
-const isFailed = (state: TiState) => state === 'failed' || state === 'upstream_failed';
+const isFailed = (state: TiState) => state === 'failed' || state === 'upstream_failed' || state === 'cancelled';
 
 /** Moves n instances of a task from one state to another (`from` null: new instances). */
 function move(snapshot: RunSnapshot, taskId: string, from: TiState | null, to: TiState, n: number): void {

@@ -5,8 +5,9 @@ import { advanceRun, applyAdvance } from './advance.ts';
 import type { Engine } from './engine.ts';
 
 /**
- * Airflow's clear: resets the given tasks (default: the failed ones) and everything downstream
- * of them, so the run resumes from there. Their tries start afresh; their attempts stay on record.
+ * Airflow's clear: resets the given tasks (default: the failed ones), the cancelled ones, and
+ * everything downstream of them, so the run resumes from there. Their tries start afresh; their
+ * attempts stay on record.
  */
 export async function clearTasks(engine: Engine, runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {
   const { cleared, dispatch } = await engine.transaction(async (trx) => {
@@ -15,7 +16,13 @@ export async function clearTasks(engine: Engine, runId: number, options: { tasks
     const dag = engine.dag(run.dag_id);
     const tis = await trx.selectFrom('task_instances').selectAll().where('run_id', '=', runId).execute();
     for (const t of options.tasks ?? []) if (!dag.tasks.has(t)) throw new NotFoundError(`DAG '${dag.id}' has no task '${t}'`);
-    const roots = options.tasks ?? [...new Set(tis.filter((t) => t.state === 'failed' || t.state === 'upstream_failed').map((t) => t.task_id))];
+    if (run.run_type === 'test') {
+      throw new ConflictError(`run ${runId} is a test run, which only its own \`dags test\` process runs: test it again with hubflow dags test ${run.dag_id} --date ${new Date(run.logical_date).toISOString()}`);
+    }
+    const named = options.tasks ?? tis.filter((t) => t.state === 'failed' || t.state === 'upstream_failed').map((t) => t.task_id);
+    // What a cancellation stopped always runs again with them: a running run never holds a
+    // cancelled instance, which would otherwise stand for a failure its downstream never sees.
+    const roots = [...new Set([...named, ...tis.filter((t) => t.state === 'cancelled').map((t) => t.task_id)])];
     const selected = new Set<string>();
     const visit = (id: string) => {
       if (selected.has(id)) return;

@@ -22,17 +22,42 @@ const KEEP = {
   removeOnFail: { age: 7 * 24 * 3600 },
 } satisfies JobsOptions;
 
-/** Hands queued task instances to BullMQ. It only dispatches: the store decides what is ready. */
+/**
+ * Hands queued task instances to BullMQ. It only dispatches: the store decides what is ready.
+ * Jobs go to the shared queue every worker takes from, except those of a run routed to a queue
+ * of its own (a `dags test` run: only the worker of the process that tests it takes them).
+ */
 export class Dispatcher {
   readonly queue: Queue<TaskJobData>;
+  readonly #routes = new Map<number, Queue<TaskJobData>>();
 
   constructor(
-    connection: ConnectionOptions,
-    prefix: string,
+    private readonly connection: ConnectionOptions,
+    private readonly prefix: string,
     /** The store's installation id (see migration 0003). */
     private readonly installation: string,
   ) {
     this.queue = new Queue<TaskJobData>(TASK_QUEUE, { connection, prefix });
+  }
+
+  /** From now on, this process sends the run's jobs to the named queue. */
+  route(runId: number, queueName: string): Queue<TaskJobData> {
+    const queue = new Queue<TaskJobData>(queueName, { connection: this.connection, prefix: this.prefix });
+    this.#routes.set(runId, queue);
+    return queue;
+  }
+
+  queueOf(runId: number): Queue<TaskJobData> {
+    return this.#routes.get(runId) ?? this.queue;
+  }
+
+  jobState(d: JobRef): ReturnType<Queue['getJobState']> {
+    return this.queueOf(d.runId).getJobState(this.jobId(d));
+  }
+
+  /** Takes waiting and delayed jobs out of their queue; a job a worker holds stays (its start check stops it). */
+  async remove(refs: readonly JobRef[]): Promise<void> {
+    await Promise.all(refs.map((d) => this.queueOf(d.runId).remove(this.jobId(d)).catch(() => 0)));
   }
 
   /**
@@ -47,8 +72,18 @@ export class Dispatcher {
   }
 
   async enqueue(items: readonly (Dispatchable & { deferral?: Deferral })[]): Promise<void> {
-    if (!items.length) return;
-    await this.queue.addBulk(
+    const byQueue = new Map<Queue<TaskJobData>, (Dispatchable & { deferral?: Deferral })[]>();
+    for (const d of items) {
+      const queue = this.queueOf(d.runId);
+      const some = byQueue.get(queue) ?? [];
+      some.push(d);
+      byQueue.set(queue, some);
+    }
+    await Promise.all([...byQueue].map(([queue, some]) => this.#add(queue, some)));
+  }
+
+  async #add(queue: Queue<TaskJobData>, items: readonly (Dispatchable & { deferral?: Deferral })[]): Promise<void> {
+    await queue.addBulk(
       items.map((d) => ({
         name: `${d.dagId}.${d.taskId}`,
         data: {
@@ -71,7 +106,7 @@ export class Dispatcher {
     );
   }
 
-  close(): Promise<void> {
-    return this.queue.close();
+  async close(): Promise<void> {
+    await Promise.all([this.queue.close(), ...[...this.#routes.values()].map((q) => q.close())]);
   }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { QueryResult } from 'pg';
 import type { Config } from '../config.ts';
@@ -8,9 +9,10 @@ import type { Store } from '../store/db.ts';
 import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
 import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
 import { Batcher } from './batcher.ts';
+import { cancelRuns, type CancelSelection, type CancelledRun } from './cancel.ts';
 import { clearTasks } from './clear.ts';
 import type { Dag } from './dag.ts';
-import type { Dispatcher } from './dispatch.ts';
+import { TASK_QUEUE, type Dispatcher } from './dispatch.ts';
 import type { Escalate } from './escalation.ts';
 import type { DagRegistry } from './loader.ts';
 import { sweep } from './recovery.ts';
@@ -197,12 +199,14 @@ export class Engine {
   /**
    * Creates one backfill run per interval whose logical date lies in [from, to], oldest first;
    * dates that already have a run are left as they are. The runs start in logical-date order
-   * within maxActiveRuns.
+   * within maxActiveRuns, and only while the DAG is not paused: a paused DAG refuses a backfill.
    */
   async backfill(dagId: string, from: Date, to: Date): Promise<DagRunRow[]> {
     const dag = this.dag(dagId);
     if (!dag.timetable) throw new ConflictError(`DAG '${dagId}' has no schedule, so it has no intervals to backfill`);
     if (to < from) throw new ConflictError(`backfill range ends (${to.toISOString()}) before it starts (${from.toISOString()})`);
+    const state = await this.db.selectFrom('dags').select('is_paused').where('dag_id', '=', dagId).executeTakeFirst();
+    if (state?.is_paused) throw new ConflictError(`DAG '${dagId}' is paused, so its backfill runs would wait: unpause it first (hubflow dags unpause ${dagId})`);
     // Only intervals that are over: a run covers data that is complete.
     const now = Date.now();
     const starts = dag.timetable.between(from, new Date(to.getTime() + 1)).filter((s) => dag.timetable!.next(s)!.getTime() <= now);
@@ -221,24 +225,38 @@ export class Engine {
 
   /**
    * A run for `hubflow dags test`: like a manual run, but it starts at once whatever else is
-   * running, and a finished earlier test run at the same date is replaced rather than refused.
+   * running, its jobs go to a queue of its own that only the testing process's worker takes
+   * (`queue`, returned), and a finished earlier test run at the same date is replaced rather
+   * than refused. Created running, so no scheduler ever starts it or dispatches it elsewhere.
    */
-  async testRun(dagId: string, logicalDate: Date, conf: Record<string, unknown> = {}): Promise<DagRunRow> {
+  async testRun(dagId: string, logicalDate: Date, conf: Record<string, unknown> = {}): Promise<{ run: DagRunRow; queue: string }> {
     const dag = this.dag(dagId);
     const existing = await this.db.selectFrom('dag_runs').selectAll().where('dag_id', '=', dagId).where('logical_date', '=', logicalDate).executeTakeFirst();
     if (existing) {
       if (existing.run_type !== 'test' || existing.state === 'running' || existing.state === 'queued') {
-        throw new ConflictError(`DAG '${dagId}' already has a ${existing.run_type} run (${existing.id}, ${existing.state}) at ${logicalDate.toISOString()}; test another date or clear that run`);
+        const cancel = existing.state === 'running' || existing.state === 'queued' ? ` or cancel it (hubflow runs cancel ${existing.id})` : '';
+        throw new ConflictError(`DAG '${dagId}' already has a ${existing.run_type} run (${existing.id}, ${existing.state}) at ${logicalDate.toISOString()}; test another date${cancel}`);
       }
       await this.db.deleteFrom('dag_runs').where('id', '=', existing.id).execute();
     }
-    return this.triggerRun(dag.id, { logicalDate, conf, runType: 'test' });
+    const interval = manualInterval(dag, logicalDate);
+    const { run, dispatch } = await this.transaction(async (trx) => {
+      const created = await this.createRun(dag, { logicalDate, intervalStart: interval.start, intervalEnd: interval.end, runType: 'test', conf }, trx);
+      if (!created) throw new ConflictError(`DAG '${dagId}' already has a run at ${logicalDate.toISOString()}`);
+      const [started] = await this.#startRuns(trx, dag, [created]);
+      return started!;
+    });
+    const queue = `${TASK_QUEUE}-test-r${run.id}-${randomUUID().slice(0, 8)}`;
+    this.dispatcher.route(run.id, queue);
+    await this.dispatch(dispatch);
+    this.log.info({ event: 'run_started', dagId, runId: run.id, logicalDate: run.logical_date, queue }, 'test run started');
+    return { run, queue };
   }
 
   /**
-   * Starts queued runs of a DAG, oldest logical date first, up to its maxActiveRuns. Test runs
-   * start at once (they are an author's check, not production work). A paused DAG starts no
-   * scheduled runs; runs someone asked for by hand still start.
+   * Starts queued runs of a DAG, oldest logical date first, up to its maxActiveRuns. A paused
+   * DAG starts only the runs someone asked for by hand (`dags trigger`, the API); its scheduled
+   * and backfill runs wait until it is unpaused. Test runs never pass through here (testRun).
    */
   async activate(dagId: string): Promise<DagRunRow[]> {
     const dag = this.dags.dags.get(dagId);
@@ -254,35 +272,41 @@ export class Engine {
         .where('run_type', '!=', 'test')
         .executeTakeFirstOrThrow();
       const free = dag.maxActiveRuns - Number(active.n);
-      let query = trx
+      if (free <= 0) return { started: [], dispatch: [] };
+      const queued = await trx
         .selectFrom('dag_runs')
         .selectAll()
         .where('dag_id', '=', dagId)
         .where('state', '=', 'queued')
+        .where('run_type', 'in', paused?.is_paused ? ['manual'] : ['scheduled', 'manual', 'backfill'])
         // Not before it is due: start jitter and start windows push a scheduled run's due time.
         .where('due_at', '<=', sql<Date>`now()`)
-        .orderBy('logical_date');
-      if (paused?.is_paused) query = query.where('run_type', '!=', 'scheduled');
-      const queued = await query.forUpdate().execute();
-      const toStart = [...queued.filter((r) => r.run_type === 'test'), ...queued.filter((r) => r.run_type !== 'test').slice(0, Math.max(0, free))];
-      const dispatch: Dispatchable[] = [];
-      const started: DagRunRow[] = [];
-      for (const run of toStart) {
-        const row = await trx
-          .updateTable('dag_runs')
-          .set({ state: 'running', started_at: sql`now()` })
-          .where('id', '=', run.id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        const roots = [...dag.tasks.values()].filter((t) => t.upstream.length === 0).map((t) => t.id);
-        const result = await applyAdvance(trx, await advanceRun(trx, row, dag, roots));
-        dispatch.push(...result.dispatch);
-        started.push(row);
-      }
-      return { started, dispatch };
+        .orderBy('logical_date')
+        .limit(free)
+        .forUpdate()
+        .execute();
+      const results = await this.#startRuns(trx, dag, queued);
+      return { started: results.map((r) => r.run), dispatch: results.flatMap((r) => r.dispatch) };
     });
     await this.dispatch(dispatch);
     for (const run of started) this.log.info({ event: 'run_started', dagId, runId: run.id, logicalDate: run.logical_date }, 'run started');
+    return started;
+  }
+
+  /** Moves runs to running and queues their root tasks, inside the caller's transaction. */
+  async #startRuns(trx: Trx, dag: Dag, runs: readonly DagRunRow[]): Promise<{ run: DagRunRow; dispatch: Dispatchable[] }[]> {
+    const roots = [...dag.tasks.values()].filter((t) => t.upstream.length === 0).map((t) => t.id);
+    const started: { run: DagRunRow; dispatch: Dispatchable[] }[] = [];
+    for (const queued of runs) {
+      const run = await trx
+        .updateTable('dag_runs')
+        .set({ state: 'running', started_at: sql`now()` })
+        .where('id', '=', queued.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const result = await applyAdvance(trx, await advanceRun(trx, run, dag, roots));
+      started.push({ run, dispatch: result.dispatch });
+    }
     return started;
   }
 
@@ -508,6 +532,8 @@ export class Engine {
         .updateTable('attempts')
         .set({ ended_at: sql`now()`, outcome: 'retry', error: described })
         .where('id', '=', attemptId)
+        // A cancellation may have closed it already.
+        .where('outcome', '=', 'running')
         .execute();
     });
   }
@@ -522,6 +548,18 @@ export class Engine {
       .execute();
   }
 
+  /** Which of these instances a run's cancellation has ended, with its reason. */
+  async cancelledAmong(tiIds: number[]): Promise<{ id: number; reason: string }[]> {
+    if (!tiIds.length) return [];
+    const rows = await this.db.selectFrom('task_instances').select(['id', 'error']).where('id', 'in', tiIds).where('state', '=', 'cancelled').execute();
+    return rows.map((r) => ({ id: Number(r.id), reason: (r.error as { message?: string } | null)?.message ?? 'run cancelled' }));
+  }
+
+  /** Cancels runs; see cancel.ts. */
+  cancelRuns(selection: CancelSelection): Promise<CancelledRun[]> {
+    return cancelRuns(this, selection);
+  }
+
 
   /** Airflow's clear; see clear.ts. */
   clear(runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {
@@ -529,8 +567,8 @@ export class Engine {
   }
 
   /** The recovery sweep; see recovery.ts. */
-  sweep(): Promise<number> {
-    return sweep(this);
+  sweep(runIds?: readonly number[]): Promise<number> {
+    return sweep(this, runIds);
   }
 }
 

@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { PermanentError, RetryableError, TaskTimeoutError, describeError, isRetryable } from '../errors.ts';
+import { PermanentError, RetryableError, TaskCancelledError, TaskTimeoutError, describeError, isRetryable } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Connections } from '../connections/task-connections.ts';
 import type { TaskContext } from './dag.ts';
@@ -29,7 +29,17 @@ export interface ExecutorOptions {
   concurrency: number;
   lockMs: number;
   connections: Connections;
+  /** The queue to take jobs from: the shared one unless a `dags test` process gives its own. */
+  queue?: string;
 }
+
+/** What a worker closed with `abandon` aborts its tasks with: they are left as a killed worker leaves them. */
+class Abandoned extends Error {
+  override name = 'Abandoned';
+}
+
+/** How often a worker looks whether a run it is running a task of was cancelled. */
+const CANCEL_CHECK_MS = 1_000;
 
 /**
  * A worker: takes task jobs from BullMQ, runs the task function, and records every attempt in
@@ -41,6 +51,7 @@ export class Executor {
   readonly #running = new Map<number, AbortController>();
   readonly #committing = new Set<Promise<void>>();
   readonly #heartbeat: NodeJS.Timeout;
+  readonly #cancelCheck: NodeJS.Timeout;
   readonly #connections: Connections;
 
   constructor(
@@ -49,7 +60,7 @@ export class Executor {
     options: ExecutorOptions,
   ) {
     this.#connections = options.connections;
-    this.worker = new Worker<TaskJobData>(TASK_QUEUE, (job, token) => this.#process(job, token), {
+    this.worker = new Worker<TaskJobData>(options.queue ?? TASK_QUEUE, (job, token) => this.#process(job, token), {
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
@@ -67,6 +78,18 @@ export class Executor {
       this.engine.heartbeat([...this.#running.keys()]).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
     }, Math.max(250, options.lockMs / 3));
     this.#heartbeat.unref();
+    this.#cancelCheck = setInterval(() => {
+      this.#abortCancelled().catch((err: unknown) => this.log.warn({ err }, 'looking for cancelled tasks failed'));
+    }, CANCEL_CHECK_MS);
+    this.#cancelCheck.unref();
+  }
+
+  /** Aborts the tasks whose run was cancelled: their signal fires with a TaskCancelledError. */
+  async #abortCancelled(): Promise<void> {
+    for (const { id, reason } of await this.engine.cancelledAmong([...this.#running.keys()])) {
+      const controller = this.#running.get(id);
+      if (controller && !controller.signal.aborted) controller.abort(new TaskCancelledError(reason));
+    }
   }
 
   async #process(job: Job<TaskJobData>, token?: string): Promise<string> {
@@ -126,6 +149,17 @@ export class Executor {
       return 'success';
     } catch (err) {
       this.#running.delete(tiId);
+      if (err instanceof Abandoned) {
+        // Nothing recorded: the try stays running in the store, and once its heartbeat lapses
+        // the recovery sweep hands it to another worker, as after a crash.
+        log.warn({ event: 'task_abandoned' }, 'worker stopped before the task finished; left for the recovery sweep');
+        throw new UnrecoverableError(err.message);
+      }
+      if (err instanceof Error && err.name === 'TaskCancelledError') {
+        // The cancellation has recorded the instance and its attempt: never retried.
+        log.warn({ event: 'task_cancelled', reason: err.message }, `task stopped: ${err.message}`);
+        throw new UnrecoverableError(err.message);
+      }
       return await this.#failed(ti, err, log, task.retry, resources);
     } finally {
       clearTimeout(cancelTimer);
@@ -192,9 +226,15 @@ export class Executor {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops taking jobs and aborts the running tasks: each try fails (and is retried if it has
+   * tries left), or with `abandon` is left running, for the recovery sweep to hand on.
+   */
+  async close(options: { abandon?: boolean } = {}): Promise<void> {
     clearInterval(this.#heartbeat);
-    for (const c of this.#running.values()) c.abort(new Error('worker shutting down'));
+    clearInterval(this.#cancelCheck);
+    const reason = options.abandon ? new Abandoned('the worker stopped before the task finished') : new Error('worker shutting down');
+    for (const c of this.#running.values()) c.abort(reason);
     await this.worker.close();
     await Promise.allSettled([...this.#committing]);
   }

@@ -8,10 +8,13 @@ import type { Engine } from './engine.ts';
  * (a crash between commit and enqueue, a Redis that lost its data, a job BullMQ gave up on
  * while the store still expects it) gets one. A running instance whose worker still
  * heartbeats is left alone, so a task is never started twice while it runs.
+ *
+ * Test runs are left to the `dags test` process that runs them, on a queue of its own: that
+ * process sweeps its run (`runIds`), and every other sweep passes them by.
  */
-export async function sweep(engine: Engine): Promise<number> {
+export async function sweep(engine: Engine, runIds?: readonly number[]): Promise<number> {
   const staleAfterMs = engine.config.HUBFLOW_LOCK_MS * 2;
-  const rows = await engine.db
+  let query = engine.db
     .selectFrom('task_instances as ti')
     .innerJoin('dag_runs as r', 'r.id', 'ti.run_id')
     .select([
@@ -29,14 +32,13 @@ export async function sweep(engine: Engine): Promise<number> {
       sql<boolean>`ti.heartbeat_at > now() - ${staleAfterMs} * interval '1 millisecond'`.as('alive'),
     ])
     .where('r.state', '=', 'running')
-    .where('ti.state', 'in', LIVE_TI_STATES)
-    .orderBy('ti.id')
-    .limit(10_000)
-    .execute();
+    .where('ti.state', 'in', LIVE_TI_STATES);
+  query = runIds ? query.where('r.id', 'in', [...runIds, 0]) : query.where('r.run_type', '!=', 'test');
+  const rows = await query.orderBy('ti.id').limit(10_000).execute();
   const dispatch: Dispatchable[] = [];
   for (const ti of rows) {
     const ref = { tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, mapIndex: ti.map_index, generation: ti.generation };
-    const state = await engine.dispatcher.queue.getJobState(engine.dispatcher.jobId(ref));
+    const state = await engine.dispatcher.jobState(ref);
     if (!['unknown', 'completed', 'failed'].includes(state)) continue;
     if (ti.state === 'running' && ti.alive) continue;
     let generation = ti.generation;

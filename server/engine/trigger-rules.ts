@@ -18,7 +18,8 @@ export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
   for (const n of Object.values(upstream)) total += n ?? 0;
   if (total === 0) return 'ready';
   const success = upstream.success ?? 0;
-  const failed = (upstream.failed ?? 0) + (upstream.upstream_failed ?? 0);
+  // A cancelled upstream never produced its result: for its downstream it failed.
+  const failed = (upstream.failed ?? 0) + (upstream.upstream_failed ?? 0) + (upstream.cancelled ?? 0);
   const skipped = upstream.skipped ?? 0;
   const done = success + failed + skipped === total;
   switch (rule) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Runtime } from '../runtime.ts';
-import { RUN_STATES } from '../store/schema.ts';
+import { RUN_STATES, RUN_TYPES } from '../store/schema.ts';
 import { sendError, zodIssues } from './errors.ts';
 import { getRunDetail, listDags, listRuns } from './queries.ts';
 
@@ -26,6 +26,9 @@ const triggerBody = z
     conf: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
+
+const cancelBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+const cancelManyBody = cancelBody.extend({ state: z.enum(['queued', 'running']).optional(), runType: z.enum(RUN_TYPES).optional() }).strict();
 
 /** A run id from the URL; undefined when it is not a positive integer. */
 export function parseRunId(raw: string): number | undefined {
@@ -59,5 +62,23 @@ export function registerApi(app: FastifyInstance, rt: Runtime): void {
     // NotFoundError (unknown DAG) and ConflictError (date taken) become 404 and 409 in the error handler.
     const run = await rt.engine.triggerRun(request.params.id, { logicalDate: logicalDate ? new Date(logicalDate) : undefined, conf });
     return reply.code(201).send(run);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/runs/:id/cancel', async (request, reply) => {
+    const id = parseRunId(request.params.id);
+    if (id === undefined) return sendError(reply, 400, `run id must be a positive integer, not '${request.params.id}'`);
+    const body = cancelBody.safeParse(request.body ?? {});
+    if (!body.success) return sendError(reply, 400, 'invalid body', zodIssues(body.error));
+    // An unknown run is a 404, one that has already ended a 409 (the error handler maps them).
+    const [run] = await rt.engine.cancelRuns({ runIds: [id], reason: body.data.reason ?? 'cancelled through the API' });
+    return run ?? sendError(reply, 409, `run ${id} has already ended`);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/dags/:id/runs/cancel', async (request, reply) => {
+    const body = cancelManyBody.safeParse(request.body ?? {});
+    if (!body.success) return sendError(reply, 400, 'invalid body', zodIssues(body.error));
+    rt.engine.dag(request.params.id);
+    const { state, runType, reason } = body.data;
+    return { cancelled: await rt.engine.cancelRuns({ dagId: request.params.id, state, runType, reason: reason ?? 'cancelled through the API' }) };
   });
 }

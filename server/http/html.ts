@@ -31,7 +31,7 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
   return new SafeHtml(out);
 }
 
-const KNOWN_STATES = new Set(['queued', 'running', 'success', 'failed', 'scheduled', 'up_for_retry', 'upstream_failed', 'skipped', 'retry', 'lost']);
+const KNOWN_STATES = new Set(['queued', 'running', 'success', 'failed', 'scheduled', 'up_for_retry', 'upstream_failed', 'skipped', 'cancelled', 'retry', 'lost']);
 
 /** A coloured badge; unknown states get the neutral colour rather than a class built from data. */
 export function stateBadge(state: string): SafeHtml {
@@ -80,7 +80,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{color:#6
 .s-success{background:#d1fae5;color:#065f46}.s-failed,.s-lost{background:#fee2e2;color:#991b1b}
 .s-running{background:#dbeafe;color:#1e40af}.s-queued,.s-scheduled{background:#f3f4f6;color:#4b5563}
 .s-up_for_retry,.s-retry{background:#fef3c7;color:#92400e}.s-upstream_failed{background:#ffedd5;color:#9a3412}
-.s-skipped{background:#fce7f3;color:#9d174d}.paused{color:#92400e;font-weight:600}
+.s-skipped{background:#fce7f3;color:#9d174d}.s-cancelled{background:#ede9fe;color:#5b21b6}.paused{color:#92400e;font-weight:600}
 `;
 
 export function page(title: string, body: SafeHtml): string {

@@ -142,7 +142,7 @@ export class StoreMetrics {
       db
         .selectFrom('dag_runs')
         .select(['id', 'dag_id', 'state', 'ended_at'])
-        .where('state', 'in', ['success', 'failed'])
+        .where('state', 'in', ['success', 'failed', 'cancelled'])
         .where('ended_at', '>', from)
         .execute(),
       db.selectFrom('dag_runs').select(['id', 'dag_id', 'sla_alerted_at']).where('sla_alerted_at', '>', from).execute(),

@@ -96,6 +96,7 @@ function runPage(rt: Runtime, { run, task_instances: unordered, reconciliations,
 <dt>Logical date</dt><dd>${formatTime(run.logical_date)}</dd>
 <dt>Data interval</dt><dd>${formatTime(run.interval_start)} → ${formatTime(run.interval_end)}</dd>
 <dt>Type</dt><dd>${run.run_type}</dd>
+${run.cancel_reason ? html`<dt>Cancelled</dt><dd>${run.cancel_reason}</dd>` : ''}
 <dt>Due</dt><dd>${formatTime(run.due_at)}</dd>
 <dt>Started</dt><dd>${formatTime(run.started_at)}</dd>
 <dt>Ended</dt><dd>${formatTime(run.ended_at)}</dd>

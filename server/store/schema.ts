@@ -5,15 +5,18 @@ type Json = ColumnType<unknown, string, string>;
 /** A timestamp the database fills in by default. */
 type DefaultTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
-export const RUN_STATES = ['queued', 'running', 'success', 'failed'] as const;
+export const RUN_STATES = ['queued', 'running', 'success', 'failed', 'cancelled'] as const;
 export type RunState = (typeof RUN_STATES)[number];
+/** A run in one of these has ended; `tasks clear` may start it again. */
+export const FINISHED_RUN_STATES: ReadonlySet<RunState> = new Set(['success', 'failed', 'cancelled']);
 export const RUN_TYPES = ['scheduled', 'manual', 'backfill', 'test'] as const;
 export type RunType = (typeof RUN_TYPES)[number];
 
 /**
  * Task instance states. `scheduled` waits on its upstreams; `queued` has a job in BullMQ;
  * `deferred` waits for a blackout of a resource it uses to end; `up_for_retry` failed and
- * waits out its backoff. The last four are terminal.
+ * waits out its backoff. The last five are terminal: `cancelled` is an instance its run's
+ * cancellation ended before it finished (see cancel.ts).
  */
 export const TI_STATES = [
   'scheduled',
@@ -25,9 +28,10 @@ export const TI_STATES = [
   'failed',
   'upstream_failed',
   'skipped',
+  'cancelled',
 ] as const;
 export type TiState = (typeof TI_STATES)[number];
-export const TERMINAL_TI_STATES: ReadonlySet<TiState> = new Set(['success', 'failed', 'upstream_failed', 'skipped']);
+export const TERMINAL_TI_STATES: ReadonlySet<TiState> = new Set(['success', 'failed', 'upstream_failed', 'skipped', 'cancelled']);
 /** States in which an instance should have a BullMQ job. */
 export const LIVE_TI_STATES = ['queued', 'deferred', 'running', 'up_for_retry'] as const satisfies readonly TiState[];
 
@@ -55,6 +59,8 @@ export interface DagRunsTable {
   /** Set once, when the run's SLA alert (start window or deadline) was raised. */
   sla_alerted_at: Timestamp | null;
   sla_reason: string | null;
+  /** Why the run was cancelled (state `cancelled`). */
+  cancel_reason: string | null;
 }
 
 export interface TaskInstancesTable {
@@ -92,7 +98,7 @@ export interface AttemptsTable {
   worker: string;
   started_at: Timestamp;
   ended_at: Timestamp | null;
-  /** running, success, retry, failed, lost (the worker died or Redis lost the job). */
+  /** running, success, retry, failed, lost (the worker died or Redis lost the job), cancelled. */
   outcome: string;
   error: Json | null;
 }
