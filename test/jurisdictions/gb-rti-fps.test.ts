@@ -387,7 +387,9 @@ describe('gb-rti-fps file validation', () => {
       employees[0]!
         .replace('<Class>HMRC-PAYE-RTI-FPS</Class>', '<Class>HMRC-PAYE-RTI-EPS</Class>')
         .replace('<Key Type="TaxOfficeReference">AB45678</Key>\n</Keys>\n<TargetDetails>', '<Key Type="TaxOfficeReference">AB99999</Key>\n</Keys>\n<TargetDetails>')
-        .replace('<Qualifier>request</Qualifier>', '<Qualifier>bogus</Qualifier>'),
+        .replace('<Qualifier>request</Qualifier>', '<Qualifier>bogus</Qualifier>')
+        // The schema takes any letter there; HMRC's check letter for these digits is S.
+        .replace('<AORef>120PS00045678</AORef>', '<AORef>120PA00045678</AORef>'),
       employees[1]!.replace('<NINO>AB100000C</NINO>', '<NINO>BG100000C</NINO>'),
       // An administrative prefix passes the schema's pattern; HMRC's rules do not.
       employees[2]!.replace('<NINO>AB100001C</NINO>', '<NINO>PY100001C</NINO>'),
@@ -402,6 +404,7 @@ describe('gb-rti-fps file validation', () => {
       expect.arrayContaining([
         'GovTalkMessage/Header/MessageDetails | Class | FPS.0',
         'IRenvelope/IRheader | Keys | r1004',
+        'FullPaymentSubmission/EmpRefs | AORef | aoref.check',
         expect.stringMatching(/^line 7 \| Qualifier \| xsd$/),
         expect.stringMatching(/^employee 1 \(PayId K000000, line \d+\) \| NINO \| xsd$/),
         expect.stringMatching(/^employee 2 \(PayId K000001, line \d+\) \| EmployeeDetails\/NINO \| nino\.prefix$/),
