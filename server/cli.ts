@@ -8,7 +8,7 @@ import { registerFilingsCommands } from './cli-filings.ts';
 import { reconcileReport, registerHistoryCommands } from './cli-history.ts';
 import { hubStats } from './hub/stats.ts';
 import { mutateHub } from './hub/mutate.ts';
-import { seedHub } from './hub/seed.ts';
+import { DEMO_HUB, seedHub } from './hub/seed.ts';
 import { registerHubCommands } from './cli-hub.ts';
 import { describeCollision, registerWindowCommands } from './cli-windows.ts';
 import { findCollisions } from './engine/collisions.ts';
@@ -470,7 +470,7 @@ async function demoHistory(rt: Runtime, say: (text: string) => void): Promise<Da
   const today = new Date().toISOString().slice(0, 10);
   const workers = (await hubStats(hub, schema)).filter((c) => c.entity === 'workers').reduce((n, c) => n + c.rows, 0);
   if (!workers) {
-    const seeded = await seedHub(hub, schema, { tenants: 3, workers: 3_000, seed: 1 });
+    const seeded = await seedHub(hub, schema, DEMO_HUB);
     say(`   seeded ${schema}: ${Object.entries(seeded.rows).map(([e, n]) => `${n} ${e}`).join(', ')}`);
   } else if (lastLoaded !== today) {
     const changed = await mutateHub(hub, schema, { seed: Math.floor(Date.now() / 86_400_000) % 1000, rate: 0.01, at: new Date() });

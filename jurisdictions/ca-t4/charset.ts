@@ -77,7 +77,5 @@ export function wrap(text: string, width: number, lines: number): string[] | nul
   return out.length <= lines ? out : null;
 }
 
-/** A national id for messages: every character but the last three masked. */
-export function mask(id: string): string {
-  return id.length <= 3 ? '*'.repeat(id.length) : `${'*'.repeat(id.length - 3)}${id.slice(-3)}`;
-}
+/** National ids never appear whole in messages: all but the last three characters are masked. */
+export { mask } from '../../transforms/identifiers/problem.ts';

@@ -2,7 +2,8 @@ import { decimal } from '../common.ts';
 import { parseAmount } from './amounts.ts';
 import { ADDRESS_CHARS, mask, NAME_CHARS } from './charset.ts';
 import { EMPLOYMENT_PROVINCES, PROVINCES } from './codes.ts';
-import { bn9Problem, payrollAccountProblem, programAccountProblem, SIN_NOT_PROVIDED, sinProblem } from './identifiers.ts';
+import { bn9Problem, payrollAccountProblem, programAccountProblem } from '../../transforms/identifiers/bn.ts';
+import { SIN_NOT_PROVIDED, sinProblem } from '../../transforms/identifiers/sin.ts';
 import { LIMITS } from './mapping.ts';
 import { has, textAt, type Node } from './scan.ts';
 

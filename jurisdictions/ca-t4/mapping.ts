@@ -6,7 +6,8 @@ import { fits, maxText } from './amounts.ts';
 import { cut, fold, wrap } from './charset.ts';
 import { alpha3, PROVINCES } from './codes.ts';
 import { parsePhone } from './contact.ts';
-import { compactBn, compactSin, SIN_NOT_PROVIDED } from './identifiers.ts';
+import { compactBn } from '../../transforms/identifiers/bn.ts';
+import { compactSin, SIN_NOT_PROVIDED } from '../../transforms/identifiers/sin.ts';
 import { TOTAL_LINES } from './layout.ts';
 import { EMPLOYER_EI_FACTOR_TENTHS, RATES, type YearRates } from './rates.ts';
 

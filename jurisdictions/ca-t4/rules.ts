@@ -4,7 +4,8 @@ import { fits, maxText } from './amounts.ts';
 import { fold, wrap } from './charset.ts';
 import { alpha3, PROVINCES } from './codes.ts';
 import { emailProblem, parsePhone } from './contact.ts';
-import { bn9Problem, compactBn, payrollAccountProblem, programAccountProblem, sinProblem } from './identifiers.ts';
+import { bn9Problem, compactBn, payrollAccountProblem, programAccountProblem } from '../../transforms/identifiers/bn.ts';
+import { sinProblem } from '../../transforms/identifiers/sin.ts';
 import { LIMITS, provinceOfEmployment, ratesFor, slipAmountElements, slipAmounts, transmitterAccount } from './mapping.ts';
 
 /**

@@ -1,7 +1,9 @@
 import type { Address, FilingEmployee, FilingEmployer, FilingPeriod } from '../types.ts';
 import { taxMonthOf } from './calendar.ts';
-import { normaliseAccountsOfficeRef, normaliseNino, normaliseUtr, parseTaxCode, splitPayeReference } from './identifiers.ts';
+import { compactNino } from '../../transforms/identifiers/nino.ts';
+import { compactReference, compactUtr, splitPayeReference } from '../../transforms/identifiers/paye.ts';
 import type { FpsAddress, FpsEmployee, FpsEmployer, FpsNiLetter } from './record.ts';
+import { parseTaxCode } from './tax-code.ts';
 import type { TaxYearSpec } from './tax-years.ts';
 import { fold } from './text.ts';
 
@@ -88,7 +90,7 @@ export function mapEmployee(e: FilingEmployee, period: FilingPeriod, year: TaxYe
   const leftBefore = e.terminationDate !== null && e.terminationDate < period.start;
   const given = fold(e.givenName);
   return {
-    nino: e.nationalIdType === 'NINO' && e.nationalId?.trim() ? normaliseNino(e.nationalId) : null,
+    nino: e.nationalIdType === 'NINO' && e.nationalId?.trim() ? compactNino(e.nationalId) : null,
     name: { fore: given ? [given] : [], initials: null, sur: fold(e.familyName) },
     address: mapAddress(e.address),
     birthDate: e.birthDate,
@@ -132,11 +134,11 @@ export function mapEmployee(e: FilingEmployee, period: FilingPeriod, year: TaxYe
 export function mapEmployer(employer: FilingEmployer): FpsEmployer {
   const paye = splitPayeReference(employer.payrollRef ?? '');
   // HMRC letters print a Corporation Tax UTR with a trailing K; the FPS holds the ten digits.
-  const utr = normaliseUtr(employer.taxId).replace(/K$/, '');
+  const utr = compactUtr(employer.taxId);
   return {
     officeNo: paye?.officeNo ?? '',
     payeRef: paye?.payeRef ?? '',
-    accountsOfficeRef: normaliseAccountsOfficeRef(employer.accountsOfficeRef ?? ''),
+    accountsOfficeRef: compactReference(employer.accountsOfficeRef ?? ''),
     corporationTaxRef: utr || null,
   };
 }

@@ -1,4 +1,4 @@
-import type { TaxCode } from './identifiers.ts';
+import type { TaxCode } from './tax-code.ts';
 
 /**
  * The FPS records as the filing holds them, in HMRC's terms. The mapping builds them from

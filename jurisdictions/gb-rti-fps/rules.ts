@@ -1,7 +1,8 @@
 import { decimal } from '../common.ts';
 import { dayNumber, isIsoDate, isoDay } from './calendar.ts';
-import { ninoProblem, taxCodeProblem } from './identifiers.ts';
+import { ninoProblem } from '../../transforms/identifiers/nino.ts';
 import type { FpsAddress, FpsEmployee, FpsEmployment, FpsField, FpsNiLetter, Issue } from './record.ts';
+import { taxCodeProblem } from './tax-code.ts';
 import type { TaxYearSpec } from './tax-years.ts';
 import { CHARSET_B, CHARSET_D, CHARSET_G, nonLatinLetters, outsideCharset, quote } from './text.ts';
 
@@ -52,7 +53,8 @@ export function employeeIssues(r: FpsEmployee, ctx: RuleContext): Issue[] {
   const add: Add = (field, rule, message) => issues.push({ field, rule, message });
 
   if (r.nino !== null) {
-    const p = ninoProblem(r.nino);
+    // An unknown suffix is sent as a space, as the FPS schema allows.
+    const p = ninoProblem(r.nino, { blankSuffix: true });
     if (p) add('EmployeeDetails/NINO', p.rule, p.message);
   } else if ((r.address?.lines.length ?? 0) < 2) {
     add('EmployeeDetails/Address/Line', 'EMPLOYEE.0', `no NINO is given, so HMRC needs at least two address lines; found ${r.address?.lines.length ?? 0} (error 7823)`);

@@ -56,12 +56,5 @@ export function escapeText(value: string): string {
   return /[&<>]/.test(value) ? value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;') : value;
 }
 
-/** National ids never appear whole in messages: all but the last three characters are masked. */
-export function mask(value: string): string {
-  return value.length <= 3 ? '*'.repeat(value.length) : `${'*'.repeat(value.length - 3)}${value.slice(-3)}`;
-}
-
-/** A value quoted for a message, with characters that would be invisible shown as code points. */
-export function quote(value: string): string {
-  return `'${value.replace(/[\x00-\x1F\x7F]/g, (c) => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`)}'`;
-}
+/** National ids are masked in messages; values quoted with invisible characters shown as code points. */
+export { mask, quote } from '../../transforms/identifiers/problem.ts';

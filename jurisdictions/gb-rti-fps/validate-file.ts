@@ -1,9 +1,9 @@
 import { recordSpanning } from '../common.ts';
+import { accountsOfficeRefProblem, utrProblem } from '../../transforms/identifiers/paye.ts';
 import type { RenderTotals, Violation } from '../types.ts';
 import { isIsoDate } from './calendar.ts';
 import { closingTags, findIrEnvelope, openElements, type IrEnvelopeStart } from './envelope-text.ts';
 import { type ScanEvent, scanFps } from './file-scan.ts';
-import { utrProblem } from './identifiers.ts';
 import { type FpsHeader, parseEmployee, parseHeader } from './parse.ts';
 import { employeeIssues, type RuleContext } from './rules.ts';
 import { TAX_YEARS, taxYearByNamespace, type TaxYearSpec } from './tax-years.ts';
@@ -85,6 +85,9 @@ function headerRules(s: State, h: FpsHeader, ir: IrEnvelopeStart | null): void {
   if (h.payeRef !== null && key('TaxOfficeReference') !== h.payeRef) {
     headerViolation(s, EMP, 'PayeRef', 'EMPLOYERPAYEREF.0', `IRheader key TaxOfficeReference ${quote(key('TaxOfficeReference') ?? '(none)')} does not match PayeRef ${quote(h.payeRef)} (error 7822)`);
   }
+  // The schema checks the reference's shape; its check letter only HMRC's algorithm can.
+  const aoref = h.accountsOfficeRef === null ? null : accountsOfficeRefProblem(h.accountsOfficeRef);
+  if (aoref && aoref.rule !== 'aoref.format') headerViolation(s, EMP, 'AORef', aoref.rule, aoref.message);
   for (const [field, utr] of [['SAUTR', h.saUtr], ['COTAXRef', h.coTaxRef]] as const) {
     const p = utr === null ? null : utrProblem(utr);
     if (p) headerViolation(s, EMP, field, p.rule, p.message);

@@ -1,5 +1,5 @@
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Violation } from '../types.ts';
-import { accountsOfficeRefProblem, officeNoProblem, payeRefProblem, splitPayeReference, utrProblem } from './identifiers.ts';
+import { accountsOfficeRefProblem, officeNoProblem, payeRefProblem, splitPayeReference, utrProblem } from '../../transforms/identifiers/paye.ts';
 import { mapEmployee, mapEmployer, payFrequencyCode } from './mapping.ts';
 import type { FpsField } from './record.ts';
 import { employeeIssues } from './rules.ts';

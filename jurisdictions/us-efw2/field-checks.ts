@@ -1,6 +1,8 @@
 import type { Violation } from '../types.ts';
 import { SUPPORTED_TAX_YEARS } from './amounts.ts';
-import { bsoUserIdRule, einRule, ssnRule } from './identifiers.ts';
+import { einProblem } from '../../transforms/identifiers/ein.ts';
+import { ssnProblem, SSN_NOT_KNOWN } from '../../transforms/identifiers/ssn.ts';
+import { bsoUserIdRule } from './identifiers.ts';
 import { type Field, type Layout, RW, field } from './layout.ts';
 import { STATES } from './places.ts';
 import { fieldText, positions } from './record.ts';
@@ -80,8 +82,8 @@ function checkedFields(layout: Layout) {
 
 function checkIdentifier(found: Found, f: Field, text: string, kind: 'ein' | 'ssn'): void {
   if (!/^\d{9}$/.test(text)) return; // the format check has reported it
-  if (kind === 'ssn' && text === '000000000') return; // SSA's "SSN not known yet"
-  const broken = kind === 'ein' ? einRule(text) : ssnRule(text);
+  if (kind === 'ssn' && text === SSN_NOT_KNOWN) return;
+  const broken = kind === 'ein' ? einProblem(text) : ssnProblem(text);
   if (broken) found.add(f.name, broken.rule, `${f.name} (${positions(f)}): ${broken.message}`);
 }
 

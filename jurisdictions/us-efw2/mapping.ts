@@ -1,6 +1,7 @@
 import type { Address, FilingEmployee, FilingEmployer, Submitter } from '../types.ts';
 import { wageBoxes } from './amounts.ts';
-import { compactEin, compactSsn } from './identifiers.ts';
+import { compactEin } from '../../transforms/identifiers/ein.ts';
+import { compactSsn, SSN_NOT_KNOWN } from '../../transforms/identifiers/ssn.ts';
 import { RT, RW, moneyFields } from './layout.ts';
 import { efw2CountryCode, isUsPostal, splitZip, stateFromZip } from './places.ts';
 import type { FieldValues } from './record.ts';
@@ -99,7 +100,7 @@ export function employerFields(employer: FilingEmployer, submitter: Submitter, t
 
 /** The SSN the RW record carries: nine digits, or zeros when the hub has none. */
 export function employeeSsn(employee: FilingEmployee): string {
-  if (employee.nationalId === null || employee.nationalId.trim() === '') return '000000000';
+  if (employee.nationalId === null || employee.nationalId.trim() === '') return SSN_NOT_KNOWN;
   return compactSsn(employee.nationalId) ?? employee.nationalId.trim();
 }
 

@@ -1,6 +1,8 @@
 import type { Address, FilingEmployee, FilingEmployer, FilingPeriod, Submitter, Violation } from '../types.ts';
 import { SUPPORTED_TAX_YEARS } from './amounts.ts';
-import { bsoUserIdRule, compactEin, compactSsn, einRule, ssnRule } from './identifiers.ts';
+import { compactEin, einProblem } from '../../transforms/identifiers/ein.ts';
+import { compactSsn, ssnProblem } from '../../transforms/identifiers/ssn.ts';
+import { bsoUserIdRule } from './identifiers.ts';
 import { phoneDigits, usState } from './mapping.ts';
 import { STATES, efw2CountryCode, isUsPostal, splitZip } from './places.ts';
 import { PERSON_NAME, foldUpper, mask, unwritable } from './text.ts';
@@ -73,7 +75,7 @@ export function validateEmployee(employee: FilingEmployee, period: FilingPeriod)
     emit('nationalIdType', 'ssn.type', `national id type is '${employee.nationalIdType}'; a W-2 needs an SSN`);
   } else if (employee.nationalId !== null && employee.nationalId.trim() !== '') {
     const ssn = compactSsn(employee.nationalId);
-    const broken = ssn ? ssnRule(ssn) : { rule: 'ssn.format', message: `SSN must be nine digits (AAA-GG-SSSS), found '${mask(employee.nationalId.trim())}'` };
+    const broken = ssn ? ssnProblem(ssn) : { rule: 'ssn.format', message: `SSN must be nine digits (AAA-GG-SSSS), found '${mask(employee.nationalId.trim())}'` };
     if (broken) emit('nationalId', broken.rule, broken.message);
   }
   checkPersonName(emit, 'givenName', employee.givenName);
@@ -90,7 +92,7 @@ export function validateEmployee(employee: FilingEmployee, period: FilingPeriod)
 export function validateEmployerAndSubmitter(employer: FilingEmployer, submitter: Submitter): Violation[] {
   const er = collector(employer.orgId);
   const ein = compactEin(employer.taxId);
-  const einBroken = ein ? einRule(ein) : { rule: 'ein.format', message: `EIN must be nine digits (XX-XXXXXXX), found '${employer.taxId}'` };
+  const einBroken = ein ? einProblem(ein) : { rule: 'ein.format', message: `EIN must be nine digits (XX-XXXXXXX), found '${employer.taxId}'` };
   if (einBroken) er.emit('taxId', einBroken.rule, einBroken.message);
   checkText(er.emit, 'legalName', employer.legalName, true);
   checkAddress(er.emit, employer.address);
@@ -104,7 +106,7 @@ export function validateEmployerAndSubmitter(employer: FilingEmployer, submitter
   }
   if (submitter.taxId !== null) {
     const subEin = compactEin(submitter.taxId);
-    const broken = subEin ? einRule(subEin) : { rule: 'ein.format', message: `EIN must be nine digits (XX-XXXXXXX), found '${submitter.taxId}'` };
+    const broken = subEin ? einProblem(subEin) : { rule: 'ein.format', message: `EIN must be nine digits (XX-XXXXXXX), found '${submitter.taxId}'` };
     if (broken) sub.emit('taxId', broken.rule, broken.message);
   }
   checkText(sub.emit, 'name', submitter.name, true);

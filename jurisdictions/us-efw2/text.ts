@@ -54,6 +54,4 @@ export function fit(text: string, width: number): string {
 }
 
 /** Masks all but the last three characters, so messages never carry a full national id. */
-export function mask(value: string): string {
-  return value.length <= 3 ? '*'.repeat(value.length) : `${'*'.repeat(value.length - 3)}${value.slice(-3)}`;
-}
+export { mask } from '../../transforms/identifiers/problem.ts';

@@ -1,4 +1,4 @@
-import { mod97 } from './checksums.ts';
+import { mod97 } from '../../transforms/identifiers/checksums.ts';
 import { digits, int, pick, type Rng } from './prng.ts';
 
 /** Bank accounts: IBANs with correct check digits (and national check digits where cheap), US routing numbers. */

@@ -34,6 +34,9 @@ export const COUNTRIES = [
 export const EMPLOYING = ['GB', 'US', 'CA', 'FR', 'NL', 'ES', 'DE'] as const;
 export type EmployingCountry = (typeof EMPLOYING)[number];
 
+/** Countries a filing jurisdiction files for (jurisdictions/): every demo hub employs in each. */
+export const FILING_COUNTRIES: readonly EmployingCountry[] = ['GB', 'US', 'CA'];
+
 export interface Profile {
   currency: string;
   /** Annual salary range in whole currency units. */

@@ -1,6 +1,6 @@
 import { bankAccount } from './bank.ts';
 import { DAY_SECONDS, EPOCH_DAY, civil, dayNumber, daysInMonth, isoDate, isoTimestamp, weekday } from './calendar.ts';
-import { COUNTRIES, CURRENCIES, PROFILES, nationalId, registration, type EmployingCountry, type Profile } from './countries.ts';
+import { COUNTRIES, CURRENCIES, FILING_COUNTRIES, PROFILES, nationalId, registration, type EmployingCountry, type Profile } from './countries.ts';
 import { companyName, email, personName } from './names.ts';
 import { address } from './places.ts';
 import { int, pick, rngFor, weighted, type Rng } from './prng.ts';
@@ -46,17 +46,21 @@ function pastTimestamp(rng: Rng): string {
 
 /** Tenants with their client and orgs, and how the workers are shared among them (largest remainder). */
 export function planTenants(seed: number, tenants: number, workers: number): TenantPlan[] {
-  let orgNumber = 0;
-  const plans = Array.from({ length: tenants }, (_, t) => {
+  const drafts = Array.from({ length: tenants }, (_, t) => {
     const rng = rngFor(seed, STREAM.tenant, t);
     const name = companyName(rng, t);
-    const tenantId = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
     const countries: EmployingCountry[] = [];
     const orgCount = weighted(rng, [[1, 5], [2, 3], [3, 2]] as const);
     while (countries.length < orgCount) {
       const c = weighted(rng, COUNTRY_WEIGHTS.filter(([code]) => !countries.includes(code)));
       countries.push(c);
     }
+    return { t, rng, name, countries };
+  });
+  employInEveryFilingCountry(drafts);
+  let orgNumber = 0;
+  const plans = drafts.map(({ t, rng, name, countries }) => {
+    const tenantId = name.toLowerCase().replace(/[^a-z0-9]+/g, '-');
     const orgs = countries.map((country) => ({ orgId: id('O', ++orgNumber), tenantId, country, weight: 0.2 + rng.next() }));
     const clientId = id('C', t + 1);
     const orgRows = orgs.map((o) => orgRow(rng, o, clientId, name));
@@ -84,6 +88,19 @@ export function planTenants(seed: number, tenants: number, workers: number): Ten
     first += p.workers;
     return plan;
   });
+}
+
+/**
+ * Every demo hub files in every filing jurisdiction: a filing country no tenant drew becomes one
+ * more org of the tenant with the fewest (the first of them). A plan that has them all is left as
+ * drawn, so adding this rule changed no such seed's data.
+ */
+function employInEveryFilingCountry(drafts: { countries: EmployingCountry[] }[]): void {
+  for (const country of FILING_COUNTRIES) {
+    if (drafts.some((d) => d.countries.includes(country))) continue;
+    const smallest = drafts.reduce((a, b) => (b.countries.length < a.countries.length ? b : a));
+    smallest.countries.push(country);
+  }
 }
 
 const LEGAL_FORMS: Record<EmployingCountry, string> = { GB: 'Ltd', US: 'Inc.', CA: 'Inc.', FR: 'SAS', NL: 'B.V.', ES: 'S.L.', DE: 'GmbH' };

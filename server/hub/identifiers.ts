@@ -1,73 +1,58 @@
-import { elevenProofCheckDigit, elevenProofValid, isDigits, luhnCheckDigit, luhnValid, mod97 } from './checksums.ts';
+import { elevenProofCheckDigit, elevenProofValid, isDigits, luhnCheckDigit, mod97 } from '../../transforms/identifiers/checksums.ts';
+import { compactNino, NINO_FIRST_LETTERS, NINO_SECOND_LETTERS, ninoPrefixProblem, ninoProblem } from '../../transforms/identifiers/nino.ts';
+import type { IdProblem } from '../../transforms/identifiers/problem.ts';
+import { sinProblem } from '../../transforms/identifiers/sin.ts';
+import { compactSsn, ssnProblem } from '../../transforms/identifiers/ssn.ts';
 import { civil } from './calendar.ts';
 import { digits, int, pick, type Rng } from './prng.ts';
 
 /**
- * National identifiers of the countries the platform employs in: a generator of valid ids and a
+ * National ids of the countries the platform employs in: a generator of valid ids and a
  * validator per kind. Generators return the canonical stored form; validators accept the usual
- * spaces and dashes and return why a value is invalid, or null when it is valid.
+ * spaces and dashes and return why a value is invalid, or null when it is valid. The ids the
+ * filings carry (NINO, SSN, SIN) are judged by the same rules as the filings, in
+ * transforms/identifiers: a generated id is one its filing accepts.
  */
 
 export type Validator = (value: string) => string | null;
 
+/** A shared rule as a Validator: its message, or null. */
+export const messageOf = (p: IdProblem | null): string | null => p?.message ?? null;
+
 const compact = (value: string) => value.replace(/[\s-]/g, '').toUpperCase();
-const pad = (n: number, w: number) => String(n).padStart(w, '0');
 
-// UK National Insurance number (HMRC NIM39110).
-const NINO_FIRST = 'ABCEGHJKLMNOPRSTWXYZ'; // never D F I Q U V
-const NINO_SECOND = 'ABCEGHJKLMNPRSTWXYZ'; // never D F I O Q U V
-const NINO_UNALLOCATED = new Set(['BG', 'GB', 'KN', 'NK', 'NT', 'TN', 'ZZ']);
-
+// UK National Insurance number: the prefix is drawn again until HMRC would issue it.
 export function generateNino(rng: Rng): string {
   for (;;) {
-    const prefix = pick(rng, NINO_FIRST) + pick(rng, NINO_SECOND);
-    if (!NINO_UNALLOCATED.has(prefix)) return `${prefix}${digits(rng, 6)}${pick(rng, ['A', 'B', 'C', 'D'])}`;
+    const prefix = pick(rng, NINO_FIRST_LETTERS) + pick(rng, NINO_SECOND_LETTERS);
+    if (!ninoPrefixProblem(prefix)) return `${prefix}${digits(rng, 6)}${pick(rng, ['A', 'B', 'C', 'D'])}`;
   }
 }
 
-export const validateNino: Validator = (value) => {
-  const v = compact(value);
-  if (!/^[A-Z]{2}\d{6}[A-Z]$/.test(v)) return 'not two letters, six digits and a letter';
-  if (!NINO_FIRST.includes(v[0]!)) return `first letter ${v[0]} is never issued`;
-  if (!NINO_SECOND.includes(v[1]!)) return `second letter ${v[1]} is never issued`;
-  if (NINO_UNALLOCATED.has(v.slice(0, 2))) return `prefix ${v.slice(0, 2)} is not allocated`;
-  if (!'ABCD'.includes(v[8]!)) return `suffix ${v[8]} is not A, B, C or D`;
-  return null;
-};
+export const validateNino: Validator = (value) => messageOf(ninoProblem(compactNino(value)));
 
-// US Social Security number (SSA, since randomisation in 2011).
+// US Social Security number: drawn from the ranges SSA assigns, again if it hits a void number.
 export function generateSsn(rng: Rng): string {
-  let area = int(rng, 1, 898);
-  if (area >= 666) area += 1;
-  return `${pad(area, 3)}-${pad(int(rng, 1, 99), 2)}-${pad(int(rng, 1, 9999), 4)}`;
+  for (;;) {
+    let area = int(rng, 1, 898);
+    if (area >= 666) area += 1;
+    const ssn = `${String(area).padStart(3, '0')}-${String(int(rng, 1, 99)).padStart(2, '0')}-${String(int(rng, 1, 9999)).padStart(4, '0')}`;
+    if (!ssnProblem(compactSsn(ssn)!)) return ssn;
+  }
 }
 
 export const validateSsn: Validator = (value) => {
-  const m = /^(\d{3})-?(\d{2})-?(\d{4})$/.exec(value.trim());
-  if (!m) return 'not nine digits (AAA-GG-SSSS)';
-  const area = Number(m[1]);
-  if (area === 0) return 'area 000 is never issued';
-  if (area === 666) return 'area 666 is never issued';
-  if (area >= 900) return 'area 900-999 is never issued (ITINs and the like)';
-  if (m[2] === '00') return 'group 00 is never issued';
-  if (m[3] === '0000') return 'serial 0000 is never issued';
-  return null;
+  const ssn = compactSsn(value);
+  return ssn ? messageOf(ssnProblem(ssn)) : 'not nine digits (AAA-GG-SSSS)';
 };
 
-// Canadian Social Insurance Number: Luhn; 0 unassigned, 8 not used for SINs, 9 = temporary resident.
+// Canadian Social Insurance Number; newcomers may hold a temporary resident's SIN (first digit 9).
 export function generateSin(rng: Rng, temporary = false): string {
   const partial = `${temporary ? 9 : int(rng, 1, 7)}${digits(rng, 7)}`;
   return `${partial}${luhnCheckDigit(partial)}`;
 }
 
-export const validateSin: Validator = (value) => {
-  const v = compact(value);
-  if (!isDigits(v, 9)) return 'not nine digits';
-  if (v[0] === '0') return 'first digit 0 is not assigned';
-  if (v[0] === '8') return 'first digit 8 is not used for SINs';
-  if (!luhnValid(v)) return 'fails the Luhn check';
-  return null;
-};
+export const validateSin: Validator = (value) => messageOf(sinProblem(value));
 
 // French NIR (numéro de sécurité sociale): 13 digits and a key 97 - (n mod 97), Corsica's 2A/2B counted as 19/18.
 const NIR_DEPARTMENTS = ['01', '06', '13', '31', '33', '35', '44', '59', '67', '69', '75', '76', '92', '93', '94', '2A', '2B', '971', '974'];

@@ -18,6 +18,9 @@ export interface SeedOptions {
   entities?: Entities;
 }
 
+/** The hub `hubflow demo` seeds: employers in every filing country (GB, US, CA) among others. */
+export const DEMO_HUB: SeedOptions = { tenants: 3, workers: 3_000, seed: 1 };
+
 export interface SeedResult {
   rows: Record<string, number>;
   seconds: number;

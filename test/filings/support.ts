@@ -6,7 +6,7 @@ import filingCycle from '../../dags/filing-cycle.ts';
 import { hubDb } from '../../dags/resources.ts';
 import type { Executor } from '../../server/engine/executor.ts';
 import { HUB_ENTITIES } from '../../server/hub/entities.ts';
-import { seedHub } from '../../server/hub/seed.ts';
+import { seedHub, type SeedOptions } from '../../server/hub/seed.ts';
 import { startWorker } from '../../server/processes.ts';
 import type { FilingEnv } from '../../tasks/filings/steps.ts';
 import { DEMO_SUBMITTERS } from '../../tasks/filings/submitter.ts';
@@ -31,7 +31,7 @@ export interface FilingHarness {
 
 export const SEED = { tenants: 3, workers: 400, seed: 3 } as const;
 
-export async function filingHarness(options: { worker?: boolean } = {}): Promise<FilingHarness> {
+export async function filingHarness(options: { worker?: boolean; seed?: SeedOptions } = {}): Promise<FilingHarness> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'hubflow-filings-'));
   const tag = path.basename(root).replace(/[^a-z0-9]/gi, '').toLowerCase().slice(-8);
   const hubSchema = `f_${tag}`;
@@ -45,7 +45,7 @@ export async function filingHarness(options: { worker?: boolean } = {}): Promise
     HUBFLOW_OUTBOX_DIR: outbox,
     HUBFLOW_ALERT_WEBHOOK: webhook.url,
   }, [hubDb]);
-  await seedHub(rt.connections.hub(), hubSchema, SEED);
+  await seedHub(rt.connections.hub(), hubSchema, options.seed ?? SEED);
   const worker = options.worker === false ? undefined : startWorker(rt, { concurrency: 4 });
   return {
     rt,

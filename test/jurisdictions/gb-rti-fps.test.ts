@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateXML } from 'xmllint-wasm';
 import { scanFps, type ScanEvent } from '../../jurisdictions/gb-rti-fps/file-scan.ts';
 import fps from '../../jurisdictions/gb-rti-fps/index.ts';
-import { accountsOfficeRefProblem, ninoProblem, parseTaxCode, splitPayeReference, taxCodeProblem, utrProblem } from '../../jurisdictions/gb-rti-fps/identifiers.ts';
+import { parseTaxCode, taxCodeProblem } from '../../jurisdictions/gb-rti-fps/tax-code.ts';
+import { ninoProblem } from '../../transforms/identifiers/nino.ts';
+import { accountsOfficeRefProblem, splitPayeReference, utrProblem } from '../../transforms/identifiers/paye.ts';
 import { TenantViolationError } from '../../jurisdictions/common.ts';
 import type { Address, FilingEmployee, FilingEmployer, FilingPeriod, RenderInput, RenderTotals, Submitter } from '../../jurisdictions/types.ts';
 
@@ -23,7 +25,7 @@ function employer(): FilingEmployer {
     country: 'GB',
     taxId: '2234567890',
     payrollRef: '120/AB45678',
-    accountsOfficeRef: '120PA00045678',
+    accountsOfficeRef: '120PS00045678',
     address: { line1: '1 King\'s Road', line2: null, city: 'London', region: null, postcode: 'SW1A 1AA', country: 'GB' },
   };
 }
@@ -161,32 +163,62 @@ describe('gb-rti-fps calendar', () => {
 describe('gb-rti-fps identifiers', () => {
   it('accepts NINOs HMRC issues and says why others are not', () => {
     for (const ok of ['AB123456C', 'JT654321A', 'ZY000001D', 'CE999999B']) expect(ninoProblem(ok)).toBeNull();
-    const cases: [string, string][] = [
-      ['DA123456A', 'nino.prefix'], // D never first
-      ['AO123456A', 'nino.prefix'], // O never second
-      ['BG123456A', 'nino.prefix'],
-      ['GB123456A', 'nino.prefix'],
-      ['NK123456A', 'nino.prefix'],
-      ['TN123456A', 'nino.prefix'],
-      ['ZZ123456A', 'nino.prefix'],
-      ['AB123456E', 'nino.suffix'],
-      ['AB123456 ', 'nino.suffix'],
-      ['AB12345C', 'nino.format'],
-      ['12AB3456C', 'nino.format'],
+    // The FPS sends an unknown suffix as a space (PAYENINOtype: "RN000001A or RN000001(space)").
+    expect(ninoProblem('AB123456 ', { blankSuffix: true })).toBeNull();
+    const cases: [string, string, RegExp][] = [
+      ['DA123456A', 'nino.prefix', /starts with D/],
+      ['AO123456A', 'nino.prefix', /O as second letter/],
+      ['BG123456A', 'nino.prefix', /never allocates/],
+      ['GB123456A', 'nino.prefix', /never allocates/],
+      ['NK123456A', 'nino.prefix', /never allocates/],
+      ['TN123456A', 'nino.prefix', /never allocates/],
+      ['ZZ123456A', 'nino.prefix', /never allocates/],
+      ['CR123456A', 'nino.prefix', /administrative prefix CR/],
+      ['MW123456A', 'nino.prefix', /administrative prefix MW/],
+      ['NC123456A', 'nino.prefix', /administrative prefix NC/],
+      ['PP123456A', 'nino.prefix', /administrative prefix PP/],
+      ['PY123456A', 'nino.prefix', /administrative prefix PY/],
+      ['PZ123456A', 'nino.prefix', /administrative prefix PZ/],
+      ['OO123456A', 'nino.prefix', /administrative prefix OO/],
+      ['FY123456A', 'nino.prefix', /administrative prefix FY/],
+      ['AB123456E', 'nino.suffix', /suffix 'E'/],
+      ['AB123456 ', 'nino.suffix', /no suffix/],
+      ['AB12345C', 'nino.format', /six digits/],
+      ['12AB3456C', 'nino.format', /two capital letters/],
     ];
-    for (const [nino, rule] of cases) {
+    for (const [nino, rule, why] of cases) {
       const p = ninoProblem(nino);
       expect(p?.rule, nino).toBe(rule);
+      expect(p!.message, nino).toMatch(why);
       expect(p!.message).not.toContain(nino.trim());
       expect(p!.message).toContain(`${'*'.repeat(nino.length - 3)}${nino.slice(-3)}`);
     }
   });
 
-  it('splits the PAYE reference and checks the Accounts Office reference pattern and the UTR', () => {
+  it('judges every prefix as the FPS schema does, and rejects the administrative ones it lets through', () => {
+    const schema = /^([ACEHJLMOPRSWXY][A-CEGHJ-NPR-TW-Z]|B[A-CEHJ-NPR-TW-Z]|G[ACEGHJ-NPR-TW-Z]|[KT][A-CEGHJ-MPR-TW-Z]|N[A-CEGHJL-NPR-SW-Z]|Z[A-CEGHJ-NPR-TW-Y])[0-9]{6}[A-D ]$/;
+    const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+    const passedBySchemaOnly: string[] = [];
+    for (const a of letters) {
+      for (const b of letters) {
+        const nino = `${a}${b}123456A`;
+        const ours = ninoProblem(nino) === null;
+        if (ours) expect(schema.test(nino), nino).toBe(true);
+        else if (schema.test(nino)) passedBySchemaOnly.push(`${a}${b}`);
+      }
+    }
+    expect(passedBySchemaOnly).toEqual(['CR', 'MW', 'NC', 'PP', 'PY', 'PZ']);
+  });
+
+  it('splits the PAYE reference and checks the Accounts Office reference and the UTR', () => {
     expect(splitPayeReference('120/AB45678')).toEqual({ officeNo: '120', payeRef: 'AB45678' });
     expect(splitPayeReference('AB45678')).toBeNull();
-    expect(accountsOfficeRefProblem('123PQ7654321X')).toBeNull();
-    expect(accountsOfficeRefProblem('123PA00045678')).toBeNull();
+    // HMRC's reference checker's own example, and one ending in X.
+    expect(accountsOfficeRefProblem('123PW12345678')).toBeNull();
+    expect(accountsOfficeRefProblem('123PT7654321X')).toBeNull();
+    expect(accountsOfficeRefProblem('123PA00012345')).toMatchObject({ rule: 'aoref.check', message: expect.stringContaining("HMRC's check gives G") });
+    expect(accountsOfficeRefProblem('961PS0123456X')).toBeNull();
+    expect(accountsOfficeRefProblem('961PD1123456X')).toMatchObject({ rule: 'aoref.check', message: expect.stringContaining('office 961') });
     expect(accountsOfficeRefProblem('123XA00045678')?.rule).toBe('aoref.format');
     expect(accountsOfficeRefProblem('123PA0004567')?.rule).toBe('aoref.format');
     expect(utrProblem('2234567890')).toBeNull();
@@ -355,9 +387,12 @@ describe('gb-rti-fps file validation', () => {
       employees[0]!
         .replace('<Class>HMRC-PAYE-RTI-FPS</Class>', '<Class>HMRC-PAYE-RTI-EPS</Class>')
         .replace('<Key Type="TaxOfficeReference">AB45678</Key>\n</Keys>\n<TargetDetails>', '<Key Type="TaxOfficeReference">AB99999</Key>\n</Keys>\n<TargetDetails>')
-        .replace('<Qualifier>request</Qualifier>', '<Qualifier>bogus</Qualifier>'),
+        .replace('<Qualifier>request</Qualifier>', '<Qualifier>bogus</Qualifier>')
+        // The schema takes any letter there; HMRC's check letter for these digits is S.
+        .replace('<AORef>120PS00045678</AORef>', '<AORef>120PA00045678</AORef>'),
       employees[1]!.replace('<NINO>AB100000C</NINO>', '<NINO>BG100000C</NINO>'),
-      employees[2]!.replace('<NINO>AB100001C</NINO>', '<NINO>AB100001 </NINO>'),
+      // An administrative prefix passes the schema's pattern; HMRC's rules do not.
+      employees[2]!.replace('<NINO>AB100001C</NINO>', '<NINO>PY100001C</NINO>'),
       employees[3]!.replace('<NIletter>A</NIletter>', '<NIletter>B</NIletter>'),
       employees[4]!.replace(/<NINO>[^<]*<\/NINO>\n/, '').replace(/<Line>Flat 3B<\/Line>\n<Line>Manchester<\/Line>\n/, ''),
       employees[5]!.replace('<TaxDeductedOrRefunded>', '<TaxDeductedOrRefunded>x'),
@@ -369,9 +404,10 @@ describe('gb-rti-fps file validation', () => {
       expect.arrayContaining([
         'GovTalkMessage/Header/MessageDetails | Class | FPS.0',
         'IRenvelope/IRheader | Keys | r1004',
+        'FullPaymentSubmission/EmpRefs | AORef | aoref.check',
         expect.stringMatching(/^line 7 \| Qualifier \| xsd$/),
         expect.stringMatching(/^employee 1 \(PayId K000000, line \d+\) \| NINO \| xsd$/),
-        expect.stringMatching(/^employee 2 \(PayId K000001, line \d+\) \| EmployeeDetails\/NINO \| nino\.suffix$/),
+        expect.stringMatching(/^employee 2 \(PayId K000001, line \d+\) \| EmployeeDetails\/NINO \| nino\.prefix$/),
         expect.stringMatching(/^employee 3 \(PayId K000002, line \d+\) \| Employment\/NIlettersAndValues\/NIletter \| NILETTER\.0$/),
         expect.stringMatching(/^employee 4 \(PayId K000003, line \d+\) \| EmployeeDetails\/Address\/Line \| EMPLOYEE\.0$/),
         expect.stringMatching(/^employee 5 \(PayId K000004, line \d+\) \| TaxDeductedOrRefunded \| xsd$/),

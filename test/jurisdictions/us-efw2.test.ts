@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenantViolationError } from '../../jurisdictions/common.ts';
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Money, RenderTotals, Submitter, Violation } from '../../jurisdictions/types.ts';
 import usEfw2 from '../../jurisdictions/us-efw2/index.ts';
-import { einRule, ssnRule } from '../../jurisdictions/us-efw2/identifiers.ts';
+import { einProblem } from '../../transforms/identifiers/ein.ts';
+import { ssnProblem } from '../../transforms/identifiers/ssn.ts';
 import { LAYOUTS } from '../../jurisdictions/us-efw2/layout.ts';
 import { Mulberry32 } from '../../server/hub/prng.ts';
 import { generateEin, generateSsn } from '../../server/hub/identifiers.ts';
@@ -297,23 +298,23 @@ describe('us-efw2 file structure (Pub. 42-007 record layouts)', () => {
 
 describe('us-efw2 identifier rules', () => {
   it('accepts SSNs SSA can issue and rejects area 000/666/9xx, group 00, serial 0000', () => {
-    for (const ok of ['123456789', '001010001', '665121234', '667121234', '899991234']) expect(ssnRule(ok)).toBeNull();
-    expect(ssnRule('000121234')?.rule).toBe('ssn.area');
-    expect(ssnRule('666121234')?.rule).toBe('ssn.area');
-    expect(ssnRule('900121234')?.rule).toBe('ssn.area');
-    expect(ssnRule('999121234')?.rule).toBe('ssn.area');
-    expect(ssnRule('123001234')?.rule).toBe('ssn.group');
-    expect(ssnRule('123450000')?.rule).toBe('ssn.serial');
-    expect(ssnRule('12345678')?.rule).toBe('ssn.format');
-    expect(ssnRule('12345678A')?.rule).toBe('ssn.format');
+    for (const ok of ['123456789', '001010001', '665121234', '667121234', '899991234']) expect(ssnProblem(ok)).toBeNull();
+    expect(ssnProblem('000121234')?.rule).toBe('ssn.area');
+    expect(ssnProblem('666121234')?.rule).toBe('ssn.area');
+    expect(ssnProblem('900121234')?.rule).toBe('ssn.area');
+    expect(ssnProblem('999121234')?.rule).toBe('ssn.area');
+    expect(ssnProblem('123001234')?.rule).toBe('ssn.group');
+    expect(ssnProblem('123450000')?.rule).toBe('ssn.serial');
+    expect(ssnProblem('12345678')?.rule).toBe('ssn.format');
+    expect(ssnProblem('12345678A')?.rule).toBe('ssn.format');
   });
 
   it('accepts EINs with an IRS-assigned prefix and rejects the others', () => {
-    for (const ok of ['010000001', '271234567', '453333333', '980000000', '991234567']) expect(einRule(ok)).toBeNull();
+    for (const ok of ['010000001', '271234567', '453333333', '980000000', '991234567']) expect(einProblem(ok)).toBeNull();
     for (const prefix of ['00', '07', '08', '09', '17', '18', '19', '28', '29', '49', '69', '70', '78', '79', '89', '96', '97']) {
-      expect(einRule(`${prefix}1234567`)?.rule, prefix).toBe('ein.prefix');
+      expect(einProblem(`${prefix}1234567`)?.rule, prefix).toBe('ein.prefix');
     }
-    expect(einRule('27123456')?.rule).toBe('ein.format');
+    expect(einProblem('27123456')?.rule).toBe('ein.format');
   });
 
   it('accepts the identifiers and US addresses the demo hub generates', () => {

@@ -1,4 +1,4 @@
-/** Check-digit arithmetic shared by the identifier and bank-account rules. */
+/** Check-digit arithmetic shared by the identifier rules and the demo hub's bank accounts. */
 
 /** Luhn (mod 10) over a string of digits that ends with its check digit. */
 export function luhnValid(digits: string): boolean {
