@@ -66,9 +66,11 @@ export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
 }
 
 export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extracted | NothingToFile> {
+  await clearRejects(ctx, ctx.item);
   const result = await extractStep(env(ctx), ctx.item);
   if ('nothing' in result) ctx.log.info({ ...ctx.item }, `nothing to file: ${result.nothing}`);
-  else ctx.log.info({ ...ctx.item, snapshotAt: result.snapshotAt, records: result.records }, 'filing extracted');
+  else ctx.log.info({ ...ctx.item, snapshotAt: result.snapshotAt, records: result.records, rejected: result.extractRejected }, 'filing extracted');
+  if (!('nothing' in result) && result.extractRejected) ctx.log.warn({ ...ctx.item, rejected: result.extractRejected }, 'records refused at extract: see the run\'s rejects');
   return result;
 }
 
@@ -130,7 +132,7 @@ export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
 }
 
 async function clearRejects(ctx: TaskContext<unknown>, item: FilingItem): Promise<void> {
-  // A retry validates again: its rejects replace the earlier try's.
+  // A retried extract or validation replaces the rejects of its earlier try.
   await ctx.connections.store
     .deleteFrom('rejects')
     .where('run_id', '=', ctx.runId)
@@ -140,7 +142,7 @@ async function clearRejects(ctx: TaskContext<unknown>, item: FilingItem): Promis
     .execute();
 }
 
-async function saveRejects(ctx: TaskContext<unknown>, item: FilingItem, violations: Violation[]): Promise<void> {
+async function saveRejects(ctx: TaskContext<unknown>, item: FilingItem, violations: (Violation & { raw?: string })[]): Promise<void> {
   if (!violations.length) return;
   await ctx.connections.store
     .insertInto('rejects')
@@ -154,7 +156,7 @@ async function saveRejects(ctx: TaskContext<unknown>, item: FilingItem, violatio
         record_key: v.record,
         field: v.field,
         reason: `${v.rule}: ${v.message}`,
-        raw: JSON.stringify({ period: item.period }),
+        raw: v.raw ?? JSON.stringify({ period: item.period }),
       })),
     )
     .execute();
