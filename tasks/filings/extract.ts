@@ -69,6 +69,8 @@ export async function extractFiling<T>(options: ExtractOptions<T>): Promise<Extr
     } finally {
       options.signal?.removeEventListener('abort', abort);
       if (!stream.destroyed) stream.destroy();
+      // A COPY cut short is ended by closing its connection, which reports it to the stream once more.
+      stream.on('error', () => undefined);
     }
   });
 }
