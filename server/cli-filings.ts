@@ -60,8 +60,8 @@ async function validateCommand(file: string | undefined, opts: { jurisdiction?: 
 async function listCommand(opts: { period?: string; tenant?: string; jurisdiction?: string; json?: boolean }): Promise<void> {
   if (opts.jurisdiction && !JURISDICTIONS.some((j) => j.code === opts.jurisdiction)) return usage('list', `unknown jurisdiction '${opts.jurisdiction}'; known: ${known()}`);
   const outbox = outboxDirOf();
-  const { filings, unfinished } = await listOutbox(outbox, { period: opts.period, tenant: opts.tenant, jurisdiction: opts.jurisdiction });
-  if (opts.json) printJson({ outbox, filings: filings.map((f) => ({ folder: f.folder, ...f.manifest })), unfinished });
+  const { filings, unfinished, skipped } = await listOutbox(outbox, { period: opts.period, tenant: opts.tenant, jurisdiction: opts.jurisdiction });
+  if (opts.json) printJson({ outbox, filings: filings.map((f) => ({ folder: f.folder, ...f.manifest })), unfinished, skipped });
   else {
     printRows(
       filings.map(({ folder, manifest: m }) => ({
@@ -80,6 +80,7 @@ async function listCommand(opts: { period?: string; tenant?: string; jurisdictio
   }
   // Unfinished folders go to stderr so the table (or JSON) on stdout stays clean for scripts.
   for (const u of unfinished) process.stderr.write(`unfinished: ${u.folder}: ${u.problem}\n`);
+  for (const u of skipped) process.stderr.write(`skipped: ${u.folder}: ${u.problem}\n`);
 }
 
 export function registerFilingsCommands(program: Command): void {

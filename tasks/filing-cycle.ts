@@ -1,4 +1,5 @@
 import type { TaskContext } from 'hubflow';
+import { PermanentError } from '../server/errors.ts';
 import { readingHub } from '../server/hub/db.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
@@ -6,7 +7,7 @@ import { JURISDICTIONS, jurisdiction } from '../jurisdictions/index.ts';
 import type { Violation } from '../jurisdictions/types.ts';
 import { parseFilingConf } from './filings/conf.ts';
 import { periodOrFail } from './filings/period.ts';
-import { planFilings } from './filings/plan.ts';
+import { planFilings, type Refused } from './filings/plan.ts';
 import { deliverStep, extractStep, renderStep, validateStep, verifyStep, type DeliverStepResult, type FilingEnv } from './filings/steps.ts';
 import { configuredSubmitters, DEMO_SUBMITTERS } from './filings/submitter.ts';
 import { filingLabel, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './filings/types.ts';
@@ -60,15 +61,19 @@ export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
   for (const o of plan.overdue) {
     await ctx.alert(`filing OVERDUE: ${filingLabel(o.item)} was due by ${o.deadline} and is not in the outbox`, { ...o.item, deadline: o.deadline });
   }
-  ctx.log.info({ asOf: asOf.toISOString(), selection: conf.selection, filings: plan.items.length, overdue: plan.overdue.length }, 'filings planned');
+  await saveRefused(ctx, plan.refused);
+  for (const r of plan.refused) ctx.log.warn(r, `filing refused: ${refusedLabel(r)}`);
+  ctx.log.info({ asOf: asOf.toISOString(), selection: conf.selection, filings: plan.items.length, overdue: plan.overdue.length, refused: plan.refused.length }, 'filings planned');
   if (conf.selection && !plan.items.length) ctx.log.warn({ selection: conf.selection }, 'the selection names no filing: no tenant has an employer there, or no period is due');
   return plan.items;
 }
 
 export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extracted | NothingToFile> {
+  await clearRejects(ctx, ctx.item);
   const result = await extractStep(env(ctx), ctx.item);
   if ('nothing' in result) ctx.log.info({ ...ctx.item }, `nothing to file: ${result.nothing}`);
-  else ctx.log.info({ ...ctx.item, snapshotAt: result.snapshotAt, records: result.records }, 'filing extracted');
+  else ctx.log.info({ ...ctx.item, snapshotAt: result.snapshotAt, records: result.records, rejected: result.extractRejected }, 'filing extracted');
+  if (!('nothing' in result) && result.extractRejected) ctx.log.warn({ ...ctx.item, rejected: result.extractRejected }, 'records refused at extract: see the run\'s rejects');
   return result;
 }
 
@@ -105,6 +110,38 @@ export interface CycleReport {
   delivered: number;
   nothingToFile: number;
   notDelivered: (FilingItem & { deadline: string })[];
+  /** Filings not made because the employer's tenant id is invalid (see `planFilings`). */
+  refused: Refused[];
+}
+
+const refusedLabel = (r: Refused) =>
+  `${r.jurisdiction} ${r.period} for employer ${r.orgId}: ${r.problem}; it is not filed until the hub gives the employer a valid tenant id (deadline ${r.deadline})`;
+
+/** The plan's refused filings go to the rejects (kind filing, field tenant_id), where `report` finds them. */
+async function saveRefused(ctx: TaskContext<unknown>, refused: Refused[]): Promise<void> {
+  await ctx.connections.store.deleteFrom('rejects').where('run_id', '=', ctx.runId).where('task_id', '=', ctx.taskId).execute();
+  if (!refused.length) return;
+  await ctx.connections.store
+    .insertInto('rejects')
+    .values(
+      refused.map((r) => ({
+        run_id: ctx.runId,
+        task_id: ctx.taskId,
+        kind: 'filing',
+        entity: `filing:${r.jurisdiction}`,
+        tenant_id: r.tenant,
+        record_key: r.orgId,
+        field: 'tenant_id',
+        reason: `tenant: ${r.problem}`,
+        raw: JSON.stringify(r),
+      })),
+    )
+    .execute();
+}
+
+async function readRefused(ctx: TaskContext<unknown>): Promise<Refused[]> {
+  const rows = await ctx.connections.store.selectFrom('rejects').select('raw').where('run_id', '=', ctx.runId).where('task_id', '=', 'plan').where('field', '=', 'tenant_id').orderBy('id').execute();
+  return rows.map((r) => JSON.parse(r.raw!) as Refused);
 }
 
 /**
@@ -114,7 +151,7 @@ export interface CycleReport {
 export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
   const planned = (await ctx.upstream<FilingItem[] | null>('plan')) ?? [];
   const results = (await ctx.upstream<(DeliverStepResult | null)[] | null>('deliver')) ?? [];
-  const report: CycleReport = { planned: planned.length, delivered: 0, nothingToFile: 0, notDelivered: [] };
+  const report: CycleReport = { planned: planned.length, delivered: 0, nothingToFile: 0, notDelivered: [], refused: await readRefused(ctx) };
   for (const [i, item] of planned.entries()) {
     const r = results[i];
     if (r?.status === 'delivered') report.delivered++;
@@ -125,12 +162,17 @@ export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
       await ctx.alert(`filing NOT DELIVERED: ${filingLabel(item)}, deadline ${deadline}; see the failed task of map index ${i} in run ${ctx.runId}`, { ...item, deadline, mapIndex: i });
     }
   }
+  for (const r of report.refused) await ctx.alert(`filing NOT FILED: ${refusedLabel(r)}`, { ...r });
   ctx.log.info(report, 'filing cycle done');
+  // Nothing else fails for a refused filing: the run must not end green while one is not made.
+  if (report.refused.length) {
+    throw new PermanentError(`${report.refused.length} filing${report.refused.length > 1 ? 's' : ''} not made because the employer's tenant id is invalid: ${report.refused.map((r) => `${r.jurisdiction} ${r.period} for employer ${r.orgId} (${r.problem})`).join('; ')}`);
+  }
   return report;
 }
 
 async function clearRejects(ctx: TaskContext<unknown>, item: FilingItem): Promise<void> {
-  // A retry validates again: its rejects replace the earlier try's.
+  // A retried extract or validation replaces the rejects of its earlier try.
   await ctx.connections.store
     .deleteFrom('rejects')
     .where('run_id', '=', ctx.runId)
@@ -140,7 +182,7 @@ async function clearRejects(ctx: TaskContext<unknown>, item: FilingItem): Promis
     .execute();
 }
 
-async function saveRejects(ctx: TaskContext<unknown>, item: FilingItem, violations: Violation[]): Promise<void> {
+async function saveRejects(ctx: TaskContext<unknown>, item: FilingItem, violations: (Violation & { raw?: string })[]): Promise<void> {
   if (!violations.length) return;
   await ctx.connections.store
     .insertInto('rejects')
@@ -154,7 +196,7 @@ async function saveRejects(ctx: TaskContext<unknown>, item: FilingItem, violatio
         record_key: v.record,
         field: v.field,
         reason: `${v.rule}: ${v.message}`,
-        raw: JSON.stringify({ period: item.period }),
+        raw: v.raw ?? JSON.stringify({ period: item.period }),
       })),
     )
     .execute();

@@ -18,7 +18,10 @@ export function openHub(url: string, poolSize = 4): HubDb {
  * Runs `read` on one consistent snapshot of the hub: a REPEATABLE READ READ ONLY transaction,
  * in UTC with ISO dates. `snapshotAt` (ISO-8601 UTC, µs) is read by the statement that takes
  * the snapshot, so every change the snapshot holds happened at or before it. A connection whose
- * read failed is dropped, not pooled: a COPY cut short leaves it mid-protocol.
+ * read failed is closed, never rolled back and pooled: a COPY cut short leaves it mid-protocol,
+ * where a ROLLBACK would queue behind the unfinished COPY forever (the session idle in
+ * transaction until the task's timeout). Closing it ends the COPY, and PostgreSQL rolls back a
+ * transaction whose connection is gone.
  */
 export async function inHubSnapshot<T>(hub: HubDb, read: (client: pg.PoolClient, snapshotAt: string) => Promise<T>): Promise<T> {
   const client = await poolOf(hub).connect();
@@ -31,7 +34,6 @@ export async function inHubSnapshot<T>(hub: HubDb, read: (client: pg.PoolClient,
     return result;
   } catch (err) {
     failure = err instanceof Error ? err : new Error(String(err));
-    await client.query('rollback').catch(() => undefined);
     throw err;
   } finally {
     client.release(failure);

@@ -2,11 +2,13 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { PermanentError } from '../../server/errors.ts';
 import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
-import { columnOf, type Entities, type Entity } from '../../server/hub/entities.ts';
+import { columnOf, type ColumnType, type Entities, type Entity } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
-import type { FilingEmployee, FilingEmployer, FilingPeriod, Jurisdiction, Money } from '../../jurisdictions/types.ts';
+import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
+import { maskedValue } from '../../transforms/mask.ts';
+import type { FilingEmployee, FilingEmployer, FilingPeriod, Jurisdiction, Money, Violation } from '../../jurisdictions/types.ts';
 import { copyRows } from './copy-lines.ts';
-import { minorUnits } from './money.ts';
+import { exactMinorUnits } from './money.ts';
 
 /**
  * Reads one filing's data from the hub: the tenant's employer in the jurisdiction's country and
@@ -15,6 +17,13 @@ import { minorUnits } from './money.ts';
  * snapshot instant describe the same hub state. PostgreSQL aggregates the payslips and streams
  * one row per employee through COPY; this side parses each line as it arrives, so memory stays
  * flat however many workers the tenant has.
+ *
+ * The record contract is enforced here, per worker: a value the entity definitions say cannot
+ * be null, a value that is not of its declared type (a text column holding 'not-a-date'), a
+ * tenant that is null or not a valid id, or payslips without a worker row reject that worker's
+ * record, with the field and rule, and the rest of the employer's filing goes on. The query
+ * never casts a value that could fail: where the hub's column is looser than the declared type,
+ * the cast is guarded by a pattern and a failing value flags its worker instead.
  */
 
 export interface ExtractOptions<T> {
@@ -26,25 +35,42 @@ export interface ExtractOptions<T> {
   period: FilingPeriod;
   /** Consumes the records while the snapshot is open; its result is returned. */
   sink: (employer: FilingEmployer, employees: AsyncIterable<FilingEmployee>) => Promise<T>;
+  /** Receives each rejected record's violations (one or more) as it is found. */
+  onReject?: (violations: RecordReject[]) => Promise<void> | void;
   signal?: AbortSignal;
 }
 
-export type ExtractOutcome<T> = { snapshotAt: string; employer: FilingEmployer; result: T } | { snapshotAt: string; employer: null };
+/** A record refused at extract: the violation (values masked) and the row as read, for the store. */
+export interface RecordReject extends Violation {
+  readonly raw: string;
+}
+
+export type ExtractOutcome<T> =
+  | { snapshotAt: string; employer: FilingEmployer; result: T; rejected: number }
+  | { snapshotAt: string; employer: null; rejected: 0 };
 
 export async function extractFiling<T>(options: ExtractOptions<T>): Promise<ExtractOutcome<T>> {
   const { entities, schema } = options;
   return inHubSnapshot(options.hub, async (client, snapshotAt): Promise<ExtractOutcome<T>> => {
     const employer = await readEmployer(client, schema, entity(entities, 'orgs'), options.tenant, options.jurisdiction.country);
-    if (!employer) return { snapshotAt, employer: null };
-    const sql = employeesQuery(client, schema, entities, employer, options.period);
-    const stream = client.query(copyTo(`copy (${sql}) to stdout`));
+    if (!employer) return { snapshotAt, employer: null, rejected: 0 };
+    const layout = await employeesQuery(client, schema, entities, employer, options.period);
+    const stream = client.query(copyTo(`copy (${layout.sql}) to stdout`));
     const abort = () => stream.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('extract aborted'));
     options.signal?.addEventListener('abort', abort, { once: true });
+    let ended = false;
+    stream.once('end', () => (ended = true));
+    const counter = { rejected: 0 };
     try {
-      return { snapshotAt, employer, result: await options.sink(employer, employees(copyRows(stream), employer)) };
+      const result = await options.sink(employer, employees(copyRows(stream), layout, options.onReject, counter));
+      // A sink that stops early would leave the COPY unfinished, and the COMMIT queued behind it.
+      if (!ended) throw new Error('the filing extract stopped reading before the end of the records');
+      return { snapshotAt, employer, result, rejected: counter.rejected };
     } finally {
       options.signal?.removeEventListener('abort', abort);
       if (!stream.destroyed) stream.destroy();
+      // A COPY cut short is ended by closing its connection, which reports it to the stream once more.
+      stream.on('error', () => undefined);
     }
   });
 }
@@ -87,6 +113,59 @@ async function readEmployer(client: pg.PoolClient, schema: string, orgs: Entity,
   };
 }
 
+interface HubColumn {
+  type: string;
+  nullable: boolean;
+}
+
+async function hubColumns(client: pg.PoolClient, schema: string, e: Entity): Promise<Map<string, HubColumn>> {
+  const { rows } = await client.query<{ name: string; type: string; nullable: boolean }>(
+    `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, not a.attnotnull as nullable
+       from pg_attribute a where a.attrelid = to_regclass(quote_ident($1) || '.' || quote_ident($2)) and a.attnum > 0 and not a.attisdropped`,
+    [schema, e.table],
+  );
+  if (!rows.length) throw new PermanentError(`hub table ${schema}.${e.table} (entity '${e.name}') does not exist`);
+  return new Map(rows.map((r) => [r.name, { type: r.type, nullable: r.nullable }]));
+}
+
+/** Hub column types that hold the declared type's values: casting them cannot fail. */
+const COMPATIBLE: Partial<Record<ColumnType, RegExp>> = {
+  numeric: /^(numeric|smallint|integer|bigint)\b/,
+  date: /^date$/,
+};
+
+/** What a value in a looser column (text, say) must look like for its cast to succeed. */
+const CASTABLE: Partial<Record<ColumnType, { pattern: string; sqlType: string }>> = {
+  numeric: { pattern: String.raw`^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$`, sqlType: 'numeric' },
+  // A real calendar day, leap years included: '2025-02-30' matches no branch.
+  date: {
+    pattern: String.raw`^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|[1-9][0-9]{3}-(0[13-9]|1[0-2])-(29|30)|[1-9][0-9]{3}-(0[13578]|1[02])-31|([1-9][0-9](0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26])00)-02-29)$`,
+    sqlType: 'date',
+  },
+};
+
+/** A hub column as the query reads it: its value (cast safely) and the problem it may flag. */
+interface Read {
+  value: string;
+  /** SQL `when ... then '<field>:<rule>'` branches; empty when the column cannot hold a bad value. */
+  problems: string[];
+}
+
+/** Reads `field` of `e` (alias `alias`) as its declared type, flagging nulls and uncastable values. */
+function readField(alias: string, e: Entity, field: string, columns: Map<string, HubColumn>, schema: string): Read {
+  const column = columnOf(e, field);
+  const hub = columns.get(column);
+  if (!hub) throw new PermanentError(`hub table ${schema}.${e.table} has no column '${column}' (entity '${e.name}', field '${field}'), which filings read`);
+  const declared = e.columns[field]!;
+  const ref = `${alias}.${ident(column)}`;
+  const name = `'${e.name}.${field}`;
+  const problems = !declared.nullable && hub.nullable ? [`when ${ref} is null then ${name}:not_null'`] : [];
+  const cast = CASTABLE[declared.type];
+  if (!cast || COMPATIBLE[declared.type]?.test(hub.type)) return { value: cast ? `${ref}::${cast.sqlType}` : ref, problems };
+  problems.push(`when ${ref}::text !~ '${cast.pattern}' then ${name}:type'`);
+  return { value: `case when ${ref}::text ~ '${cast.pattern}' then (${ref}::text)::${cast.sqlType} end`, problems };
+}
+
 const AMOUNTS = [
   ['gross', 'gross'],
   ['incomeTax', 'income_tax'],
@@ -99,76 +178,203 @@ const WORKER_FIELDS = [
   'given_name', 'family_name', 'birth_date', 'gender', 'national_id', 'national_id_type',
   'address_line1', 'address_line2', 'city', 'region', 'postcode', 'country', 'hire_date', 'termination_date',
 ] as const;
-const DATES = new Set<string>(['birth_date', 'hire_date', 'termination_date']);
+
+/** The columns of a row, in order: what a reject's raw row is keyed by. */
+const HEAD = ['tenant_id', 'org_id', 'worker_id', 'contract_id', 'pay_frequency', 'tax_code', 'ni_category', 'pay_date', 'has_worker', 'worker_without_tenant', 'payslip_problem'] as const;
+const COLUMNS = [...HEAD, ...WORKER_FIELDS, ...AMOUNTS.map(([, f]) => `period_${f}`), ...AMOUNTS.map(([, f]) => `ytd_${f}`)];
+const WORKER_AT = HEAD.length;
+const AMOUNTS_AT = WORKER_AT + WORKER_FIELDS.length;
+
+/** How each worker field is checked in a row (the query reads them as text). */
+interface WorkerCheck {
+  index: number;
+  field: string;
+  type: ColumnType;
+  nullable: boolean;
+  fieldClass: Entity['columns'][string]['class'];
+}
+
+export interface RowLayout {
+  sql: string;
+  workerChecks: WorkerCheck[];
+}
 
 /**
  * One row per worker paid by the employer in the tax year up to the period's end, ordered by
  * worker id so a re-run writes the same bytes. Contracts are found by the employer's org id
  * alone, not also by tenant: a contract of another tenant that names this org is a cross-tenant
  * reference, and it must reach the tenant check (and stop the filing) rather than be left out
- * of it unseen. The row keeps the contract's own tenant for that check.
+ * of it unseen. The row keeps the contract's own tenant for that check. A contract or payslip
+ * with a null tenant still joins, so that its worker is rejected rather than under-reported.
  */
-function employeesQuery(client: pg.PoolClient, schema: string, entities: Entities, employer: FilingEmployer, period: FilingPeriod): string {
+async function employeesQuery(client: pg.PoolClient, schema: string, entities: Entities, employer: FilingEmployer, period: FilingPeriod): Promise<RowLayout> {
   const K = entity(entities, 'contracts');
   const P = entity(entities, 'payroll_results');
   const W = entity(entities, 'workers');
+  const [pCols, wCols] = [await hubColumns(client, schema, P), await hubColumns(client, schema, W)];
   const k = (f: string) => `k.${ident(columnOf(K, f))}`;
-  const p = (f: string) => `p.${ident(columnOf(P, f))}`;
-  const w = (f: string) => `w.${ident(columnOf(W, f))}`;
   const lit = (text: string) => client.escapeLiteral(text);
   const date = (d: string) => {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(d)) throw new PermanentError(`period date '${d}' is not YYYY-MM-DD`);
     return `${lit(d)}::date`;
   };
-  const inPeriod = `${p('pay_date')} >= ${date(period.start)}`;
-  const latest = (expr: string) => `(array_agg(${expr} order by ${p('pay_date')} desc, ${p('period_start')} desc))[1]`;
-  const paid = AMOUNTS.map(([, f]) => `${p(f)} <> 0`).join(' or ');
-  const workerColumns = WORKER_FIELDS.map((f) => (DATES.has(f) ? `to_char(${w(f)}::date, 'YYYY-MM-DD')` : w(f)));
-  return `
+  const pf = (f: string) => readField('p', P, f, pCols, schema);
+  const payslip = {
+    worker_id: pf('worker_id'), contract_id: pf('contract_id'), pay_date: pf('pay_date'), period_start: pf('period_start'),
+    tax_code: pf('tax_code'), ni_category: pf('ni_category'),
+  };
+  const amounts = AMOUNTS.map(([, f]) => pf(f));
+  const pTenant = `p.${ident(P.tenantColumn!)}`;
+  const tenantProblem = pCols.get(P.tenantColumn!)?.nullable ? [`when ${pTenant} is null then '${P.name}.${P.tenantColumn}:not_null'`] : [];
+  const problems = [...tenantProblem, ...Object.values(payslip).flatMap((r) => r.problems), ...amounts.flatMap((r) => r.problems)];
+  const inPeriod = `p.pay_date >= ${date(period.start)}`;
+  const latest = (expr: string) => `(array_agg(${expr} order by p.pay_date desc, p.period_start desc))[1]`;
+  const paid = AMOUNTS.map((_, i) => `p.a${i} <> 0`).join(' or ');
+  const wTenantNullable = wCols.get(W.tenantColumn!)?.nullable ?? false;
+  const workerColumns = WORKER_FIELDS.map((f) => {
+    const column = columnOf(W, f);
+    if (!wCols.has(column)) throw new PermanentError(`hub table ${schema}.${W.table} has no column '${column}' (entity '${W.name}', field '${f}'), which filings read`);
+    return `w.${ident(column)}::text`;
+  });
+  const sql = `
     with k as (
-      select k.${ident(K.tenantColumn!)} as tenant_id, ${k('contract_id')} as contract_id, ${k('org_id')} as org_id, ${k('pay_frequency')} as pay_frequency
+      select k.${ident(K.tenantColumn!)} as tenant_id, ${k('contract_id')} as contract_id, ${k('org_id')} as org_id, ${k('pay_frequency')}::text as pay_frequency
         from ${tableName(schema, K)} k
        where ${k('org_id')} = ${lit(employer.orgId)}
-    ), pay as (
-      select p.${ident(P.tenantColumn!)} as tenant_id, ${p('worker_id')} as worker_id,
-             ${latest(p('contract_id'))} as contract_id,
-             ${latest(p('tax_code'))} as tax_code,
-             ${latest(p('ni_category'))} as ni_category,
-             to_char(max(${p('pay_date')}) filter (where ${inPeriod}), 'YYYY-MM-DD') as pay_date,
-             ${AMOUNTS.map(([, f], i) => `coalesce(sum(${p(f)}) filter (where ${inPeriod}), 0)::text as period_${i}`).join(', ')},
-             ${AMOUNTS.map(([, f], i) => `sum(${p(f)})::text as ytd_${i}`).join(', ')}
+    ), p as (
+      select ${pTenant} as tenant_id, ${Object.entries(payslip).map(([f, r]) => `${r.value} as ${f}`).join(', ')},
+             ${amounts.map((r, i) => `${r.value} as a${i}`).join(', ')},
+             ${problems.length ? `case ${problems.join(' ')} end` : 'null::text'} as problem
         from ${tableName(schema, P)} p
-        join k on k.tenant_id = p.${ident(P.tenantColumn!)} and k.contract_id = ${p('contract_id')}
-       where ${p('pay_date')} between ${date(period.yearStart)} and ${date(period.end)}
+    ), pay as (
+      select k.tenant_id, p.worker_id,
+             ${latest('p.contract_id')} as contract_id,
+             ${latest('p.tax_code')} as tax_code,
+             ${latest('p.ni_category')} as ni_category,
+             to_char(max(p.pay_date) filter (where ${inPeriod}), 'YYYY-MM-DD') as pay_date,
+             ${AMOUNTS.map((_, i) => `coalesce(sum(p.a${i}) filter (where ${inPeriod}), 0)::text as period_${i}`).join(', ')},
+             ${AMOUNTS.map((_, i) => `sum(p.a${i})::text as ytd_${i}`).join(', ')},
+             min(p.problem) as problem
+        from p
+        join k on k.contract_id = p.contract_id and (k.tenant_id = p.tenant_id or p.tenant_id is null or k.tenant_id is null)
+       where p.pay_date between ${date(period.yearStart)} and ${date(period.end)} or p.pay_date is null
        group by 1, 2
-      having bool_or(${paid})
+      having bool_or(${paid}) or min(p.problem) is not null
     )
     select pay.tenant_id, k.org_id, pay.worker_id, pay.contract_id, k.pay_frequency, pay.tax_code, pay.ni_category, pay.pay_date,
-           ${w('worker_id')} is not null, ${workerColumns.join(', ')},
+           w.${ident(columnOf(W, 'worker_id'))} is not null,
+           ${wTenantNullable ? `case when w.${ident(columnOf(W, 'worker_id'))} is null then exists (select 1 from ${tableName(schema, W)} wn where wn.${ident(W.tenantColumn!)} is null and wn.${ident(columnOf(W, 'worker_id'))} = pay.worker_id) end` : 'null::boolean'},
+           pay.problem,
+           ${workerColumns.join(', ')},
            ${AMOUNTS.map((_, i) => `pay.period_${i}`).join(', ')}, ${AMOUNTS.map((_, i) => `pay.ytd_${i}`).join(', ')}
       from pay
-      join k on k.tenant_id = pay.tenant_id and k.contract_id = pay.contract_id
-      left join ${tableName(schema, W)} w on w.${ident(W.tenantColumn!)} = pay.tenant_id and ${w('worker_id')} = pay.worker_id
+      join k on k.contract_id = pay.contract_id and k.tenant_id is not distinct from pay.tenant_id
+      left join ${tableName(schema, W)} w on w.${ident(W.tenantColumn!)} = pay.tenant_id and w.${ident(columnOf(W, 'worker_id'))} = pay.worker_id
      order by pay.worker_id, pay.tenant_id`;
+  const workerChecks = WORKER_FIELDS.map((field, i) => {
+    const c = W.columns[field]!;
+    return { index: WORKER_AT + i, field, type: c.type, nullable: c.nullable, fieldClass: c.class };
+  });
+  return { sql, workerChecks };
 }
 
-/** Columns before the worker's; the amounts follow the worker's, period first, then year to date. */
-const HEAD = 9;
-const AMOUNTS_AT = HEAD + WORKER_FIELDS.length;
+type Row = (string | null)[];
 
-async function* employees(rows: AsyncIterable<(string | null)[]>, employer: FilingEmployer): AsyncGenerator<FilingEmployee> {
-  for await (const r of rows) {
-    const [tenantId, orgId, workerId, contractId, payFrequency, taxCode = null, niCategory = null, payDate = null, hasWorker] = r;
-    if (hasWorker !== 't') {
-      throw new PermanentError(`the hub has payslips of worker ${workerId} (tenant '${tenantId}', contract ${contractId}) under employer ${employer.orgId} but no such worker: the filing would under-report`);
+/**
+ * The canonical records of the rows, in order, and the rejects of the rest. Rows of one worker
+ * id come together (the query orders by it); when any of them is refused, all are, so a worker
+ * is either filed whole or rejected, never filed with part of their pay.
+ */
+async function* employees(
+  rows: AsyncIterable<Row>,
+  layout: RowLayout,
+  onReject: ExtractOptions<unknown>['onReject'],
+  counter: { rejected: number },
+): AsyncGenerator<FilingEmployee> {
+  let group: Row[] = [];
+  async function* settle(): AsyncGenerator<FilingEmployee> {
+    const checked = group.map((r) => ({ row: r, ...toRecord(r, layout) }));
+    group = [];
+    const violations = checked.flatMap((c) => c.violations.map((v) => ({ ...v, raw: rawRow(c.row) })));
+    if (!violations.length) {
+      for (const c of checked) yield c.record!;
+      return;
     }
-    const v = (i: number) => r[HEAD + i] ?? null;
-    const money = (at: number, what: string): Money => {
-      const m = {} as Record<keyof Money, number>;
-      AMOUNTS.forEach(([key], i) => (m[key] = minorUnits(r[at + i] ?? '0', `worker ${workerId} ${what}.${key}`)));
-      return m;
-    };
-    yield {
+    counter.rejected++;
+    await onReject?.(violations);
+  }
+  for await (const r of rows) {
+    if (group.length && group[0]![2] !== r[2]) yield* settle();
+    group.push(r);
+  }
+  if (group.length) yield* settle();
+}
+
+function rawRow(r: Row): string {
+  return JSON.stringify(Object.fromEntries(COLUMNS.map((name, i) => [name, r[i] ?? null])));
+}
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+export function isIsoDate(v: string): boolean {
+  const m = ISO_DATE.exec(v);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= (mo === 2 && leap ? 29 : DAYS[mo - 1]!);
+}
+
+const RULE_TEXT: Record<string, string> = {
+  not_null: 'is null, and the entity definition requires a value',
+  type: 'holds a value that is not of its declared type',
+};
+
+/** Checks one row against the record contract; the record when it holds, else why not. */
+function toRecord(r: Row, layout: RowLayout): { record?: FilingEmployee; violations: Violation[] } {
+  const [tenantId, orgId, workerId, contractId, payFrequency, taxCode = null, niCategory = null, payDate = null, hasWorker, withoutTenant, payslipProblem] = r;
+  const key = workerId ?? '(no worker id)';
+  const violations: Violation[] = [];
+  const broke = (field: string, rule: string, message: string) => violations.push({ record: key, field, rule, message: `worker ${key}: ${message}` });
+  const tenantProblem = tenantIdProblem(tenantId);
+  if (tenantProblem) broke('contracts.tenant_id', 'tenant', `the contract with employer ${orgId}: ${tenantProblem}`);
+  if (workerId === null) broke('payroll_results.worker_id', 'not_null', `payslips under employer ${orgId} name no worker`);
+  if (payslipProblem) {
+    const [field, rule] = payslipProblem.split(':') as [string, string];
+    broke(field, rule, `a payslip of the tax year to date: ${field} ${RULE_TEXT[rule] ?? rule}`);
+  }
+  if (hasWorker !== 't' && !tenantProblem) {
+    if (withoutTenant === 't') broke('workers.tenant_id', 'not_null', `has payslips under employer ${orgId}, but the worker row's tenant is null: it belongs to no tenant`);
+    else broke('workers', 'missing', `has payslips of tenant '${tenantId}' under employer ${orgId} but no worker row in that tenant: the filing would under-report`);
+  }
+  if (payFrequency === null) broke('contracts.pay_frequency', 'not_null', `contract ${contractId}: pay_frequency ${RULE_TEXT.not_null}`);
+  if (hasWorker === 't') {
+    for (const c of layout.workerChecks) {
+      const v = r[c.index] ?? null;
+      if (v === null) {
+        if (!c.nullable) broke(`workers.${c.field}`, 'not_null', `workers.${c.field} ${RULE_TEXT.not_null}`);
+      } else if (c.type === 'date' && !isIsoDate(v)) {
+        broke(`workers.${c.field}`, 'type', `workers.${c.field} holds ${maskedValue(v, c.fieldClass)}, not a date (YYYY-MM-DD)`);
+      }
+    }
+  }
+  const money = (at: number, what: string): Money => {
+    const m = {} as Record<keyof Money, number>;
+    AMOUNTS.forEach(([name, f], i) => {
+      const value = exactMinorUnits(r[at + i] ?? '0');
+      if (value === null) broke(`payroll_results.${f}`, 'type', `the ${what} sum of payroll_results.${f} is not an exact amount with at most two decimals`);
+      m[name] = value ?? 0;
+    });
+    return m;
+  };
+  const period = money(AMOUNTS_AT, 'period');
+  const yearToDate = money(AMOUNTS_AT + AMOUNTS.length, 'year-to-date');
+  if (violations.length) return { violations };
+  const v = (i: number) => r[WORKER_AT + i] ?? null;
+  return {
+    violations,
+    record: {
       tenantId: tenantId!,
       orgId: orgId!,
       workerId: workerId!,
@@ -186,8 +392,8 @@ async function* employees(rows: AsyncIterable<(string | null)[]>, employer: Fili
       taxCode,
       niCategory,
       payDate,
-      period: money(AMOUNTS_AT, 'period'),
-      yearToDate: money(AMOUNTS_AT + AMOUNTS.length, 'yearToDate'),
-    };
-  }
+      period,
+      yearToDate,
+    },
+  };
 }

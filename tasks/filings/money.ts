@@ -6,10 +6,21 @@ import type { Money } from '../../jurisdictions/types.ts';
  * by the digits: parseFloat('0.29') * 100 is 28.999999999999996, and filings add up to the cent.
  */
 export function minorUnits(text: string, what: string): number {
-  const m = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(text);
+  const m = AMOUNT.exec(text);
   if (!m) throw new PermanentError(`${what}: '${text}' is not an amount with at most two decimals`);
+  const minor = exactMinorUnits(text);
+  if (minor === null) throw new PermanentError(`${what}: '${text}' is too large to add up exactly`);
+  return minor;
+}
+
+const AMOUNT = /^(-?)(\d+)(?:\.(\d{1,2}))?$/;
+
+/** `minorUnits` for a caller that rejects a record instead of failing: null when not exact. */
+export function exactMinorUnits(text: string): number | null {
+  const m = AMOUNT.exec(text);
+  if (!m) return null;
   const minor = Number(m[2]) * 100 + Number((m[3] ?? '').padEnd(2, '0'));
-  if (!Number.isSafeInteger(minor)) throw new PermanentError(`${what}: '${text}' is too large to add up exactly`);
+  if (!Number.isSafeInteger(minor)) return null;
   return m[1] ? -minor : minor;
 }
 

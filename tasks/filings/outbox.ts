@@ -1,6 +1,7 @@
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestSchema, type Manifest } from './manifest.ts';
+import { assertTenantId, InvalidTenantIdError, pathUnder, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import type { FilingItem } from './types.ts';
 
 /**
@@ -16,7 +17,25 @@ export const REJECTS = 'rejects.jsonl';
 const TMP = /^\..+\.tmp$/;
 
 export function filingFolder(outboxDir: string, item: FilingItem): string {
-  return path.join(outboxDir, item.jurisdiction, item.period, encodeURIComponent(item.tenant));
+  return pathUnder(outboxDir, ...filingPathParts(item));
+}
+
+/**
+ * The folder names of a filing: its jurisdiction, period and tenant ids, each refused unless it
+ * is a valid id (never '', '.', '..' or a path separator), so no filing's folder can reach
+ * another's or leave its root. Valid ids are folder names as they are.
+ */
+export function filingPathParts(item: FilingItem): [string, string, string] {
+  for (const [what, id] of [['jurisdiction', item.jurisdiction], ['period', item.period]] as const) {
+    const problem = idProblem(id);
+    if (problem) throw new InvalidTenantIdError(`${what} id ${problem}`);
+  }
+  return [item.jurisdiction, item.period, assertTenantId(item.tenant)];
+}
+
+/** Why `id` cannot name a folder of the outbox or staging (the tenant id rule), or null. */
+function idProblem(id: unknown): string | null {
+  return tenantIdProblem(id)?.replace(/^tenant id /, '') ?? null;
 }
 
 export interface DeliverInput {
@@ -93,6 +112,8 @@ export interface OutboxListing {
   filings: { folder: string; manifest: Manifest }[];
   /** Folders without a manifest (a delivery in progress or interrupted), or with an unreadable one. */
   unfinished: { folder: string; problem: string }[];
+  /** Folders whose name is not a valid jurisdiction, period or tenant id: never read, only named. */
+  skipped: { folder: string; problem: string }[];
 }
 
 export interface OutboxFilter {
@@ -101,9 +122,11 @@ export interface OutboxFilter {
   tenant?: string;
 }
 
+const LEVELS = ['jurisdiction', 'period', 'tenant'] as const;
+
 /** What the outbox holds, in jurisdiction, period and tenant order. */
 export async function listOutbox(outboxDir: string, filter: OutboxFilter = {}): Promise<OutboxListing> {
-  const listing: OutboxListing = { filings: [], unfinished: [] };
+  const listing: OutboxListing = { filings: [], unfinished: [], skipped: [] };
   const dirs = async (dir: string) => {
     try {
       return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
@@ -112,22 +135,29 @@ export async function listOutbox(outboxDir: string, filter: OutboxFilter = {}): 
       throw err;
     }
   };
-  for (const code of await dirs(outboxDir)) {
-    if (filter.jurisdiction && code !== filter.jurisdiction) continue;
-    for (const period of await dirs(path.join(outboxDir, code))) {
-      if (filter.period && period !== filter.period) continue;
-      for (const tenantDir of await dirs(path.join(outboxDir, code, period))) {
-        if (filter.tenant && decodeURIComponent(tenantDir) !== filter.tenant) continue;
-        const folder = path.join(outboxDir, code, period, tenantDir);
-        try {
-          const manifest = await readManifest(path.join(folder, MANIFEST));
-          if (manifest) listing.filings.push({ folder, manifest });
-          else listing.unfinished.push({ folder, problem: 'no manifest.json: not finished' });
-        } catch (err) {
-          listing.unfinished.push({ folder, problem: (err as Error).message });
-        }
+  async function walk(dir: string, level: number): Promise<void> {
+    for (const name of await dirs(dir)) {
+      const folder = path.join(dir, name);
+      const what = LEVELS[level]!;
+      const problem = idProblem(name);
+      if (problem) {
+        listing.skipped.push({ folder, problem: `not a filing folder: ${what} id ${problem}` });
+        continue;
+      }
+      if (filter[what] && name !== filter[what]) continue;
+      if (level < LEVELS.length - 1) {
+        await walk(folder, level + 1);
+        continue;
+      }
+      try {
+        const manifest = await readManifest(path.join(folder, MANIFEST));
+        if (manifest) listing.filings.push({ folder, manifest });
+        else listing.unfinished.push({ folder, problem: 'no manifest.json: not finished' });
+      } catch (err) {
+        listing.unfinished.push({ folder, problem: (err as Error).message });
       }
     }
   }
+  await walk(outboxDir, 0);
   return listing;
 }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { PermanentError } from '../../server/errors.ts';
 import type { HubDb } from '../../server/hub/db.ts';
+import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { columnOf, type Entities } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
 import type { FilingPeriod, Jurisdiction } from '../../jurisdictions/types.ts';
@@ -13,8 +14,10 @@ import type { FilingItem } from './types.ts';
  * Which filings a cycle makes. Unselected (a scheduled run): every period whose filing window is
  * open at `asOf` (see `opensAt`; the deadline not passed), for every tenant with an employer in
  * the jurisdiction's country, unless the outbox already holds it. Selected (a manual run with
- * jurisdiction, period(s) and/or tenant): exactly what the selection names, delivered or not, so
+ * jurisdiction, period(s) and/or tenants): exactly what the selection names, delivered or not, so
  * a late or corrected filing can be made on purpose; no period means the ones due at `asOf`.
+ * An employer whose tenant id is null or invalid is never planned (its id would name no folder,
+ * or another's) but refused, with the reason, for every period it should have filed.
  */
 
 export interface PlanOptions {
@@ -34,10 +37,26 @@ export interface Overdue {
   deadline: string;
 }
 
+/**
+ * A filing that cannot be made because its employer's tenant id is null or invalid (it would
+ * name no folder, or another's): never planned, always reported, so it cannot vanish.
+ */
+export interface Refused {
+  jurisdiction: string;
+  period: string;
+  /** The tenant id as the hub holds it. */
+  tenant: string | null;
+  orgId: string;
+  problem: string;
+  deadline: string;
+}
+
 export interface FilingPlan {
   items: FilingItem[];
   /** Unselected runs only: filings whose deadline passed in the last `overdueDays` without a delivery. */
   overdue: Overdue[];
+  /** Filings due (or overdue) for employers whose tenant id is invalid. */
+  refused: Refused[];
 }
 
 export async function planFilings(options: PlanOptions): Promise<FilingPlan> {
@@ -49,17 +68,33 @@ export async function planFilings(options: PlanOptions): Promise<FilingPlan> {
   for (const id of selection?.periods ?? []) {
     if (!chosen.some((j) => findPeriod(j, id))) throw new PermanentError(`no jurisdiction${selection?.jurisdiction ? ` '${selection.jurisdiction}'` : ''} has a period '${id}'`);
   }
-  const employers = await tenantsByCountry(options.hub, options.schema, options.entities);
-  const plan: FilingPlan = { items: [], overdue: [] };
+  const employers = await employersByCountry(options.hub, options.schema, options.entities);
+  const known = new Set([...employers.values()].flatMap((orgs) => orgs.filter((o) => !o.problem).map((o) => o.tenant!)));
+  const unknown = (selection?.tenants ?? []).filter((t) => !known.has(t));
+  if (unknown.length) {
+    const list = [...known].sort();
+    throw new PermanentError(
+      `unknown tenant${unknown.length > 1 ? 's' : ''} ${unknown.map((t) => `'${t}'`).join(', ')}: no employer in the hub belongs to ${unknown.length > 1 ? 'them' : 'it'}; tenants with employers: ${list.slice(0, 20).join(', ')}${list.length > 20 ? `, … (${list.length})` : ''}`,
+    );
+  }
+  const plan: FilingPlan = { items: [], overdue: [], refused: [] };
   for (const j of chosen) {
-    const tenants = (employers.get(j.country) ?? []).filter((t) => !selection?.tenant || t === selection.tenant);
+    const orgs = employers.get(j.country) ?? [];
+    const tenants = orgs.filter((o) => !o.problem && (!selection?.tenants || selection.tenants.includes(o.tenant!))).map((o) => o.tenant!);
+    // Employers whose tenant id is invalid can be named by no selection of tenants.
+    const invalid = selection?.tenants ? [] : orgs.filter((o) => o.problem);
     for (const period of periodsOf(j, options, selection)) {
-      for (const tenant of tenants) {
+      const due = isDue(period, asOf);
+      const late = !due && period.deadline.getTime() < asOf.getTime();
+      if (selection || due || late) {
+        for (const o of invalid) plan.refused.push({ jurisdiction: j.code, period: period.id, tenant: o.tenant, orgId: o.orgId, problem: o.problem!, deadline: period.deadline.toISOString() });
+      }
+      for (const tenant of new Set(tenants)) {
         const item = { jurisdiction: j.code, period: period.id, tenant };
         if (selection) plan.items.push(item);
-        else if (isDue(period, asOf)) {
+        else if (due) {
           if (!(await isDelivered(options.outboxDir, item))) plan.items.push(item);
-        } else if (period.deadline.getTime() < asOf.getTime() && !(await isDelivered(options.outboxDir, item))) {
+        } else if (late && !(await isDelivered(options.outboxDir, item))) {
           plan.overdue.push({ item, deadline: period.deadline.toISOString() });
         }
       }
@@ -76,12 +111,19 @@ function periodsOf(j: Jurisdiction, options: PlanOptions, selection: PlanOptions
   return selection ? around.filter((p) => isDue(p, options.asOf)) : around;
 }
 
-/** Tenants with an employer (org) in each country, from the hub. */
-async function tenantsByCountry(hub: HubDb, schema: string, entities: Entities): Promise<Map<string, string[]>> {
+interface EmployerOrg {
+  /** As the hub holds it: possibly null or invalid, which `problem` then says. */
+  tenant: string | null;
+  orgId: string;
+  problem: string | null;
+}
+
+/** The employers (orgs) in each country, with their tenant, from the hub. */
+async function employersByCountry(hub: HubDb, schema: string, entities: Entities): Promise<Map<string, EmployerOrg[]>> {
   const orgs = entities.orgs;
   if (!orgs?.tenantColumn) throw new PermanentError("the hub entity configuration has no tenant-scoped 'orgs', which filings read");
-  const { rows } = await sql<{ tenant: string; country: string }>`select distinct ${sql.raw(ident(orgs.tenantColumn))} as tenant, ${sql.raw(ident(columnOf(orgs, 'country')))} as country from ${sql.raw(tableName(schema, orgs))} order by 1, 2`.execute(hub);
-  const out = new Map<string, string[]>();
-  for (const r of rows) out.set(r.country, [...(out.get(r.country) ?? []), r.tenant]);
+  const { rows } = await sql<{ tenant: string | null; country: string; org_id: string }>`select ${sql.raw(ident(orgs.tenantColumn))} as tenant, ${sql.raw(ident(columnOf(orgs, 'country')))} as country, ${sql.raw(ident(columnOf(orgs, 'org_id')))} as org_id from ${sql.raw(tableName(schema, orgs))} order by 1, 2, 3`.execute(hub);
+  const out = new Map<string, EmployerOrg[]>();
+  for (const r of rows) out.set(r.country, [...(out.get(r.country) ?? []), { tenant: r.tenant, orgId: r.org_id, problem: tenantIdProblem(r.tenant) }]);
   return out;
 }

@@ -5,6 +5,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGunzip, createGzip } from 'node:zlib';
 import { lines } from './copy-lines.ts';
+import { pathUnder } from '../../server/hub/tenant-id.ts';
+import { filingPathParts } from './outbox.ts';
 import type { FilingItem } from './types.ts';
 
 /**
@@ -14,7 +16,8 @@ import type { FilingItem } from './types.ts';
  */
 
 export function stagingDirOf(stagingRoot: string, item: FilingItem, runId: number): string {
-  return path.join(stagingRoot, 'filings', item.jurisdiction, item.period, encodeURIComponent(item.tenant), `run-${runId}`);
+  if (!Number.isSafeInteger(runId) || runId < 0) throw new Error(`run id ${runId} cannot name a staging folder`);
+  return pathUnder(path.join(stagingRoot, 'filings'), ...filingPathParts(item), `run-${runId}`);
 }
 
 const BATCH_CHARS = 256 * 1024;

@@ -1,18 +1,22 @@
-import { rm } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
+import { PermanentError } from '../../server/errors.ts';
+import { ChunkWriter } from '../../jurisdictions/common.ts';
 import path from 'node:path';
 import type { HubDb } from '../../server/hub/db.ts';
 import type { Entities } from '../../server/hub/entities.ts';
 import { jurisdiction } from '../../jurisdictions/index.ts';
 import type { Violation } from '../../jurisdictions/types.ts';
-import { extractFiling } from './extract.ts';
+import { extractFiling, type RecordReject } from './extract.ts';
 import { buildManifest } from './manifest.ts';
 import { deliverFiling, filingFolder } from './outbox.ts';
 import { periodOrFail } from './period.ts';
 import { renderFiling } from './render.ts';
 import { stagingDirOf, writeJsonLines } from './staging.ts';
 import { resolveSubmitter, type SubmitterSettings } from './submitter.ts';
-import { isNothing, type Delivered, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './types.ts';
-import { validateFiling } from './validate.ts';
+import { filingLabel, isNothing, type Delivered, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './types.ts';
+import { rejectLine, validateFiling } from './validate.ts';
 import { verifyFiling } from './verify.ts';
 
 /**
@@ -30,7 +34,8 @@ export interface FilingEnv {
   /** Submitter settings, most specific first (run conf, then the installation's file). */
   submitters: readonly SubmitterSettings[];
   test: boolean;
-  onRejects?: (item: FilingItem, violations: Violation[]) => Promise<void>;
+  /** Stores violations; those found at extract carry the record's raw row. */
+  onRejects?: (item: FilingItem, violations: (Violation & { raw?: string })[]) => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -44,23 +49,89 @@ export async function extractStep(env: FilingEnv, item: FilingItem): Promise<Ext
   const dir = stagingDirOf(env.stagingDir, item, env.runId);
   // A retry starts over from a fresh snapshot.
   await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
   const recordsFile = path.join(dir, 'records.jsonl.gz');
-  const outcome = await extractFiling({
-    hub: env.hub,
-    schema: env.hubSchema,
-    entities: env.entities,
-    jurisdiction: j,
-    tenant: item.tenant,
-    period,
-    sink: (_employer, employees) => writeJsonLines(recordsFile, employees, env.signal),
-    signal: env.signal,
-  });
+  const rejects = new RejectsSink(path.join(dir, 'extract-rejects.jsonl'), env.onRejects && ((v) => env.onRejects!(item, v)));
+  let outcome;
+  try {
+    outcome = await extractFiling({
+      hub: env.hub,
+      schema: env.hubSchema,
+      entities: env.entities,
+      jurisdiction: j,
+      tenant: item.tenant,
+      period,
+      sink: (_employer, employees) => writeJsonLines(recordsFile, employees, env.signal),
+      onReject: (violations) => rejects.add(violations),
+      signal: env.signal,
+    });
+    await rejects.close();
+  } catch (err) {
+    rejects.destroy();
+    throw err;
+  }
   if (!outcome.employer) return { item, nothing: `tenant '${item.tenant}' has no employer in ${j.country} as of ${outcome.snapshotAt}` };
+  if (outcome.result === 0 && outcome.rejected > 0) {
+    throw new PermanentError(`${filingLabel(item)}: all ${outcome.rejected} workers ${outcome.employer.orgId} paid were rejected at extract (${rejects.violations} violations, see the rejects); there is nothing to file`);
+  }
   if (outcome.result === 0) {
     await rm(dir, { recursive: true, force: true });
     return { item, nothing: `nobody was paid by ${outcome.employer.orgId} in the tax year up to ${period.end} (hub as of ${outcome.snapshotAt})` };
   }
-  return { item, snapshotAt: outcome.snapshotAt, employer: outcome.employer, recordsFile, records: outcome.result, dir };
+  return {
+    item,
+    snapshotAt: outcome.snapshotAt,
+    employer: outcome.employer,
+    recordsFile,
+    records: outcome.result,
+    extractRejected: outcome.rejected,
+    extractViolations: rejects.violations,
+    extractRejectsFile: rejects.file,
+    dir,
+  };
+}
+
+/**
+ * The extract's rejects: JSON lines in staging (what the outbox's rejects.jsonl starts with) and
+ * the store, in batches, with each record's raw row.
+ */
+class RejectsSink {
+  violations = 0;
+  private readonly out: WriteStream;
+  private readonly writer: ChunkWriter;
+  private pending: RecordReject[] = [];
+
+  constructor(
+    readonly file: string,
+    private readonly save: ((violations: RecordReject[]) => Promise<void>) | undefined,
+  ) {
+    this.out = createWriteStream(file);
+    this.writer = new ChunkWriter(this.out);
+  }
+
+  async add(violations: RecordReject[]): Promise<void> {
+    this.violations += violations.length;
+    for (const v of violations) await this.writer.write(rejectLine(v));
+    this.pending.push(...violations);
+    if (this.pending.length >= 500) await this.flushStore();
+  }
+
+  private async flushStore(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length) await this.save?.(batch);
+  }
+
+  async close(): Promise<void> {
+    await this.flushStore();
+    await this.writer.flush();
+    this.out.end();
+    await finished(this.out);
+  }
+
+  destroy(): void {
+    this.out.destroy();
+  }
 }
 
 export async function validateStep(env: FilingEnv, prev: Extracted | NothingToFile): Promise<Validated | NothingToFile> {

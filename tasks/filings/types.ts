@@ -24,6 +24,11 @@ export interface Extracted {
   /** Canonical records, gzip'd JSON lines; null when there is nothing to file. */
   readonly recordsFile: string | null;
   readonly records: number;
+  /** Records the extract refused (the record contract: types, nulls, tenants), and their violations. */
+  readonly extractRejected: number;
+  readonly extractViolations: number;
+  /** Their violations as JSON lines (values masked); validation puts them first in rejects.jsonl. */
+  readonly extractRejectsFile: string;
   /** The staging folder of this filing (removed once delivered). */
   readonly dir: string;
 }

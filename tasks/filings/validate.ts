@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -45,8 +45,9 @@ export async function validateFiling(options: ValidateOptions): Promise<Validate
   const rejectsPart = `${rejectsFile}.part`;
   const out = createWriteStream(rejectsPart);
   const rejects = new ChunkWriter(out);
-  let rejected = 0;
-  let violations = 0;
+  // The records refused at extract come first: the rejects file accounts for every worker left out.
+  let rejected = extracted.extractRejected;
+  let violations = extracted.extractViolations;
   let pending: Violation[] = [];
 
   async function* passing(): AsyncGenerator<FilingEmployee> {
@@ -70,6 +71,7 @@ export async function validateFiling(options: ValidateOptions): Promise<Validate
 
   let valid: number;
   try {
+    if (extracted.extractRejected) for await (const chunk of createReadStream(extracted.extractRejectsFile, 'utf8')) await rejects.write(chunk as string);
     valid = await writeJsonLines(validFile, passing());
     if (pending.length) await options.onRejects?.(pending);
     await rejects.flush();
@@ -82,7 +84,7 @@ export async function validateFiling(options: ValidateOptions): Promise<Validate
     throw err;
   }
   if (valid === 0 && extracted.records > 0) {
-    throw new PermanentError(`${filingLabel(extracted.item)}: all ${extracted.records} records break ${j.code} rules (${violations} violations, see the rejects); there is nothing to file`);
+    throw new PermanentError(`${filingLabel(extracted.item)}: all ${extracted.records} records the extract passed break ${j.code} rules (${violations} violations, see the rejects); there is nothing to file`);
   }
   return { ...extracted, submitter, validFile, valid, rejected, violations, rejectsFile };
 }

@@ -168,4 +168,17 @@ describe('hubflow filings list', () => {
     expect(r.stdout.trim()).toBe('(none)');
     expect(r.stderr).toContain(`unfinished: ${folder}: no manifest.json`);
   });
+
+  it('skips and names a folder whose name is not a valid id, even one holding a manifest', async () => {
+    const good = path.join(h.outbox, 'us-efw2', '2025', 'globex-media');
+    const odd = path.join(h.outbox, 'us-efw2', '2025', '.globex media');
+    await mkdir(odd, { recursive: true });
+    await copyFile(path.join(good, 'manifest.json'), path.join(odd, 'manifest.json'));
+    const r = await hubflow('filings', 'list', '--jurisdiction', 'us-efw2', '--json');
+    expect(r.code).toBe(0);
+    const listed = JSON.parse(r.stdout) as { filings: { folder: string }[]; skipped: { folder: string; problem: string }[] };
+    expect(listed.filings.map((f) => f.folder)).not.toContain(odd);
+    expect(listed.skipped).toEqual([{ folder: odd, problem: expect.stringMatching(/^not a filing folder: tenant id "\.globex media" is not 1-64 characters/) }]);
+    expect(r.stderr).toContain(`skipped: ${odd}: not a filing folder`);
+  });
 });

@@ -70,7 +70,7 @@ const FILINGS = [
 describe('the filing cycle', () => {
   it('files what is due for every tenant with an employer there, and alerts the FPS that missed its deadline', async () => {
     const report = (await h.rt.db.selectFrom('task_instances').select('result').where('run_id', '=', runs.scheduled!).where('task_id', '=', 'report').executeTakeFirstOrThrow()).result;
-    expect(report).toEqual({ planned: 3, delivered: 3, nothingToFile: 0, notDelivered: [] });
+    expect(report).toEqual({ planned: 3, delivered: 3, nothingToFile: 0, notDelivered: [], refused: [] });
     const overdue = h.alerts.filter((a) => a.message.startsWith('filing OVERDUE'));
     expect(overdue.map((a) => a.message)).toEqual(['filing OVERDUE: gb-rti-fps 2025-26-M09 for tenant \'northwind-health\' was due by 2025-12-31T23:59:59.999Z and is not in the outbox']);
   });
@@ -154,6 +154,6 @@ describe('the filing cycle', () => {
     const states = await taskStates(h.rt, next.id);
     expect(states.extract).toBe('skipped');
     const report = (await h.rt.db.selectFrom('task_instances').select('result').where('run_id', '=', next.id).where('task_id', '=', 'report').executeTakeFirstOrThrow()).result;
-    expect(report).toEqual({ planned: 0, delivered: 0, nothingToFile: 0, notDelivered: [] });
+    expect(report).toEqual({ planned: 0, delivered: 0, nothingToFile: 0, notDelivered: [], refused: [] });
   });
 });
