@@ -13,7 +13,7 @@ import { openHub } from '../server/hub/db.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { mutateHub } from '../server/hub/mutate.ts';
 import { seedHub } from '../server/hub/seed.ts';
-import { applyScope } from '../tasks/history/apply.ts';
+import { applyScope, utcDayInterval } from '../tasks/history/apply.ts';
 import { extractScope, type ExtractResult } from '../tasks/history/extract.ts';
 import { reconcileScope } from '../tasks/history/reconcile.ts';
 
@@ -94,7 +94,7 @@ export async function runHistoryBench(): Promise<unknown> {
       const extractSeconds = seconds(started);
       t = performance.now();
       const loads = await inParallel(extracts, PARALLEL, (extract: ExtractResult) =>
-        applyScope({ warehouse: wh, entities, extract, runId, logicalDate, attempt: `bench-${label}-${extract.scope}` }),
+        applyScope({ warehouse: wh, entities, extract, runId, interval: utcDayInterval(logicalDate), attempt: `bench-${label}-${extract.scope}` }),
       );
       const loadSeconds = seconds(t);
       t = performance.now();

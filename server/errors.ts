@@ -25,6 +25,21 @@ export class PermanentError extends HubflowError {
   }
 }
 
+/**
+ * Airflow's AirflowSkipException: the task decided, deliberately, not to do its work. Its
+ * instance ends `skipped` with this reason recorded (never retried), and downstream tasks
+ * follow their trigger rules. A skip is not a failure: it leaves the run green, so throw it
+ * only when nothing is lost by not doing the work.
+ */
+export class SkipTaskError extends HubflowError {
+  constructor(reason: string, options: { cause?: unknown } = {}) {
+    super(reason, { ...options, retryable: false });
+  }
+}
+
+/** Whether a thrown value is a deliberate skip (by name: it may come from another copy of this module). */
+export const isSkip = (err: unknown): err is Error => err instanceof Error && err.name === 'SkipTaskError';
+
 /** The task ran past its `timeoutMs`; its AbortSignal fired. Retried like any transient error. */
 export class TaskTimeoutError extends RetryableError {}
 
@@ -61,7 +76,7 @@ export class DagDefinitionError extends HubflowError {
 export class NotFoundError extends HubflowError {}
 export class ConflictError extends HubflowError {}
 
-const PERMANENT_NAMES = new Set(['PermanentError', 'UnrecoverableError', 'DagDefinitionError', 'SpecError']);
+const PERMANENT_NAMES = new Set(['PermanentError', 'UnrecoverableError', 'DagDefinitionError', 'SpecError', 'SkipTaskError']);
 // PostgreSQL SQLSTATEs that say "try again": serialization failure, deadlock, lock timeout,
 // too many connections, cannot connect now, admin shutdown.
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '53300', '57P03', '57P01']);

@@ -1,13 +1,15 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { z } from 'zod';
 import type { TaskContext } from 'hubflow';
-import { PermanentError } from '../server/errors.ts';
+import { PermanentError, SkipTaskError } from '../server/errors.ts';
 import { readingHub } from '../server/hub/db.ts';
+import { assertTenantId, pathUnder, tenantIdProblem } from '../server/hub/tenant-id.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { ident } from '../server/hub/schema.ts';
-import { applyScope, type EntityLoad } from './history/apply.ts';
+import { applyScope, intervalDay, lastApplied, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';
 import { extractScope, type ExtractResult, type Reject } from './history/extract.ts';
 import { scopeLabel, type Scope } from './history/layout.ts';
 import { reconcileScope, type EntityReconciliation } from './history/reconcile.ts';
@@ -22,31 +24,126 @@ const entities = HUB_ENTITIES;
 export const MISSING_IN_TARGET = '(record missing in warehouse)';
 export const MISSING_IN_SOURCE = '(record missing in hub)';
 
-/** The ledger's date of a run: the UTC calendar day of its logical date. */
-export const ledgerDate = (ctx: TaskContext) => ctx.logicalDate.toISOString().slice(0, 10);
+/** The run's data interval as the ledger keys it. */
+const intervalOf = (ctx: TaskContext) => ({ start: ctx.dataInterval.start.toISOString(), end: ctx.dataInterval.end.toISOString() });
 
-function scopeDir(ctx: TaskContext, scope: Scope): string {
-  return path.join(ctx.connections.stagingDir, 'history', ctx.dagId, `run-${ctx.runId}`, scope === null ? '_global' : encodeURIComponent(scope));
+/** The staging folder of all runs of this DAG; every path under it is checked to stay there. */
+const runsDir = (ctx: TaskContext) => pathUnder(ctx.connections.stagingDir, 'history', ctx.dagId);
+const scopeName = (scope: Scope) => (scope === null ? '_global' : assertTenantId(scope));
+
+function scopeDir(ctx: TaskContext, scope: Scope, runId = ctx.runId): string {
+  return pathUnder(runsDir(ctx), `run-${runId}`, scopeName(scope));
+}
+
+/**
+ * Beside a scope's staged files: the snapshot they hold, so pruning knows which are older.
+ * Pruning removes the files and keeps this marker, noting which later run's clean
+ * reconciliation made them unneeded: a clear of the run's load or reconcile then says so.
+ */
+const SNAPSHOT_MARKER = 'snapshot.json';
+
+interface SnapshotMarker {
+  runId: number;
+  snapshotAt: string;
+  /** Set when the files were pruned: the run whose newer snapshot of the scope reconciled clean. */
+  prunedAfter?: { runId: number; snapshotAt: string };
+}
+
+async function readMarker(dir: string): Promise<SnapshotMarker | null> {
+  return readFile(path.join(dir, SNAPSHOT_MARKER), 'utf8').then(
+    (text) => JSON.parse(text) as SnapshotMarker,
+    () => null,
+  );
+}
+
+/** Why a run's staged snapshot is gone, when a later clean reconciliation pruned it. */
+async function prunedReason(ctx: TaskContext, scope: Scope, snapshotAt: string): Promise<string | null> {
+  const marker = await readMarker(scopeDir(ctx, scope));
+  const after = marker?.snapshotAt === snapshotAt ? marker.prunedAfter : undefined;
+  if (!after) return null;
+  return (
+    `${scopeLabel(scope)}: run ${after.runId} reconciled a newer snapshot of this scope (${after.snapshotAt}) clean, so this run's (${snapshotAt}) ` +
+    `is superseded and its staged files were pruned; nothing to do. The newer reconciliation: hubflow reconcile report --run ${after.runId}`
+  );
+}
+
+/** The conf that re-syncs one scope (see listScopes). */
+const resyncConf = (scope: Scope) => JSON.stringify(scope === null ? { global: true } : { tenants: [scope] });
+
+/**
+ * The run's conf, as far as it selects scopes: `tenants` loads only those tenants (the
+ * operator's re-sync of chosen tenants), leaving every other tenant's history untouched; the
+ * global reference data then comes along only with `global: true`. Without `tenants`, every
+ * tenant and (unless `global: false`) the reference data.
+ */
+const selectionSchema = z.object({
+  tenants: z.array(z.string(), { error: 'a list of tenant ids, e.g. ["acme"]' }).min(1, 'name at least one tenant').optional(),
+  global: z.boolean().optional(),
+});
+
+function parseSelection(conf: Readonly<Record<string, unknown>>): { tenants: string[] | null; global: boolean } {
+  const parsed = selectionSchema.safeParse(conf);
+  if (!parsed.success) throw new PermanentError(`invalid conf: ${parsed.error.issues.map((i) => `${['conf', ...i.path].join('.')}: ${i.message}`).join('; ')}`);
+  const tenants = parsed.data.tenants ? [...new Set(parsed.data.tenants)] : null;
+  for (const t of tenants ?? []) {
+    const problem = tenantIdProblem(t);
+    if (problem) throw new PermanentError(`conf.tenants: ${problem}`);
+  }
+  return { tenants, global: parsed.data.global ?? tenants === null };
 }
 
 /**
  * Every tenant of the hub, largest first (by workers), after the global scope: mapped
  * instances are taken in list order, so the long extracts start first and the night does
- * not end waiting on one big tenant that started last.
+ * not end waiting on one big tenant that started last. A tenant id that breaks the tenant id
+ * rule (NULL, '', '.', '..', a path separator...) is no scope: it is left out, logged, alerted
+ * and kept in the run's rejects (kind 'tenant'); the extract rejects its rows.
  */
 export async function listScopes(ctx: TaskContext): Promise<Scope[]> {
+  const selection = parseSelection(ctx.conf);
   const clients = entities.clients!;
   const workers = entities.workers!;
   const table = (e: typeof clients) => sql.raw(`${ident(ctx.connections.hubSchema)}.${ident(e.table)}`);
   const { rows } = await readingHub(ctx.connections.hubSchema, () =>
-    sql<{ tenant: string }>`
+    sql<{ tenant: string | null }>`
     select c.tenant, coalesce(w.n, 0) as n
     from (select distinct ${sql.raw(ident(clients.tenantColumn!))} as tenant from ${table(clients)}) c
-    left join (select ${sql.raw(ident(workers.tenantColumn!))} as tenant, count(*) as n from ${table(workers)} group by 1) w using (tenant)
+    left join (select ${sql.raw(ident(workers.tenantColumn!))} as tenant, count(*) as n from ${table(workers)} group by 1) w
+      on w.tenant is not distinct from c.tenant
     order by n desc, c.tenant`.execute(ctx.connections.hub()),
   );
-  ctx.log.info({ tenants: rows.length }, 'tenants to extract');
-  return [null, ...rows.map((r) => r.tenant)];
+  const valid = rows.map((r) => r.tenant).filter((t): t is string => tenantIdProblem(t) === null);
+  const invalid = rows.flatMap((r) => {
+    const problem = tenantIdProblem(r.tenant);
+    return problem ? [{ tenant: r.tenant, problem }] : [];
+  });
+  await reportLeftOut(ctx, invalid);
+  if (selection.tenants) {
+    const known = new Set(valid);
+    const unknown = selection.tenants.filter((t) => !known.has(t));
+    if (unknown.length) {
+      const some = valid.slice(0, 20).join(', ') + (valid.length > 20 ? `, ... (${valid.length} in all)` : '');
+      throw new PermanentError(`conf.tenants: ${unknown.map((t) => `'${t}'`).join(', ')} ${unknown.length > 1 ? 'are not tenants' : 'is not a tenant'} of the hub (no clients row); its tenants: ${some || 'none'}`);
+    }
+  }
+  const tenants = selection.tenants ? valid.filter((t) => selection.tenants!.includes(t)) : valid;
+  ctx.log.info({ tenants: tenants.length, global: selection.global, selected: selection.tenants !== null }, 'tenants to extract');
+  return [...(selection.global ? [null] : []), ...tenants];
+}
+
+async function reportLeftOut(ctx: TaskContext, invalid: { tenant: string | null; problem: string }[]): Promise<void> {
+  const store = ctx.connections.store;
+  // A retry or a clear lists the tenants again: one account per run.
+  await store.deleteFrom('rejects').where('run_id', '=', ctx.runId).where('task_id', '=', ctx.taskId).execute();
+  if (!invalid.length) return;
+  const why = invalid.map((i) => `${i.tenant === null ? 'NULL' : JSON.stringify(i.tenant)} (${i.problem})`).join('; ');
+  const message = `${invalid.length} tenant${invalid.length > 1 ? 's' : ''} of the hub left out of this run, their rows rejected by the extract: ${why}`;
+  ctx.log.warn({ event: 'tenants_left_out', tenants: invalid }, message);
+  await store
+    .insertInto('rejects')
+    .values(invalid.map((i) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'tenant', entity: entities.clients!.name, tenant_id: i.tenant, record_key: JSON.stringify(i.tenant), field: 'tenant_id', reason: `${i.problem}: no scope, nothing of this tenant is loaded`, raw: null })))
+    .execute();
+  await ctx.alert(message, { tenants: invalid });
 }
 
 export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractResult> {
@@ -63,10 +160,31 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
   // Snowflake's PUT is given gzip; the PostgreSQL warehouse reads the file where it is.
   const { config } = ctx.connections;
   const compression = config.HUBFLOW_WAREHOUSE === 'snowflake' ? 'gzip' : config.HUBFLOW_STAGING_COMPRESSION;
-  const result = await extractScope({ hub: ctx.connections.hub(), schema: ctx.connections.hubSchema, entities, scope, dir: scopeDir(ctx, scope), onRejects: saveRejects, signal: ctx.signal, compression });
+  const dir = scopeDir(ctx, scope);
+  const result = await extractScope({ hub: ctx.connections.hub(), schema: ctx.connections.hubSchema, entities, scope, dir, onRejects: saveRejects, signal: ctx.signal, compression });
+  const marker: SnapshotMarker = { runId: ctx.runId, snapshotAt: result.snapshotAt };
+  await writeFile(path.join(dir, SNAPSHOT_MARKER), JSON.stringify(marker));
   const rejected = result.entities.reduce((n, e) => n + e.rejected, 0);
   ctx.log.info({ scope: scopeLabel(scope), snapshotAt: result.snapshotAt, rows: result.entities.reduce((n, e) => n + e.staged, 0), rejected }, 'snapshot staged');
   return result;
+}
+
+/**
+ * This mapped instance's element of its upstream's results. An upstream instance that was
+ * skipped hands on its skip (with its reason); one that failed, a failure (see upstreamItem).
+ */
+async function upstreamOf<T>(ctx: TaskContext<T | null>, upstreamTask: string, what: string): Promise<T> {
+  if (ctx.item === null) {
+    const up = await ctx.connections.store
+      .selectFrom('task_instances')
+      .select(['state', 'error'])
+      .where('run_id', '=', ctx.runId)
+      .where('task_id', '=', upstreamTask)
+      .where('map_index', '=', ctx.mapIndex)
+      .executeTakeFirst();
+    if (up?.state === 'skipped') throw new SkipTaskError(`${what} #${ctx.mapIndex} was skipped: ${(up.error as { message?: string } | null)?.message ?? 'no reason given'}`);
+  }
+  return upstreamItem(ctx, what);
 }
 
 export interface LoadResult {
@@ -75,27 +193,53 @@ export interface LoadResult {
 }
 
 export async function loadHistory(ctx: TaskContext<ExtractResult | null>): Promise<LoadResult> {
-  const extract = upstreamItem(ctx, 'the extract');
-  const loads = await applyScope({
-    warehouse: await ctx.connections.warehouse(),
-    entities,
-    extract,
-    runId: ctx.runId,
-    logicalDate: ledgerDate(ctx),
-    attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}`,
-    guard: { maxShare: ctx.connections.config.HUBFLOW_MASS_DELETE_SHARE, minRows: 5 },
-  });
-  for (const l of loads) ctx.log.info({ scope: scopeLabel(extract.scope), ...l }, `${l.entity}: ${l.status}`);
-  return { extract, entities: loads };
+  const extract = await upstreamOf(ctx, 'extract', 'the extract');
+  try {
+    const loads = await applyScope({
+      warehouse: await ctx.connections.warehouse(),
+      entities,
+      extract,
+      runId: ctx.runId,
+      interval: intervalOf(ctx),
+      attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}`,
+      guard: { maxShare: ctx.connections.config.HUBFLOW_MASS_DELETE_SHARE, minRows: 5 },
+    });
+    for (const l of loads) ctx.log.info({ scope: scopeLabel(extract.scope), ...l }, `${l.entity}: ${l.status}`);
+    return { extract, entities: loads };
+  } catch (err) {
+    if (err instanceof StagingGoneError) {
+      const pruned = await prunedReason(ctx, extract.scope, extract.snapshotAt);
+      if (pruned) throw new SkipTaskError(pruned);
+      throw new PermanentError(`${scopeLabel(extract.scope)}: ${err.message}. Re-extract this run's snapshots: hubflow tasks clear ${ctx.runId} --task extract`);
+    }
+    throw err;
+  }
 }
 
 export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Promise<EntityReconciliation[]> {
-  const { extract, entities: loads } = upstreamItem(ctx, 'the load');
-  const loadedNow = new Set(loads.filter((l) => l.status === 'loaded').map((l) => l.entity));
-  // A date loaded by an earlier run was reconciled then; today's snapshot is not what it loaded.
-  const staged = extract.entities.filter((e) => loadedNow.has(e.entity));
+  const { extract, entities: loads } = await upstreamOf(ctx, 'load', 'the load');
+  const warehouse = await ctx.connections.warehouse();
+  const label = scopeLabel(extract.scope);
+  // Compared with today's history, a superseded snapshot would report every change since as drift.
+  const last = await lastApplied(warehouse, entities, extract.scope);
+  if (last && last.snapshotAt > extract.snapshotAt) {
+    throw new SkipTaskError(
+      `${label}: this run's snapshot (${extract.snapshotAt}) is older than the one run ${last.runId} applied (${last.snapshotAt}), so there is nothing of it left to reconcile; ` +
+        `the newer load's reconciliation: hubflow reconcile report --run ${last.runId}`,
+    );
+  }
+  const staged = extract.entities.filter((e) => e.file !== null && loads.some((l) => l.entity === e.entity));
+  const gone = await missingFiles(staged.map((e) => e.file!));
+  if (gone.length) {
+    const pruned = await prunedReason(ctx, extract.scope, extract.snapshotAt);
+    if (pruned) throw new SkipTaskError(pruned);
+    throw new PermanentError(
+      `${label}: the staged snapshot of run ${ctx.runId} is gone (${gone.join(', ')}), and no later clean reconciliation pruned it: the staging folder was lost or cleaned. ` +
+        `Re-extract and reconcile this run: hubflow tasks clear ${ctx.runId} --task extract; or load the scope afresh: hubflow dags trigger ${ctx.dagId} --conf '${resyncConf(extract.scope)}'`,
+    );
+  }
   const results = await reconcileScope({
-    warehouse: await ctx.connections.warehouse(),
+    warehouse,
     entities,
     scope: extract.scope,
     staged,
@@ -108,23 +252,32 @@ export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Pro
     `${r.entity}/${r.tenant || 'global'}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched` +
     `${r.fields.length ? ` (${r.fields.map((f) => `${f.field} ${f.mismatched}`).join(', ')})` : ''}, rate ${(r.mismatchRate * 100).toFixed(3)}%, ${r.severity}`;
   if (failed.length) {
-    throw new PermanentError(`reconciliation failed for ${scopeLabel(extract.scope)}: ${failed.map(describe).join('; ')}; see hubflow reconcile report --run ${ctx.runId}`);
+    throw new PermanentError(`reconciliation failed for ${label}: ${failed.map(describe).join('; ')}; see hubflow reconcile report --run ${ctx.runId}`);
   }
-  if (critical.length) await ctx.alert(`critical reconciliation mismatch in ${scopeLabel(extract.scope)}: ${critical.map(describe).join('; ')}`, { runId: ctx.runId });
-  await pruneStaging(ctx, extract.scope);
+  if (critical.length) await ctx.alert(`critical reconciliation mismatch in ${label}: ${critical.map(describe).join('; ')}`, { runId: ctx.runId });
+  else await pruneStaging(ctx, extract.scope, extract.snapshotAt);
   return results;
 }
 
 /**
- * Once a scope's load is proven, earlier runs' snapshots of it are no longer needed; this run's
- * stays, so its reconciliation can be repeated (clear the reconcile task) and audited.
+ * Once a scope's snapshot is loaded and reconciled clean, the scope's older snapshots (of any
+ * run) are no longer needed: each was applied or superseded, and a clear of its load or
+ * reconcile skips, saying so (the marker stays). This run's stays, so its reconciliation can be
+ * repeated (clear the reconcile task) and audited, until a later snapshot reconciles clean.
+ * A folder without a marker (an extract under way, or broken) goes only if its run is older.
  */
-async function pruneStaging(ctx: TaskContext, scope: Scope): Promise<void> {
-  const runs = path.dirname(path.dirname(scopeDir(ctx, scope)));
-  const scopeName = path.basename(scopeDir(ctx, scope));
-  for (const dir of await readdir(runs).catch(() => [] as string[])) {
+async function pruneStaging(ctx: TaskContext, scope: Scope, snapshotAt: string): Promise<void> {
+  for (const dir of await readdir(runsDir(ctx)).catch(() => [] as string[])) {
     const id = Number(/^run-(\d+)$/.exec(dir)?.[1]);
-    if (id && id < ctx.runId) await rm(path.join(runs, dir, scopeName), { recursive: true, force: true });
+    if (!id || id === ctx.runId) continue;
+    const staged = scopeDir(ctx, scope, id);
+    const marker = await readMarker(staged);
+    if (marker?.prunedAfter || !(marker ? marker.snapshotAt < snapshotAt : id < ctx.runId)) continue;
+    for (const file of await readdir(staged).catch(() => [] as string[])) {
+      if (file !== SNAPSHOT_MARKER) await rm(path.join(staged, file), { recursive: true, force: true });
+    }
+    if (marker) await writeFile(path.join(staged, SNAPSHOT_MARKER), JSON.stringify({ ...marker, prunedAfter: { runId: ctx.runId, snapshotAt } } satisfies SnapshotMarker));
+    else await rm(staged, { recursive: true, force: true });
   }
 }
 
@@ -137,7 +290,7 @@ async function saveReconciliations(ctx: TaskContext, results: EntityReconciliati
         .insertInto('reconciliations')
         .values({
           run_id: ctx.runId,
-          logical_date: ledgerDate(ctx),
+          logical_date: intervalDay(intervalOf(ctx)),
           entity: r.entity,
           tenant_id: r.tenant,
           source_count: r.sourceCount,

@@ -48,9 +48,10 @@ export interface Completion {
   dagId: string;
   taskId: string;
   attemptId: number;
-  outcome: 'success' | 'failed';
+  outcome: 'success' | 'failed' | 'skipped';
   /** JSON text of the task's result. */
   result?: string;
+  /** Why it failed, or (skipped) the task's reason. */
   error?: unknown;
 }
 
@@ -424,7 +425,12 @@ export class Engine {
    */
   async #completeBatch(items: Completion[]): Promise<void[]> {
     const ids = items.map((i) => i.tiId);
-    const errors = items.map((i) => (i.outcome === 'failed' ? JSON.stringify(describeError(i.error)) : null));
+    const errors = items.map((i) => {
+      if (i.outcome === 'success') return null;
+      // A skip's reason is its message; its stack says nothing an operator needs.
+      const { name, message, stack } = describeError(i.error);
+      return JSON.stringify(i.outcome === 'skipped' ? { name, message } : { name, message, stack });
+    });
     const runIds = [...new Set(items.map((i) => i.runId))].sort((a, b) => a - b);
     // The tasks the decisions read: the finished tasks' downstream, and the upstream of those.
     const watched = new Map<number, Set<string>>();

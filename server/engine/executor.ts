@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { PermanentError, RetryableError, TaskCancelledError, TaskTimeoutError, describeError, isRetryable } from '../errors.ts';
+import { PermanentError, RetryableError, TaskCancelledError, TaskTimeoutError, describeError, isRetryable, isSkip } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Connections } from '../connections/task-connections.ts';
 import type { TaskContext } from './dag.ts';
@@ -160,10 +160,18 @@ export class Executor {
         log.warn({ event: 'task_cancelled', reason: err.message }, `task stopped: ${err.message}`);
         throw new UnrecoverableError(err.message);
       }
+      if (isSkip(err)) return await this.#skipped(ti, err, log);
       return await this.#failed(ti, err, log, task.retry, resources);
     } finally {
       clearTimeout(cancelTimer);
     }
+  }
+
+  /** The task skipped itself (SkipTaskError): the instance ends `skipped`, its reason kept as its error. */
+  async #skipped(ti: StartedTask, err: Error, log: Logger): Promise<string> {
+    await this.engine.completeTask({ tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, attemptId: ti.attempt_id, outcome: 'skipped', error: err });
+    log.info({ event: 'task_skipped', reason: err.message }, `task skipped: ${err.message}`);
+    return 'skipped';
   }
 
   async #failed(

@@ -48,12 +48,12 @@ export class StoreMetrics {
     const registers = [this.registry];
     this.#taskDuration = new Histogram({
       name: 'hubflow_task_duration_seconds',
-      help: 'Duration of finished task attempts, by outcome (success, retry, failed, lost)',
+      help: 'Duration of finished task attempts, by outcome (success, retry, failed, lost, skipped)',
       labelNames: ['dag', 'task', 'outcome'],
       buckets: DURATION_BUCKETS,
       registers,
     });
-    this.#attempts = new Counter({ name: 'hubflow_task_attempts_total', help: 'Finished task attempts', labelNames: ['dag', 'outcome'], registers });
+    this.#attempts = new Counter({ name: 'hubflow_task_attempts_total', help: 'Finished task attempts, by outcome (success, retry, failed, lost, skipped)', labelNames: ['dag', 'outcome'], registers });
     this.#retries = new Counter({ name: 'hubflow_task_retries_total', help: 'Task attempts that ended in a retry or were lost with their worker', labelNames: ['dag'], registers });
     this.#handoff = new Histogram({
       name: 'hubflow_handoff_delay_seconds',

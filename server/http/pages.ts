@@ -114,7 +114,7 @@ ${tis.map(
 <td>${stateBadge(ti.state)}${ti.next_try_at && ti.state === 'up_for_retry' ? html` <span class="muted">next ${formatTime(ti.next_try_at)}</span>` : ''}${ti.state === 'deferred' && ti.deferred_reason ? html` <span class="muted">${ti.deferred_reason}</span>` : ''}</td>
 <td class="num">${ti.try_number}/${ti.max_tries}</td>
 <td>${formatTime(ti.started_at)}</td><td>${formatTime(ti.ended_at)}</td><td class="num">${formatDuration(ti.started_at, ti.ended_at)}</td>
-<td class="err">${errorMessage(ti.error)}</td>
+<td class="${ti.state === 'skipped' ? 'muted' : 'err'}">${ti.state === 'skipped' && ti.error ? `skipped: ${(ti.error as { message?: string }).message ?? ''}` : errorMessage(ti.error)}</td>
 <td>${ti.try_number > 0 || ti.state === 'queued' ? html`<a href="${boardJobUrl(rt, ti.job_id)}">${ti.job_id}</a>` : ''}</td>
 </tr>`,
 )}

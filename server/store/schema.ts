@@ -98,7 +98,7 @@ export interface AttemptsTable {
   worker: string;
   started_at: Timestamp;
   ended_at: Timestamp | null;
-  /** running, success, retry, failed, lost (the worker died or Redis lost the job), cancelled. */
+  /** running, success, retry, failed, lost (the worker died or Redis lost the job), cancelled, skipped. */
   outcome: string;
   error: Json | null;
 }

@@ -1,5 +1,6 @@
-import type { Warehouse, WarehouseSession } from '../../server/connections/warehouse.ts';
-import { PermanentError, RetryableError } from '../../server/errors.ts';
+import { access } from 'node:fs/promises';
+import type { Dialect, Warehouse, WarehouseSession } from '../../server/connections/warehouse.ts';
+import { PermanentError, RetryableError, SkipTaskError } from '../../server/errors.ts';
 import type { Entities, Entity } from '../../server/hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
 import { ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
@@ -33,9 +34,15 @@ export interface MassDeleteGuard {
 
 export const DEFAULT_GUARD: MassDeleteGuard = { maxShare: 0.02, minRows: 5 };
 
+/**
+ * What a load did with one entity: `loaded` (a ledger row: the interval's first load, or a
+ * later snapshot of it that changed something), `unchanged` (the interval was loaded and this
+ * later snapshot changes nothing), `already_loaded` (this very snapshot was applied before: a
+ * retry after a commit).
+ */
 export interface EntityLoad {
   entity: string;
-  status: 'loaded' | 'already_loaded';
+  status: 'loaded' | 'unchanged' | 'already_loaded';
   inserted: number;
   updated: number;
   deleted: number;
@@ -50,8 +57,8 @@ export interface ApplyOptions {
   entities: Entities;
   extract: ExtractResult;
   runId: number;
-  /** The run's logical date, YYYY-MM-DD: the ledger's key with entity and tenant. */
-  logicalDate: string;
+  /** The run's data interval (ISO instants): what the load covers, the ledger's key with entity and tenant. */
+  interval: { start: string; end: string };
   /** Unique per try: names the temporary tables and the Snowflake stage path. */
   attempt: string;
   guard?: MassDeleteGuard;
@@ -83,28 +90,73 @@ function plusMicrosecond(iso: string): string {
   return `${next}.000000Z`;
 }
 
-interface Ledger {
-  entity: string;
-  logical_date: string;
-  snapshot_at: string;
-}
-
 const num = (v: unknown) => Number(v ?? 0);
 
-async function ledgerState(s: WarehouseSession, wh: Warehouse, tenant: string, names: string[]): Promise<Map<string, { loaded: Set<string>; last: Ledger | null }>> {
+/** A UTC calendar day (YYYY-MM-DD) as a data interval: for loads outside a DAG run (benchmarks, tests). */
+export function utcDayInterval(day: string): { start: string; end: string } {
+  const start = new Date(`${day}T00:00:00.000Z`);
+  return { start: start.toISOString(), end: new Date(start.getTime() + 86_400_000).toISOString() };
+}
+
+/** The UTC day an interval starts: the ledger's logical_date, and the day delete approvals name. */
+export const intervalDay = (interval: { start: string }) => interval.start.slice(0, 10);
+
+/** An entity's ledger as one load needs it: the last snapshot applied, and whether its interval has a load. */
+interface LedgerState {
+  last: { snapshotAt: string; runId: number } | null;
+  intervalLoaded: boolean;
+}
+
+const isoText = (d: Dialect, column: string) =>
+  d.name === 'postgres' ? `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` : `to_varchar(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"')`;
+
+async function ledgerState(s: WarehouseSession, wh: Warehouse, tenant: string, names: string[], interval: { start: string; end: string }): Promise<Map<string, LedgerState>> {
   const d = wh.dialect;
-  const rows = await s.query<Ledger>(
-    `select entity, cast(logical_date as text) as logical_date, ${d.name === 'postgres' ? `to_char(snapshot_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` : `to_varchar(snapshot_at, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"')`} as snapshot_at
-     from ${wh.table(LEDGER)} where tenant_id = ${d.text(tenant)} and entity in (${names.map(d.text).join(', ')})
-     order by logical_date`,
+  const ledger = wh.table(LEDGER);
+  const scoped = (alias: string) => `${alias}tenant_id = ${d.text(tenant)} and ${alias}entity in (${names.map(d.text).join(', ')})`;
+  const rows = await s.query<{ entity: string; snapshot_at: string; run_id: unknown; this_interval: unknown }>(
+    `select b.entity, ${isoText(d, 'b.snapshot_at')} as snapshot_at, b.run_id,
+       case when b.interval_start = ${d.timestamp(interval.start)} and b.interval_end = ${d.timestamp(interval.end)} then 1 else 0 end as this_interval
+     from ${ledger} b join (select entity, max(snapshot_at) as last_at from ${ledger} where ${scoped('')} group by entity) m on m.entity = b.entity
+     where ${scoped('b.')} and (b.snapshot_at = m.last_at or (b.interval_start = ${d.timestamp(interval.start)} and b.interval_end = ${d.timestamp(interval.end)}))`,
   );
-  const out = new Map(names.map((n) => [n, { loaded: new Set<string>(), last: null as Ledger | null }]));
+  const out = new Map<string, LedgerState>(names.map((n) => [n, { last: null, intervalLoaded: false }]));
   for (const r of rows) {
     const state = out.get(r.entity)!;
-    state.loaded.add(r.logical_date);
-    state.last = r;
+    if (num(r.this_interval)) state.intervalLoaded = true;
+    if (!state.last || r.snapshot_at > state.last.snapshotAt) state.last = { snapshotAt: r.snapshot_at, runId: num(r.run_id) };
   }
   return out;
+}
+
+/**
+ * A snapshot older than one already applied to the scope is not loaded: its versions would be
+ * dated before history already observed, and the newer snapshot holds whatever changed since.
+ * That is a deliberate skip, with the reason.
+ */
+function assertNotSuperseded(scope: Scope, snapshotAt: string, ledger: Map<string, LedgerState>): void {
+  for (const [entity, { last }] of ledger) {
+    if (last && last.snapshotAt > snapshotAt) {
+      throw new SkipTaskError(
+        `${scopeLabel(scope)}: this snapshot (${snapshotAt}) is older than the one run ${last.runId} applied (${last.snapshotAt}, ${entity}); ` +
+          'loading it would rewrite history already observed, and the newer snapshot holds whatever changed since. Nothing was loaded',
+      );
+    }
+  }
+}
+
+/** A staged file that is no longer there (pruned, or the staging folder lost): nothing was applied. */
+export class StagingGoneError extends PermanentError {
+  constructor(readonly files: string[]) {
+    super(`the staged snapshot is gone (${files.join(', ')}); nothing was applied`);
+  }
+}
+
+/** Staged files that are missing. */
+export async function missingFiles(files: string[]): Promise<string[]> {
+  const missing: string[] = [];
+  for (const file of files) await access(file).catch(() => missing.push(file));
+  return missing;
 }
 
 async function approved(s: WarehouseSession, wh: Warehouse, entity: string, tenant: string, date: string): Promise<boolean> {
@@ -136,9 +188,13 @@ export async function approveDeletes(
   });
 }
 
-/** Applies one scope's staged extract; returns what changed per entity. */
+/**
+ * Applies one scope's staged extract; returns what changed per entity. Throws SkipTaskError
+ * when a newer snapshot of the scope is already applied, StagingGoneError when a staged file
+ * is missing.
+ */
 export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
-  const { warehouse: wh, extract, runId, logicalDate, attempt } = opts;
+  const { warehouse: wh, extract, runId, interval, attempt } = opts;
   const guard = opts.guard ?? DEFAULT_GUARD;
   const scope: Scope = extract.scope;
   const tenant = ledgerTenant(scope);
@@ -146,6 +202,11 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
   await ensureSchema(wh, opts.entities);
   return wh.session(async (s) => {
     const d = wh.dialect;
+    const names = staged.map((st) => st.entity);
+    // Before any bulk work: a superseded snapshot needs no staging, a missing one cannot load.
+    assertNotSuperseded(scope, extract.snapshotAt, await ledgerState(s, wh, tenant, names, interval));
+    const gone = await missingFiles(staged.map((st) => st.file));
+    if (gone.length) throw new StagingGoneError(gone);
     const tag = attempt.replace(/[^a-z0-9]/gi, '_').toLowerCase();
     const work: { e: Entity; st: StagedEntity; p: ApplyParams }[] = [];
     // DDL and bulk loads first, outside the transaction.
@@ -175,10 +236,12 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
       // dead); the second waits here, then its ledger check sees the first one's rows.
       if (d.name === 'postgres') await s.query(`select pg_advisory_xact_lock(hashtext(${d.text(`hubflow-history:${tenant}`)}))`);
       else await s.query(`update ${wh.table(SCOPE_LOCKS)} set locked_at = current_timestamp, locked_by_run_id = ${runId} where tenant_id = ${d.text(tenant)}`);
-      const ledger = await ledgerState(s, wh, tenant, work.map((w) => w.e.name));
+      const ledger = await ledgerState(s, wh, tenant, names, interval);
+      // Again under the lock: a load of a newer snapshot may have committed meanwhile.
+      assertNotSuperseded(scope, extract.snapshotAt, ledger);
       const results: EntityLoad[] = [];
       for (const w of work) {
-        results.push(await applyEntity(s, wh, w, ledger.get(w.e.name)!, { logicalDate, tenant, guard, snapshotAt: extract.snapshotAt, scope }));
+        results.push(await applyEntity(s, wh, w, ledger.get(w.e.name)!, { interval, tenant, guard, snapshotAt: extract.snapshotAt, scope }));
       }
       await s.query('commit');
       return results;
@@ -206,40 +269,34 @@ async function applyEntity(
   s: WarehouseSession,
   wh: Warehouse,
   w: { e: Entity; st: StagedEntity; p: ApplyParams },
-  ledger: { loaded: Set<string>; last: Ledger | null },
-  ctx: { logicalDate: string; tenant: string; guard: MassDeleteGuard; snapshotAt: string; scope: Scope },
+  ledger: LedgerState,
+  ctx: { interval: { start: string; end: string }; tenant: string; guard: MassDeleteGuard; snapshotAt: string; scope: Scope },
 ): Promise<EntityLoad> {
   const { e, st } = w;
   const d = wh.dialect;
+  const day = intervalDay(ctx.interval);
   const totals = async () => {
     const [row] = await s.query<{ n: unknown; s: unknown }>(currentTotalsSql(wh, e, ctx.scope));
     return { currentCount: num(row?.n), currentSum: String(row?.s ?? '0') };
   };
-  if (ledger.loaded.has(ctx.logicalDate)) {
-    return { entity: e.name, status: 'already_loaded', inserted: 0, updated: 0, deleted: 0, resurrected: 0, staged: st.staged, ...(await totals()) };
-  }
+  const nothing = { entity: e.name, inserted: 0, updated: 0, deleted: 0, resurrected: 0, staged: st.staged };
   const last = ledger.last;
-  if (last && last.logical_date > ctx.logicalDate) {
-    throw new PermanentError(
-      `${e.name} of ${scopeLabel(ctx.scope)}: ${ctx.logicalDate} is before ${last.logical_date}, already loaded; history is built in date order (rebuild to load an older date)`,
-    );
-  }
-  if (last && last.snapshot_at >= ctx.snapshotAt) {
-    throw new PermanentError(`${e.name} of ${scopeLabel(ctx.scope)}: snapshot ${ctx.snapshotAt} is not after the last loaded snapshot ${last.snapshot_at}`);
-  }
-  const p = { ...w.p, lo: last ? plusMicrosecond(last.snapshot_at) : w.p.lo };
+  if (last && last.snapshotAt === ctx.snapshotAt) return { ...nothing, status: 'already_loaded', ...(await totals()) };
+  const p = { ...w.p, lo: last ? plusMicrosecond(last.snapshotAt) : w.p.lo };
   await s.query(classifySql(wh, e, p));
   const counts = await s.query<{ change_type: string; n: unknown }>(`select change_type, count(*) as n from ${p.changes} group by change_type`);
   const count = (type: string) => num(counts.find((c) => c.change_type === type)?.n);
+  // A later snapshot of a loaded interval that changes nothing is the same load: no ledger row.
+  if (ledger.intervalLoaded && !counts.some((c) => num(c.n) > 0)) return { ...nothing, status: 'unchanged', ...(await totals()) };
   const deleted = count('delete');
   if (deleted > ctx.guard.minRows) {
     const before = await totals();
     const share = before.currentCount ? deleted / before.currentCount : 1;
-    if (share > ctx.guard.maxShare && !(await approved(s, wh, e.name, ctx.tenant, ctx.logicalDate))) {
+    if (share > ctx.guard.maxShare && !(await approved(s, wh, e.name, ctx.tenant, day))) {
       throw new MassDeleteError(
-        `${e.name} of ${scopeLabel(ctx.scope)}: the snapshot of ${ctx.logicalDate} deletes ${deleted} of ${before.currentCount} live rows ` +
+        `${e.name} of ${scopeLabel(ctx.scope)}: the snapshot of ${ctx.snapshotAt} (interval from ${ctx.interval.start}) deletes ${deleted} of ${before.currentCount} live rows ` +
           `(${(share * 100).toFixed(1)}%, above the ${(ctx.guard.maxShare * 100).toFixed(1)}% guard); nothing was applied. ` +
-          `If the hub really lost them: hubflow history approve-deletes --tenant '${ctx.tenant}' --date ${ctx.logicalDate} --reason '...', then clear the load task`,
+          `If the hub really lost them: hubflow history approve-deletes --tenant '${ctx.tenant}' --date ${day} --reason '...', then clear the load task`,
       );
     }
   }
@@ -248,9 +305,21 @@ async function applyEntity(
   await s.query(insertSql(wh, e, p));
   const after = await totals();
   await s.query(
-    `insert into ${wh.table(LEDGER)} (entity, tenant_id, logical_date, run_id, snapshot_at, prev_snapshot_at, extracted, staged, rejected, source_sum, inserted, updated, deleted, resurrected, current_count, loaded_at)
-     values (${d.text(e.name)}, ${d.text(ctx.tenant)}, ${d.text(ctx.logicalDate)}, ${w.p.runId}, ${d.timestamp(ctx.snapshotAt)}, ${last ? d.timestamp(last.snapshot_at) : 'null'},
+    `insert into ${wh.table(LEDGER)} (entity, tenant_id, interval_start, interval_end, logical_date, run_id, snapshot_at, prev_snapshot_at, extracted, staged, rejected, source_sum, inserted, updated, deleted, resurrected, current_count, loaded_at)
+     values (${d.text(e.name)}, ${d.text(ctx.tenant)}, ${d.timestamp(ctx.interval.start)}, ${d.timestamp(ctx.interval.end)}, ${d.text(day)}, ${w.p.runId}, ${d.timestamp(ctx.snapshotAt)}, ${last ? d.timestamp(last.snapshotAt) : 'null'},
        ${st.extracted}, ${st.staged}, ${st.rejected}, ${d.text(st.sum)}, ${count('insert')}, ${count('update')}, ${deleted}, ${count('resurrect')}, ${after.currentCount}, current_timestamp)`,
   );
-  return { entity: e.name, status: 'loaded', inserted: count('insert'), updated: count('update'), deleted, resurrected: count('resurrect'), staged: st.staged, ...after };
+  return { ...nothing, status: 'loaded', inserted: count('insert'), updated: count('update'), deleted, resurrected: count('resurrect'), ...after };
+}
+
+/** The newest snapshot applied to a scope (any of its entities), or null before its first load. */
+export async function lastApplied(wh: Warehouse, entities: Entities, scope: Scope): Promise<{ snapshotAt: string; runId: number } | null> {
+  await ensureSchema(wh, entities);
+  const d = wh.dialect;
+  return wh.session(async (s) => {
+    const [row] = await s.query<{ snapshot_at: string; run_id: unknown }>(
+      `select ${isoText(d, 'snapshot_at')} as snapshot_at, run_id from ${wh.table(LEDGER)} where tenant_id = ${d.text(ledgerTenant(scope))} order by snapshot_at desc limit 1`,
+    );
+    return row ? { snapshotAt: row.snapshot_at, runId: num(row.run_id) } : null;
+  });
 }

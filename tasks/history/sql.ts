@@ -27,14 +27,28 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
   const statements = [
     // On Snowflake the database and schema are the account's, named in the settings.
     ...(d.name === 'postgres' ? [`create schema if not exists ${d.id(wh.schema)}`] : []),
+    // One row per snapshot applied to a scope: the first load of a data interval, and each later
+    // snapshot of the same interval that changed something. logical_date is the UTC day the
+    // interval starts, for by-day queries and delete approvals.
     `create table if not exists ${wh.table(LEDGER)} (
-  entity text not null, tenant_id text not null, logical_date date not null, run_id ${big} not null,
+  entity text not null, tenant_id text not null, interval_start ${ts}, interval_end ${ts}, logical_date date not null, run_id ${big} not null,
   snapshot_at ${ts} not null, prev_snapshot_at ${ts},
   extracted ${big} not null, staged ${big} not null, rejected ${big} not null, source_sum text not null,
   inserted ${big} not null, updated ${big} not null, deleted ${big} not null, resurrected ${big} not null,
-  current_count ${big} not null, loaded_at ${ts} not null,
-  primary key (entity, tenant_id, logical_date)
+  current_count ${big} not null, loaded_at ${ts} not null
 )`,
+    // A ledger from before interval keys gains the columns (its rows keep them null: the
+    // interval of an old row is not known) and loses its key on the date, which a later
+    // snapshot of the same interval would break.
+    d.addColumn(wh.table(LEDGER), 'interval_start', ts),
+    d.addColumn(wh.table(LEDGER), 'interval_end', ts),
+    ...(d.name === 'postgres'
+      ? [
+          `alter table ${wh.table(LEDGER)} drop constraint if exists ${d.id(`${LEDGER}_pkey`)}`,
+          `create unique index if not exists ${d.id(`${LEDGER}_snapshot`)} on ${wh.table(LEDGER)} (entity, tenant_id, snapshot_at)`,
+          `create index if not exists ${d.id(`${LEDGER}_interval`)} on ${wh.table(LEDGER)} (tenant_id, interval_start, interval_end)`,
+        ]
+      : []),
     `create table if not exists ${wh.table(SCOPE_LOCKS)} (tenant_id text not null, locked_at ${ts}, locked_by_run_id ${big})`,
     `create table if not exists ${wh.table(DELETE_APPROVALS)} (
   entity text not null, tenant_id text not null, logical_date date not null,

@@ -4,7 +4,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HUB_ENTITIES } from '../../server/hub/entities.ts';
-import { applyScope } from '../../tasks/history/apply.ts';
+import { applyScope, utcDayInterval } from '../../tasks/history/apply.ts';
 import { extractScope, type Reject } from '../../tasks/history/extract.ts';
 import { historyHarness, type HistoryHarness } from './support.ts';
 
@@ -30,7 +30,7 @@ async function load(tenant: string, day: string) {
 }
 
 async function apply(extract: Awaited<ReturnType<typeof load>>['extract'], day: string) {
-  return applyScope({ warehouse: await h.rt.connections.warehouse(), entities: HUB_ENTITIES, extract, runId: ++run, logicalDate: day, attempt: `iso-${run}` });
+  return applyScope({ warehouse: await h.rt.connections.warehouse(), entities: HUB_ENTITIES, extract, runId: ++run, interval: utcDayInterval(day), attempt: `iso-${run}` });
 }
 
 /** Every version row of a tenant with its physical identity: a write would change xmin or ctid. */

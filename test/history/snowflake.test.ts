@@ -14,7 +14,7 @@ import {
   type SnowflakeOptions,
 } from '../../server/connections/warehouse-snowflake.ts';
 import { HUB_ENTITIES, type Entity } from '../../server/hub/entities.ts';
-import { applyScope, ensureSchema } from '../../tasks/history/apply.ts';
+import { applyScope, ensureSchema, utcDayInterval } from '../../tasks/history/apply.ts';
 import type { ExtractResult } from '../../tasks/history/extract.ts';
 import { snapshotFields, tracked } from '../../tasks/history/layout.ts';
 import { canonicalEncoding, Checksum, rowHash } from '../../transforms/row-hash.ts';
@@ -154,7 +154,7 @@ const SNAPSHOT = '2025-12-28T10:00:00.000000Z';
 
 async function applyClients(wh: Warehouse, attempt: string, scope = 'acme') {
   const extract = await stage(clients, scope, SNAPSHOT, CLIENT_ROWS.map((r) => [scope, ...r.slice(1)]));
-  const result = await applyScope({ warehouse: wh, entities: { clients }, extract, runId: 42, logicalDate: '2025-12-28', attempt });
+  const result = await applyScope({ warehouse: wh, entities: { clients }, extract, runId: 42, interval: utcDayInterval('2025-12-28'), attempt });
   return { extract, result };
 }
 
@@ -260,13 +260,19 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     const inTransaction = log.slice(begin + 1, commit);
     const at = (test: (sql: string) => boolean) => inTransaction.findIndex((l) => test(l.sql));
     const steps = [
-      at((s) => /^select entity, .* from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" where tenant_id = 'acme' and entity in \('clients'\)/s.test(s)),
+      at((s) => /^select b\.entity, .* from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" b join \(select entity, max\(snapshot_at\) as last_at from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" where tenant_id = 'acme' and entity in \('clients'\)/s.test(s)),
       at((s) => s.startsWith('insert into "CHG_CLIENTS_RUN42_TRY1" (change_type, "TENANT_ID", "CLIENT_ID", ') && s.includes('from "STG_CLIENTS_RUN42_TRY1" s\nfull join (select * from "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" h where h.tenant_id = \'acme\' and h.is_current) c on s."TENANT_ID" = c."TENANT_ID" and s."CLIENT_ID" = c."CLIENT_ID"')),
       at((s) => s.startsWith('select change_type, count(*) as n from "CHG_CLIENTS_RUN42_TRY1" group by change_type')),
       at((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."CLIENTS_CHANGES" ("TENANT_ID", "CLIENT_ID", valid_from, run_id, change_type, column_name, old_value, new_value)')),
       at((s) => s.startsWith('update "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" h set valid_to = c.valid_from, is_current = false, closed_by_run_id = 42\nfrom "CHG_CLIENTS_RUN42_TRY1" c\nwhere')),
       at((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" ("TENANT_ID", "CLIENT_ID", "NAME", ')),
-      at((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES" (entity, tenant_id, logical_date, run_id, snapshot_at,') && s.includes("values ('clients', 'acme', '2025-12-28', 42, to_timestamp_tz('2025-12-28 10:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'), null")),
+      at(
+        (s) =>
+          s.startsWith('insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES" (entity, tenant_id, interval_start, interval_end, logical_date, run_id, snapshot_at,') &&
+          s.includes(
+            "values ('clients', 'acme', to_timestamp_tz('2025-12-28 00:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'), to_timestamp_tz('2025-12-29 00:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'), '2025-12-28', 42, to_timestamp_tz('2025-12-28 10:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'), null",
+          ),
+      ),
     ];
     expect(steps.every((i) => i >= 0), JSON.stringify(steps)).toBe(true);
     expect([...steps].sort((a, b) => a - b)).toEqual(steps);
@@ -339,15 +345,32 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     expect(connections.every((c) => c.destroyed)).toBe(true);
   });
 
+  it('skips a snapshot older than the one already applied, before any upload', async () => {
+    const { wh, sqls } = recordingWarehouse({ ledger: [{ ENTITY: 'clients', SNAPSHOT_AT: '2025-12-29T10:00:00.000000Z', RUN_ID: 43n, THIS_INTERVAL: 0n }] });
+    await expect(applyClients(wh, 'run42_try3')).rejects.toMatchObject({
+      name: 'SkipTaskError',
+      message: expect.stringMatching(/acme: this snapshot \(2025-12-28T10:00:00.000000Z\) is older than the one run 43 applied \(2025-12-29T10:00:00.000000Z, clients\)/),
+    });
+    expect(sqls().some((s) => /^(PUT|COPY|begin|insert|update)/.test(s))).toBe(false);
+  });
+
+  it('changes nothing, and writes no ledger row, when a later snapshot of a loaded interval equals history', async () => {
+    const { wh, sqls } = recordingWarehouse({ ledger: [{ ENTITY: 'clients', SNAPSHOT_AT: '2025-12-28T09:00:00.000000Z', RUN_ID: 41n, THIS_INTERVAL: 1n }], counts: [] });
+    const { result } = await applyClients(wh, 'run42_try4');
+    expect(result).toMatchObject([{ entity: 'clients', status: 'unchanged', inserted: 0, updated: 0, deleted: 0 }]);
+    expect(sqls().filter((s) => /^(insert into "ANALYTICS"|update "ANALYTICS")/.test(s) && !s.includes('"LOAD_LOCKS"'))).toEqual([]);
+    expect(sqls()).toContain('commit');
+  });
+
   it('escapes quotes and backslashes of values in every literal and path', async () => {
     const tenant = "o'neil\\acme";
     const { wh, sqls } = recordingWarehouse();
     // The ledger query must name the escaped tenant; the recorded answer is looked up by its start only.
     await applyClients(wh, `run7/${tenant}/1`, tenant);
     const escaped = "'o''neil\\\\acme'";
-    expect(sqls().find((s) => s.startsWith('select entity, '))).toContain(`where tenant_id = ${escaped} and entity in ('clients')`);
+    expect(sqls().find((s) => s.startsWith('select b.entity, '))).toContain(`where tenant_id = ${escaped} and entity in ('clients')`);
     expect(sqls().find((s) => s.startsWith('insert into "CHG_'))).toContain(`where h.tenant_id = ${escaped} and h.is_current`);
-    expect(sqls().find((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES"'))).toContain(`values ('clients', ${escaped}, '2025-12-28'`);
+    expect(sqls().find((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES"'))).toContain(`values ('clients', ${escaped}, to_timestamp_tz(`);
     expect(sqls().filter((s) => s.includes("'o'neil") || s.includes("o''neil\\acme"))).toEqual([]);
     const put = sqls().find((s) => s.startsWith('PUT '))!;
     expect(put).toMatch(/ @~\/hubflow\/run7\/o_neil_acme\/1\/clients-[0-9a-f]{10}\/ /);
@@ -450,7 +473,7 @@ describe.skipIf(!process.env.SNOWFLAKE_ACCOUNT)('applyScope on a real Snowflake 
   it('loads, versions and reads back a small global entity', async () => {
     const run = randomUUID().slice(0, 8);
     const first = await stage(countries, null, '2025-12-28T11:00:00.000000Z', rows('Plain'));
-    const [loaded] = await applyScope({ warehouse: wh, entities: { countries }, extract: first, runId: 1, logicalDate: '2025-12-28', attempt: `${run}-1` });
+    const [loaded] = await applyScope({ warehouse: wh, entities: { countries }, extract: first, runId: 1, interval: utcDayInterval('2025-12-28'), attempt: `${run}-1` });
     expect(loaded).toMatchObject({ status: 'loaded', inserted: 3, currentCount: 3, currentSum: first.entities[0]!.sum });
 
     const current = await wh.session((s) =>
@@ -465,11 +488,11 @@ describe.skipIf(!process.env.SNOWFLAKE_ACCOUNT)('applyScope on a real Snowflake 
       { code: 'ZZ', name: 'Plain', currency_code: 'GBP', national_id_type: 'nino', at: '2025-12-27 09:00:00.500000 +00:00' },
     ]);
 
-    const again = await applyScope({ warehouse: wh, entities: { countries }, extract: first, runId: 1, logicalDate: '2025-12-28', attempt: `${run}-2` });
+    const again = await applyScope({ warehouse: wh, entities: { countries }, extract: first, runId: 1, interval: utcDayInterval('2025-12-28'), attempt: `${run}-2` });
     expect(again[0]).toMatchObject({ status: 'already_loaded', currentCount: 3 });
 
     const second = await stage(countries, null, '2025-12-29T11:00:00.000000Z', rows('Renamed'));
-    const [next] = await applyScope({ warehouse: wh, entities: { countries }, extract: second, runId: 2, logicalDate: '2025-12-29', attempt: `${run}-3` });
+    const [next] = await applyScope({ warehouse: wh, entities: { countries }, extract: second, runId: 2, interval: utcDayInterval('2025-12-29'), attempt: `${run}-3` });
     expect(next).toMatchObject({ status: 'loaded', inserted: 0, updated: 1, deleted: 0, currentCount: 3, currentSum: second.entities[0]!.sum });
     const [versions] = await wh.session((s) => s.query<{ n: unknown }>(`select count(*) as n from ${wh.table('countries_history')} where "CODE" = 'ZZ'`));
     expect(Number(versions!.n)).toBe(2);
