@@ -7,6 +7,7 @@ import { readingHub } from '../server/hub/db.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { ident } from '../server/hub/schema.ts';
+import { TENANT_ID_PATTERN } from '../server/hub/tenant-id.ts';
 import { applyScope, type EntityLoad } from './history/apply.ts';
 import { extractScope, type ExtractResult, type Reject } from './history/extract.ts';
 import { scopeLabel, type Scope } from './history/layout.ts';
@@ -53,11 +54,18 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
   const scope = ctx.item;
   const store = ctx.connections.store;
   // A retry starts over: the rejects of an earlier try of this scope go, so extracted = staged + rejected.
-  await store.deleteFrom('rejects').where('run_id', '=', ctx.runId).where('task_id', '=', ctx.taskId).where((eb) => (scope === null ? eb('tenant_id', 'is', null) : eb('tenant_id', '=', scope))).execute();
+  // The global scope's are the rows of no tenant: a null or invalid tenant id.
+  await store
+    .deleteFrom('rejects')
+    .where('run_id', '=', ctx.runId)
+    .where('task_id', '=', ctx.taskId)
+    .where((eb) => (scope === null ? eb.or([eb('tenant_id', 'is', null), sql<boolean>`tenant_id !~ ${TENANT_ID_PATTERN.source}`]) : eb('tenant_id', '=', scope)))
+    .execute();
   const saveRejects = async (rejects: Reject[]) => {
+    logRejects(ctx, scope, rejects);
     await store
       .insertInto('rejects')
-      .values(rejects.map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, reason: r.reason, raw: r.raw })))
+      .values(rejects.map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, rule: r.rule, reason: r.reason, raw: r.raw })))
       .execute();
   };
   // Snowflake's PUT is given gzip; the PostgreSQL warehouse reads the file where it is.
@@ -67,6 +75,17 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
   const rejected = result.entities.reduce((n, e) => n + e.rejected, 0);
   ctx.log.info({ scope: scopeLabel(scope), snapshotAt: result.snapshotAt, rows: result.entities.reduce((n, e) => n + e.staged, 0), rejected }, 'snapshot staged');
   return result;
+}
+
+/** One log line per batch: counts by entity, field and rule, each with one reason (values masked) as an example. */
+function logRejects(ctx: TaskContext, scope: Scope, rejects: Reject[]): void {
+  const groups = new Map<string, { entity: string; field: string; rule: string; records: number; example: string }>();
+  for (const r of rejects) {
+    const id = `${r.entity}.${r.field}.${r.rule}`;
+    const g = groups.get(id) ?? groups.set(id, { entity: r.entity, field: r.field, rule: r.rule, records: 0, example: r.reason }).get(id)!;
+    g.records++;
+  }
+  ctx.log.warn({ scope: scopeLabel(scope), rejected: rejects.length, by: [...groups.values()] }, 'records rejected by the record contract (kept in the rejects table)');
 }
 
 export interface LoadResult {
@@ -105,7 +124,7 @@ export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Pro
   const failed = results.filter((r) => r.status === 'failed');
   const critical = results.filter((r) => r.status === 'escalated');
   const describe = (r: EntityReconciliation) =>
-    `${r.entity}/${r.tenant || 'global'}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched` +
+    `${r.entity}/${r.tenant || 'global'}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched, ${r.rejected} rejected` +
     `${r.fields.length ? ` (${r.fields.map((f) => `${f.field} ${f.mismatched}`).join(', ')})` : ''}, rate ${(r.mismatchRate * 100).toFixed(3)}%, ${r.severity}`;
   if (failed.length) {
     throw new PermanentError(`reconciliation failed for ${scopeLabel(extract.scope)}: ${failed.map(describe).join('; ')}; see hubflow reconcile report --run ${ctx.runId}`);

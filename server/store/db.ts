@@ -6,6 +6,7 @@ import * as installation from './migrations/0003-installation.ts';
 import * as rejectsAndReconciliations from './migrations/0004-rejects-and-reconciliations.ts';
 import * as targetedCompletion from './migrations/0005-targeted-completion.ts';
 import * as probedCompletion from './migrations/0006-probed-completion.ts';
+import * as rejectRule from './migrations/0007-reject-rule.ts';
 import type { StoreSchema } from './schema.ts';
 
 export type Store = Kysely<StoreSchema>;
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-rejects-and-reconciliations': rejectsAndReconciliations,
   '0005-targeted-completion': targetedCompletion,
   '0006-probed-completion': probedCompletion,
+  '0007-reject-rule': rejectRule,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */

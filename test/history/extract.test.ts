@@ -79,9 +79,9 @@ describe('the hub extract', () => {
     const rejects: Reject[] = [];
     const result = await extractScope({ hub, schema, entities, scope: 't1', dir: path.join(dir, 'people'), onRejects: async (r) => void rejects.push(...r) });
     expect(result.entities[0]).toMatchObject({ extracted: 4, staged: 2, rejected: 2 });
-    expect(rejects.map((r) => [r.key, r.field, r.reason])).toEqual([
-      ['t1/P2', 'hired', "hired: '31/02/2024' is not a valid date"],
-      ['t1/P4', 'hired', "hired: '2023-02-29' is not a valid date"],
+    expect(rejects.map((r) => [r.tenant, r.key, r.field, r.rule, r.reason])).toEqual([
+      ['t1', 'P2', 'hired', 'type', "hired: '31/02/2024' is not a valid date"],
+      ['t1', 'P4', 'hired', 'type', "hired: '2023-02-29' is not a valid date"],
     ]);
   });
 });

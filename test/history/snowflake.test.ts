@@ -55,7 +55,7 @@ async function stage(e: Entity, scope: string | null, snapshotAt: string, rows: 
   const file = path.join(dir, `${e.name}.tsv.gz`);
   const bytes = gzipSync(lines.join(''));
   await writeFile(file, bytes);
-  return { scope, snapshotAt, entities: [{ entity: e.name, file, extracted: rows.length, staged: rows.length, rejected: 0, sum: checksum.sum, bytes: bytes.length }] };
+  return { scope, snapshotAt, entities: [{ entity: e.name, file, extracted: rows.length, staged: rows.length, rejected: 0, sum: checksum.sum, bytes: bytes.length, rejectedKeys: null }] };
 }
 
 const CLIENT_ROWS: Values[] = [
