@@ -77,6 +77,10 @@ afterAll(async () => {
 });
 
 describe('the record contract at extract', () => {
+  it('finds nothing to reject in the demo hub as generated', async () => {
+    expect(await h.rt.db.selectFrom('rejects').select(['entity', 'field', 'reason']).where('run_id', '=', day1Run).execute()).toEqual([]);
+  });
+
   it('rejects each bad row once, with entity, key, tenant, field and rule, and keeps its raw row', async () => {
     const rejects = await h.rt.db.selectFrom('rejects').select(['entity', 'tenant_id', 'record_key', 'field', 'rule', 'reason', 'raw']).where('run_id', '=', day2Run).orderBy('record_key').execute();
     expect(rejects.map((r) => ({ entity: r.entity, tenant: r.tenant_id, key: r.record_key, field: r.field, rule: r.rule }))).toEqual(
