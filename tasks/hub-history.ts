@@ -63,10 +63,13 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
     .execute();
   const saveRejects = async (rejects: Reject[]) => {
     logRejects(ctx, scope, rejects);
-    await store
-      .insertInto('rejects')
-      .values(rejects.map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, rule: r.rule, reason: r.reason, raw: r.raw })))
-      .execute();
+    // In slices: one statement's parameters are limited (65,535), and a chunk of short rows can hold more.
+    for (let i = 0; i < rejects.length; i += 1000) {
+      await store
+        .insertInto('rejects')
+        .values(rejects.slice(i, i + 1000).map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, rule: r.rule, reason: r.reason, raw: r.raw })))
+        .execute();
+    }
   };
   // Snowflake's PUT is given gzip; the PostgreSQL warehouse reads the file where it is.
   const { config } = ctx.connections;
