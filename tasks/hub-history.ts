@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { TaskContext } from 'hubflow';
 import { PermanentError, SkipTaskError } from '../server/errors.ts';
 import { readingHub } from '../server/hub/db.ts';
-import { assertTenantId, pathUnder, tenantIdProblem } from '../server/hub/tenant-id.ts';
+import { assertTenantId, pathUnder, TENANT_ID_PATTERN, tenantIdProblem } from '../server/hub/tenant-id.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { ident } from '../server/hub/schema.ts';
@@ -150,12 +150,22 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
   const scope = ctx.item;
   const store = ctx.connections.store;
   // A retry starts over: the rejects of an earlier try of this scope go, so extracted = staged + rejected.
-  await store.deleteFrom('rejects').where('run_id', '=', ctx.runId).where('task_id', '=', ctx.taskId).where((eb) => (scope === null ? eb('tenant_id', 'is', null) : eb('tenant_id', '=', scope))).execute();
+  // The global scope's are the rows of no tenant: a null or invalid tenant id.
+  await store
+    .deleteFrom('rejects')
+    .where('run_id', '=', ctx.runId)
+    .where('task_id', '=', ctx.taskId)
+    .where((eb) => (scope === null ? eb.or([eb('tenant_id', 'is', null), sql<boolean>`tenant_id !~ ${TENANT_ID_PATTERN.source}`]) : eb('tenant_id', '=', scope)))
+    .execute();
   const saveRejects = async (rejects: Reject[]) => {
-    await store
-      .insertInto('rejects')
-      .values(rejects.map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, reason: r.reason, raw: r.raw })))
-      .execute();
+    logRejects(ctx, scope, rejects);
+    // In slices: one statement's parameters are limited (65,535), and a chunk of short rows can hold more.
+    for (let i = 0; i < rejects.length; i += 1000) {
+      await store
+        .insertInto('rejects')
+        .values(rejects.slice(i, i + 1000).map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, rule: r.rule, reason: r.reason, raw: r.raw })))
+        .execute();
+    }
   };
   // Snowflake's PUT is given gzip; the PostgreSQL warehouse reads the file where it is.
   const { config } = ctx.connections;
@@ -185,6 +195,17 @@ async function upstreamOf<T>(ctx: TaskContext<T | null>, upstreamTask: string, w
     if (up?.state === 'skipped') throw new SkipTaskError(`${what} #${ctx.mapIndex} was skipped: ${(up.error as { message?: string } | null)?.message ?? 'no reason given'}`);
   }
   return upstreamItem(ctx, what);
+}
+
+/** One log line per batch: counts by entity, field and rule, each with one reason (values masked) as an example. */
+function logRejects(ctx: TaskContext, scope: Scope, rejects: Reject[]): void {
+  const groups = new Map<string, { entity: string; field: string; rule: string; records: number; example: string }>();
+  for (const r of rejects) {
+    const id = `${r.entity}.${r.field}.${r.rule}`;
+    const g = groups.get(id) ?? groups.set(id, { entity: r.entity, field: r.field, rule: r.rule, records: 0, example: r.reason }).get(id)!;
+    g.records++;
+  }
+  ctx.log.warn({ scope: scopeLabel(scope), rejected: rejects.length, by: [...groups.values()] }, 'records rejected by the record contract (kept in the rejects table)');
 }
 
 export interface LoadResult {
@@ -249,7 +270,7 @@ export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Pro
   const failed = results.filter((r) => r.status === 'failed');
   const critical = results.filter((r) => r.status === 'escalated');
   const describe = (r: EntityReconciliation) =>
-    `${r.entity}/${r.tenant || 'global'}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched` +
+    `${r.entity}/${r.tenant || 'global'}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched, ${r.rejected} rejected` +
     `${r.fields.length ? ` (${r.fields.map((f) => `${f.field} ${f.mismatched}`).join(', ')})` : ''}, rate ${(r.mismatchRate * 100).toFixed(3)}%, ${r.severity}`;
   if (failed.length) {
     throw new PermanentError(`reconciliation failed for ${label}: ${failed.map(describe).join('; ')}; see hubflow reconcile report --run ${ctx.runId}`);

@@ -81,8 +81,8 @@ function rejectsSection(rejects: RunDetail['rejects']): SafeHtml {
   if (!rejects.length) return html``;
   return html`<h2>Rejected records</h2>
 <p class="muted">Kept in the store's <code>rejects</code> table with the raw record; counted here by reason.</p>
-<table><tr><th>Task</th><th>Entity</th><th>Field</th><th>Reason</th><th>Records</th></tr>
-${rejects.map((r) => html`<tr><td><code>${r.task_id}</code></td><td>${r.entity}</td><td><code>${r.field}</code></td><td class="err">${r.reason}</td><td class="num">${r.records}</td></tr>`)}
+<table><tr><th>Task</th><th>Entity</th><th>Field</th><th>Rule</th><th>Reason</th><th>Records</th></tr>
+${rejects.map((r) => html`<tr><td><code>${r.task_id}</code></td><td>${r.entity}</td><td><code>${r.field}</code></td><td><code>${r.rule ?? ''}</code></td><td class="err">${r.reason}</td><td class="num">${r.records}</td></tr>`)}
 </table>`;
 }
 

@@ -83,6 +83,8 @@ export interface RejectSummary {
   task_id: string;
   entity: string;
   field: string;
+  /** The rule the record broke (null on rejects stored before rules were recorded). */
+  rule: string | null;
   reason: string;
   records: number;
 }
@@ -101,9 +103,9 @@ async function runProofs(db: Store, runId: number): Promise<Pick<RunDetail, 'rec
     db.selectFrom('reconciliations').selectAll().where('run_id', '=', runId).orderBy('tenant_id').orderBy('entity').execute(),
     db
       .selectFrom('rejects')
-      .select(['task_id', 'entity', 'field', 'reason', (eb) => eb.fn.countAll<number>().as('records')])
+      .select(['task_id', 'entity', 'field', 'rule', 'reason', (eb) => eb.fn.countAll<number>().as('records')])
       .where('run_id', '=', runId)
-      .groupBy(['task_id', 'entity', 'field', 'reason'])
+      .groupBy(['task_id', 'entity', 'field', 'rule', 'reason'])
       .orderBy('records', 'desc')
       .limit(REJECT_GROUPS)
       .execute(),

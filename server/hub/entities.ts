@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NATIONAL_ID_TYPES } from './identifiers.ts';
 
 /**
  * The hub's entities as configuration, not code: a real hub whose tables or columns are named
@@ -24,6 +25,10 @@ const columnSchema = z.object({
   /** The hub's column name; default: the field name. */
   column: identifier.optional(),
   nullable: z.boolean().default(false),
+  /** Text only: the most characters a value may have; a longer one rejects its record. */
+  maxLength: z.number().int().positive().optional(),
+  /** Text only: the values allowed (an enumeration); any other rejects its record. */
+  values: z.array(z.string()).min(1).optional(),
 });
 
 const entitySchema = z
@@ -49,6 +54,11 @@ const entitySchema = z
       if (!e.columns[f]) issue(`key field '${f}' is not among the columns`, ['key', i]);
       else if (e.columns[f].nullable) issue(`key field '${f}' cannot be nullable`, ['key', i]);
     });
+    for (const [f, c] of Object.entries(e.columns)) {
+      if (c.type !== 'text' && (c.maxLength !== undefined || c.values)) issue(`field '${f}': maxLength and values apply to text fields only`, ['columns', f]);
+      const long = c.maxLength !== undefined && c.values?.find((v) => v.length > c.maxLength!);
+      if (long) issue(`field '${f}': allowed value '${long}' is longer than maxLength ${c.maxLength}`, ['columns', f, 'values']);
+    }
     e.indexes.forEach((fields, i) => fields.forEach((f) => e.columns[f] || issue(`index field '${f}' is not among the columns`, ['indexes', i])));
     if (e.idPrefix && (e.key.length !== 1 || e.columns[e.key[0]!]?.type !== 'text')) issue('idPrefix needs a single text key', ['idPrefix']);
     const names = [...Object.entries(e.columns).map(([f, c]) => c.column ?? f), e.updatedAtColumn, ...(e.tenantColumn ? [e.tenantColumn] : [])];
@@ -89,7 +99,16 @@ export function trackedFields(entity: Entity): string[] {
   return Object.keys(entity.columns).filter((f) => !entity.key.includes(f));
 }
 
-const text = (cls: FieldClass, nullable = false) => ({ type: 'text' as const, class: cls, nullable });
+const text = (cls: FieldClass, nullable = false, limits: { maxLength?: number; values?: readonly string[] } = {}) => ({
+  type: 'text' as const,
+  class: cls,
+  nullable,
+  ...(limits.maxLength !== undefined ? { maxLength: limits.maxLength } : {}),
+  ...(limits.values ? { values: [...limits.values] } : {}),
+});
+/** ISO 3166-1 alpha-2 and ISO 4217 codes. */
+const COUNTRY = { maxLength: 2 } as const;
+const CURRENCY = { maxLength: 3 } as const;
 const date = (cls: FieldClass, nullable = false) => ({ type: 'date' as const, class: cls, nullable });
 const money = (nullable = false) => ({ type: 'numeric' as const, class: 'financial' as const, nullable });
 const tenant = { tenantScoped: true, tenantColumn: 'tenant_id', updatedAtColumn: 'updated_at' } as const;
@@ -103,10 +122,10 @@ export const HUB_ENTITIES: Entities = parseEntities({
     key: ['code'],
     ...global,
     columns: {
-      code: text('operational'),
+      code: text('operational', false, COUNTRY),
       name: text('descriptive'),
-      currency_code: text('operational'),
-      national_id_type: text('operational', true),
+      currency_code: text('operational', false, CURRENCY),
+      national_id_type: text('operational', true, { values: NATIONAL_ID_TYPES }),
     },
   },
   currencies: {
@@ -115,7 +134,7 @@ export const HUB_ENTITIES: Entities = parseEntities({
     key: ['code'],
     ...global,
     columns: {
-      code: text('operational'),
+      code: text('operational', false, CURRENCY),
       name: text('descriptive'),
       minor_units: { type: 'integer', class: 'operational' },
       symbol: text('descriptive'),
@@ -130,10 +149,10 @@ export const HUB_ENTITIES: Entities = parseEntities({
     columns: {
       client_id: text('operational'),
       name: text('descriptive'),
-      billing_country: text('operational'),
-      billing_currency: text('financial'),
+      billing_country: text('operational', false, COUNTRY),
+      billing_currency: text('financial', false, CURRENCY),
       contact_email: text('pii', true),
-      status: text('operational'),
+      status: text('operational', false, { values: ['active', 'paused', 'offboarded'] }),
     },
   },
   orgs: {
@@ -147,7 +166,7 @@ export const HUB_ENTITIES: Entities = parseEntities({
       org_id: text('operational'),
       client_id: text('operational'),
       legal_name: text('descriptive'),
-      country: text('operational'),
+      country: text('operational', false, COUNTRY),
       /** Company registry number: Companies House, SIREN, KvK, CIF, HRB, state file number. */
       registration_number: text('operational'),
       /** UK Corporation Tax UTR, US EIN, CA BN, FR VAT number, NL RSIN, ES CIF, DE Steuernummer. */
@@ -174,15 +193,15 @@ export const HUB_ENTITIES: Entities = parseEntities({
       family_name: text('pii'),
       birth_date: date('pii'),
       /** As the person's tax record holds it ('F' or 'M'): HMRC's FPS requires it. */
-      gender: text('pii', true),
+      gender: text('pii', true, { values: ['F', 'M'] }),
       national_id: text('pii'),
-      national_id_type: text('operational'),
+      national_id_type: text('operational', false, { values: NATIONAL_ID_TYPES }),
       address_line1: text('pii'),
       address_line2: text('pii', true),
       city: text('pii'),
       region: text('pii', true),
       postcode: text('pii'),
-      country: text('pii'),
+      country: text('pii', false, COUNTRY),
       email: text('pii', true),
       /** IBAN where the country has one, else the account number. */
       bank_account: text('financial'),
@@ -190,7 +209,7 @@ export const HUB_ENTITIES: Entities = parseEntities({
       bank_code: text('financial', true),
       hire_date: date('operational'),
       termination_date: date('operational', true),
-      status: text('operational'),
+      status: text('operational', false, { values: ['active', 'on_leave', 'terminated'] }),
     },
   },
   contracts: {
@@ -204,11 +223,11 @@ export const HUB_ENTITIES: Entities = parseEntities({
       contract_id: text('operational'),
       worker_id: text('operational'),
       org_id: text('operational'),
-      country: text('operational'),
+      country: text('operational', false, COUNTRY),
       job_title: text('descriptive'),
       salary: money(),
-      currency: text('financial'),
-      pay_frequency: text('operational'),
+      currency: text('financial', false, CURRENCY),
+      pay_frequency: text('operational', false, { values: ['weekly', 'fortnightly', 'four_weekly', 'monthly', 'quarterly', 'half_yearly', 'annual'] }),
       hours_per_week: { type: 'integer', class: 'operational' },
       full_time: { type: 'boolean', class: 'operational' },
       start_date: date('operational'),
@@ -226,7 +245,7 @@ export const HUB_ENTITIES: Entities = parseEntities({
       contract_id: text('operational'),
       period_end: date('operational'),
       pay_date: date('operational'),
-      currency: text('financial'),
+      currency: text('financial', false, CURRENCY),
       gross: money(),
       income_tax: money(),
       employee_social: money(),

@@ -7,6 +7,7 @@ import * as rejectsAndReconciliations from './migrations/0004-rejects-and-reconc
 import * as targetedCompletion from './migrations/0005-targeted-completion.ts';
 import * as probedCompletion from './migrations/0006-probed-completion.ts';
 import * as cancelledRuns from './migrations/0007-cancelled-runs.ts';
+import * as rejectRule from './migrations/0008-reject-rule.ts';
 import type { StoreSchema } from './schema.ts';
 
 export type Store = Kysely<StoreSchema>;
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-targeted-completion': targetedCompletion,
   '0006-probed-completion': probedCompletion,
   '0007-cancelled-runs': cancelledRuns,
+  '0008-reject-rule': rejectRule,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */

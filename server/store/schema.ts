@@ -137,6 +137,8 @@ export interface RejectsTable {
   tenant_id: string | null;
   record_key: string;
   field: string;
+  /** The rule the record broke; null on rejects stored before rules were recorded. */
+  rule: string | null;
   reason: string;
   raw: string | null;
   created_at: DefaultTimestamp;

@@ -3,7 +3,7 @@ import type { Dialect, Warehouse, WarehouseSession } from '../../server/connecti
 import { PermanentError, RetryableError, SkipTaskError } from '../../server/errors.ts';
 import type { Entities, Entity } from '../../server/hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
-import { ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
+import { identityFields, ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
 import {
   changeLogSql,
   changesDdl,
@@ -12,6 +12,7 @@ import {
   currentTotalsSql,
   DELETE_APPROVALS,
   insertSql,
+  rejectedKeysDdl,
   SCOPE_LOCKS,
   LEDGER,
   schemaDdl,
@@ -223,7 +224,8 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
         throw new RetryableError(`${e.name} of ${scopeLabel(scope)}: the warehouse loaded ${loaded} rows of ${st.staged} staged; nothing was applied`);
       }
       await assertStaging(s, wh, e, staging, scope);
-      work.push({ e, st, p: { staging, changes, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
+      const rejected = await loadRejectedKeys(s, e, st, `rej_${e.name}_${tag}`, `${attempt}/${e.name}-rejected`, scope);
+      work.push({ e, st, p: { staging, changes, rejected, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
     }
     if (d.name !== 'postgres') {
       // The scope's lock row, made once, outside the transaction (a duplicate from a race is harmless).
@@ -250,6 +252,21 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
       throw err;
     }
   });
+}
+
+/** Loads the keys the extract rejected into a temporary table; its name, or null when there are none. */
+async function loadRejectedKeys(s: WarehouseSession, e: Entity, st: StagedEntity, name: string, attempt: string, scope: Scope): Promise<string | null> {
+  // A snapshot staged before rejected keys were staged has none.
+  const keys = st.rejectedKeys ?? null;
+  if (!keys) return null;
+  const table = s.dialect.id(name.slice(0, 63));
+  await s.query(rejectedKeysDdl(s.dialect, table, e));
+  const loaded = await s.load(table, identityFields(e).map((f) => f.name), keys.file, attempt);
+  if (loaded !== keys.count) {
+    // Without all of them, a rejected key would be taken for a delete.
+    throw new RetryableError(`${e.name} of ${scopeLabel(scope)}: the warehouse loaded ${loaded} of ${keys.count} rejected keys; nothing was applied`);
+  }
+  return table;
 }
 
 async function assertStaging(s: WarehouseSession, wh: Warehouse, e: Entity, staging: string, scope: Scope): Promise<void> {

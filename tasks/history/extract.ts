@@ -2,17 +2,19 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hash as sha256Of } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { PermanentError } from '../../server/errors.ts';
 import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
-import type { ColumnType, Entities, Entity } from '../../server/hub/entities.ts';
+import { columnOf, type ColumnType, type Entities, type Entity } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
+import { InvalidTenantIdError, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { Checksum } from '../../transforms/row-hash.ts';
 import { identityFields, inScope, scopeLabel, snapshotFields, type Field, type Scope } from './layout.ts';
+import { fromCopyText, reasonOf, type Limits, type RejectRule } from './rules.ts';
 
 /**
  * Extract: one tenant's snapshot of every entity, read in a single REPEATABLE READ transaction
@@ -21,16 +23,21 @@ import { identityFields, inScope, scopeLabel, snapshotFields, type Field, type S
  * COPY sent and written into room the query left for it, so memory stays flat and the extract
  * costs little more than the COPY itself.
  *
- * Rows that cannot be loaded (no tenant, no key, a value that breaks its configured type) go
- * to the rejects with their reason: extracted = staged + rejected, always.
+ * Every row is checked against the record contract of its entity (rules.ts): a row that breaks
+ * it goes to the rejects with the field and the rule, never the scope: extracted = staged +
+ * rejected, always. Checks the hub can make cheaply (null, length, enumeration) run in the
+ * COPY's query and mark the line; type checks of hub columns looser than the contract run here.
+ * The keys of rejected rows are staged beside the snapshot: the load leaves them as they were.
  */
 
 export interface Reject {
   entity: string;
   tenant: string | null;
-  /** The key as read, '' when missing. */
+  /** The key as read (its fields joined by '/'), '' when missing. */
   key: string;
   field: string;
+  rule: RejectRule;
+  /** For people: names the field and the rule; personal and financial values masked. */
   reason: string;
   /** The row as the hub holds it (COPY text, tab separated). */
   raw: string;
@@ -46,6 +53,11 @@ export interface StagedEntity {
   /** Σ int60(row_hash) over the staged rows, exact, as a decimal string. */
   sum: string;
   bytes: number;
+  /**
+   * The identity fields of the rejected rows that have a key, staged like the snapshot: keys
+   * the load must leave untouched (a reject is unknown today, never deleted). Null when none.
+   */
+  rejectedKeys: { file: string; count: number } | null;
 }
 
 export interface ExtractResult {
@@ -101,14 +113,21 @@ async function hubColumns(client: pg.PoolClient, schema: string, entity: Entity)
   return new Map(rows.map((r) => [r.name, { type: r.type, nullable: r.nullable }]));
 }
 
-/** Hub column types (as `format_type` writes them) that hold the configured type's values. */
-const COMPATIBLE: Record<ColumnType, RegExp> = {
-  text: /^(text|character varying|character|uuid|citext)\b/,
-  integer: /^(smallint|integer|bigint)$/,
-  numeric: /^(numeric|smallint|integer|bigint)\b/,
-  date: /^date$/,
-  timestamptz: /^timestamp(\(\d\))? with time zone$/,
-  boolean: /^boolean$/,
+/** Whether every value of a numeric hub type fits the warehouse's numeric(14,2). */
+function fitsMoney(type: string): boolean {
+  const m = /^numeric\((\d+),(\d+)\)$/.exec(type);
+  return m !== null && Number(m[2]) <= 2 && Number(m[1]) - Number(m[2]) <= 12;
+}
+
+/** Hub column types (as `format_type` writes them) whose every value the configured type holds. */
+const COMPATIBLE: Record<ColumnType, (type: string) => boolean> = {
+  text: (t) => /^(text|character varying|character|uuid|citext)\b/.test(t),
+  // bigint and unconstrained numerics hold values the warehouse's integer and numeric(14,2) do not.
+  integer: (t) => /^(smallint|integer)$/.test(t),
+  numeric: (t) => /^(smallint|integer)$/.test(t) || fitsMoney(t),
+  date: (t) => t === 'date',
+  timestamptz: (t) => /^timestamp(\(\d\))? with time zone$/.test(t),
+  boolean: (t) => t === 'boolean',
 };
 
 /** A value's check for a hub column whose type is looser than the configured one (text holding dates, say). */
@@ -121,13 +140,42 @@ const VALID: Record<ColumnType, (v: string) => boolean> = {
   boolean: (v) => /^(t|f|true|false)$/.test(v),
 };
 
+/** A record-level check the hub evaluates while it sends the row: its failure marks the line. */
+interface Flag {
+  /** The field's position on the line. */
+  index: number;
+  field: Field;
+  rule: RejectRule;
+  condition: string;
+}
+
 interface Plan {
   fields: Field[];
   select: string;
-  /** Fields whose values must be checked row by row (the hub's type is looser). */
+  /** Fields whose values must be checked row by row in the scanner (the hub's type is looser). */
   checks: { index: number; field: Field }[];
-  /** Key or tenant columns the hub allows to be null: those rows are rejects. */
-  nullableIdentity: Field[];
+  flags: Flag[];
+}
+
+const limitsOf = (entity: Entity, field: Field): Limits => (field.role === 'key' || field.role === 'tracked' ? entity.columns[field.name]! : {});
+
+/**
+ * The contract's checks of one field that the hub can make cheaply as it sends the row:
+ * a required value that is null, a text too long, a value outside its enumeration. A check the
+ * hub's own column already guarantees (NOT NULL, varchar(n)) is left out.
+ */
+function flagsOf(entity: Entity, field: Field, index: number, hub: HubColumn): Flag[] {
+  const col = `t.${ident(field.column)}`;
+  const limits = limitsOf(entity, field);
+  const required = field.role === 'key' || (field.role === 'tracked' && !entity.columns[field.name]!.nullable);
+  const flags: Omit<Flag, 'index' | 'field'>[] = [];
+  if (required && hub.nullable) flags.push({ rule: field.role === 'key' ? 'key' : 'not_null', condition: `${col} is null` });
+  const declared = /^character varying\((\d+)\)$/.exec(hub.type);
+  if (limits.maxLength !== undefined && !(declared && Number(declared[1]) <= limits.maxLength)) {
+    flags.push({ rule: 'max_length', condition: `length(${col}::text) > ${limits.maxLength}` });
+  }
+  if (limits.values) flags.push({ rule: 'enum', condition: `${col}::text not in (${limits.values.map(quote).join(', ')})` });
+  return flags.map((f) => ({ ...f, index, field }));
 }
 
 function plan(entity: Entity, columns: Map<string, HubColumn>, schema: string, scope: Scope): Plan {
@@ -142,13 +190,17 @@ function plan(entity: Entity, columns: Map<string, HubColumn>, schema: string, s
   const values = data.map((f) => (columns.has(f.column) ? `t.${ident(f.column)}` : 'null'));
   const checks = data.flatMap((f, index) => {
     const c = columns.get(f.column);
-    return c && !COMPATIBLE[f.type].test(c.type) ? [{ index, field: f }] : [];
+    return c && !COMPATIBLE[f.type](c.type) ? [{ index, field: f }] : [];
   });
-  const nullableIdentity = identityFields(entity).filter((f) => columns.get(f.column)?.nullable);
-  const identityOk = nullableIdentity.map((f) => `t.${ident(f.column)} is not null`);
-  const where = [...(scope !== null && entity.tenantColumn ? [`t.${ident(entity.tenantColumn)} = ${quote(scope)}`] : []), ...identityOk];
-  const select = `select ${[...values, HASH_PLACEHOLDER].join(', ')} from ${tableName(schema, entity)} t${where.length ? ` where ${where.join(' and ')}` : ''}`;
-  return { fields, select, checks, nullableIdentity };
+  // The tenant column equals the scope here; rows without a valid tenant are the global scope's to report.
+  const flags = data.flatMap((f, index) => {
+    const c = columns.get(f.column);
+    return c && f.role !== 'tenant' ? flagsOf(entity, f, index, c) : [];
+  });
+  const last = flags.length ? `case ${flags.map((f, i) => `when ${f.condition} then '${flagText(i)}'`).join(' ')} else ${HASH_PLACEHOLDER} end` : HASH_PLACEHOLDER;
+  const where = scope !== null && entity.tenantColumn ? ` where t.${ident(entity.tenantColumn)} = ${quote(scope)}` : '';
+  const select = `select ${[...values, last].join(', ')} from ${tableName(schema, entity)} t${where}`;
+  return { fields, select, checks, flags };
 }
 
 function quote(text: string): string {
@@ -159,9 +211,9 @@ function quote(text: string): string {
  * Counts lines, hashes each line's tracked values (the bytes between the identity fields and
  * the change time are exactly the canonical encoding), sums the hashes, and writes each hash
  * over the placeholder the hub's COPY put at the end of its line: the bytes go on where they
- * lie, never copied line by line. With per-row type checks it splits the lines and diverts
- * the failing ones to the rejects. A line ends at a raw newline: COPY escapes newlines inside
- * values.
+ * lie, never copied line by line. A line the hub marked (a flag in place of the placeholder)
+ * goes to the rejects; with per-row type checks the scanner also splits the lines and diverts
+ * the failing ones. A line ends at a raw newline: COPY escapes newlines inside values.
  */
 // Large buffers between the stages: zlib works on the thread pool one chunk at a time, and
 // small chunks leave the hub's COPY waiting on round trips rather than on work.
@@ -169,6 +221,10 @@ const PIPE_BUFFER = 1 << 20;
 const HASH_HEX = 64;
 /** Selected as the last column: the line's room for its hash. */
 const HASH_PLACEHOLDER = `'${'0'.repeat(HASH_HEX)}'`;
+/** A failed check's mark, as wide as the placeholder it stands in: '!', the check's number, '!'s. */
+const FLAG = 0x21;
+const flagText = (i: number) => `!${String(i).padStart(4, '0')}`.padEnd(HASH_HEX, '!');
+const flagNumber = (line: Buffer, end: number) => Number(line.toString('latin1', end - HASH_HEX + 1, end - HASH_HEX + 5));
 
 // One-shot hashing: several times cheaper than a Hash object per row.
 // Hex straight from the native side: a Buffer per digest would cost twice as much.
@@ -177,18 +233,24 @@ const sha256 = (data: Buffer): string => sha256Of('sha256', data, 'hex');
 class SnapshotScanner extends Transform {
   readonly checksum = new Checksum();
   extracted = 0;
+  /** Identity fields (COPY text, tab separated) of rejected rows whose key the warehouse may hold. */
+  readonly rejectedKeys: string[] = [];
   #carry: Buffer | null = null;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
+  #rejects: Reject[] = [];
+  readonly #identityCount: number;
+  readonly #tenantCount: number;
 
   constructor(
     private readonly entity: Entity,
     private readonly scope: Scope,
-    private readonly identityCount: number,
-    private readonly checks: Plan['checks'],
+    private readonly p: Plan,
     private readonly flushRejects: (rejects: Reject[]) => Promise<void>,
   ) {
     super({ highWaterMark: PIPE_BUFFER });
+    this.#identityCount = identityFields(entity).length;
+    this.#tenantCount = entity.tenantColumn ? 1 : 0;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -208,26 +270,36 @@ class SnapshotScanner extends Transform {
     const last = body.lastIndexOf(10);
     if (last + 1 < body.length) this.#carry = body.subarray(last + 1);
     const whole = body.subarray(0, last + 1);
-    if (this.checks.length) return this.#checked(head ? Buffer.concat([head, whole]) : whole, done);
-    if (head) this.#emit(this.#hashLines(head));
-    if (whole.length) this.#emit(this.#hashLines(whole));
-    done();
+    if (this.p.checks.length) this.#checked(head ? Buffer.concat([head, whole]) : whole);
+    else {
+      if (head) this.#scan(head);
+      if (whole.length) this.#scan(whole);
+    }
+    if (!this.#rejects.length) return done();
+    const rejects = this.#rejects;
+    this.#rejects = [];
+    this.flushRejects(rejects).then(() => done(), done);
   }
 
-  /** Hashes every line of `lines` (whole lines) into its placeholder; returns `lines`. */
-  #hashLines(lines: Buffer): Buffer {
+  /** Hashes every line of `lines` (whole lines) into its placeholder and passes them on, less the marked ones. */
+  #scan(lines: Buffer): void {
+    let kept = 0;
     for (let start = 0; start < lines.length; ) {
       const end = lines.indexOf(10, start);
-      this.#hash(lines, start, end);
       this.extracted++;
+      if (lines[end - HASH_HEX] === FLAG) {
+        if (start > kept) this.#emit(lines.subarray(kept, start));
+        this.#flagged(lines.subarray(start, end));
+        kept = end + 1;
+      } else this.#hash(lines, start, end);
       start = end + 1;
     }
-    return lines;
+    if (kept < lines.length) this.#emit(kept ? lines.subarray(kept) : lines);
   }
 
   #hash(line: Buffer, start: number, end: number): void {
     let from = start;
-    for (let i = 0; i < this.identityCount; i++) from = line.indexOf(9, from) + 1;
+    for (let i = 0; i < this.#identityCount; i++) from = line.indexOf(9, from) + 1;
     // The line ends: …tracked \t updated_at \t placeholder.
     const to = line.lastIndexOf(9, end - HASH_HEX - 2);
     const hash = sha256(line.subarray(from, to));
@@ -249,31 +321,52 @@ class SnapshotScanner extends Transform {
     this.#pendingBytes = 0;
   }
 
-  #checked(whole: Buffer, done: TransformCallback): void {
-    const rejects: Reject[] = [];
+  /** The line's values (COPY text), without the placeholder and the newline. */
+  #values(line: Buffer, end: number): string[] {
+    return line.toString('utf8', 0, end - HASH_HEX - 1).split('\t');
+  }
+
+  /** A line the hub marked: the flag says which check failed. `line` excludes its newline. */
+  #flagged(line: Buffer): void {
+    const flag = this.p.flags[flagNumber(line, line.length)]!;
+    this.#reject(this.#values(line, line.length), flag.field, flag.rule, flag.index);
+  }
+
+  #reject(values: string[], field: Field, rule: RejectRule, index: number): void {
+    const identity = values.slice(0, this.#identityCount);
+    const keyCastable = this.p.checks.every((c) => c.index >= this.#identityCount || VALID[c.field.type](identity[c.index]!));
+    // Only a key the warehouse can hold can have been loaded before: it stays as it was (unknown today, not deleted).
+    if (rule !== 'key' && keyCastable && !identity.includes('\\N')) this.rejectedKeys.push(identity.join('\t'));
+    this.#rejects.push({
+      entity: this.entity.name,
+      tenant: this.scope,
+      key: identity.slice(this.#tenantCount).map((v) => fromCopyText(v) ?? '').join('/'),
+      field: field.name,
+      rule,
+      reason: reasonOf(field, rule, fromCopyText(values[index]!), limitsOf(this.entity, field)),
+      raw: values.join('\t'),
+    });
+  }
+
+  #checked(whole: Buffer): void {
     for (let start = 0; start < whole.length; ) {
       const end = whole.indexOf(10, start);
       const line = whole.subarray(start, end + 1);
       start = end + 1;
       this.extracted++;
-      const values = line.toString('utf8', 0, line.length - HASH_HEX - 2).split('\t');
-      const bad = this.checks.find(({ index, field }) => values[index] !== '\\N' && !VALID[field.type](values[index]!));
+      if (line[line.length - 1 - HASH_HEX] === FLAG) {
+        this.#flagged(line.subarray(0, line.length - 1));
+        continue;
+      }
+      const values = this.#values(line, line.length - 1);
+      const bad = this.p.checks.find(({ index, field }) => values[index] !== '\\N' && !VALID[field.type](values[index]!));
       if (bad) {
-        rejects.push({
-          entity: this.entity.name,
-          tenant: this.scope,
-          key: values.slice(0, this.identityCount).join('/'),
-          field: bad.field.name,
-          reason: `${bad.field.name}: '${values[bad.index]}' is not a valid ${bad.field.type}`,
-          raw: values.join('\t'),
-        });
+        this.#reject(values, bad.field, 'type', bad.index);
         continue;
       }
       this.#hash(line, 0, line.length - 1);
       this.#emit(line);
     }
-    if (!rejects.length) return done();
-    this.flushRejects(rejects).then(() => done(), done);
   }
 
   override _flush(done: TransformCallback): void {
@@ -287,62 +380,101 @@ class SnapshotScanner extends Transform {
   }
 }
 
-/** Rows the scope's query leaves out because the tenant or a key is null: each one a reject. */
-async function copyNullIdentityRejects(client: pg.PoolClient, schema: string, entity: Entity, scope: Scope, nullable: Field[], onRejects: ExtractOptions['onRejects']): Promise<number> {
-  // Rows without a tenant belong to no tenant's scope: the global scope reports them, once; a
-  // tenant's scope reports its own rows without a key.
-  const wanted = (f: Field) => (entity.tenantColumn && scope === null ? f.role === 'tenant' : f.role === 'key');
-  const conditions = nullable.filter(wanted).map((f) => `t.${ident(f.column)} is null`);
-  if (!conditions.length) return 0;
-  const scoped = scope !== null && entity.tenantColumn ? `t.${ident(entity.tenantColumn)} = ${quote(scope)} and ` : '';
-  const { rows } = await client.query<{ raw: string; missing: string }>(
-    `select (t.*)::text as raw, concat_ws(', ', ${nullable.map((f) => `case when t.${ident(f.column)} is null then ${quote(f.name)} end`).join(', ')}) as missing
-     from ${tableName(schema, entity)} t where ${scoped}(${conditions.join(' or ')})`,
+/** The distinct tenant ids of a table: a skip along its index when one leads with the tenant column. */
+async function tenantsOf(client: pg.PoolClient, schema: string, entity: Entity): Promise<string[]> {
+  const table = tableName(schema, entity);
+  const col = ident(entity.tenantColumn!);
+  const { rows: idx } = await client.query<{ indexed: boolean }>(
+    `select exists (select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+       where i.indrelid = to_regclass(quote_ident($1) || '.' || quote_ident($2)) and a.attname = $3) as indexed`,
+    [schema, entity.table, entity.tenantColumn],
   );
-  if (rows.length) {
+  const { rows } = await client.query<{ v: string }>(
+    idx[0]?.indexed
+      ? `with recursive s(v) as (
+           (select ${col}::text from ${table} where ${col} is not null order by ${col} limit 1)
+           union all
+           select (select t.${col}::text from ${table} t where t.${col} > s.v order by t.${col} limit 1) from s where s.v is not null)
+         select v from s where v is not null`
+      : `select distinct ${col}::text as v from ${table} where ${col} is not null`,
+  );
+  return rows.map((r) => r.v);
+}
+
+/**
+ * Rows of a tenant-scoped entity whose tenant is null or breaks the tenant-id rule: they belong
+ * to no tenant's scope, so the global scope reports them, once, each a reject.
+ */
+async function copyTenantRejects(client: pg.PoolClient, schema: string, entity: Entity, columns: Map<string, HubColumn>, onRejects: ExtractOptions['onRejects']): Promise<number> {
+  const col = `t.${ident(entity.tenantColumn!)}`;
+  const invalid = (await tenantsOf(client, schema, entity)).filter((t) => tenantIdProblem(t) !== null);
+  const conditions = [...(columns.get(entity.tenantColumn!)?.nullable ? [`${col} is null`] : []), ...(invalid.length ? [`${col}::text = any($1::text[])`] : [])];
+  if (!conditions.length) return 0;
+  const keys = entity.key.map((f) => `coalesce(t.${ident(columnOf(entity, f))}::text, '')`).join(` || '/' || `);
+  const { rows } = await client.query<{ raw: string; tenant: string | null; key: string }>(
+    `select (t.*)::text as raw, ${col}::text as tenant, ${keys} as key from ${tableName(schema, entity)} t where ${conditions.join(' or ')}`,
+    invalid.length ? [invalid] : [],
+  );
+  const tenant = snapshotFields(entity).find((f) => f.role === 'tenant')!;
+  for (let i = 0; i < rows.length; i += REJECT_BATCH) {
     await onRejects(
-      rows.map((r) => ({ entity: entity.name, tenant: scope, key: '', field: r.missing.split(', ')[0]!, reason: `${r.missing} missing: the row cannot be placed in history`, raw: r.raw })),
+      rows.slice(i, i + REJECT_BATCH).map((r) => ({ entity: entity.name, tenant: r.tenant, key: r.key, field: tenant.name, rule: 'tenant' as const, reason: reasonOf(tenant, 'tenant', r.tenant), raw: r.raw })),
     );
   }
   return rows.length;
 }
 
+const REJECT_BATCH = 1000;
+
+/** Writes the identity fields of rejected rows, one line each, compressed as the snapshot is. */
+async function writeRejectedKeys(dir: string, entity: Entity, keys: string[], compression: Compression): Promise<string | null> {
+  if (!keys.length) return null;
+  const file = path.join(dir, `${entity.name}.rejected-keys${EXTENSION[compression]}`);
+  await pipeline([Readable.from([Buffer.from(`${keys.join('\n')}\n`)]), ...compressor(compression), createWriteStream(`${file}.partial`)]);
+  await rename(`${file}.partial`, file);
+  return file;
+}
+
 async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity: Entity): Promise<StagedEntity> {
   const columns = await hubColumns(client, opts.schema, entity);
-  const p = plan(entity, columns, opts.schema, opts.scope);
-  const nullRejects = await copyNullIdentityRejects(client, opts.schema, entity, opts.scope, p.nullableIdentity, opts.onRejects);
   if (!inScope(entity, opts.scope)) {
-    return { entity: entity.name, file: null, extracted: nullRejects, staged: 0, rejected: nullRejects, sum: '0', bytes: 0 };
+    const rejected = await copyTenantRejects(client, opts.schema, entity, columns, opts.onRejects);
+    return { entity: entity.name, file: null, extracted: rejected, staged: 0, rejected, sum: '0', bytes: 0, rejectedKeys: null };
   }
-  const scanner = new SnapshotScanner(entity, opts.scope, identityFields(entity).length, p.checks, opts.onRejects);
-  const file = path.join(opts.dir, `${entity.name}${EXTENSION[opts.compression ?? 'gzip']}`);
+  const p = plan(entity, columns, opts.schema, opts.scope);
+  const scanner = new SnapshotScanner(entity, opts.scope, p, opts.onRejects);
+  const compression = opts.compression ?? 'gzip';
+  const file = path.join(opts.dir, `${entity.name}${EXTENSION[compression]}`);
   const partial = `${file}.partial`;
   const out = createWriteStream(partial, { highWaterMark: PIPE_BUFFER });
-  const compress = compressor(opts.compression ?? 'gzip');
   try {
-    await pipeline([client.query(copyTo(`copy (${p.select}) to stdout`)), scanner, ...compress, out], { signal: opts.signal });
+    await pipeline([client.query(copyTo(`copy (${p.select}) to stdout`)), scanner, ...compressor(compression), out], { signal: opts.signal });
   } catch (err) {
     await rm(partial, { force: true });
     throw err;
   }
   await rename(partial, file);
-  const staged = scanner.checksum.count;
+  const keysFile = await writeRejectedKeys(opts.dir, entity, scanner.rejectedKeys, compression);
   return {
     entity: entity.name,
     file,
-    extracted: scanner.extracted + nullRejects,
-    staged,
-    rejected: scanner.rejected + nullRejects,
+    extracted: scanner.extracted,
+    staged: scanner.checksum.count,
+    rejected: scanner.rejected,
     sum: scanner.checksum.sum,
     bytes: out.bytesWritten,
+    rejectedKeys: keysFile ? { file: keysFile, count: scanner.rejectedKeys.length } : null,
   };
 }
 
 /**
  * Extracts one scope. The global scope (null) takes the reference data and reports rows of
- * tenant-scoped entities that carry no tenant.
+ * tenant-scoped entities whose tenant is null or not a valid tenant id.
  */
 export async function extractScope(opts: ExtractOptions): Promise<ExtractResult> {
+  const problem = opts.scope === null ? null : tenantIdProblem(opts.scope);
+  // Its rows are the global scope's rejects; nothing of it is staged, and no folder is named after it.
+  if (problem) throw new InvalidTenantIdError(`extract of tenant ${JSON.stringify(opts.scope)}: ${problem}; its rows are rejected by the global scope`);
   await mkdir(opts.dir, { recursive: true });
   try {
     return await inHubSnapshot(opts.hub, async (client, snapshotAt) => {

@@ -1,18 +1,22 @@
 import type { Warehouse, WarehouseSession } from '../../server/connections/warehouse.ts';
+import { RetryableError } from '../../server/errors.ts';
 import type { Entities, Entity, FieldClass } from '../../server/hub/entities.ts';
 import type { Severity } from '../../server/store/schema.ts';
 import type { StagedEntity } from './extract.ts';
 import { HASH_FIELD, identityFields, stagingColumnNames, tracked, type Field, type Scope } from './layout.ts';
-import { currentTotalsSql, currentView, stagingDdl } from './sql.ts';
+import { currentTotalsSql, currentView, rejectedKeysDdl, stagingDdl } from './sql.ts';
 
 /**
  * Reconciliation: proves, per scope and entity, that the warehouse's current rows are the hub
  * snapshot the run extracted. Counts and checksums of source, staging and target, and a
  * record-level comparison of the staged snapshot with `<entity>_current`, field by field:
  * matched, mismatched (and in which fields), missing in the target, missing in the source.
+ *
+ * A key rejected today is unknown, not missing: its current row (kept from its last good
+ * load) is left out of the comparison and of the current totals, and counted as rejected.
  */
 
-/** Above this share of differing records the reconcile task fails the run. */
+/** Above this share of records not proven equal (differing or rejected, of those extracted) the reconcile task fails the run. */
 export const FAIL_RATE = 0.001;
 const SAMPLES = 10;
 
@@ -78,13 +82,24 @@ export async function reconcileScope(opts: ReconcileOptions): Promise<EntityReco
       const table = s.dialect.id(`rec_${e.name}_${tag}`.slice(0, 63));
       await s.query(stagingDdl(s.dialect, table, e));
       const staged = await s.load(table, stagingColumnNames(e), st.file, `${opts.attempt}/reconcile/${e.name}`);
-      out.push(await compare(s, wh, e, scope, st, table, staged));
+      const rejected = await rejectedKeysTable(s, e, st, `rrj_${e.name}_${tag}`, `${opts.attempt}/reconcile/${e.name}-rejected`);
+      out.push(await compare(s, wh, e, scope, st, table, staged, rejected));
     }
     return out;
   });
 }
 
-async function compare(s: WarehouseSession, wh: Warehouse, e: Entity, scope: Scope, st: StagedEntity, table: string, staged: number): Promise<EntityReconciliation> {
+async function rejectedKeysTable(s: WarehouseSession, e: Entity, st: StagedEntity, name: string, attempt: string): Promise<string | null> {
+  const keys = st.rejectedKeys ?? null;
+  if (!keys) return null;
+  const table = s.dialect.id(name.slice(0, 63));
+  await s.query(rejectedKeysDdl(s.dialect, table, e));
+  const loaded = await s.load(table, identityFields(e).map((f) => f.name), keys.file, attempt);
+  if (loaded !== keys.count) throw new RetryableError(`${e.name}: the warehouse loaded ${loaded} of ${keys.count} rejected keys to reconcile`);
+  return table;
+}
+
+async function compare(s: WarehouseSession, wh: Warehouse, e: Entity, scope: Scope, st: StagedEntity, table: string, staged: number, rejected: string | null): Promise<EntityReconciliation> {
   const d = s.dialect;
   const [totals] = await s.query<{ n: unknown; s: unknown }>(currentTotalsSql(wh, e, scope));
   const ids = identityFields(e);
@@ -95,11 +110,16 @@ async function compare(s: WarehouseSession, wh: Warehouse, e: Entity, scope: Sco
   const both = `s.${last} is not null and c.${last} is not null`;
   const anyDiffers = [...fields.map(differs), `s.${HASH_FIELD} <> c.${HASH_FIELD}`].join(' or ');
   const current = `(select * from ${wh.table(currentView(e))} v${e.tenantColumn && scope !== null ? ` where v.tenant_id = ${d.text(scope)}` : ''})`;
-  const from = `from ${table} s full join ${current} c on ${on}`;
+  // The current rows of keys rejected today are set aside: neither compared nor missing.
+  const kept = rejected ? `exists (select 1 from ${rejected} r where ${ids.map((f) => `r.${d.id(f.name)} = c.${d.id(f.name)}`).join(' and ')})` : null;
+  const from = `from ${table} s full join ${current} c on ${on}${kept ? ` where not (s.${last} is null and ${kept})` : ''}`;
+  const and = kept ? 'and' : 'where';
   const [row] = await s.query<Record<string, unknown>>(
     `select
   sum(case when c.${last} is null then 1 else 0 end) as missing_in_target,
   sum(case when s.${last} is null then 1 else 0 end) as missing_in_source,
+  (${kept ? `select count(*) from ${current} c where ${kept}` : '0'}) as kept,
+  (${kept ? `select cast(coalesce(sum(${d.int60(`c.${HASH_FIELD}`)}), 0) as text) from ${current} c where ${kept}` : "'0'"}) as kept_sum,
   sum(case when ${both} and (${anyDiffers}) then 1 else 0 end) as mismatched,
   sum(case when ${both} then 1 else 0 end) as paired,
   ${fields.map((f, i) => `sum(case when ${both} and ${differs(f)} then 1 else 0 end) as f${i}`).join(',\n  ')}
@@ -108,25 +128,26 @@ ${from}`,
   const r = row ?? {};
   const sample = async (where: string) =>
     num(r[where === 'target' ? 'missing_in_target' : 'missing_in_source'])
-      ? (await s.query<{ k: unknown }>(`select ${keyText(s, e, where === 'target' ? 's' : 'c')} as k ${from} where ${where === 'target' ? `c.${last} is null` : `s.${last} is null`} order by 1 limit ${SAMPLES}`)).map((x) => String(x.k))
+      ? (await s.query<{ k: unknown }>(`select ${keyText(s, e, where === 'target' ? 's' : 'c')} as k ${from} ${and} ${where === 'target' ? `c.${last} is null` : `s.${last} is null`} order by 1 limit ${SAMPLES}`)).map((x) => String(x.k))
       : [];
   const fieldMismatches: FieldMismatch[] = [];
   for (const [i, f] of fields.entries()) {
     const mismatched = num(r[`f${i}`]);
     if (!mismatched) continue;
-    const keys = await s.query<{ k: unknown }>(`select ${keyText(s, e, 's')} as k ${from} where ${both} and ${differs(f)} order by 1 limit ${SAMPLES}`);
+    const keys = await s.query<{ k: unknown }>(`select ${keyText(s, e, 's')} as k ${from} ${and} ${both} and ${differs(f)} order by 1 limit ${SAMPLES}`);
     fieldMismatches.push({ field: f.name, fieldClass: f.class, severity: SEVERITY_OF_CLASS[f.class], mismatched, sampleKeys: keys.map((x) => String(x.k)) });
   }
   const missingInTarget = num(r.missing_in_target);
   const missingInSource = num(r.missing_in_source);
   const mismatched = num(r.mismatched);
   const differing = missingInTarget + missingInSource + mismatched;
-  const mismatchRate = differing / Math.max(st.staged, 1);
+  // Rejected records are not in the warehouse as the hub holds them either: they count against the threshold too.
+  const mismatchRate = (differing + st.rejected) / Math.max(st.extracted, 1);
   // A missing record is missing all of its fields, PII and money included.
   let severity: Severity = missingInTarget + missingInSource > 0 ? 'critical' : 'none';
   for (const f of fieldMismatches) severity = worst(severity, f.severity);
-  const currentCount = num(totals?.n);
-  const currentSum = String(totals?.s ?? '0');
+  const currentCount = num(totals?.n) - num(r.kept);
+  const currentSum = String(BigInt(String(totals?.s ?? '0')) - BigInt(String(r.kept_sum ?? '0')));
   const sumsAgree = staged === st.staged && currentCount === st.staged && currentSum === st.sum;
   // Equal records with unequal sums would mean hashes that disagree with the values: as bad as a mismatch.
   if (!differing && !sumsAgree) severity = 'critical';

@@ -104,6 +104,11 @@ export function stagingDdl(d: Dialect, table: string, e: Entity): string {
   return d.createTemp(table, stagingColumns(e).map((f) => `${d.id(f.name)} ${f.role === 'row_hash' ? 'char(64)' : d.type(f.type)}`).join(', '));
 }
 
+/** Keys of the scope's rejected rows (tenant and key, as staged): the load leaves them as they were. */
+export function rejectedKeysDdl(d: Dialect, table: string, e: Entity): string {
+  return d.createTemp(table, identityFields(e).map((f) => `${d.id(f.name)} ${d.type(f.type)}`).join(', '));
+}
+
 /** The classified changes of one load: new values, old values (o_*), and where the new version starts. */
 export function changesDdl(d: Dialect, table: string, e: Entity): string {
   const cols = [
@@ -121,6 +126,8 @@ export function changesDdl(d: Dialect, table: string, e: Entity): string {
 export interface ApplyParams {
   staging: string;
   changes: string;
+  /** The table of today's rejected keys, null when there are none. */
+  rejected: string | null;
   /** The scope's tenant; null for global reference data. */
   tenant: string | null;
   runId: number;
@@ -141,7 +148,8 @@ function tenantFilter(d: Dialect, e: Entity, alias: string, tenant: string | nul
 /**
  * Classifies every key of the scope against its current history row:
  * insert (new key), update (live, hash differs), resurrect (tombstone, key back),
- * delete (live, key gone; only from a complete extract), nothing otherwise.
+ * delete (live, key gone; only from a complete extract), nothing otherwise. A key rejected
+ * today is unknown, not gone: it keeps its current version (no delete, no change row).
  */
 export function classifySql(wh: Warehouse, e: Entity, p: ApplyParams): string {
   const d = wh.dialect;
@@ -152,6 +160,7 @@ export function classifySql(wh: Warehouse, e: Entity, p: ApplyParams): string {
   const lo = d.timestamp(p.lo);
   const pick = (f: Field) => `case when s.${first} is null then c.${d.id(f.name)} else s.${d.id(f.name)} end`;
   const validFrom = `case when s.${first} is null then ${hi} else least(greatest(coalesce(s.${UPDATED_FIELD}, ${hi}), ${lo}), ${hi}) end`;
+  const notRejected = p.rejected ? ` and not exists (select 1 from ${p.rejected} r where ${on(d, e, 'r', 'c')})` : '';
   return `insert into ${p.changes} (change_type, ${[...ids, ...t].map((f) => d.id(f.name)).join(', ')}, ${t.map((f) => d.id(`o_${f.name}`)).join(', ')}, ${HASH_FIELD}, ${UPDATED_FIELD}, valid_from)
 select
   case when c.${first} is null then 'insert' when s.${first} is null then 'delete' when c.is_deleted then 'resurrect' else 'update' end,
@@ -164,7 +173,7 @@ select
 from ${p.staging} s
 full join (select * from ${wh.table(historyTable(e))} h where ${tenantFilter(d, e, 'h', p.tenant)}h.is_current) c on ${on(d, e, 's', 'c')}
 where c.${first} is null
-   or (s.${first} is null and not c.is_deleted)
+   or (s.${first} is null and not c.is_deleted${notRejected})
    or (s.${first} is not null and c.is_deleted)
    or (s.${first} is not null and not c.is_deleted and s.${HASH_FIELD} <> c.${HASH_FIELD})`;
 }

@@ -79,9 +79,53 @@ describe('the hub extract', () => {
     const rejects: Reject[] = [];
     const result = await extractScope({ hub, schema, entities, scope: 't1', dir: path.join(dir, 'people'), onRejects: async (r) => void rejects.push(...r) });
     expect(result.entities[0]).toMatchObject({ extracted: 4, staged: 2, rejected: 2 });
-    expect(rejects.map((r) => [r.key, r.field, r.reason])).toEqual([
-      ['t1/P2', 'hired', "hired: '31/02/2024' is not a valid date"],
-      ['t1/P4', 'hired', "hired: '2023-02-29' is not a valid date"],
+    expect(rejects.map((r) => [r.tenant, r.key, r.field, r.rule, r.reason])).toEqual([
+      ['t1', 'P2', 'hired', 'type', "hired: '31/02/2024' is not a valid date"],
+      ['t1', 'P4', 'hired', 'type', "hired: '2023-02-29' is not a valid date"],
     ]);
+  });
+  it('rejects rows the hub marks (null key, null required value, too long, outside the enumeration) and stages the keys it can', async () => {
+    // No primary key: a real hub can hold a row without its key.
+    await sql`create table ${sql.raw(`${schema}.things`)} (tenant_id text not null, thing_id text, kind text, label text, updated_at timestamptz not null default now())`.execute(hub);
+    await sql`insert into ${sql.raw(`${schema}.things`)} (tenant_id, thing_id, kind, label) values
+      ('t1', 'A1', 'big', 'fine'), ('t1', null, 'big', 'x'), ('t1', 'A3', 'huge', 'x'), ('t1', 'A4', 'big', 'toolong'), ('t1', 'A5', 'small', null), ('t2', 'B1', 'nope', 'x')`.execute(hub);
+    const entities = parseEntities({
+      things: {
+        name: 'things',
+        table: 'things',
+        key: ['thing_id'],
+        tenantScoped: true,
+        tenantColumn: 'tenant_id',
+        updatedAtColumn: 'updated_at',
+        columns: {
+          thing_id: { type: 'text', class: 'operational' },
+          kind: { type: 'text', class: 'operational', values: ['big', 'small'] },
+          label: { type: 'text', class: 'financial', maxLength: 5 },
+        },
+      },
+    });
+    const rejects: Reject[] = [];
+    const result = await extractScope({ hub, schema, entities, scope: 't1', dir: path.join(dir, 'things'), onRejects: async (r) => void rejects.push(...r), compression: 'none' });
+    const things = result.entities[0]!;
+    expect(things).toMatchObject({ extracted: 5, staged: 1, rejected: 4 });
+    expect(rejects.map((r) => [r.tenant, r.key, r.field, r.rule, r.reason])).toEqual([
+      ['t1', '', 'thing_id', 'key', 'thing_id: key missing (null), the row cannot be placed in history'],
+      ['t1', 'A3', 'kind', 'enum', "kind: 'huge' is not one of big, small"],
+      ['t1', 'A4', 'label', 'max_length', "label: 'to••••g' has 7 characters, more than the 5 allowed"],
+      ['t1', 'A5', 'label', 'not_null', 'label: missing (null), the contract requires a value'],
+    ]);
+    expect(rejects[2]!.raw).toContain('toolong');
+    // The keys the warehouse may hold from an earlier load: the load leaves them as they were.
+    expect(things.rejectedKeys?.count).toBe(3);
+    expect(await readFile(things.rejectedKeys!.file, 'utf8')).toBe('t1\tA3\nt1\tA4\nt1\tA5\n');
+  });
+
+  it("refuses to extract a tenant whose id breaks the tenant-id rule, and makes no folder for it", async () => {
+    const folder = path.join(dir, 'bad', '..');
+    await expect(extractScope({ hub, schema, entities: HUB_ENTITIES, scope: '..', dir: folder, onRejects: async () => undefined })).rejects.toMatchObject({
+      name: 'InvalidTenantIdError',
+      message: expect.stringMatching(/tenant id "\.\." is not .*rejected by the global scope/),
+    });
+    await expect(readFile(path.join(dir, 'bad'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -55,7 +55,7 @@ async function stage(e: Entity, scope: string | null, snapshotAt: string, rows: 
   const file = path.join(dir, `${e.name}.tsv.gz`);
   const bytes = gzipSync(lines.join(''));
   await writeFile(file, bytes);
-  return { scope, snapshotAt, entities: [{ entity: e.name, file, extracted: rows.length, staged: rows.length, rejected: 0, sum: checksum.sum, bytes: bytes.length }] };
+  return { scope, snapshotAt, entities: [{ entity: e.name, file, extracted: rows.length, staged: rows.length, rejected: 0, sum: checksum.sum, bytes: bytes.length, rejectedKeys: null }] };
 }
 
 const CLIENT_ROWS: Values[] = [
@@ -360,6 +360,42 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     expect(result).toMatchObject([{ entity: 'clients', status: 'unchanged', inserted: 0, updated: 0, deleted: 0 }]);
     expect(sqls().filter((s) => /^(insert into "ANALYTICS"|update "ANALYTICS")/.test(s) && !s.includes('"LOAD_LOCKS"'))).toEqual([]);
     expect(sqls()).toContain('commit');
+  });
+
+  /** The clients snapshot with one more client rejected at extract: its key staged beside the snapshot. */
+  async function applyWithRejectedKey(wh: Warehouse, attempt: string) {
+    const extract = await stage(clients, 'acme', SNAPSHOT, CLIENT_ROWS);
+    const keys = path.join(path.dirname(extract.entities[0]!.file!), 'clients.rejected-keys.tsv.gz');
+    await writeFile(keys, gzipSync('acme\tC9\n'));
+    extract.entities[0]!.rejectedKeys = { file: keys, count: 1 };
+    return applyScope({ warehouse: wh, entities: { clients }, extract, runId: 42, interval: utcDayInterval('2025-12-28'), attempt });
+  }
+  const copyByFile = (rejectedLoaded: bigint) => (sql: string) => {
+    const [, folder, name] = /FROM @~\/(\S+) FILES = \('([^']+)'\)/.exec(sql)!;
+    const n = name!.includes('rejected') ? rejectedLoaded : 3n;
+    return [{ FILE: `${folder}${name}`, STATUS: 'LOADED', ROWS_PARSED: n, ROWS_LOADED: n }];
+  };
+
+  it("loads the rejected keys before BEGIN and leaves them out of the delete inference: a reject is unknown today, not deleted", async () => {
+    const { wh, sqls, find } = recordingWarehouse({ copy: copyByFile(1n) });
+    await applyWithRejectedKey(wh, 'run42_try1');
+    const begin = find((s) => s === 'begin');
+    const ddl = find((s) => s === 'create temporary table "REJ_CLIENTS_RUN42_TRY1" ("TENANT_ID" VARCHAR, "CLIENT_ID" VARCHAR)');
+    const copy = find((s) => s.startsWith('COPY INTO "REJ_CLIENTS_RUN42_TRY1" ("TENANT_ID", "CLIENT_ID") FROM @~/hubflow/run42_try1/clients-rejected/ FILES = (\'clients.rejected-keys.tsv.gz\') '));
+    expect(ddl).toBeGreaterThan(-1);
+    expect(copy).toBeGreaterThan(ddl);
+    expect(begin).toBeGreaterThan(copy);
+    const classify = sqls().find((s) => s.startsWith('insert into "CHG_CLIENTS_RUN42_TRY1"'))!;
+    expect(classify).toContain(
+      'or (s."CLIENT_ID" is null and not c.is_deleted and not exists (select 1 from "REJ_CLIENTS_RUN42_TRY1" r where r."TENANT_ID" = c."TENANT_ID" and r."CLIENT_ID" = c."CLIENT_ID"))',
+    );
+    expect(sqls()).toContain('commit');
+  });
+
+  it('applies nothing when the warehouse loads fewer rejected keys than were staged', async () => {
+    const { wh, sqls } = recordingWarehouse({ copy: copyByFile(0n) });
+    await expect(applyWithRejectedKey(wh, 'run42_try1')).rejects.toMatchObject({ name: 'RetryableError', message: expect.stringContaining('loaded 0 of 1 rejected keys') });
+    expect(sqls()).not.toContain('begin');
   });
 
   it('escapes quotes and backslashes of values in every literal and path', async () => {
