@@ -178,6 +178,9 @@ describe('CronTimetable basics', () => {
 // Airflow's CronDataIntervalTimetable cases that concern DST, with the instants they assert.
 // Airflow 3.x: airflow-core/tests/unit/timetables/test_interval_timetable.py. An interval list
 // [a, b], [b, c], [c, d] from a start date with catchup is the tick chain a, b, c, d here.
+// Airflow 2.x and 3.x share the algorithm (timetables/_cron.py, croniter on naive wall time,
+// make_aware with fold=1); these follow 3.x, whose _get_prev steps back until strictly before
+// the given time (apache/airflow#70089), as prev() does here.
 describe("Airflow's own DST cases", () => {
   const ZURICH = 'Europe/Zurich';
   const LOS_ANGELES = 'America/Los_Angeles';
