@@ -81,6 +81,75 @@ describe('catchup', () => {
   });
 });
 
+describe("DST as Airflow's timetable has it", () => {
+  async function intervals(runtime: Runtime, dagId: string): Promise<string[][]> {
+    const rows = await runtime.db.selectFrom('dag_runs').select(['interval_start', 'interval_end']).where('dag_id', '=', dagId).orderBy('logical_date').execute();
+    return rows.map((r) => [new Date(r.interval_start).toISOString(), new Date(r.interval_end).toISOString()]);
+  }
+
+  it('compares a start date in wall-clock time: a start inside the first pass of the repeated hour skips its second pass', async () => {
+    // 2026-10-25T00:45Z is 01:45 BST, after 01:30 on the wall clock, though before 01:30 GMT (01:30Z).
+    const spec = { schedule: { cron: '30 1 * * *', timezone: 'Europe/London' }, startDate: '2026-10-25T00:45:00Z', tasks: { noop } };
+    const withCatchup = defineDag({ id: 'fold-start-catchup', catchup: true, ...spec });
+    const latestOnly = defineDag({ id: 'fold-start-latest', ...spec });
+    rt = await testRuntime([withCatchup, latestOnly]);
+
+    await schedulerAt(rt, '2026-10-26T02:00:00Z').scheduleDag(latestOnly);
+    expect(await logicalDates(rt, latestOnly.id)).toEqual([]); // [25th 01:30Z, 26th 01:30Z) starts before the DAG does
+    await schedulerAt(rt, '2026-10-27T02:00:00Z').scheduleDag(latestOnly);
+    expect(await logicalDates(rt, latestOnly.id)).toEqual(['2026-10-26T01:30:00.000Z']);
+
+    await schedulerAt(rt, '2026-10-28T12:00:00Z').scheduleDag(withCatchup);
+    expect(await intervals(rt, withCatchup.id)).toEqual([
+      ['2026-10-26T01:30:00.000Z', '2026-10-27T01:30:00.000Z'],
+      ['2026-10-27T01:30:00.000Z', '2026-10-28T01:30:00.000Z'],
+    ]);
+  });
+
+  it('runs only the first of several ticks in a spring-forward gap, moved by the gap, with contiguous intervals', async () => {
+    const dag = defineDag({
+      id: 'gap-quarters',
+      schedule: { cron: '*/15 1 * * *', timezone: 'Europe/London' },
+      startDate: '2026-03-28T00:00:00Z',
+      catchup: true,
+      tasks: { noop },
+    });
+    rt = await testRuntime([dag]);
+    await schedulerAt(rt, '2026-03-31T00:00:00Z').scheduleDag(dag);
+    const got = await intervals(rt, dag.id);
+    expect(got.map(([start]) => start)).toEqual([
+      '2026-03-28T01:00:00.000Z',
+      '2026-03-28T01:15:00.000Z',
+      '2026-03-28T01:30:00.000Z',
+      '2026-03-28T01:45:00.000Z',
+      '2026-03-29T01:00:00.000Z', // 01:00 runs at 02:00 BST; 01:15-01:45 do not exist and do not run
+      '2026-03-30T00:00:00.000Z',
+      '2026-03-30T00:15:00.000Z',
+      '2026-03-30T00:30:00.000Z',
+      '2026-03-30T00:45:00.000Z',
+    ]);
+    expect(got.every(([, end], i) => i === got.length - 1 || end === got[i + 1]![0])).toBe(true);
+  });
+
+  // Airflow airflow-core/tests/unit/timetables/test_interval_timetable.py::test_cron_next_dagrun_info_no_catchup_dst:
+  // without catchup the scheduler creates the latest complete interval, never one still under way.
+  it('without catchup creates the interval Airflow does around DST changes', async () => {
+    const cases = [
+      { id: 'new-york-dst-gap', cron: '0 2 * * *', timezone: 'America/New_York', now: '2024-03-10T07:30:00Z', want: ['2024-03-09T07:00:00.000Z', '2024-03-10T07:00:00.000Z'] },
+      { id: 'new-york-dst-gap-exact', cron: '0 2 * * *', timezone: 'America/New_York', now: '2024-03-10T07:00:00Z', want: ['2024-03-09T07:00:00.000Z', '2024-03-10T07:00:00.000Z'] },
+      { id: 'zurich-dst-gap', cron: '0 2 * * *', timezone: 'Europe/Zurich', now: '2023-03-26T01:30:00Z', want: ['2023-03-25T01:00:00.000Z', '2023-03-26T01:00:00.000Z'] },
+      { id: 'lord-howe-half-hour-dst-gap', cron: '0 2 * * *', timezone: 'Australia/Lord_Howe', now: '2024-10-05T15:30:00Z', want: ['2024-10-04T15:30:00.000Z', '2024-10-05T15:30:00.000Z'] },
+      { id: 'new-york-fold', cron: '0 1 * * *', timezone: 'America/New_York', now: '2024-11-03T05:30:00Z', want: ['2024-11-01T05:00:00.000Z', '2024-11-02T05:00:00.000Z'] },
+    ];
+    const dags = cases.map((c) => defineDag({ id: c.id, schedule: { cron: c.cron, timezone: c.timezone }, tasks: { noop } }));
+    rt = await testRuntime(dags);
+    for (const [i, c] of cases.entries()) {
+      await schedulerAt(rt, c.now).scheduleDag(dags[i]!);
+      expect(await intervals(rt, c.id), c.id).toEqual([c.want]);
+    }
+  });
+});
+
 describe('several schedulers at once', () => {
   it('create no duplicate runs', async () => {
     const dag = defineDag({

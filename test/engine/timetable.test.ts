@@ -178,6 +178,9 @@ describe('CronTimetable basics', () => {
 // Airflow's CronDataIntervalTimetable cases that concern DST, with the instants they assert.
 // Airflow 3.x: airflow-core/tests/unit/timetables/test_interval_timetable.py. An interval list
 // [a, b], [b, c], [c, d] from a start date with catchup is the tick chain a, b, c, d here.
+// Airflow 2.x and 3.x share the algorithm (timetables/_cron.py, croniter on naive wall time,
+// make_aware with fold=1); these follow 3.x, whose _get_prev steps back until strictly before
+// the given time (apache/airflow#70089), as prev() does here.
 describe("Airflow's own DST cases", () => {
   const ZURICH = 'Europe/Zurich';
   const LOS_ANGELES = 'America/Los_Angeles';
@@ -380,6 +383,13 @@ describe('start dates, compared in wall-clock time (Airflow _align_to_next)', ()
   it('does not run a skipped gap time for a start on its moved instant (Airflow runs 01:45Z)', () => {
     expect(first(tt('*/15 1 * * *', LONDON), '2026-03-29T01:45:00Z')).toBe('2026-03-30T00:00:00.000Z');
   });
+
+  it('without catchup covers the whole night after the gap (Airflow _skip_to_latest: from 01:45Z)', () => {
+    expect(latestInterval(tt('*/15 1 * * *', LONDON), '2026-03-30T00:10:00Z')).toEqual([
+      '2026-03-29T01:00:00.000Z',
+      '2026-03-30T00:00:00.000Z',
+    ]);
+  });
 });
 
 describe('every-hour schedules in a zone that shifts by 30 minutes (Australia/Lord_Howe)', () => {
@@ -402,6 +412,17 @@ describe('every-hour schedules in a zone that shifts by 30 minutes (Australia/Lo
       '2026-04-04T14:00:00.000Z', // 01:00 +11
       '2026-04-04T15:30:00.000Z', // 02:00 +10:30
       '2026-04-04T16:30:00.000Z', // 03:00
+    ]);
+  });
+});
+
+describe('an every-hour schedule limited to some days', () => {
+  it('runs on those days only across a DST change (Airflow adds Friday 23:00 GMT)', () => {
+    expect(ticks(tt('0 * * * 6', LONDON), '2026-10-24T21:30:00Z', '2026-10-31T03:00:00Z')).toEqual([
+      '2026-10-24T22:00:00.000Z', // Saturday 23:00 BST
+      '2026-10-31T00:00:00.000Z', // Saturday 00:00 GMT
+      '2026-10-31T01:00:00.000Z',
+      '2026-10-31T02:00:00.000Z',
     ]);
   });
 });
