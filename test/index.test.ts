@@ -8,6 +8,7 @@ describe("the public API (what a DAG file imports from 'hubflow')", () => {
       'PermanentError',
       'RetryableError',
       'TRIGGER_RULES',
+      'TaskCancelledError',
       'TaskTimeoutError',
       'defineDag',
       'defineResource',
