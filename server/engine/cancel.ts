@@ -75,18 +75,21 @@ export async function cancelRuns(engine: Engine, selection: CancelSelection): Pr
         .where('outcome', '=', 'running')
         .execute();
     }
-    const runs = locked.map((r) => {
-      const mine = tis.filter((t) => Number(t.run_id) === Number(r.id));
-      return {
-        id: Number(r.id),
-        dagId: r.dag_id,
-        logicalDate: new Date(r.logical_date),
-        runType: r.run_type,
-        was: r.state as 'queued' | 'running',
-        tasks: mine.length,
-        interrupted: mine.filter((t) => t.was === 'running').length,
-      };
-    });
+    const counts = new Map<number, { tasks: number; interrupted: number }>();
+    for (const t of tis) {
+      const c = counts.get(Number(t.run_id)) ?? { tasks: 0, interrupted: 0 };
+      c.tasks++;
+      if (t.was === 'running') c.interrupted++;
+      counts.set(Number(t.run_id), c);
+    }
+    const runs = locked.map((r) => ({
+      id: Number(r.id),
+      dagId: r.dag_id,
+      logicalDate: new Date(r.logical_date),
+      runType: r.run_type,
+      was: r.state as 'queued' | 'running',
+      ...(counts.get(Number(r.id)) ?? { tasks: 0, interrupted: 0 }),
+    }));
     const jobs = tis
       .filter((t) => t.was !== 'running' && t.was !== 'scheduled')
       .map((t) => ({ runId: Number(t.run_id), taskId: t.task_id, mapIndex: t.map_index, generation: t.generation }));

@@ -155,7 +155,7 @@ export class Executor {
         log.warn({ event: 'task_abandoned' }, 'worker stopped before the task finished; left for the recovery sweep');
         throw new UnrecoverableError(err.message);
       }
-      if (err instanceof Error && err.name === 'TaskCancelledError') {
+      if (err === controller.signal.reason && err instanceof TaskCancelledError) {
         // The cancellation has recorded the instance and its attempt: never retried.
         log.warn({ event: 'task_cancelled', reason: err.message }, `task stopped: ${err.message}`);
         throw new UnrecoverableError(err.message);

@@ -89,6 +89,8 @@ export async function checkSla(engine: Engine, now = new Date()): Promise<number
       .where('dag_id', '=', dag.id)
       .where('run_type', '=', 'scheduled')
       .where('sla_alerted_at', 'is', null)
+      // Someone cancelled it on purpose: no SLA alert tells them what they did.
+      .where('state', '!=', 'cancelled')
       .where((eb) => eb.or([eb('state', 'in', ['queued', 'running']), eb('ended_at', '>', new Date(now.getTime() - DAY))]))
       .execute();
     if (!runs.length) continue;
