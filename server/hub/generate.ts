@@ -92,8 +92,8 @@ export function planTenants(seed: number, tenants: number, workers: number): Ten
 
 /**
  * Every demo hub files in every filing jurisdiction: a filing country no tenant drew becomes one
- * more org of the tenant with the fewest (the first of them). A plan that has them all is left as
- * drawn, so adding this rule changed no such seed's data.
+ * more org of the tenant with the fewest (the first of them). A plan that has them all is kept
+ * as drawn.
  */
 function employInEveryFilingCountry(drafts: { countries: EmployingCountry[] }[]): void {
   for (const country of FILING_COUNTRIES) {

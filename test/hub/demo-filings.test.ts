@@ -29,7 +29,7 @@ describe('the demo hub plans an employer in every filing country', () => {
         for (const c of FILING_COUNTRIES) expect(countries.has(c), `seed ${seed}, ${tenants} tenants: ${c}`).toBe(true);
       }
     }
-    // Seed 3's three tenants drew all three countries: their orgs are as they always were.
+    // Seed 3's three tenants drew all three countries themselves: their orgs are kept as drawn.
     expect(planTenants(3, 3, 400).map((p) => `${p.tenantId}:${p.orgs.map((o) => o.country).join('/')}`)).toEqual([
       'northwind-health:GB/US/NL',
       'globex-media:US',

@@ -380,6 +380,14 @@ describe('gb-rti-fps file validation', () => {
     expect(result.totals).toEqual(totals);
   });
 
+  it('sends a NINO stored without its suffix with a space for the suffix, which schema and rules accept', async () => {
+    const unknownSuffix = employee(0, { nationalId: 'ab 10 00 00' });
+    expect(fps.validate(unknownSuffix, period('2025-26-M08'))).toEqual([]);
+    const { xml } = await render(period('2025-26-M08'), [unknownSuffix]);
+    expect(xml).toContain('<NINO>AB100000 </NINO>');
+    expect((await fps.validateFile(await file('blank-suffix.xml', xml))).violations).toEqual([]);
+  });
+
   it('reports hand-broken records with the right record, field, rule and message', async () => {
     const { xml } = await render(period('2025-26-M08'), team);
     const employees = xml.split('<Employee>');
