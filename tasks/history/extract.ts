@@ -9,12 +9,12 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { PermanentError } from '../../server/errors.ts';
 import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
-import { columnOf, type ColumnType, type Entities, type Entity } from '../../server/hub/entities.ts';
+import { columnOf, type Entities, type Entity } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
 import { InvalidTenantIdError, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { Checksum } from '../../transforms/row-hash.ts';
 import { identityFields, inScope, scopeLabel, snapshotFields, type Field, type Scope } from './layout.ts';
-import { fromCopyText, reasonOf, type Limits, type RejectRule } from './rules.ts';
+import { COMPATIBLE, flagsOf, fromCopyText, limitsOf, quote, reasonOf, VALID, type Flag, type HubColumn, type RejectRule } from './rules.ts';
 
 /**
  * Extract: one tenant's snapshot of every entity, read in a single REPEATABLE READ transaction
@@ -97,11 +97,6 @@ function compressor(compression: Compression): Transform[] {
       createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: PIPE_BUFFER })];
 }
 
-interface HubColumn {
-  type: string;
-  nullable: boolean;
-}
-
 async function hubColumns(client: pg.PoolClient, schema: string, entity: Entity): Promise<Map<string, HubColumn>> {
   // The catalog itself: information_schema costs tens of milliseconds a call, per tenant and entity.
   const { rows } = await client.query<{ name: string; type: string; nullable: boolean }>(
@@ -113,69 +108,12 @@ async function hubColumns(client: pg.PoolClient, schema: string, entity: Entity)
   return new Map(rows.map((r) => [r.name, { type: r.type, nullable: r.nullable }]));
 }
 
-/** Whether every value of a numeric hub type fits the warehouse's numeric(14,2). */
-function fitsMoney(type: string): boolean {
-  const m = /^numeric\((\d+),(\d+)\)$/.exec(type);
-  return m !== null && Number(m[2]) <= 2 && Number(m[1]) - Number(m[2]) <= 12;
-}
-
-/** Hub column types (as `format_type` writes them) whose every value the configured type holds. */
-const COMPATIBLE: Record<ColumnType, (type: string) => boolean> = {
-  text: (t) => /^(text|character varying|character|uuid|citext)\b/.test(t),
-  // bigint and unconstrained numerics hold values the warehouse's integer and numeric(14,2) do not.
-  integer: (t) => /^(smallint|integer)$/.test(t),
-  numeric: (t) => /^(smallint|integer)$/.test(t) || fitsMoney(t),
-  date: (t) => t === 'date',
-  timestamptz: (t) => /^timestamp(\(\d\))? with time zone$/.test(t),
-  boolean: (t) => t === 'boolean',
-};
-
-/** A value's check for a hub column whose type is looser than the configured one (text holding dates, say). */
-const VALID: Record<ColumnType, (v: string) => boolean> = {
-  text: () => true,
-  integer: (v) => /^-?\d{1,10}$/.test(v) && Math.abs(Number(v)) <= 2_147_483_647,
-  numeric: (v) => /^-?\d{1,12}(\.\d{1,2})?$/.test(v),
-  date: (v) => /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(`${v}T00:00:00Z`)) && new Date(`${v}T00:00:00Z`).toISOString().startsWith(v),
-  timestamptz: (v) => !Number.isNaN(Date.parse(v)),
-  boolean: (v) => /^(t|f|true|false)$/.test(v),
-};
-
-/** A record-level check the hub evaluates while it sends the row: its failure marks the line. */
-interface Flag {
-  /** The field's position on the line. */
-  index: number;
-  field: Field;
-  rule: RejectRule;
-  condition: string;
-}
-
 interface Plan {
   fields: Field[];
   select: string;
   /** Fields whose values must be checked row by row in the scanner (the hub's type is looser). */
   checks: { index: number; field: Field }[];
   flags: Flag[];
-}
-
-const limitsOf = (entity: Entity, field: Field): Limits => (field.role === 'key' || field.role === 'tracked' ? entity.columns[field.name]! : {});
-
-/**
- * The contract's checks of one field that the hub can make cheaply as it sends the row:
- * a required value that is null, a text too long, a value outside its enumeration. A check the
- * hub's own column already guarantees (NOT NULL, varchar(n)) is left out.
- */
-function flagsOf(entity: Entity, field: Field, index: number, hub: HubColumn): Flag[] {
-  const col = `t.${ident(field.column)}`;
-  const limits = limitsOf(entity, field);
-  const required = field.role === 'key' || (field.role === 'tracked' && !entity.columns[field.name]!.nullable);
-  const flags: Omit<Flag, 'index' | 'field'>[] = [];
-  if (required && hub.nullable) flags.push({ rule: field.role === 'key' ? 'key' : 'not_null', condition: `${col} is null` });
-  const declared = /^character varying\((\d+)\)$/.exec(hub.type);
-  if (limits.maxLength !== undefined && !(declared && Number(declared[1]) <= limits.maxLength)) {
-    flags.push({ rule: 'max_length', condition: `length(${col}::text) > ${limits.maxLength}` });
-  }
-  if (limits.values) flags.push({ rule: 'enum', condition: `${col}::text not in (${limits.values.map(quote).join(', ')})` });
-  return flags.map((f) => ({ ...f, index, field }));
 }
 
 function plan(entity: Entity, columns: Map<string, HubColumn>, schema: string, scope: Scope): Plan {
@@ -201,10 +139,6 @@ function plan(entity: Entity, columns: Map<string, HubColumn>, schema: string, s
   const where = scope !== null && entity.tenantColumn ? ` where t.${ident(entity.tenantColumn)} = ${quote(scope)}` : '';
   const select = `select ${[...values, last].join(', ')} from ${tableName(schema, entity)} t${where}`;
   return { fields, select, checks, flags };
-}
-
-function quote(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
 }
 
 /**

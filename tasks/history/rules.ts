@@ -1,4 +1,5 @@
-import type { FieldClass } from '../../server/hub/entities.ts';
+import type { ColumnType, Entity, FieldClass } from '../../server/hub/entities.ts';
+import { ident } from '../../server/hub/schema.ts';
 import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import type { Field } from './layout.ts';
 
@@ -7,6 +8,10 @@ import type { Field } from './layout.ts';
  * requires is null (`not_null`), a value is not of its type (`type`), longer than its
  * `maxLength` (`max_length`), outside its `values` (`enum`), a tenant id that is null or breaks
  * the tenant-id rule (`tenant`), a key that is null (`key`).
+ *
+ * Checks the hub can make cheaply (null, length, enumeration) are SQL conditions the extract's
+ * COPY query evaluates (`flagsOf`); type checks of hub columns looser than the contract run on
+ * the values as COPY wrote them (`VALID`).
  *
  * Reasons are written for people (pages, API, logs): they name the field and the rule and
  * never show a personal or financial value whole; the raw row is kept beside them in the store.
@@ -63,4 +68,76 @@ export function reasonOf(field: Field, rule: RejectRule, value: string | null, l
       return `${field.name}: ${shown} is not one of ${allowed.slice(0, 12).join(', ')}${allowed.length > 12 ? ', …' : ''}`;
     }
   }
+}
+
+/** A hub column as its catalog describes it. */
+export interface HubColumn {
+  type: string;
+  nullable: boolean;
+}
+
+/** Whether every value of a numeric hub type fits the warehouse's numeric(14,2). */
+function fitsMoney(type: string): boolean {
+  const m = /^numeric\((\d+),(\d+)\)$/.exec(type);
+  return m !== null && Number(m[2]) <= 2 && Number(m[1]) - Number(m[2]) <= 12;
+}
+
+/** Hub column types (as `format_type` writes them) whose every value the configured type holds. */
+export const COMPATIBLE: Record<ColumnType, (type: string) => boolean> = {
+  text: (t) => /^(text|character varying|character|uuid|citext)\b/.test(t),
+  // bigint and unconstrained numerics hold values the warehouse's integer and numeric(14,2) do not.
+  integer: (t) => /^(smallint|integer)$/.test(t),
+  numeric: (t) => /^(smallint|integer)$/.test(t) || fitsMoney(t),
+  date: (t) => t === 'date',
+  timestamptz: (t) => /^timestamp(\(\d\))? with time zone$/.test(t),
+  boolean: (t) => t === 'boolean',
+};
+
+/** A calendar date, written YYYY-MM-DD (not 2023-02-29). */
+const validDate = (v: string) => /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(`${v}T00:00:00Z`)) && new Date(`${v}T00:00:00Z`).toISOString().startsWith(v);
+
+/** A value's check for a hub column whose type is looser than the configured one (text holding dates, say). */
+export const VALID: Record<ColumnType, (v: string) => boolean> = {
+  text: () => true,
+  integer: (v) => /^-?\d{1,10}$/.test(v) && Math.abs(Number(v)) <= 2_147_483_647,
+  numeric: (v) => /^-?\d{1,12}(\.\d{1,2})?$/.test(v),
+  date: validDate,
+  // ISO 8601 as PostgreSQL writes it, which both warehouses read; Date.parse alone takes 'March 7, 2024'.
+  timestamptz: (v) => /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/.test(v) && validDate(v.slice(0, 10)) && !Number.isNaN(Date.parse(v.replace(' ', 'T').replace(/([+-]\d{2}):?(\d{2})?$/, (_, h: string, m?: string) => `${h}:${m ?? '00'}`))),
+  boolean: (v) => /^(t|f|true|false)$/.test(v),
+};
+
+/** A record-level check the hub evaluates while it sends the row: its failure marks the line. */
+export interface Flag {
+  /** The field's position on the line. */
+  index: number;
+  field: Field;
+  rule: RejectRule;
+  condition: string;
+}
+
+export const limitsOf = (entity: Entity, field: Field): Limits => (field.role === 'key' || field.role === 'tracked' ? entity.columns[field.name]! : {});
+
+/**
+ * The contract's checks of one field that the hub can make cheaply as it sends the row:
+ * a required value that is null, a text too long, a value outside its enumeration. A check the
+ * hub's own column already guarantees (NOT NULL, varchar(n)) is left out.
+ */
+export function flagsOf(entity: Entity, field: Field, index: number, hub: HubColumn): Flag[] {
+  const col = `t.${ident(field.column)}`;
+  const limits = limitsOf(entity, field);
+  const required = field.role === 'key' || (field.role === 'tracked' && !entity.columns[field.name]!.nullable);
+  const flags: Omit<Flag, 'index' | 'field'>[] = [];
+  if (required && hub.nullable) flags.push({ rule: field.role === 'key' ? 'key' : 'not_null', condition: `${col} is null` });
+  const declared = /^character varying\((\d+)\)$/.exec(hub.type);
+  if (limits.maxLength !== undefined && !(declared && Number(declared[1]) <= limits.maxLength)) {
+    flags.push({ rule: 'max_length', condition: `length(${col}::text) > ${limits.maxLength}` });
+  }
+  if (limits.values) flags.push({ rule: 'enum', condition: `${col}::text not in (${limits.values.map(quote).join(', ')})` });
+  return flags.map((f) => ({ ...f, index, field }));
+}
+
+/** A SQL string literal. */
+export function quote(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
 }

@@ -160,7 +160,9 @@ export function classifySql(wh: Warehouse, e: Entity, p: ApplyParams): string {
   const lo = d.timestamp(p.lo);
   const pick = (f: Field) => `case when s.${first} is null then c.${d.id(f.name)} else s.${d.id(f.name)} end`;
   const validFrom = `case when s.${first} is null then ${hi} else least(greatest(coalesce(s.${UPDATED_FIELD}, ${hi}), ${lo}), ${hi}) end`;
-  const notRejected = p.rejected ? ` and not exists (select 1 from ${p.rejected} r where ${on(d, e, 'r', 'c')})` : '';
+  // A join, not a correlated EXISTS: Snowflake evaluates no correlated subquery inside OR.
+  const rejectedJoin = p.rejected ? `\nleft join (select distinct ${ids.map((f) => d.id(f.name)).join(', ')} from ${p.rejected}) r on ${on(d, e, 'r', 'c')}` : '';
+  const notRejected = p.rejected ? ` and r.${first} is null` : '';
   return `insert into ${p.changes} (change_type, ${[...ids, ...t].map((f) => d.id(f.name)).join(', ')}, ${t.map((f) => d.id(`o_${f.name}`)).join(', ')}, ${HASH_FIELD}, ${UPDATED_FIELD}, valid_from)
 select
   case when c.${first} is null then 'insert' when s.${first} is null then 'delete' when c.is_deleted then 'resurrect' else 'update' end,
@@ -171,7 +173,7 @@ select
   case when s.${first} is null then c.${UPDATED_FIELD} else s.${UPDATED_FIELD} end,
   ${validFrom}
 from ${p.staging} s
-full join (select * from ${wh.table(historyTable(e))} h where ${tenantFilter(d, e, 'h', p.tenant)}h.is_current) c on ${on(d, e, 's', 'c')}
+full join (select * from ${wh.table(historyTable(e))} h where ${tenantFilter(d, e, 'h', p.tenant)}h.is_current) c on ${on(d, e, 's', 'c')}${rejectedJoin}
 where c.${first} is null
    or (s.${first} is null and not c.is_deleted${notRejected})
    or (s.${first} is not null and c.is_deleted)

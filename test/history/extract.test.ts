@@ -128,4 +128,33 @@ describe('the hub extract', () => {
     });
     await expect(readFile(path.join(dir, 'bad'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
+  it('checks values of hub types wider than the contract (bigint, unconstrained numeric, text timestamps), so one bad value never fails the load', async () => {
+    await sql`create table ${sql.raw(`${schema}.meters`)} (meter_id text primary key, n bigint, amount numeric, seen text, updated_at timestamptz not null default now())`.execute(hub);
+    await sql`insert into ${sql.raw(`${schema}.meters`)} (meter_id, n, amount, seen) values
+      ('M1', 7, 12.5, '2024-03-07 10:00:00+00'), ('M2', 3000000000, 1, null), ('M3', 1, 1.234, null), ('M4', 1, 1, '2024-02-30 10:00:00+00')`.execute(hub);
+    const entities = parseEntities({
+      meters: {
+        name: 'meters',
+        table: 'meters',
+        key: ['meter_id'],
+        tenantScoped: false,
+        tenantColumn: null,
+        updatedAtColumn: 'updated_at',
+        columns: {
+          meter_id: { type: 'text', class: 'operational' },
+          n: { type: 'integer', class: 'operational' },
+          amount: { type: 'numeric', class: 'financial' },
+          seen: { type: 'timestamptz', class: 'operational', nullable: true },
+        },
+      },
+    });
+    const rejects: Reject[] = [];
+    const result = await extractScope({ hub, schema, entities, scope: null, dir: path.join(dir, 'meters'), onRejects: async (r) => void rejects.push(...r) });
+    expect(result.entities[0]).toMatchObject({ extracted: 4, staged: 1, rejected: 3 });
+    expect(rejects.map((r) => [r.key, r.field, r.rule, r.reason])).toEqual([
+      ['M2', 'n', 'type', "n: '3000000000' is not a valid integer"],
+      ['M3', 'amount', 'type', "amount: '•••••' is not a valid numeric"],
+      ['M4', 'seen', 'type', "seen: '2024-02-30 10:00:00+00' is not a valid timestamptz"],
+    ]);
+  });
 });
