@@ -184,12 +184,19 @@ describe('re-sync of chosen tenants', () => {
     expect(await asOf(h, workers, added[0]!.snapshot_at, chosen)).toEqual(await hubState(h, workers, chosen));
   });
 
+  it('loads the reference data alone with an empty tenant list and global', async () => {
+    const globalOnly = await run({ logicalDate: manualAt(19), conf: { tenants: [], global: true } });
+    expect(globalOnly.state, JSON.stringify(globalOnly.tasks)).toBe('success');
+    expect((await tiOf(globalOnly.id, 'tenants'))[0]!.result).toEqual([null]);
+  });
+
   it('fails at once, naming it, on a tenant the hub does not have or an invalid id', async () => {
     let hour = 12;
     for (const [conf, message] of [
       [{ tenants: ['no-such-tenant'] }, /conf\.tenants: 'no-such-tenant' is not a tenant of the hub \(no clients row\); its tenants: /],
       [{ tenants: ['..'] }, /conf\.tenants: tenant id "\.\." is not 1-64 characters/],
       [{ tenants: 'acme' }, /conf\.tenants: a list of tenant ids/],
+      [{ tenants: [] }, /conf\.tenants: name at least one tenant, or add "global": true/],
     ] as const) {
       const failed = await run({ logicalDate: manualAt(hour++), conf });
       expect(failed.state).toBe('failed');
