@@ -7,6 +7,7 @@ describe("the public API (what a DAG file imports from 'hubflow')", () => {
       'HubflowError',
       'PermanentError',
       'RetryableError',
+      'SkipTaskError',
       'TRIGGER_RULES',
       'TaskTimeoutError',
       'defineDag',
