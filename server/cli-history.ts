@@ -25,7 +25,7 @@ export async function reconcileReport(rt: Runtime, runId: number | undefined, js
   }
   const rows = await db.selectFrom('reconciliations').selectAll().where('run_id', '=', Number(run)).orderBy('tenant_id').orderBy('entity').execute();
   if (!rows.length) {
-    none(`run ${run} has no reconciliations: it is not a run of the history DAG, its reconcile tasks did not run, or an earlier run had loaded (and reconciled) its date\n`);
+    none(`run ${run} has no reconciliations: it is not a run of the history DAG, its reconcile tasks did not run, or they were skipped (see hubflow runs show ${run})\n`);
     return false;
   }
   const fields = await db
@@ -94,7 +94,7 @@ export function registerHistoryCommands(program: Command): void {
     .description('let one load delete more rows than the mass-delete guard allows (the hub really lost them); then clear the load task')
     .option('--entity <name>', 'entity, e.g. workers (default: every entity)', '*')
     .requiredOption('--tenant <id>', "tenant id ('' for global reference data)")
-    .requiredOption('--date <YYYY-MM-DD>', 'logical date of the load', dayOption)
+    .requiredOption('--date <YYYY-MM-DD>', "the UTC day the load's data interval starts (the ledger's logical_date; the load's error names it)", dayOption)
     .requiredOption('--reason <text>', 'why: kept with the approval')
     .option('--by <name>', 'who approves (default: the system user)', userInfo().username)
     .action((opts: { entity: string; tenant: string; date: string; reason: string; by: string }) =>

@@ -1,4 +1,4 @@
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
@@ -68,16 +68,17 @@ async function prunedReason(ctx: TaskContext, scope: Scope, snapshotAt: string):
 }
 
 /** The conf that re-syncs one scope (see listScopes). */
-const resyncConf = (scope: Scope) => JSON.stringify(scope === null ? { global: true } : { tenants: [scope] });
+const resyncConf = (scope: Scope) => JSON.stringify(scope === null ? { tenants: [], global: true } : { tenants: [scope] });
 
 /**
  * The run's conf, as far as it selects scopes: `tenants` loads only those tenants (the
  * operator's re-sync of chosen tenants), leaving every other tenant's history untouched; the
- * global reference data then comes along only with `global: true`. Without `tenants`, every
- * tenant and (unless `global: false`) the reference data.
+ * global reference data then comes along only with `global: true` (`tenants: []` with it: the
+ * reference data alone). Without `tenants`, every tenant and (unless `global: false`) the
+ * reference data.
  */
 const selectionSchema = z.object({
-  tenants: z.array(z.string(), { error: 'a list of tenant ids, e.g. ["acme"]' }).min(1, 'name at least one tenant').optional(),
+  tenants: z.array(z.string(), { error: 'a list of tenant ids, e.g. ["acme"]' }).optional(),
   global: z.boolean().optional(),
 });
 
@@ -85,6 +86,9 @@ function parseSelection(conf: Readonly<Record<string, unknown>>): { tenants: str
   const parsed = selectionSchema.safeParse(conf);
   if (!parsed.success) throw new PermanentError(`invalid conf: ${parsed.error.issues.map((i) => `${['conf', ...i.path].join('.')}: ${i.message}`).join('; ')}`);
   const tenants = parsed.data.tenants ? [...new Set(parsed.data.tenants)] : null;
+  if (tenants?.length === 0 && parsed.data.global !== true) {
+    throw new PermanentError('invalid conf: conf.tenants: name at least one tenant, or add "global": true to load the reference data alone');
+  }
   for (const t of tenants ?? []) {
     const problem = tenantIdProblem(t);
     if (problem) throw new PermanentError(`conf.tenants: ${problem}`);
@@ -298,7 +302,10 @@ async function pruneStaging(ctx: TaskContext, scope: Scope, snapshotAt: string):
       if (file !== SNAPSHOT_MARKER) await rm(path.join(staged, file), { recursive: true, force: true });
     }
     if (marker) await writeFile(path.join(staged, SNAPSHOT_MARKER), JSON.stringify({ ...marker, prunedAfter: { runId: ctx.runId, snapshotAt } } satisfies SnapshotMarker));
-    else await rm(staged, { recursive: true, force: true });
+    else {
+      await rm(staged, { recursive: true, force: true });
+      await rmdir(path.join(runsDir(ctx), dir)).catch(() => undefined); // only when it was the run's last scope
+    }
   }
 }
 

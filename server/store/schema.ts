@@ -131,7 +131,7 @@ export interface RejectsTable {
   id: Generated<number>;
   run_id: number;
   task_id: string;
-  /** 'extract' or 'filing'. */
+  /** 'extract' or 'filing'; 'tenant': a tenant id a history run left out (no scope). */
   kind: string;
   entity: string;
   tenant_id: string | null;

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearTasks } from '../../server/engine/clear.ts';
 import { HUB_ENTITIES } from '../../server/hub/entities.ts';
-import { taskStates, waitForRun } from '../support.ts';
+import { alertWebhook, taskStates, waitForRun, type AlertWebhook } from '../support.ts';
 import { asOf, historyHarness, hubState, type HistoryHarness } from './support.ts';
 
 /**
@@ -14,6 +14,7 @@ import { asOf, historyHarness, hubState, type HistoryHarness } from './support.t
  */
 
 let h: HistoryHarness;
+let webhook: AlertWebhook<{ kind: string; message: string; runId: number }>;
 let tenants: string[];
 const workers = HUB_ENTITIES.workers!;
 const wh = (table: string) => sql.raw(`${h.whSchema}.${table}`);
@@ -52,12 +53,14 @@ async function touchWorkers(tenant: string, n: number, value: string): Promise<v
 const scopeDir = (runId: number, scope: string) => path.join(h.staging, 'history', 'hub-nightly', `run-${runId}`, scope);
 
 beforeAll(async () => {
-  h = await historyHarness({ tenants: 2, workers: 200, seed: 21 });
+  webhook = await alertWebhook();
+  h = await historyHarness({ tenants: 2, workers: 200, seed: 21, env: { HUBFLOW_ALERT_WEBHOOK: webhook.url } });
   tenants = (await sql<{ t: string }>`select distinct tenant_id as t from ${hub('clients')} order by 1`.execute(h.rt.db)).rows.map((r) => r.t);
 }, 60_000);
 
 afterAll(async () => {
   await h?.close();
+  webhook?.close();
 });
 
 const runs: Record<string, number> = {};
@@ -184,12 +187,19 @@ describe('re-sync of chosen tenants', () => {
     expect(await asOf(h, workers, added[0]!.snapshot_at, chosen)).toEqual(await hubState(h, workers, chosen));
   });
 
+  it('loads the reference data alone with an empty tenant list and global', async () => {
+    const globalOnly = await run({ logicalDate: manualAt(19), conf: { tenants: [], global: true } });
+    expect(globalOnly.state, JSON.stringify(globalOnly.tasks)).toBe('success');
+    expect((await tiOf(globalOnly.id, 'tenants'))[0]!.result).toEqual([null]);
+  });
+
   it('fails at once, naming it, on a tenant the hub does not have or an invalid id', async () => {
     let hour = 12;
     for (const [conf, message] of [
       [{ tenants: ['no-such-tenant'] }, /conf\.tenants: 'no-such-tenant' is not a tenant of the hub \(no clients row\); its tenants: /],
       [{ tenants: ['..'] }, /conf\.tenants: tenant id "\.\." is not 1-64 characters/],
       [{ tenants: 'acme' }, /conf\.tenants: a list of tenant ids/],
+      [{ tenants: [] }, /conf\.tenants: name at least one tenant, or add "global": true/],
     ] as const) {
       const failed = await run({ logicalDate: manualAt(hour++), conf });
       expect(failed.state).toBe('failed');
@@ -218,6 +228,11 @@ describe('tenants that are no scope', () => {
     expect(leftOut.map((r) => r.tenant_id).sort(byId)).toEqual(['', '.', '..', 'a/b', null].sort(byId));
     expect(leftOut.find((r) => r.tenant_id === null)!.reason).toMatch(/^tenant id is missing \(null\): no scope/);
     expect(leftOut.find((r) => r.tenant_id === '..')!.reason).toMatch(/^tenant id "\.\." is not 1-64 characters/);
+    // Said where an operator looks: an escalation naming each one.
+    const alert = webhook.alerts.find((a) => a.runId === loose.id && a.kind === 'task_alert');
+    expect(alert?.message).toMatch(/^5 tenants of the hub left out of this run, their rows rejected by the extract: /);
+    expect(alert?.message).toContain('NULL (tenant id is missing (null))');
+    expect(alert?.message).toContain('".." (tenant id ".." is not 1-64 characters');
     // Only the scopes' folders exist: nothing named after an invalid id, nowhere outside the staging folder.
     expect((await readdir(path.join(h.staging, 'history', 'hub-nightly', `run-${loose.id}`))).sort()).toEqual(['_global', ...tenants].sort());
     expect(await readdir(path.join(h.staging, 'history'))).toEqual(['hub-nightly']);
