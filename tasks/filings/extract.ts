@@ -144,26 +144,39 @@ const CASTABLE: Partial<Record<ColumnType, { pattern: string; sqlType: string }>
   },
 };
 
-/** A hub column as the query reads it: its value (cast safely) and the problem it may flag. */
+/** A hub column as the query reads it: its value, cast safely, and what to check of it. */
 interface Read {
+  /** The value as its declared type; null where the hub's value could not be cast. */
   value: string;
-  /** SQL `when ... then '<field>:<rule>'` branches; empty when the column cannot hold a bad value. */
-  problems: string[];
+  /** The hub's value as text, where it is checked against a pattern (a column looser than declared). */
+  raw: string | null;
+  /** Declared not nullable, but the hub's column allows null. */
+  notNull: boolean;
 }
 
-/** Reads `field` of `e` (alias `alias`) as its declared type, flagging nulls and uncastable values. */
+function columnRef(alias: string, e: Entity, field: string): string {
+  return `${alias}.${ident(columnOf(e, field))}`;
+}
+
+/** Reads `field` of `e` (alias `alias`) as its declared type, never with a cast that could fail. */
 function readField(alias: string, e: Entity, field: string, columns: Map<string, HubColumn>, schema: string): Read {
   const column = columnOf(e, field);
   const hub = columns.get(column);
   if (!hub) throw new PermanentError(`hub table ${schema}.${e.table} has no column '${column}' (entity '${e.name}', field '${field}'), which filings read`);
   const declared = e.columns[field]!;
   const ref = `${alias}.${ident(column)}`;
-  const name = `'${e.name}.${field}`;
-  const problems = !declared.nullable && hub.nullable ? [`when ${ref} is null then ${name}:not_null'`] : [];
+  const notNull = !declared.nullable && hub.nullable;
   const cast = CASTABLE[declared.type];
-  if (!cast || COMPATIBLE[declared.type]?.test(hub.type)) return { value: cast ? `${ref}::${cast.sqlType}` : ref, problems };
-  problems.push(`when ${ref}::text !~ '${cast.pattern}' then ${name}:type'`);
-  return { value: `case when ${ref}::text ~ '${cast.pattern}' then (${ref}::text)::${cast.sqlType} end`, problems };
+  if (!cast || COMPATIBLE[declared.type]?.test(hub.type)) return { value: cast ? `${ref}::${cast.sqlType}` : ref, raw: null, notNull };
+  return { value: `case when ${ref}::text ~ '${cast.pattern}' then (${ref}::text)::${cast.sqlType} end`, raw: `${ref}::text`, notNull };
+}
+
+/** SQL `when` branches naming the first problem of a payslip read as `p` (its columns named as the fields). */
+function problemsOf(e: Entity, reads: Record<string, Read>): string[] {
+  return Object.entries(reads).flatMap(([f, r]) => [
+    ...(r.notNull ? [`when p.${r.raw ? `${f}_raw` : f} is null then '${e.name}.${f}:not_null'`] : []),
+    ...(r.raw ? [`when p.${f}_raw is not null and p.${f} is null then '${e.name}.${f}:type'`] : []),
+  ]);
 }
 
 const AMOUNTS = [
@@ -219,17 +232,18 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
     return `${lit(d)}::date`;
   };
   const pf = (f: string) => readField('p', P, f, pCols, schema);
-  const payslip = {
-    worker_id: pf('worker_id'), contract_id: pf('contract_id'), pay_date: pf('pay_date'), period_start: pf('period_start'),
-    tax_code: pf('tax_code'), ni_category: pf('ni_category'),
-  };
-  const amounts = AMOUNTS.map(([, f]) => pf(f));
+  const reads: Record<string, Read> = Object.fromEntries(
+    ['worker_id', 'contract_id', 'pay_date', 'period_start', 'tax_code', 'ni_category', ...AMOUNTS.map(([, f]) => f)].map((f) => [f, pf(f)]),
+  );
   const pTenant = `p.${ident(P.tenantColumn!)}`;
-  const tenantProblem = pCols.get(P.tenantColumn!)?.nullable ? [`when ${pTenant} is null then '${P.name}.${P.tenantColumn}:not_null'`] : [];
-  const problems = [...tenantProblem, ...Object.values(payslip).flatMap((r) => r.problems), ...amounts.flatMap((r) => r.problems)];
+  const tenantProblem = pCols.get(P.tenantColumn!)?.nullable ? [`when p.payslip_tenant_id is null then '${P.name}.${P.tenantColumn}:not_null'`] : [];
+  const problems = [...tenantProblem, ...problemsOf(P, reads)];
+  // Checked values are pattern matches: computed once per payslip (materialized), not at each use.
+  const guarded = Object.values(reads).some((r) => r.raw);
+  const selected = Object.entries(reads).flatMap(([f, r]) => [`${r.value} as ${f}`, ...(r.raw ? [`${r.raw} as ${f}_raw`] : [])]);
   const inPeriod = `p.pay_date >= ${date(period.start)}`;
   const latest = (expr: string) => `(array_agg(${expr} order by p.pay_date desc, p.period_start desc))[1]`;
-  const paid = AMOUNTS.map((_, i) => `p.a${i} <> 0`).join(' or ');
+  const paid = AMOUNTS.map(([, f]) => `p.${f} <> 0`).join(' or ');
   const wTenantNullable = wCols.get(W.tenantColumn!)?.nullable ?? false;
   const workerColumns = WORKER_FIELDS.map((f) => {
     const column = columnOf(W, f);
@@ -241,25 +255,23 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
       select k.${ident(K.tenantColumn!)} as tenant_id, ${k('contract_id')} as contract_id, ${k('org_id')} as org_id, ${k('pay_frequency')}::text as pay_frequency
         from ${tableName(schema, K)} k
        where ${k('org_id')} = ${lit(employer.orgId)}
-    ), p as (
-      select ${pTenant} as tenant_id, ${Object.entries(payslip).map(([f, r]) => `${r.value} as ${f}`).join(', ')},
-             ${amounts.map((r, i) => `${r.value} as a${i}`).join(', ')},
-             ${problems.length ? `case ${problems.join(' ')} end` : 'null::text'} as problem
+    ), p as ${guarded ? 'materialized ' : ''}(
+      select k.tenant_id, ${pTenant} as payslip_tenant_id, ${selected.join(', ')}
         from ${tableName(schema, P)} p
+        join k on k.contract_id = ${columnRef('p', P, 'contract_id')} and (k.tenant_id = ${pTenant} or ${pTenant} is null or k.tenant_id is null)
     ), pay as (
-      select k.tenant_id, p.worker_id,
+      select p.tenant_id, p.worker_id,
              ${latest('p.contract_id')} as contract_id,
              ${latest('p.tax_code')} as tax_code,
              ${latest('p.ni_category')} as ni_category,
              to_char(max(p.pay_date) filter (where ${inPeriod}), 'YYYY-MM-DD') as pay_date,
-             ${AMOUNTS.map((_, i) => `coalesce(sum(p.a${i}) filter (where ${inPeriod}), 0)::text as period_${i}`).join(', ')},
-             ${AMOUNTS.map((_, i) => `sum(p.a${i})::text as ytd_${i}`).join(', ')},
-             min(p.problem) as problem
+             ${AMOUNTS.map(([, f], i) => `coalesce(sum(p.${f}) filter (where ${inPeriod}), 0)::text as period_${i}`).join(', ')},
+             ${AMOUNTS.map(([, f], i) => `sum(p.${f})::text as ytd_${i}`).join(', ')},
+             ${problems.length ? `min(case ${problems.join(' ')} end)` : 'null::text'} as problem
         from p
-        join k on k.contract_id = p.contract_id and (k.tenant_id = p.tenant_id or p.tenant_id is null or k.tenant_id is null)
        where p.pay_date between ${date(period.yearStart)} and ${date(period.end)} or p.pay_date is null
        group by 1, 2
-      having bool_or(${paid}) or min(p.problem) is not null
+      having bool_or(${paid})${problems.length ? ` or min(case ${problems.join(' ')} end) is not null` : ''}
     )
     select pay.tenant_id, k.org_id, pay.worker_id, pay.contract_id, k.pay_frequency, pay.tax_code, pay.ni_category, pay.pay_date,
            w.${ident(columnOf(W, 'worker_id'))} is not null,
