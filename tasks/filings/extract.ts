@@ -4,7 +4,7 @@ import { PermanentError } from '../../server/errors.ts';
 import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
 import { columnOf, type ColumnType, type Entities, type Entity } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
-import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
+import { TENANT_ID_PATTERN, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { maskedValue } from '../../transforms/mask.ts';
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Jurisdiction, Money, Violation } from '../../jurisdictions/types.ts';
 import { copyRows } from './copy-lines.ts';
@@ -218,7 +218,8 @@ export interface RowLayout {
  * alone, not also by tenant: a contract of another tenant that names this org is a cross-tenant
  * reference, and it must reach the tenant check (and stop the filing) rather than be left out
  * of it unseen. The row keeps the contract's own tenant for that check. A contract or payslip
- * with a null tenant still joins, so that its worker is rejected rather than under-reported.
+ * with a null tenant, or a contract with an invalid one, still joins, so that its worker is
+ * rejected rather than under-reported.
  */
 async function employeesQuery(client: pg.PoolClient, schema: string, entities: Entities, employer: FilingEmployer, period: FilingPeriod): Promise<RowLayout> {
   const K = entity(entities, 'contracts');
@@ -258,7 +259,7 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
     ), p as ${guarded ? 'materialized ' : ''}(
       select k.tenant_id, ${pTenant} as payslip_tenant_id, ${selected.join(', ')}
         from ${tableName(schema, P)} p
-        join k on k.contract_id = ${columnRef('p', P, 'contract_id')} and (k.tenant_id = ${pTenant} or ${pTenant} is null or k.tenant_id is null)
+        join k on k.contract_id = ${columnRef('p', P, 'contract_id')} and (k.tenant_id = ${pTenant} or ${pTenant} is null or k.tenant_id is null or k.tenant_id !~ ${lit(TENANT_ID_PATTERN.source)})
     ), pay as (
       select p.tenant_id, p.worker_id,
              ${latest('p.contract_id')} as contract_id,
