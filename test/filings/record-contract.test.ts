@@ -26,7 +26,7 @@ const fps = jurisdiction('gb-rti-fps');
 const PERIOD = '2025-26-M09';
 const t = (table: string) => sql.id(h.hubSchema, table);
 
-async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIterable<FilingEmployee>) => Promise<number>) {
+async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIterable<FilingEmployee>) => Promise<number>, signal?: AbortSignal) {
   const records: FilingEmployee[] = [];
   const rejects: RecordReject[][] = [];
   const outcome = await extractFiling({
@@ -43,6 +43,7 @@ async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIte
           return records.length;
         },
     onReject: (v) => void rejects.push(v),
+    signal,
   });
   return { outcome, records, rejects };
 }
@@ -140,6 +141,12 @@ describe('the record contract at the filing extract', () => {
       });
       await expect(failing).rejects.toThrow('the disk is full');
       await expect(extract(hub, async () => 0)).rejects.toThrow(/stopped reading before the end/);
+      // A task timeout mid-COPY (the sink is slow) ends it the same way.
+      const slow = extract(hub, async (employees) => {
+        for await (const _ of employees) await new Promise((resolve) => setTimeout(resolve, 20));
+        return 0;
+      }, AbortSignal.timeout(100));
+      await expect(slow).rejects.toThrow(/timeout|aborted/i);
       const again = await extract(hub);
       expect(again.outcome.rejected).toBe(7);
     } finally {
