@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { PermanentError } from '../../server/errors.ts';
 import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
-import { columnOf, type ColumnType, type Entities, type Entity } from '../../server/hub/entities.ts';
+import { columnOf, type ColumnType, type Entities, type Entity, type FieldClass } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
 import { TENANT_ID_PATTERN, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { maskedValue } from '../../transforms/mask.ts';
@@ -62,7 +62,7 @@ export async function extractFiling<T>(options: ExtractOptions<T>): Promise<Extr
     stream.once('end', () => (ended = true));
     const counter = { rejected: 0 };
     try {
-      const result = await options.sink(employer, employees(copyRows(stream), layout, options.onReject, counter));
+      const result = await options.sink(employer, employees(copyRows(stream), layout, options.onReject, counter, options.signal));
       // A sink that stops early would leave the COPY unfinished, and the COMMIT queued behind it.
       if (!ended) throw new Error('the filing extract stopped reading before the end of the records');
       return { snapshotAt, employer, result, rejected: counter.rejected };
@@ -204,7 +204,7 @@ interface WorkerCheck {
   field: string;
   type: ColumnType;
   nullable: boolean;
-  fieldClass: Entity['columns'][string]['class'];
+  fieldClass: FieldClass;
 }
 
 export interface RowLayout {
@@ -218,8 +218,8 @@ export interface RowLayout {
  * alone, not also by tenant: a contract of another tenant that names this org is a cross-tenant
  * reference, and it must reach the tenant check (and stop the filing) rather than be left out
  * of it unseen. The row keeps the contract's own tenant for that check. A contract or payslip
- * with a null tenant, or a contract with an invalid one, still joins, so that its worker is
- * rejected rather than under-reported.
+ * with a null or invalid tenant still joins, so that its worker is rejected rather than
+ * under-reported.
  */
 async function employeesQuery(client: pg.PoolClient, schema: string, entities: Entities, employer: FilingEmployer, period: FilingPeriod): Promise<RowLayout> {
   const K = entity(entities, 'contracts');
@@ -237,7 +237,13 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
     ['worker_id', 'contract_id', 'pay_date', 'period_start', 'tax_code', 'ni_category', ...AMOUNTS.map(([, f]) => f)].map((f) => [f, pf(f)]),
   );
   const pTenant = `p.${ident(P.tenantColumn!)}`;
-  const tenantProblem = pCols.get(P.tenantColumn!)?.nullable ? [`when p.payslip_tenant_id is null then '${P.name}.${P.tenantColumn}:not_null'`] : [];
+  const validTenant = lit(TENANT_ID_PATTERN.source);
+  // The join admits a payslip whose tenant differs from its contract's only when either is null or
+  // invalid: the contract's tenant is checked on the row, the payslip's here.
+  const tenantProblem = [
+    ...(pCols.get(P.tenantColumn!)?.nullable ? [`when p.payslip_tenant_id is null then '${P.name}.${P.tenantColumn}:not_null'`] : []),
+    `when p.payslip_tenant_id <> p.tenant_id and p.tenant_id ~ ${validTenant} then '${P.name}.${P.tenantColumn}:tenant'`,
+  ];
   const problems = [...tenantProblem, ...problemsOf(P, reads)];
   // Checked values are pattern matches: computed once per payslip (materialized), not at each use.
   const guarded = Object.values(reads).some((r) => r.raw);
@@ -259,7 +265,7 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
     ), p as ${guarded ? 'materialized ' : ''}(
       select k.tenant_id, ${pTenant} as payslip_tenant_id, ${selected.join(', ')}
         from ${tableName(schema, P)} p
-        join k on k.contract_id = ${columnRef('p', P, 'contract_id')} and (k.tenant_id = ${pTenant} or ${pTenant} is null or k.tenant_id is null or k.tenant_id !~ ${lit(TENANT_ID_PATTERN.source)})
+        join k on k.contract_id = ${columnRef('p', P, 'contract_id')} and (k.tenant_id = ${pTenant} or ${pTenant} is null or k.tenant_id is null or k.tenant_id !~ ${validTenant} or ${pTenant} !~ ${validTenant})
     ), pay as (
       select p.tenant_id, p.worker_id,
              ${latest('p.contract_id')} as contract_id,
@@ -303,6 +309,7 @@ async function* employees(
   layout: RowLayout,
   onReject: ExtractOptions<unknown>['onReject'],
   counter: { rejected: number },
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<FilingEmployee> {
   let group: Row[] = [];
   async function* settle(): AsyncGenerator<FilingEmployee> {
@@ -317,6 +324,8 @@ async function* employees(
     await onReject?.(violations);
   }
   for await (const r of rows) {
+    // The COPY may have sent everything already: stopping the stream alone would not stop this.
+    signal?.throwIfAborted();
     if (group.length && group[0]![2] !== r[2]) yield* settle();
     group.push(r);
   }
