@@ -358,7 +358,8 @@ function toRecord(r: Row, layout: RowLayout): { record?: FilingEmployee; violati
   const [tenantId, orgId, workerId, contractId, payFrequency, taxCode = null, niCategory = null, payDate = null, hasWorker, withoutTenant, payslipProblem] = r;
   const key = workerId ?? '(no worker id)';
   const violations: Violation[] = [];
-  const broke = (field: string, rule: string, message: string) => violations.push({ record: key, field, rule, message: `worker ${key}: ${message}` });
+  // The record names the worker; the message leaves it out, so that reasons count up by kind.
+  const broke = (field: string, rule: string, message: string) => violations.push({ record: key, field, rule, message });
   const tenantProblem = tenantIdProblem(tenantId);
   if (tenantProblem) broke('contracts.tenant_id', 'tenant', `the contract with employer ${orgId}: ${tenantProblem}`);
   if (workerId === null) broke('payroll_results.worker_id', 'not_null', `payslips under employer ${orgId} name no worker`);
@@ -367,10 +368,10 @@ function toRecord(r: Row, layout: RowLayout): { record?: FilingEmployee; violati
     broke(field, rule, `a payslip of the tax year to date: ${field} ${RULE_TEXT[rule] ?? rule}`);
   }
   if (hasWorker !== 't' && !tenantProblem) {
-    if (withoutTenant === 't') broke('workers.tenant_id', 'not_null', `has payslips under employer ${orgId}, but the worker row's tenant is null: it belongs to no tenant`);
-    else broke('workers', 'missing', `has payslips of tenant '${tenantId}' under employer ${orgId} but no worker row in that tenant: the filing would under-report`);
+    if (withoutTenant === 't') broke('workers.tenant_id', 'not_null', `the worker has payslips under employer ${orgId}, but the worker row's tenant is null: it belongs to no tenant`);
+    else broke('workers', 'missing', `the worker has payslips of tenant '${tenantId}' under employer ${orgId} but no worker row in that tenant: the filing would under-report`);
   }
-  if (payFrequency === null) broke('contracts.pay_frequency', 'not_null', `contract ${contractId}: pay_frequency ${RULE_TEXT.not_null}`);
+  if (payFrequency === null) broke('contracts.pay_frequency', 'not_null', `the contract's pay_frequency ${RULE_TEXT.not_null}`);
   if (hasWorker === 't') {
     for (const c of layout.workerChecks) {
       const v = r[c.index] ?? null;

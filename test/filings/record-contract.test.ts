@@ -96,7 +96,8 @@ describe('the record contract at the filing extract', () => {
     });
     expect(records.map((r) => r.workerId)).toEqual(clean.filter((w) => !(Object.values(bad) as string[]).includes(w)));
     const messages = rejects.flat().map((v) => v.message);
-    for (const m of messages) expect(m).toMatch(/^worker W\d+: /);
+    for (const v of rejects.flat()) expect(v.record).toMatch(/^W\d+$/);
+    expect(messages.find((m) => m.includes('tenant is null'))).toBe(`the worker has payslips under employer ${outcome.employer!.orgId}, but the worker row's tenant is null: it belongs to no tenant`);
     // Personal values are masked in reasons; the raw row keeps them.
     expect(messages.join('\n')).not.toContain('not-a-date');
     expect(messages.find((m) => m.includes('birth_date'))).toContain('[pii value masked, 10 characters]');
