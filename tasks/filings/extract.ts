@@ -100,6 +100,12 @@ async function readEmployer(client: pg.PoolClient, schema: string, orgs: Entity,
     );
   }
   const r = rows[0]!;
+  // The employer is the filing: a required value missing stops it, with the field and rule.
+  const missing = (['legal_name', 'country', 'tax_id', 'line1', 'city', 'postcode'] as const).filter((f) => r[f] === null);
+  if (missing.length) {
+    const fields = missing.map((f) => `orgs.${f === 'line1' ? 'address_line1' : f}`).join(', ');
+    throw new PermanentError(`employer ${r.org_id} of tenant '${tenant}': ${fields} (not_null) is null, and the entity definition requires a value; nothing can be filed for it`);
+  }
   return {
     tenantId: tenant,
     orgId: r.org_id!,

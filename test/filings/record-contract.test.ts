@@ -157,4 +157,16 @@ describe('the record contract at the filing extract', () => {
       await hub.destroy();
     }
   });
+
+  it("stops the employer's filing, naming the org, field and rule, when the employer itself lacks a required value", async () => {
+    const { employer } = (await extract()).outcome;
+    await sql`alter table ${t('orgs')} alter column tax_id drop not null`.execute(h.rt.db);
+    const taxId = employer!.taxId;
+    await sql`update ${t('orgs')} set tax_id = null where tenant_id = ${TENANT} and org_id = ${employer!.orgId}`.execute(h.rt.db);
+    try {
+      await expect(extract()).rejects.toThrow(`employer ${employer!.orgId} of tenant '${TENANT}': orgs.tax_id (not_null) is null`);
+    } finally {
+      await sql`update ${t('orgs')} set tax_id = ${taxId} where tenant_id = ${TENANT} and org_id = ${employer!.orgId}`.execute(h.rt.db);
+    }
+  });
 });
