@@ -6,10 +6,11 @@ import { deliverCycle, extractCycle, planCycle, renderCycle, reportCycle, valida
  * whose window is open (an FPS on its payday, an annual return from 1 January until its
  * deadline) and that the outbox does not hold yet; each goes through extract (one hub snapshot)
  * -> validate -> render -> verify -> deliver, mapped per (jurisdiction, period, tenant).
- * A manual run can name `{ jurisdiction, period, tenant }` in its conf instead.
+ * A manual run can name `{ jurisdiction, period, tenant }` (or `tenants: [...]`) in its conf instead.
  *
  * Deadlines: `report` alerts for each planned filing that was not delivered, with its deadline,
- * `deliver` for a filing delivered after it, `plan` for one whose deadline passed undelivered.
+ * `deliver` for a filing delivered after it, `plan` for one whose deadline passed undelivered;
+ * `report` also fails the run for each filing refused because its employer's tenant id is invalid.
  * The DAG's own `deadline` is an early warning: a cycle still going at 18:00 (the FPS deadline
  * is the end of payday) raises an SLA alert while there is time to act.
  */

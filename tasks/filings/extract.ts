@@ -2,9 +2,9 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { PermanentError } from '../../server/errors.ts';
 import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
-import { columnOf, type ColumnType, type Entities, type Entity } from '../../server/hub/entities.ts';
+import { columnOf, type ColumnType, type Entities, type Entity, type FieldClass } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
-import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
+import { TENANT_ID_PATTERN, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { maskedValue } from '../../transforms/mask.ts';
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Jurisdiction, Money, Violation } from '../../jurisdictions/types.ts';
 import { copyRows } from './copy-lines.ts';
@@ -62,7 +62,7 @@ export async function extractFiling<T>(options: ExtractOptions<T>): Promise<Extr
     stream.once('end', () => (ended = true));
     const counter = { rejected: 0 };
     try {
-      const result = await options.sink(employer, employees(copyRows(stream), layout, options.onReject, counter));
+      const result = await options.sink(employer, employees(copyRows(stream), layout, options.onReject, counter, options.signal));
       // A sink that stops early would leave the COPY unfinished, and the COMMIT queued behind it.
       if (!ended) throw new Error('the filing extract stopped reading before the end of the records');
       return { snapshotAt, employer, result, rejected: counter.rejected };
@@ -100,6 +100,12 @@ async function readEmployer(client: pg.PoolClient, schema: string, orgs: Entity,
     );
   }
   const r = rows[0]!;
+  // The employer is the filing: a required value missing stops it, with the field and rule.
+  const missing = (['legal_name', 'country', 'tax_id', 'line1', 'city', 'postcode'] as const).filter((f) => r[f] === null);
+  if (missing.length) {
+    const fields = missing.map((f) => `orgs.${f === 'line1' ? 'address_line1' : f}`).join(', ');
+    throw new PermanentError(`employer ${r.org_id} of tenant '${tenant}': ${fields} (not_null) is null, and the entity definition requires a value; nothing can be filed for it`);
+  }
   return {
     tenantId: tenant,
     orgId: r.org_id!,
@@ -144,26 +150,39 @@ const CASTABLE: Partial<Record<ColumnType, { pattern: string; sqlType: string }>
   },
 };
 
-/** A hub column as the query reads it: its value (cast safely) and the problem it may flag. */
+/** A hub column as the query reads it: its value, cast safely, and what to check of it. */
 interface Read {
+  /** The value as its declared type; null where the hub's value could not be cast. */
   value: string;
-  /** SQL `when ... then '<field>:<rule>'` branches; empty when the column cannot hold a bad value. */
-  problems: string[];
+  /** The hub's value as text, where it is checked against a pattern (a column looser than declared). */
+  raw: string | null;
+  /** Declared not nullable, but the hub's column allows null. */
+  notNull: boolean;
 }
 
-/** Reads `field` of `e` (alias `alias`) as its declared type, flagging nulls and uncastable values. */
+function columnRef(alias: string, e: Entity, field: string): string {
+  return `${alias}.${ident(columnOf(e, field))}`;
+}
+
+/** Reads `field` of `e` (alias `alias`) as its declared type, never with a cast that could fail. */
 function readField(alias: string, e: Entity, field: string, columns: Map<string, HubColumn>, schema: string): Read {
   const column = columnOf(e, field);
   const hub = columns.get(column);
   if (!hub) throw new PermanentError(`hub table ${schema}.${e.table} has no column '${column}' (entity '${e.name}', field '${field}'), which filings read`);
   const declared = e.columns[field]!;
   const ref = `${alias}.${ident(column)}`;
-  const name = `'${e.name}.${field}`;
-  const problems = !declared.nullable && hub.nullable ? [`when ${ref} is null then ${name}:not_null'`] : [];
+  const notNull = !declared.nullable && hub.nullable;
   const cast = CASTABLE[declared.type];
-  if (!cast || COMPATIBLE[declared.type]?.test(hub.type)) return { value: cast ? `${ref}::${cast.sqlType}` : ref, problems };
-  problems.push(`when ${ref}::text !~ '${cast.pattern}' then ${name}:type'`);
-  return { value: `case when ${ref}::text ~ '${cast.pattern}' then (${ref}::text)::${cast.sqlType} end`, problems };
+  if (!cast || COMPATIBLE[declared.type]?.test(hub.type)) return { value: cast ? `${ref}::${cast.sqlType}` : ref, raw: null, notNull };
+  return { value: `case when ${ref}::text ~ '${cast.pattern}' then (${ref}::text)::${cast.sqlType} end`, raw: `${ref}::text`, notNull };
+}
+
+/** SQL `when` branches naming the first problem of a payslip read as `p` (its columns named as the fields). */
+function problemsOf(e: Entity, reads: Record<string, Read>): string[] {
+  return Object.entries(reads).flatMap(([f, r]) => [
+    ...(r.notNull ? [`when p.${r.raw ? `${f}_raw` : f} is null then '${e.name}.${f}:not_null'`] : []),
+    ...(r.raw ? [`when p.${f}_raw is not null and p.${f} is null then '${e.name}.${f}:type'`] : []),
+  ]);
 }
 
 const AMOUNTS = [
@@ -191,7 +210,7 @@ interface WorkerCheck {
   field: string;
   type: ColumnType;
   nullable: boolean;
-  fieldClass: Entity['columns'][string]['class'];
+  fieldClass: FieldClass;
 }
 
 export interface RowLayout {
@@ -205,7 +224,8 @@ export interface RowLayout {
  * alone, not also by tenant: a contract of another tenant that names this org is a cross-tenant
  * reference, and it must reach the tenant check (and stop the filing) rather than be left out
  * of it unseen. The row keeps the contract's own tenant for that check. A contract or payslip
- * with a null tenant still joins, so that its worker is rejected rather than under-reported.
+ * with a null or invalid tenant still joins, so that its worker is rejected rather than
+ * under-reported.
  */
 async function employeesQuery(client: pg.PoolClient, schema: string, entities: Entities, employer: FilingEmployer, period: FilingPeriod): Promise<RowLayout> {
   const K = entity(entities, 'contracts');
@@ -219,17 +239,24 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
     return `${lit(d)}::date`;
   };
   const pf = (f: string) => readField('p', P, f, pCols, schema);
-  const payslip = {
-    worker_id: pf('worker_id'), contract_id: pf('contract_id'), pay_date: pf('pay_date'), period_start: pf('period_start'),
-    tax_code: pf('tax_code'), ni_category: pf('ni_category'),
-  };
-  const amounts = AMOUNTS.map(([, f]) => pf(f));
+  const reads: Record<string, Read> = Object.fromEntries(
+    ['worker_id', 'contract_id', 'pay_date', 'period_start', 'tax_code', 'ni_category', ...AMOUNTS.map(([, f]) => f)].map((f) => [f, pf(f)]),
+  );
   const pTenant = `p.${ident(P.tenantColumn!)}`;
-  const tenantProblem = pCols.get(P.tenantColumn!)?.nullable ? [`when ${pTenant} is null then '${P.name}.${P.tenantColumn}:not_null'`] : [];
-  const problems = [...tenantProblem, ...Object.values(payslip).flatMap((r) => r.problems), ...amounts.flatMap((r) => r.problems)];
+  const validTenant = lit(TENANT_ID_PATTERN.source);
+  // The join admits a payslip whose tenant differs from its contract's only when either is null or
+  // invalid: the contract's tenant is checked on the row, the payslip's here.
+  const tenantProblem = [
+    ...(pCols.get(P.tenantColumn!)?.nullable ? [`when p.payslip_tenant_id is null then '${P.name}.${P.tenantColumn}:not_null'`] : []),
+    `when p.payslip_tenant_id <> p.tenant_id and p.tenant_id ~ ${validTenant} then '${P.name}.${P.tenantColumn}:tenant'`,
+  ];
+  const problems = [...tenantProblem, ...problemsOf(P, reads)];
+  // Checked values are pattern matches: computed once per payslip (materialized), not at each use.
+  const guarded = Object.values(reads).some((r) => r.raw);
+  const selected = Object.entries(reads).flatMap(([f, r]) => [`${r.value} as ${f}`, ...(r.raw ? [`${r.raw} as ${f}_raw`] : [])]);
   const inPeriod = `p.pay_date >= ${date(period.start)}`;
   const latest = (expr: string) => `(array_agg(${expr} order by p.pay_date desc, p.period_start desc))[1]`;
-  const paid = AMOUNTS.map((_, i) => `p.a${i} <> 0`).join(' or ');
+  const paid = AMOUNTS.map(([, f]) => `p.${f} <> 0`).join(' or ');
   const wTenantNullable = wCols.get(W.tenantColumn!)?.nullable ?? false;
   const workerColumns = WORKER_FIELDS.map((f) => {
     const column = columnOf(W, f);
@@ -241,25 +268,23 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
       select k.${ident(K.tenantColumn!)} as tenant_id, ${k('contract_id')} as contract_id, ${k('org_id')} as org_id, ${k('pay_frequency')}::text as pay_frequency
         from ${tableName(schema, K)} k
        where ${k('org_id')} = ${lit(employer.orgId)}
-    ), p as (
-      select ${pTenant} as tenant_id, ${Object.entries(payslip).map(([f, r]) => `${r.value} as ${f}`).join(', ')},
-             ${amounts.map((r, i) => `${r.value} as a${i}`).join(', ')},
-             ${problems.length ? `case ${problems.join(' ')} end` : 'null::text'} as problem
+    ), p as ${guarded ? 'materialized ' : ''}(
+      select k.tenant_id, ${pTenant} as payslip_tenant_id, ${selected.join(', ')}
         from ${tableName(schema, P)} p
+        join k on k.contract_id = ${columnRef('p', P, 'contract_id')} and (k.tenant_id = ${pTenant} or ${pTenant} is null or k.tenant_id is null or k.tenant_id !~ ${validTenant} or ${pTenant} !~ ${validTenant})
     ), pay as (
-      select k.tenant_id, p.worker_id,
+      select p.tenant_id, p.worker_id,
              ${latest('p.contract_id')} as contract_id,
              ${latest('p.tax_code')} as tax_code,
              ${latest('p.ni_category')} as ni_category,
              to_char(max(p.pay_date) filter (where ${inPeriod}), 'YYYY-MM-DD') as pay_date,
-             ${AMOUNTS.map((_, i) => `coalesce(sum(p.a${i}) filter (where ${inPeriod}), 0)::text as period_${i}`).join(', ')},
-             ${AMOUNTS.map((_, i) => `sum(p.a${i})::text as ytd_${i}`).join(', ')},
-             min(p.problem) as problem
+             ${AMOUNTS.map(([, f], i) => `coalesce(sum(p.${f}) filter (where ${inPeriod}), 0)::text as period_${i}`).join(', ')},
+             ${AMOUNTS.map(([, f], i) => `sum(p.${f})::text as ytd_${i}`).join(', ')},
+             ${problems.length ? `min(case ${problems.join(' ')} end)` : 'null::text'} as problem
         from p
-        join k on k.contract_id = p.contract_id and (k.tenant_id = p.tenant_id or p.tenant_id is null or k.tenant_id is null)
        where p.pay_date between ${date(period.yearStart)} and ${date(period.end)} or p.pay_date is null
        group by 1, 2
-      having bool_or(${paid}) or min(p.problem) is not null
+      having bool_or(${paid})${problems.length ? ` or min(case ${problems.join(' ')} end) is not null` : ''}
     )
     select pay.tenant_id, k.org_id, pay.worker_id, pay.contract_id, k.pay_frequency, pay.tax_code, pay.ni_category, pay.pay_date,
            w.${ident(columnOf(W, 'worker_id'))} is not null,
@@ -290,6 +315,7 @@ async function* employees(
   layout: RowLayout,
   onReject: ExtractOptions<unknown>['onReject'],
   counter: { rejected: number },
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<FilingEmployee> {
   let group: Row[] = [];
   async function* settle(): AsyncGenerator<FilingEmployee> {
@@ -304,6 +330,8 @@ async function* employees(
     await onReject?.(violations);
   }
   for await (const r of rows) {
+    // The COPY may have sent everything already: stopping the stream alone would not stop this.
+    signal?.throwIfAborted();
     if (group.length && group[0]![2] !== r[2]) yield* settle();
     group.push(r);
   }
@@ -336,7 +364,8 @@ function toRecord(r: Row, layout: RowLayout): { record?: FilingEmployee; violati
   const [tenantId, orgId, workerId, contractId, payFrequency, taxCode = null, niCategory = null, payDate = null, hasWorker, withoutTenant, payslipProblem] = r;
   const key = workerId ?? '(no worker id)';
   const violations: Violation[] = [];
-  const broke = (field: string, rule: string, message: string) => violations.push({ record: key, field, rule, message: `worker ${key}: ${message}` });
+  // The record names the worker; the message leaves it out, so that reasons count up by kind.
+  const broke = (field: string, rule: string, message: string) => violations.push({ record: key, field, rule, message });
   const tenantProblem = tenantIdProblem(tenantId);
   if (tenantProblem) broke('contracts.tenant_id', 'tenant', `the contract with employer ${orgId}: ${tenantProblem}`);
   if (workerId === null) broke('payroll_results.worker_id', 'not_null', `payslips under employer ${orgId} name no worker`);
@@ -345,10 +374,10 @@ function toRecord(r: Row, layout: RowLayout): { record?: FilingEmployee; violati
     broke(field, rule, `a payslip of the tax year to date: ${field} ${RULE_TEXT[rule] ?? rule}`);
   }
   if (hasWorker !== 't' && !tenantProblem) {
-    if (withoutTenant === 't') broke('workers.tenant_id', 'not_null', `has payslips under employer ${orgId}, but the worker row's tenant is null: it belongs to no tenant`);
-    else broke('workers', 'missing', `has payslips of tenant '${tenantId}' under employer ${orgId} but no worker row in that tenant: the filing would under-report`);
+    if (withoutTenant === 't') broke('workers.tenant_id', 'not_null', `the worker has payslips under employer ${orgId}, but the worker row's tenant is null: it belongs to no tenant`);
+    else broke('workers', 'missing', `the worker has payslips of tenant '${tenantId}' under employer ${orgId} but no worker row in that tenant: the filing would under-report`);
   }
-  if (payFrequency === null) broke('contracts.pay_frequency', 'not_null', `contract ${contractId}: pay_frequency ${RULE_TEXT.not_null}`);
+  if (payFrequency === null) broke('contracts.pay_frequency', 'not_null', `the contract's pay_frequency ${RULE_TEXT.not_null}`);
   if (hasWorker === 't') {
     for (const c of layout.workerChecks) {
       const v = r[c.index] ?? null;

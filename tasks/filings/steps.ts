@@ -72,6 +72,7 @@ export async function extractStep(env: FilingEnv, item: FilingItem): Promise<Ext
   }
   if (!outcome.employer) return { item, nothing: `tenant '${item.tenant}' has no employer in ${j.country} as of ${outcome.snapshotAt}` };
   if (outcome.result === 0 && outcome.rejected > 0) {
+    await rm(dir, { recursive: true, force: true });
     throw new PermanentError(`${filingLabel(item)}: all ${outcome.rejected} workers ${outcome.employer.orgId} paid were rejected at extract (${rejects.violations} violations, see the rejects); there is nothing to file`);
   }
   if (outcome.result === 0) {

@@ -46,8 +46,9 @@ export async function validateFiling(options: ValidateOptions): Promise<Validate
   const out = createWriteStream(rejectsPart);
   const rejects = new ChunkWriter(out);
   // The records refused at extract come first: the rejects file accounts for every worker left out.
-  let rejected = extracted.extractRejected;
-  let violations = extracted.extractViolations;
+  // (Absent from an extract staged by an earlier version: none then.)
+  let rejected = extracted.extractRejected ?? 0;
+  let violations = extracted.extractViolations ?? 0;
   let pending: Violation[] = [];
 
   async function* passing(): AsyncGenerator<FilingEmployee> {
@@ -71,7 +72,7 @@ export async function validateFiling(options: ValidateOptions): Promise<Validate
 
   let valid: number;
   try {
-    if (extracted.extractRejected) for await (const chunk of createReadStream(extracted.extractRejectsFile, 'utf8')) await rejects.write(chunk as string);
+    if (rejected) for await (const chunk of createReadStream(extracted.extractRejectsFile, 'utf8')) await rejects.write(chunk as string);
     valid = await writeJsonLines(validFile, passing());
     if (pending.length) await options.onRejects?.(pending);
     await rejects.flush();

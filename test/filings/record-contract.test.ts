@@ -26,7 +26,7 @@ const fps = jurisdiction('gb-rti-fps');
 const PERIOD = '2025-26-M09';
 const t = (table: string) => sql.id(h.hubSchema, table);
 
-async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIterable<FilingEmployee>) => Promise<number>) {
+async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIterable<FilingEmployee>) => Promise<number>, signal?: AbortSignal) {
   const records: FilingEmployee[] = [];
   const rejects: RecordReject[][] = [];
   const outcome = await extractFiling({
@@ -43,23 +43,24 @@ async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIte
           return records.length;
         },
     onReject: (v) => void rejects.push(v),
+    signal,
   });
   return { outcome, records, rejects };
 }
 
 let clean: string[];
 /** Five paid workers of the GB employer, each given one kind of bad data. */
-let bad: { date: string; amount: string; nullId: string; noTenant: string; payslipNoTenant: string };
+let bad: { date: string; amount: string; nullId: string; noTenant: string; payslipNoTenant: string; payDate: string; contractTenant: string; payslipTenant: string };
 
 beforeAll(async () => {
   h = await filingHarness();
   clean = (await extract()).records.map((r) => r.workerId);
   expect(clean.length).toBeGreaterThan(10);
-  const [date, amount, nullId, noTenant, payslipNoTenant] = clean.slice(2, 7) as [string, string, string, string, string];
-  bad = { date, amount, nullId, noTenant, payslipNoTenant };
+  const [date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant] = clean.slice(2, 10) as [string, string, string, string, string, string, string, string];
+  bad = { date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant };
   // A hub whose columns are looser than the entity definitions, as a real one may be.
   await sql`alter table ${t('workers')} alter column birth_date type text, alter column national_id drop not null`.execute(h.rt.db);
-  await sql`alter table ${t('payroll_results')} alter column gross type text`.execute(h.rt.db);
+  await sql`alter table ${t('payroll_results')} alter column gross type text, alter column pay_date type text`.execute(h.rt.db);
   for (const table of ['workers', 'payroll_results']) {
     await sql`alter table ${t(table)} drop constraint ${sql.id(`${table}_pkey`)}, alter column tenant_id drop not null`.execute(h.rt.db);
   }
@@ -68,6 +69,10 @@ beforeAll(async () => {
   await sql`update ${t('workers')} set national_id = null where tenant_id = ${TENANT} and worker_id = ${nullId}`.execute(h.rt.db);
   await sql`update ${t('workers')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${noTenant}`.execute(h.rt.db);
   await sql`update ${t('payroll_results')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${payslipNoTenant} and pay_date >= '2025-12-01'`.execute(h.rt.db);
+  // Not a day of any calendar: a pattern of digits alone would let the cast fail.
+  await sql`update ${t('payroll_results')} set pay_date = '2025-11-31' where tenant_id = ${TENANT} and worker_id = ${payDate} and pay_date = '2025-11-28'`.execute(h.rt.db);
+  await sql`update ${t('contracts')} set tenant_id = '..' where tenant_id = ${TENANT} and worker_id = ${contractTenant}`.execute(h.rt.db);
+  await sql`update ${t('payroll_results')} set tenant_id = ${`${TENANT}/x`} where tenant_id = ${TENANT} and worker_id = ${payslipTenant} and pay_date >= '2025-12-01'`.execute(h.rt.db);
 }, 90_000);
 
 afterAll(async () => {
@@ -77,7 +82,7 @@ afterAll(async () => {
 describe('the record contract at the filing extract', () => {
   it('rejects each broken worker with its field and rule, and extracts every other worker', async () => {
     const { outcome, records, rejects } = await extract();
-    expect(outcome.rejected).toBe(5);
+    expect(outcome.rejected).toBe(8);
     const byWorker = Object.fromEntries(rejects.map((v) => [v[0]!.record, v.map((x) => `${x.field}:${x.rule}`)]));
     expect(byWorker).toEqual({
       [bad.date]: ['workers.birth_date:type'],
@@ -85,10 +90,14 @@ describe('the record contract at the filing extract', () => {
       [bad.nullId]: ['workers.national_id:not_null'],
       [bad.noTenant]: ['workers.tenant_id:not_null'],
       [bad.payslipNoTenant]: ['payroll_results.tenant_id:not_null'],
+      [bad.payDate]: ['payroll_results.pay_date:type'],
+      [bad.contractTenant]: ['contracts.tenant_id:tenant'],
+      [bad.payslipTenant]: ['payroll_results.tenant_id:tenant'],
     });
     expect(records.map((r) => r.workerId)).toEqual(clean.filter((w) => !(Object.values(bad) as string[]).includes(w)));
     const messages = rejects.flat().map((v) => v.message);
-    for (const m of messages) expect(m).toMatch(/^worker W\d+: /);
+    for (const v of rejects.flat()) expect(v.record).toMatch(/^W\d+$/);
+    expect(messages.find((m) => m.includes('tenant is null'))).toBe(`the worker has payslips under employer ${outcome.employer!.orgId}, but the worker row's tenant is null: it belongs to no tenant`);
     // Personal values are masked in reasons; the raw row keeps them.
     expect(messages.join('\n')).not.toContain('not-a-date');
     expect(messages.find((m) => m.includes('birth_date'))).toContain('[pii value masked, 10 characters]');
@@ -102,13 +111,11 @@ describe('the record contract at the filing extract', () => {
     const manifest = (await readManifest(path.join(folder, 'manifest.json')))!;
     // Every worker the clean hub had is accounted for: filed, or rejected (at extract or by the FPS rules).
     expect(manifest.records + manifest.rejected).toBe(clean.length);
-    expect(manifest.rejected).toBeGreaterThanOrEqual(5);
+    expect(manifest.rejected).toBeGreaterThanOrEqual(8);
     const file = path.join(folder, manifest.file.name);
     expect((await fps.validateFile(file)).violations).toEqual([]);
     const lines = (await readFile(path.join(folder, 'rejects.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
-    expect(lines.slice(0, 5).map((l) => [l.record, l.rule])).toEqual(
-      [bad.date, bad.amount, bad.nullId, bad.noTenant, bad.payslipNoTenant].sort().map((w) => [w, expect.any(String)]),
-    );
+    expect(lines.slice(0, 8).map((l) => l.record)).toEqual(Object.values(bad).sort());
     expect(lines.some((l) => 'raw' in l)).toBe(false);
     const stored = await h.rt.db.selectFrom('rejects').selectAll().where('run_id', '=', run.id).where('task_id', '=', 'extract').orderBy('record_key').execute();
     expect(stored.map((r) => [r.kind, r.entity, r.tenant_id, r.record_key, r.field, r.reason.split(':')[0]])).toEqual(
@@ -118,6 +125,9 @@ describe('the record contract at the filing extract', () => {
         [bad.nullId, 'workers.national_id', 'not_null'],
         [bad.noTenant, 'workers.tenant_id', 'not_null'],
         [bad.payslipNoTenant, 'payroll_results.tenant_id', 'not_null'],
+        [bad.payDate, 'payroll_results.pay_date', 'type'],
+        [bad.contractTenant, 'contracts.tenant_id', 'tenant'],
+        [bad.payslipTenant, 'payroll_results.tenant_id', 'tenant'],
       ]
         .sort((a, b) => a[0]!.localeCompare(b[0]!))
         .map(([w, f, rule]) => ['filing', 'filing:gb-rti-fps', TENANT, w, f, rule]),
@@ -135,10 +145,28 @@ describe('the record contract at the filing extract', () => {
       });
       await expect(failing).rejects.toThrow('the disk is full');
       await expect(extract(hub, async () => 0)).rejects.toThrow(/stopped reading before the end/);
+      // A task timeout mid-COPY (the sink is slow) ends it the same way.
+      const slow = extract(hub, async (employees) => {
+        for await (const _ of employees) await new Promise((resolve) => setTimeout(resolve, 20));
+        return 0;
+      }, AbortSignal.timeout(100));
+      await expect(slow).rejects.toThrow(/timeout|aborted/i);
       const again = await extract(hub);
-      expect(again.outcome.rejected).toBe(5);
+      expect(again.outcome.rejected).toBe(8);
     } finally {
       await hub.destroy();
+    }
+  });
+
+  it("stops the employer's filing, naming the org, field and rule, when the employer itself lacks a required value", async () => {
+    const { employer } = (await extract()).outcome;
+    await sql`alter table ${t('orgs')} alter column tax_id drop not null`.execute(h.rt.db);
+    const taxId = employer!.taxId;
+    await sql`update ${t('orgs')} set tax_id = null where tenant_id = ${TENANT} and org_id = ${employer!.orgId}`.execute(h.rt.db);
+    try {
+      await expect(extract()).rejects.toThrow(`employer ${employer!.orgId} of tenant '${TENANT}': orgs.tax_id (not_null) is null`);
+    } finally {
+      await sql`update ${t('orgs')} set tax_id = ${taxId} where tenant_id = ${TENANT} and org_id = ${employer!.orgId}`.execute(h.rt.db);
     }
   });
 });
