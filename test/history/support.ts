@@ -45,8 +45,12 @@ export async function historyHarness(options: { tenants?: number; workers?: numb
   };
 }
 
+/** The nightly run of `day`: triggered at its 02:00 Europe/London tick, so it covers the interval that starts that day. */
 export async function runNight(h: HistoryHarness, day: string): Promise<{ id: number; state: string }> {
-  const run = await h.rt.engine.triggerRun('hub-nightly', { logicalDate: new Date(`${day}T02:00:00Z`) });
+  const at = new Date(`${day}T02:00:00Z`);
+  const londonHour = Number(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', hour: '2-digit', hourCycle: 'h23' }).format(at));
+  at.setUTCHours(at.getUTCHours() - (londonHour - 2));
+  const run = await h.rt.engine.triggerRun('hub-nightly', { logicalDate: at });
   return waitForRun(h.rt, run.id, 45_000);
 }
 
