@@ -1,10 +1,10 @@
 import { parseCliDate } from './cli-args.ts';
-import { openRuntime, type Runtime } from './runtime.ts';
+import { openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import type { DagRunRow } from './store/schema.ts';
 
 /** Opens the runtime for one command and always closes it, so embedded services stop with the command. */
-export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
-  const rt = await openRuntime({ defaultLogLevel: 'warn' });
+export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>, options: Pick<RuntimeOptions, 'waitForServices'> = {}): Promise<T> {
+  const rt = await openRuntime({ defaultLogLevel: 'warn', ...options });
   try {
     return await fn(rt);
   } finally {
@@ -63,19 +63,24 @@ export function parseConf(value: string | undefined): Record<string, unknown> {
 
 /**
  * Waits until every run has finished. On a terminal the progress line redraws in place;
- * elsewhere (CI logs) a line is printed only when the counts change.
+ * elsewhere (CI logs) a line is printed only when the counts change. While PostgreSQL cannot be
+ * reached it waits for it (the runs go on without this process watching).
  */
 export async function watchRuns(rt: Runtime, runIds: number[], label: string): Promise<DagRunRow[]> {
   const tty = process.stderr.isTTY;
   let last = '';
   for (;;) {
-    const runs = await rt.db.selectFrom('dag_runs').selectAll().where('id', 'in', runIds).orderBy('logical_date').execute();
-    const tis = await rt.db
-      .selectFrom('task_instances')
-      .select(['state', (eb) => eb.fn.countAll<string>().as('n')])
-      .where('run_id', 'in', runIds)
-      .groupBy('state')
-      .execute();
+    let polled: Awaited<ReturnType<typeof pollRuns>>;
+    try {
+      polled = await pollRuns(rt, runIds);
+    } catch (err) {
+      if (!rt.services.failed(err)) throw err;
+      if (tty && last) process.stderr.write('\n');
+      last = '';
+      await rt.services.untilUp();
+      continue;
+    }
+    const { runs, tis } = polled;
     const count = Object.fromEntries(tis.map((t) => [t.state, Number(t.n)]));
     const total = Object.values(count).reduce((a, b) => a + b, 0);
     const terminal = (count.success ?? 0) + (count.failed ?? 0) + (count.upstream_failed ?? 0) + (count.skipped ?? 0);
@@ -93,6 +98,17 @@ export async function watchRuns(rt: Runtime, runIds: number[], label: string): P
     }
     await new Promise((r) => setTimeout(r, tty ? 100 : 500));
   }
+}
+
+async function pollRuns(rt: Runtime, runIds: number[]) {
+  const runs = await rt.db.selectFrom('dag_runs').selectAll().where('id', 'in', runIds).orderBy('logical_date').execute();
+  const tis = await rt.db
+    .selectFrom('task_instances')
+    .select(['state', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('run_id', 'in', runIds)
+    .groupBy('state')
+    .execute();
+  return { runs, tis };
 }
 
 export async function printRunSummary(rt: Runtime, run: DagRunRow): Promise<void> {
