@@ -63,15 +63,23 @@ export function parseConf(value: string | undefined): Record<string, unknown> {
 
 /**
  * Waits until every run has finished. On a terminal the progress line redraws in place;
- * elsewhere (CI logs) a line is printed only when the counts change. While PostgreSQL cannot be
- * reached it waits for it (the runs go on without this process watching).
+ * elsewhere (CI logs) a line is printed only when the counts change. While PostgreSQL or Redis
+ * cannot be reached it waits for them, then carries on.
  */
 export async function watchRuns(rt: Runtime, runIds: number[], label: string): Promise<DagRunRow[]> {
   const tty = process.stderr.isTTY;
   let last = '';
+  let swept = Date.now();
   for (;;) {
     let polled: Awaited<ReturnType<typeof pollRuns>>;
     try {
+      // This command may be the only process looking after its runs: like a scheduler, it runs
+      // the recovery sweep, so a task whose success could not be recorded (PostgreSQL was away
+      // when it finished) runs again rather than leaving the run waiting for ever.
+      if (Date.now() - swept >= rt.config.HUBFLOW_SWEEP_INTERVAL_MS) {
+        swept = Date.now();
+        await rt.engine.sweep();
+      }
       polled = await pollRuns(rt, runIds);
     } catch (err) {
       if (!rt.services.failed(err)) throw err;

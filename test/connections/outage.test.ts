@@ -26,7 +26,7 @@ let redis: TcpProxy;
 const DAGS = {
   'quick.ts': `import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'quick', retry: { attempts: 1 }, tasks: { a: task({ run: () => 'done' }) } });\n`,
   // Long enough to cut PostgreSQL under the watcher while it runs.
-  'slow.ts': `import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'slow', schedule: { cron: '0 6 * * *', timezone: 'UTC' }, retry: { attempts: 1 }, tasks: { a: task({ run: () => new Promise((r) => setTimeout(() => r('done'), 6000)) }) } });\n`,
+  'slow.ts': `import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'slow', schedule: { cron: '0 6 * * *', timezone: 'UTC' }, retry: { attempts: 3, baseMs: 100, maxMs: 1000 }, tasks: { a: task({ run: () => new Promise((r) => setTimeout(() => r('done'), 6000)) }) } });\n`,
 };
 
 beforeAll(async () => {
@@ -105,12 +105,12 @@ describe('processes wait for their services', () => {
       await until('the worker', () => worker.stderr().includes('worker running'));
       expect(worker.stderr()).toMatch(/PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:\d+\/test answers again/);
       const run = await rt.engine.triggerRun('quick', {});
-      expect((await waitForRun(rt, run.id)).state).toBe('success');
+      expect((await waitForRun(rt, run.id, 60_000)).state).toBe('success');
     } finally {
       await pg.open();
-      expect(await worker.stop()).toBe(0);
+      expect(await worker.stop(), worker.stderr().slice(-4000)).toBe(0);
     }
-  });
+  }, 120_000);
 
   it('a scheduler started while Redis is down waits for it, then schedules', async () => {
     await redis.close();
@@ -123,9 +123,9 @@ describe('processes wait for their services', () => {
       await until('a scheduled run of slow', async () => (await rt.db.selectFrom('dag_runs').select('id').where('dag_id', '=', 'slow').where('run_type', '=', 'scheduled').execute()).length > 0);
     } finally {
       await redis.open();
-      expect(await scheduler.stop()).toBe(0);
+      expect(await scheduler.stop(), scheduler.stderr().slice(-4000)).toBe(0);
     }
-  });
+  }, 120_000);
 
   it('a worker that loses Redis says so at growing intervals, stays up, and takes tasks when it returns', async () => {
     const worker = hubflow(['worker']);
@@ -141,27 +141,30 @@ describe('processes wait for their services', () => {
       await redis.open();
       await until('Redis back', () => /Redis at redis:\/\/127\.0\.0\.1:\d+ answers again/.test(worker.stderr()));
       const run = await rt.engine.triggerRun('quick', {});
-      expect((await waitForRun(rt, run.id)).state).toBe('success');
+      expect((await waitForRun(rt, run.id, 60_000)).state).toBe('success');
     } finally {
       await redis.open();
-      expect(await worker.stop()).toBe(0);
+      expect(await worker.stop(), worker.stderr().slice(-4000)).toBe(0);
     }
-  });
+  }, 120_000);
 
-  it('dags backfill rides out a PostgreSQL restart under its watcher and reports the runs', async () => {
-    const backfill = hubflow(['dags', 'backfill', 'slow', '--from', '2026-01-10', '--to', '2026-01-10', '--json']);
+  it('dags backfill rides out a PostgreSQL outage under its watcher, and a task that ended during it runs again', async () => {
+    // A short lock, so the task whose success could not be recorded is soon seen as lost.
+    const backfill = hubflow(['dags', 'backfill', 'slow', '--from', '2026-01-10', '--to', '2026-01-10', '--json'], { HUBFLOW_LOCK_MS: '1000', HUBFLOW_SWEEP_INTERVAL_MS: '1000' });
     await until('the task running', async () => {
       const ti = await rt.db.selectFrom('task_instances').innerJoin('dag_runs', 'dag_runs.id', 'task_instances.run_id').select('task_instances.state').where('dag_runs.run_type', '=', 'backfill').executeTakeFirst();
       return ti?.state === 'running';
     }, backfill);
     await pg.close();
     await until('the waiting message', () => backfill.stderr().includes('waiting for PostgreSQL at'), backfill);
-    await sleep(1500);
+    // Past the task's end: its success cannot be recorded.
+    await sleep(7_000);
     await pg.open();
-    expect(await backfill.exited).toBe(0);
+    expect(await backfill.exited, backfill.stderr().slice(-4000)).toBe(0);
     expect(JSON.parse(backfill.stdout())).toEqual([expect.objectContaining({ logical_date: '2026-01-10T06:00:00.000Z', state: 'success' })]);
     expect(backfill.stderr()).toMatch(/PostgreSQL at .* answers again/);
-  });
+    expect(backfill.stderr()).toContain('recovery sweep re-enqueued task instances that had no job');
+  }, 120_000);
 });
 
 describe('what is not an outage fails at once', () => {
