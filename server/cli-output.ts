@@ -63,8 +63,7 @@ export function parseConf(value: string | undefined): Record<string, unknown> {
 
 /**
  * Waits until every run has finished. On a terminal the progress line redraws in place;
- * elsewhere (CI logs) a line is printed only when the counts change. While PostgreSQL or Redis
- * cannot be reached it waits for them, then carries on.
+ * elsewhere (CI logs) a line is printed only when the counts change.
  */
 export async function watchRuns(rt: Runtime, runIds: number[], label: string): Promise<DagRunRow[]> {
   const tty = process.stderr.isTTY;
@@ -82,6 +81,7 @@ export async function watchRuns(rt: Runtime, runIds: number[], label: string): P
       }
       polled = await pollRuns(rt, runIds);
     } catch (err) {
+      // PostgreSQL or Redis away: wait for them (the watch says so), then carry on watching.
       if (!rt.services.failed(err)) throw err;
       if (tty && last) process.stderr.write('\n');
       last = '';

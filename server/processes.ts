@@ -4,16 +4,21 @@ import type { Runtime } from './runtime.ts';
 
 /** A worker process's part: BullMQ consumers running tasks. */
 export function startWorker(rt: Runtime, options: { concurrency?: number } = {}): Executor {
-  const log = rt.log.child({ component: 'worker' });
-  const executor = new Executor(rt.engine, log, {
+  return reportingOutages(rt, new Executor(rt.engine, rt.log.child({ component: 'worker' }), {
     connection: rt.connection,
     prefix: rt.config.HUBFLOW_QUEUE_PREFIX,
     concurrency: options.concurrency ?? rt.config.HUBFLOW_WORKER_CONCURRENCY,
     lockMs: rt.config.HUBFLOW_LOCK_MS,
     connections: rt.connections,
-  });
-  // BullMQ reconnects to Redis by itself, emitting an error on every try: while Redis is away
-  // the service watch says so at growing intervals instead of one log line a second.
+  }));
+}
+
+/**
+ * BullMQ reconnects to Redis by itself, emitting an error on every try: while Redis is away the
+ * service watch says so at growing intervals instead of one log line a second.
+ */
+function reportingOutages(rt: Runtime, executor: Executor): Executor {
+  const log = rt.log.child({ component: 'worker' });
   executor.worker.removeAllListeners('error');
   executor.worker.on('error', (err) => {
     if (!rt.services.failed(err)) log.error({ err }, 'worker connection error');

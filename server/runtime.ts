@@ -60,7 +60,7 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
   try {
     postgres = await resolvePostgres(config, log, { wait });
     const db = openStore(postgres.url, config.HUBFLOW_DB_SCHEMA, options.poolSize);
-    const migrate = () => migrateStore(db, config.HUBFLOW_DB_SCHEMA);
+    const migrate = () => migrateAgainOnRace(() => migrateStore(db, config.HUBFLOW_DB_SCHEMA));
     await (wait ? untilReachable({ name: 'PostgreSQL', url: postgres.url }, log, migrate) : migrate());
     const dags = options.dags ?? (await loadDags(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR)));
     for (const e of dags.errors) log.error({ event: 'dag_error', file: e.file, dagId: e.dagId, field: e.field }, e.message);
@@ -107,6 +107,22 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     await postgres?.stop();
     await redis.stop();
     throw err;
+  }
+}
+
+/**
+ * Migrating reads the catalogue of every schema in the database (kysely's introspection), so a
+ * schema another installation drops at that moment fails it with 3F000 (invalid schema name)
+ * though nothing is wrong here: that is tried again, a few times.
+ */
+async function migrateAgainOnRace(migrate: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrate();
+    } catch (err) {
+      const code = ((err as { cause?: { code?: unknown } }).cause ?? (err as { code?: unknown })).code;
+      if (code !== '3F000' || attempt >= 3) throw err;
+    }
   }
 }
 
