@@ -27,6 +27,10 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   installErrorHandler(app, log);
+  // A request that failed because PostgreSQL or Redis is away starts the watch that says so and waits for it.
+  app.addHook('onError', async (_request, _reply, err) => {
+    rt.services.failed(err);
+  });
   installAuth(app, rt.config.HUBFLOW_API_TOKEN);
   app.addHook('onResponse', async (request, reply) => {
     const level = reply.statusCode >= 500 ? 'error' : request.method === 'GET' || request.method === 'HEAD' ? 'debug' : 'info';

@@ -165,6 +165,24 @@ describe('processes wait for their services', () => {
     expect(backfill.stderr()).toMatch(/PostgreSQL at .* answers again/);
     expect(backfill.stderr()).toContain('recovery sweep re-enqueued task instances that had no job');
   }, 120_000);
+
+  it('a server that loses PostgreSQL answers 5xx meanwhile, says it is waiting, and serves again when it is back', async () => {
+    const server = hubflow(['server']);
+    try {
+      await until('the server', () => /hubflow server at (http:\/\/\S+)/.test(server.stdout()), server);
+      const url = /hubflow server at (http:\/\/\S+)/.exec(server.stdout())![1]!;
+      expect((await fetch(`${url}/api/runs`)).status).toBe(200);
+      await pg.close();
+      expect((await fetch(`${url}/api/runs`)).status).toBeGreaterThanOrEqual(500);
+      await until('the waiting message', () => server.stderr().includes('waiting for PostgreSQL at'), server);
+      await pg.open();
+      await until('PostgreSQL back', () => /PostgreSQL at .* answers again/.test(server.stderr()), server);
+      expect((await fetch(`${url}/api/runs`)).status).toBe(200);
+    } finally {
+      await pg.open();
+      expect(await server.stop(), server.stderr().slice(-4000)).toBe(0);
+    }
+  }, 120_000);
 });
 
 describe('what is not an outage fails at once', () => {
