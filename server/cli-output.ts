@@ -1,10 +1,10 @@
 import { parseCliDate } from './cli-args.ts';
-import { openRuntime, type Runtime } from './runtime.ts';
+import { openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { FINISHED_RUN_STATES, type DagRunRow } from './store/schema.ts';
 
 /** Opens the runtime for one command and always closes it, so embedded services stop with the command. */
-export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
-  const rt = await openRuntime({ defaultLogLevel: 'warn' });
+export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>, options: Pick<RuntimeOptions, 'waitForServices'> = {}): Promise<T> {
+  const rt = await openRuntime({ defaultLogLevel: 'warn', ...options });
   try {
     return await fn(rt);
   } finally {
@@ -69,14 +69,27 @@ export function parseConf(value: string | undefined): Record<string, unknown> {
 export async function watchRuns(rt: Runtime, runIds: number[], label: string, signal?: AbortSignal): Promise<DagRunRow[]> {
   const tty = process.stderr.isTTY;
   let last = '';
+  let swept = Date.now();
   for (;;) {
-    const runs = await rt.db.selectFrom('dag_runs').selectAll().where('id', 'in', runIds).orderBy('logical_date').execute();
-    const tis = await rt.db
-      .selectFrom('task_instances')
-      .select(['state', (eb) => eb.fn.countAll<string>().as('n')])
-      .where('run_id', 'in', runIds)
-      .groupBy('state')
-      .execute();
+    let polled: Awaited<ReturnType<typeof pollRuns>>;
+    try {
+      // This command may be the only process looking after its runs: like a scheduler, it runs
+      // the recovery sweep, so a task whose success could not be recorded (PostgreSQL was away
+      // when it finished) runs again rather than leaving the run waiting for ever.
+      if (Date.now() - swept >= rt.config.HUBFLOW_SWEEP_INTERVAL_MS) {
+        swept = Date.now();
+        await rt.engine.sweep();
+      }
+      polled = await pollRuns(rt, runIds);
+    } catch (err) {
+      // PostgreSQL or Redis away: wait for them (the watch says so), then carry on watching.
+      if (!rt.services.failed(err)) throw err;
+      if (tty && last) process.stderr.write('\n');
+      last = '';
+      await rt.services.untilUp();
+      continue;
+    }
+    const { runs, tis } = polled;
     const count = Object.fromEntries(tis.map((t) => [t.state, Number(t.n)]));
     const total = Object.values(count).reduce((a, b) => a + b, 0);
     const terminal = (count.success ?? 0) + (count.failed ?? 0) + (count.upstream_failed ?? 0) + (count.skipped ?? 0) + (count.cancelled ?? 0);
@@ -102,6 +115,17 @@ export async function watchRuns(rt: Runtime, runIds: number[], label: string, si
       }
     });
   }
+}
+
+async function pollRuns(rt: Runtime, runIds: number[]) {
+  const runs = await rt.db.selectFrom('dag_runs').selectAll().where('id', 'in', runIds).orderBy('logical_date').execute();
+  const tis = await rt.db
+    .selectFrom('task_instances')
+    .select(['state', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('run_id', 'in', runIds)
+    .groupBy('state')
+    .execute();
+  return { runs, tis };
 }
 
 export async function printRunSummary(rt: Runtime, run: DagRunRow): Promise<void> {

@@ -18,6 +18,8 @@ import { startScheduler, startWorker } from './processes.ts';
 // The HTTP stack is loaded only by the commands that serve, so the others start quickly.
 const startServer: typeof import('./http/server.ts').startServer = async (...args) => (await import('./http/server.ts')).startServer(...args);
 import { openRuntime, type Runtime } from './runtime.ts';
+import { loadConfig } from './config.ts';
+import { checkServable } from './http/auth.ts';
 import { RUN_STATES, RUN_TYPES, type DagRunRow, type RunType } from './store/schema.ts';
 
 // stdout carries only a command's output (a table, one JSON document): what task code run in
@@ -38,6 +40,17 @@ const program = usageErrorsExit2(
 );
 
 
+/** Runs the start of a process; if it fails, what was opened is closed, so the process exits with the error. */
+async function closedOnFailure<T>(rt: Runtime, start: () => Promise<T>, closers: (() => Promise<void>)[] = []): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    for (const close of closers) await close();
+    await rt.close();
+    throw err;
+  }
+}
+
 /** Keeps a long-running process up until SIGINT/SIGTERM, then closes what it started, in order. */
 async function serveUntilSignal(rt: Runtime, closers: (() => Promise<void>)[]): Promise<void> {
   await new Promise<void>((resolve) => {
@@ -50,6 +63,8 @@ async function serveUntilSignal(rt: Runtime, closers: (() => Promise<void>)[]): 
 }
 
 const json = new Option('--json', 'print JSON');
+/** For the commands that watch runs and the long-running ones: a service that is down is waited for. */
+const WAIT = { waitForServices: true } as const;
 
 const dags = program.command('dags').description('DAG definitions and their runs');
 
@@ -152,7 +167,7 @@ dags
         await worker.close();
         await rt.engine.dispatcher.queueOf(created.id).obliterate({ force: true }).catch(() => undefined);
       }
-    }),
+    }, WAIT),
   );
 
 dags
@@ -193,7 +208,7 @@ dags
         interrupt.done();
         await worker.close();
       }
-    }),
+    }, WAIT),
   );
 
 /**
@@ -335,7 +350,7 @@ program
   .command('scheduler')
   .description('create due runs, start queued ones, re-enqueue lost tasks')
   .action(async () => {
-    const rt = await openRuntime();
+    const rt = await openRuntime(WAIT);
     const scheduler = startScheduler(rt);
     rt.log.info({ dags: rt.dags.dags.size }, 'scheduler running');
     await serveUntilSignal(rt, [() => scheduler.stop()]);
@@ -346,7 +361,7 @@ program
   .description('run tasks from the queues')
   .option('--concurrency <n>', 'tasks at once, 1 to 1000 (default HUBFLOW_WORKER_CONCURRENCY)', wholeNumber(1, 1000))
   .action(async (opts: { concurrency?: number }) => {
-    const rt = await openRuntime();
+    const rt = await openRuntime(WAIT);
     const worker = startWorker(rt, { concurrency: opts.concurrency });
     rt.log.info({ concurrency: worker.worker.concurrency }, 'worker running');
     await serveUntilSignal(rt, [() => worker.close()]);
@@ -356,8 +371,10 @@ program
   .command('server')
   .description('REST API, run pages, bull-board and /metrics')
   .action(async () => {
-    const rt = await openRuntime();
-    const server = await startServer(rt);
+    const config = loadConfig();
+    checkServable(config);
+    const rt = await openRuntime({ config, ...WAIT });
+    const server = await closedOnFailure(rt, () => startServer(rt));
     process.stdout.write(`hubflow server at ${server.url}\n`);
     await serveUntilSignal(rt, [() => server.close()]);
   });
@@ -366,10 +383,12 @@ program
   .command('dev')
   .description('scheduler, worker and server in one process')
   .action(async () => {
-    const rt = await openRuntime();
+    const config = loadConfig();
+    checkServable(config);
+    const rt = await openRuntime({ config, ...WAIT });
     const worker = startWorker(rt);
     const scheduler = startScheduler(rt);
-    const server = await startServer(rt);
+    const server = await closedOnFailure(rt, () => startServer(rt), [() => scheduler.stop(), () => worker.close()]);
     process.stdout.write(`hubflow dev: ${rt.dags.dags.size} DAGs; runs at ${server.url}/ ; queues at ${server.url}/admin/queues ; Ctrl-C stops\n`);
     await serveUntilSignal(rt, [() => server.close(), () => scheduler.stop(), () => worker.close()]);
   });

@@ -2,9 +2,10 @@ import type { ConnectionOptions } from 'bullmq';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from './config.ts';
-import { resolvePostgres } from './connections/postgres.ts';
+import { checkConnection, resolvePostgres } from './connections/postgres.ts';
+import { ServiceWatch, untilReachable } from './connections/outage.ts';
 import type { ResolvedService } from './connections/instance.ts';
-import { resolveRedis } from './connections/redis.ts';
+import { pingRedis, resolveRedis } from './connections/redis.ts';
 import { openConnections, type OwnedConnections } from './connections/task-connections.ts';
 import { Dispatcher } from './engine/dispatch.ts';
 import { Engine } from './engine/engine.ts';
@@ -12,6 +13,8 @@ import { createEscalator } from './engine/escalation.ts';
 import { loadDags, type DagRegistry } from './engine/loader.ts';
 import { createLogger, type Logger } from './log.ts';
 import { migrateStore, openStore, type Store } from './store/db.ts';
+
+const PROBE_TIMEOUT_MS = 3_000;
 
 /** The folder of DAGs shipped with hubflow, used when HUBFLOW_DAGS_DIR is not set. */
 export const BUNDLED_DAGS_DIR = fileURLToPath(new URL('../dags', import.meta.url));
@@ -28,6 +31,8 @@ export interface Runtime {
   engine: Engine;
   /** What tasks talk to: hub, warehouse, store, staging and outbox folders. */
   connections: OwnedConnections;
+  /** PostgreSQL and Redis as this process sees them: report connection errors here, wait on untilUp(). */
+  services: ServiceWatch;
   close(): Promise<void>;
 }
 
@@ -39,17 +44,24 @@ export interface RuntimeOptions {
   poolSize?: number;
   /** Log level when HUBFLOW_LOG_LEVEL is not set. */
   defaultLogLevel?: string;
+  /**
+   * Wait (capped exponential backoff) for a configured PostgreSQL or Redis that cannot be
+   * reached right now, instead of failing: the long-running processes and the run watchers.
+   */
+  waitForServices?: boolean;
 }
 
 export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const config = options.config ?? loadConfig();
   const log = options.log ?? createLogger(config.HUBFLOW_LOG_LEVEL ?? options.defaultLogLevel ?? 'info');
-  const redis = await resolveRedis(config, log);
+  const wait = options.waitForServices ?? false;
+  const redis = await resolveRedis(config, log, { wait });
   let postgres: ResolvedService | undefined;
   try {
-    postgres = await resolvePostgres(config, log);
+    postgres = await resolvePostgres(config, log, { wait });
     const db = openStore(postgres.url, config.HUBFLOW_DB_SCHEMA, options.poolSize);
-    await migrateStore(db, config.HUBFLOW_DB_SCHEMA);
+    const migrate = () => migrateAgainOnRace(() => migrateStore(db, config.HUBFLOW_DB_SCHEMA));
+    await (wait ? untilReachable({ name: 'PostgreSQL', url: postgres.url }, log, migrate) : migrate());
     const dags = options.dags ?? (await loadDags(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR)));
     for (const e of dags.errors) log.error({ event: 'dag_error', file: e.file, dagId: e.dagId, field: e.field }, e.message);
     await registerDags(db, dags);
@@ -59,6 +71,17 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const engine = new Engine(db, dags, dispatcher, log, config, createEscalator(log, config.HUBFLOW_ALERT_WEBHOOK));
     const pg = postgres;
     const connections = openConnections(config, pg.url, db);
+    const services = new ServiceWatch(
+      [
+        { name: 'PostgreSQL', url: pg.url, probe: () => checkConnection(pg.url, PROBE_TIMEOUT_MS) },
+        { name: 'Redis', url: redis.url, probe: () => pingRedis(redis.url, PROBE_TIMEOUT_MS) },
+      ],
+      log,
+    );
+    // Unheard, BullMQ prints every reconnection error of the queue to the console.
+    dispatcher.queue.on('error', (err) => {
+      if (!services.failed(err)) log.error({ err }, 'queue connection error');
+    });
     return {
       config,
       log,
@@ -69,7 +92,9 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       dags,
       engine,
       connections,
+      services,
       async close() {
+        services.close();
         await engine.close();
         await dispatcher.close();
         await connections.close();
@@ -82,6 +107,22 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     await postgres?.stop();
     await redis.stop();
     throw err;
+  }
+}
+
+/**
+ * Migrating reads the catalogue of every schema in the database (kysely's introspection), so a
+ * schema another installation drops at that moment fails it with 3F000 (invalid schema name)
+ * though nothing is wrong here: that is tried again, a few times.
+ */
+async function migrateAgainOnRace(migrate: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrate();
+    } catch (err) {
+      const code = ((err as { cause?: { code?: unknown } }).cause ?? (err as { code?: unknown })).code;
+      if (code !== '3F000' || attempt >= 3) throw err;
+    }
   }
 }
 

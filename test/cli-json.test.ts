@@ -76,14 +76,14 @@ describe('--json: one JSON document on stdout, logs on stderr', () => {
     expect(tested.stderr).toContain('hello from a task');
     expect(json<unknown[]>(0, 'dags', 'backfill', 'cli-check', '--from', '2026-01-07', '--to', '2026-01-07')).toHaveLength(1);
     expect(json<unknown[]>(0, 'dags', 'backfill', 'cli-check', '--from', '2026-01-07', '--to', '2026-01-07')).toEqual([]);
-  });
+  }, 180_000);
 
   it('runs list, runs show, tasks clear', () => {
     const runs = json<{ id: number }[]>(0, 'runs', 'list', '--dag', 'cli-check');
     expect(runs.length).toBeGreaterThanOrEqual(2);
     expect(json<{ id: number }>(0, 'runs', 'show', String(runs[0]!.id)).id).toBe(runs[0]!.id);
     expect(json<{ cleared: string[] }>(0, 'tasks', 'clear', String(runs[0]!.id))).toEqual({ run: runs[0]!.id, cleared: [] });
-  });
+  }, 180_000);
 
   it('windows, hub, reconcile, filings', () => {
     expect(json<{ collisions: unknown[] }>(1, 'windows', 'check').collisions).toEqual([]);
@@ -96,5 +96,5 @@ describe('--json: one JSON document on stdout, logs on stderr', () => {
     const file = path.join(dir, 'not-a-filing.xml');
     writeFileSync(file, 'not xml');
     expect(json<{ valid: boolean }>(1, 'filings', 'validate', file, '--jurisdiction', 'gb-rti-fps').valid).toBe(false);
-  });
+  }, 180_000);
 });

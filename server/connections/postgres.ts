@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { Config } from '../config.ts';
 import { HubflowError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { untilReachable } from './outage.ts';
 import {
   freeLoopbackPort,
   maskUrl,
@@ -33,11 +34,13 @@ const execFileAsync = promisify(execFile);
  * Finds the PostgreSQL hubflow should use: HUBFLOW_DATABASE_URL, else an embedded server under
  * <HUBFLOW_HOME>/postgres shared by every hubflow process on this machine.
  */
-export async function resolvePostgres(config: Config, log: Logger): Promise<ResolvedService> {
+export async function resolvePostgres(config: Config, log: Logger, options: { wait?: boolean } = {}): Promise<ResolvedService> {
   const configured = config.HUBFLOW_DATABASE_URL;
   if (configured) {
     try {
-      await checkConnection(configured, ENV_TIMEOUT_MS);
+      // With `wait`, a server that cannot be reached right now is waited for; wrong credentials still fail at once.
+      const check = () => checkConnection(configured, ENV_TIMEOUT_MS);
+      await (options.wait ? untilReachable({ name: 'PostgreSQL', url: configured }, log, check) : check());
     } catch (err) {
       throw new HubflowError(
         `HUBFLOW_DATABASE_URL ${maskUrl(configured)} did not accept a connection (${reasonOf(err)}); ` +
@@ -184,7 +187,8 @@ async function embeddedPostgres(home: string, log: Logger): Promise<ResolvedServ
   });
 }
 
-async function checkConnection(connectionString: string, timeoutMs: number): Promise<void> {
+/** Connects, runs `select 1` and disconnects; rejects on any failure within timeoutMs. */
+export async function checkConnection(connectionString: string, timeoutMs: number): Promise<void> {
   const client = new pg.Client({ connectionString, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   // A failed probe must not surface later as an unhandled 'error' event.
   client.on('error', () => undefined);

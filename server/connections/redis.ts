@@ -20,10 +20,13 @@ import {
   type ResolvedService,
 } from './instance.ts';
 import type { Logger } from '../log.ts';
+import { untilReachable } from './outage.ts';
 
 export interface ResolveRedisOptions {
   /** Whether to try 127.0.0.1:6379 before starting a private server; tests turn it off. */
   probeLocal?: boolean;
+  /** Wait (with backoff) for a configured Redis that cannot be reached right now, rather than fail. */
+  wait?: boolean;
 }
 
 const ENV_TIMEOUT_MS = 2_000;
@@ -43,7 +46,8 @@ export async function resolveRedis(
   const configured = config.HUBFLOW_REDIS_URL;
   if (configured) {
     try {
-      await pingRedis(configured, ENV_TIMEOUT_MS);
+      const ping = () => pingRedis(configured, ENV_TIMEOUT_MS);
+      await (options.wait ? untilReachable({ name: 'Redis', url: configured }, log, ping) : ping());
     } catch (err) {
       throw new HubflowError(
         `HUBFLOW_REDIS_URL ${maskUrl(configured)} did not answer PING (${reasonOf(err)}); ` +
@@ -190,7 +194,7 @@ async function killAndWait(child: ChildProcess): Promise<void> {
 }
 
 /** Connects, PINGs and disconnects; rejects on any failure within timeoutMs. */
-async function pingRedis(url: string, timeoutMs: number): Promise<void> {
+export async function pingRedis(url: string, timeoutMs: number): Promise<void> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,

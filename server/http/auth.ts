@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config.ts';
 import { sendError } from './errors.ts';
 
 export const TOKEN_COOKIE = 'hubflow_token';
@@ -78,4 +79,16 @@ export function isLoopbackHost(host: string): boolean {
   if (isIPv4(h)) return h.startsWith('127.');
   if (isIPv6(h)) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
   return false;
+}
+
+/**
+ * Refuses, before anything is opened, to serve beyond loopback without a token: anyone who can
+ * reach the port could trigger runs and retry or delete jobs in bull-board.
+ */
+export function checkServable(config: Pick<Config, 'HUBFLOW_HOST' | 'HUBFLOW_API_TOKEN'>): void {
+  if (!config.HUBFLOW_API_TOKEN && !isLoopbackHost(config.HUBFLOW_HOST)) {
+    throw new Error(
+      `refusing to serve on ${config.HUBFLOW_HOST} without authentication: set HUBFLOW_API_TOKEN (at least 16 characters), or bind HUBFLOW_HOST to 127.0.0.1`,
+    );
+  }
 }

@@ -1,7 +1,7 @@
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.ts';
 import { registerApi } from './api.ts';
-import { installAuth, isLoopbackHost } from './auth.ts';
+import { checkServable, installAuth } from './auth.ts';
 import { registerBoard } from './board.ts';
 import { installErrorHandler } from './errors.ts';
 import { registerHealth } from './health.ts';
@@ -27,6 +27,10 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   installErrorHandler(app, log);
+  // A request that failed because PostgreSQL or Redis is away starts the watch that says so and waits for it.
+  app.addHook('onError', async (_request, _reply, err) => {
+    rt.services.failed(err);
+  });
   installAuth(app, rt.config.HUBFLOW_API_TOKEN);
   app.addHook('onResponse', async (request, reply) => {
     const level = reply.statusCode >= 500 ? 'error' : request.method === 'GET' || request.method === 'HEAD' ? 'debug' : 'info';
@@ -54,12 +58,7 @@ export interface RunningServer {
 /** Listens on HUBFLOW_HOST:HUBFLOW_PORT (0: any free port). */
 export async function startServer(rt: Runtime, options: StartServerOptions = {}): Promise<RunningServer> {
   const host = rt.config.HUBFLOW_HOST;
-  if (!rt.config.HUBFLOW_API_TOKEN && !isLoopbackHost(host)) {
-    // Anyone who can reach the port could trigger runs and retry or delete jobs in bull-board.
-    throw new Error(
-      `refusing to serve on ${host} without authentication: set HUBFLOW_API_TOKEN (at least 16 characters), or bind HUBFLOW_HOST to 127.0.0.1`,
-    );
-  }
+  checkServable(rt.config);
   let app = await createServer(rt);
   try {
     await app.listen({ host, port: rt.config.HUBFLOW_PORT });
