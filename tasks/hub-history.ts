@@ -249,8 +249,9 @@ export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Pro
         `the newer load's reconciliation: hubflow reconcile report --run ${last.runId}`,
     );
   }
-  const staged = extract.entities.filter((e) => e.file !== null && loads.some((l) => l.entity === e.entity));
-  const gone = await missingFiles(staged.map((e) => e.file!));
+  // With the rows of no valid tenant the global scope rejected: nothing loads them, and they must not leave the run green.
+  const staged = extract.entities.filter((e) => (e.file !== null && loads.some((l) => l.entity === e.entity)) || (e.file === null && e.rejected > 0));
+  const gone = await missingFiles(staged.flatMap((e) => (e.file ? [e.file] : [])));
   if (gone.length) {
     const pruned = await prunedReason(ctx, extract.scope, extract.snapshotAt);
     if (pruned) throw new SkipTaskError(pruned);

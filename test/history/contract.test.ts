@@ -144,11 +144,16 @@ describe('the record contract at extract', () => {
     expect(of(big).mismatch_rate).toBeCloseTo(1 / of(big).source_count, 9);
     expect(of(small)).toMatchObject({ rejected: 4, missing_in_source: 0, missing_in_target: 0, status: 'failed' });
     const states = await taskStates(h.rt, day2Run);
-    expect(Object.entries(states).filter(([, s]) => s !== 'success')).toEqual([[expect.stringMatching(/^reconcile/), 'failed']]);
+    // The small tenant's, and the global scope's: the rows of no valid tenant are loaded nowhere.
+    expect(Object.entries(states).filter(([, s]) => s !== 'success')).toEqual([[expect.stringMatching(/^reconcile/), 'failed'], [expect.stringMatching(/^reconcile/), 'failed']]);
     const run = await h.rt.db.selectFrom('dag_runs').select('state').where('id', '=', day2Run).executeTakeFirstOrThrow();
     expect(run.state).toBe('failed');
-    const error = await h.rt.db.selectFrom('task_instances').select('error').where('run_id', '=', day2Run).where('task_id', '=', 'reconcile').where('state', '=', 'failed').executeTakeFirstOrThrow();
-    expect(JSON.stringify(error.error)).toContain('4 rejected');
+    const errors = await h.rt.db.selectFrom('task_instances').select('error').where('run_id', '=', day2Run).where('task_id', '=', 'reconcile').where('state', '=', 'failed').execute();
+    // Sorted: the global scope's label, '(global reference data)', comes first.
+    const messages = errors.map((e) => (e.error as { message: string }).message).sort();
+    expect(messages).toEqual([expect.stringContaining('workers/global: 0 missing in warehouse, 0 missing in hub, 0 mismatched, 2 rejected, rate 100.000%'), expect.stringContaining(`workers/${small}:`)]);
+    expect(messages.find((m) => m.includes(small))).toContain('4 rejected');
+    expect(recs.find((r) => r.tenant_id === '')).toMatchObject({ source_count: 2, rejected: 2, staged_count: 0, status: 'failed' });
   });
 
   it('shows rejects on the run page and in the API by field and rule, personal values masked', async () => {
