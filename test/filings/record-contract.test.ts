@@ -49,14 +49,14 @@ async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIte
 
 let clean: string[];
 /** Five paid workers of the GB employer, each given one kind of bad data. */
-let bad: { date: string; amount: string; nullId: string; noTenant: string; payslipNoTenant: string };
+let bad: { date: string; amount: string; nullId: string; noTenant: string; payslipNoTenant: string; longCountry: string; oddGender: string };
 
 beforeAll(async () => {
   h = await filingHarness();
   clean = (await extract()).records.map((r) => r.workerId);
   expect(clean.length).toBeGreaterThan(10);
-  const [date, amount, nullId, noTenant, payslipNoTenant] = clean.slice(2, 7) as [string, string, string, string, string];
-  bad = { date, amount, nullId, noTenant, payslipNoTenant };
+  const [date, amount, nullId, noTenant, payslipNoTenant, longCountry, oddGender] = clean.slice(2, 9) as [string, string, string, string, string, string, string];
+  bad = { date, amount, nullId, noTenant, payslipNoTenant, longCountry, oddGender };
   // A hub whose columns are looser than the entity definitions, as a real one may be.
   await sql`alter table ${t('workers')} alter column birth_date type text, alter column national_id drop not null`.execute(h.rt.db);
   await sql`alter table ${t('payroll_results')} alter column gross type text`.execute(h.rt.db);
@@ -66,6 +66,10 @@ beforeAll(async () => {
   await sql`update ${t('workers')} set birth_date = 'not-a-date' where tenant_id = ${TENANT} and worker_id = ${date}`.execute(h.rt.db);
   await sql`update ${t('payroll_results')} set gross = '1,234.50' where tenant_id = ${TENANT} and worker_id = ${amount} and pay_date >= '2025-12-01'`.execute(h.rt.db);
   await sql`update ${t('workers')} set national_id = null where tenant_id = ${TENANT} and worker_id = ${nullId}`.execute(h.rt.db);
+  // Values no type check catches: a country longer than its code, a gender outside the enumeration
+  // (found by the history property test, seed 5: 'GBR' crashed the FPS mapping of the whole employer).
+  await sql`update ${t('workers')} set country = 'GBR' where tenant_id = ${TENANT} and worker_id = ${longCountry}`.execute(h.rt.db);
+  await sql`update ${t('workers')} set gender = 'X' where tenant_id = ${TENANT} and worker_id = ${oddGender}`.execute(h.rt.db);
   await sql`update ${t('workers')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${noTenant}`.execute(h.rt.db);
   await sql`update ${t('payroll_results')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${payslipNoTenant} and pay_date >= '2025-12-01'`.execute(h.rt.db);
 }, 90_000);
@@ -77,7 +81,7 @@ afterAll(async () => {
 describe('the record contract at the filing extract', () => {
   it('rejects each broken worker with its field and rule, and extracts every other worker', async () => {
     const { outcome, records, rejects } = await extract();
-    expect(outcome.rejected).toBe(5);
+    expect(outcome.rejected).toBe(7);
     const byWorker = Object.fromEntries(rejects.map((v) => [v[0]!.record, v.map((x) => `${x.field}:${x.rule}`)]));
     expect(byWorker).toEqual({
       [bad.date]: ['workers.birth_date:type'],
@@ -85,6 +89,8 @@ describe('the record contract at the filing extract', () => {
       [bad.nullId]: ['workers.national_id:not_null'],
       [bad.noTenant]: ['workers.tenant_id:not_null'],
       [bad.payslipNoTenant]: ['payroll_results.tenant_id:not_null'],
+      [bad.longCountry]: ['workers.country:max_length'],
+      [bad.oddGender]: ['workers.gender:enum'],
     });
     expect(records.map((r) => r.workerId)).toEqual(clean.filter((w) => !(Object.values(bad) as string[]).includes(w)));
     const messages = rejects.flat().map((v) => v.message);
@@ -102,12 +108,12 @@ describe('the record contract at the filing extract', () => {
     const manifest = (await readManifest(path.join(folder, 'manifest.json')))!;
     // Every worker the clean hub had is accounted for: filed, or rejected (at extract or by the FPS rules).
     expect(manifest.records + manifest.rejected).toBe(clean.length);
-    expect(manifest.rejected).toBeGreaterThanOrEqual(5);
+    expect(manifest.rejected).toBeGreaterThanOrEqual(7);
     const file = path.join(folder, manifest.file.name);
     expect((await fps.validateFile(file)).violations).toEqual([]);
     const lines = (await readFile(path.join(folder, 'rejects.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
-    expect(lines.slice(0, 5).map((l) => [l.record, l.rule])).toEqual(
-      [bad.date, bad.amount, bad.nullId, bad.noTenant, bad.payslipNoTenant].sort().map((w) => [w, expect.any(String)]),
+    expect(lines.slice(0, 7).map((l) => [l.record, l.rule])).toEqual(
+      (Object.values(bad) as string[]).sort().map((w) => [w, expect.any(String)]),
     );
     expect(lines.some((l) => 'raw' in l)).toBe(false);
     const stored = await h.rt.db.selectFrom('rejects').selectAll().where('run_id', '=', run.id).where('task_id', '=', 'extract').orderBy('record_key').execute();
@@ -118,6 +124,8 @@ describe('the record contract at the filing extract', () => {
         [bad.nullId, 'workers.national_id', 'not_null'],
         [bad.noTenant, 'workers.tenant_id', 'not_null'],
         [bad.payslipNoTenant, 'payroll_results.tenant_id', 'not_null'],
+        [bad.longCountry, 'workers.country', 'max_length'],
+        [bad.oddGender, 'workers.gender', 'enum'],
       ]
         .sort((a, b) => a[0]!.localeCompare(b[0]!))
         .map(([w, f, rule]) => ['filing', 'filing:gb-rti-fps', TENANT, w, f, rule]),
@@ -136,7 +144,7 @@ describe('the record contract at the filing extract', () => {
       await expect(failing).rejects.toThrow('the disk is full');
       await expect(extract(hub, async () => 0)).rejects.toThrow(/stopped reading before the end/);
       const again = await extract(hub);
-      expect(again.outcome.rejected).toBe(5);
+      expect(again.outcome.rejected).toBe(7);
     } finally {
       await hub.destroy();
     }
