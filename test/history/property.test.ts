@@ -385,7 +385,7 @@ async function checkFilings(d: number, where: string): Promise<void> {
     const period = findPeriod(j, periodId)!;
     const label = `${where}: ${code} ${periodId} of ${emp.tenant}`;
     const result = await fileOne(env, { jurisdiction: code, period: periodId, tenant: emp.tenant }).catch((err: Error) => {
-      throw new Error(`${label}: the filing failed: ${err.message}`);
+      throw new Error(`${label}: the filing failed: ${err.message}`, { cause: err });
     });
     expect(result.status, label).toBe('delivered');
     filed.add(emp.country);
@@ -397,9 +397,9 @@ async function checkFilings(d: number, where: string): Promise<void> {
       (await readFile(path.join(result.folder!, 'rejects.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { record: string }).record),
     );
     // The employer's paid workers, and what their worker rows hold (if the tenant still has one).
-    const { rows: paid } = await sql<{ id: string; has_row: boolean; national_id: string | null; type: string | null; birth: string | null; given: string | null; family: string | null; bad_gross: boolean }>`
+    const { rows: paid } = await sql<{ id: string; has_row: boolean; national_id: string | null; type: string | null; birth: string | null; given: string | null; family: string | null; country: string | null; gender: string | null; bad_gross: boolean }>`
       select p.worker_id as id, bool_or(w.worker_id is not null) as has_row, min(w.national_id) as national_id, min(w.national_id_type) as type,
-             min(w.birth_date) as birth, min(w.given_name) as given, min(w.family_name) as family,
+             min(w.birth_date) as birth, min(w.given_name) as given, min(w.family_name) as family, min(w.country) as country, min(w.gender) as gender,
              bool_or(p.gross !~ '^-?[0-9]+(\\.[0-9]{1,2})?$') as bad_gross
         from ${hubTable('payroll_results')} p
         join ${hubTable('contracts')} k on k.tenant_id = p.tenant_id and k.contract_id = p.contract_id
@@ -414,6 +414,8 @@ async function checkFilings(d: number, where: string): Promise<void> {
         : identifierProblem(w.type ?? '', w.national_id) ? `has an invalid ${w.type}`
         : w.birth === null || !isCalendarDate(w.birth) ? 'has no valid birth date'
         : w.given === null || w.family === null ? 'has a null name'
+        : w.country === null || w.country.length > 2 ? 'has no valid country code'
+        : w.gender !== null && !['F', 'M'].includes(w.gender) ? 'has a gender outside F, M'
         : w.bad_gross ? 'has a gross that is not an amount'
         : null;
       if (!why) continue;
