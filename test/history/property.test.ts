@@ -53,7 +53,6 @@ const wh = (t: string) => sql.raw(`${h.whSchema}.${t}`);
 const hub = () => h.rt.connections.hub();
 
 beforeAll(async () => {
-  // eslint-disable-next-line no-console
   console.log(`history property test: seed ${SEED}, ${DAYS} days (replay: HUBFLOW_PROPERTY_SEED=${SEED})`);
   h = await historyHarness({ tenants: 3, workers: 450, seed: SEED % 1_000_000 });
   // A real hub is looser than the contract: it may hold dates as text, a bigint where the
