@@ -4,13 +4,13 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import type { TaskContext } from 'hubflow';
 import { PermanentError, SkipTaskError } from '../server/errors.ts';
-import { readingHub } from '../server/hub/db.ts';
+import { inHubSnapshot, readingHub } from '../server/hub/db.ts';
 import { assertTenantId, pathUnder, TENANT_ID_PATTERN, tenantIdProblem } from '../server/hub/tenant-id.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../server/hub/entities.ts';
 import { ident } from '../server/hub/schema.ts';
 import { applyScope, intervalDay, lastApplied, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';
-import { extractScope, type ExtractResult, type Reject } from './history/extract.ts';
+import { extractScope, hubTenantIds, type ExtractResult, type Reject } from './history/extract.ts';
 import { scopeLabel, type Scope } from './history/layout.ts';
 import { reconcileScope, type EntityReconciliation } from './history/reconcile.ts';
 
@@ -105,17 +105,17 @@ function parseSelection(conf: Readonly<Record<string, unknown>>): { tenants: str
  */
 export async function listScopes(ctx: TaskContext): Promise<Scope[]> {
   const selection = parseSelection(ctx.conf);
-  const clients = entities.clients!;
   const workers = entities.workers!;
-  const table = (e: typeof clients) => sql.raw(`${ident(ctx.connections.hubSchema)}.${ident(e.table)}`);
-  const { rows } = await readingHub(ctx.connections.hubSchema, () =>
-    sql<{ tenant: string | null }>`
-    select c.tenant, coalesce(w.n, 0) as n
-    from (select distinct ${sql.raw(ident(clients.tenantColumn!))} as tenant from ${table(clients)}) c
-    left join (select ${sql.raw(ident(workers.tenantColumn!))} as tenant, count(*) as n from ${table(workers)} group by 1) w
-      on w.tenant is not distinct from c.tenant
-    order by n desc, c.tenant`.execute(ctx.connections.hub()),
+  const schema = ctx.connections.hubSchema;
+  const { ids, sizes } = await readingHub(schema, () =>
+    inHubSnapshot(ctx.connections.hub(), async (client) => {
+      const { rows } = await client.query<{ tenant: string; n: string }>(
+        `select ${ident(workers.tenantColumn!)}::text as tenant, count(*) as n from ${ident(schema)}.${ident(workers.table)} where ${ident(workers.tenantColumn!)} is not null group by 1`,
+      );
+      return { ids: await hubTenantIds(client, schema, entities), sizes: new Map(rows.map((r) => [r.tenant, Number(r.n)])) };
+    }),
   );
+  const rows = ids.map((tenant) => ({ tenant, n: tenant === null ? 0 : (sizes.get(tenant) ?? 0) })).sort((a, b) => b.n - a.n || String(a.tenant).localeCompare(String(b.tenant)));
   const valid = rows.map((r) => r.tenant).filter((t): t is string => tenantIdProblem(t) === null);
   const invalid = rows.flatMap((r) => {
     const problem = tenantIdProblem(r.tenant);
@@ -127,7 +127,7 @@ export async function listScopes(ctx: TaskContext): Promise<Scope[]> {
     const unknown = selection.tenants.filter((t) => !known.has(t));
     if (unknown.length) {
       const some = valid.slice(0, 20).join(', ') + (valid.length > 20 ? `, ... (${valid.length} in all)` : '');
-      throw new PermanentError(`conf.tenants: ${unknown.map((t) => `'${t}'`).join(', ')} ${unknown.length > 1 ? 'are not tenants' : 'is not a tenant'} of the hub (no clients row); its tenants: ${some || 'none'}`);
+      throw new PermanentError(`conf.tenants: ${unknown.map((t) => `'${t}'`).join(', ')} ${unknown.length > 1 ? 'are not tenants' : 'is not a tenant'} of the hub (no rows in any of its tables); its tenants: ${some || 'none'}`);
     }
   }
   const tenants = selection.tenants ? valid.filter((t) => selection.tenants!.includes(t)) : valid;
@@ -253,8 +253,9 @@ export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Pro
         `the newer load's reconciliation: hubflow reconcile report --run ${last.runId}`,
     );
   }
-  const staged = extract.entities.filter((e) => e.file !== null && loads.some((l) => l.entity === e.entity));
-  const gone = await missingFiles(staged.map((e) => e.file!));
+  // With the rows of no valid tenant the global scope rejected: nothing loads them, and they must not leave the run green.
+  const staged = extract.entities.filter((e) => (e.file !== null && loads.some((l) => l.entity === e.entity)) || (e.file === null && e.rejected > 0));
+  const gone = await missingFiles(staged.flatMap((e) => (e.file ? [e.file] : [])));
   if (gone.length) {
     const pruned = await prunedReason(ctx, extract.scope, extract.snapshotAt);
     if (pruned) throw new SkipTaskError(pruned);

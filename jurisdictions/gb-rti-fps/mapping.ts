@@ -33,7 +33,18 @@ export function wrap(text: string, max = LINE_MAX): string[] {
   return lines;
 }
 
-const countryNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
+const countryNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+
+/**
+ * The English name of an ISO 3166-1 alpha-2 country code, or null when the hub's value is not
+ * one (Intl throws on a malformed code such as 'G1' and knows no name for an unassigned one).
+ */
+export function countryName(code: string): string | null {
+  const upper = code.trim().toUpperCase();
+  if (!/^[A-Z]{2}$/.test(upper)) return null;
+  const name = countryNames.of(upper);
+  return name && name !== 'Unknown Region' ? name : null;
+}
 
 /**
  * A UK address ends with its postcode in `UKPostcode`; a foreign one carries its postcode in the
@@ -44,7 +55,7 @@ export function mapAddress(address: Address): FpsAddress {
   const locality = uk ? [address.city, address.region] : [[address.city, address.region, address.postcode].filter(Boolean).join(' ')];
   const lines = [address.line1, address.line2, ...locality].flatMap((part) => (part ? wrap(fold(part)) : []));
   if (uk) return { lines, ukPostcode: address.postcode.trim().toUpperCase().replace(/\s+/g, ' ') || null, foreignCountry: null };
-  return { lines, ukPostcode: null, foreignCountry: fold(countryNames.of(address.country.toUpperCase()) ?? address.country) };
+  return { lines, ukPostcode: null, foreignCountry: fold(countryName(address.country) ?? address.country) };
 }
 
 const PAY_FREQUENCIES: Readonly<Record<string, string>> = {

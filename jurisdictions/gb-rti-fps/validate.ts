@@ -1,6 +1,6 @@
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Violation } from '../types.ts';
 import { accountsOfficeRefProblem, officeNoProblem, payeRefProblem, splitPayeReference, utrProblem } from '../../transforms/identifiers/paye.ts';
-import { mapEmployee, mapEmployer, payFrequencyCode } from './mapping.ts';
+import { countryName, mapEmployee, mapEmployer, payFrequencyCode } from './mapping.ts';
 import type { FpsField } from './record.ts';
 import { employeeIssues } from './rules.ts';
 import { TAX_YEARS, taxYearById } from './tax-years.ts';
@@ -63,6 +63,7 @@ export function validateEmployer(employer: FilingEmployer): Violation[] {
 /** Problems of the canonical record that the FPS record would hide (nulls, unsupported values). */
 function canonicalProblems(e: FilingEmployee, period: FilingPeriod): [field: string, rule: string, message: string][] {
   const problems: [string, string, string][] = [];
+  if (countryName(e.address.country) === null) problems.push(['address.country', 'country.code', `address country ${quote(e.address.country)} is not an ISO 3166 two-letter country code`]);
   if (e.gender === null) problems.push(['gender', 'gender.missing', 'gender is not recorded; the FPS requires M or F as on the person\'s tax record']);
   if (e.payDate === null) problems.push(['payDate', 'paydate.missing', `nothing was paid in period ${period.id}, so there is no FPS payment to report`]);
   else if (e.payDate < period.start || e.payDate > period.end) {

@@ -19,7 +19,8 @@ import { exactMinorUnits } from './money.ts';
  * flat however many workers the tenant has.
  *
  * The record contract is enforced here, per worker: a value the entity definitions say cannot
- * be null, a value that is not of its declared type (a text column holding 'not-a-date'), a
+ * be null, a value that is not of its declared type (a text column holding 'not-a-date'),
+ * longer than its maxLength or outside its enumeration (a country 'GBR', a gender 'X'), a
  * tenant that is null or not a valid id, or payslips without a worker row reject that worker's
  * record, with the field and rule, and the rest of the employer's filing goes on. The query
  * never casts a value that could fail: where the hub's column is looser than the declared type,
@@ -211,6 +212,8 @@ interface WorkerCheck {
   type: ColumnType;
   nullable: boolean;
   fieldClass: FieldClass;
+  maxLength?: number;
+  values?: readonly string[];
 }
 
 export interface RowLayout {
@@ -298,7 +301,7 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
      order by pay.worker_id, pay.tenant_id`;
   const workerChecks = WORKER_FIELDS.map((field, i) => {
     const c = W.columns[field]!;
-    return { index: WORKER_AT + i, field, type: c.type, nullable: c.nullable, fieldClass: c.class };
+    return { index: WORKER_AT + i, field, type: c.type, nullable: c.nullable, fieldClass: c.class, maxLength: c.maxLength, values: c.values };
   });
   return { sql, workerChecks };
 }
@@ -385,6 +388,10 @@ function toRecord(r: Row, layout: RowLayout): { record?: FilingEmployee; violati
         if (!c.nullable) broke(`workers.${c.field}`, 'not_null', `workers.${c.field} ${RULE_TEXT.not_null}`);
       } else if (c.type === 'date' && !isIsoDate(v)) {
         broke(`workers.${c.field}`, 'type', `workers.${c.field} holds ${maskedValue(v, c.fieldClass)}, not a date (YYYY-MM-DD)`);
+      } else if (c.maxLength !== undefined && [...v].length > c.maxLength) {
+        broke(`workers.${c.field}`, 'max_length', `workers.${c.field} holds ${maskedValue(v, c.fieldClass)}, longer than the ${c.maxLength} characters allowed`);
+      } else if (c.values && !c.values.includes(v)) {
+        broke(`workers.${c.field}`, 'enum', `workers.${c.field} holds ${maskedValue(v, c.fieldClass)}, not one of ${c.values.join(', ')}`);
       }
     }
   }

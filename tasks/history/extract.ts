@@ -336,6 +336,25 @@ async function tenantsOf(client: pg.PoolClient, schema: string, entity: Entity):
 }
 
 /**
+ * Every tenant id the hub's tenant-scoped tables hold, each once, sorted, with null first when
+ * some row has none: a tenant is a scope as soon as any of its tables has a row, so rows of a
+ * tenant whose client row is missing (or carries a broken tenant id) are still extracted.
+ */
+export async function hubTenantIds(client: pg.PoolClient, schema: string, entities: Entities): Promise<(string | null)[]> {
+  const ids = new Set<string>();
+  let none = false;
+  for (const entity of Object.values(entities)) {
+    if (!entity.tenantColumn) continue;
+    for (const t of await tenantsOf(client, schema, entity)) ids.add(t);
+    if (!none) {
+      const { rows } = await client.query<{ x: boolean }>(`select exists (select 1 from ${tableName(schema, entity)} where ${ident(entity.tenantColumn)} is null) as x`);
+      none = rows[0]?.x ?? false;
+    }
+  }
+  return [...(none ? [null] : []), ...[...ids].sort()];
+}
+
+/**
  * Rows of a tenant-scoped entity whose tenant is null or breaks the tenant-id rule: they belong
  * to no tenant's scope, so the global scope reports them, once, each a reject.
  */

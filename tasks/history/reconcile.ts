@@ -78,7 +78,11 @@ export async function reconcileScope(opts: ReconcileOptions): Promise<EntityReco
     const out: EntityReconciliation[] = [];
     for (const st of opts.staged) {
       const e = opts.entities[st.entity];
-      if (!e || st.file === null) continue;
+      if (!e) continue;
+      if (st.file === null) {
+        if (st.rejected) out.push(unplaced(st, scope));
+        continue;
+      }
       const table = s.dialect.id(`rec_${e.name}_${tag}`.slice(0, 63));
       await s.query(stagingDdl(s.dialect, table, e));
       const staged = await s.load(table, stagingColumnNames(e), st.file, `${opts.attempt}/reconcile/${e.name}`);
@@ -87,6 +91,33 @@ export async function reconcileScope(opts: ReconcileOptions): Promise<EntityReco
     }
     return out;
   });
+}
+
+/**
+ * Rows of no valid tenant, which the global scope rejects and no scope loads: none of them is
+ * in the warehouse, so all count against the threshold, and a run holding them is not green.
+ */
+function unplaced(st: StagedEntity, scope: Scope): EntityReconciliation {
+  const mismatchRate = st.rejected / Math.max(st.extracted, 1);
+  return {
+    entity: st.entity,
+    tenant: scope ?? '',
+    sourceCount: st.extracted,
+    sourceSum: st.sum,
+    rejected: st.rejected,
+    stagedCount: 0,
+    currentCount: 0,
+    currentSum: '0',
+    matched: 0,
+    mismatched: 0,
+    missingInTarget: 0,
+    missingInSource: 0,
+    mismatchRate,
+    severity: 'none',
+    status: mismatchRate > FAIL_RATE ? 'failed' : 'ok',
+    fields: [],
+    samples: { missingInTarget: [], missingInSource: [] },
+  };
 }
 
 async function rejectedKeysTable(s: WarehouseSession, e: Entity, st: StagedEntity, name: string, attempt: string): Promise<string | null> {

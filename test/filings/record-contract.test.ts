@@ -50,14 +50,14 @@ async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIte
 
 let clean: string[];
 /** Five paid workers of the GB employer, each given one kind of bad data. */
-let bad: { date: string; amount: string; nullId: string; noTenant: string; payslipNoTenant: string; payDate: string; contractTenant: string; payslipTenant: string };
+let bad: { date: string; amount: string; nullId: string; noTenant: string; payslipNoTenant: string; payDate: string; contractTenant: string; payslipTenant: string; longCountry: string; oddGender: string };
 
 beforeAll(async () => {
   h = await filingHarness();
   clean = (await extract()).records.map((r) => r.workerId);
   expect(clean.length).toBeGreaterThan(10);
-  const [date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant] = clean.slice(2, 10) as [string, string, string, string, string, string, string, string];
-  bad = { date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant };
+  const [date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant, longCountry, oddGender] = clean.slice(2, 12) as [string, string, string, string, string, string, string, string, string, string];
+  bad = { date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant, longCountry, oddGender };
   // A hub whose columns are looser than the entity definitions, as a real one may be.
   await sql`alter table ${t('workers')} alter column birth_date type text, alter column national_id drop not null`.execute(h.rt.db);
   await sql`alter table ${t('payroll_results')} alter column gross type text, alter column pay_date type text`.execute(h.rt.db);
@@ -67,6 +67,10 @@ beforeAll(async () => {
   await sql`update ${t('workers')} set birth_date = 'not-a-date' where tenant_id = ${TENANT} and worker_id = ${date}`.execute(h.rt.db);
   await sql`update ${t('payroll_results')} set gross = '1,234.50' where tenant_id = ${TENANT} and worker_id = ${amount} and pay_date >= '2025-12-01'`.execute(h.rt.db);
   await sql`update ${t('workers')} set national_id = null where tenant_id = ${TENANT} and worker_id = ${nullId}`.execute(h.rt.db);
+  // Values no type check catches: a country longer than its code, a gender outside the enumeration
+  // (found by the history property test, seed 5: 'GBR' crashed the FPS mapping of the whole employer).
+  await sql`update ${t('workers')} set country = 'GBR' where tenant_id = ${TENANT} and worker_id = ${longCountry}`.execute(h.rt.db);
+  await sql`update ${t('workers')} set gender = 'X' where tenant_id = ${TENANT} and worker_id = ${oddGender}`.execute(h.rt.db);
   await sql`update ${t('workers')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${noTenant}`.execute(h.rt.db);
   await sql`update ${t('payroll_results')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${payslipNoTenant} and pay_date >= '2025-12-01'`.execute(h.rt.db);
   // Not a day of any calendar: a pattern of digits alone would let the cast fail.
@@ -82,7 +86,7 @@ afterAll(async () => {
 describe('the record contract at the filing extract', () => {
   it('rejects each broken worker with its field and rule, and extracts every other worker', async () => {
     const { outcome, records, rejects } = await extract();
-    expect(outcome.rejected).toBe(8);
+    expect(outcome.rejected).toBe(10);
     const byWorker = Object.fromEntries(rejects.map((v) => [v[0]!.record, v.map((x) => `${x.field}:${x.rule}`)]));
     expect(byWorker).toEqual({
       [bad.date]: ['workers.birth_date:type'],
@@ -93,6 +97,8 @@ describe('the record contract at the filing extract', () => {
       [bad.payDate]: ['payroll_results.pay_date:type'],
       [bad.contractTenant]: ['contracts.tenant_id:tenant'],
       [bad.payslipTenant]: ['payroll_results.tenant_id:tenant'],
+      [bad.longCountry]: ['workers.country:max_length'],
+      [bad.oddGender]: ['workers.gender:enum'],
     });
     expect(records.map((r) => r.workerId)).toEqual(clean.filter((w) => !(Object.values(bad) as string[]).includes(w)));
     const messages = rejects.flat().map((v) => v.message);
@@ -111,11 +117,13 @@ describe('the record contract at the filing extract', () => {
     const manifest = (await readManifest(path.join(folder, 'manifest.json')))!;
     // Every worker the clean hub had is accounted for: filed, or rejected (at extract or by the FPS rules).
     expect(manifest.records + manifest.rejected).toBe(clean.length);
-    expect(manifest.rejected).toBeGreaterThanOrEqual(8);
+    expect(manifest.rejected).toBeGreaterThanOrEqual(10);
     const file = path.join(folder, manifest.file.name);
     expect((await fps.validateFile(file)).violations).toEqual([]);
     const lines = (await readFile(path.join(folder, 'rejects.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
-    expect(lines.slice(0, 8).map((l) => l.record)).toEqual(Object.values(bad).sort());
+    expect(lines.slice(0, 10).map((l) => [l.record, l.rule])).toEqual(
+      (Object.values(bad) as string[]).sort().map((w) => [w, expect.any(String)]),
+    );
     expect(lines.some((l) => 'raw' in l)).toBe(false);
     const stored = await h.rt.db.selectFrom('rejects').selectAll().where('run_id', '=', run.id).where('task_id', '=', 'extract').orderBy('record_key').execute();
     expect(stored.map((r) => [r.kind, r.entity, r.tenant_id, r.record_key, r.field, r.reason.split(':')[0]])).toEqual(
@@ -128,6 +136,8 @@ describe('the record contract at the filing extract', () => {
         [bad.payDate, 'payroll_results.pay_date', 'type'],
         [bad.contractTenant, 'contracts.tenant_id', 'tenant'],
         [bad.payslipTenant, 'payroll_results.tenant_id', 'tenant'],
+        [bad.longCountry, 'workers.country', 'max_length'],
+        [bad.oddGender, 'workers.gender', 'enum'],
       ]
         .sort((a, b) => a[0]!.localeCompare(b[0]!))
         .map(([w, f, rule]) => ['filing', 'filing:gb-rti-fps', TENANT, w, f, rule]),
@@ -152,7 +162,7 @@ describe('the record contract at the filing extract', () => {
       }, AbortSignal.timeout(100));
       await expect(slow).rejects.toThrow(/timeout|aborted/i);
       const again = await extract(hub);
-      expect(again.outcome.rejected).toBe(8);
+      expect(again.outcome.rejected).toBe(10);
     } finally {
       await hub.destroy();
     }

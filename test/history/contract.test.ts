@@ -82,7 +82,7 @@ describe('the record contract at extract', () => {
   });
 
   it('rejects each bad row once, with entity, key, tenant, field and rule, and keeps its raw row', async () => {
-    const rejects = await h.rt.db.selectFrom('rejects').select(['entity', 'tenant_id', 'record_key', 'field', 'rule', 'reason', 'raw']).where('run_id', '=', day2Run).orderBy('record_key').execute();
+    const rejects = await h.rt.db.selectFrom('rejects').select(['entity', 'tenant_id', 'record_key', 'field', 'rule', 'reason', 'raw']).where('run_id', '=', day2Run).where('kind', '=', 'extract').orderBy('record_key').execute();
     expect(rejects.map((r) => ({ entity: r.entity, tenant: r.tenant_id, key: r.record_key, field: r.field, rule: r.rule }))).toEqual(
       planted.map((p) => ({ entity: 'workers', tenant: p.tenant(), key: p.key, field: p.field, rule: p.rule })).sort((a, b) => a.key.localeCompare(b.key)),
     );
@@ -100,8 +100,8 @@ describe('the record contract at extract', () => {
 
   it('loads every other row, and accounts for every hub row: extracted = staged + rejected per tenant and entity', async () => {
     const ledger = (await sql<{ entity: string; tenant_id: string; extracted: string; staged: string; rejected: string }>`
-      select entity, tenant_id, extracted, staged, rejected from ${wh('load_batches')} where logical_date = '2026-04-02'`.execute(h.rt.db)).rows;
-    const stored = await h.rt.db.selectFrom('rejects').select(['entity', 'tenant_id', (eb) => eb.fn.countAll<string>().as('n')]).where('run_id', '=', day2Run).groupBy(['entity', 'tenant_id']).execute();
+      select entity, tenant_id, extracted, staged, rejected from ${wh('load_batches')} where run_id = ${day2Run}`.execute(h.rt.db)).rows;
+    const stored = await h.rt.db.selectFrom('rejects').select(['entity', 'tenant_id', (eb) => eb.fn.countAll<string>().as('n')]).where('run_id', '=', day2Run).where('kind', '=', 'extract').groupBy(['entity', 'tenant_id']).execute();
     for (const l of ledger) {
       expect(Number(l.extracted), `${l.entity}/${l.tenant_id}`).toBe(Number(l.staged) + Number(l.rejected));
       const hubRows = Number((await sql<{ n: string }>`select count(*) as n from ${hubTable(HUB_ENTITIES[l.entity]!.table)}${sql.raw(HUB_ENTITIES[l.entity]!.tenantColumn ? ` where tenant_id = '${l.tenant_id}'` : '')}`.execute(h.rt.db)).rows[0]!.n);
@@ -113,7 +113,7 @@ describe('the record contract at extract', () => {
     expect(stored.filter((s) => s.tenant_id === null || s.tenant_id === '..').map((s) => Number(s.n))).toEqual([1, 1]);
 
     // Every row not rejected is in the warehouse as the hub holds it; every rejected one as it was on day 1.
-    const snapshot = (await sql<{ at: string }>`select to_char(max(snapshot_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at from ${wh('load_batches')} where logical_date = '2026-04-02'`.execute(h.rt.db)).rows[0]!.at;
+    const snapshot = (await sql<{ at: string }>`select to_char(max(snapshot_at) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at from ${wh('load_batches')} where run_id = ${day2Run}`.execute(h.rt.db)).rows[0]!.at;
     const rejectedKeys = new Set(planted.slice(0, 5).map((p) => p.key));
     const keyOf = (row: string) => row.split('|')[1]!;
     for (const tenant of [big, small]) {
@@ -131,7 +131,7 @@ describe('the record contract at extract', () => {
     expect((await sql`select 1 from ${wh('workers_current')} where worker_id = ${id}`.execute(h.rt.db)).rows).toHaveLength(1);
     const changes = await sql`select 1 from ${wh('workers_changes')} where worker_id = ${id} and run_id = ${day2Run}`.execute(h.rt.db);
     expect(changes.rows).toHaveLength(0);
-    const load = (await sql<{ deleted: string }>`select deleted from ${wh('load_batches')} where entity = 'workers' and tenant_id = ${big} and logical_date = '2026-04-02'`.execute(h.rt.db)).rows[0]!;
+    const load = (await sql<{ deleted: string }>`select deleted from ${wh('load_batches')} where entity = 'workers' and tenant_id = ${big} and run_id = ${day2Run}`.execute(h.rt.db)).rows[0]!;
     expect(Number(load.deleted)).toBe(0);
   });
 
@@ -144,11 +144,16 @@ describe('the record contract at extract', () => {
     expect(of(big).mismatch_rate).toBeCloseTo(1 / of(big).source_count, 9);
     expect(of(small)).toMatchObject({ rejected: 4, missing_in_source: 0, missing_in_target: 0, status: 'failed' });
     const states = await taskStates(h.rt, day2Run);
-    expect(Object.entries(states).filter(([, s]) => s !== 'success')).toEqual([[expect.stringMatching(/^reconcile/), 'failed']]);
+    // The small tenant's, and the global scope's: the rows of no valid tenant are loaded nowhere.
+    expect(Object.entries(states).filter(([, s]) => s !== 'success')).toEqual([[expect.stringMatching(/^reconcile/), 'failed'], [expect.stringMatching(/^reconcile/), 'failed']]);
     const run = await h.rt.db.selectFrom('dag_runs').select('state').where('id', '=', day2Run).executeTakeFirstOrThrow();
     expect(run.state).toBe('failed');
-    const error = await h.rt.db.selectFrom('task_instances').select('error').where('run_id', '=', day2Run).where('task_id', '=', 'reconcile').where('state', '=', 'failed').executeTakeFirstOrThrow();
-    expect(JSON.stringify(error.error)).toContain('4 rejected');
+    const errors = await h.rt.db.selectFrom('task_instances').select('error').where('run_id', '=', day2Run).where('task_id', '=', 'reconcile').where('state', '=', 'failed').execute();
+    // Sorted: the global scope's label, '(global reference data)', comes first.
+    const messages = errors.map((e) => (e.error as { message: string }).message).sort();
+    expect(messages).toEqual([expect.stringContaining('workers/global: 0 missing in warehouse, 0 missing in hub, 0 mismatched, 2 rejected, rate 100.000%'), expect.stringContaining(`workers/${small}:`)]);
+    expect(messages.find((m) => m.includes(small))).toContain('4 rejected');
+    expect(recs.find((r) => r.tenant_id === '')).toMatchObject({ source_count: 2, rejected: 2, staged_count: 0, status: 'failed' });
   });
 
   it('shows rejects on the run page and in the API by field and rule, personal values masked', async () => {

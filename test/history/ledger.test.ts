@@ -196,7 +196,7 @@ describe('re-sync of chosen tenants', () => {
   it('fails at once, naming it, on a tenant the hub does not have or an invalid id', async () => {
     let hour = 12;
     for (const [conf, message] of [
-      [{ tenants: ['no-such-tenant'] }, /conf\.tenants: 'no-such-tenant' is not a tenant of the hub \(no clients row\); its tenants: /],
+      [{ tenants: ['no-such-tenant'] }, /conf\.tenants: 'no-such-tenant' is not a tenant of the hub \(no rows in any of its tables\); its tenants: /],
       [{ tenants: ['..'] }, /conf\.tenants: tenant id "\.\." is not 1-64 characters/],
       [{ tenants: 'acme' }, /conf\.tenants: a list of tenant ids/],
       [{ tenants: [] }, /conf\.tenants: name at least one tenant, or add "global": true/],
@@ -236,5 +236,21 @@ describe('tenants that are no scope', () => {
     // Only the scopes' folders exist: nothing named after an invalid id, nowhere outside the staging folder.
     expect((await readdir(path.join(h.staging, 'history', 'hub-nightly', `run-${loose.id}`))).sort()).toEqual(['_global', ...tenants].sort());
     expect(await readdir(path.join(h.staging, 'history'))).toEqual(['hub-nightly']);
+  });
+
+  it('still extracts a tenant whose client row lost its tenant id: its other rows are a scope of their own', async () => {
+    // Found by the property test (seed 12345): the tenant vanished from the scopes, and its workers were neither loaded nor rejected.
+    const [tenant] = tenants as [string];
+    await sql`update ${hub('clients')} set tenant_id = null where tenant_id = ${tenant}`.execute(h.rt.db);
+    try {
+      const night = await run({ logicalDate: manualAt(21) });
+      const scopes = (await tiOf(night.id, 'tenants'))[0]!.result as (string | null)[];
+      expect(scopes).toContain(tenant);
+      const extracts = (await tiOf(night.id, 'extract')).map((t) => t.result as { scope: string | null; entities: { entity: string; extracted: number; staged: number }[] } | null);
+      const workers = extracts.find((x) => x?.scope === tenant)?.entities.find((e) => e.entity === 'workers');
+      expect(workers).toMatchObject({ extracted: (await hubState(h, HUB_ENTITIES.workers!, tenant)).length, staged: (await hubState(h, HUB_ENTITIES.workers!, tenant)).length });
+    } finally {
+      await sql`update ${hub('clients')} set tenant_id = ${tenant} where tenant_id is null and client_id not in ('CNULL')`.execute(h.rt.db);
+    }
   });
 });

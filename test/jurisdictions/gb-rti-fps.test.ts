@@ -283,6 +283,9 @@ describe('gb-rti-fps validation', () => {
     expect(rules({ birthDate: '2026-01-01' })).toEqual(['birthDate BirthDateType.1']);
     expect(rules({ yearToDate: { ...employee(2).yearToDate, gross: -100 } })).toContain('yearToDate.gross money.range');
     expect(rules({ address: { ...home, line1: 'Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch Business Centre' } })).toEqual(['address address.length']);
+    // A country the hub holds that is no ISO code is the worker's reject, never a crash of the whole file.
+    for (const country of ['G1', 'ÉÉ', 'ZZ', 'GBR']) expect(rules({ address: { ...home, country } })).toContain('address.country country.code');
+    expect(rules({ address: { ...home, country: 'FR', line2: 'Paris' } })).not.toContain('address.country country.code');
   });
 });
 
