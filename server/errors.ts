@@ -99,5 +99,10 @@ export function isRetryable(err: unknown): boolean {
 /** A plain, JSON-safe description of an error for the store and the API. */
 export function describeError(err: unknown): { name: string; message: string; stack?: string } {
   if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
-  return { name: 'Error', message: String(err) };
+  // An error already described (read back from the store as JSON) keeps its own words.
+  if (typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string') {
+    const { name, message, stack } = err as { name?: unknown; message: string; stack?: unknown };
+    return { name: typeof name === 'string' ? name : 'Error', message, ...(typeof stack === 'string' ? { stack } : {}) };
+  }
+  return { name: 'Error', message: typeof err === 'object' && err !== null ? JSON.stringify(err) : String(err) };
 }
