@@ -1,6 +1,8 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { PermanentError, RetryableError, TaskCancelledError, TaskTimeoutError, describeError, isRetryable, isSkip } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isUnreachable } from '../connections/outage.ts';
 import type { Connections } from '../connections/task-connections.ts';
 import type { TaskContext } from './dag.ts';
 import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
@@ -50,6 +52,7 @@ export class Executor {
   readonly worker: Worker<TaskJobData>;
   readonly #running = new Map<number, AbortController>();
   readonly #committing = new Set<Promise<void>>();
+  readonly #stopping = new AbortController();
   readonly #heartbeat: NodeJS.Timeout;
   readonly #cancelCheck: NodeJS.Timeout;
   readonly #connections: Connections;
@@ -138,7 +141,7 @@ export class Executor {
       // while the success is group-committed with others. Until it is committed the instance
       // keeps its heartbeat; were this process to die first, the store still says `running`
       // and the recovery sweep runs the task again, so a success is never lost, only repeated.
-      const committed = this.engine.completeTask({ tiId, runId: ti.run_id, dagId, taskId, attemptId: ti.attempt_id, outcome: 'success', result: json });
+      const committed = this.#recordSuccess(() => this.engine.completeTask({ tiId, runId: ti.run_id, dagId, taskId, attemptId: ti.attempt_id, outcome: 'success', result: json }), log);
       this.#committing.add(committed);
       void committed
         .catch((err: unknown) => log.error({ err }, 'recording the success failed; the recovery sweep will run the task again'))
@@ -164,6 +167,26 @@ export class Executor {
       return await this.#failed(ti, err, log, task.retry, resources);
     } finally {
       clearTimeout(cancelTimer);
+    }
+  }
+
+  /**
+   * A success is recorded even across a PostgreSQL outage: the commit is tried again every
+   * second until the store answers (or this worker stops), so the run moves on as soon as it is
+   * back. Giving up at once would leave the try to the recovery sweep, which counts it lost and
+   * runs the task again: a task with one try would be dead-lettered for work it had done.
+   */
+  async #recordSuccess(commit: () => Promise<unknown>, log: Logger): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await commit();
+        if (attempt > 1) log.info({ event: 'success_recorded', attempts: attempt }, 'the store is back: success recorded');
+        return;
+      } catch (err) {
+        if (!isUnreachable(err) || this.#stopping.signal.aborted) throw err;
+        if (attempt % 30 === 1) log.warn({ event: 'success_unrecorded', err }, 'the store cannot be reached; recording the success again every second until it answers');
+        await sleep(1_000, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
+      }
     }
   }
 
@@ -241,6 +264,7 @@ export class Executor {
   async close(options: { abandon?: boolean } = {}): Promise<void> {
     clearInterval(this.#heartbeat);
     clearInterval(this.#cancelCheck);
+    this.#stopping.abort();
     const reason = options.abandon ? new Abandoned('the worker stopped before the task finished') : new Error('worker shutting down');
     for (const c of this.#running.values()) c.abort(reason);
     await this.worker.close();

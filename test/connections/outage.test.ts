@@ -148,22 +148,29 @@ describe('processes wait for their services', () => {
     }
   }, 120_000);
 
-  it('dags backfill rides out a PostgreSQL outage under its watcher, and a task that ended during it runs again', async () => {
-    // A short lock, so the task whose success could not be recorded is soon seen as lost.
-    const backfill = hubflow(['dags', 'backfill', 'slow', '--from', '2026-01-10', '--to', '2026-01-10', '--json'], { HUBFLOW_LOCK_MS: '1000', HUBFLOW_SWEEP_INTERVAL_MS: '1000' });
+  it('dags backfill rides out a PostgreSQL outage under its watcher; a task that ended during it is recorded once, not run again', async () => {
+    const backfill = hubflow(['dags', 'backfill', 'slow', '--from', '2026-01-10', '--to', '2026-01-10', '--json'], { HUBFLOW_LOCK_MS: '20000', HUBFLOW_SWEEP_INTERVAL_MS: '1000' });
     await until('the task running', async () => {
       const ti = await rt.db.selectFrom('task_instances').innerJoin('dag_runs', 'dag_runs.id', 'task_instances.run_id').select('task_instances.state').where('dag_runs.run_type', '=', 'backfill').executeTakeFirst();
       return ti?.state === 'running';
     }, backfill);
     await pg.close();
     await until('the waiting message', () => backfill.stderr().includes('waiting for PostgreSQL at'), backfill);
-    // Past the task's end: its success cannot be recorded.
+    // Past the task's end: its success cannot be recorded until PostgreSQL is back.
     await sleep(7_000);
     await pg.open();
     expect(await backfill.exited, backfill.stderr().slice(-4000)).toBe(0);
     expect(JSON.parse(backfill.stdout())).toEqual([expect.objectContaining({ logical_date: '2026-01-10T06:00:00.000Z', state: 'success' })]);
     expect(backfill.stderr()).toMatch(/PostgreSQL at .* answers again/);
-    expect(backfill.stderr()).toContain('recovery sweep re-enqueued task instances that had no job');
+    expect(backfill.stderr()).toContain('recording the success again every second');
+    const attempts = await rt.db
+      .selectFrom('attempts')
+      .innerJoin('task_instances', 'task_instances.id', 'attempts.ti_id')
+      .innerJoin('dag_runs', 'dag_runs.id', 'task_instances.run_id')
+      .select('attempts.outcome')
+      .where('dag_runs.run_type', '=', 'backfill')
+      .execute();
+    expect(attempts.map((a) => a.outcome)).toEqual(['success']);
   }, 120_000);
 
   it('a server that loses PostgreSQL answers 5xx meanwhile, says it is waiting, and serves again when it is back', async () => {
