@@ -48,6 +48,11 @@ export function openPostgres<DB>(url: string, options: OpenOptions = {}): Kysely
   // An idle client whose connection the server closed (restart, failover, shutdown) is dropped
   // by the pool and replaced on next use; unhandled, its error event would end the process.
   pool.on('error', () => undefined);
+  // The pool listens only to idle clients. A checked-out one whose server goes away (between
+  // the statements of a transaction, say) would emit an error nobody hears, which ends the
+  // process: its queries get the error already, and the pool drops a broken client when it
+  // comes back, so the event itself needs no more than a listener.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;
