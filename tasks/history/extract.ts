@@ -14,7 +14,7 @@ import { ident, tableName } from '../../server/hub/schema.ts';
 import { InvalidTenantIdError, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { Checksum } from '../../transforms/row-hash.ts';
 import { identityFields, inScope, scopeLabel, snapshotFields, type Field, type Scope } from './layout.ts';
-import { COMPATIBLE, flagsOf, fromCopyText, limitsOf, quote, reasonOf, VALID, type Flag, type HubColumn, type RejectRule } from './rules.ts';
+import { COMPATIBLE, flagsOf, fromCopyText, limitsOf, quote, reasonOf, toCopyText, VALID, type Flag, type HubColumn, type RejectRule } from './rules.ts';
 
 /**
  * Extract: one tenant's snapshot of every entity, read in a single REPEATABLE READ transaction
@@ -360,13 +360,12 @@ export async function hubTenantIds(client: pg.PoolClient, schema: string, entiti
  */
 async function copyTenantRejects(client: pg.PoolClient, schema: string, entity: Entity, columns: Map<string, HubColumn>, onRejects: ExtractOptions['onRejects']): Promise<number> {
   const col = `t.${ident(entity.tenantColumn!)}`;
-  const invalid = (await tenantsOf(client, schema, entity)).filter((t) => tenantIdProblem(t) !== null);
-  const conditions = [...(columns.get(entity.tenantColumn!)?.nullable ? [`${col} is null`] : []), ...(invalid.length ? [`${col}::text = any($1::text[])`] : [])];
-  if (!conditions.length) return 0;
+  const untenanted = await untenantedWhere(client, schema, entity, columns);
+  if (!untenanted) return 0;
   const keys = entity.key.map((f) => `coalesce(t.${ident(columnOf(entity, f))}::text, '')`).join(` || '/' || `);
   const { rows } = await client.query<{ raw: string; tenant: string | null; key: string }>(
-    `select (t.*)::text as raw, ${col}::text as tenant, ${keys} as key from ${tableName(schema, entity)} t where ${conditions.join(' or ')}`,
-    invalid.length ? [invalid] : [],
+    `select (t.*)::text as raw, ${col}::text as tenant, ${keys} as key from ${tableName(schema, entity)} t where ${untenanted.where}`,
+    untenanted.params,
   );
   const tenant = snapshotFields(entity).find((f) => f.role === 'tenant')!;
   for (let i = 0; i < rows.length; i += REJECT_BATCH) {
@@ -378,6 +377,33 @@ async function copyTenantRejects(client: pg.PoolClient, schema: string, entity: 
 }
 
 const REJECT_BATCH = 1000;
+
+/** Where a row's tenant id is null or breaks the tenant-id rule, with the ids that do (query parameter $1). */
+async function untenantedWhere(client: pg.PoolClient, schema: string, entity: Entity, columns: Map<string, HubColumn>): Promise<{ where: string; params: unknown[] } | null> {
+  const col = `t.${ident(entity.tenantColumn!)}`;
+  const invalid = (await tenantsOf(client, schema, entity)).filter((t) => tenantIdProblem(t) !== null);
+  const conditions = [...(columns.get(entity.tenantColumn!)?.nullable ? [`${col} is null`] : []), ...(invalid.length ? [`${col}::text = any($1::text[])`] : [])];
+  return conditions.length ? { where: conditions.join(' or '), params: invalid.length ? [invalid] : [] } : null;
+}
+
+/**
+ * The keys of rows with no valid tenant id, as this tenant's identity lines. Such a row belongs
+ * to no scope (the global scope rejects it), but the hub still holds the record: should this
+ * tenant have a key of that name, it is unknown today, not deleted, like any rejected key. A
+ * tenant id the hub lost or broke must not read as the record's deletion.
+ */
+async function untenantedKeys(client: pg.PoolClient, schema: string, entity: Entity, columns: Map<string, HubColumn>, scope: string): Promise<string[]> {
+  const untenanted = await untenantedWhere(client, schema, entity, columns);
+  if (!untenanted) return [];
+  const keys = identityFields(entity).filter((f) => f.role === 'key');
+  const { rows } = await client.query<{ k: (string | null)[] }>(
+    `select array[${keys.map((f) => `t.${ident(f.column)}::text`).join(', ')}] as k from ${tableName(schema, entity)} t where ${untenanted.where}`,
+    untenanted.params,
+  );
+  // Only a key the warehouse can hold can have been loaded before.
+  const castable = rows.filter((r) => r.k.every((v, i) => v !== null && VALID[keys[i]!.type](v)));
+  return castable.map((r) => [scope, ...(r.k as string[])].map(toCopyText).join('\t'));
+}
 
 /** Writes the identity fields of rejected rows, one line each, compressed as the snapshot is. */
 async function writeRejectedKeys(dir: string, entity: Entity, keys: string[], compression: Compression): Promise<string | null> {
@@ -407,7 +433,8 @@ async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity
     throw err;
   }
   await rename(partial, file);
-  const keysFile = await writeRejectedKeys(opts.dir, entity, scanner.rejectedKeys, compression);
+  const rejectedKeys = opts.scope === null ? scanner.rejectedKeys : [...new Set([...scanner.rejectedKeys, ...(await untenantedKeys(client, opts.schema, entity, columns, opts.scope))])];
+  const keysFile = await writeRejectedKeys(opts.dir, entity, rejectedKeys, compression);
   return {
     entity: entity.name,
     file,
@@ -416,7 +443,7 @@ async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity
     rejected: scanner.rejected,
     sum: scanner.checksum.sum,
     bytes: out.bytesWritten,
-    rejectedKeys: keysFile ? { file: keysFile, count: scanner.rejectedKeys.length } : null,
+    rejectedKeys: keysFile ? { file: keysFile, count: rejectedKeys.length } : null,
   };
 }
 
