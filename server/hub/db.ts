@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import { openPostgres, poolOf } from '../connections/pg.ts';
 import { PermanentError } from '../errors.ts';
+import type { Entity } from './entities.ts';
 
 /**
  * Connections to a hub. Table and column names come from the entity configuration, so queries
@@ -58,4 +59,26 @@ export async function readingHub<T>(schema: string, read: () => Promise<T>): Pro
     }
     throw err;
   }
+}
+
+/** A hub column as its catalog describes it. */
+export interface HubColumn {
+  /** As `format_type` writes it: 'text', 'numeric(14,2)', 'timestamp with time zone', ... */
+  type: string;
+  nullable: boolean;
+}
+
+/**
+ * The hub's own columns of an entity's table, by name: extracts compare them with the entity
+ * definitions to know which values need checking before a cast. The catalog itself, because
+ * information_schema costs tens of milliseconds a call, per tenant and entity.
+ */
+export async function hubColumns(client: pg.PoolClient, schema: string, entity: Entity): Promise<Map<string, HubColumn>> {
+  const { rows } = await client.query<{ name: string; type: string; nullable: boolean }>(
+    `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, not a.attnotnull as nullable
+     from pg_attribute a where a.attrelid = to_regclass(quote_ident($1) || '.' || quote_ident($2)) and a.attnum > 0 and not a.attisdropped`,
+    [schema, entity.table],
+  );
+  if (!rows.length) throw new PermanentError(`hub table ${schema}.${entity.table} (entity '${entity.name}') does not exist`);
+  return new Map(rows.map((r) => [r.name, { type: r.type, nullable: r.nullable }]));
 }

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { PermanentError } from '../../server/errors.ts';
-import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
+import { hubColumns, inHubSnapshot, type HubColumn, type HubDb } from '../../server/hub/db.ts';
 import { columnOf, type ColumnType, type Entities, type Entity, type FieldClass } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
 import { TENANT_ID_PATTERN, tenantIdProblem } from '../../server/hub/tenant-id.ts';
@@ -118,21 +118,6 @@ async function readEmployer(client: pg.PoolClient, schema: string, orgs: Entity,
     // The hub keeps one address line per org, and no region: a US state comes from the ZIP code.
     address: { line1: r.line1!, line2: null, city: r.city!, region: null, postcode: r.postcode!, country: r.country! },
   };
-}
-
-interface HubColumn {
-  type: string;
-  nullable: boolean;
-}
-
-async function hubColumns(client: pg.PoolClient, schema: string, e: Entity): Promise<Map<string, HubColumn>> {
-  const { rows } = await client.query<{ name: string; type: string; nullable: boolean }>(
-    `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, not a.attnotnull as nullable
-       from pg_attribute a where a.attrelid = to_regclass(quote_ident($1) || '.' || quote_ident($2)) and a.attnum > 0 and not a.attisdropped`,
-    [schema, e.table],
-  );
-  if (!rows.length) throw new PermanentError(`hub table ${schema}.${e.table} (entity '${e.name}') does not exist`);
-  return new Map(rows.map((r) => [r.name, { type: r.type, nullable: r.nullable }]));
 }
 
 /** Hub column types that hold the declared type's values: casting them cannot fail. */

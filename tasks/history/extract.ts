@@ -8,13 +8,13 @@ import { constants, createBrotliCompress, createGzip } from 'node:zlib';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { PermanentError } from '../../server/errors.ts';
-import { inHubSnapshot, type HubDb } from '../../server/hub/db.ts';
+import { hubColumns, inHubSnapshot, type HubColumn, type HubDb } from '../../server/hub/db.ts';
 import { columnOf, type Entities, type Entity } from '../../server/hub/entities.ts';
 import { ident, tableName } from '../../server/hub/schema.ts';
 import { InvalidTenantIdError, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { Checksum } from '../../transforms/row-hash.ts';
 import { identityFields, inScope, scopeLabel, snapshotFields, type Field, type Scope } from './layout.ts';
-import { COMPATIBLE, flagsOf, fromCopyText, limitsOf, quote, reasonOf, toCopyText, VALID, type Flag, type HubColumn, type RejectRule } from './rules.ts';
+import { COMPATIBLE, flagsOf, fromCopyText, limitsOf, quote, reasonOf, toCopyText, VALID, type Flag, type RejectRule } from './rules.ts';
 
 /**
  * Extract: one tenant's snapshot of every entity, read in a single REPEATABLE READ transaction
@@ -95,17 +95,6 @@ function compressor(compression: Compression): Transform[] {
     ? createBrotliCompress({ chunkSize: 256 * 1024, params: { [constants.BROTLI_PARAM_QUALITY]: 0, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } })
     : // Huffman coding only: deflate's cheapest setting.
       createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: PIPE_BUFFER })];
-}
-
-async function hubColumns(client: pg.PoolClient, schema: string, entity: Entity): Promise<Map<string, HubColumn>> {
-  // The catalog itself: information_schema costs tens of milliseconds a call, per tenant and entity.
-  const { rows } = await client.query<{ name: string; type: string; nullable: boolean }>(
-    `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, not a.attnotnull as nullable
-     from pg_attribute a where a.attrelid = to_regclass(quote_ident($1) || '.' || quote_ident($2)) and a.attnum > 0 and not a.attisdropped`,
-    [schema, entity.table],
-  );
-  if (!rows.length) throw new PermanentError(`hub table ${schema}.${entity.table} (entity '${entity.name}') does not exist`);
-  return new Map(rows.map((r) => [r.name, { type: r.type, nullable: r.nullable }]));
 }
 
 interface Plan {

@@ -1,3 +1,4 @@
+import type { HubColumn } from '../../server/hub/db.ts';
 import type { ColumnType, Entity, FieldClass } from '../../server/hub/entities.ts';
 import { ident } from '../../server/hub/schema.ts';
 import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
@@ -75,11 +76,6 @@ export function reasonOf(field: Field, rule: RejectRule, value: string | null, l
   }
 }
 
-/** A hub column as its catalog describes it. */
-export interface HubColumn {
-  type: string;
-  nullable: boolean;
-}
 
 /** Whether every value of a numeric hub type fits the warehouse's numeric(14,2). */
 function fitsMoney(type: string): boolean {
