@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
@@ -215,6 +218,24 @@ async function measure(rt: Runtime, plain: { chain: Dag; fan: Dag }, windowed: {
   return out;
 }
 
+/** Widths of the wide-fan runs, each measured in a process of its own (see wide-fan.ts). */
+const WIDE_FANS = [10_000, 100_000];
+
+/**
+ * A `dags test`-style run mapping a no-op over each width, alone in a child process so its
+ * peak RSS is that run's and no other measurement's. Targets: 100,000 instances under 400 MB
+ * and at least 5,000 instances/s.
+ */
+async function wideFans() {
+  const script = fileURLToPath(new URL('./wide-fan.ts', import.meta.url));
+  const runs = [];
+  for (const items of WIDE_FANS) {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script, String(items)], { maxBuffer: 1 << 20 });
+    runs.push(JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>);
+  }
+  return { runs, targets: { instances: 100_002, maxPeakRssMb: 400, minPerSecond: 5_000 } };
+}
+
 export async function runEngineBench() {
   const id = `bench_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
   const config = loadConfig({ ...process.env, HUBFLOW_DB_SCHEMA: id, HUBFLOW_QUEUE_PREFIX: `hf-${id}`, HUBFLOW_LOG_LEVEL: 'warn' });
@@ -273,6 +294,7 @@ export async function runEngineBench() {
         throughputChangePercent: round(((winRate - hubRate) / hubRate) * 100, 1),
         allRounds: base.winRates.map(Math.round),
       },
+      wideFan: await wideFans(),
     };
   } finally {
     await worker.close();

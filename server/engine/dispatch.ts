@@ -15,6 +15,9 @@ export interface TaskJobData {
   mapIndex: number;
 }
 
+/** Jobs per addBulk call (see #add). */
+const ADD_SLICE = 1_000;
+
 export type JobRef = Pick<Dispatchable, 'runId' | 'taskId' | 'mapIndex' | 'generation'>;
 
 const KEEP = {
@@ -82,7 +85,17 @@ export class Dispatcher {
     await Promise.all([...byQueue].map(([queue, some]) => this.#add(queue, some)));
   }
 
+  /**
+   * In slices: BullMQ's addBulk builds a Job object and a pipelined command for every item at
+   * once, so the 100,000 instances of a wide map would take over a gigabyte in one go; a slice
+   * at a time keeps the memory flat in the width of the fan, at the same number of round trips
+   * per job (one pipeline per slice).
+   */
   async #add(queue: Queue<TaskJobData>, items: readonly (Dispatchable & { deferral?: Deferral })[]): Promise<void> {
+    for (let i = 0; i < items.length; i += ADD_SLICE) await this.#addSlice(queue, items.slice(i, i + ADD_SLICE));
+  }
+
+  async #addSlice(queue: Queue<TaskJobData>, items: readonly (Dispatchable & { deferral?: Deferral })[]): Promise<void> {
     await queue.addBulk(
       items.map((d) => ({
         name: `${d.dagId}.${d.taskId}`,

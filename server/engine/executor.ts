@@ -40,6 +40,9 @@ class Abandoned extends Error {
   override name = 'Abandoned';
 }
 
+/** Successes a worker may hold waiting for their commit before its slots wait too (see #process). */
+const MAX_UNCOMMITTED = 1_000;
+
 /** How often a worker looks whether a run it is running a task of was cancelled. */
 const CANCEL_CHECK_MS = 1_000;
 
@@ -149,6 +152,11 @@ export class Executor {
           this.#committing.delete(committed);
           this.#running.delete(tiId);
         });
+      // Backpressure: while a commit is slow (the completion that expands a wide map enqueues
+      // every one of its jobs first), slots would otherwise keep finishing tasks whose
+      // successes, contexts and loggers wait in memory, tens of thousands of them. Past the
+      // bound a slot waits for its own commit, so memory stays flat in the width of a fan.
+      if (this.#committing.size > MAX_UNCOMMITTED) await committed.catch(() => undefined);
       return 'success';
     } catch (err) {
       this.#running.delete(tiId);
