@@ -77,4 +77,24 @@ describe('a diamond DAG (B and C after A, D after B and C)', () => {
     const total = await rt.db.selectFrom('task_instances').select('result').where('run_id', '=', run.id).where('task_id', '=', 'total').executeTakeFirstOrThrow();
     expect(total.result).toBe(4 + 6 + 7);
   });
+
+  it('runs every item of a map wider than one enqueue slice exactly once, and fans in over all of them', async () => {
+    const width = 2_345;
+    const seen: number[] = [];
+    const dag = defineDag({
+      id: 'wide',
+      tasks: {
+        list: task({ run: () => Array.from({ length: width }, (_, i) => i) }),
+        square: task<number>({ map: 'list', run: (ctx) => { seen.push(ctx.item); return ctx.item * ctx.item; } }),
+        sum: task({ after: ['square'], run: async (ctx) => (await ctx.upstream<number[]>('square')).reduce((a, b) => a + b, 0) }),
+      },
+    });
+    rt = await testRuntime([dag]);
+    worker = startWorker(rt, { concurrency: 20 });
+    const run = await rt.engine.triggerRun('wide');
+    expect((await waitForRun(rt, run.id)).state).toBe('success');
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: width }, (_, i) => i));
+    const sum = await rt.db.selectFrom('task_instances').select('result').where('run_id', '=', run.id).where('task_id', '=', 'sum').executeTakeFirstOrThrow();
+    expect(sum.result).toBe(((width - 1) * width * (2 * width - 1)) / 6);
+  });
 });
