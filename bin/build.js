@@ -4,7 +4,8 @@
 // are copied along, and dist/.built is written last: bin/hubflow.js runs dist/ only while that
 // stamp is newer than every source file, so a half-done or outdated build is never run.
 // With --if-typescript (the `prepare` script, run by `npm ci`), an install without the
-// TypeScript compiler (`npm ci --omit=dev`) skips the build: hubflow then runs from its sources.
+// TypeScript compiler (`npm ci --omit=dev`) skips the build, as does an install before the
+// sources are there (the Dockerfile's first layer): hubflow then runs from its sources.
 import { spawnSync } from 'node:child_process';
 import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
