@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   engine: async () => (await import('./engine.ts')).runEngineBench(),
   history: async () => (await import('./history.ts')).runHistoryBench(),
   filings: async () => (await import('./filings.ts')).runFilingsBench(),
+  cli: async () => (await import('./cli.ts')).runCliBench(),
 };
 
 const name = process.argv[2] ?? 'engine';

@@ -1,10 +1,18 @@
 #!/usr/bin/env node
-// The `hubflow` command. DAG files are TypeScript and may live anywhere, so the process
-// loads TypeScript through tsx and resolves the bare specifier 'hubflow' to this package,
-// whether or not the DAG's folder has a node_modules of its own.
+// The `hubflow` command. It runs the compiled JavaScript in dist/ (`npm run build`, run by
+// `npm ci`) when that is current, so a command starts without a TypeScript loader: the loader
+// is registered only when a folder of TypeScript DAGs is loaded (server/dag-imports.ts).
+// Without a current build (an install without the compiler, a source edited since) it runs the
+// TypeScript sources through tsx, as fast as that allows, with the same behaviour.
 import { register } from 'node:module';
-import { register as registerTypeScript } from 'tsx/esm/api';
+import { fileURLToPath } from 'node:url';
+import { builtIsCurrent } from './sources.js';
 
-registerTypeScript();
-register('./resolve-hubflow.js', import.meta.url);
-await import('../server/cli.ts');
+if (builtIsCurrent(fileURLToPath(new URL('../', import.meta.url)))) {
+  await import('../dist/server/cli.js');
+} else {
+  const { register: registerTypeScript } = await import('tsx/esm/api');
+  registerTypeScript();
+  register('./resolve-hubflow.js', import.meta.url, { data: { entry: new URL('../index.ts', import.meta.url).href } });
+  await import('../server/cli.ts');
+}

@@ -19,7 +19,9 @@ export function usageErrorsExit2(program: Command): Command {
 }
 
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  // From the sources (server/) or from the compiled copy (dist/server/), one folder deeper.
+  const manifest = new URL(import.meta.url.endsWith('.ts') ? '../package.json' : '../../package.json', import.meta.url);
+  const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
   return pkg.version;
 }
 

@@ -1,12 +1,10 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
-import { JURISDICTIONS } from '../jurisdictions/index.ts';
+import { Option, type Command } from 'commander';
 import { decimal } from '../jurisdictions/common.ts';
 import type { Jurisdiction } from '../jurisdictions/types.ts';
-import { listOutbox } from '../tasks/filings/outbox.ts';
 import { printJson, printRows } from './cli-output.ts';
-import { loadConfig } from './config.ts';
+import type { Config } from './config.ts';
 
 /**
  * `hubflow filings ...`: check any filing file against its jurisdiction's rules, and list what
@@ -21,6 +19,8 @@ function usage(command: string, message: string): void {
   process.exitCode = USAGE;
 }
 
+/** Loaded when a filings command runs (or shows its help): their XML parsers and schemas are large. */
+let JURISDICTIONS: readonly Jurisdiction[] = [];
 const known = () => JURISDICTIONS.map((j) => j.code).join(', ');
 
 /** Totals as decimal text: 'wages 1234.56, federalIncomeTax 10.00'; the table leaves out zeros (EFW2 states 25 totals). */
@@ -31,7 +31,7 @@ export function describeTotals(money: Readonly<Record<string, number>>, skipZero
     .join(', ');
 }
 
-export function outboxDirOf(config = loadConfig()): string {
+export function outboxDirOf(config: Config): string {
   return path.resolve(config.HUBFLOW_OUTBOX_DIR ?? path.join(path.resolve(config.HUBFLOW_HOME), 'outbox'));
 }
 
@@ -59,8 +59,8 @@ async function validateCommand(file: string | undefined, opts: { jurisdiction?: 
 
 async function listCommand(opts: { period?: string; tenant?: string; jurisdiction?: string; json?: boolean }): Promise<void> {
   if (opts.jurisdiction && !JURISDICTIONS.some((j) => j.code === opts.jurisdiction)) return usage('list', `unknown jurisdiction '${opts.jurisdiction}'; known: ${known()}`);
-  const outbox = outboxDirOf();
-  const { filings, unfinished, skipped } = await listOutbox(outbox, { period: opts.period, tenant: opts.tenant, jurisdiction: opts.jurisdiction });
+  const outbox = outboxDirOf((await import('./config.ts')).loadConfig());
+  const { filings, unfinished, skipped } = await (await import('../tasks/filings/outbox.ts')).listOutbox(outbox, { period: opts.period, tenant: opts.tenant, jurisdiction: opts.jurisdiction });
   if (opts.json) printJson({ outbox, filings: filings.map((f) => ({ folder: f.folder, ...f.manifest })), unfinished, skipped });
   else {
     printRows(
@@ -89,12 +89,17 @@ export function registerFilingsCommands(program: Command): void {
     .description('government filing files: validate one, list the outbox')
     // Commander's own usage errors exit 1, which here means "violations found": make them 2.
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : USAGE));
+  const format = new Option('--jurisdiction <code>', "the file's format");
+  filings.hook('preSubcommand', async () => {
+    JURISDICTIONS = (await import('../jurisdictions/index.ts')).JURISDICTIONS;
+    format.description = `the file's format: ${known()}`;
+  });
 
   filings
     .command('validate')
     .description('check a filing file (any producer) against its jurisdiction: exit 1 on any violation, 0 when clean, 2 on usage errors')
     .argument('[file]', 'the file to check')
-    .option('--jurisdiction <code>', `the file's format: ${known()}`)
+    .addOption(format)
     .option('--json', 'print JSON')
     .action(validateCommand);
 

@@ -1,8 +1,6 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { dayOption, wholeNumber } from './cli-args.ts';
-import { HUB_ENTITIES } from './hub/entities.ts';
-import { approveDeletes } from '../tasks/history/apply.ts';
 import { printJson, printRows, withRuntime } from './cli-output.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -99,6 +97,8 @@ export function registerHistoryCommands(program: Command): void {
     .option('--by <name>', 'who approves (default: the system user)', userInfo().username)
     .action((opts: { entity: string; tenant: string; date: string; reason: string; by: string }) =>
       withRuntime(async (rt) => {
+        const { HUB_ENTITIES } = await import('./hub/entities.ts');
+        const { approveDeletes } = await import('../tasks/history/apply.ts');
         if (opts.entity !== '*' && !HUB_ENTITIES[opts.entity]) throw new Error(`--entity: unknown entity '${opts.entity}'; known: ${Object.keys(HUB_ENTITIES).join(', ')}`);
         await approveDeletes(await rt.connections.warehouse(), HUB_ENTITIES, { entity: opts.entity, tenant: opts.tenant, logicalDate: opts.date, approvedBy: opts.by, reason: opts.reason });
         process.stdout.write(`approved: ${opts.entity === '*' ? 'every entity' : opts.entity} of '${opts.tenant}' on ${opts.date} may delete beyond the guard; clear the failed load task to apply it\n`);

@@ -1,21 +1,16 @@
 import type { Command } from 'commander';
 import { dateOption } from './cli-args.ts';
 import { printJson, printRows } from './cli-output.ts';
-import { loadConfig } from './config.ts';
-import { openHub, type HubDb } from './hub/db.ts';
-import { mutateHub } from './hub/mutate.ts';
-import { seedHub } from './hub/seed.ts';
-import { hubStats } from './hub/stats.ts';
-import { openRuntime } from './runtime.ts';
+import type { HubDb } from './hub/db.ts';
 
 /**
  * Opens the hub for one command: HUBFLOW_HUB_URL, else the metadata store's PostgreSQL (the
  * embedded one when nothing is configured), so the demo hub works with no setup at all.
  */
 async function withHub<T>(fn: (db: HubDb, schema: string) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const rt = config.HUBFLOW_HUB_URL ? undefined : await openRuntime({ config, defaultLogLevel: 'warn' });
-  const db = openHub(config.HUBFLOW_HUB_URL ?? rt!.postgres.url);
+  const config = (await import('./config.ts')).loadConfig();
+  const rt = config.HUBFLOW_HUB_URL ? undefined : await (await import('./runtime.ts')).openRuntime({ config, defaultLogLevel: 'warn' });
+  const db = (await import('./hub/db.ts')).openHub(config.HUBFLOW_HUB_URL ?? rt!.postgres.url);
   try {
     return await fn(db, config.HUBFLOW_HUB_SCHEMA);
   } finally {
@@ -53,7 +48,7 @@ export function registerHubCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action((opts: { tenants: number; workers: number; seed: number; reset?: boolean; json?: boolean }) =>
       withHub(async (db, schema) => {
-        const result = await seedHub(db, schema, { tenants: opts.tenants, workers: opts.workers, seed: opts.seed, reset: opts.reset });
+        const result = await (await import('./hub/seed.ts')).seedHub(db, schema, { tenants: opts.tenants, workers: opts.workers, seed: opts.seed, reset: opts.reset });
         if (opts.json) return printJson({ schema, ...result });
         const total = Object.values(result.rows).reduce((a, b) => a + b, 0);
         printRows(Object.entries(result.rows).map(([entity, rows]) => ({ entity, rows })), false);
@@ -70,7 +65,7 @@ export function registerHubCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action((opts: { seed: number; rate: number; at?: Date; json?: boolean }) =>
       withHub(async (db, schema) => {
-        const result = await mutateHub(db, schema, { seed: opts.seed, rate: opts.rate, at: opts.at });
+        const result = await (await import('./hub/mutate.ts')).mutateHub(db, schema, { seed: opts.seed, rate: opts.rate, at: opts.at });
         if (opts.json) return printJson({ schema, ...result });
         const fields = Object.entries(result.byField).map(([k, n]) => `${k} ${n}`).join(', ');
         say(`${schema} on ${result.day}: ${result.updated} updated (${fields}), ${result.hired} hired, ${result.terminated} terminated, ${result.deleted} deleted, of ${result.workersBefore} workers, in ${result.seconds.toFixed(1)} s`);
@@ -84,7 +79,7 @@ export function registerHubCommands(program: Command): void {
     .action((opts: { json?: boolean }) =>
       withHub(async (db, schema) => {
         const started = performance.now();
-        const counts = await hubStats(db, schema);
+        const counts = await (await import('./hub/stats.ts')).hubStats(db, schema);
         if (opts.json) return printJson(counts);
         printRows(counts.map((c) => ({ entity: c.entity, tenant: c.tenant ?? '(global)', rows: c.rows })), false);
         say(`${schema}: ${counts.reduce((a, c) => a + c.rows, 0).toLocaleString('en')} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);

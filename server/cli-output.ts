@@ -1,15 +1,27 @@
 import { parseCliDate } from './cli-args.ts';
-import { openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
+import type { Runtime, RuntimeOptions } from './runtime.ts';
 import { FINISHED_RUN_STATES, type DagRunRow } from './store/schema.ts';
 
 /** Opens the runtime for one command and always closes it, so embedded services stop with the command. */
 export async function withRuntime<T>(fn: (rt: Runtime) => Promise<T>, options: Pick<RuntimeOptions, 'waitForServices'> = {}): Promise<T> {
+  const { openRuntime } = await import('./runtime.ts');
   const rt = await openRuntime({ defaultLogLevel: 'warn', ...options });
   try {
     return await fn(rt);
   } finally {
     await rt.close();
   }
+}
+
+/** Keeps a long-running process up until SIGINT/SIGTERM, then closes what it started, in order. */
+export async function serveUntilSignal(rt: Runtime, closers: (() => Promise<void>)[]): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  rt.log.info('shutting down');
+  for (const close of closers) await close();
+  await rt.close();
 }
 
 /** Prints rows as an aligned table, or as JSON with --json. */

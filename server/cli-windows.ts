@@ -1,11 +1,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { printJson } from './cli-output.ts';
-import { loadConfig } from './config.ts';
-import { findCollisions, plannedRuns, taskStarts, type Collision } from './engine/collisions.ts';
-import { loadDags, type DagRegistry } from './engine/loader.ts';
+import type { Collision } from './engine/collisions.ts';
+import type { DagRegistry } from './engine/loader.ts';
 import { toLocal } from './engine/timetable.ts';
-import { BUNDLED_DAGS_DIR } from './runtime.ts';
 
 /** 'YYYY-MM-DD HH:MM' in a zone. */
 function local(at: Date, timezone: string, withDate = true): string {
@@ -17,8 +15,9 @@ function local(at: Date, timezone: string, withDate = true): string {
 
 /** The DAG folder only: checking windows needs neither PostgreSQL nor Redis, so it runs anywhere (CI, a laptop) before deployment. */
 async function loadRegistry(): Promise<DagRegistry> {
-  const config = loadConfig();
-  const registry = await loadDags(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR));
+  const config = (await import('./config.ts')).loadConfig();
+  const { BUNDLED_DAGS_DIR, loadDagFolder } = await import('./dag-imports.ts');
+  const registry = await loadDagFolder(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR));
   for (const e of registry.errors) process.stderr.write(`error: ${e.message}\n`);
   return registry;
 }
@@ -55,6 +54,7 @@ export function registerWindowCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { days: string; strict?: boolean; json?: boolean }) => {
       const registry = await loadRegistry();
+      const { findCollisions } = await import('./engine/collisions.ts');
       const from = new Date();
       const collisions = findCollisions(registry, from, new Date(from.getTime() + days(opts.days) * 86_400_000));
       const failing = collisions.filter((c) => c.missesWindow || c.missesDeadline || opts.strict);
@@ -74,6 +74,7 @@ export function registerWindowCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { days: string; json?: boolean }) => {
       const registry = await loadRegistry();
+      const { plannedRuns, taskStarts } = await import('./engine/collisions.ts');
       const from = new Date();
       const to = new Date(from.getTime() + days(opts.days) * 86_400_000);
       const runs = plannedRuns(registry, from, to);

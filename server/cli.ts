@@ -1,26 +1,20 @@
 import { Command, Option } from 'commander';
 import { backfillRange, dateOption, packageVersion, parseCliDate, runIdArgument, usageErrorsExit2, wholeNumber, type CliDate } from './cli-args.ts';
-import { sql } from 'kysely';
 import { Console } from 'node:console';
-import { parseConf, printJson, printRows, printRunSummary, watchRuns, withRuntime } from './cli-output.ts';
-import { DEMO_FILING_CONF } from '../tasks/filing-cycle.ts';
+import path from 'node:path';
+import { parseConf, printJson, printRows, printRunSummary, serveUntilSignal, watchRuns, withRuntime } from './cli-output.ts';
 import { registerFilingsCommands } from './cli-filings.ts';
-import { reconcileReport, registerHistoryCommands } from './cli-history.ts';
-import { hubStats } from './hub/stats.ts';
-import { mutateHub } from './hub/mutate.ts';
-import { DEMO_HUB, seedHub } from './hub/seed.ts';
+import { registerHistoryCommands } from './cli-history.ts';
 import { registerHubCommands } from './cli-hub.ts';
-import { describeCollision, registerWindowCommands } from './cli-windows.ts';
-import { findCollisions } from './engine/collisions.ts';
-import { defineResource } from './engine/resources.ts';
-import { startScheduler, startWorker } from './processes.ts';
+import { registerWindowCommands } from './cli-windows.ts';
+import type { Runtime } from './runtime.ts';
+import { RUN_STATES, RUN_TYPES, type RunType } from './store/schema.ts';
 
-// The HTTP stack is loaded only by the commands that serve, so the others start quickly.
+// Each command loads what it drives when it runs (services, engine, HTTP stack), so `--help`
+// and the commands that need little start at once.
+const openRuntime = async (...args: Parameters<typeof import('./runtime.ts').openRuntime>) => (await import('./runtime.ts')).openRuntime(...args);
+const processes = () => import('./processes.ts');
 const startServer: typeof import('./http/server.ts').startServer = async (...args) => (await import('./http/server.ts')).startServer(...args);
-import { openRuntime, type Runtime } from './runtime.ts';
-import { loadConfig } from './config.ts';
-import { checkServable } from './http/auth.ts';
-import { RUN_STATES, RUN_TYPES, type DagRunRow, type RunType } from './store/schema.ts';
 
 // stdout carries only a command's output (a table, one JSON document): what task code run in
 // this process writes with console.log is a log line, so it goes to stderr with the logs.
@@ -51,17 +45,6 @@ async function closedOnFailure<T>(rt: Runtime, start: () => Promise<T>, closers:
   }
 }
 
-/** Keeps a long-running process up until SIGINT/SIGTERM, then closes what it started, in order. */
-async function serveUntilSignal(rt: Runtime, closers: (() => Promise<void>)[]): Promise<void> {
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  rt.log.info('shutting down');
-  for (const close of closers) await close();
-  await rt.close();
-}
-
 const json = new Option('--json', 'print JSON');
 /** For the commands that watch runs and the long-running ones: a service that is down is waited for. */
 const WAIT = { waitForServices: true } as const;
@@ -72,26 +55,26 @@ dags
   .command('list')
   .description('list loaded DAGs, and the files that failed to load (exit 1 if any)')
   .addOption(json)
-  .action((opts: { json?: boolean }) =>
-    withRuntime(async (rt) => {
-      const paused = new Map((await rt.db.selectFrom('dags').select(['dag_id', 'is_paused']).execute()).map((d) => [d.dag_id, d.is_paused]));
-      const rows = [...rt.dags.dags.values()].map((d) => ({
-        dag: d.id,
-        schedule: d.schedule ? `${d.schedule.cron} (${d.schedule.timezone})` : null,
-        paused: paused.get(d.id) ?? false,
-        tasks: d.tasks.size,
-        owner: d.owner ?? null,
-        file: d.file ?? null,
-      }));
-      const errors = rt.dags.errors.map((e) => ({ file: e.file, dag: e.dagId ?? null, field: e.field, error: e.problem }));
-      if (opts.json) printJson({ dags: rows, errors });
-      else {
-        printRows(rows, false);
-        for (const e of rt.dags.errors) process.stderr.write(`error: ${e.message}\n`);
-      }
-      if (errors.length) process.exitCode = 1;
-    }),
-  );
+  .action(async (opts: { json?: boolean }) => {
+    // The DAG folder and the pause flags only, so listing starts at once and opens no queue.
+    const config = (await import('./config.ts')).loadConfig();
+    const { BUNDLED_DAGS_DIR, loadDagFolder } = await import('./dag-imports.ts');
+    const registry = await loadDagFolder(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR));
+    const paused = await (await import('./cli-paused.ts')).pausedDags(config);
+    const rows = [...registry.dags.values()].map((d) => ({
+      dag: d.id,
+      schedule: d.schedule ? `${d.schedule.cron} (${d.schedule.timezone})` : null,
+      paused: paused.get(d.id) ?? false,
+      tasks: d.tasks.size,
+      owner: d.owner ?? null,
+      file: d.file ?? null,
+    }));
+    const errors = registry.errors.map((e) => ({ file: e.file, dag: e.dagId ?? null, field: e.field, error: e.problem }));
+    if (opts.json) printJson({ dags: rows, errors });
+    else printRows(rows, false);
+    for (const e of registry.errors) process.stderr.write(`error: ${e.message}\n`);
+    if (errors.length) process.exitCode = 1;
+  });
 
 dags
   .command('show <dag>')
@@ -148,7 +131,7 @@ dags
       // Its own worker on its own queue: no other worker runs this run's tasks, and this
       // process runs no other run's. It sweeps its run itself, as other schedulers leave it be.
       const interrupt = onInterrupt();
-      const worker = startWorker(rt, { queue });
+      const worker = (await processes()).startWorker(rt, { queue });
       const sweeper = setInterval(() => void rt.engine.sweep([created.id]).catch(() => undefined), rt.config.HUBFLOW_SWEEP_INTERVAL_MS);
       try {
         const [run] = await watchRuns(rt, [created.id], `test ${dagId}`, interrupt.signal);
@@ -179,7 +162,7 @@ dags
   .addHelpText('after', "\nA date without a time (2026-03-04) is that whole day in the DAG's time zone; with a time\n(2026-03-04T06:00:00Z) it is that instant. Both ends are inclusive.")
   .action((dagId: string, opts: { from: CliDate; to: CliDate; json?: boolean }) =>
     withRuntime(async (rt) => {
-      const worker = startWorker(rt);
+      const worker = (await processes()).startWorker(rt);
       const interrupt = onInterrupt();
       // Each finished run starts the next queued one (maxActiveRuns); this also covers a run
       // that became free while none finished here. Only this DAG: a backfill schedules nothing else.
@@ -256,6 +239,7 @@ for (const [name, paused] of [['pause', true], ['unpause', false]] as const) {
     .action((dagId: string) =>
       withRuntime(async (rt) => {
         rt.engine.dag(dagId);
+        const { sql } = await import('kysely');
         await rt.db.updateTable('dags').set({ is_paused: paused, updated_at: sql`now()` }).where('dag_id', '=', dagId).execute();
         process.stdout.write(`${dagId}: ${paused ? 'paused' : 'unpaused'}\n`);
       }),
@@ -346,12 +330,19 @@ registerHubCommands(program);
 registerHistoryCommands(program);
 registerFilingsCommands(program);
 
+/** The configuration, refused before anything starts if serving it would expose the API unprotected. */
+async function servableConfig(): Promise<import('./config.ts').Config> {
+  const config = (await import('./config.ts')).loadConfig();
+  (await import('./http/auth.ts')).checkServable(config);
+  return config;
+}
+
 program
   .command('scheduler')
   .description('create due runs, start queued ones, re-enqueue lost tasks')
   .action(async () => {
     const rt = await openRuntime(WAIT);
-    const scheduler = startScheduler(rt);
+    const scheduler = (await processes()).startScheduler(rt);
     rt.log.info({ dags: rt.dags.dags.size }, 'scheduler running');
     await serveUntilSignal(rt, [() => scheduler.stop()]);
   });
@@ -362,7 +353,7 @@ program
   .option('--concurrency <n>', 'tasks at once, 1 to 1000 (default HUBFLOW_WORKER_CONCURRENCY)', wholeNumber(1, 1000))
   .action(async (opts: { concurrency?: number }) => {
     const rt = await openRuntime(WAIT);
-    const worker = startWorker(rt, { concurrency: opts.concurrency });
+    const worker = (await processes()).startWorker(rt, { concurrency: opts.concurrency });
     rt.log.info({ concurrency: worker.worker.concurrency }, 'worker running');
     await serveUntilSignal(rt, [() => worker.close()]);
   });
@@ -371,8 +362,7 @@ program
   .command('server')
   .description('REST API, run pages, bull-board and /metrics')
   .action(async () => {
-    const config = loadConfig();
-    checkServable(config);
+    const config = await servableConfig();
     const rt = await openRuntime({ config, ...WAIT });
     const server = await closedOnFailure(rt, () => startServer(rt));
     process.stdout.write(`hubflow server at ${server.url}\n`);
@@ -383,9 +373,9 @@ program
   .command('dev')
   .description('scheduler, worker and server in one process')
   .action(async () => {
-    const config = loadConfig();
-    checkServable(config);
+    const config = await servableConfig();
     const rt = await openRuntime({ config, ...WAIT });
+    const { startScheduler, startWorker } = await processes();
     const worker = startWorker(rt);
     const scheduler = startScheduler(rt);
     const server = await closedOnFailure(rt, () => startServer(rt), [() => scheduler.stop(), () => worker.close()]);
@@ -398,121 +388,7 @@ program
   .description('run the example DAGs on embedded defaults and show where to look')
   .option('--dag <dag>', 'DAG to run first', 'example-etl')
   .option('--keep', 'keep serving after the runs (default on a terminal)')
-  .action(async (opts: { dag: string; keep?: boolean }) => {
-    const rt = await openRuntime({ defaultLogLevel: 'warn' });
-    const worker = startWorker(rt);
-    const server = await startServer(rt, { fallbackToFreePort: true });
-    const say = (text: string) => process.stdout.write(`${text}\n`);
-    try {
-
-      say(`1. ${opts.dag}: per-tenant fan-out, fan-in, a retry\n`);
-      const run = await rt.engine.triggerRun(opts.dag, { conf: { source: 'demo' } });
-      const [finished] = await watchRuns(rt, [run.id], `demo ${opts.dag}`);
-      await printRunSummary(rt, finished!);
-      const runs = [finished!];
-
-      const sync = rt.dags.dags.get(SYNC_DAG);
-      if (sync && rt.dags.resources.has('payroll-db')) {
-        say(`\n2. The payroll/warehouse collision, caught before anything runs (hubflow windows check):\n`);
-        const now = new Date();
-        const collisions = findCollisions(rt.dags, now, new Date(now.getTime() + 86_400_000));
-        say(collisions.length ? collisions.map(describeCollision).join('\n') : '(none in the next day)');
-        say(`\n3. ...and avoided at run time: payroll-db is held for the next ${DEMO_HOLD_MS / 1000} s, as the payroll batch would hold it:\n`);
-        holdForDemo(rt, 'payroll-db', DEMO_HOLD_MS);
-        const syncRun = await rt.engine.triggerRun(SYNC_DAG, { conf: { source: 'demo' } });
-        await new Promise((r) => setTimeout(r, 300));
-        const waiting = await rt.db.selectFrom('task_instances').select(['task_id', 'state', 'deferred_reason']).where('run_id', '=', syncRun.id).where('state', '=', 'deferred').execute();
-        for (const w of waiting) say(`   ${w.task_id}: ${w.state} (${w.deferred_reason})`);
-        const [syncFinished] = await watchRuns(rt, [syncRun.id], `demo ${SYNC_DAG}`);
-        await printRunSummary(rt, syncFinished!);
-        runs.push(syncFinished!);
-      }
-
-      say(`\n4. The nightly hub -> warehouse history: a demo hub, extracted per tenant, loaded as SCD2 history, reconciled:\n`);
-      const history = await demoHistory(rt, say);
-      runs.push(history);
-
-      say(`\n5. Filings: the demo hub's Q4 2025 payroll as government filing files, validated, in the outbox (hubflow filings list).`);
-      say(`   Their deadlines have passed, so each delivery is escalated as late (the log lines below; HUBFLOW_ALERT_WEBHOOK gets them too):\n`);
-      const filingRun = await rt.engine.triggerRun('filing-cycle', { conf: { ...DEMO_FILING_CONF, source: 'demo' } });
-      const [filed] = await watchRuns(rt, [filingRun.id], 'demo filing-cycle');
-      await printRunSummary(rt, filed!);
-      say(`   outbox: ${rt.connections.outboxDir}`);
-      runs.push(filed!);
-
-      const stores = `PostgreSQL ${rt.postgres.source} (schema ${rt.config.HUBFLOW_DB_SCHEMA}), Redis ${rt.redis.source}`;
-      say(
-        [
-          '',
-          `Look at: run page   ${server.url}/runs/${run.id}`,
-          `         all runs   ${server.url}/`,
-          `         bull-board ${server.url}/admin/queues`,
-          `         API        ${server.url}/api/runs/${run.id}`,
-          `         metrics    ${server.url}/metrics`,
-          `         history    npm run hubflow -- reconcile report   (tables in schema ${rt.config.HUBFLOW_WAREHOUSE_SCHEMA})`,
-          `         filings    npm run hubflow -- filings list       (${rt.connections.outboxDir})`,
-          `Stores: ${stores}`,
-          '',
-        ].join('\n'),
-      );
-      if (runs.some((r) => r.state !== 'success')) process.exitCode = 1;
-      const keep = opts.keep ?? process.stdout.isTTY;
-      if (keep) {
-        say('Serving until Ctrl-C.');
-        await serveUntilSignal(rt, [() => server.close(), () => worker.close()]);
-        return;
-      }
-    } catch (err) {
-      process.stderr.write(`hubflow demo: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-    }
-    // Whatever happened, the embedded services stop with the command.
-    await server.close();
-    await worker.close();
-    await rt.close();
-  });
-
-const SYNC_DAG = 'payroll-warehouse-sync';
-const HISTORY_DAG = 'hub-nightly';
-
-/**
- * Seeds the demo hub on first use (a day of changes on later ones, so each demo adds a later
- * snapshot to history), runs the nightly history DAG by hand and prints its reconciliation.
- */
-async function demoHistory(rt: Runtime, say: (text: string) => void): Promise<DagRunRow> {
-  const hub = rt.connections.hub();
-  const schema = rt.connections.hubSchema;
-  const workers = (await hubStats(hub, schema)).filter((c) => c.entity === 'workers').reduce((n, c) => n + c.rows, 0);
-  if (!workers) {
-    const seeded = await seedHub(hub, schema, DEMO_HUB);
-    say(`   seeded ${schema}: ${Object.entries(seeded.rows).map(([e, n]) => `${n} ${e}`).join(', ')}`);
-  } else {
-    const changed = await mutateHub(hub, schema, { seed: Math.floor(Date.now() / 86_400_000) % 1000, rate: 0.01, at: new Date() });
-    say(`   ${schema} already seeded (${workers} workers): one day of changes: ${changed.updated} updated, ${changed.hired} hired, ${changed.terminated} terminated, ${changed.deleted} deleted`);
-  }
-  // A run by hand covers the last complete night, as that night's scheduled run does: the
-  // ledger keys loads by that interval, so the scheduled run finds it loaded (and applies only
-  // what changed since).
-  const run = await rt.engine.triggerRun(HISTORY_DAG, { conf: { source: 'demo' } });
-  const [finished] = await watchRuns(rt, [run.id], `demo ${HISTORY_DAG}`);
-  await printRunSummary(rt, finished!);
-  say('');
-  await reconcileReport(rt, run.id, false);
-  say(`\n   history: schema ${rt.config.HUBFLOW_WAREHOUSE_SCHEMA} (workers_history, workers_current, workers_changes, load_batches, ...)`);
-  return finished!;
-}
-const DEMO_HOLD_MS = 3_000;
-
-/** For the demo only: adds a one-off blackout, starting now, to a resource in this process's registry. */
-function holdForDemo(rt: Runtime, resourceId: string, ms: number): void {
-  const resource = rt.dags.resources.get(resourceId)!;
-  const now = Date.now();
-  const [hold] = defineResource({
-    id: `${resourceId}-demo-hold`,
-    blackouts: [{ reason: `payroll batch (demo hold)`, from: new Date(now).toISOString(), to: new Date(now + ms).toISOString() }],
-  }).blackouts;
-  rt.dags.resources.set(resourceId, Object.freeze({ ...resource, deferJitterMs: 500, blackouts: [...resource.blackouts, hold!] }));
-}
+  .action(async (opts: { dag: string; keep?: boolean }) => (await import('./cli-demo.ts')).runDemo(opts));
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`hubflow: ${err instanceof Error ? err.message : String(err)}\n`);

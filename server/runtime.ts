@@ -1,6 +1,5 @@
 import type { ConnectionOptions } from 'bullmq';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfig, type Config } from './config.ts';
 import { checkConnection, resolvePostgres } from './connections/postgres.ts';
 import { ServiceWatch, untilReachable } from './connections/outage.ts';
@@ -10,14 +9,14 @@ import { openConnections, type OwnedConnections } from './connections/task-conne
 import { Dispatcher } from './engine/dispatch.ts';
 import { Engine } from './engine/engine.ts';
 import { createEscalator } from './engine/escalation.ts';
-import { loadDags, type DagRegistry } from './engine/loader.ts';
+import { BUNDLED_DAGS_DIR, loadDagFolder } from './dag-imports.ts';
+import type { DagRegistry } from './engine/loader.ts';
 import { createLogger, type Logger } from './log.ts';
 import { migrateStore, openStore, type Store } from './store/db.ts';
 
 const PROBE_TIMEOUT_MS = 3_000;
 
-/** The folder of DAGs shipped with hubflow, used when HUBFLOW_DAGS_DIR is not set. */
-export const BUNDLED_DAGS_DIR = fileURLToPath(new URL('../dags', import.meta.url));
+export { BUNDLED_DAGS_DIR };
 
 /** Everything a hubflow process needs, opened once: services, store, DAGs and the engine. */
 export interface Runtime {
@@ -62,7 +61,7 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const db = openStore(postgres.url, config.HUBFLOW_DB_SCHEMA, options.poolSize);
     const migrate = () => migrateAgainOnRace(() => migrateStore(db, config.HUBFLOW_DB_SCHEMA));
     await (wait ? untilReachable({ name: 'PostgreSQL', url: postgres.url }, log, migrate) : migrate());
-    const dags = options.dags ?? (await loadDags(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR)));
+    const dags = options.dags ?? (await loadDagFolder(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR)));
     for (const e of dags.errors) log.error({ event: 'dag_error', file: e.file, dagId: e.dagId, field: e.field }, e.message);
     await registerDags(db, dags);
     const connection: ConnectionOptions = { url: redis.url };
