@@ -93,7 +93,7 @@ function pool(j: Jurisdiction, period: FilingPeriod): FilingEmployee[] {
     const w = workerRow(rngFor(7, 3, i), core, id('W', i + 1));
     const slips = payrollRows(rngFor(7, 5, i), core, id('K', i + 1), id('W', i + 1));
     const last = slips.at(-1);
-    if (!last || last.pay_date !== '2025-12-31') continue;
+    if (last?.pay_date !== '2025-12-31') continue;
     const e: FilingEmployee = {
       tenantId: TENANT,
       orgId: ORG,

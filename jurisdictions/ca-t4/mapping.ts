@@ -309,7 +309,7 @@ export function moneyTotals(totals: Readonly<Record<string, number>>): Record<st
 
 export function summaryOf(employer: FilingEmployer, submitter: Submitter, period: FilingPeriod, slips: number, totals: Readonly<Record<string, number>>): Record<string, unknown> {
   const name = wrap(fold(employer.legalName, 'address').text, LIMITS.employerNameLine, 2);
-  if (!name || !name[0]) throw new MappingError(employer.orgId, 'legalName', 'employer.name', `'${employer.legalName}' does not fit two lines of ${LIMITS.employerNameLine} characters`);
+  if (!name?.[0]) throw new MappingError(employer.orgId, 'legalName', 'employer.name', `'${employer.legalName}' does not fit two lines of ${LIMITS.employerNameLine} characters`);
   const p = phone('submitter', 'contact.phone', submitter.contact.phone);
   const T4_TAMT: Record<string, string> = {};
   for (const line of TOTAL_LINES) {

@@ -84,7 +84,7 @@ const LOST = JSON.stringify({ name: 'WorkerLost', message: 'the worker running t
  * recovery sweep puts back.
  */
 export class Engine {
-  readonly #completions: Batcher<Completion, void>;
+  readonly #completions: Batcher<Completion, undefined>;
   readonly #starts: Batcher<{ tiId: number; generation: number }, StartedTask | null>;
   // Each batcher flushes one batch at a time, so each keeps one connection of its own.
   readonly #completionClient: HeldClient;
@@ -263,7 +263,7 @@ export class Engine {
     const dag = this.dags.dags.get(dagId);
     if (!dag) return [];
     const { started, dispatch } = await this.transaction(async (trx) => {
-      await sql`select pg_advisory_xact_lock(hashtext(${'hubflow-runs:' + dagId}))`.execute(trx);
+      await sql`select pg_advisory_xact_lock(hashtext(${`hubflow-runs:${dagId}`}))`.execute(trx);
       const paused = await trx.selectFrom('dags').select('is_paused').where('dag_id', '=', dagId).executeTakeFirst();
       const active = await trx
         .selectFrom('dag_runs')
@@ -322,7 +322,7 @@ export class Engine {
     const deferred: { id: number; until: Date; reason: string }[] = [];
     const jobs = items.map((d) => {
       const found = taskOf(this.dags, d.dagId, d.taskId);
-      const deferral = found && found.task.uses.length ? deferralFor(resourcesOf(this.dags, found.task), now) : null;
+      const deferral = found?.task.uses.length ? deferralFor(resourcesOf(this.dags, found.task), now) : null;
       if (!deferral) return d;
       deferred.push({ id: d.tiId, until: deferral.until, reason: deferral.reason });
       return { ...d, delayMs: Math.max(d.delayMs ?? 0, deferral.until.getTime() - now.getTime()), deferral };
@@ -423,7 +423,7 @@ export class Engine {
    * writes with the COMMIT. Completions are the engine's hottest path, and on a
    * busy worker each round trip costs more in event-loop queueing than in PostgreSQL.
    */
-  async #completeBatch(items: Completion[]): Promise<void[]> {
+  async #completeBatch(items: Completion[]): Promise<undefined[]> {
     const ids = items.map((i) => i.tiId);
     const errors = items.map((i) => {
       if (i.outcome === 'success') return null;

@@ -153,7 +153,7 @@ export function workerCore(rng: Rng, orgs: OrgPlan[], hireDay?: number, updatedA
   const hours = fullTime ? profile.hours : int(rng, 16, profile.hours - 8);
   const [low, high] = profile.salary;
   // Skewed towards the low end, as salaries are; part-timers are paid pro rata.
-  const annual = low * Math.pow(high / low, Math.pow(rng.next(), 1.6)) * (hours / profile.hours);
+  const annual = low * (high / low) ** rng.next() ** 1.6 * (hours / profile.hours);
   return {
     tenantId: org.tenantId,
     orgId: org.orgId,

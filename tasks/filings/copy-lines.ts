@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { fromCopyText } from '../../transforms/copy-text.ts';
 
 /** Lines of a byte stream (without their newline), decoded as UTF-8 one whole line at a time. */
 export async function* lines(stream: Readable): AsyncGenerator<string> {
@@ -26,16 +27,5 @@ export async function* copyRows(stream: Readable): AsyncGenerator<(string | null
 }
 
 function splitRow(line: string): (string | null)[] {
-  return line.split('\t').map((field) => (field === '\\N' ? null : field.includes('\\') ? unescape(field) : field));
-}
-
-const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
-
-/** Undoes the text format's backslash escapes (output only ever writes these; octal and hex are read too). */
-export function unescape(field: string): string {
-  return field.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))/g, (_, octal: string | undefined, hex: string | undefined, ch: string | undefined) => {
-    if (octal) return String.fromCharCode(parseInt(octal, 8));
-    if (hex) return String.fromCharCode(parseInt(hex, 16));
-    return ESCAPES[ch!] ?? ch!;
-  });
+  return line.split('\t').map(fromCopyText);
 }

@@ -8,7 +8,7 @@ import type { HubDb } from '../../server/hub/db.ts';
 import type { Entities } from '../../server/hub/entities.ts';
 import { jurisdiction } from '../../jurisdictions/index.ts';
 import type { Violation } from '../../jurisdictions/types.ts';
-import { extractFiling, type RecordReject } from './extract.ts';
+import { extractFiling, type ExtractOutcome, type RecordReject } from './extract.ts';
 import { buildManifest } from './manifest.ts';
 import { deliverFiling, filingFolder } from './outbox.ts';
 import { periodOrFail } from './period.ts';
@@ -52,7 +52,7 @@ export async function extractStep(env: FilingEnv, item: FilingItem): Promise<Ext
   await mkdir(dir, { recursive: true });
   const recordsFile = path.join(dir, 'records.jsonl.gz');
   const rejects = new RejectsSink(path.join(dir, 'extract-rejects.jsonl'), env.onRejects && ((v) => env.onRejects!(item, v)));
-  let outcome;
+  let outcome: ExtractOutcome<number>;
   try {
     outcome = await extractFiling({
       hub: env.hub,

@@ -14,7 +14,8 @@ import { ident, tableName } from '../../server/hub/schema.ts';
 import { InvalidTenantIdError, tenantIdProblem } from '../../server/hub/tenant-id.ts';
 import { Checksum } from '../../transforms/row-hash.ts';
 import { identityFields, inScope, scopeLabel, snapshotFields, type Field, type Scope } from './layout.ts';
-import { COMPATIBLE, flagsOf, fromCopyText, limitsOf, quote, reasonOf, toCopyText, VALID, type Flag, type RejectRule } from './rules.ts';
+import { fromCopyText, toCopyText } from '../../transforms/copy-text.ts';
+import { COMPATIBLE, flagsOf, limitsOf, quote, reasonOf, VALID, type Flag, type RejectRule } from './rules.ts';
 
 /**
  * Extract: one tenant's snapshot of every entity, read in a single REPEATABLE READ transaction

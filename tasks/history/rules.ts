@@ -24,18 +24,6 @@ export type RejectRule = (typeof REJECT_RULES)[number];
 const SENSITIVE: ReadonlySet<FieldClass> = new Set(['pii', 'financial']);
 const SHOWN_CHARS = 60;
 
-/** A COPY text field as the value it stands for: escapes undone, `\N` as null. */
-export function fromCopyText(field: string): string | null {
-  if (field === '\\N') return null;
-  if (!field.includes('\\')) return field;
-  return field.replace(/\\(.)/g, (_, c: string) => ({ t: '\t', n: '\n', r: '\r', b: '\b', f: '\f', v: '\v' })[c] ?? c);
-}
-
-/** A value as COPY's text format writes it: backslash and the control characters escaped. */
-export function toCopyText(value: string): string {
-  return value.replace(/[\\\t\n\r\b\f\v]/g, (c) => `\\${({ '\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', '\b': 'b', '\f': 'f', '\v': 'v' } as Record<string, string>)[c]}`);
-}
-
 /**
  * A value as a reason may show it: quoted, control characters made visible, cut short; a
  * personal or financial value keeps only its first two and last characters ('AB••••••C'), a

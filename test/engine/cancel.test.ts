@@ -46,7 +46,10 @@ function holdingDag(seen: { aborted: unknown[]; ranAfter: number; started: numbe
           return 'ran';
         },
       }),
-      cleanup: task({ after: ['hold'], trigger: 'all_done', run: () => (seen.ranAfter++, 'cleaned') }),
+      cleanup: task({ after: ['hold'], trigger: 'all_done', run: () => {
+        seen.ranAfter++;
+        return 'cleaned';
+      } }),
     },
   });
 }

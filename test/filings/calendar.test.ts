@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jurisdiction } from '../../jurisdictions/index.ts';
-import { unescape } from '../../tasks/filings/copy-lines.ts';
+import { fromCopyText } from '../../transforms/copy-text.ts';
 import { minorUnits } from '../../tasks/filings/money.ts';
 import { findPeriod, generatedAtOf, isDue, opensAt } from '../../tasks/filings/period.ts';
 
@@ -49,6 +49,6 @@ describe('hub values as filings read them', () => {
   });
 
   it("undoes COPY's text escapes, so a tab or newline inside a name survives", () => {
-    expect(unescape('O\\tBrien\\nLine\\\\2')).toBe('O\tBrien\nLine\\2');
+    expect(fromCopyText('O\\tBrien\\nLine\\\\2')).toBe('O\tBrien\nLine\\2');
   });
 });

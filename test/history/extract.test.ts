@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 /** COPY text back to values: what the hub held, escapes undone. */
-function unescape(field: string): string | null {
+function decodeField(field: string): string | null {
   if (field === '\\N') return null;
   return field.replace(/\\(.)/g, (_, c: string) => ({ t: '\t', n: '\n', r: '\r', b: '\b', f: '\f', v: '\v' })[c] ?? c);
 }
@@ -50,12 +50,12 @@ describe('the hub extract', () => {
         const fields = line.split('\t');
         // tenant, key, 18 tracked fields, change time, hash
         expect(fields).toHaveLength(22);
-        const tracked = fields.slice(2, 20).map(unescape);
+        const tracked = fields.slice(2, 20).map(decodeField);
         expect(fields[21], line).toBe(rowHash(tracked));
         sum += BigInt(`0x${fields[21]!.slice(0, 15)}`);
       }
       expect(workers.sum).toBe(sum.toString());
-      const planted = lines.find((l) => l.startsWith(`${tenant}\t${id}\t`))!.split('\t').map(unescape);
+      const planted = lines.find((l) => l.startsWith(`${tenant}\t${id}\t`))!.split('\t').map(decodeField);
       expect(planted.slice(8, 10)).toEqual(['Flat 2\t"B"\\ Main\nStreet\r\v', '']);
       expect(workers.extracted).toBe(workers.staged + workers.rejected);
     }

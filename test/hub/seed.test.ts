@@ -160,7 +160,7 @@ describe('the hub schema', () => {
     expect(ddl).toContain('create table if not exists hub.workers (\n  tenant_id text collate "C" not null,\n  worker_id text collate "C" not null,');
     expect(ddl).toContain('primary key (tenant_id, worker_id)');
     expect(ddl).toContain('create index if not exists workers_tenant_id_updated_at on hub.workers (tenant_id, updated_at);');
-    expect(ddl).toMatch(/create table if not exists hub\.countries \(\n  code text collate "C" not null,/);
+    expect(ddl).toMatch(/create table if not exists hub\.countries \(\n {2}code text collate "C" not null,/);
     expect(ddl).not.toMatch(/countries \([^)]*tenant_id/);
   });
 
