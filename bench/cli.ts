@@ -44,7 +44,10 @@ function measure(args: string[], env: Record<string, string | undefined>): Figur
 /** A DAG folder as a user keeps one: a single TypeScript DAG importing the public API, no node_modules. */
 function oneDagFolder(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'hubflow-cli-dags-'));
-  writeFileSync(path.join(dir, 'hello.ts'), "import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'hello', tasks: { say: task({ run: (ctx) => ctx.log.info('hi') }) } });\n");
+  writeFileSync(
+    path.join(dir, 'hello.ts'),
+    "import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'hello', tasks: { say: task({ run: (ctx) => ctx.log.info('hi') }) } });\n",
+  );
   return dir;
 }
 

@@ -95,7 +95,8 @@ async function storeFloorChain(connection: { url: string }, prefix: string, rt: 
     await done.query(`create table if not exists ${table} (i int primary key, state text not null)`);
     await done.query(`truncate ${table}; insert into ${table} select g, 'scheduled' from generate_series(0, ${CHAIN - 1}) g`);
     await claim.query(`set synchronous_commit = off`);
-    const record = (i: number) => done.query(`with d as (update ${table} set state = 'success' where i = $1) update ${table} set state = 'queued' where i = $1 + 1`, [i]);
+    const record = (i: number) =>
+      done.query(`with d as (update ${table} set state = 'success' where i = $1) update ${table} set state = 'queued' where i = $1 + 1`, [i]);
     const next = (i: number) => queue.add('hop', { i: i + 1 }, { removeOnComplete: true });
     const worker = new Worker(
       `floor-${variant}`,
@@ -193,14 +194,30 @@ function quietResource() {
  * Alternates the plain DAGs, the windowed DAGs and raw BullMQ round by round, so the store's
  * growth over the benchmark (and the machine's moods) weigh on all three alike.
  */
-async function measure(rt: Runtime, plain: { chain: Dag; fan: Dag }, windowed: { chain: Dag; fan: Dag }, marks: { start: number[]; end: number[] }, connection: { url: string }, prefix: string) {
+async function measure(
+  rt: Runtime,
+  plain: { chain: Dag; fan: Dag },
+  windowed: { chain: Dag; fan: Dag },
+  marks: { start: number[]; end: number[] },
+  connection: { url: string },
+  prefix: string,
+) {
   // Warm every path (JIT, connection pools, prepared Lua scripts) before measuring.
   await hubflowChain(rt, plain.chain, marks);
   await hubflowChain(rt, windowed.chain, marks);
   await rawChain(connection, prefix);
   await storeFloorChain(connection, prefix, rt, 'claimed');
   await storeFloorChain(connection, prefix, rt, 'commitOnly');
-  const out = { hub: [] as number[], win: [] as number[], raw: [] as number[], floor: [] as number[], commitFloor: [] as number[], hubRates: [] as number[], winRates: [] as number[], rawRates: [] as number[] };
+  const out = {
+    hub: [] as number[],
+    win: [] as number[],
+    raw: [] as number[],
+    floor: [] as number[],
+    commitFloor: [] as number[],
+    hubRates: [] as number[],
+    winRates: [] as number[],
+    rawRates: [] as number[],
+  };
   for (let round = 0; round < ROUNDS; round++) {
     out.hub.push(...(await hubflowChain(rt, plain.chain, marks)));
     out.win.push(...(await hubflowChain(rt, windowed.chain, marks)));
@@ -209,7 +226,10 @@ async function measure(rt: Runtime, plain: { chain: Dag; fan: Dag }, windowed: {
     out.commitFloor.push(...(await storeFloorChain(connection, prefix, rt, 'commitOnly')));
   }
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [dag, rates] of [[plain.fan, out.hubRates], [windowed.fan, out.winRates]] as const) {
+    for (const [dag, rates] of [
+      [plain.fan, out.hubRates],
+      [windowed.fan, out.winRates],
+    ] as const) {
       const run = await rt.engine.triggerRun(dag.id);
       rates.push((FAN_OUT + 2) / ((await waitRun(rt, run.id)) / 1000));
     }

@@ -105,7 +105,14 @@ function pool(j: Jurisdiction, period: FilingPeriod): FilingEmployee[] {
       gender: (w.gender as string | null) ?? null,
       nationalId: String(w.national_id),
       nationalIdType: String(w.national_id_type),
-      address: { line1: String(w.address_line1), line2: (w.address_line2 as string | null) ?? null, city: String(w.city), region: (w.region as string | null) ?? null, postcode: String(w.postcode), country: String(w.country) },
+      address: {
+        line1: String(w.address_line1),
+        line2: (w.address_line2 as string | null) ?? null,
+        city: String(w.city),
+        region: (w.region as string | null) ?? null,
+        postcode: String(w.postcode),
+        country: String(w.country),
+      },
       hireDate: String(w.hire_date),
       terminationDate: (w.termination_date as string | null) ?? null,
       payFrequency: 'monthly',
@@ -156,7 +163,14 @@ async function runCase(code: string, n: number): Promise<CaseResult> {
     await finished(out);
     const seconds = (performance.now() - started) / 1000;
     if (written !== n) throw new Error(`${code}: ${written} records written, ${n} expected`);
-    return { case: code, records: n, seconds: round(seconds), recordsPerSecond: Math.round(n / seconds), bytes: (await stat(file)).size, peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1) };
+    return {
+      case: code,
+      records: n,
+      seconds: round(seconds),
+      recordsPerSecond: Math.round(n / seconds),
+      bytes: (await stat(file)).size,
+      peakRssMB: round(process.resourceUsage().maxRSS / 1024, 1),
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -167,7 +181,10 @@ const run = promisify(execFile);
 const THIS_FILE = fileURLToPath(import.meta.url);
 
 async function inChild(code: string, n: number): Promise<CaseResult> {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', THIS_FILE, '--case', code, String(n)], { cwd: path.dirname(path.dirname(THIS_FILE)), maxBuffer: 1 << 20 });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', THIS_FILE, '--case', code, String(n)], {
+    cwd: path.dirname(path.dirname(THIS_FILE)),
+    maxBuffer: 1 << 20,
+  });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as CaseResult;
 }
 
@@ -183,7 +200,13 @@ export async function runFilingsBench(): Promise<unknown> {
         results.push(r);
         continue;
       }
-      results.push({ ...r, vsBaseline: round(r.recordsPerSecond / baseline), target: TARGETS[code], meetsTarget: r.recordsPerSecond >= TARGETS[code]!, underRssLimit: r.peakRssMB < RSS_LIMIT_MB });
+      results.push({
+        ...r,
+        vsBaseline: round(r.recordsPerSecond / baseline),
+        target: TARGETS[code],
+        meetsTarget: r.recordsPerSecond >= TARGETS[code]!,
+        underRssLimit: r.peakRssMB < RSS_LIMIT_MB,
+      });
     }
   }
   return { node: process.version, cpus: os.cpus().length, rssLimitMB: RSS_LIMIT_MB, cases: results };

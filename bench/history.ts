@@ -73,7 +73,9 @@ export async function runHistoryBench(): Promise<unknown> {
     // that may not checkpoint (it needs pg_checkpoint) measures without.
     await sql`checkpoint`.execute(hub).catch(() => undefined);
     // Largest first, as the nightly DAG lists them.
-    const tenants = (await sql<{ t: string }>`select tenant_id as t from ${sql.raw(`${hubSchema}.workers`)} group by 1 order by count(*) desc, 1`.execute(hub)).rows.map((r) => r.t);
+    const tenants = (
+      await sql<{ t: string }>`select tenant_id as t from ${sql.raw(`${hubSchema}.workers`)} group by 1 order by count(*) desc, 1`.execute(hub)
+    ).rows.map((r) => r.t);
 
     const bareCopy = async () => {
       const client = await poolOf(hub).connect();
@@ -89,7 +91,15 @@ export async function runHistoryBench(): Promise<unknown> {
     const day = async (label: string, logicalDate: string, runId: number) => {
       const started = performance.now();
       const extracts = await inParallel(tenants, PARALLEL, (tenant) =>
-        extractScope({ hub, schema: hubSchema, entities, scope: tenant, dir: path.join(staging, label, tenant), onRejects: async () => undefined, compression }),
+        extractScope({
+          hub,
+          schema: hubSchema,
+          entities,
+          scope: tenant,
+          dir: path.join(staging, label, tenant),
+          onRejects: async () => undefined,
+          compression,
+        }),
       );
       const extractSeconds = seconds(started);
       t = performance.now();
@@ -134,7 +144,11 @@ export async function runHistoryBench(): Promise<unknown> {
       bareCopyRuns: [bareBefore, bareAfter],
       bareCopyRowsPerSecond: perSecond(WORKERS, bare),
       initial: { ...initial, extractVsBareCopy: Number((initial.extractSeconds / bare).toFixed(2)) },
-      changeDay: { changedWorkers: mutation.updated + mutation.hired + mutation.terminated + mutation.deleted, ...changeDay, extractVsBareCopy: Number((changeDay.extractSeconds / bare).toFixed(2)) },
+      changeDay: {
+        changedWorkers: mutation.updated + mutation.hired + mutation.terminated + mutation.deleted,
+        ...changeDay,
+        extractVsBareCopy: Number((changeDay.extractSeconds / bare).toFixed(2)),
+      },
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       targets: { initialExtractPlusLoadSeconds: 60, changeDayExtractPlusLoadSeconds: 15, peakRssMb: 300, extractVsBareCopy: 2 },
     };

@@ -35,7 +35,12 @@ export async function runDemo(opts: { dag: string; keep?: boolean }): Promise<vo
       holdForDemo(rt, 'payroll-db', DEMO_HOLD_MS);
       const syncRun = await rt.engine.triggerRun(SYNC_DAG, { conf: { source: 'demo' } });
       await new Promise((r) => setTimeout(r, 300));
-      const waiting = await rt.db.selectFrom('task_instances').select(['task_id', 'state', 'deferred_reason']).where('run_id', '=', syncRun.id).where('state', '=', 'deferred').execute();
+      const waiting = await rt.db
+        .selectFrom('task_instances')
+        .select(['task_id', 'state', 'deferred_reason'])
+        .where('run_id', '=', syncRun.id)
+        .where('state', '=', 'deferred')
+        .execute();
       for (const w of waiting) say(`   ${w.task_id}: ${w.state} (${w.deferred_reason})`);
       const [syncFinished] = await watchRuns(rt, [syncRun.id], `demo ${SYNC_DAG}`);
       await printRunSummary(rt, syncFinished!);
@@ -99,10 +104,16 @@ async function demoHistory(rt: Runtime, say: (text: string) => void): Promise<Da
   const workers = (await hubStats(hub, schema)).filter((c) => c.entity === 'workers').reduce((n, c) => n + c.rows, 0);
   if (!workers) {
     const seeded = await seedHub(hub, schema, DEMO_HUB);
-    say(`   seeded ${schema}: ${Object.entries(seeded.rows).map(([e, n]) => `${n} ${e}`).join(', ')}`);
+    say(
+      `   seeded ${schema}: ${Object.entries(seeded.rows)
+        .map(([e, n]) => `${n} ${e}`)
+        .join(', ')}`,
+    );
   } else {
     const changed = await mutateHub(hub, schema, { seed: Math.floor(Date.now() / 86_400_000) % 1000, rate: 0.01, at: new Date() });
-    say(`   ${schema} already seeded (${workers} workers): one day of changes: ${changed.updated} updated, ${changed.hired} hired, ${changed.terminated} terminated, ${changed.deleted} deleted`);
+    say(
+      `   ${schema} already seeded (${workers} workers): one day of changes: ${changed.updated} updated, ${changed.hired} hired, ${changed.terminated} terminated, ${changed.deleted} deleted`,
+    );
   }
   // A run by hand covers the last complete night, as that night's scheduled run does: the
   // ledger keys loads by that interval, so the scheduled run finds it loaded (and applies only

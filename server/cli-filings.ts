@@ -50,7 +50,10 @@ async function validateCommand(file: string | undefined, opts: { jurisdiction?: 
     return;
   }
   if (violations.length) {
-    printRows(violations.map((v) => ({ record: v.record, field: v.field, rule: v.rule, message: v.message })), false);
+    printRows(
+      violations.map((v) => ({ record: v.record, field: v.field, rule: v.rule, message: v.message })),
+      false,
+    );
     process.stdout.write(`${file}: ${violations.length} violation${violations.length === 1 ? '' : 's'} of ${j.title} (${j.spec.version}) rules\n`);
   } else {
     process.stdout.write(`${file}: valid ${j.title} (${j.spec.version}): ${totals.records} records; ${describeTotals(totals.money) || 'no money totals'}\n`);
@@ -58,9 +61,14 @@ async function validateCommand(file: string | undefined, opts: { jurisdiction?: 
 }
 
 async function listCommand(opts: { period?: string; tenant?: string; jurisdiction?: string; json?: boolean }): Promise<void> {
-  if (opts.jurisdiction && !JURISDICTIONS.some((j) => j.code === opts.jurisdiction)) return usage('list', `unknown jurisdiction '${opts.jurisdiction}'; known: ${known()}`);
+  if (opts.jurisdiction && !JURISDICTIONS.some((j) => j.code === opts.jurisdiction))
+    return usage('list', `unknown jurisdiction '${opts.jurisdiction}'; known: ${known()}`);
   const outbox = outboxDirOf((await import('./config.ts')).loadConfig());
-  const { filings, unfinished, skipped } = await (await import('../tasks/filings/outbox.ts')).listOutbox(outbox, { period: opts.period, tenant: opts.tenant, jurisdiction: opts.jurisdiction });
+  const { filings, unfinished, skipped } = await (await import('../tasks/filings/outbox.ts')).listOutbox(outbox, {
+    period: opts.period,
+    tenant: opts.tenant,
+    jurisdiction: opts.jurisdiction,
+  });
   if (opts.json) printJson({ outbox, filings: filings.map((f) => ({ folder: f.folder, ...f.manifest })), unfinished, skipped });
   else {
     printRows(

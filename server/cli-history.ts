@@ -4,13 +4,20 @@ import { dayOption, wholeNumber } from './cli-args.ts';
 import { printJson, printRows, withRuntime } from './cli-output.ts';
 import type { Runtime } from './runtime.ts';
 
-
 const percent = (rate: number) => `${(rate * 100).toFixed(3)}%`;
 
 /** Prints what reconciliation found for a run (default: the latest reconciled run); exit 1 when any failed. */
 export async function reconcileReport(rt: Runtime, runId: number | undefined, json: boolean): Promise<boolean> {
   const db = rt.db;
-  const run = runId ?? (await db.selectFrom('reconciliations').select((eb) => eb.fn.max('run_id').as('run')).executeTakeFirst())?.run ?? undefined;
+  const run =
+    runId ??
+    (
+      await db
+        .selectFrom('reconciliations')
+        .select((eb) => eb.fn.max('run_id').as('run'))
+        .executeTakeFirst()
+    )?.run ??
+    undefined;
   // With --json stdout holds one JSON document whatever happens; the explanation goes to stderr.
   const none = (text: string): void => {
     if (!json) return void process.stdout.write(text);
@@ -23,7 +30,9 @@ export async function reconcileReport(rt: Runtime, runId: number | undefined, js
   }
   const rows = await db.selectFrom('reconciliations').selectAll().where('run_id', '=', Number(run)).orderBy('tenant_id').orderBy('entity').execute();
   if (!rows.length) {
-    none(`run ${run} has no reconciliations: it is not a run of the history DAG, its reconcile tasks did not run, or they were skipped (see hubflow runs show ${run})\n`);
+    none(
+      `run ${run} has no reconciliations: it is not a run of the history DAG, its reconcile tasks did not run, or they were skipped (see hubflow runs show ${run})\n`,
+    );
     return false;
   }
   const fields = await db
@@ -63,7 +72,14 @@ export async function reconcileReport(rt: Runtime, runId: number | undefined, js
       const scope = new Map(rows.map((r) => [r.id, `${r.tenant_id || '(global)'} ${r.entity}`]));
       process.stdout.write('\nmismatches by field\n\n');
       printRows(
-        fields.map((f) => ({ scope: scope.get(f.reconciliation_id), field: f.field, class: f.field_class, severity: f.severity, records: f.mismatched, 'sample keys': f.sample_keys.join(' ') })),
+        fields.map((f) => ({
+          scope: scope.get(f.reconciliation_id),
+          field: f.field,
+          class: f.field_class,
+          severity: f.severity,
+          records: f.mismatched,
+          'sample keys': f.sample_keys.join(' '),
+        })),
         false,
       );
     }
@@ -99,9 +115,18 @@ export function registerHistoryCommands(program: Command): void {
       withRuntime(async (rt) => {
         const { HUB_ENTITIES } = await import('./hub/entities.ts');
         const { approveDeletes } = await import('../tasks/history/apply.ts');
-        if (opts.entity !== '*' && !HUB_ENTITIES[opts.entity]) throw new Error(`--entity: unknown entity '${opts.entity}'; known: ${Object.keys(HUB_ENTITIES).join(', ')}`);
-        await approveDeletes(await rt.connections.warehouse(), HUB_ENTITIES, { entity: opts.entity, tenant: opts.tenant, logicalDate: opts.date, approvedBy: opts.by, reason: opts.reason });
-        process.stdout.write(`approved: ${opts.entity === '*' ? 'every entity' : opts.entity} of '${opts.tenant}' on ${opts.date} may delete beyond the guard; clear the failed load task to apply it\n`);
+        if (opts.entity !== '*' && !HUB_ENTITIES[opts.entity])
+          throw new Error(`--entity: unknown entity '${opts.entity}'; known: ${Object.keys(HUB_ENTITIES).join(', ')}`);
+        await approveDeletes(await rt.connections.warehouse(), HUB_ENTITIES, {
+          entity: opts.entity,
+          tenant: opts.tenant,
+          logicalDate: opts.date,
+          approvedBy: opts.by,
+          reason: opts.reason,
+        });
+        process.stdout.write(
+          `approved: ${opts.entity === '*' ? 'every entity' : opts.entity} of '${opts.tenant}' on ${opts.date} may delete beyond the guard; clear the failed load task to apply it\n`,
+        );
       }),
     );
 }

@@ -48,11 +48,21 @@ export function registerHubCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action((opts: { tenants: number; workers: number; seed: number; reset?: boolean; json?: boolean }) =>
       withHub(async (db, schema) => {
-        const result = await (await import('./hub/seed.ts')).seedHub(db, schema, { tenants: opts.tenants, workers: opts.workers, seed: opts.seed, reset: opts.reset });
+        const result = await (await import('./hub/seed.ts')).seedHub(db, schema, {
+          tenants: opts.tenants,
+          workers: opts.workers,
+          seed: opts.seed,
+          reset: opts.reset,
+        });
         if (opts.json) return printJson({ schema, ...result });
         const total = Object.values(result.rows).reduce((a, b) => a + b, 0);
-        printRows(Object.entries(result.rows).map(([entity, rows]) => ({ entity, rows })), false);
-        say(`seeded ${schema}: ${total.toLocaleString('en')} rows in ${result.seconds.toFixed(1)} s (${Math.round(total / result.seconds).toLocaleString('en')} rows/s)`);
+        printRows(
+          Object.entries(result.rows).map(([entity, rows]) => ({ entity, rows })),
+          false,
+        );
+        say(
+          `seeded ${schema}: ${total.toLocaleString('en')} rows in ${result.seconds.toFixed(1)} s (${Math.round(total / result.seconds).toLocaleString('en')} rows/s)`,
+        );
       }),
     );
 
@@ -67,8 +77,12 @@ export function registerHubCommands(program: Command): void {
       withHub(async (db, schema) => {
         const result = await (await import('./hub/mutate.ts')).mutateHub(db, schema, { seed: opts.seed, rate: opts.rate, at: opts.at });
         if (opts.json) return printJson({ schema, ...result });
-        const fields = Object.entries(result.byField).map(([k, n]) => `${k} ${n}`).join(', ');
-        say(`${schema} on ${result.day}: ${result.updated} updated (${fields}), ${result.hired} hired, ${result.terminated} terminated, ${result.deleted} deleted, of ${result.workersBefore} workers, in ${result.seconds.toFixed(1)} s`);
+        const fields = Object.entries(result.byField)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
+        say(
+          `${schema} on ${result.day}: ${result.updated} updated (${fields}), ${result.hired} hired, ${result.terminated} terminated, ${result.deleted} deleted, of ${result.workersBefore} workers, in ${result.seconds.toFixed(1)} s`,
+        );
       }),
     );
 
@@ -81,7 +95,10 @@ export function registerHubCommands(program: Command): void {
         const started = performance.now();
         const counts = await (await import('./hub/stats.ts')).hubStats(db, schema);
         if (opts.json) return printJson(counts);
-        printRows(counts.map((c) => ({ entity: c.entity, tenant: c.tenant ?? '(global)', rows: c.rows })), false);
+        printRows(
+          counts.map((c) => ({ entity: c.entity, tenant: c.tenant ?? '(global)', rows: c.rows })),
+          false,
+        );
         say(`${schema}: ${counts.reduce((a, c) => a + c.rows, 0).toLocaleString('en')} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       }),
     );

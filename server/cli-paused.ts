@@ -15,7 +15,9 @@ export async function pausedDags(config: Config): Promise<Map<string, boolean>> 
   const client = new pg.Client({ connectionString: postgres.url });
   try {
     await client.connect();
-    const { rows } = await client.query<{ dag_id: string; is_paused: boolean }>(`select dag_id, is_paused from ${client.escapeIdentifier(config.HUBFLOW_DB_SCHEMA)}.dags`);
+    const { rows } = await client.query<{ dag_id: string; is_paused: boolean }>(
+      `select dag_id, is_paused from ${client.escapeIdentifier(config.HUBFLOW_DB_SCHEMA)}.dags`,
+    );
     return new Map(rows.map((r) => [r.dag_id, r.is_paused]));
   } catch (err) {
     if (NOT_CREATED.has((err as { code?: string }).code ?? '')) return new Map();

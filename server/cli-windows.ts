@@ -48,7 +48,9 @@ export function registerWindowCommands(program: Command): void {
 
   windows
     .command('check')
-    .description('every scheduled run of the next days against every blackout its tasks meet; exit 1 if a task cannot start inside its start window (or before its deadline)')
+    .description(
+      'every scheduled run of the next days against every blackout its tasks meet; exit 1 if a task cannot start inside its start window (or before its deadline)',
+    )
     .option('--days <n>', 'how many days ahead', '7')
     .option('--strict', 'exit 1 on any collision, even one that only defers a task')
     .option('--json', 'print JSON')
@@ -59,10 +61,13 @@ export function registerWindowCommands(program: Command): void {
       const collisions = findCollisions(registry, from, new Date(from.getTime() + days(opts.days) * 86_400_000));
       const failing = collisions.filter((c) => c.missesWindow || c.missesDeadline || opts.strict);
       if (opts.json) printJson({ from, days: Number(opts.days), collisions, failing: failing.length });
-      else if (!collisions.length) process.stdout.write(`no collisions in the next ${opts.days} days (${registry.dags.size} DAGs, ${registry.resources.size} resources)\n`);
+      else if (!collisions.length)
+        process.stdout.write(`no collisions in the next ${opts.days} days (${registry.dags.size} DAGs, ${registry.resources.size} resources)\n`);
       else {
         process.stdout.write(`${collisions.map(describeCollision).join('\n')}\n\n`);
-        process.stdout.write(`${collisions.length} task starts meet a blackout; ${failing.length} ${opts.strict ? 'fail --strict' : 'cannot start inside their window or before their deadline'}\n`);
+        process.stdout.write(
+          `${collisions.length} task starts meet a blackout; ${failing.length} ${opts.strict ? 'fail --strict' : 'cannot start inside their window or before their deadline'}\n`,
+        );
       }
       if (failing.length || registry.errors.length) process.exitCode = 1;
     });
@@ -82,7 +87,9 @@ export function registerWindowCommands(program: Command): void {
         resource: resource.id,
         slots: resource.slots ?? null,
         onBlackout: resource.onBlackout,
-        blackouts: resource.blackouts.flatMap((b) => b.overlapping(from, to).map((w) => ({ ...w, timezone: b.timezone }))).sort((a, b) => a.start.getTime() - b.start.getTime()),
+        blackouts: resource.blackouts
+          .flatMap((b) => b.overlapping(from, to).map((w) => ({ ...w, timezone: b.timezone })))
+          .sort((a, b) => a.start.getTime() - b.start.getTime()),
         starts: runs.flatMap(({ dag, due }) =>
           taskStarts(registry, dag, due)
             .filter((s) => s.task.uses.includes(resource.id))
@@ -91,9 +98,12 @@ export function registerWindowCommands(program: Command): void {
       }));
       if (opts.json) return printJson({ from, to, resources: calendar });
       for (const r of calendar) {
-        process.stdout.write(`${r.resource}  (${r.slots ? `${r.slots} slots` : 'no slot limit'}; a running task ${r.onBlackout === 'finish' ? 'finishes' : 'is cancelled'} when a blackout begins)\n`);
+        process.stdout.write(
+          `${r.resource}  (${r.slots ? `${r.slots} slots` : 'no slot limit'}; a running task ${r.onBlackout === 'finish' ? 'finishes' : 'is cancelled'} when a blackout begins)\n`,
+        );
         if (!r.blackouts.length) process.stdout.write('  no blackouts\n');
-        for (const b of r.blackouts) process.stdout.write(`  held   ${local(b.start, b.timezone)} to ${local(b.end, b.timezone, false)} ${b.timezone}  ${b.reason}\n`);
+        for (const b of r.blackouts)
+          process.stdout.write(`  held   ${local(b.start, b.timezone)} to ${local(b.end, b.timezone, false)} ${b.timezone}  ${b.reason}\n`);
         for (const s of r.starts) {
           const moved = s.startsAt > s.due ? `, deferred to ${local(s.startsAt, s.timezone, false)}` : '';
           process.stdout.write(`  start  ${local(s.due, s.timezone)} ${s.timezone}  ${s.dag}/${s.task}${moved}\n`);

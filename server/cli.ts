@@ -33,7 +33,6 @@ const program = usageErrorsExit2(
     .showHelpAfterError(),
 );
 
-
 /** Runs the start of a process; if it fails, what was opened is closed, so the process exits with the error. */
 async function closedOnFailure<T>(rt: Runtime, start: () => Promise<T>, closers: (() => Promise<void>)[] = []): Promise<T> {
   try {
@@ -93,10 +92,22 @@ dags
         tries: t.retry.attempts,
         timeoutMs: t.timeoutMs ?? null,
       }));
-      const info = { dag: dag.id, description: dag.description, owner: dag.owner ?? null, file: dag.file, schedule: dag.schedule ?? null, catchup: dag.catchup, maxActiveRuns: dag.maxActiveRuns, nextTicks: next, tasks };
+      const info = {
+        dag: dag.id,
+        description: dag.description,
+        owner: dag.owner ?? null,
+        file: dag.file,
+        schedule: dag.schedule ?? null,
+        catchup: dag.catchup,
+        maxActiveRuns: dag.maxActiveRuns,
+        nextTicks: next,
+        tasks,
+      };
       if (opts.json) return printJson(info);
       process.stdout.write(`${dag.id}${dag.description ? ` — ${dag.description}` : ''}\n`);
-      process.stdout.write(`file: ${dag.file ?? '(inline)'}\nschedule: ${dag.schedule ? `${dag.schedule.cron} in ${dag.schedule.timezone}` : 'none (manual)'}; catchup ${dag.catchup}; max active runs ${dag.maxActiveRuns}\n`);
+      process.stdout.write(
+        `file: ${dag.file ?? '(inline)'}\nschedule: ${dag.schedule ? `${dag.schedule.cron} in ${dag.schedule.timezone}` : 'none (manual)'}; catchup ${dag.catchup}; max active runs ${dag.maxActiveRuns}\n`,
+      );
       if (next.length) process.stdout.write(`next ticks: ${next.join(', ')}\n`);
       printRows(tasks, false);
     }),
@@ -148,7 +159,10 @@ dags
         clearInterval(sweeper);
         interrupt.done();
         await worker.close();
-        await rt.engine.dispatcher.queueOf(created.id).obliterate({ force: true }).catch(() => undefined);
+        await rt.engine.dispatcher
+          .queueOf(created.id)
+          .obliterate({ force: true })
+          .catch(() => undefined);
       }
     }, WAIT),
   );
@@ -157,9 +171,12 @@ dags
   .command('backfill <dag>')
   .description('run every interval with a logical date in [--from, --to], oldest first; exit 1 if any failed')
   .requiredOption('--from <date>', 'first logical date (inclusive; a date alone: from the start of that day)', parseCliDate)
-  .requiredOption('--to <date>', "last logical date (inclusive; a date alone: to the end of that day, so its tick is included)", parseCliDate)
+  .requiredOption('--to <date>', 'last logical date (inclusive; a date alone: to the end of that day, so its tick is included)', parseCliDate)
   .addOption(json)
-  .addHelpText('after', "\nA date without a time (2026-03-04) is that whole day in the DAG's time zone; with a time\n(2026-03-04T06:00:00Z) it is that instant. Both ends are inclusive.")
+  .addHelpText(
+    'after',
+    "\nA date without a time (2026-03-04) is that whole day in the DAG's time zone; with a time\n(2026-03-04T06:00:00Z) it is that instant. Both ends are inclusive.",
+  )
   .action((dagId: string, opts: { from: CliDate; to: CliDate; json?: boolean }) =>
     withRuntime(async (rt) => {
       const worker = (await processes()).startWorker(rt);
@@ -180,7 +197,12 @@ dags
         if (interrupt.signal.aborted) {
           clearInterval(activator);
           await worker.close({ abandon: true });
-          await reportInterrupted(rt, ids, `hubflow runs cancel --dag ${dagId} --type backfill`, 'a running scheduler and its workers go on with them (a task this command was running is tried again once its heartbeat lapses)');
+          await reportInterrupted(
+            rt,
+            ids,
+            `hubflow runs cancel --dag ${dagId} --type backfill`,
+            'a running scheduler and its workers go on with them (a task this command was running is tried again once its heartbeat lapses)',
+          );
           return;
         }
         const rows = runs.map((r) => ({ run: r.id, logical_date: r.logical_date, state: r.state }));
@@ -218,7 +240,13 @@ function onInterrupt(): { signal: AbortSignal; done(): void } {
 /** After Ctrl-C: which of the runs are left unfinished, and the command that cancels them; exit 130. */
 async function reportInterrupted(rt: Runtime, runIds: number[], cancel: string, whoGoesOn: string): Promise<void> {
   process.exitCode = 130;
-  const left = await rt.db.selectFrom('dag_runs').select(['id', 'state', 'logical_date']).where('id', 'in', runIds).where('state', 'in', ['queued', 'running']).orderBy('logical_date').execute();
+  const left = await rt.db
+    .selectFrom('dag_runs')
+    .select(['id', 'state', 'logical_date'])
+    .where('id', 'in', runIds)
+    .where('state', 'in', ['queued', 'running'])
+    .orderBy('logical_date')
+    .execute();
   if (!left.length) {
     process.stderr.write('interrupted: every run had already finished\n');
     return;
@@ -232,7 +260,10 @@ async function reportInterrupted(rt: Runtime, runIds: number[], cancel: string, 
   );
 }
 
-for (const [name, paused] of [['pause', true], ['unpause', false]] as const) {
+for (const [name, paused] of [
+  ['pause', true],
+  ['unpause', false],
+] as const) {
   dags
     .command(`${name} <dag>`)
     .description(paused ? 'stop creating scheduled runs (runs already started go on)' : 'resume scheduling')
@@ -297,7 +328,15 @@ runs
       const runIds = ids.length ? ids.map((id) => parseRunIdArg(id)) : undefined;
       if (opts.dag) rt.engine.dag(opts.dag);
       const cancelled = await rt.engine.cancelRuns({ runIds, dagId: opts.dag, state: opts.state, runType: opts.type, reason: opts.reason });
-      const rows = cancelled.map((r) => ({ run: r.id, dag: r.dagId, logical_date: r.logicalDate, type: r.runType, was: r.was, tasks_cancelled: r.tasks, tasks_aborted: r.interrupted }));
+      const rows = cancelled.map((r) => ({
+        run: r.id,
+        dag: r.dagId,
+        logical_date: r.logicalDate,
+        type: r.runType,
+        was: r.was,
+        tasks_cancelled: r.tasks,
+        tasks_aborted: r.interrupted,
+      }));
       if (opts.json) return printJson(rows);
       if (!rows.length) process.stdout.write(`no ${opts.state ?? 'queued or running'} runs to cancel\n`);
       else printRows(rows, false);

@@ -39,7 +39,10 @@ async function prepareDagImports(dir: string): Promise<void> {
   }
   if (resolverRegistered) return;
   register('../../bin/resolve-hubflow.js', import.meta.url, {
-    data: { entry: new URL('../index.js', import.meta.url).href, compiled: { root: new URL('../../', import.meta.url).href, dist: new URL('../', import.meta.url).href } },
+    data: {
+      entry: new URL('../index.js', import.meta.url).href,
+      compiled: { root: new URL('../../', import.meta.url).href, dist: new URL('../', import.meta.url).href },
+    },
   });
   resolverRegistered = true;
 }

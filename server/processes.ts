@@ -4,14 +4,17 @@ import type { Runtime } from './runtime.ts';
 
 /** A worker process's part: BullMQ consumers running tasks. */
 export function startWorker(rt: Runtime, options: { concurrency?: number; queue?: string } = {}): Executor {
-  return reportingOutages(rt, new Executor(rt.engine, rt.log.child({ component: 'worker' }), {
-    connection: rt.connection,
-    prefix: rt.config.HUBFLOW_QUEUE_PREFIX,
-    concurrency: options.concurrency ?? rt.config.HUBFLOW_WORKER_CONCURRENCY,
-    lockMs: rt.config.HUBFLOW_LOCK_MS,
-    connections: rt.connections,
-    queue: options.queue,
-  }));
+  return reportingOutages(
+    rt,
+    new Executor(rt.engine, rt.log.child({ component: 'worker' }), {
+      connection: rt.connection,
+      prefix: rt.config.HUBFLOW_QUEUE_PREFIX,
+      concurrency: options.concurrency ?? rt.config.HUBFLOW_WORKER_CONCURRENCY,
+      lockMs: rt.config.HUBFLOW_LOCK_MS,
+      connections: rt.connections,
+      queue: options.queue,
+    }),
+  );
 }
 
 /**

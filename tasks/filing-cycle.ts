@@ -63,8 +63,12 @@ export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
   }
   await saveRefused(ctx, plan.refused);
   for (const r of plan.refused) ctx.log.warn(r, `filing refused: ${refusedLabel(r)}`);
-  ctx.log.info({ asOf: asOf.toISOString(), selection: conf.selection, filings: plan.items.length, overdue: plan.overdue.length, refused: plan.refused.length }, 'filings planned');
-  if (conf.selection && !plan.items.length) ctx.log.warn({ selection: conf.selection }, 'the selection names no filing: no tenant has an employer there, or no period is due');
+  ctx.log.info(
+    { asOf: asOf.toISOString(), selection: conf.selection, filings: plan.items.length, overdue: plan.overdue.length, refused: plan.refused.length },
+    'filings planned',
+  );
+  if (conf.selection && !plan.items.length)
+    ctx.log.warn({ selection: conf.selection }, 'the selection names no filing: no tenant has an employer there, or no period is due');
   return plan.items;
 }
 
@@ -73,7 +77,8 @@ export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extrac
   const result = await extractStep(env(ctx), ctx.item);
   if ('nothing' in result) ctx.log.info({ ...ctx.item }, `nothing to file: ${result.nothing}`);
   else ctx.log.info({ ...ctx.item, snapshotAt: result.snapshotAt, records: result.records, rejected: result.extractRejected }, 'filing extracted');
-  if (!('nothing' in result) && result.extractRejected) ctx.log.warn({ ...ctx.item, rejected: result.extractRejected }, 'records refused at extract: see the run\'s rejects');
+  if (!('nothing' in result) && result.extractRejected)
+    ctx.log.warn({ ...ctx.item, rejected: result.extractRejected }, "records refused at extract: see the run's rejects");
   return result;
 }
 
@@ -97,10 +102,14 @@ export async function deliverCycle(ctx: TaskContext<Verified | NothingToFile | n
   const prev = upstreamItem(ctx, 'the verification');
   const result = await deliverStep(env(ctx), prev);
   const label = filingLabel(result.item);
-  if (result.status === 'delivered') ctx.log.info({ ...result.item, folder: result.folder, records: result.records, rejected: result.rejected }, 'filing delivered');
+  if (result.status === 'delivered')
+    ctx.log.info({ ...result.item, folder: result.folder, records: result.records, rejected: result.rejected }, 'filing delivered');
   if (result.late) await ctx.alert(`filing delivered LATE: ${label}, deadline ${result.deadline}`, { ...result.item, deadline: result.deadline });
   if (result.replacedSha256) {
-    await ctx.alert(`filing REPLACED: ${label} differs from the one delivered before (sha256 ${result.replacedSha256.slice(0, 12)} -> ${result.sha256!.slice(0, 12)}); if the old one was submitted, the authority needs a correction`, { ...result.item });
+    await ctx.alert(
+      `filing REPLACED: ${label} differs from the one delivered before (sha256 ${result.replacedSha256.slice(0, 12)} -> ${result.sha256!.slice(0, 12)}); if the old one was submitted, the authority needs a correction`,
+      { ...result.item },
+    );
   }
   return result;
 }
@@ -140,7 +149,14 @@ async function saveRefused(ctx: TaskContext<unknown>, refused: Refused[]): Promi
 }
 
 async function readRefused(ctx: TaskContext<unknown>): Promise<Refused[]> {
-  const rows = await ctx.connections.store.selectFrom('rejects').select('raw').where('run_id', '=', ctx.runId).where('task_id', '=', 'plan').where('field', '=', 'tenant_id').orderBy('id').execute();
+  const rows = await ctx.connections.store
+    .selectFrom('rejects')
+    .select('raw')
+    .where('run_id', '=', ctx.runId)
+    .where('task_id', '=', 'plan')
+    .where('field', '=', 'tenant_id')
+    .orderBy('id')
+    .execute();
   return rows.map((r) => JSON.parse(r.raw!) as Refused);
 }
 
@@ -159,14 +175,20 @@ export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
     else {
       const deadline = periodOrFail(jurisdiction(item.jurisdiction), item.period).deadline.toISOString();
       report.notDelivered.push({ ...item, deadline });
-      await ctx.alert(`filing NOT DELIVERED: ${filingLabel(item)}, deadline ${deadline}; see the failed task of map index ${i} in run ${ctx.runId}`, { ...item, deadline, mapIndex: i });
+      await ctx.alert(`filing NOT DELIVERED: ${filingLabel(item)}, deadline ${deadline}; see the failed task of map index ${i} in run ${ctx.runId}`, {
+        ...item,
+        deadline,
+        mapIndex: i,
+      });
     }
   }
   for (const r of report.refused) await ctx.alert(`filing NOT FILED: ${refusedLabel(r)}`, { ...r });
   ctx.log.info(report, 'filing cycle done');
   // Nothing else fails for a refused filing: the run must not end green while one is not made.
   if (report.refused.length) {
-    throw new PermanentError(`${report.refused.length} filing${report.refused.length > 1 ? 's' : ''} not made because the employer's tenant id is invalid: ${report.refused.map((r) => `${r.jurisdiction} ${r.period} for employer ${r.orgId} (${r.problem})`).join('; ')}`);
+    throw new PermanentError(
+      `${report.refused.length} filing${report.refused.length > 1 ? 's' : ''} not made because the employer's tenant id is invalid: ${report.refused.map((r) => `${r.jurisdiction} ${r.period} for employer ${r.orgId} (${r.problem})`).join('; ')}`,
+    );
   }
   return report;
 }

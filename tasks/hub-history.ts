@@ -115,7 +115,9 @@ export async function listScopes(ctx: TaskContext): Promise<Scope[]> {
       return { ids: await hubTenantIds(client, schema, entities), sizes: new Map(rows.map((r) => [r.tenant, Number(r.n)])) };
     }),
   );
-  const rows = ids.map((tenant) => ({ tenant, n: tenant === null ? 0 : (sizes.get(tenant) ?? 0) })).sort((a, b) => b.n - a.n || String(a.tenant).localeCompare(String(b.tenant)));
+  const rows = ids
+    .map((tenant) => ({ tenant, n: tenant === null ? 0 : (sizes.get(tenant) ?? 0) }))
+    .sort((a, b) => b.n - a.n || String(a.tenant).localeCompare(String(b.tenant)));
   const valid = rows.map((r) => r.tenant).filter((t): t is string => tenantIdProblem(t) === null);
   const invalid = rows.flatMap((r) => {
     const problem = tenantIdProblem(r.tenant);
@@ -127,7 +129,9 @@ export async function listScopes(ctx: TaskContext): Promise<Scope[]> {
     const unknown = selection.tenants.filter((t) => !known.has(t));
     if (unknown.length) {
       const some = valid.slice(0, 20).join(', ') + (valid.length > 20 ? `, ... (${valid.length} in all)` : '');
-      throw new PermanentError(`conf.tenants: ${unknown.map((t) => `'${t}'`).join(', ')} ${unknown.length > 1 ? 'are not tenants' : 'is not a tenant'} of the hub (no rows in any of its tables); its tenants: ${some || 'none'}`);
+      throw new PermanentError(
+        `conf.tenants: ${unknown.map((t) => `'${t}'`).join(', ')} ${unknown.length > 1 ? 'are not tenants' : 'is not a tenant'} of the hub (no rows in any of its tables); its tenants: ${some || 'none'}`,
+      );
     }
   }
   const tenants = selection.tenants ? valid.filter((t) => selection.tenants!.includes(t)) : valid;
@@ -145,7 +149,19 @@ async function reportLeftOut(ctx: TaskContext, invalid: { tenant: string | null;
   ctx.log.warn({ event: 'tenants_left_out', tenants: invalid }, message);
   await store
     .insertInto('rejects')
-    .values(invalid.map((i) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'tenant', entity: entities.clients!.name, tenant_id: i.tenant, record_key: JSON.stringify(i.tenant), field: 'tenant_id', reason: `${i.problem}: no scope, nothing of this tenant is loaded`, raw: null })))
+    .values(
+      invalid.map((i) => ({
+        run_id: ctx.runId,
+        task_id: ctx.taskId,
+        kind: 'tenant',
+        entity: entities.clients!.name,
+        tenant_id: i.tenant,
+        record_key: JSON.stringify(i.tenant),
+        field: 'tenant_id',
+        reason: `${i.problem}: no scope, nothing of this tenant is loaded`,
+        raw: null,
+      })),
+    )
     .execute();
   await ctx.alert(message, { tenants: invalid });
 }
@@ -159,7 +175,9 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
     .deleteFrom('rejects')
     .where('run_id', '=', ctx.runId)
     .where('task_id', '=', ctx.taskId)
-    .where((eb) => (scope === null ? eb.or([eb('tenant_id', 'is', null), sql<boolean>`tenant_id !~ ${TENANT_ID_PATTERN.source}`]) : eb('tenant_id', '=', scope)))
+    .where((eb) =>
+      scope === null ? eb.or([eb('tenant_id', 'is', null), sql<boolean>`tenant_id !~ ${TENANT_ID_PATTERN.source}`]) : eb('tenant_id', '=', scope),
+    )
     .execute();
   const saveRejects = async (rejects: Reject[]) => {
     logRejects(ctx, scope, rejects);
@@ -167,7 +185,20 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
     for (let i = 0; i < rejects.length; i += 1000) {
       await store
         .insertInto('rejects')
-        .values(rejects.slice(i, i + 1000).map((r) => ({ run_id: ctx.runId, task_id: ctx.taskId, kind: 'extract', entity: r.entity, tenant_id: r.tenant, record_key: r.key, field: r.field, rule: r.rule, reason: r.reason, raw: r.raw })))
+        .values(
+          rejects.slice(i, i + 1000).map((r) => ({
+            run_id: ctx.runId,
+            task_id: ctx.taskId,
+            kind: 'extract',
+            entity: r.entity,
+            tenant_id: r.tenant,
+            record_key: r.key,
+            field: r.field,
+            rule: r.rule,
+            reason: r.reason,
+            raw: r.raw,
+          })),
+        )
         .execute();
     }
   };
@@ -175,11 +206,23 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
   const { config } = ctx.connections;
   const compression = config.HUBFLOW_WAREHOUSE === 'snowflake' ? 'gzip' : config.HUBFLOW_STAGING_COMPRESSION;
   const dir = scopeDir(ctx, scope);
-  const result = await extractScope({ hub: ctx.connections.hub(), schema: ctx.connections.hubSchema, entities, scope, dir, onRejects: saveRejects, signal: ctx.signal, compression });
+  const result = await extractScope({
+    hub: ctx.connections.hub(),
+    schema: ctx.connections.hubSchema,
+    entities,
+    scope,
+    dir,
+    onRejects: saveRejects,
+    signal: ctx.signal,
+    compression,
+  });
   const marker: SnapshotMarker = { runId: ctx.runId, snapshotAt: result.snapshotAt };
   await writeFile(path.join(dir, SNAPSHOT_MARKER), JSON.stringify(marker));
   const rejected = result.entities.reduce((n, e) => n + e.rejected, 0);
-  ctx.log.info({ scope: scopeLabel(scope), snapshotAt: result.snapshotAt, rows: result.entities.reduce((n, e) => n + e.staged, 0), rejected }, 'snapshot staged');
+  ctx.log.info(
+    { scope: scopeLabel(scope), snapshotAt: result.snapshotAt, rows: result.entities.reduce((n, e) => n + e.staged, 0), rejected },
+    'snapshot staged',
+  );
   return result;
 }
 
@@ -196,7 +239,8 @@ async function upstreamOf<T>(ctx: TaskContext<T | null>, upstreamTask: string, w
       .where('task_id', '=', upstreamTask)
       .where('map_index', '=', ctx.mapIndex)
       .executeTakeFirst();
-    if (up?.state === 'skipped') throw new SkipTaskError(`${what} #${ctx.mapIndex} was skipped: ${(up.error as { message?: string } | null)?.message ?? 'no reason given'}`);
+    if (up?.state === 'skipped')
+      throw new SkipTaskError(`${what} #${ctx.mapIndex} was skipped: ${(up.error as { message?: string } | null)?.message ?? 'no reason given'}`);
   }
   return upstreamItem(ctx, what);
 }
@@ -209,7 +253,10 @@ function logRejects(ctx: TaskContext, scope: Scope, rejects: Reject[]): void {
     const g = groups.get(id) ?? groups.set(id, { entity: r.entity, field: r.field, rule: r.rule, records: 0, example: r.reason }).get(id)!;
     g.records++;
   }
-  ctx.log.warn({ scope: scopeLabel(scope), rejected: rejects.length, by: [...groups.values()] }, 'records rejected by the record contract (kept in the rejects table)');
+  ctx.log.warn(
+    { scope: scopeLabel(scope), rejected: rejects.length, by: [...groups.values()] },
+    'records rejected by the record contract (kept in the rejects table)',
+  );
 }
 
 export interface LoadResult {
@@ -235,7 +282,9 @@ export async function loadHistory(ctx: TaskContext<ExtractResult | null>): Promi
     if (err instanceof StagingGoneError) {
       const pruned = await prunedReason(ctx, extract.scope, extract.snapshotAt);
       if (pruned) throw new SkipTaskError(pruned);
-      throw new PermanentError(`${scopeLabel(extract.scope)}: ${err.message}. Re-extract this run's snapshots: hubflow tasks clear ${ctx.runId} --task extract`);
+      throw new PermanentError(
+        `${scopeLabel(extract.scope)}: ${err.message}. Re-extract this run's snapshots: hubflow tasks clear ${ctx.runId} --task extract`,
+      );
     }
     throw err;
   }
@@ -302,7 +351,11 @@ async function pruneStaging(ctx: TaskContext, scope: Scope, snapshotAt: string):
     for (const file of await readdir(staged).catch(() => [] as string[])) {
       if (file !== SNAPSHOT_MARKER) await rm(path.join(staged, file), { recursive: true, force: true });
     }
-    if (marker) await writeFile(path.join(staged, SNAPSHOT_MARKER), JSON.stringify({ ...marker, prunedAfter: { runId: ctx.runId, snapshotAt } } satisfies SnapshotMarker));
+    if (marker)
+      await writeFile(
+        path.join(staged, SNAPSHOT_MARKER),
+        JSON.stringify({ ...marker, prunedAfter: { runId: ctx.runId, snapshotAt } } satisfies SnapshotMarker),
+      );
     else {
       await rm(staged, { recursive: true, force: true });
       await rmdir(path.join(runsDir(ctx), dir)).catch(() => undefined); // only when it was the run's last scope
@@ -340,11 +393,35 @@ async function saveReconciliations(ctx: TaskContext, results: EntityReconciliati
         .executeTakeFirstOrThrow();
       // Whole records missing on one side are listed beside the fields, as critical.
       const rows = [
-        ...(r.missingInTarget ? [{ field: MISSING_IN_TARGET, field_class: 'record', severity: 'critical' as const, mismatched: r.missingInTarget, sample_keys: r.samples.missingInTarget }] : []),
-        ...(r.missingInSource ? [{ field: MISSING_IN_SOURCE, field_class: 'record', severity: 'critical' as const, mismatched: r.missingInSource, sample_keys: r.samples.missingInSource }] : []),
+        ...(r.missingInTarget
+          ? [
+              {
+                field: MISSING_IN_TARGET,
+                field_class: 'record',
+                severity: 'critical' as const,
+                mismatched: r.missingInTarget,
+                sample_keys: r.samples.missingInTarget,
+              },
+            ]
+          : []),
+        ...(r.missingInSource
+          ? [
+              {
+                field: MISSING_IN_SOURCE,
+                field_class: 'record',
+                severity: 'critical' as const,
+                mismatched: r.missingInSource,
+                sample_keys: r.samples.missingInSource,
+              },
+            ]
+          : []),
         ...r.fields.map((f) => ({ field: f.field, field_class: f.fieldClass, severity: f.severity, mismatched: f.mismatched, sample_keys: f.sampleKeys })),
       ];
-      if (rows.length) await trx.insertInto('reconciliation_fields').values(rows.map((x) => ({ reconciliation_id: id, ...x }))).execute();
+      if (rows.length)
+        await trx
+          .insertInto('reconciliation_fields')
+          .values(rows.map((x) => ({ reconciliation_id: id, ...x })))
+          .execute();
     }
   });
 }

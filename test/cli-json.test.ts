@@ -26,7 +26,10 @@ beforeAll(async () => {
   spawnSync('mkdir', ['-p', dags]);
   copyFileSync(path.join(root, 'test/fixtures/dags/cli-check.ts'), path.join(dags, 'cli-check.ts'));
   // A task that prints as task code does: a log line, never part of the command's output.
-  writeFileSync(path.join(dags, 'chatty.ts'), `import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'chatty', tasks: { say: task({ run: () => { console.log('hello from a task'); return 1; } }) } });\n`);
+  writeFileSync(
+    path.join(dags, 'chatty.ts'),
+    `import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'chatty', tasks: { say: task({ run: () => { console.log('hello from a task'); return 1; } }) } });\n`,
+  );
   writeFileSync(path.join(dags, 'broken.ts'), `import { defineDag } from 'hubflow';\nexport default defineDag({ id: 'broken', tasks: {`);
   rt = await testRuntime(await loadDags(path.join(root, 'test/fixtures/dags')));
   env = {
@@ -50,7 +53,11 @@ afterAll(async () => {
 });
 
 function hubflow(...args: string[]) {
-  const result = spawnSync(process.execPath, [path.join(root, 'bin/hubflow.js'), ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(process.execPath, [path.join(root, 'bin/hubflow.js'), ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -37,7 +37,9 @@ function start(...args: string[]) {
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.on('exit', (status) => resolve({ status, stdout, stderr })));
+  const exited = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('exit', (status) => resolve({ status, stdout, stderr })),
+  );
   return { child, exited };
 }
 
@@ -88,7 +90,13 @@ describe('Ctrl-C', () => {
   it('of dags backfill says which runs it leaves and the command that cancels them, and exits non-zero', async () => {
     const { child, exited } = start('dags', 'backfill', 'cli-slow', '--from', '2025-06-01T06:00:00Z', '--to', '2025-06-05T06:00:00Z');
     await until(async () => {
-      const running = await rt.db.selectFrom('task_instances').select('id').where('dag_id', '=', 'cli-slow').where('task_id', '=', 'wait').where('state', '=', 'running').execute();
+      const running = await rt.db
+        .selectFrom('task_instances')
+        .select('id')
+        .where('dag_id', '=', 'cli-slow')
+        .where('task_id', '=', 'wait')
+        .where('state', '=', 'running')
+        .execute();
       return running.length > 0;
     }, 'the backfill to start its first task');
     child.kill('SIGINT');
@@ -111,7 +119,12 @@ describe('Ctrl-C', () => {
       const running = await rt.db.selectFrom('task_instances').select('id').where('dag_id', '=', 'cli-slow').where('state', '=', 'running').execute();
       return running.length > 0;
     }, 'the test to start its task');
-    const run = await rt.db.selectFrom('dag_runs').select('id').where('run_type', '=', 'test').where('logical_date', '=', new Date('2025-07-01T06:00:00Z')).executeTakeFirstOrThrow();
+    const run = await rt.db
+      .selectFrom('dag_runs')
+      .select('id')
+      .where('run_type', '=', 'test')
+      .where('logical_date', '=', new Date('2025-07-01T06:00:00Z'))
+      .executeTakeFirstOrThrow();
     child.kill('SIGINT');
     const { status, stderr } = await exited;
     expect(status).toBe(130);
@@ -126,7 +139,8 @@ describe('hubflow dags test next to a running worker', () => {
   it("runs every task of its run itself, and none of another run's", async () => {
     const worker = start('worker');
     const others = [];
-    for (const day of ['01', '02', '03']) others.push(await rt.engine.triggerRun('cli-slow', { logicalDate: new Date(`2025-08-${day}T06:00:00Z`), conf: { holdMs: 100 } }));
+    for (const day of ['01', '02', '03'])
+      others.push(await rt.engine.triggerRun('cli-slow', { logicalDate: new Date(`2025-08-${day}T06:00:00Z`), conf: { holdMs: 100 } }));
     const test = hubflow('dags', 'test', 'cli-slow', '--date', '2025-08-10T06:00:00Z', '--conf', '{"holdMs":100}');
     expect(test.status).toBe(0);
     for (const r of others) expect((await waitForRun(rt, r.id, 60_000)).state).toBe('success');

@@ -58,7 +58,7 @@ describe('hubflow windows check', () => {
 });
 
 describe('hubflow windows show', () => {
-  it('prints each resource\'s blackouts and the task starts that meet them', () => {
+  it("prints each resource's blackouts and the task starts that meet them", () => {
     const { status, stdout } = windows(folder('0 2 * * *'), 'show', '--days', '2');
     expect(status).toBe(0);
     expect(stdout).toMatch(/payroll-db {2}\(no slot limit/);

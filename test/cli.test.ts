@@ -49,7 +49,7 @@ describe('hubflow dags test', () => {
 });
 
 describe('hubflow dags backfill', () => {
-  it('runs every interval in the range, oldest first, one at a time; --to D includes D\'s tick', async () => {
+  it("runs every interval in the range, oldest first, one at a time; --to D includes D's tick", async () => {
     const { status, stdout } = hubflow('dags', 'backfill', 'cli-check', '--from', '2026-03-01', '--to', '2026-03-04', '--json');
     expect(status).toBe(0);
     const runs = JSON.parse(stdout) as { logical_date: string; state: string }[];

@@ -55,7 +55,11 @@ export async function waitForRun(rt: Runtime, runId: number, timeoutMs = 30_000)
     if (run.state === 'success' || run.state === 'failed' || run.state === 'cancelled') return run;
     if (Date.now() > deadline) {
       // Where it is stuck, so a timeout in CI says more than "still running".
-      const tis = await rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state', 'try_number', 'error', 'deferred_reason']).where('run_id', '=', runId).execute();
+      const tis = await rt.db
+        .selectFrom('task_instances')
+        .select(['task_id', 'map_index', 'state', 'try_number', 'error', 'deferred_reason'])
+        .where('run_id', '=', runId)
+        .execute();
       throw new Error(`run ${runId} still ${run.state} after ${timeoutMs} ms: ${JSON.stringify(tis)}`);
     }
     await new Promise((r) => setTimeout(r, 25));

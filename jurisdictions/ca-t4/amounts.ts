@@ -35,7 +35,9 @@ export const DOLLAR_DIGITS: Readonly<Record<string, number>> = {
 };
 
 /** True when `cents` can be written in `element` (non-negative and within its digits). */
-const LIMIT_CENTS: Readonly<Record<string, number>> = Object.fromEntries(Object.entries(DOLLAR_DIGITS).map(([element, digits]) => [element, 10 ** (digits + 2)]));
+const LIMIT_CENTS: Readonly<Record<string, number>> = Object.fromEntries(
+  Object.entries(DOLLAR_DIGITS).map(([element, digits]) => [element, 10 ** (digits + 2)]),
+);
 
 export function fits(element: string, cents: number): boolean {
   const limit = LIMIT_CENTS[element];

@@ -32,7 +32,15 @@ export function deadline(year: number): Date {
 }
 
 export function periodOf(year: number): FilingPeriod {
-  return { id: String(year), start: `${year}-01-01`, end: `${year}-12-31`, payDate: null, deadline: deadline(year), taxYear: String(year), yearStart: `${year}-01-01` };
+  return {
+    id: String(year),
+    start: `${year}-01-01`,
+    end: `${year}-12-31`,
+    payDate: null,
+    deadline: deadline(year),
+    taxYear: String(year),
+    yearStart: `${year}-01-01`,
+  };
 }
 
 /** Every year whose last day (taken at 00:00 UTC) falls within [from, to). */

@@ -14,10 +14,35 @@ export const ADDRESS_CHARS = new RegExp(`^[A-Za-z0-9${FRENCH} '&/,()\\[\\]{}#.\\
 
 // Letters that do not decompose into a base letter and a mark, and typographic look-alikes.
 const FOLD: Readonly<Record<string, string>> = {
-  ß: 'ss', ẞ: 'SS', æ: 'ae', Æ: 'Ae', œ: 'oe', Œ: 'Oe', ø: 'o', Ø: 'O', ł: 'l', Ł: 'L',
-  đ: 'd', Đ: 'D', ð: 'd', Ð: 'D', þ: 'th', Þ: 'Th', ı: 'i', ħ: 'h', Ħ: 'H',
-  '\u2018': "'", '\u2019': "'", '\u02bc': "'", '`': "'", '\u00b4': "'",
-  '\u2010': '-', '\u2011': '-', '\u2012': '-', '\u2013': '-', '\u2014': '-',
+  ß: 'ss',
+  ẞ: 'SS',
+  æ: 'ae',
+  Æ: 'Ae',
+  œ: 'oe',
+  Œ: 'Oe',
+  ø: 'o',
+  Ø: 'O',
+  ł: 'l',
+  Ł: 'L',
+  đ: 'd',
+  Đ: 'D',
+  ð: 'd',
+  Ð: 'D',
+  þ: 'th',
+  Þ: 'Th',
+  ı: 'i',
+  ħ: 'h',
+  Ħ: 'H',
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u02bc': "'",
+  '`': "'",
+  '\u00b4': "'",
+  '\u2010': '-',
+  '\u2011': '-',
+  '\u2012': '-',
+  '\u2013': '-',
+  '\u2014': '-',
 };
 
 const ASCII_NAME = /^[A-Za-z '.-]*$/;
@@ -57,7 +82,12 @@ export function fold(value: string, kind: 'name' | 'address'): Folded {
 export function cut(text: string, max: number): string {
   if (text.length <= max) return text;
   const chars = [...text];
-  return chars.length <= max ? text : chars.slice(0, max).join('').replace(/[ -]+$/, '');
+  return chars.length <= max
+    ? text
+    : chars
+        .slice(0, max)
+        .join('')
+        .replace(/[ -]+$/, '');
 }
 
 /** Up to `lines` lines of at most `width` characters, broken at spaces; null when it does not fit. */

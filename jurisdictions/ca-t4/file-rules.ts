@@ -72,8 +72,10 @@ export function checkSlip(slip: Node, summaryBn: string | undefined, report: Rep
   const pension = cents(slip, 'T4_AMT/cpp_cntrb_amt');
   const qpp = cents(slip, 'T4_AMT/qpp_cntrb_amt');
   if (pension > 0 && qpp > 0) report('T4_AMT/qpp_cntrb_amt', 't4.cpp-qpp', 'a slip reports CPP (box 16) or QPP (box 17), not both: prepare one slip per plan');
-  else if (province === 'QC' && pension > 0) report('T4_AMT/cpp_cntrb_amt', 't4.cpp-qpp', 'employment in Quebec reports QPP contributions in box 17 (qpp_cntrb_amt), not CPP in box 16');
-  else if (province !== undefined && province !== 'QC' && qpp > 0) report('T4_AMT/qpp_cntrb_amt', 't4.cpp-qpp', `QPP contributions (box 17) are for employment in Quebec, the province of employment is ${province}`);
+  else if (province === 'QC' && pension > 0)
+    report('T4_AMT/cpp_cntrb_amt', 't4.cpp-qpp', 'employment in Quebec reports QPP contributions in box 17 (qpp_cntrb_amt), not CPP in box 16');
+  else if (province !== undefined && province !== 'QC' && qpp > 0)
+    report('T4_AMT/qpp_cntrb_amt', 't4.cpp-qpp', `QPP contributions (box 17) are for employment in Quebec, the province of employment is ${province}`);
   if ((pension > 0 || qpp > 0) && cents(slip, 'T4_AMT/cpp_qpp_ern_amt') === 0) {
     report('T4_AMT/cpp_qpp_ern_amt', 't4.pensionable-earnings', 'CPP/QPP contributions are reported, so pensionable earnings (box 26) must be too');
   }
@@ -84,16 +86,22 @@ export function checkSlip(slip: Node, summaryBn: string | undefined, report: Rep
 
 export function checkAddress(parent: Node, path: string, report: Report): void {
   if (!has(parent, path)) return;
-  for (const [element, max] of [['addr_l1_txt', LIMITS.addressLine], ['addr_l2_txt', LIMITS.addressLine], ['cty_nm', LIMITS.city]] as const) {
+  for (const [element, max] of [
+    ['addr_l1_txt', LIMITS.addressLine],
+    ['addr_l2_txt', LIMITS.addressLine],
+    ['cty_nm', LIMITS.city],
+  ] as const) {
     const value = textAt(parent, `${path}/${element}`);
     checkLength(report, `${path}/${element}`, value, max, 'address.length');
     checkChars(report, `${path}/${element}`, value, ADDRESS_CHARS, 'address.charset');
   }
   const country = textAt(parent, `${path}/cntry_cd`);
   const province = textAt(parent, `${path}/prov_cd`);
-  if (province !== undefined && province !== province.toUpperCase()) report(`${path}/prov_cd`, 'province.code', `province or state code must be upper case, found '${province}'`);
+  if (province !== undefined && province !== province.toUpperCase())
+    report(`${path}/prov_cd`, 'province.code', `province or state code must be upper case, found '${province}'`);
   if (country?.toUpperCase() === 'CAN') {
-    if (province !== undefined && !PROVINCES.has(province.toUpperCase())) report(`${path}/prov_cd`, 'province.code', `'${province}' is not a Canadian province or territory`);
+    if (province !== undefined && !PROVINCES.has(province.toUpperCase()))
+      report(`${path}/prov_cd`, 'province.code', `'${province}' is not a Canadian province or territory`);
     const postcode = textAt(parent, `${path}/pstl_cd`);
     if (postcode !== undefined && !/^[A-Za-z]\d[A-Za-z]\d[A-Za-z]\d$/.test(postcode)) {
       report(`${path}/pstl_cd`, 'postcode.format', `Canadian postal code must be A9A9A9, found '${postcode}'`);
@@ -101,7 +109,13 @@ export function checkAddress(parent: Node, path: string, report: Report): void {
   }
 }
 
-export function checkSummary(summary: Node, slipCount: number, sums: Readonly<Record<string, number>>, boxes: readonly { total: string; box: string }[], report: Report): void {
+export function checkSummary(
+  summary: Node,
+  slipCount: number,
+  sums: Readonly<Record<string, number>>,
+  boxes: readonly { total: string; box: string }[],
+  report: Report,
+): void {
   const bn = textAt(summary, 'bn');
   if (bn !== undefined) {
     const problem = payrollAccountProblem(bn.toUpperCase());
@@ -117,7 +131,11 @@ export function checkSummary(summary: Node, slipCount: number, sums: Readonly<Re
     if (statedCents === null) continue; // not an amount: the schema check reports it
     const sum = sums[total] ?? 0;
     if (statedCents !== sum) {
-      report(`T4_TAMT/${total}`, 't4.totals', `${total} states ${stated === undefined ? 'nothing (0.00)' : decimal(statedCents)}, the slips' ${box} add up to ${decimal(sum)}`);
+      report(
+        `T4_TAMT/${total}`,
+        't4.totals',
+        `${total} states ${stated === undefined ? 'nothing (0.00)' : decimal(statedCents)}, the slips' ${box} add up to ${decimal(sum)}`,
+      );
     }
   }
   checkAddress(summary, 'EMPR_ADDR', report);
@@ -126,7 +144,11 @@ export function checkSummary(summary: Node, slipCount: number, sums: Readonly<Re
 export function checkTransmittal(t619: Node, summaries: number, report: Report): void {
   const accounts = (['bn9', 'bn15', 'trust', 'nr4'] as const).filter((e) => has(t619, `TransmitterAccountNumber/${e}`));
   if (accounts.length !== 1) {
-    report('TransmitterAccountNumber', 't619.account', `TransmitterAccountNumber must hold exactly one of bn9, bn15, trust, nr4; found ${accounts.length ? accounts.join(', ') : 'none'}`);
+    report(
+      'TransmitterAccountNumber',
+      't619.account',
+      `TransmitterAccountNumber must hold exactly one of bn9, bn15, trust, nr4; found ${accounts.length ? accounts.join(', ') : 'none'}`,
+    );
   }
   const bn9 = textAt(t619, 'TransmitterAccountNumber/bn9');
   const bn9Issue = bn9 === undefined ? null : bn9Problem(bn9);

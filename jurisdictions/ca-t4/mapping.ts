@@ -29,7 +29,17 @@ export class MappingError extends PermanentError {
 }
 
 /** Lengths from CRA's T4 and T619 2026 specifications (the schema allows more, CRA's systems do not). */
-export const LIMITS = { surname: 20, givenName: 12, addressLine: 30, city: 28, employerNameLine: 30, transmitterName: 35, transmitterContact: 35, summaryContact: 22, employeeNumber: 20 } as const;
+export const LIMITS = {
+  surname: 20,
+  givenName: 12,
+  addressLine: 30,
+  city: 28,
+  employerNameLine: 30,
+  transmitterName: 35,
+  transmitterContact: 35,
+  summaryContact: 22,
+  employeeNumber: 20,
+} as const;
 
 export interface CraAddress {
   readonly addr_l1_txt?: string;
@@ -135,7 +145,8 @@ export function craAddress(record: string, field: string, a: Address): CraAddres
   const city = text(record, `${field}.city`, a.city, 'address', LIMITS.city);
   const postcode = country === 'CA' ? a.postcode.replace(/\s/g, '').toUpperCase() : a.postcode.trim();
   const region = country === 'CA' || country === 'US' ? a.region : 'ZZ';
-  if (country === 'CA' && region !== null && !PROVINCES.has(region)) throw new MappingError(record, `${field}.region`, 'province.code', `'${region}' is not an upper-case province code`);
+  if (country === 'CA' && region !== null && !PROVINCES.has(region))
+    throw new MappingError(record, `${field}.region`, 'province.code', `'${region}' is not an upper-case province code`);
   const address: { -readonly [K in keyof CraAddress]: CraAddress[K] } = {};
   if (line1) address.addr_l1_txt = line1;
   if (line2) address.addr_l2_txt = line2;
@@ -157,7 +168,8 @@ export function slipOf(employee: FilingEmployee, employer: FilingEmployer, rates
   const T4_AMT: Record<string, string> = {};
   for (const [element, cents] of Object.entries(elements)) {
     if (cents === null) continue;
-    if (!fits(element, cents)) throw new MappingError(record, `period (${element})`, 'amount.range', `${decimal(cents)} does not fit ${element} (0.00 to ${maxText(element)})`);
+    if (!fits(element, cents))
+      throw new MappingError(record, `period (${element})`, 'amount.range', `${decimal(cents)} does not fit ${element} (0.00 to ${maxText(element)})`);
     T4_AMT[element] = decimal(cents);
   }
   const given = employee.givenName ? text(record, 'givenName', employee.givenName, 'name', LIMITS.givenName) : '';
@@ -307,15 +319,33 @@ export function moneyTotals(totals: Readonly<Record<string, number>>): Record<st
   return money;
 }
 
-export function summaryOf(employer: FilingEmployer, submitter: Submitter, period: FilingPeriod, slips: number, totals: Readonly<Record<string, number>>): Record<string, unknown> {
+export function summaryOf(
+  employer: FilingEmployer,
+  submitter: Submitter,
+  period: FilingPeriod,
+  slips: number,
+  totals: Readonly<Record<string, number>>,
+): Record<string, unknown> {
   const name = wrap(fold(employer.legalName, 'address').text, LIMITS.employerNameLine, 2);
-  if (!name?.[0]) throw new MappingError(employer.orgId, 'legalName', 'employer.name', `'${employer.legalName}' does not fit two lines of ${LIMITS.employerNameLine} characters`);
+  if (!name?.[0])
+    throw new MappingError(
+      employer.orgId,
+      'legalName',
+      'employer.name',
+      `'${employer.legalName}' does not fit two lines of ${LIMITS.employerNameLine} characters`,
+    );
   const p = phone('submitter', 'contact.phone', submitter.contact.phone);
   const T4_TAMT: Record<string, string> = {};
   for (const line of TOTAL_LINES) {
     const cents = totals[line.total];
     if (cents === undefined) continue;
-    if (!fits(line.total, cents)) throw new MappingError(employer.orgId, line.total, 'amount.range', `total ${decimal(cents)} does not fit ${line.total} (up to ${maxText(line.total)}): split the return`);
+    if (!fits(line.total, cents))
+      throw new MappingError(
+        employer.orgId,
+        line.total,
+        'amount.range',
+        `total ${decimal(cents)} does not fit ${line.total} (up to ${maxText(line.total)}): split the return`,
+      );
     T4_TAMT[line.total] = decimal(cents);
   }
   return {

@@ -44,7 +44,8 @@ export async function renderT4(input: RenderInput, employees: AsyncIterable<Fili
     // Checked now and then rather than at the end, so an oversized return fails early.
     if (count % 1024 === 0) failOnOverflow(sums, input);
   }
-  if (count === 0) throw new PermanentError(`ca-t4: no T4 slips for ${employer.orgId} in ${period.id}: a T4 return needs at least one slip, nothing was written`);
+  if (count === 0)
+    throw new PermanentError(`ca-t4: no T4 slips for ${employer.orgId} in ${period.id}: a T4 return needs at least one slip, nothing was written`);
 
   failOnOverflow(sums, input);
   const totals = summaryTotals(sums);
@@ -65,4 +66,3 @@ function failOnOverflow(sums: SlipSums, input: RenderInput): void {
     );
   }
 }
-

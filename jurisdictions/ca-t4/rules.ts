@@ -23,7 +23,11 @@ function collector(record: string): { violations: Violation[]; add: Add } {
 function checkText(add: Add, field: string, value: string, kind: 'name' | 'address'): void {
   const { rejected } = fold(value, kind);
   if (rejected.length) {
-    add(field, `${kind}.charset`, `${field} '${value}' has characters CRA does not accept and that have no Latin form: ${rejected.join(' ')} (record the Latin-script spelling)`);
+    add(
+      field,
+      `${kind}.charset`,
+      `${field} '${value}' has characters CRA does not accept and that have no Latin form: ${rejected.join(' ')} (record the Latin-script spelling)`,
+    );
   }
 }
 
@@ -34,9 +38,11 @@ function checkAddress(add: Add, field: string, a: Address): void {
   if (a.line2) checkText(add, `${field}.line2`, a.line2, 'address');
   checkText(add, `${field}.city`, a.city, 'address');
   if (country === 'CA') {
-    if (a.region !== null && !PROVINCES.has(a.region)) add(`${field}.region`, 'province.code', `region must be an upper-case province or territory code (ON, QC, ...), found '${a.region}'`);
+    if (a.region !== null && !PROVINCES.has(a.region))
+      add(`${field}.region`, 'province.code', `region must be an upper-case province or territory code (ON, QC, ...), found '${a.region}'`);
     const pc = a.postcode.replace(/\s/g, '');
-    if (!/^[A-Za-z]\d[A-Za-z]\d[A-Za-z]\d$/.test(pc)) add(`${field}.postcode`, 'postcode.format', `Canadian postal code must be A9A9A9 (letter, digit, ...), found '${a.postcode}'`);
+    if (!/^[A-Za-z]\d[A-Za-z]\d[A-Za-z]\d$/.test(pc))
+      add(`${field}.postcode`, 'postcode.format', `Canadian postal code must be A9A9A9 (letter, digit, ...), found '${a.postcode}'`);
   } else if (country === 'US') {
     if (!/^\d{5}(-?\d{4})?$/.test(a.postcode.trim())) add(`${field}.postcode`, 'postcode.format', `US ZIP code must be 5 or 9 digits, found '${a.postcode}'`);
   } else if (a.postcode && !/^[A-Za-z0-9 -]{1,10}$/.test(a.postcode.trim())) {
@@ -48,7 +54,8 @@ export function validateEmployee(e: FilingEmployee, period: FilingPeriod): Viola
   const { violations, add } = collector(e.workerId);
 
   if (e.nationalId !== null) {
-    if (e.nationalIdType !== 'SIN') add('nationalIdType', 'sin.type', `a T4 needs a Social Insurance Number, the worker's national id is a ${e.nationalIdType}`);
+    if (e.nationalIdType !== 'SIN')
+      add('nationalIdType', 'sin.type', `a T4 needs a Social Insurance Number, the worker's national id is a ${e.nationalIdType}`);
     else {
       const problem = sinProblem(e.nationalId);
       if (problem) add('nationalId', problem.rule, problem.message);
@@ -59,7 +66,8 @@ export function validateEmployee(e: FilingEmployee, period: FilingPeriod): Viola
   if (!surname.text && !surname.rejected.length) add('familyName', 'name.required', 'the surname is required and is empty');
   checkText(add, 'familyName', e.familyName, 'name');
   checkText(add, 'givenName', e.givenName, 'name');
-  if (e.workerId.length > LIMITS.employeeNumber) add('workerId', 'employee-number.length', `employee number has ${e.workerId.length} characters, CRA allows ${LIMITS.employeeNumber}`);
+  if (e.workerId.length > LIMITS.employeeNumber)
+    add('workerId', 'employee-number.length', `employee number has ${e.workerId.length} characters, CRA allows ${LIMITS.employeeNumber}`);
 
   checkAddress(add, 'address', e.address);
   const country = e.address.country.toUpperCase();
@@ -72,18 +80,24 @@ export function validateEmployee(e: FilingEmployee, period: FilingPeriod): Viola
   for (const field of ['gross', 'incomeTax', 'employeeSocial'] as const) {
     const cents = e.period[field];
     if (!Number.isSafeInteger(cents)) add(`period.${field}`, 'amount.integer', `${field} must be a whole number of cents, found ${cents}`);
-    else if (cents < 0) add(`period.${field}`, 'amount.negative', `${field} is negative (${decimal(cents)}): T4 amounts cannot be; report a correction on an amended slip`);
+    else if (cents < 0)
+      add(`period.${field}`, 'amount.negative', `${field} is negative (${decimal(cents)}): T4 amounts cannot be; report a correction on an amended slip`);
   }
 
   if (Number.isSafeInteger(e.period.employeeSocial) && e.period.employeeSocial > 0 && e.period.gross <= 0) {
-    add('period.gross', 't4.pensionable-earnings', `contributions of ${decimal(e.period.employeeSocial)} were deducted from no employment income: boxes 24 and 26 would be empty`);
+    add(
+      'period.gross',
+      't4.pensionable-earnings',
+      `contributions of ${decimal(e.period.employeeSocial)} were deducted from no employment income: boxes 24 and 26 would be empty`,
+    );
   }
 
   const province = provinceOfEmployment(e);
   if (rates && province !== null && violations.every((v) => !v.field.startsWith('period.'))) {
     const elements = slipAmountElements(slipAmounts(e.period, province, rates));
     for (const [element, cents] of Object.entries(elements)) {
-      if (cents !== null && !fits(element, cents)) add(`period (${element})`, 'amount.range', `${element} would be ${decimal(cents)}, above the ${maxText(element)} CRA's field holds`);
+      if (cents !== null && !fits(element, cents))
+        add(`period (${element})`, 'amount.range', `${element} would be ${decimal(cents)}, above the ${maxText(element)} CRA's field holds`);
     }
   }
   return violations;
@@ -101,37 +115,47 @@ export function validateEmployerAndSubmitter(employer: FilingEmployer, submitter
     const account = compactBn(employer.payrollRef);
     const problem = payrollAccountProblem(account);
     if (problem) add('payrollRef', problem.rule, problem.message);
-    else if (!rootProblem && account.slice(0, 9) !== root) add('payrollRef', 'bn.root-mismatch', `payroll account ${account} does not belong to business number ${root}`);
+    else if (!rootProblem && account.slice(0, 9) !== root)
+      add('payrollRef', 'bn.root-mismatch', `payroll account ${account} does not belong to business number ${root}`);
   }
 
   const name = fold(employer.legalName, 'address');
-  if (name.rejected.length) add('legalName', 'address.charset', `legal name '${employer.legalName}' has characters CRA does not accept: ${name.rejected.join(' ')}`);
+  if (name.rejected.length)
+    add('legalName', 'address.charset', `legal name '${employer.legalName}' has characters CRA does not accept: ${name.rejected.join(' ')}`);
   else if (!name.text) add('legalName', 'employer.name', 'the employer name is required and is empty');
-  else if (!wrap(name.text, LIMITS.employerNameLine, 2)) add('legalName', 'employer.name', `legal name does not fit two lines of ${LIMITS.employerNameLine} characters`);
-  if (employer.address.country.toUpperCase() !== 'CA') add('address.country', 'employer.country', `employer address must be in Canada, found '${employer.address.country}'`);
+  else if (!wrap(name.text, LIMITS.employerNameLine, 2))
+    add('legalName', 'employer.name', `legal name does not fit two lines of ${LIMITS.employerNameLine} characters`);
+  if (employer.address.country.toUpperCase() !== 'CA')
+    add('address.country', 'employer.country', `employer address must be in Canada, found '${employer.address.country}'`);
   checkAddress(add, 'address', employer.address);
 
   // Submitter fields are reported under 'submitter': the pipeline configures them, not the hub.
   const sub = collector('submitter');
   const account = transmitterAccount(employer, submitter);
-  if (!account) sub.add('authorityId', 'transmitter.account', 'no business number for TransmitterAccountNumber: set the submitter\'s CRA id or the employer\'s BN');
+  if (!account)
+    sub.add('authorityId', 'transmitter.account', "no business number for TransmitterAccountNumber: set the submitter's CRA id or the employer's BN");
   else {
     const problem = account.element === 'bn9' ? bn9Problem(account.value) : programAccountProblem(account.value);
     if (problem) sub.add(account.source.replace(/^submitter\./, ''), problem.rule, `transmitter account (from ${account.source}): ${problem.message}`);
   }
   const authority = submitter.authorityId?.trim().toUpperCase() ?? '';
   if (authority && !/^[A-Z0-9]{7}$/.test(authority) && !/^\d{9}([A-Z]{2}\d{4})?$/.test(compactBn(authority))) {
-    const why = /^MM\d{6}$/.test(authority) ? 'MM transmitter numbers were removed from the T619 in 2025' : 'it is neither a business number nor a 7-character RepID';
+    const why = /^MM\d{6}$/.test(authority)
+      ? 'MM transmitter numbers were removed from the T619 in 2025'
+      : 'it is neither a business number nor a 7-character RepID';
     sub.add('authorityId', 'transmitter.authorityId', `'${submitter.authorityId}' cannot be used: ${why}`);
   }
   const transmitterName = fold(submitter.name, 'address');
-  if (transmitterName.rejected.length) sub.add('name', 'address.charset', `transmitter name has characters CRA does not accept: ${transmitterName.rejected.join(' ')}`);
+  if (transmitterName.rejected.length)
+    sub.add('name', 'address.charset', `transmitter name has characters CRA does not accept: ${transmitterName.rejected.join(' ')}`);
   else if (!transmitterName.text) sub.add('name', 'transmitter.name', 'the transmitter name is required and is empty');
-  if (!alpha3(submitter.address.country)) sub.add('address.country', 'country.code', `country '${submitter.address.country}' has no ISO alpha-3 code known to this plugin`);
+  if (!alpha3(submitter.address.country))
+    sub.add('address.country', 'country.code', `country '${submitter.address.country}' has no ISO alpha-3 code known to this plugin`);
   const contact = fold(submitter.contact.name, 'name');
   if (contact.rejected.length) sub.add('contact.name', 'name.charset', `contact name has characters CRA does not accept: ${contact.rejected.join(' ')}`);
   else if (!contact.text) sub.add('contact.name', 'contact.name', 'the contact name is required and is empty');
-  if (!parsePhone(submitter.contact.phone)) sub.add('contact.phone', 'contact.phone', `'${submitter.contact.phone}' is not a North American number (CRA takes a 3-digit area code and 999-9999)`);
+  if (!parsePhone(submitter.contact.phone))
+    sub.add('contact.phone', 'contact.phone', `'${submitter.contact.phone}' is not a North American number (CRA takes a 3-digit area code and 999-9999)`);
   const email = emailProblem(submitter.contact.email);
   if (email) sub.add('contact.email', 'contact.email', email);
 

@@ -40,7 +40,12 @@ function blankComments(text: string): string {
 /** CRA rejects empty optional tags and XML shortcut tags (<pstl_cd/>); schemas do not notice. */
 function emptyTags(text: string, lineAt: (offset: number) => number, recordAt: (line: number) => string, add: (v: Violation) => void): void {
   for (const m of text.matchAll(/<([A-Za-z_][\w.-]*)(?:\s[^<>]*)?(?:\/>|>\s*<\/\1>)/g)) {
-    add({ record: recordAt(lineAt(m.index)), field: m[1]!, rule: 'cra.empty-tag', message: `<${m[1]}> is empty: CRA rejects empty tags, leave optional elements out when they have no value` });
+    add({
+      record: recordAt(lineAt(m.index)),
+      field: m[1]!,
+      rule: 'cra.empty-tag',
+      message: `<${m[1]}> is empty: CRA rejects empty tags, leave optional elements out when they have no value`,
+    });
   }
 }
 
@@ -64,12 +69,18 @@ export async function validateT4File(path: string): Promise<{ totals: RenderTota
     text = blankComments(decoded.text);
     utf8 = decoded.utf8;
   } catch (err) {
-    return { totals: NO_TOTALS, violations: [{ record: 'file', field: '(document)', rule: 'xml.encoding', message: `cannot decode the file: ${(err as Error).message}` }] };
+    return {
+      totals: NO_TOTALS,
+      violations: [{ record: 'file', field: '(document)', rule: 'xml.encoding', message: `cannot decode the file: ${(err as Error).message}` }],
+    };
   }
   const wellFormed = XMLValidator.validate(text);
   if (wellFormed !== true) {
     const { line, msg } = wellFormed.err;
-    return { totals: NO_TOTALS, violations: [{ record: `line ${line}`, field: '(document)', rule: 'xml.well-formed', message: `not well-formed XML: ${msg}` }] };
+    return {
+      totals: NO_TOTALS,
+      violations: [{ record: `line ${line}`, field: '(document)', rule: 'xml.well-formed', message: `not well-formed XML: ${msg}` }],
+    };
   }
 
   const lineAt = lineIndex(text);
@@ -122,15 +133,25 @@ export async function validateT4File(path: string): Promise<{ totals: RenderTota
     }
   }
 
-  const recordAt = (line: number) => slipLines[recordSpanning(slipLines, line, (l) => l.first, (l) => l.last)]?.label ?? `line ${line}`;
+  const recordAt = (line: number) =>
+    slipLines[
+      recordSpanning(
+        slipLines,
+        line,
+        (l) => l.first,
+        (l) => l.last,
+      )
+    ]?.label ?? `line ${line}`;
   emptyTags(text, lineAt, recordAt, add);
 
   const schemaErrors = await validateAgainstSchema(utf8);
-  const schemaViolations = schemaErrors.map((e): Violation => ({
-    record: e.line === null ? 'file' : recordAt(e.line),
-    field: /Element '([^']+)'/.exec(e.message)?.[1] ?? '(document)',
-    rule: 'xsd',
-    message: maskSinValues(e.message),
-  }));
+  const schemaViolations = schemaErrors.map(
+    (e): Violation => ({
+      record: e.line === null ? 'file' : recordAt(e.line),
+      field: /Element '([^']+)'/.exec(e.message)?.[1] ?? '(document)',
+      rule: 'xsd',
+      message: maskSinValues(e.message),
+    }),
+  );
   return { totals: { records: statedRecords, money: statedMoney }, violations: [...schemaViolations, ...violations] };
 }

@@ -18,7 +18,11 @@ export function openElements(text: string): string[] {
 }
 
 /** Closing tags for elements left open, innermost first. */
-export const closingTags = (open: readonly string[]): string => open.toReversed().map((name) => `</${name}>`).join('\n');
+export const closingTags = (open: readonly string[]): string =>
+  open
+    .toReversed()
+    .map((name) => `</${name}>`)
+    .join('\n');
 
 function declarations(startTag: string): Map<string, string> {
   const decls = new Map<string, string>();

@@ -97,7 +97,10 @@ function monthsEmployed(hireDate: string, monthNo: number, year: TaxYearSpec): n
 export function mapEmployee(e: FilingEmployee, period: FilingPeriod, year: TaxYearSpec): FpsEmployee {
   const monthNo = e.payDate ? taxMonthOf(e.payDate) : null;
   const letter = (e.niCategory ?? '').trim().toUpperCase();
-  const bands = letter === 'X' ? { atLelYtd: 0, lelToPtYtd: 0, ptToUelYtd: 0 } : nicBands(e.yearToDate.gross, monthsEmployed(e.hireDate, monthNo ?? 1, year), year.monthlyNic);
+  const bands =
+    letter === 'X'
+      ? { atLelYtd: 0, lelToPtYtd: 0, ptToUelYtd: 0 }
+      : nicBands(e.yearToDate.gross, monthsEmployed(e.hireDate, monthNo ?? 1, year), year.monthlyNic);
   const leftBefore = e.terminationDate !== null && e.terminationDate < period.start;
   const given = fold(e.givenName);
   return {

@@ -12,7 +12,9 @@ export async function renderFps(input: RenderInput, employees: AsyncIterable<Fil
   const { employer, period } = input;
   const year = taxYearById(period.taxYear);
   if (!year) {
-    throw new PermanentError(`gb-rti-fps: tax year ${period.taxYear} of period ${period.id} has no FPS schema here (supported: ${TAX_YEARS.map((y) => y.id).join(', ')})`);
+    throw new PermanentError(
+      `gb-rti-fps: tax year ${period.taxYear} of period ${period.id} has no FPS schema here (supported: ${TAX_YEARS.map((y) => y.id).join(', ')})`,
+    );
   }
   // The submitter is the employer unless an agent (the platform, a bureau) files for it.
   const sender = input.submitter.name.trim() === employer.legalName.trim() ? 'Employer' : 'Agent';

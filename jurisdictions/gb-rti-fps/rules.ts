@@ -57,7 +57,11 @@ export function employeeIssues(r: FpsEmployee, ctx: RuleContext): Issue[] {
     const p = ninoProblem(r.nino, { blankSuffix: true });
     if (p) add('EmployeeDetails/NINO', p.rule, p.message);
   } else if ((r.address?.lines.length ?? 0) < 2) {
-    add('EmployeeDetails/Address/Line', 'EMPLOYEE.0', `no NINO is given, so HMRC needs at least two address lines; found ${r.address?.lines.length ?? 0} (error 7823)`);
+    add(
+      'EmployeeDetails/Address/Line',
+      'EMPLOYEE.0',
+      `no NINO is given, so HMRC needs at least two address lines; found ${r.address?.lines.length ?? 0} (error 7823)`,
+    );
   }
 
   if (!r.name.fore.length && !r.name.initials) add('EmployeeDetails/Name/Fore', 'EMPLOYEE.1', 'neither a forename nor initials is given (error 7824)');
@@ -66,7 +70,8 @@ export function employeeIssues(r: FpsEmployee, ctx: RuleContext): Issue[] {
   if (r.address) addressRules(add, r.address);
 
   birthDateRules(add, r, ctx);
-  if (r.gender !== 'M' && r.gender !== 'F') add('EmployeeDetails/Gender', 'gender.value', `gender ${quote(r.gender)} is not M or F, the only values the FPS takes`);
+  if (r.gender !== 'M' && r.gender !== 'F')
+    add('EmployeeDetails/Gender', 'gender.value', `gender ${quote(r.gender)} is not M or F, the only values the FPS takes`);
   for (const employment of r.employments) employmentRules(add, r, employment, ctx);
   return issues;
 }
@@ -75,10 +80,19 @@ function nameRules(add: Add, field: FpsField, what: string, value: string): void
   if (!value) return add(field, 'name.missing', `the ${what} is empty`);
   const script = nonLatinLetters(value);
   if (script.length) {
-    return add(field, 'name.script', `${what} ${quote(value)} is written in letters the FPS cannot carry (${script.join(' ')}); HMRC takes A-Z only, so record the name in Latin letters`);
+    return add(
+      field,
+      'name.script',
+      `${what} ${quote(value)} is written in letters the FPS cannot carry (${script.join(' ')}); HMRC takes A-Z only, so record the name in Latin letters`,
+    );
   }
   const bad = outsideCharset(value, CHARSET_D);
-  if (bad.length) return add(field, 'name.charset', `${what} ${quote(value)} has characters the FPS does not allow in names: ${bad.map(quote).join(' ')} (letters, space, hyphen and apostrophe only)`);
+  if (bad.length)
+    return add(
+      field,
+      'name.charset',
+      `${what} ${quote(value)} has characters the FPS does not allow in names: ${bad.map(quote).join(' ')} (letters, space, hyphen and apostrophe only)`,
+    );
   if (!/^[A-Za-z]/.test(value)) add(field, 'name.start', `${what} ${quote(value)} does not start with a letter`);
   if (value.length > 35) add(field, 'name.length', `${what} ${quote(value)} has ${value.length} characters; the FPS takes at most 35`);
 }
@@ -92,14 +106,16 @@ function addressRules(add: Add, a: FpsAddress): void {
     if (script.length) add(F, 'address.script', `address line ${quote(line)} is written in letters the FPS cannot carry (${script.join(' ')})`);
     else if (bad.length) add(F, 'address.charset', `address line ${quote(line)} has characters the FPS does not allow: ${bad.map(quote).join(' ')}`);
     else if (!/^[A-Za-z0-9]/.test(line)) add(F, 'address.start', `address line ${quote(line)} does not start with a letter or digit`);
-    if (line.length > 35) add(F, 'address.length', `address line ${quote(line.slice(0, 40))}... has ${line.length} characters; the FPS takes at most 35 per line`);
+    if (line.length > 35)
+      add(F, 'address.length', `address line ${quote(line.slice(0, 40))}... has ${line.length} characters; the FPS takes at most 35 per line`);
   }
   if (!a.lines.length && !a.ukPostcode) add(F, 'ADDRESS.FPS.0', 'the address has neither a line nor a postcode (error 7932)');
   if (a.ukPostcode !== null && (a.ukPostcode.length > 10 || a.ukPostcode.startsWith(' ') || outsideCharset(a.ukPostcode, CHARSET_B).length)) {
     add('EmployeeDetails/Address/UKPostcode', 'postcode.format', `postcode ${quote(a.ukPostcode)} is not 1-10 letters, digits and spaces`);
   }
   if (a.foreignCountry !== null) {
-    if (a.lines.length < 2) add('EmployeeDetails/Address/ForeignCountry', 'FOREIGNCOUNTRY.0', `a foreign address needs at least two lines; found ${a.lines.length} (error 7825)`);
+    if (a.lines.length < 2)
+      add('EmployeeDetails/Address/ForeignCountry', 'FOREIGNCOUNTRY.0', `a foreign address needs at least two lines; found ${a.lines.length} (error 7825)`);
     if (!a.foreignCountry || a.foreignCountry.length > 35 || !/^[A-Za-z]/.test(a.foreignCountry) || outsideCharset(a.foreignCountry, CHARSET_G).length) {
       add('EmployeeDetails/Address/ForeignCountry', 'country.format', `country ${quote(a.foreignCountry)} is not 1-35 characters starting with a letter`);
     }
@@ -109,7 +125,8 @@ function addressRules(add: Add, a: FpsAddress): void {
 function birthDateRules(add: Add, r: FpsEmployee, ctx: RuleContext): void {
   const F = 'EmployeeDetails/BirthDate';
   if (!r.birthDate) {
-    if (!r.employments.some((e) => e.paymentToNonIndividual)) add(F, 'EMPLOYEE.FPS.2', 'the date of birth is missing; it is mandatory unless the payment is to a non-individual (error 7907)');
+    if (!r.employments.some((e) => e.paymentToNonIndividual))
+      add(F, 'EMPLOYEE.FPS.2', 'the date of birth is missing; it is mandatory unless the payment is to a non-individual (error 7907)');
     return;
   }
   if (!isIsoDate(r.birthDate)) return add(F, 'birthdate.format', `date of birth ${quote(r.birthDate)} is not a date written YYYY-MM-DD`);
@@ -126,17 +143,28 @@ function employmentRules(add: Add, r: FpsEmployee, e: FpsEmployment, ctx: RuleCo
     if (!isIsoDate(e.leavingDate)) add('Employment/LeavingDate', 'leavingdate.format', `leaving date ${quote(e.leavingDate)} is not a date written YYYY-MM-DD`);
     else {
       if (e.leavingDate < ctx.year.leavingDateMin) {
-        add('Employment/LeavingDate', 'leavingdate.range', `leaving date ${e.leavingDate} is before ${ctx.year.leavingDateMin}, the earliest the ${ctx.year.id} FPS takes`);
+        add(
+          'Employment/LeavingDate',
+          'leavingdate.range',
+          `leaving date ${e.leavingDate} is before ${ctx.year.leavingDateMin}, the earliest the ${ctx.year.id} FPS takes`,
+        );
       }
       const latest = isoDay(dayNumber(ctx.today) + 30);
-      if (e.leavingDate > latest) add('Employment/LeavingDate', 'LEAVINGDATE.2', `leaving date ${e.leavingDate} is more than 30 days after ${ctx.today} (error 7831)`);
+      if (e.leavingDate > latest)
+        add('Employment/LeavingDate', 'LEAVINGDATE.2', `leaving date ${e.leavingDate} is more than 30 days after ${ctx.today} (error 7831)`);
     }
   }
-  if (e.paymentAfterLeaving && e.leavingDate === null) add('Employment/Payment/PmtAfterLeaving', 'PAYMENTAFTERLEAVINGDATEINDICATOR.0', 'payment after leaving is set but no leaving date is given (error 7847)');
-  if (!PAY_FREQUENCIES.has(e.payFrequency)) add('Employment/Payment/PayFreq', 'payfreq.value', `pay frequency ${quote(e.payFrequency)} is not one of W1 W2 W4 M1 M3 M6 MA IO IR`);
+  if (e.paymentAfterLeaving && e.leavingDate === null)
+    add('Employment/Payment/PmtAfterLeaving', 'PAYMENTAFTERLEAVINGDATEINDICATOR.0', 'payment after leaving is set but no leaving date is given (error 7847)');
+  if (!PAY_FREQUENCIES.has(e.payFrequency))
+    add('Employment/Payment/PayFreq', 'payfreq.value', `pay frequency ${quote(e.payFrequency)} is not one of W1 W2 W4 M1 M3 M6 MA IO IR`);
   if (!isIsoDate(e.paymentDate)) add('Employment/Payment/PmtDate', 'pmtdate.format', `payment date ${quote(e.paymentDate)} is not a date written YYYY-MM-DD`);
   else if (e.paymentDate < ctx.year.start || e.paymentDate > ctx.year.end) {
-    add('Employment/Payment/PmtDate', 'pmtdate.taxyear', `payment date ${e.paymentDate} is outside tax year ${ctx.year.id} (${ctx.year.start} to ${ctx.year.end})`);
+    add(
+      'Employment/Payment/PmtDate',
+      'pmtdate.taxyear',
+      `payment date ${e.paymentDate} is outside tax year ${ctx.year.id} (${ctx.year.start} to ${ctx.year.end})`,
+    );
   }
   const code = taxCodeProblem(e.taxCode.code);
   if (code) add('Employment/Payment/TaxCode', code.rule, code.message);
@@ -148,7 +176,8 @@ function employmentRules(add: Add, r: FpsEmployee, e: FpsEmployment, ctx: RuleCo
 
   const seen = new Set<string>();
   for (const ni of e.niLetters) {
-    if (seen.has(ni.letter)) add('Employment/NIlettersAndValues/NIletter', 'NILETTER.1', `NI category ${ni.letter} appears more than once in one employment (error 7850)`);
+    if (seen.has(ni.letter))
+      add('Employment/NIlettersAndValues/NIletter', 'NILETTER.1', `NI category ${ni.letter} appears more than once in one employment (error 7850)`);
     seen.add(ni.letter);
     niRules(add, r, e, ni);
   }
@@ -162,7 +191,8 @@ function niRules(add: Add, r: FpsEmployee, e: FpsEmployment, ni: FpsNiLetter): v
   if (REDUCED_RATE.has(l) && r.birthDate && r.birthDate > '1961-04-05') {
     add(L, 'NILETTER.3', `NI category ${l} needs a date of birth on or before 1961-04-05; found ${r.birthDate} (error 7955)`);
   }
-  if (SPECIAL_SITE.has(l) && !e.workplacePostcode) add(L, 'NILETTER.2', `NI category ${l} (freeport or investment zone) needs the employee's workplace postcode, which is not given (error 7954)`);
+  if (SPECIAL_SITE.has(l) && !e.workplacePostcode)
+    add(L, 'NILETTER.2', `NI category ${l} (freeport or investment zone) needs the employee's workplace postcode, which is not given (error 7954)`);
 
   if (l === 'X') {
     zero(add, NI.atLel, 'AT-LEL.0', 'earnings at the LEL to date', l, ni.atLelYtd, 7852);
@@ -178,7 +208,8 @@ function niRules(add: Add, r: FpsEmployee, e: FpsEmployment, ni: FpsNiLetter): v
   money(add, NI.grossInPd, 'gross earnings for NICs in the period', ni.grossInPeriod, -MAX, MAX);
   money(add, NI.grossYtd, 'gross earnings for NICs to date', ni.grossYtd, 0, MAX);
   money(add, NI.atLel, 'earnings at the LEL to date', ni.atLelYtd, 0, 999_900);
-  if (ni.atLelYtd !== null && ni.atLelYtd % 100 !== 0) add(NI.atLel, 'money.whole', `earnings at the LEL to date ${decimal(ni.atLelYtd)} is not a whole number of pounds`);
+  if (ni.atLelYtd !== null && ni.atLelYtd % 100 !== 0)
+    add(NI.atLel, 'money.whole', `earnings at the LEL to date ${decimal(ni.atLelYtd)} is not a whole number of pounds`);
   money(add, NI.lelToPt, 'earnings from LEL to PT to date', ni.lelToPtYtd, 0, 999_999);
   money(add, NI.ptToUel, 'earnings from PT to UEL to date', ni.ptToUelYtd, 0, 9_999_999);
   money(add, NI.employerInPd, 'employer NICs in the period', ni.employerInPeriod, -MAX, MAX);

@@ -70,7 +70,13 @@ function headerRules(s: State, h: FpsHeader, ir: IrEnvelopeStart | null): void {
   if (!ir) return headerViolation(s, 'GovTalkMessage/Body', 'IRenvelope', 'fps.structure', 'the message body has no IRenvelope');
   if (!s.year) {
     const known = TAX_YEARS.map((y) => y.namespace).join(', ');
-    headerViolation(s, 'GovTalkMessage/Body', 'IRenvelope', 'fps.namespace', `IRenvelope namespace ${quote(ir.namespace ?? '(none)')} is not an FPS schema namespace this validator has (${known})`);
+    headerViolation(
+      s,
+      'GovTalkMessage/Body',
+      'IRenvelope',
+      'fps.namespace',
+      `IRenvelope namespace ${quote(ir.namespace ?? '(none)')} is not an FPS schema namespace this validator has (${known})`,
+    );
   }
   if (!h.irKeys.length) headerViolation(s, IRH, 'Keys', 'r1005', 'the IRheader has no keys (error 5004)');
   for (const k of h.irKeys) {
@@ -80,27 +86,54 @@ function headerRules(s: State, h: FpsHeader, ir: IrEnvelopeStart | null): void {
   }
   const key = (type: string) => h.irKeys.find((k) => k.type === type)?.value;
   if (h.officeNo !== null && key('TaxOfficeNumber') !== h.officeNo) {
-    headerViolation(s, EMP, 'OfficeNo', 'HMRCOFFICENUMBER.0', `IRheader key TaxOfficeNumber ${quote(key('TaxOfficeNumber') ?? '(none)')} does not match OfficeNo ${quote(h.officeNo)} (error 7821)`);
+    headerViolation(
+      s,
+      EMP,
+      'OfficeNo',
+      'HMRCOFFICENUMBER.0',
+      `IRheader key TaxOfficeNumber ${quote(key('TaxOfficeNumber') ?? '(none)')} does not match OfficeNo ${quote(h.officeNo)} (error 7821)`,
+    );
   }
   if (h.payeRef !== null && key('TaxOfficeReference') !== h.payeRef) {
-    headerViolation(s, EMP, 'PayeRef', 'EMPLOYERPAYEREF.0', `IRheader key TaxOfficeReference ${quote(key('TaxOfficeReference') ?? '(none)')} does not match PayeRef ${quote(h.payeRef)} (error 7822)`);
+    headerViolation(
+      s,
+      EMP,
+      'PayeRef',
+      'EMPLOYERPAYEREF.0',
+      `IRheader key TaxOfficeReference ${quote(key('TaxOfficeReference') ?? '(none)')} does not match PayeRef ${quote(h.payeRef)} (error 7822)`,
+    );
   }
   // The schema checks the reference's shape; its check letter only HMRC's algorithm can.
   const aoref = h.accountsOfficeRef === null ? null : accountsOfficeRefProblem(h.accountsOfficeRef);
   if (aoref && aoref.rule !== 'aoref.format') headerViolation(s, EMP, 'AORef', aoref.rule, aoref.message);
-  for (const [field, utr] of [['SAUTR', h.saUtr], ['COTAXRef', h.coTaxRef]] as const) {
+  for (const [field, utr] of [
+    ['SAUTR', h.saUtr],
+    ['COTAXRef', h.coTaxRef],
+  ] as const) {
     const p = utr === null ? null : utrProblem(utr);
     if (p) headerViolation(s, EMP, field, p.rule, p.message);
   }
   if (h.saUtr !== null && h.coTaxRef !== null) headerViolation(s, EMP, 'SAUTR', 'SAUTR.0', 'SAUTR and COTAXRef are both given; only one may be (error 7952)');
   if (s.year && h.relatedTaxYear !== s.year.related) {
-    headerViolation(s, 'FullPaymentSubmission', 'RelatedTaxYear', 'RELATEDTAXYEAR.0', `RelatedTaxYear ${quote(h.relatedTaxYear ?? '')} does not match the ${s.year.id} schema, which needs ${s.year.related} (error 7889)`);
+    headerViolation(
+      s,
+      'FullPaymentSubmission',
+      'RelatedTaxYear',
+      'RELATEDTAXYEAR.0',
+      `RelatedTaxYear ${quote(h.relatedTaxYear ?? '')} does not match the ${s.year.id} schema, which needs ${s.year.related} (error 7889)`,
+    );
   }
   if (h.relatedTaxYear && /^\d{2}-\d{2}$/.test(h.relatedTaxYear) && h.periodEnd && isIsoDate(h.periodEnd)) {
     const first = 2000 + Number(h.relatedTaxYear.slice(0, 2));
     const [from, to] = [`${first}-04-06`, `${first + 1}-04-05`];
     if (h.periodEnd < from || h.periodEnd > to) {
-      headerViolation(s, IRH, 'PeriodEnd', 'RELATEDTAXYEAR.2', `PeriodEnd ${h.periodEnd} is outside tax year ${h.relatedTaxYear} (${from} to ${to}) (error 7844)`);
+      headerViolation(
+        s,
+        IRH,
+        'PeriodEnd',
+        'RELATEDTAXYEAR.2',
+        `PeriodEnd ${h.periodEnd} is outside tax year ${h.relatedTaxYear} (${from} to ${to}) (error 7844)`,
+      );
     }
   }
 }
@@ -139,7 +172,15 @@ function checkBatch(s: State, batch: Batch, tail: string | null): Promise<Violat
     const last = batch.employees.at(-1)!;
     for (const e of errors) {
       const line = e.line === null ? null : e.line < headEndLine ? e.line : e.line - headEndLine + batch.line;
-      const i = line === null ? -1 : recordSpanning(batch.employees, line, (e) => e.line, (e) => e.endLine);
+      const i =
+        line === null
+          ? -1
+          : recordSpanning(
+              batch.employees,
+              line,
+              (e) => e.line,
+              (e) => e.endLine,
+            );
       if (i !== -1) {
         perRecord[i]!.push({ record: labels[i]!, field: e.element ?? 'Employee', rule: 'xsd', message: e.message });
         for (const name of [e.element, ...e.missing]) flagged.add(`${i} ${name}`);
@@ -195,7 +236,12 @@ export async function validateFpsFile(path: string): Promise<{ totals: RenderTot
       try {
         header = parseHeader(`${ev.text}\n${closingTags(openElements(ev.text))}`);
       } catch (err) {
-        s.violations.push({ record: 'file', field: 'GovTalkMessage', rule: 'xml.malformed', message: `the message is not well-formed XML: ${err instanceof Error ? err.message : String(err)}` });
+        s.violations.push({
+          record: 'file',
+          field: 'GovTalkMessage',
+          rule: 'xml.malformed',
+          message: `the message is not well-formed XML: ${err instanceof Error ? err.message : String(err)}`,
+        });
       }
       // Without a known namespace the year-bound rules follow what the file says its year is.
       const year = s.year ?? TAX_YEARS.find((y) => y.related === header?.relatedTaxYear) ?? TAX_YEARS.at(-1)!;
@@ -226,7 +272,12 @@ export async function validateFpsFile(path: string): Promise<{ totals: RenderTot
           message: 'the employees are sent compressed (CompressedPart); this validator does not expand it, so they were not checked and are not in the totals',
         });
       } else if (s.records === 0 && !finalSubmission && s.ir) {
-        s.violations.push({ record: 'FullPaymentSubmission', field: 'Employee', rule: 'FPS.1', message: 'the FPS has no Employee, CompressedPart or FinalSubmission (error 7877)' });
+        s.violations.push({
+          record: 'FullPaymentSubmission',
+          field: 'Employee',
+          rule: 'FPS.1',
+          message: 'the FPS has no Employee, CompressedPart or FinalSubmission (error 7877)',
+        });
       }
     }
   }

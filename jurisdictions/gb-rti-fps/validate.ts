@@ -42,10 +42,12 @@ export function validateEmployer(employer: FilingEmployer): Violation[] {
   const violations: Violation[] = [];
   const add = (field: string, rule: string, message: string) => violations.push({ record: employer.orgId, field, rule, message });
   const refs = mapEmployer(employer);
-  if (employer.country.toUpperCase() !== 'GB') add('country', 'employer.country', `employer country is ${quote(employer.country)}; the FPS is filed by UK (GB) employers`);
+  if (employer.country.toUpperCase() !== 'GB')
+    add('country', 'employer.country', `employer country is ${quote(employer.country)}; the FPS is filed by UK (GB) employers`);
 
   if (!employer.payrollRef?.trim()) add('payrollRef', 'payeref.missing', 'the employer PAYE reference (e.g. 123/AB45678) is missing');
-  else if (!splitPayeReference(employer.payrollRef)) add('payrollRef', 'payeref.format', `PAYE reference ${quote(employer.payrollRef)} is not a tax office number, '/' and a reference`);
+  else if (!splitPayeReference(employer.payrollRef))
+    add('payrollRef', 'payeref.format', `PAYE reference ${quote(employer.payrollRef)} is not a tax office number, '/' and a reference`);
   else for (const p of [officeNoProblem(refs.officeNo), payeRefProblem(refs.payeRef)]) if (p) add('payrollRef', p.rule, p.message);
 
   if (!employer.accountsOfficeRef?.trim()) add('accountsOfficeRef', 'aoref.missing', 'the Accounts Office reference (e.g. 123PA00045678) is missing');
@@ -63,14 +65,19 @@ export function validateEmployer(employer: FilingEmployer): Violation[] {
 /** Problems of the canonical record that the FPS record would hide (nulls, unsupported values). */
 function canonicalProblems(e: FilingEmployee, period: FilingPeriod): [field: string, rule: string, message: string][] {
   const problems: [string, string, string][] = [];
-  if (countryName(e.address.country) === null) problems.push(['address.country', 'country.code', `address country ${quote(e.address.country)} is not an ISO 3166 two-letter country code`]);
-  if (e.gender === null) problems.push(['gender', 'gender.missing', 'gender is not recorded; the FPS requires M or F as on the person\'s tax record']);
+  if (countryName(e.address.country) === null)
+    problems.push(['address.country', 'country.code', `address country ${quote(e.address.country)} is not an ISO 3166 two-letter country code`]);
+  if (e.gender === null) problems.push(['gender', 'gender.missing', "gender is not recorded; the FPS requires M or F as on the person's tax record"]);
   if (e.payDate === null) problems.push(['payDate', 'paydate.missing', `nothing was paid in period ${period.id}, so there is no FPS payment to report`]);
   else if (e.payDate < period.start || e.payDate > period.end) {
     problems.push(['payDate', 'paydate.period', `pay date ${e.payDate} is outside period ${period.id} (${period.start} to ${period.end})`]);
   }
   if (payFrequencyCode(e.payFrequency) === null) {
-    problems.push(['payFrequency', 'payfrequency.unsupported', `pay frequency ${quote(e.payFrequency)} cannot be reported in monthly FPS periods (monthly, quarterly, half-yearly or annual pay only)`]);
+    problems.push([
+      'payFrequency',
+      'payfrequency.unsupported',
+      `pay frequency ${quote(e.payFrequency)} cannot be reported in monthly FPS periods (monthly, quarterly, half-yearly or annual pay only)`,
+    ]);
   }
   if (!e.taxCode?.trim()) problems.push(['taxCode', 'taxcode.missing', 'the PAYE tax code is missing']);
   if (!e.niCategory?.trim()) problems.push(['niCategory', 'niletter.missing', 'the National Insurance category letter is missing']);
@@ -80,7 +87,14 @@ function canonicalProblems(e: FilingEmployee, period: FilingPeriod): [field: str
 export function validateEmployee(e: FilingEmployee, period: FilingPeriod): Violation[] {
   const year = taxYearById(period.taxYear);
   if (!year) {
-    return [{ record: e.workerId, field: 'payDate', rule: 'taxyear.unsupported', message: `tax year ${period.taxYear} has no FPS schema here (supported: ${TAX_YEARS.map((y) => y.id).join(', ')})` }];
+    return [
+      {
+        record: e.workerId,
+        field: 'payDate',
+        rule: 'taxyear.unsupported',
+        message: `tax year ${period.taxYear} has no FPS schema here (supported: ${TAX_YEARS.map((y) => y.id).join(', ')})`,
+      },
+    ];
   }
   const violations: Violation[] = canonicalProblems(e, period).map(([field, rule, message]) => ({ record: e.workerId, field, rule, message }));
   const reported = new Set(violations.map((v) => v.field));

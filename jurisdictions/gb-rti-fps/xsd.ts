@@ -59,7 +59,10 @@ function parseOutput(output: string, docs: number): XsdError[] {
     if (doc >= docs) continue;
     const element = /Element '(?:\{[^}]*\})?([^']+)'/.exec(m[3]!)?.[1] ?? null;
     const expected = /Missing child element\(s\)\. Expected is (?:one of )?\(([^)]*)\)/.exec(m[3]!)?.[1] ?? '';
-    const missing = expected.split(',').map((n) => n.trim().replace(/^\{[^}]*\}/, '')).filter(Boolean);
+    const missing = expected
+      .split(',')
+      .map((n) => n.trim().replace(/^\{[^}]*\}/, ''))
+      .filter(Boolean);
     errors.push({ doc, line: Number(m[2]), element, missing, message: tidy(m[3]!, element) });
   }
   return errors;

@@ -37,7 +37,8 @@ function checkField(found: Found, f: Field, text: string, clean: boolean): void 
     return found.add(f.name, 'efw2.charset', `${where(f)} has a non-ASCII or control character (code ${bad.charCodeAt(0)})`);
   }
   if (f.kind === 'M') {
-    if (!/^\d+$/.test(text)) found.add(f.name, 'efw2.money', `${where(f)} must be ${f.length} digits of cents, zero-filled with no sign or decimal point, found '${text}'`);
+    if (!/^\d+$/.test(text))
+      found.add(f.name, 'efw2.money', `${where(f)} must be ${f.length} digits of cents, zero-filled with no sign or decimal point, found '${text}'`);
     return;
   }
   const blank = text.trim() === '';
@@ -52,7 +53,11 @@ function checkField(found: Found, f: Field, text: string, clean: boolean): void 
         return;
       }
       if (!(f.leftJustified ? /^\d+ *$/ : /^\d+$/).test(text)) {
-        found.add(f.name, 'efw2.numeric', `${where(f)} must be ${f.leftJustified ? 'digits, left-justified and blank-filled' : `${f.length} digits, right-justified and zero-filled`}, found '${shown(f, text)}'`);
+        found.add(
+          f.name,
+          'efw2.numeric',
+          `${where(f)} must be ${f.leftJustified ? 'digits, left-justified and blank-filled' : `${f.length} digits, right-justified and zero-filled`}, found '${shown(f, text)}'`,
+        );
       }
       return;
     case 'A':

@@ -281,12 +281,7 @@ export const RU = layout('RU', [
 
 export const RV = layout('RV', [ID, ['stateData', 3, 510, 'A', { stateDefined: true }]]);
 
-export const RF = layout('RF', [
-  ID,
-  ['blank', 3, 5, 'B'],
-  ['numberOfRw', 8, 9, 'N', REQUIRED],
-  ['blank', 17, 496, 'B'],
-]);
+export const RF = layout('RF', [ID, ['blank', 3, 5, 'B'], ['numberOfRw', 8, 9, 'N', REQUIRED], ['blank', 17, 496, 'B']]);
 
 export const LAYOUTS: Readonly<Record<RecordType, Layout>> = { RA, RE, RW, RO, RS, RT, RU, RV, RF };
 

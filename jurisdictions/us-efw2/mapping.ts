@@ -27,12 +27,12 @@ export function addressFields(address: Address): AddressFields {
     locationAddress: text(address.line2, 22),
     deliveryAddress: text(address.line1, 22),
     city: text(address.city, 22),
-    state: domestic ? (iso === 'US' ? usState(address) ?? '' : iso) : '',
+    state: domestic ? (iso === 'US' ? (usState(address) ?? '') : iso) : '',
     zip: zip?.[0] ?? '',
     zipExtension: zip?.[1] ?? '',
     foreignState: domestic ? '' : text(address.region, 23),
     foreignPostalCode: domestic ? '' : text(address.postcode, 15),
-    country: domestic ? '' : efw2CountryCode(iso) ?? '',
+    country: domestic ? '' : (efw2CountryCode(iso) ?? ''),
   };
 }
 
@@ -106,9 +106,19 @@ export function employeeSsn(employee: FilingEmployee): string {
 
 /** The RW fields this plugin fills; every other RW field is written as zeros or spaces. */
 export const RW_FILLED = [
-  'ssn', 'firstName', 'lastName', ...ADDRESS_FIELDS,
-  'wages', 'federalIncomeTax', 'socialSecurityWages', 'socialSecurityTax', 'medicareWages', 'medicareTax',
-  'statutoryEmployeeIndicator', 'retirementPlanIndicator', 'thirdPartySickPayIndicator',
+  'ssn',
+  'firstName',
+  'lastName',
+  ...ADDRESS_FIELDS,
+  'wages',
+  'federalIncomeTax',
+  'socialSecurityWages',
+  'socialSecurityTax',
+  'medicareWages',
+  'medicareTax',
+  'statutoryEmployeeIndicator',
+  'retirementPlanIndicator',
+  'thirdPartySickPayIndicator',
 ] as const;
 
 export function employeeFields(employee: FilingEmployee, taxYear: string): Readonly<Record<(typeof RW_FILLED)[number], string | number>> {

@@ -34,7 +34,11 @@ function checkPersonName(emit: Emit, field: string, value: string): void {
   }
   if (!PERSON_NAME.test(folded)) {
     const bad = [...new Set([...folded].filter((c) => !/[A-Z' -]/.test(c)))];
-    emit(field, 'name.charset', `${field} '${value}' has characters a name may not carry: ${bad.map((c) => `'${c}'`).join(' ')} (letters, spaces, hyphens and apostrophes only)`);
+    emit(
+      field,
+      'name.charset',
+      `${field} '${value}' has characters a name may not carry: ${bad.map((c) => `'${c}'`).join(' ')} (letters, spaces, hyphens and apostrophes only)`,
+    );
   }
 }
 
@@ -62,20 +66,30 @@ function checkAmount(emit: Emit, field: string, value: number): void {
   if (!Number.isSafeInteger(value)) return emit(field, 'efw2.amount.integer', `${field} must be a whole number of cents, found ${value}`);
   if (value < 0) return emit(field, 'efw2.amount.negative', `${field} is negative (${value} cents); EFW2 amounts carry no sign`);
   if (value > MAX_RW_AMOUNT) {
-    emit(field, 'efw2.amount.width', `${field} ${value} cents does not fit the 11-digit RW field (max $999,999,999.99); SSA wants it split over several W-2s, which is not supported`);
+    emit(
+      field,
+      'efw2.amount.width',
+      `${field} ${value} cents does not fit the 11-digit RW field (max $999,999,999.99); SSA wants it split over several W-2s, which is not supported`,
+    );
   }
 }
 
 export function validateEmployee(employee: FilingEmployee, period: FilingPeriod): Violation[] {
   const { out, emit } = collector(employee.workerId);
   if (!SUPPORTED_TAX_YEARS.includes(period.taxYear)) {
-    emit('taxYear', 'efw2.taxYear', `tax year ${period.taxYear} is not supported: the layout follows Pub. 42-007 for tax years ${SUPPORTED_TAX_YEARS.join(', ')}`);
+    emit(
+      'taxYear',
+      'efw2.taxYear',
+      `tax year ${period.taxYear} is not supported: the layout follows Pub. 42-007 for tax years ${SUPPORTED_TAX_YEARS.join(', ')}`,
+    );
   }
   if (employee.nationalIdType !== 'SSN') {
     emit('nationalIdType', 'ssn.type', `national id type is '${employee.nationalIdType}'; a W-2 needs an SSN`);
   } else if (employee.nationalId !== null && employee.nationalId.trim() !== '') {
     const ssn = compactSsn(employee.nationalId);
-    const broken = ssn ? ssnProblem(ssn) : { rule: 'ssn.format', message: `SSN must be nine digits (AAA-GG-SSSS), found '${mask(employee.nationalId.trim())}'` };
+    const broken = ssn
+      ? ssnProblem(ssn)
+      : { rule: 'ssn.format', message: `SSN must be nine digits (AAA-GG-SSSS), found '${mask(employee.nationalId.trim())}'` };
     if (broken) emit('nationalId', broken.rule, broken.message);
   }
   checkPersonName(emit, 'givenName', employee.givenName);

@@ -11,14 +11,42 @@ const ASCII_PRINTABLE = /^[\x20-\x7e]*$/;
 
 /** Latin letters NFD leaves whole. */
 const LETTERS: Readonly<Record<string, string>> = {
-  ł: 'l', Ł: 'L', ø: 'o', Ø: 'O', ß: 'ss', ẞ: 'SS', æ: 'ae', Æ: 'AE', œ: 'oe', Œ: 'OE',
-  þ: 'th', Þ: 'TH', ð: 'd', Ð: 'D', đ: 'd', Đ: 'D', ħ: 'h', Ħ: 'H', ı: 'i', ŀ: 'l', Ŀ: 'L', ŧ: 't', Ŧ: 'T',
+  ł: 'l',
+  Ł: 'L',
+  ø: 'o',
+  Ø: 'O',
+  ß: 'ss',
+  ẞ: 'SS',
+  æ: 'ae',
+  Æ: 'AE',
+  œ: 'oe',
+  Œ: 'OE',
+  þ: 'th',
+  Þ: 'TH',
+  ð: 'd',
+  Ð: 'D',
+  đ: 'd',
+  Đ: 'D',
+  ħ: 'h',
+  Ħ: 'H',
+  ı: 'i',
+  ŀ: 'l',
+  Ŀ: 'L',
+  ŧ: 't',
+  Ŧ: 'T',
 };
 const SPECIAL = new RegExp(`[${Object.keys(LETTERS).join('')}]`, 'g');
 
 /** Typographic punctuation that has a plain ASCII twin. */
 const PUNCTUATION: Readonly<Record<string, string>> = {
-  '\u2018': "'", '\u2019': "'", '\u02bc': "'", '\u2010': '-', '\u2011': '-', '\u2013': '-', '\u2014': '-', '\u00a0': ' ',
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u02bc': "'",
+  '\u2010': '-',
+  '\u2011': '-',
+  '\u2013': '-',
+  '\u2014': '-',
+  '\u00a0': ' ',
 };
 const TYPOGRAPHIC = new RegExp(`[${Object.keys(PUNCTUATION).join('')}]`, 'g');
 
@@ -33,7 +61,11 @@ export function foldUpper(text: string): string {
   if (hit !== undefined) return hit;
   const ascii = ASCII_PRINTABLE.test(text)
     ? text
-    : text.normalize('NFKD').replace(MARKS, '').replace(SPECIAL, (c) => LETTERS[c]!).replace(TYPOGRAPHIC, (c) => PUNCTUATION[c]!);
+    : text
+        .normalize('NFKD')
+        .replace(MARKS, '')
+        .replace(SPECIAL, (c) => LETTERS[c]!)
+        .replace(TYPOGRAPHIC, (c) => PUNCTUATION[c]!);
   const folded = ascii.replace(/\s+/g, ' ').trim().toUpperCase();
   if (memo.size >= MEMO_SIZE) memo.clear();
   memo.set(text, folded);

@@ -13,7 +13,9 @@ import { fieldText, moneyValue, positions } from './record.ts';
 
 /** RT/RU money fields that total a same-named RW/RO field. */
 const sumsOf = (total: typeof RT, detail: typeof RW) =>
-  moneyFields(total).filter((t) => detail.fields.some((d) => d.name === t.name)).map((t) => ({ total: t, detail: field(detail, t.name) }));
+  moneyFields(total)
+    .filter((t) => detail.fields.some((d) => d.name === t.name))
+    .map((t) => ({ total: t, detail: field(detail, t.name) }));
 const RT_SUMS = sumsOf(RT, RW);
 const RU_SUMS = sumsOf(RU, RO);
 
@@ -34,7 +36,16 @@ interface Group {
 }
 
 const newGroup = (line: number): Group => ({
-  line, rw: 0, ro: 0, rs: 0, rwSums: RT_SUMS.map(() => 0), roSums: RU_SUMS.map(() => 0), phase: 'detail', ru: false, rv: false, previous: 'RE',
+  line,
+  rw: 0,
+  ro: 0,
+  rs: 0,
+  rwSums: RT_SUMS.map(() => 0),
+  roSums: RU_SUMS.map(() => 0),
+  phase: 'detail',
+  ru: false,
+  rv: false,
+  previous: 'RE',
 });
 
 const CRLF_PROBLEM = {
@@ -58,7 +69,8 @@ export async function validateFile(path: string): Promise<{ totals: RenderTotals
   const closeGroup = (emit: ReturnType<typeof at>) => {
     if (!group) return;
     if (group.phase === 'detail') emit('recordIdentifier', 'efw2.order', `the employer group that starts at record ${group.line} (RE) has no RT record`);
-    else if (group.ro > 0 && !group.ru) emit('recordIdentifier', 'efw2.order', `the employer group that starts at record ${group.line} (RE) has RO records but no RU record`);
+    else if (group.ro > 0 && !group.ru)
+      emit('recordIdentifier', 'efw2.order', `the employer group that starts at record ${group.line} (RE) has RO records but no RU record`);
     group = null;
   };
 
@@ -70,7 +82,8 @@ export async function validateFile(path: string): Promise<{ totals: RenderTotals
     const emit = at(record);
     if (ending !== 'crlf') emit('recordIdentifier', 'efw2.crlf', CRLF_PROBLEM[ending]);
     const fullLength = text.length === RECORD_LENGTH;
-    if (!fullLength) emit('recordIdentifier', 'efw2.length', `record is ${text.length} bytes long; every EFW2 record is exactly ${RECORD_LENGTH} bytes plus CR LF`);
+    if (!fullLength)
+      emit('recordIdentifier', 'efw2.length', `record is ${text.length} bytes long; every EFW2 record is exactly ${RECORD_LENGTH} bytes plus CR LF`);
     if (!known) {
       emit('recordIdentifier', 'efw2.recordType', `record identifier '${text.slice(0, 2)}' is not RA, RE, RW, RO, RS, RT, RU, RV or RF`);
       continue;
@@ -99,7 +112,8 @@ export async function validateFile(path: string): Promise<{ totals: RenderTotals
       const count = /^\d+$/.test(countText) ? Number(countText) : NaN;
       if (Number.isFinite(count)) {
         statedRecords = count;
-        if (count !== rwTotal) emit('numberOfRw', 'efw2.totals', `numberOfRw (${positions(field(RF, 'numberOfRw'))}) states ${count} RW records; the file has ${rwTotal}`);
+        if (count !== rwTotal)
+          emit('numberOfRw', 'efw2.totals', `numberOfRw (${positions(field(RF, 'numberOfRw'))}) states ${count} RW records; the file has ${rwTotal}`);
       }
       continue;
     }
@@ -136,13 +150,22 @@ export async function validateFile(path: string): Promise<{ totals: RenderTotals
         rtRecords++;
         const countField = field(RT, 'numberOfRw');
         const count = Number(fieldText(text, countField));
-        if (count !== g.rw) emit('numberOfRw', 'efw2.totals', `numberOfRw (${positions(countField)}) states ${fieldText(text, countField)} RW records; the employer group has ${g.rw}`);
+        if (count !== g.rw)
+          emit(
+            'numberOfRw',
+            'efw2.totals',
+            `numberOfRw (${positions(countField)}) states ${fieldText(text, countField)} RW records; the employer group has ${g.rw}`,
+          );
         for (const f of moneyFields(RT)) stated.set(f.name, stated.get(f.name)! + (moneyValue(text, f) ?? 0));
         for (const [i, { total, detail }] of RT_SUMS.entries()) {
           const value = moneyValue(text, total);
           const sum = g.rwSums[i]!;
           if (value !== null && value !== sum) {
-            emit(total.name, 'efw2.totals', `${total.name} (${positions(total)}) states ${decimal(value)}; the ${g.rw} RW records since the RE sum to ${decimal(sum)} (RW ${positions(detail)})`);
+            emit(
+              total.name,
+              'efw2.totals',
+              `${total.name} (${positions(total)}) states ${decimal(value)}; the ${g.rw} RW records since the RE sum to ${decimal(sum)} (RW ${positions(detail)})`,
+            );
           }
         }
         break;
@@ -156,12 +179,21 @@ export async function validateFile(path: string): Promise<{ totals: RenderTotals
         if (g.ro === 0) emit('recordIdentifier', 'efw2.order', 'RU record in an employer group without RO records');
         const countField = field(RU, 'numberOfRo');
         const count = Number(fieldText(text, countField));
-        if (count !== g.ro) emit('numberOfRo', 'efw2.totals', `numberOfRo (${positions(countField)}) states ${fieldText(text, countField)} RO records; the employer group has ${g.ro}`);
+        if (count !== g.ro)
+          emit(
+            'numberOfRo',
+            'efw2.totals',
+            `numberOfRo (${positions(countField)}) states ${fieldText(text, countField)} RO records; the employer group has ${g.ro}`,
+          );
         for (const [i, { total, detail }] of RU_SUMS.entries()) {
           const value = moneyValue(text, total);
           const sum = g.roSums[i]!;
           if (value !== null && value !== sum) {
-            emit(total.name, 'efw2.totals', `${total.name} (${positions(total)}) states ${decimal(value)}; the ${g.ro} RO records since the RE sum to ${decimal(sum)} (RO ${positions(detail)})`);
+            emit(
+              total.name,
+              'efw2.totals',
+              `${total.name} (${positions(total)}) states ${decimal(value)}; the ${g.ro} RO records since the RE sum to ${decimal(sum)} (RO ${positions(detail)})`,
+            );
           }
         }
         break;

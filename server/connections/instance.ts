@@ -17,7 +17,6 @@ export interface ResolvedService {
   stop(): Promise<void>;
 }
 
-
 /** The URL with its password replaced by ***, for logs and error messages. */
 export function maskUrl(url: string): string {
   try {

@@ -39,7 +39,8 @@ const UNREACHABLE_CODES = new Set([
   '53300',
 ]);
 // Messages of pg, ioredis and hubflow's own probes for a connection lost or never made.
-const UNREACHABLE_MESSAGE = /Connection terminated|connection timeout|timeout expired|Connection is closed|timed out after|no PING reply|Stream isn't writeable|Reached the max retries per request limit/i;
+const UNREACHABLE_MESSAGE =
+  /Connection terminated|connection timeout|timeout expired|Connection is closed|timed out after|no PING reply|Stream isn't writeable|Reached the max retries per request limit/i;
 
 /** Whether an error says a service cannot be reached right now (as opposed to refusing us). */
 export function isUnreachable(err: unknown): boolean {
@@ -79,18 +80,17 @@ function ordinal(n: number): string {
  * ECONNREFUSED (retrying; 3rd attempt, next in 4 s)") and, at the end, that it is back. Any other
  * error is thrown at once, as is an abort of `signal`.
  */
-export async function untilReachable<T>(
-  service: Pick<Service, 'name' | 'url'>,
-  log: Logger,
-  attempt: () => Promise<T>,
-  signal?: AbortSignal,
-): Promise<T> {
+export async function untilReachable<T>(service: Pick<Service, 'name' | 'url'>, log: Logger, attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const since = Date.now();
   for (let n = 1; ; n++) {
     signal?.throwIfAborted();
     try {
       const result = await attempt();
-      if (n > 1) log.info({ event: 'service_back', service: service.name, url: maskUrl(service.url), attempts: n, seconds: Math.round((Date.now() - since) / 1000) }, `${service.name} at ${maskUrl(service.url)} answers again`);
+      if (n > 1)
+        log.info(
+          { event: 'service_back', service: service.name, url: maskUrl(service.url), attempts: n, seconds: Math.round((Date.now() - since) / 1000) },
+          `${service.name} at ${maskUrl(service.url)} answers again`,
+        );
       return result;
     } catch (err) {
       if (!isUnreachable(err)) throw err;
@@ -137,7 +137,10 @@ export class ServiceWatch {
       const pending = [this.#check, ...this.#waits.values()].filter((p) => p !== undefined);
       if (!pending.length) return;
       const stopped = [this.#abort.signal, ...(signal ? [signal] : [])];
-      await Promise.race([Promise.all(pending), ...stopped.map((s) => new Promise((_, reject) => s.addEventListener('abort', () => reject(s.reason), { once: true })))]);
+      await Promise.race([
+        Promise.all(pending),
+        ...stopped.map((s) => new Promise((_, reject) => s.addEventListener('abort', () => reject(s.reason), { once: true }))),
+      ]);
     }
   }
 
@@ -163,7 +166,8 @@ export class ServiceWatch {
       const wait = untilReachable(service, this.log, () => service.probe(), this.#abort.signal)
         .catch((err: unknown) => {
           // Back, but refusing (credentials changed, database dropped): said, and each use fails with it.
-          if (!this.#abort.signal.aborted) this.log.error({ err, service: service.name }, `${service.name} at ${maskUrl(service.url)} answers but refuses: ${reasonOf(err)}`);
+          if (!this.#abort.signal.aborted)
+            this.log.error({ err, service: service.name }, `${service.name} at ${maskUrl(service.url)} answers but refuses: ${reasonOf(err)}`);
         })
         .finally(() => this.#waits.delete(service.name));
       this.#waits.set(service.name, wait);

@@ -141,10 +141,13 @@ export class HeldClient {
   #giveBack(held: Held, err?: unknown): void {
     if (this.#held !== held) return;
     this.#held = undefined;
-    void held.then(({ client, onError }) => {
-      client.removeListener('error', onError);
-      client.release(err === undefined ? undefined : err instanceof Error ? err : new Error(String(err)));
-    }, () => undefined);
+    void held.then(
+      ({ client, onError }) => {
+        client.removeListener('error', onError);
+        client.release(err === undefined ? undefined : err instanceof Error ? err : new Error(String(err)));
+      },
+      () => undefined,
+    );
   }
 
   /** Gives the connection back to the pool once the use in flight, if any, is over. */

@@ -22,7 +22,6 @@ import {
   type ResolvedService,
 } from './instance.ts';
 
-
 const ENV_TIMEOUT_MS = 3_000;
 const REUSE_TIMEOUT_MS = 1_000;
 const START_TIMEOUT_MS = 30_000;
@@ -71,7 +70,12 @@ async function embeddedPostgres(home: string, log: Logger): Promise<ResolvedServ
     const saved = await readInstance<PostgresInstance>(instanceFile);
     if (saved?.user && saved.password && typeof saved.port === 'number' && pidAlive(saved.pid)) {
       const url = postgresUrl(saved.user, saved.password, saved.port);
-      if (await checkConnection(url, REUSE_TIMEOUT_MS).then(() => true, () => false)) {
+      if (
+        await checkConnection(url, REUSE_TIMEOUT_MS).then(
+          () => true,
+          () => false,
+        )
+      ) {
         log.info({ url: maskUrl(url), pid: saved.pid }, 'reusing the embedded PostgreSQL started by another hubflow process');
         return { url, source: 'embedded' as const, stop: noop };
       }
@@ -344,4 +348,3 @@ function cannotStart(reason: string, cause?: unknown): HubflowError {
     { cause },
   );
 }
-

@@ -38,11 +38,7 @@ const LOCAL_URL = 'redis://127.0.0.1:6379';
  * Finds the Redis hubflow should use: HUBFLOW_REDIS_URL, else a Redis on 127.0.0.1:6379, else a
  * private redis-server under <HUBFLOW_HOME>/redis shared by every hubflow process on this machine.
  */
-export async function resolveRedis(
-  config: Config,
-  log: Logger,
-  options: ResolveRedisOptions = {},
-): Promise<ResolvedService> {
+export async function resolveRedis(config: Config, log: Logger, options: ResolveRedisOptions = {}): Promise<ResolvedService> {
   const configured = config.HUBFLOW_REDIS_URL;
   if (configured) {
     try {
@@ -97,8 +93,7 @@ async function privateRedis(dir: string, log: Logger): Promise<ResolvedService> 
       await killAndWait(child);
       const tail = await readTail(logFile, logOffset);
       throw new HubflowError(
-        `the private redis-server on port ${port} did not start (${reasonOf(err)})` +
-          (tail ? `; its log ${logFile} says:\n${tail}` : ''),
+        `the private redis-server on port ${port} did not start (${reasonOf(err)})${tail ? `; its log ${logFile} says:\n${tail}` : ''}`,
         { cause: err },
       );
     }
@@ -131,21 +126,16 @@ async function privateRedis(dir: string, log: Logger): Promise<ResolvedService> 
   });
 }
 
-async function spawnRedis(
-  dir: string,
-  port: number,
-  logFile: string,
-): Promise<{ child: ChildProcess; logOffset: number }> {
+async function spawnRedis(dir: string, port: number, logFile: string): Promise<{ child: ChildProcess; logOffset: number }> {
   // Redis writes its log (and any fatal start-up error) to stdout, so stdout goes to the log file:
   // that keeps no pipe open to this process and lets a failed start be explained from the file.
   const logHandle = await open(logFile, 'a');
   const logOffset = (await logHandle.stat()).size;
   try {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--daemonize', 'no'],
-      { cwd: dir, stdio: ['ignore', logHandle.fd, logHandle.fd] },
-    );
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--daemonize', 'no'], {
+      cwd: dir,
+      stdio: ['ignore', logHandle.fd, logHandle.fd],
+    });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', reject);
@@ -233,4 +223,3 @@ function answersPing(url: string, timeoutMs: number): Promise<boolean> {
 function loopbackUrl(port: number): string {
   return `redis://127.0.0.1:${port}`;
 }
-

@@ -7,7 +7,6 @@ import { SQL_TYPES } from '../hub/schema.ts';
 import { openPostgres, poolOf } from './pg.ts';
 import type { Dialect, Warehouse, WarehouseSession } from './warehouse.ts';
 
-
 export const postgresDialect: Dialect = {
   name: 'postgres',
   id: (name) => `"${name.replaceAll('"', '""')}"`,
@@ -47,7 +46,11 @@ export function openPostgresWarehouse(url: string, schema: string): Warehouse {
           },
           async load(table, columns, file) {
             const copy = client.query(copyFrom(`copy ${table} (${columns.map(d.id).join(', ')}) from stdin with (format text)`));
-            const decompress = file.endsWith('.br') ? [createBrotliDecompress({ chunkSize: 1 << 20 })] : file.endsWith('.gz') ? [createGunzip({ chunkSize: 1 << 20 })] : [];
+            const decompress = file.endsWith('.br')
+              ? [createBrotliDecompress({ chunkSize: 1 << 20 })]
+              : file.endsWith('.gz')
+                ? [createGunzip({ chunkSize: 1 << 20 })]
+                : [];
             await pipeline([createReadStream(file, { highWaterMark: 1 << 20 }), ...decompress, copy]);
             return Number(copy.rowCount);
           },

@@ -54,11 +54,7 @@ export const snowflakeDialect: Dialect = {
 /** The part of a snowflake-sdk Connection this module uses; tests pass their own. */
 export interface SnowflakeConnectionLike {
   connectAsync(): Promise<unknown>;
-  execute(options: {
-    sqlText: string;
-    streamResult?: boolean;
-    complete: (err: Error | undefined, statement: unknown, rows?: unknown[]) => void;
-  }): unknown;
+  execute(options: { sqlText: string; streamResult?: boolean; complete: (err: Error | undefined, statement: unknown, rows?: unknown[]) => void }): unknown;
   destroy(callback: (err: Error | undefined) => void): void;
 }
 
@@ -115,7 +111,8 @@ export function snowflakeOptionsFromEnv(env: Record<string, string | undefined>)
     role: value('SNOWFLAKE_ROLE'),
   };
   for (const [key, v] of Object.entries(optional)) if (v !== undefined) Object.assign(options, { [key]: v });
-  if (!options.password && !options.privateKeyPath) throw new Error('SNOWFLAKE_ACCOUNT is set but neither SNOWFLAKE_PASSWORD nor SNOWFLAKE_PRIVATE_KEY_PATH is');
+  if (!options.password && !options.privateKeyPath)
+    throw new Error('SNOWFLAKE_ACCOUNT is set but neither SNOWFLAKE_PASSWORD nor SNOWFLAKE_PRIVATE_KEY_PATH is');
   return options;
 }
 
@@ -130,7 +127,13 @@ async function createDriverConnection(o: SnowflakeOptions): Promise<SnowflakeCon
     const quiet = () => undefined;
     snowflake.configure({
       logLevel: 'WARN',
-      customLogger: { error: (m) => process.stderr.write(`snowflake-sdk: ${m}\n`), warn: (m) => process.stderr.write(`snowflake-sdk: ${m}\n`), info: quiet, debug: quiet, trace: quiet },
+      customLogger: {
+        error: (m) => process.stderr.write(`snowflake-sdk: ${m}\n`),
+        warn: (m) => process.stderr.write(`snowflake-sdk: ${m}\n`),
+        info: quiet,
+        debug: quiet,
+        trace: quiet,
+      },
     });
     driverConfigured = true;
   }
@@ -239,7 +242,9 @@ export function copiedRows(rows: Record<string, unknown>[], fileName: string, lo
     }
     if (status !== 'LOADED' || Number(r.rows_parsed) !== Number(r.rows_loaded)) {
       const error = r.first_error ? `: ${text(r.first_error)} (line ${text(r.first_error_line)}, column ${text(r.first_error_column_name)})` : '';
-      throw new PermanentError(`COPY INTO read ${text(r.file)} from ${location} as ${status}, ${text(r.rows_loaded)} of ${text(r.rows_parsed)} rows loaded${error}`);
+      throw new PermanentError(
+        `COPY INTO read ${text(r.file)} from ${location} as ${status}, ${text(r.rows_loaded)} of ${text(r.rows_parsed)} rows loaded${error}`,
+      );
     }
     loaded += Number(r.rows_loaded);
   }
@@ -252,7 +257,8 @@ export function copiedRows(rows: Record<string, unknown>[], fileName: string, lo
 /** Snowflake, one connection per session; tables are `"<DATABASE>"."<SCHEMA>"."<NAME>"`. */
 export function openSnowflakeWarehouse(options: SnowflakeOptions): Warehouse {
   const d = snowflakeDialect;
-  if (options.stage !== undefined && !STAGE_NAME.test(options.stage)) throw new PermanentError(`Snowflake stage '${options.stage}' is not a plain (optionally qualified) name`);
+  if (options.stage !== undefined && !STAGE_NAME.test(options.stage))
+    throw new PermanentError(`Snowflake stage '${options.stage}' is not a plain (optionally qualified) name`);
   const stageRoot = options.stage ? `@${options.stage}` : '@~';
   const queryTag = options.queryTag ?? 'hubflow';
   const connect = options.connect ?? (() => createDriverConnection(options));
@@ -280,7 +286,9 @@ export function openSnowflakeWarehouse(options: SnowflakeOptions): Warehouse {
         const put = await run(`PUT 'file://${absolute}' ${location} AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE`);
         const uploaded = put.filter((r) => r.status === 'UPLOADED').length;
         if (uploaded !== 1) {
-          throw new RetryableError(`PUT of ${absolute} to ${location}: ${put.map((r) => `${text(r.status)} ${text(r.message)}`.trim()).join('; ') || 'no report'}`);
+          throw new RetryableError(
+            `PUT of ${absolute} to ${location}: ${put.map((r) => `${text(r.status)} ${text(r.message)}`.trim()).join('; ') || 'no report'}`,
+          );
         }
         try {
           const report = await run(

@@ -84,7 +84,10 @@ function addRows(snapshot: RunSnapshot, rows: readonly SnapshotRow[]): void {
     counts[r.state] = (counts[r.state] ?? 0) + Number(r.n);
     snapshot.counts.set(r.task_id, counts);
     if (r.state === 'scheduled' && r.waiting) {
-      snapshot.waiting.set(r.task_id, r.waiting.map((w) => ({ ...w, task_id: r.task_id, state: 'scheduled' as const })));
+      snapshot.waiting.set(
+        r.task_id,
+        r.waiting.map((w) => ({ ...w, task_id: r.task_id, state: 'scheduled' as const })),
+      );
     }
   }
 }
@@ -246,13 +249,7 @@ export async function advanceRun(
   return result;
 }
 
-async function expandMapped(
-  trx: Trx,
-  run: RunRef,
-  dag: Dag,
-  task: TaskDef,
-  placeholder: TiRef,
-): Promise<{ instances: TiRef[] } | { error: Error }> {
+async function expandMapped(trx: Trx, run: RunRef, dag: Dag, task: TaskDef, placeholder: TiRef): Promise<{ instances: TiRef[] } | { error: Error }> {
   const source = task.map!;
   const sourceRows = await trx
     .selectFrom('task_instances')
@@ -303,11 +300,7 @@ function describeJson(value: unknown): string {
 
 async function failInstance(trx: Trx, run: RunRef, ti: TiRef, task: TaskDef, error: Error): Promise<void> {
   const described = JSON.stringify(describeError(error));
-  await trx
-    .updateTable('task_instances')
-    .set({ state: 'failed', error: described, ended_at: sql`now()` })
-    .where('id', '=', ti.id)
-    .execute();
+  await trx.updateTable('task_instances').set({ state: 'failed', error: described, ended_at: sql`now()` }).where('id', '=', ti.id).execute();
   await trx
     .insertInto('dead_letters')
     .values({

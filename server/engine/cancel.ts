@@ -54,11 +54,7 @@ export async function cancelRuns(engine: Engine, selection: CancelSelection): Pr
     const locked = await query.orderBy('id').forUpdate().execute();
     if (!locked.length) return { runs: [], jobs: [] };
     const ids = locked.map((r) => r.id);
-    await trx
-      .updateTable('dag_runs')
-      .set({ state: 'cancelled', ended_at: sql`now()`, cancel_reason: reason })
-      .where('id', 'in', ids)
-      .execute();
+    await trx.updateTable('dag_runs').set({ state: 'cancelled', ended_at: sql`now()`, cancel_reason: reason }).where('id', 'in', ids).execute();
     const { rows: tis } = await sql<{ id: number; run_id: number; task_id: string; map_index: number; generation: number; was: string }>`
       with old as (
         select id, state from task_instances where run_id = any(${ids}::bigint[]) and state = any(${[...UNFINISHED_TI]}::text[]) for update
@@ -97,7 +93,10 @@ export async function cancelRuns(engine: Engine, selection: CancelSelection): Pr
   });
   await engine.dispatcher.remove(jobs);
   for (const r of runs) {
-    engine.log.info({ event: 'run_cancelled', dagId: r.dagId, runId: r.id, was: r.was, tasks: r.tasks, reason }, `run ${r.id} of ${r.dagId} cancelled: ${reason}`);
+    engine.log.info(
+      { event: 'run_cancelled', dagId: r.dagId, runId: r.id, was: r.was, tasks: r.tasks, reason },
+      `run ${r.id} of ${r.dagId} cancelled: ${reason}`,
+    );
   }
   // Their slots are free: the DAGs' next queued runs may start.
   for (const dagId of new Set(runs.map((r) => r.dagId))) await engine.activate(dagId);
@@ -106,7 +105,11 @@ export async function cancelRuns(engine: Engine, selection: CancelSelection): Pr
 
 /** Runs named by id must exist and not have ended already. */
 async function checkCancellable(db: Kysely<StoreSchema>, runIds: readonly number[]): Promise<void> {
-  const found = await db.selectFrom('dag_runs').select(['id', 'state']).where('id', 'in', [...runIds, 0]).execute();
+  const found = await db
+    .selectFrom('dag_runs')
+    .select(['id', 'state'])
+    .where('id', 'in', [...runIds, 0])
+    .execute();
   const missing = runIds.filter((id) => !found.some((r) => Number(r.id) === id));
   if (missing.length) throw new NotFoundError(`no run ${missing.join(', ')}`);
   const ended = found.filter((r) => r.state !== 'queued' && r.state !== 'running');

@@ -17,7 +17,9 @@ export async function clearTasks(engine: Engine, runId: number, options: { tasks
     const tis = await trx.selectFrom('task_instances').selectAll().where('run_id', '=', runId).execute();
     for (const t of options.tasks ?? []) if (!dag.tasks.has(t)) throw new NotFoundError(`DAG '${dag.id}' has no task '${t}'`);
     if (run.run_type === 'test') {
-      throw new ConflictError(`run ${runId} is a test run, which only its own \`dags test\` process runs: test it again with hubflow dags test ${run.dag_id} --date ${new Date(run.logical_date).toISOString()}`);
+      throw new ConflictError(
+        `run ${runId} is a test run, which only its own \`dags test\` process runs: test it again with hubflow dags test ${run.dag_id} --date ${new Date(run.logical_date).toISOString()}`,
+      );
     }
     const named = options.tasks ?? tis.filter((t) => t.state === 'failed' || t.state === 'upstream_failed').map((t) => t.task_id);
     // What a cancellation stopped always runs again with them: a running run never holds a

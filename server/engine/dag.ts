@@ -142,7 +142,6 @@ export function isDag(value: unknown): value is Dag {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DAG_BRAND] === true;
 }
 
-
 // Ids become parts of BullMQ job ids and URLs: BullMQ refuses ':' in ids.
 const ID = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'use letters, digits, _ . - (at most 128)');
 
@@ -201,7 +200,10 @@ const dagSchema = z
     id: ID,
     description: z.string().optional(),
     owner: z.string().optional(),
-    schedule: z.object({ cron: z.string(), timezone: z.string(), jitter: z.union([z.string(), z.number()]).optional() }).strict().optional(),
+    schedule: z
+      .object({ cron: z.string(), timezone: z.string(), jitter: z.union([z.string(), z.number()]).optional() })
+      .strict()
+      .optional(),
     window: z.object({ start: CLOCK, end: CLOCK }).strict().optional(),
     deadline: z.string().optional(),
     startDate: z.union([z.string(), z.date()]).optional(),
@@ -272,9 +274,8 @@ export function defineDag(options: DagOptions): Dag {
   for (const [taskId, declaration] of declared) {
     const field = `tasks.${taskId}`;
     ID.safeParse(taskId).success || fail(dagId, field, 'task id: use letters, digits, _ . - (at most 128)');
-    const isTask =
-      typeof declaration === 'object' && declaration !== null && (declaration as Record<symbol, unknown>)[TASK_BRAND];
-    if (!isTask) fail(dagId, field, "not a task: declare it with task({ run })");
+    const isTask = typeof declaration === 'object' && declaration !== null && (declaration as Record<symbol, unknown>)[TASK_BRAND];
+    if (!isTask) fail(dagId, field, 'not a task: declare it with task({ run })');
     const opts = parse(taskSchema, (declaration as TaskDeclaration).options, dagId, field);
     const upstream = [...new Set([...(opts.after ?? []), ...(opts.map ? [opts.map] : [])])];
     partial.set(taskId, {

@@ -60,7 +60,13 @@ export class Dispatcher {
 
   /** Takes waiting and delayed jobs out of their queue; a job a worker holds stays (its start check stops it). */
   async remove(refs: readonly JobRef[]): Promise<void> {
-    await Promise.all(refs.map((d) => this.queueOf(d.runId).remove(this.jobId(d)).catch(() => 0)));
+    await Promise.all(
+      refs.map((d) =>
+        this.queueOf(d.runId)
+          .remove(this.jobId(d))
+          .catch(() => 0),
+      ),
+    );
   }
 
   /**

@@ -178,10 +178,7 @@ export class Engine {
   }
 
   /** A manual run (Airflow's trigger): logical date now unless given; conf is handed to every task. */
-  async triggerRun(
-    dagId: string,
-    options: { logicalDate?: Date; conf?: Record<string, unknown>; runType?: RunType } = {},
-  ): Promise<DagRunRow> {
+  async triggerRun(dagId: string, options: { logicalDate?: Date; conf?: Record<string, unknown>; runType?: RunType } = {}): Promise<DagRunRow> {
     const dag = this.dag(dagId);
     const logicalDate = options.logicalDate ?? new Date();
     const interval = manualInterval(dag, logicalDate);
@@ -207,7 +204,8 @@ export class Engine {
     if (!dag.timetable) throw new ConflictError(`DAG '${dagId}' has no schedule, so it has no intervals to backfill`);
     if (to < from) throw new ConflictError(`backfill range ends (${to.toISOString()}) before it starts (${from.toISOString()})`);
     const state = await this.db.selectFrom('dags').select('is_paused').where('dag_id', '=', dagId).executeTakeFirst();
-    if (state?.is_paused) throw new ConflictError(`DAG '${dagId}' is paused, so its backfill runs would wait: unpause it first (hubflow dags unpause ${dagId})`);
+    if (state?.is_paused)
+      throw new ConflictError(`DAG '${dagId}' is paused, so its backfill runs would wait: unpause it first (hubflow dags unpause ${dagId})`);
     // Only intervals that are over: a run covers data that is complete.
     const now = Date.now();
     const starts = dag.timetable.between(from, new Date(to.getTime() + 1)).filter((s) => dag.timetable!.next(s)!.getTime() <= now);
@@ -236,7 +234,9 @@ export class Engine {
     if (existing) {
       if (existing.run_type !== 'test' || existing.state === 'running' || existing.state === 'queued') {
         const cancel = existing.state === 'running' || existing.state === 'queued' ? ` or cancel it (hubflow runs cancel ${existing.id})` : '';
-        throw new ConflictError(`DAG '${dagId}' already has a ${existing.run_type} run (${existing.id}, ${existing.state}) at ${logicalDate.toISOString()}; test another date${cancel}`);
+        throw new ConflictError(
+          `DAG '${dagId}' already has a ${existing.run_type} run (${existing.id}, ${existing.state}) at ${logicalDate.toISOString()}; test another date${cancel}`,
+        );
       }
       await this.db.deleteFrom('dag_runs').where('id', '=', existing.id).execute();
     }
@@ -351,8 +351,13 @@ export class Engine {
       if (!pooled) return this.#starts.push({ tiId, generation });
       const { rows } = await sql<StartedTask>`select * from hubflow_start_pooled(${tiId}, ${generation}, ${this.workerName})`.execute(this.db);
       if (rows[0]) return rows[0];
-      const ti = await this.db.selectFrom('task_instances').select(['state', 'generation', 'try_number', 'max_tries']).where('id', '=', tiId).executeTakeFirst();
-      const startable = ti && ti.generation === generation && ['queued', 'deferred', 'up_for_retry', 'running'].includes(ti.state) && ti.try_number < ti.max_tries;
+      const ti = await this.db
+        .selectFrom('task_instances')
+        .select(['state', 'generation', 'try_number', 'max_tries'])
+        .where('id', '=', tiId)
+        .executeTakeFirst();
+      const startable =
+        ti && ti.generation === generation && ['queued', 'deferred', 'up_for_retry', 'running'].includes(ti.state) && ti.try_number < ti.max_tries;
       return startable ? 'no-slot' : null;
     };
     const started = await start();
@@ -395,12 +400,7 @@ export class Engine {
       .where('id', '=', tiId)
       .executeTakeFirst();
     if (!ti || ti.generation !== generation || ti.state !== 'running' || ti.try_number < ti.max_tries) return;
-    const attempt = await this.db
-      .selectFrom('attempts')
-      .select('id')
-      .where('ti_id', '=', tiId)
-      .where('ended_at', 'is', null)
-      .executeTakeFirst();
+    const attempt = await this.db.selectFrom('attempts').select('id').where('ti_id', '=', tiId).where('ended_at', 'is', null).executeTakeFirst();
     await this.completeTask({
       tiId,
       runId: ti.run_id,
@@ -444,65 +444,88 @@ export class Engine {
       }
     }
     const watch = [...watched].flatMap(([runId, tasks]) => [...tasks].map((task) => [String(runId), task] as const));
-    const outcome = await this.#withRetry(() => this.#completionClient.use(async (client) => {
-      try {
-        // BEGIN and the call in one simple-protocol round trip, so values travel as escaped
-        // literals. The call locks the runs, records outcomes, attempts and dead letters, and
-        // returns the runs' totals and the watched tasks' state counts (see hubflow_complete_tasks).
-        const lit = (v: string | null) => (v === null ? 'null' : client.escapeLiteral(v));
-        const array = (values: (string | null)[], type: string) => `array[${values.map(lit).join(',')}]::${type}[]`;
-        const call = `begin; select * from hubflow_complete_tasks(${array(runIds.map(String), 'bigint')}, ${array(ids.map(String), 'bigint')},
-          ${array(items.map((i) => i.outcome), 'text')}, ${array(items.map((i) => i.result ?? null), 'jsonb')}, ${array(errors, 'jsonb')},
-          ${array(items.map((i) => String(i.attemptId)), 'bigint')}, ${array(watch.map((w) => w[0]), 'bigint')}, ${array(watch.map((w) => w[1]), 'text')})`;
-        const results = (await client.query(call)) as unknown as QueryResult<CompletionRow>[];
-        const rows = results[1]!.rows;
-        const conn = kyselyOnClient<StoreSchema>(client);
+    const outcome = await this.#withRetry(() =>
+      this.#completionClient.use(async (client) => {
+        try {
+          // BEGIN and the call in one simple-protocol round trip, so values travel as escaped
+          // literals. The call locks the runs, records outcomes, attempts and dead letters, and
+          // returns the runs' totals and the watched tasks' state counts (see hubflow_complete_tasks).
+          const lit = (v: string | null) => (v === null ? 'null' : client.escapeLiteral(v));
+          const array = (values: (string | null)[], type: string) => `array[${values.map(lit).join(',')}]::${type}[]`;
+          const call = `begin; select * from hubflow_complete_tasks(${array(runIds.map(String), 'bigint')}, ${array(ids.map(String), 'bigint')},
+          ${array(
+            items.map((i) => i.outcome),
+            'text',
+          )}, ${array(
+            items.map((i) => i.result ?? null),
+            'jsonb',
+          )}, ${array(errors, 'jsonb')},
+          ${array(
+            items.map((i) => String(i.attemptId)),
+            'bigint',
+          )}, ${array(
+            watch.map((w) => w[0]),
+            'bigint',
+          )}, ${array(
+            watch.map((w) => w[1]),
+            'text',
+          )})`;
+          const results = (await client.query(call)) as unknown as QueryResult<CompletionRow>[];
+          const rows = results[1]!.rows;
+          const conn = kyselyOnClient<StoreSchema>(client);
 
-        const runs = rows.filter((r) => r.kind === 'run');
-        const counts = rows.filter((r) => r.kind === 'count');
-        const finished = rows.filter((r) => r.kind === 'done');
-        const writes: RawWrite[] = [];
-        const dispatch: Dispatchable[] = [];
-        const escalations: { run: RunRef; taskId: string; mapIndex: number; tries: number; error: unknown }[] = [];
-        const finishedRuns: { run: RunRef; state: string }[] = [];
-        for (const runId of runIds) {
-          const totals = runs.find((c) => c.run_id === runId);
-          if (!totals) continue;
-          const run: RunRef = { id: runId, dag_id: totals.dag_id, state: totals.run_state };
-          const dag = this.dags.dags.get(run.dag_id);
-          if (!dag) {
-            this.log.warn({ dagId: run.dag_id, runId }, 'run of a DAG that is no longer loaded: not advanced');
-            continue;
+          const runs = rows.filter((r) => r.kind === 'run');
+          const counts = rows.filter((r) => r.kind === 'count');
+          const finished = rows.filter((r) => r.kind === 'done');
+          const writes: RawWrite[] = [];
+          const dispatch: Dispatchable[] = [];
+          const escalations: { run: RunRef; taskId: string; mapIndex: number; tries: number; error: unknown }[] = [];
+          const finishedRuns: { run: RunRef; state: string }[] = [];
+          for (const runId of runIds) {
+            const totals = runs.find((c) => c.run_id === runId);
+            if (!totals) continue;
+            const run: RunRef = { id: runId, dag_id: totals.dag_id, state: totals.run_state };
+            const dag = this.dags.dags.get(run.dag_id);
+            if (!dag) {
+              this.log.warn({ dagId: run.dag_id, runId }, 'run of a DAG that is no longer loaded: not advanced');
+              continue;
+            }
+            const candidates = finished.filter((t) => t.run_id === runId).flatMap((t) => dag.tasks.get(t.task_id)?.downstream ?? []);
+            const snapshot = buildSnapshot(
+              counts.filter((c) => c.run_id === runId),
+              watched.get(runId) ?? [],
+              { live: Number(totals.n), failed: Number(totals.failed) },
+            );
+            const result = await advanceRun(conn, run, dag, candidates, snapshot);
+            if (result.write) writes.push(result.write);
+            dispatch.push(...result.dispatch);
+            for (const f of result.failed) escalations.push({ run, taskId: f.taskId, mapIndex: 0, tries: 0, error: f.error });
+            if (result.finished) finishedRuns.push({ run, state: result.finished.state });
           }
-          const candidates = finished.filter((t) => t.run_id === runId).flatMap((t) => dag.tasks.get(t.task_id)?.downstream ?? []);
-          const snapshot = buildSnapshot(
-            counts.filter((c) => c.run_id === runId),
-            watched.get(runId) ?? [],
-            { live: Number(totals.n), failed: Number(totals.failed) },
-          );
-          const result = await advanceRun(conn, run, dag, candidates, snapshot);
-          if (result.write) writes.push(result.write);
-          dispatch.push(...result.dispatch);
-          for (const f of result.failed) escalations.push({ run, taskId: f.taskId, mapIndex: 0, tries: 0, error: f.error });
-          if (result.finished) finishedRuns.push({ run, state: result.finished.state });
+          const commit = sql.join([...writes, sql.raw('commit')], sql.raw('; ')).compile(conn);
+          if (commit.parameters.length) throw new Error('advance writes must be literals to share a simple-protocol query');
+          // The jobs go to BullMQ while the COMMIT travels: a worker that is quicker than the
+          // commit finds its instance still `scheduled`, and startTask waits for the commit.
+          // Should the commit fail, those jobs start nothing, and the sweep replaces them.
+          await Promise.all([client.query(commit.sql), this.dispatch(dispatch)]);
+          for (const t of finished) {
+            if (t.state !== 'failed') continue;
+            const item = items[ids.indexOf(t.ti_id)]!;
+            escalations.push({
+              run: { id: t.run_id, dag_id: t.dag_id, state: 'running' },
+              taskId: t.task_id,
+              mapIndex: t.map_index,
+              tries: t.try_number,
+              error: item.error,
+            });
+          }
+          return { dispatch, escalations, finishedRuns };
+        } catch (err) {
+          await client.query('rollback').catch(() => undefined);
+          throw err;
         }
-        const commit = sql.join([...writes, sql.raw('commit')], sql.raw('; ')).compile(conn);
-        if (commit.parameters.length) throw new Error('advance writes must be literals to share a simple-protocol query');
-        // The jobs go to BullMQ while the COMMIT travels: a worker that is quicker than the
-        // commit finds its instance still `scheduled`, and startTask waits for the commit.
-        // Should the commit fail, those jobs start nothing, and the sweep replaces them.
-        await Promise.all([client.query(commit.sql), this.dispatch(dispatch)]);
-        for (const t of finished) {
-          if (t.state !== 'failed') continue;
-          const item = items[ids.indexOf(t.ti_id)]!;
-          escalations.push({ run: { id: t.run_id, dag_id: t.dag_id, state: 'running' }, taskId: t.task_id, mapIndex: t.map_index, tries: t.try_number, error: item.error });
-        }
-        return { dispatch, escalations, finishedRuns };
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        throw err;
-      }
-    }));
+      }),
+    );
 
     for (const { run, state } of outcome.finishedRuns) {
       this.log.info({ event: 'run_finished', dagId: run.dag_id, runId: run.id, state }, `run ${run.id} of ${run.dag_id}: ${state}`);
@@ -546,12 +569,7 @@ export class Engine {
 
   async heartbeat(tiIds: number[]): Promise<void> {
     if (!tiIds.length) return;
-    await this.db
-      .updateTable('task_instances')
-      .set({ heartbeat_at: sql`now()` })
-      .where('id', 'in', tiIds)
-      .where('state', '=', 'running')
-      .execute();
+    await this.db.updateTable('task_instances').set({ heartbeat_at: sql`now()` }).where('id', 'in', tiIds).where('state', '=', 'running').execute();
   }
 
   /** Which of these instances a run's cancellation has ended, with its reason. */
@@ -565,7 +583,6 @@ export class Engine {
   cancelRuns(selection: CancelSelection): Promise<CancelledRun[]> {
     return cancelRuns(this, selection);
   }
-
 
   /** Airflow's clear; see clear.ts. */
   clear(runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {

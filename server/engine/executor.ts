@@ -80,9 +80,12 @@ export class Executor {
       },
     });
     this.worker.on('error', (err) => this.log.error({ err }, 'worker connection error'));
-    this.#heartbeat = setInterval(() => {
-      this.engine.heartbeat([...this.#running.keys()]).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
-    }, Math.max(250, options.lockMs / 3));
+    this.#heartbeat = setInterval(
+      () => {
+        this.engine.heartbeat([...this.#running.keys()]).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
+      },
+      Math.max(250, options.lockMs / 3),
+    );
     this.#heartbeat.unref();
     this.#cancelCheck = setInterval(() => {
       this.#abortCancelled().catch((err: unknown) => this.log.warn({ err }, 'looking for cancelled tasks failed'));
@@ -119,7 +122,11 @@ export class Executor {
         throw new DelayedError();
       }
     }
-    const ti = await this.engine.startTask(tiId, generation, resources.some((r) => r.slots !== undefined));
+    const ti = await this.engine.startTask(
+      tiId,
+      generation,
+      resources.some((r) => r.slots !== undefined),
+    );
     if (ti === 'no-slot') {
       // Every slot of a pool it needs is taken: look again shortly, spread out.
       await job.moveToDelayed(Date.now() + 200 + Math.floor(Math.random() * 600), token);
@@ -144,7 +151,10 @@ export class Executor {
       // while the success is group-committed with others. Until it is committed the instance
       // keeps its heartbeat; were this process to die first, the store still says `running`
       // and the recovery sweep runs the task again, so a success is never lost, only repeated.
-      const committed = this.#recordSuccess(() => this.engine.completeTask({ tiId, runId: ti.run_id, dagId, taskId, attemptId: ti.attempt_id, outcome: 'success', result: json }), log);
+      const committed = this.#recordSuccess(
+        () => this.engine.completeTask({ tiId, runId: ti.run_id, dagId, taskId, attemptId: ti.attempt_id, outcome: 'success', result: json }),
+        log,
+      );
       this.#committing.add(committed);
       void committed
         .catch((err: unknown) => log.error({ err }, 'recording the success failed; the recovery sweep will run the task again'))
@@ -192,7 +202,8 @@ export class Executor {
         return;
       } catch (err) {
         if (!isUnreachable(err) || this.#stopping.signal.aborted) throw err;
-        if (attempt % 30 === 1) log.warn({ event: 'success_unrecorded', err }, 'the store cannot be reached; recording the success again every second until it answers');
+        if (attempt % 30 === 1)
+          log.warn({ event: 'success_unrecorded', err }, 'the store cannot be reached; recording the success again every second until it answers');
         await sleep(1_000, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
       }
     }
@@ -200,18 +211,20 @@ export class Executor {
 
   /** The task skipped itself (SkipTaskError): the instance ends `skipped`, its reason kept as its error. */
   async #skipped(ti: StartedTask, err: Error, log: Logger): Promise<string> {
-    await this.engine.completeTask({ tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, attemptId: ti.attempt_id, outcome: 'skipped', error: err });
+    await this.engine.completeTask({
+      tiId: ti.id,
+      runId: ti.run_id,
+      dagId: ti.dag_id,
+      taskId: ti.task_id,
+      attemptId: ti.attempt_id,
+      outcome: 'skipped',
+      error: err,
+    });
     log.info({ event: 'task_skipped', reason: err.message }, `task skipped: ${err.message}`);
     return 'skipped';
   }
 
-  async #failed(
-    ti: StartedTask,
-    err: unknown,
-    log: Logger,
-    policy: RetryPolicy,
-    resources: readonly Resource[],
-  ): Promise<never> {
+  async #failed(ti: StartedTask, err: unknown, log: Logger, policy: RetryPolicy, resources: readonly Resource[]): Promise<never> {
     const retry = isRetryable(err) && ti.try_number < ti.max_tries;
     const { message } = describeError(err);
     if (retry) {
@@ -222,7 +235,15 @@ export class Executor {
       log.warn({ event: 'task_retry', err, delayMs: delay, deferral }, `try ${ti.try_number}/${ti.max_tries} failed, retrying in ${delay} ms${why}`);
       throw new RetryScheduled(message, delay);
     }
-    await this.engine.completeTask({ tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, attemptId: ti.attempt_id, outcome: 'failed', error: err });
+    await this.engine.completeTask({
+      tiId: ti.id,
+      runId: ti.run_id,
+      dagId: ti.dag_id,
+      taskId: ti.task_id,
+      attemptId: ti.attempt_id,
+      outcome: 'failed',
+      error: err,
+    });
     log.error({ event: 'task_failed', err }, `task failed after ${ti.try_number} of ${ti.max_tries} tries`);
     throw new UnrecoverableError(message);
   }
@@ -246,11 +267,22 @@ export class Executor {
       signal,
       connections: this.#connections,
       async alert(message: string, details: Record<string, unknown> = {}) {
-        await engine.escalate({ kind: 'task_alert', dagId: ti.dag_id, runId: ti.run_id, taskId: ti.task_id, mapIndex: ti.map_index, owner: dag.owner, message, details });
+        await engine.escalate({
+          kind: 'task_alert',
+          dagId: ti.dag_id,
+          runId: ti.run_id,
+          taskId: ti.task_id,
+          mapIndex: ti.map_index,
+          owner: dag.owner,
+          message,
+          details,
+        });
       },
       async upstream<T>(upstreamId: string): Promise<T> {
         if (!task.upstream.includes(upstreamId)) {
-          throw new PermanentError(`task '${ti.task_id}' asked for the result of '${upstreamId}', which is not one of its upstreams (${task.upstream.join(', ') || 'none'})`);
+          throw new PermanentError(
+            `task '${ti.task_id}' asked for the result of '${upstreamId}', which is not one of its upstreams (${task.upstream.join(', ') || 'none'})`,
+          );
         }
         const rows = await engine.db
           .selectFrom('task_instances')
@@ -302,7 +334,10 @@ async function runAbortable<T>(controller: AbortController, timeoutMs: number | 
 
 /** For resources with onBlackout 'cancel': aborts the task when the next blackout begins. */
 function cancelAtBlackout(resources: readonly Resource[], controller: AbortController, log: Logger): NodeJS.Timeout | undefined {
-  const window = nextBlackoutStart(resources.filter((r) => r.onBlackout === 'cancel'), new Date());
+  const window = nextBlackoutStart(
+    resources.filter((r) => r.onBlackout === 'cancel'),
+    new Date(),
+  );
   if (!window) return undefined;
   const timer = setTimeout(() => {
     log.warn({ event: 'task_cancelled', resource: window.resource, reason: window.reason }, `cancelled: ${window.resource} enters blackout (${window.reason})`);

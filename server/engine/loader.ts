@@ -29,7 +29,9 @@ function checkUses(registry: DagRegistry): void {
       const unknown = task.uses.find((r) => !registry.resources.has(r));
       if (unknown) {
         const declared = [...registry.resources.keys()].join(', ') || 'none';
-        registry.errors.push(new DagDefinitionError(dag.file ?? '(inline)', dag.id, `tasks.${task.id}.uses`, `unknown resource '${unknown}' (declared: ${declared})`));
+        registry.errors.push(
+          new DagDefinitionError(dag.file ?? '(inline)', dag.id, `tasks.${task.id}.uses`, `unknown resource '${unknown}' (declared: ${declared})`),
+        );
         registry.dags.delete(dag.id);
         break;
       }
@@ -110,7 +112,9 @@ function locate(err: ErrorLike, absolute: string): { field: string; problem: str
   if (!at) return undefined;
   const where = `line ${at[1]}${at[2] ? `, column ${at[2]}` : ''}`;
   const message = err.message.split('\n')[0];
-  return err.name === 'SyntaxError' ? { field: '(syntax)', problem: `${where}: ${message}` } : { field: '(module)', problem: `cannot be loaded: ${message} (${where})` };
+  return err.name === 'SyntaxError'
+    ? { field: '(syntax)', problem: `${where}: ${message}` }
+    : { field: '(module)', problem: `cannot be loaded: ${message} (${where})` };
 }
 
 /**

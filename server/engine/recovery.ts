@@ -60,7 +60,10 @@ export async function sweep(engine: Engine, runIds?: readonly number[]): Promise
     dispatch.push({ ...ref, generation, triesLeft: Math.max(1, ti.max_tries - ti.try_number), delayMs });
   }
   if (dispatch.length) {
-    engine.log.warn({ event: 'recovered', count: dispatch.length, jobs: dispatch.slice(0, 20).map((d) => engine.dispatcher.jobId(d)) }, 'recovery sweep re-enqueued task instances that had no job');
+    engine.log.warn(
+      { event: 'recovered', count: dispatch.length, jobs: dispatch.slice(0, 20).map((d) => engine.dispatcher.jobId(d)) },
+      'recovery sweep re-enqueued task instances that had no job',
+    );
     await engine.dispatch(dispatch);
   }
   return dispatch.length;

@@ -94,7 +94,10 @@ const schema = z
           .object({
             reason: z.string().min(1),
             cron: z.string().optional(),
-            lastBusinessDay: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "use 'HH:MM'").optional(),
+            lastBusinessDay: z
+              .string()
+              .regex(/^([01]\d|2[0-3]):[0-5]\d$/, "use 'HH:MM'")
+              .optional(),
             timezone: z.string().optional(),
             duration: z.union([z.string(), z.number()]).optional(),
             from: z.string().optional(),
@@ -116,7 +119,10 @@ export function defineResource(options: ResourceOptions): Resource {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-    const field = [...issue.path, ...keys].map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    const field = [...issue.path, ...keys]
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '');
     throw new SpecError('resource', guessId, field || '(root)', keys.length ? 'unknown option' : issue.message);
   }
   const spec = parsed.data;
@@ -166,7 +172,13 @@ function compileBlackout(resourceId: string, field: string, b: BlackoutSpec): Bl
     if (err instanceof ScheduleError) fail(err.field === 'cron' && b.cron === undefined ? 'lastBusinessDay' : err.field, err.message);
     throw err;
   }
-  return recurringBlackout(b.reason, b.timezone!, starts, durationMs!, `${b.cron !== undefined ? `cron '${b.cron}'` : `last business day ${b.lastBusinessDay}`} for ${formatDuration(durationMs!)} (${b.timezone})`);
+  return recurringBlackout(
+    b.reason,
+    b.timezone!,
+    starts,
+    durationMs!,
+    `${b.cron !== undefined ? `cron '${b.cron}'` : `last business day ${b.lastBusinessDay}`} for ${formatDuration(durationMs!)} (${b.timezone})`,
+  );
 }
 
 function instant(value: string | undefined, onBad: () => never): Date {
@@ -273,7 +285,7 @@ export function freeFrom(resources: readonly Resource[], at: Date): { at: Date; 
 }
 
 /** The next instant after `at` when a blackout of any of `resources` begins (for onBlackout 'cancel'). */
-export function nextBlackoutStart(resources: readonly Resource[], at: Date, horizonMs = 7 * 86_400_000): Window & { resource: string } | null {
+export function nextBlackoutStart(resources: readonly Resource[], at: Date, horizonMs = 7 * 86_400_000): (Window & { resource: string }) | null {
   let best: (Window & { resource: string }) | null = null;
   const to = new Date(at.getTime() + horizonMs);
   for (const r of resources) {

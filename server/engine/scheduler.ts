@@ -88,7 +88,7 @@ export class Scheduler {
     const first = dag.startDate ? timetable.first(dag.startDate) : null;
     let starts: Date[] = [];
     if (dag.catchup) {
-      const from = lastDate ? resumeAfter(timetable, lastDate, first) : first ?? latestStart;
+      const from = lastDate ? resumeAfter(timetable, lastDate, first) : (first ?? latestStart);
       for (let s = from; s && latestTick && s < latestTick && starts.length < MAX_NEW_RUNS_PER_TICK; s = timetable.next(s)) starts.push(s);
     } else {
       const fresh = latestStart && (!lastDate || latestStart > lastDate) && (!first || latestStart >= first);
@@ -98,7 +98,13 @@ export class Scheduler {
     const created: Date[] = [];
     for (const start of starts) {
       const end = timetable.next(start)!;
-      const run = await this.engine.createRun(dag, { logicalDate: start, intervalStart: start, intervalEnd: end, runType: 'scheduled', dueAt: dueAt(dag, start, end) });
+      const run = await this.engine.createRun(dag, {
+        logicalDate: start,
+        intervalStart: start,
+        intervalEnd: end,
+        runType: 'scheduled',
+        dueAt: dueAt(dag, start, end),
+      });
       if (run) created.push(start);
     }
     if (created.length) this.log.info({ event: 'runs_created', dagId: dag.id, count: created.length, first: created[0] }, 'scheduled runs created');

@@ -60,7 +60,8 @@ export function slaProblem(dag: Dag, run: DagRunRow, now: Date, typicalMs: numbe
   const window = windowFor(dag, new Date(run.due_at));
   if (window) {
     if (!run.started_at && now > window.end) return `not started by the end of its start window (${fmt(window.end)})`;
-    if (run.started_at && new Date(run.started_at) > window.end) return `started at ${fmt(new Date(run.started_at))}, after its start window closed (${fmt(window.end)})`;
+    if (run.started_at && new Date(run.started_at) > window.end)
+      return `started at ${fmt(new Date(run.started_at))}, after its start window closed (${fmt(window.end)})`;
   }
   const deadline = deadlineFor(dag, new Date(run.logical_date));
   if (!deadline) return undefined;
@@ -69,7 +70,8 @@ export function slaProblem(dag: Dag, run: DagRunRow, now: Date, typicalMs: numbe
   if (now > deadline) return `not finished by its deadline (${fmt(deadline)})`;
   if (typicalMs !== undefined) {
     const projected = new Date((run.started_at ? new Date(run.started_at).getTime() : Math.max(now.getTime(), new Date(run.due_at).getTime())) + typicalMs);
-    if (projected > deadline) return `projected to finish at ${fmt(projected)} (typical run ${Math.round(typicalMs / 1000)} s), after its deadline (${fmt(deadline)})`;
+    if (projected > deadline)
+      return `projected to finish at ${fmt(projected)} (typical run ${Math.round(typicalMs / 1000)} s), after its deadline (${fmt(deadline)})`;
   }
   return undefined;
 }
@@ -107,7 +109,13 @@ export async function checkSla(engine: Engine, now = new Date()): Promise<number
         .executeTakeFirst();
       if (!claimed) continue;
       alerted.push(run.id);
-      await engine.escalate({ kind: 'sla_miss', dagId: dag.id, runId: run.id, owner: dag.owner, message: `SLA: run for ${new Date(run.logical_date).toISOString()} ${problem}` });
+      await engine.escalate({
+        kind: 'sla_miss',
+        dagId: dag.id,
+        runId: run.id,
+        owner: dag.owner,
+        message: `SLA: run for ${new Date(run.logical_date).toISOString()} ${problem}`,
+      });
     }
   }
   return alerted;

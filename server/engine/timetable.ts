@@ -1,9 +1,15 @@
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
 
-export interface CronSchedule { cron: string; timezone: string }
+export interface CronSchedule {
+  cron: string;
+  timezone: string;
+}
 
 export class ScheduleError extends Error {
-  constructor(readonly field: 'cron' | 'timezone', message: string) {
+  constructor(
+    readonly field: 'cron' | 'timezone',
+    message: string,
+  ) {
     super(message);
     this.name = 'ScheduleError';
   }
@@ -16,7 +22,11 @@ const HORIZON = 3_653 * DAY; // 10 years, leap days included
 const REACH = 14 * 3_600_000;
 
 /** A change of UTC offset at instant `at` (Infinity: none that day). */
-interface Change { at: number; before: number; after: number }
+interface Change {
+  at: number;
+  before: number;
+  after: number;
+}
 
 /** UTC offsets of one zone. Intl is slow, so each UTC day is read once and its (single) change located. */
 class Zone {
@@ -32,8 +42,14 @@ class Zone {
 
   private constructor(name: string) {
     this.fmt = new Intl.DateTimeFormat('en-US', {
-      timeZone: name, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-      hour: 'numeric', minute: 'numeric', second: 'numeric',
+      timeZone: name,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     });
   }
 
@@ -84,7 +100,7 @@ class Zone {
 /** How many entries of ascending `a` are below `x` (or equal to it, with `orEqual`). */
 function rank(a: number[], x: number, orEqual: boolean): number {
   let lo = 0;
-  for (let hi = a.length; lo < hi;) {
+  for (let hi = a.length; lo < hi; ) {
     const mid = (lo + hi) >> 1;
     const v = a[mid] ?? 0;
     if (v < x || (orEqual && v === x)) lo = mid + 1;
@@ -103,8 +119,7 @@ class Floating {
 
   constructor(private readonly cron: CronExpression) {
     const { hour, minute, second } = cron.fields;
-    this.times = hour.values.flatMap((h) => minute.values.flatMap((m) => second.values.map((s) =>
-      ((h * 60 + m) * 60 + s) * SECOND))).sort((a, b) => a - b);
+    this.times = hour.values.flatMap((h) => minute.values.flatMap((m) => second.values.map((s) => ((h * 60 + m) * 60 + s) * SECOND))).sort((a, b) => a - b);
   }
 
   /** Floating ticks strictly after `after`, ascending. */
@@ -150,7 +165,12 @@ export function validateSchedule(s: CronSchedule): void {
 }
 
 /** The wall-clock times [start, end) a spring-forward change skips, with the offsets either side. */
-interface Gap { start: number; end: number; before: number; after: number }
+interface Gap {
+  start: number;
+  end: number;
+  before: number;
+  after: number;
+}
 
 /**
  * A cron schedule in an IANA zone, with Airflow's DST rules. Airflow (timetables/_cron.py) runs

@@ -68,13 +68,20 @@ export function installAuth(app: FastifyInstance, token: string | undefined): vo
       }
       return;
     }
-    return sendError(reply, 401, 'authentication required: send Authorization: Bearer <HUBFLOW_API_TOKEN> (browsers: open a page once with ?token=<HUBFLOW_API_TOKEN>)');
+    return sendError(
+      reply,
+      401,
+      'authentication required: send Authorization: Bearer <HUBFLOW_API_TOKEN> (browsers: open a page once with ?token=<HUBFLOW_API_TOKEN>)',
+    );
   });
 }
 
 /** Hosts only this machine can reach; anything else must not serve without a token. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
   if (h === 'localhost') return true;
   if (isIPv4(h)) return h.startsWith('127.');
   if (isIPv6(h)) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);

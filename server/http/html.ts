@@ -31,7 +31,19 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
   return new SafeHtml(out);
 }
 
-const KNOWN_STATES = new Set(['queued', 'running', 'success', 'failed', 'scheduled', 'up_for_retry', 'upstream_failed', 'skipped', 'cancelled', 'retry', 'lost']);
+const KNOWN_STATES = new Set([
+  'queued',
+  'running',
+  'success',
+  'failed',
+  'scheduled',
+  'up_for_retry',
+  'upstream_failed',
+  'skipped',
+  'cancelled',
+  'retry',
+  'lost',
+]);
 
 /** A coloured badge; unknown states get the neutral colour rather than a class built from data. */
 export function stateBadge(state: string): SafeHtml {
@@ -42,7 +54,12 @@ export function stateBadge(state: string): SafeHtml {
 export function formatTime(value: Date | string | null | undefined): string {
   if (!value) return '';
   const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? '' : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return Number.isNaN(d.getTime())
+    ? ''
+    : d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }
 
 export function formatDuration(start: Date | string | null | undefined, end: Date | string | null | undefined): string {

@@ -53,8 +53,18 @@ export class StoreMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
-    this.#attempts = new Counter({ name: 'hubflow_task_attempts_total', help: 'Finished task attempts, by outcome (success, retry, failed, lost, skipped)', labelNames: ['dag', 'outcome'], registers });
-    this.#retries = new Counter({ name: 'hubflow_task_retries_total', help: 'Task attempts that ended in a retry or were lost with their worker', labelNames: ['dag'], registers });
+    this.#attempts = new Counter({
+      name: 'hubflow_task_attempts_total',
+      help: 'Finished task attempts, by outcome (success, retry, failed, lost, skipped)',
+      labelNames: ['dag', 'outcome'],
+      registers,
+    });
+    this.#retries = new Counter({
+      name: 'hubflow_task_retries_total',
+      help: 'Task attempts that ended in a retry or were lost with their worker',
+      labelNames: ['dag'],
+      registers,
+    });
     this.#handoff = new Histogram({
       name: 'hubflow_handoff_delay_seconds',
       help: "From a task instance becoming ready (its upstreams done, queued) to its first attempt's start",
@@ -76,9 +86,19 @@ export class StoreMetrics {
       labelNames: ['dag'],
       registers,
     });
-    this.#deferred = new Gauge({ name: 'hubflow_tasks_deferred', help: 'Task instances waiting for a resource blackout to end', labelNames: ['dag'], registers });
+    this.#deferred = new Gauge({
+      name: 'hubflow_tasks_deferred',
+      help: 'Task instances waiting for a resource blackout to end',
+      labelNames: ['dag'],
+      registers,
+    });
     this.#deadLetters = new Gauge({ name: 'hubflow_dead_letters', help: 'Open (unresolved) dead letters', labelNames: ['dag'], registers });
-    this.#deadLetterAge = new Gauge({ name: 'hubflow_dead_letter_oldest_age_seconds', help: 'Age of the oldest open dead letter', labelNames: ['dag'], registers });
+    this.#deadLetterAge = new Gauge({
+      name: 'hubflow_dead_letter_oldest_age_seconds',
+      help: 'Age of the oldest open dead letter',
+      labelNames: ['dag'],
+      registers,
+    });
     this.#runsActive = new Gauge({ name: 'hubflow_runs_active', help: 'Queued and running DAG runs', labelNames: ['dag', 'state'], registers });
     this.#queueJobs = new Gauge({ name: 'hubflow_queue_jobs', help: 'Jobs in the BullMQ task queue, by state', labelNames: ['state'], registers });
     this.#reconMatch = new Gauge({

@@ -63,7 +63,9 @@ function reconciliationSection(recs: RunDetail['reconciliations']): SafeHtml {
 <table>
 <tr><th>Tenant</th><th>Entity</th><th>Hub</th><th>Rejected</th><th>Staged</th><th>Current</th><th>Matched</th><th>Mismatched</th><th>Missing in warehouse</th><th>Missing in hub</th><th>Rate</th><th>Severity</th><th>Status</th></tr>
 ${recs.map(
-  (r) => html`<tr><td>${r.tenant_id || 'global'}</td><td>${r.entity}</td><td class="num">${r.source_count}</td><td class="num">${r.rejected}</td><td class="num">${r.staged_count}</td>
+  (
+    r,
+  ) => html`<tr><td>${r.tenant_id || 'global'}</td><td>${r.entity}</td><td class="num">${r.source_count}</td><td class="num">${r.rejected}</td><td class="num">${r.staged_count}</td>
 <td class="num">${r.current_count}</td><td class="num">${r.matched}</td><td class="num">${r.mismatched}</td><td class="num">${r.missing_in_target}</td><td class="num">${r.missing_in_source}</td>
 <td class="num">${percent(r.mismatch_rate)}</td><td>${r.severity}</td><td>${r.status === 'failed' ? html`<span class="err">failed</span>` : r.status}</td></tr>`,
 )}

@@ -66,7 +66,18 @@ export type AttemptView = Pick<AttemptRow, 'try_number' | 'worker' | 'started_at
 
 export type TaskInstanceView = Pick<
   TaskInstanceRow,
-  'id' | 'task_id' | 'map_index' | 'state' | 'try_number' | 'max_tries' | 'started_at' | 'ended_at' | 'error' | 'next_try_at' | 'deferred_until' | 'deferred_reason'
+  | 'id'
+  | 'task_id'
+  | 'map_index'
+  | 'state'
+  | 'try_number'
+  | 'max_tries'
+  | 'started_at'
+  | 'ended_at'
+  | 'error'
+  | 'next_try_at'
+  | 'deferred_until'
+  | 'deferred_reason'
 > & {
   /** The BullMQ job of the instance's current generation (it may already have been removed). */
   job_id: string;
@@ -110,9 +121,23 @@ async function runProofs(db: Store, runId: number): Promise<Pick<RunDetail, 'rec
       .limit(REJECT_GROUPS)
       .execute(),
   ]);
-  const fields = recs.length ? await db.selectFrom('reconciliation_fields').selectAll().where('reconciliation_id', 'in', recs.map((r) => r.id)).orderBy('field').execute() : [];
+  const fields = recs.length
+    ? await db
+        .selectFrom('reconciliation_fields')
+        .selectAll()
+        .where(
+          'reconciliation_id',
+          'in',
+          recs.map((r) => r.id),
+        )
+        .orderBy('field')
+        .execute()
+    : [];
   return {
-    reconciliations: recs.map(({ run_id: _, ...r }) => ({ ...r, fields: fields.filter((f) => f.reconciliation_id === r.id).map(({ reconciliation_id: __, ...f }) => f) })),
+    reconciliations: recs.map(({ run_id: _, ...r }) => ({
+      ...r,
+      fields: fields.filter((f) => f.reconciliation_id === r.id).map(({ reconciliation_id: __, ...f }) => f),
+    })),
     rejects: rejects.map((r) => ({ ...r, records: Number(r.records) })),
   };
 }
@@ -122,7 +147,21 @@ export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef
   if (!run) return undefined;
   const tis = await db
     .selectFrom('task_instances')
-    .select(['id', 'task_id', 'map_index', 'state', 'try_number', 'max_tries', 'started_at', 'ended_at', 'error', 'next_try_at', 'deferred_until', 'deferred_reason', 'generation'])
+    .select([
+      'id',
+      'task_id',
+      'map_index',
+      'state',
+      'try_number',
+      'max_tries',
+      'started_at',
+      'ended_at',
+      'error',
+      'next_try_at',
+      'deferred_until',
+      'deferred_reason',
+      'generation',
+    ])
     .where('run_id', '=', runId)
     .orderBy('id')
     .execute();
@@ -130,7 +169,11 @@ export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef
     ? await db
         .selectFrom('attempts')
         .select(['ti_id', 'try_number', 'worker', 'started_at', 'ended_at', 'outcome', 'error'])
-        .where('ti_id', 'in', tis.map((t) => t.id))
+        .where(
+          'ti_id',
+          'in',
+          tis.map((t) => t.id),
+        )
         .orderBy('ti_id')
         .orderBy('try_number')
         .execute()

@@ -1,5 +1,28 @@
-import { generateBn, generateBnProgramAccount, generateAccountsOfficeReference, generateCcc, generateCif, generateEin, generatePayeReference, generateRsin, generateSiren, generateSiret, generateUtr, frenchVatNumber } from './org-identifiers.ts';
-import { generateBsn, generateDni, generateNie, generateNino, generateNir, generateSin, generateSsn, generateSteuerId, type NationalIdType } from './identifiers.ts';
+import {
+  generateBn,
+  generateBnProgramAccount,
+  generateAccountsOfficeReference,
+  generateCcc,
+  generateCif,
+  generateEin,
+  generatePayeReference,
+  generateRsin,
+  generateSiren,
+  generateSiret,
+  generateUtr,
+  frenchVatNumber,
+} from './org-identifiers.ts';
+import {
+  generateBsn,
+  generateDni,
+  generateNie,
+  generateNino,
+  generateNir,
+  generateSin,
+  generateSsn,
+  generateSteuerId,
+  type NationalIdType,
+} from './identifiers.ts';
 import { digits, int, type Rng } from './prng.ts';
 
 /** Reference data and what employing someone in each country means for the demo hub. */
@@ -53,13 +76,83 @@ export interface Profile {
 
 /** Rough 2025 rates: plausible payslips, not tax advice. */
 export const PROFILES: Record<EmployingCountry, Profile> = {
-  GB: { currency: 'GBP', salary: [26_000, 140_000], allowance: 12_570, basic: 0.2, higher: 0.4, higherFrom: 50_270, employeeSocial: 0.08, employerSocial: 0.15, hours: 37 },
-  US: { currency: 'USD', salary: [45_000, 220_000], allowance: 14_600, basic: 0.15, higher: 0.27, higherFrom: 100_000, employeeSocial: 0.0765, employerSocial: 0.0765, hours: 40 },
-  CA: { currency: 'CAD', salary: [48_000, 170_000], allowance: 15_705, basic: 0.2, higher: 0.3, higherFrom: 57_375, employeeSocial: 0.076, employerSocial: 0.083, hours: 37 },
-  FR: { currency: 'EUR', salary: [28_000, 130_000], allowance: 11_294, basic: 0.11, higher: 0.3, higherFrom: 28_797, employeeSocial: 0.22, employerSocial: 0.42, hours: 35 },
-  NL: { currency: 'EUR', salary: [32_000, 125_000], allowance: 0, basic: 0.3697, higher: 0.495, higherFrom: 75_518, employeeSocial: 0, employerSocial: 0.18, hours: 40 },
-  ES: { currency: 'EUR', salary: [24_000, 95_000], allowance: 5_550, basic: 0.19, higher: 0.3, higherFrom: 35_200, employeeSocial: 0.0647, employerSocial: 0.304, hours: 40 },
-  DE: { currency: 'EUR', salary: [36_000, 130_000], allowance: 11_784, basic: 0.24, higher: 0.42, higherFrom: 66_760, employeeSocial: 0.205, employerSocial: 0.21, hours: 40 },
+  GB: {
+    currency: 'GBP',
+    salary: [26_000, 140_000],
+    allowance: 12_570,
+    basic: 0.2,
+    higher: 0.4,
+    higherFrom: 50_270,
+    employeeSocial: 0.08,
+    employerSocial: 0.15,
+    hours: 37,
+  },
+  US: {
+    currency: 'USD',
+    salary: [45_000, 220_000],
+    allowance: 14_600,
+    basic: 0.15,
+    higher: 0.27,
+    higherFrom: 100_000,
+    employeeSocial: 0.0765,
+    employerSocial: 0.0765,
+    hours: 40,
+  },
+  CA: {
+    currency: 'CAD',
+    salary: [48_000, 170_000],
+    allowance: 15_705,
+    basic: 0.2,
+    higher: 0.3,
+    higherFrom: 57_375,
+    employeeSocial: 0.076,
+    employerSocial: 0.083,
+    hours: 37,
+  },
+  FR: {
+    currency: 'EUR',
+    salary: [28_000, 130_000],
+    allowance: 11_294,
+    basic: 0.11,
+    higher: 0.3,
+    higherFrom: 28_797,
+    employeeSocial: 0.22,
+    employerSocial: 0.42,
+    hours: 35,
+  },
+  NL: {
+    currency: 'EUR',
+    salary: [32_000, 125_000],
+    allowance: 0,
+    basic: 0.3697,
+    higher: 0.495,
+    higherFrom: 75_518,
+    employeeSocial: 0,
+    employerSocial: 0.18,
+    hours: 40,
+  },
+  ES: {
+    currency: 'EUR',
+    salary: [24_000, 95_000],
+    allowance: 5_550,
+    basic: 0.19,
+    higher: 0.3,
+    higherFrom: 35_200,
+    employeeSocial: 0.0647,
+    employerSocial: 0.304,
+    hours: 40,
+  },
+  DE: {
+    currency: 'EUR',
+    salary: [36_000, 130_000],
+    allowance: 11_784,
+    basic: 0.24,
+    higher: 0.42,
+    higherFrom: 66_760,
+    employeeSocial: 0.205,
+    employerSocial: 0.21,
+    hours: 40,
+  },
 };
 
 /** A national id of the kind the country's payroll reports, and that kind. */

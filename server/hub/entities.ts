@@ -17,7 +17,10 @@ export const COLUMN_TYPES = ['text', 'integer', 'numeric', 'date', 'timestamptz'
 /** What a field holds, for masking, retention and which changes a filing cares about. */
 export const FIELD_CLASSES = ['pii', 'financial', 'operational', 'descriptive'] as const;
 
-const identifier = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').max(63);
+const identifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier')
+  .max(63);
 
 const columnSchema = z.object({
   type: z.enum(COLUMN_TYPES),
@@ -45,7 +48,10 @@ const entitySchema = z
     /** Extra indexes by fields; the tenant column is put first on tenant-scoped entities. */
     indexes: z.array(z.array(identifier).min(1)).default([]),
     /** Demo hub only: keys are this prefix plus a number from the sequence `<table>_id_seq`. */
-    idPrefix: z.string().regex(/^[A-Z]{1,3}$/).optional(),
+    idPrefix: z
+      .string()
+      .regex(/^[A-Z]{1,3}$/)
+      .optional(),
   })
   .superRefine((e, ctx) => {
     const issue = (message: string, path: (string | number)[]) => ctx.addIssue({ code: 'custom', message, path });

@@ -37,7 +37,15 @@ export interface TenantPlan {
   workers: number;
 }
 
-const COUNTRY_WEIGHTS: [EmployingCountry, number][] = [['GB', 25], ['US', 25], ['CA', 12], ['FR', 10], ['NL', 10], ['ES', 8], ['DE', 10]];
+const COUNTRY_WEIGHTS: [EmployingCountry, number][] = [
+  ['GB', 25],
+  ['US', 25],
+  ['CA', 12],
+  ['FR', 10],
+  ['NL', 10],
+  ['ES', 8],
+  ['DE', 10],
+];
 
 /** A timestamp in the year before the epoch. */
 function pastTimestamp(rng: Rng): string {
@@ -50,9 +58,16 @@ export function planTenants(seed: number, tenants: number, workers: number): Ten
     const rng = rngFor(seed, STREAM.tenant, t);
     const name = companyName(rng, t);
     const countries: EmployingCountry[] = [];
-    const orgCount = weighted(rng, [[1, 5], [2, 3], [3, 2]] as const);
+    const orgCount = weighted(rng, [
+      [1, 5],
+      [2, 3],
+      [3, 2],
+    ] as const);
     while (countries.length < orgCount) {
-      const c = weighted(rng, COUNTRY_WEIGHTS.filter(([code]) => !countries.includes(code)));
+      const c = weighted(
+        rng,
+        COUNTRY_WEIGHTS.filter(([code]) => !countries.includes(code)),
+      );
       countries.push(c);
     }
     return { t, rng, name, countries };
@@ -142,7 +157,10 @@ const FIRST_BIRTH_DAY = dayNumber(1960, 1, 1);
 const LAST_BIRTH_DAY = dayNumber(2004, 12, 31);
 
 export function workerCore(rng: Rng, orgs: OrgPlan[], hireDay?: number, updatedAt?: string): Core {
-  const org = weighted(rng, orgs.map((o) => [o, o.weight] as const));
+  const org = weighted(
+    rng,
+    orgs.map((o) => [o, o.weight] as const),
+  );
   const profile = PROFILES[org.country];
   const birthDay = int(rng, FIRST_BIRTH_DAY, LAST_BIRTH_DAY);
   const recent = rng.next() < 0.05;
@@ -153,7 +171,7 @@ export function workerCore(rng: Rng, orgs: OrgPlan[], hireDay?: number, updatedA
   const hours = fullTime ? profile.hours : int(rng, 16, profile.hours - 8);
   const [low, high] = profile.salary;
   // Skewed towards the low end, as salaries are; part-timers are paid pro rata.
-  const annual = low * (high / low) ** rng.next() ** 1.6 * (hours / profile.hours);
+  const annual = low * (high / low) ** (rng.next() ** 1.6) * (hours / profile.hours);
   return {
     tenantId: org.tenantId,
     orgId: org.orgId,
@@ -210,9 +228,21 @@ export function workerRow(rng: Rng, core: Core, workerId: string, edge: EdgeCase
 }
 
 const JOB_TITLES = [
-  'Software Engineer', 'Data Analyst', 'Account Executive', 'Customer Success Manager', 'Product Designer',
-  'Payroll Specialist', 'HR Business Partner', 'Site Reliability Engineer', 'Marketing Manager', 'Finance Controller',
-  'Ingénieure logiciel', 'Responsable RH', 'Softwareentwicklerin', 'Ingeniero de datos', 'Teamleider klantenservice',
+  'Software Engineer',
+  'Data Analyst',
+  'Account Executive',
+  'Customer Success Manager',
+  'Product Designer',
+  'Payroll Specialist',
+  'HR Business Partner',
+  'Site Reliability Engineer',
+  'Marketing Manager',
+  'Finance Controller',
+  'Ingénieure logiciel',
+  'Responsable RH',
+  'Softwareentwicklerin',
+  'Ingeniero de datos',
+  'Teamleider klantenservice',
 ];
 
 export function contractRow(rng: Rng, core: Core, contractId: string, workerId: string): Row {
@@ -257,7 +287,14 @@ export function payrollRows(rng: Rng, core: Core, contractId: string, workerId: 
   const p = core.profile;
   const uk = core.country === 'GB';
   // Most UK employees have the standard code; a few a basic-rate-only or K code.
-  const taxCode = uk ? weighted(rng, [['1257L', 90], ['BR', 5], ['K475', 2], ['0T', 3]] as const) : null;
+  const taxCode = uk
+    ? weighted(rng, [
+        ['1257L', 90],
+        ['BR', 5],
+        ['K475', 2],
+        ['0T', 3],
+      ] as const)
+    : null;
   for (const [start, end] of PAY_PERIODS) {
     if (core.hireDay > end) continue;
     const fraction = (end - Math.max(start, core.hireDay) + 1) / (end - start + 1);

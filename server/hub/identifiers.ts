@@ -67,7 +67,9 @@ export function generateNir(rng: Rng, birthDay: number): string {
   const { year, month } = civil(birthDay);
   const abroad = rng.next() < 0.15;
   // Overseas departments have three digits and a two-digit commune; abroad is 99 and a country code.
-  const place = abroad ? `99${int(rng, 100, 499)}` : ((d) => (d.length === 3 ? `${d}${digits(rng, 2)}` : `${d}${String(int(rng, 1, 899)).padStart(3, '0')}`))(pick(rng, NIR_DEPARTMENTS));
+  const place = abroad
+    ? `99${int(rng, 100, 499)}`
+    : ((d) => (d.length === 3 ? `${d}${digits(rng, 2)}` : `${d}${String(int(rng, 1, 899)).padStart(3, '0')}`))(pick(rng, NIR_DEPARTMENTS));
   const body = `${int(rng, 1, 2)}${String(year % 100).padStart(2, '0')}${String(month).padStart(2, '0')}${place}${String(int(rng, 1, 999)).padStart(3, '0')}`;
   return `${body}${nirKey(body)}`;
 }

@@ -35,7 +35,13 @@ export interface MutateResult {
 
 // How a day's changes split; deletes (erasure requests, merged duplicates) are rare.
 const SHARE = { hired: 0.15, terminated: 0.1, deleted: 0.03 };
-const UPDATE_WEIGHTS: [UpdateKind, number][] = [['address', 35], ['email', 20], ['salary', 25], ['name', 8], ['bank', 12]];
+const UPDATE_WEIGHTS: [UpdateKind, number][] = [
+  ['address', 35],
+  ['email', 20],
+  ['salary', 25],
+  ['name', 8],
+  ['bank', 12],
+];
 const UPDATE = 0;
 const HIRE = 1;
 
@@ -147,7 +153,10 @@ async function applyUpdates<DB>(
   rngOf: (t: Target) => Rng,
   at: (rng: Rng) => string,
 ): Promise<Record<UpdateKind, number>> {
-  const groups = Object.fromEntries(UPDATE_KINDS.map((k) => [k, [] as { t: Target; values: Record<string, unknown> }[]])) as Record<UpdateKind, { t: Target; values: Record<string, unknown> }[]>;
+  const groups = Object.fromEntries(UPDATE_KINDS.map((k) => [k, [] as { t: Target; values: Record<string, unknown> }[]])) as Record<
+    UpdateKind,
+    { t: Target; values: Record<string, unknown> }[]
+  >;
   for (const t of targets) {
     const rng = rngOf(t);
     const kind = weighted(rng, UPDATE_WEIGHTS);
@@ -179,7 +188,15 @@ async function applyUpdates<DB>(
       }
       return { column: columnOf(entity, f), type: 'text', values };
     });
-    await updateFromArrays(db, tableName(schema, entity), byWorker(entity, group.map((g) => g.t)), set);
+    await updateFromArrays(
+      db,
+      tableName(schema, entity),
+      byWorker(
+        entity,
+        group.map((g) => g.t),
+      ),
+      set,
+    );
   }
   return Object.fromEntries(UPDATE_KINDS.map((k) => [k, groups[k].length])) as Record<UpdateKind, number>;
 }
@@ -230,7 +247,9 @@ async function hire<DB>(
     .map((r) => ({ orgId: r.org, tenantId: r.tenant, country: r.country as EmployingCountry, weight: 1 }));
   if (!orgs.length) return 0;
   const next = async (entity: Entity) => {
-    const { rows: ids } = await sql<{ v: number }>`select nextval(${sequenceName(schema, entity)}::regclass)::int as v from generate_series(1, ${count})`.execute(db);
+    const { rows: ids } = await sql<{
+      v: number;
+    }>`select nextval(${sequenceName(schema, entity)}::regclass)::int as v from generate_series(1, ${count})`.execute(db);
     return ids.map((r) => r.v).sort((a, b) => a - b);
   };
   const [workerNumbers, contractNumbers] = [await next(W), await next(K)];

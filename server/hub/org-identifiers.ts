@@ -1,7 +1,15 @@
 import { bn9Problem, compactBn, programAccountProblem } from '../../transforms/identifiers/bn.ts';
 import { elevenProofCheckDigit, elevenProofValid, isDigits, luhnCheckDigit, luhnValid, mod97 } from '../../transforms/identifiers/checksums.ts';
 import { compactEin, EIN_PREFIXES, einProblem } from '../../transforms/identifiers/ein.ts';
-import { accountsOfficeCheckLetter, accountsOfficeRefProblem, compactReference, compactUtr, payeReferenceProblem, utrCheckDigit, utrProblem } from '../../transforms/identifiers/paye.ts';
+import {
+  accountsOfficeCheckLetter,
+  accountsOfficeRefProblem,
+  compactReference,
+  compactUtr,
+  payeReferenceProblem,
+  utrCheckDigit,
+  utrProblem,
+} from '../../transforms/identifiers/paye.ts';
 import { digits, int, letters, pick, type Rng } from './prng.ts';
 
 /**

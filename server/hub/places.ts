@@ -60,7 +60,7 @@ const CITIES: Record<string, City[]> = {
     { name: 'Amsterdam', region: null, postcode: nl('10') },
     { name: 'Rotterdam', region: null, postcode: nl('30') },
     { name: 'Utrecht', region: null, postcode: nl('35') },
-    { name: '\'s-Gravenhage', region: null, postcode: nl('25') },
+    { name: "'s-Gravenhage", region: null, postcode: nl('25') },
     { name: 'Eindhoven', region: null, postcode: nl('56') },
   ],
   ES: [
@@ -80,10 +80,10 @@ const CITIES: Record<string, City[]> = {
 };
 
 const STREETS: Record<string, string[]> = {
-  GB: ['High Street', 'Station Road', 'Church Lane', 'Victoria Road', 'King\'s Road', 'Mill Lane', 'St Mary\'s Close'],
+  GB: ['High Street', 'Station Road', 'Church Lane', 'Victoria Road', "King's Road", 'Mill Lane', "St Mary's Close"],
   US: ['Main St', 'Oak Ave', 'Maple Dr', 'Washington Blvd', 'Lakeview Ter', 'Park Ave S', 'Martin Luther King Jr Blvd'],
   CA: ['Yonge St', 'rue Sainte-Catherine O', 'Granville St', 'boul. René-Lévesque', 'Queen St W', 'chemin de la Côte-des-Neiges'],
-  FR: ['rue de la Paix', 'avenue Victor-Hugo', 'boulevard Saint-Germain', 'rue des Écoles', 'place de l\'Hôtel-de-Ville', 'rue du Faubourg-Saint-Honoré'],
+  FR: ['rue de la Paix', 'avenue Victor-Hugo', 'boulevard Saint-Germain', 'rue des Écoles', "place de l'Hôtel-de-Ville", 'rue du Faubourg-Saint-Honoré'],
   NL: ['Keizersgracht', 'Prinsengracht', 'Coolsingel', 'Oudegracht', 'Lange Voorhout', 'Stratumseind'],
   ES: ['Calle de Alcalá', 'Avinguda Diagonal', 'Calle Mayor', 'Paseo de la Castellana', 'Carrer de Mallorca', 'Rúa Real'],
   DE: ['Hauptstraße', 'Schloßallee', 'Königsallee', 'Friedrichstraße', 'Mühlenweg', 'Straße des 17. Juni'],
@@ -130,7 +130,7 @@ const LONG_PARTS = [
   'Unit 7 Riverside Enterprise and Innovation Park',
   'Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch Business Centre',
   'Urbanización Residencial Los Jardines de la Sierra Norte',
-  'Résidence les Terrasses du Parc de la Tête d\'Or',
+  "Résidence les Terrasses du Parc de la Tête d'Or",
   'c/o Internationale Betriebsverwaltungsgesellschaft mbH & Co. KG',
   'Rural Route 3, Concession Road 12, Lot 4 North of the Township Line',
   'Entrance via the service road behind the former railway goods yard',

@@ -22,7 +22,9 @@ export const DEMO_MARKER = 'hubflow demo hub';
 
 // Names the configuration may use that PostgreSQL reserves; they are quoted.
 const RESERVED = new Set(
-  'all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral leading limit localtime localtimestamp not null offset on only or order placing primary references returning select session_user some symmetric table then to trailing true union unique user using variadic when where window with'.split(' '),
+  'all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral leading limit localtime localtimestamp not null offset on only or order placing primary references returning select session_user some symmetric table then to trailing true union unique user using variadic when where window with'.split(
+    ' ',
+  ),
 );
 
 export const ident = (name: string) => (RESERVED.has(name) ? `"${name}"` : name);
@@ -99,7 +101,15 @@ export async function applyHubDdl<DB>(db: Kysely<DB>, schema: string, entities: 
   await sql`select pg_advisory_xact_lock(hashtext('hubflow-hub-ddl'))`.execute(db);
   await sql.raw(`create schema if not exists ${ident(schema)}`).execute(db);
   const tables = Object.values(entities).map((e) => tableDdl(schema, e));
-  const existing = new Set((await existingTables(db, schema, tables.map((t) => t.table))).map((r) => r.table));
+  const existing = new Set(
+    (
+      await existingTables(
+        db,
+        schema,
+        tables.map((t) => t.table),
+      )
+    ).map((r) => r.table),
+  );
   for (const t of tables) {
     for (const statement of t.create) await sql.raw(statement).execute(db);
     if (!existing.has(t.table)) await sql.raw(t.mark).execute(db);
@@ -113,9 +123,14 @@ export async function createHubSchema<DB>(db: Kysely<DB>, schema: string, entiti
 
 /** Throws when a configured table exists but was not created by the demo hub (a real hub's). */
 export async function assertDemoTables<DB>(db: Kysely<DB>, schema: string, entities: Entities = HUB_ENTITIES): Promise<void> {
-  const rows = await existingTables(db, schema, Object.values(entities).map((e) => e.table));
+  const rows = await existingTables(
+    db,
+    schema,
+    Object.values(entities).map((e) => e.table),
+  );
   const foreign = rows.filter((r) => r.marker !== DEMO_MARKER).map((r) => `${schema}.${r.table}`);
-  if (foreign.length) throw new Error(`refusing to write ${foreign.join(', ')}: not created as a demo hub (no '${DEMO_MARKER}' comment); the demo writes only its own tables`);
+  if (foreign.length)
+    throw new Error(`refusing to write ${foreign.join(', ')}: not created as a demo hub (no '${DEMO_MARKER}' comment); the demo writes only its own tables`);
 }
 
 /**

@@ -66,20 +66,35 @@ export async function seedHub<DB>(db: Kysely<DB>, schema: string, options: SeedO
 
     await copy('countries', reference.countries);
     await copy('currencies', reference.currencies);
-    await copy('clients', plans.map((p) => p.client));
-    await copy('orgs', plans.flatMap((p) => p.orgRows));
-    await copy('workers', (function* () {
-      for (const { plan, i } of eachWorker(plans)) {
-        // The first workers of every seed carry the edge cases, so even a tiny hub has them.
-        yield workerRow(rngFor(seed, STREAM.person, i), core(plan, i), id('W', i + 1), { longAddress: i === 0, nonLatinName: i === 1, noEmail: i === 2 });
-      }
-    })());
-    await copy('contracts', (function* () {
-      for (const { plan, i } of eachWorker(plans)) yield contractRow(rngFor(seed, STREAM.contract, i), core(plan, i), id('K', i + 1), id('W', i + 1));
-    })());
-    await copy('payroll_results', (function* () {
-      for (const { plan, i } of eachWorker(plans)) yield* payrollRows(rngFor(seed, STREAM.payroll, i), core(plan, i), id('K', i + 1), id('W', i + 1));
-    })());
+    await copy(
+      'clients',
+      plans.map((p) => p.client),
+    );
+    await copy(
+      'orgs',
+      plans.flatMap((p) => p.orgRows),
+    );
+    await copy(
+      'workers',
+      (function* () {
+        for (const { plan, i } of eachWorker(plans)) {
+          // The first workers of every seed carry the edge cases, so even a tiny hub has them.
+          yield workerRow(rngFor(seed, STREAM.person, i), core(plan, i), id('W', i + 1), { longAddress: i === 0, nonLatinName: i === 1, noEmail: i === 2 });
+        }
+      })(),
+    );
+    await copy(
+      'contracts',
+      (function* () {
+        for (const { plan, i } of eachWorker(plans)) yield contractRow(rngFor(seed, STREAM.contract, i), core(plan, i), id('K', i + 1), id('W', i + 1));
+      })(),
+    );
+    await copy(
+      'payroll_results',
+      (function* () {
+        for (const { plan, i } of eachWorker(plans)) yield* payrollRows(rngFor(seed, STREAM.payroll, i), core(plan, i), id('K', i + 1), id('W', i + 1));
+      })(),
+    );
 
     await restoreIndexes();
 

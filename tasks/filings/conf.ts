@@ -45,7 +45,13 @@ export function parseFilingConf(conf: Readonly<Record<string, unknown>>): Filing
   if (invalid.length) throw new PermanentError(`invalid filing conf: ${invalid.join('; ')}`);
   const selected = jurisdiction !== undefined || period !== undefined || tenants.length > 0;
   return {
-    selection: selected ? { ...(jurisdiction && { jurisdiction }), ...(period && { periods: typeof period === 'string' ? [period] : period }), ...(tenants.length && { tenants }) } : null,
+    selection: selected
+      ? {
+          ...(jurisdiction && { jurisdiction }),
+          ...(period && { periods: typeof period === 'string' ? [period] : period }),
+          ...(tenants.length && { tenants }),
+        }
+      : null,
     test: parsed.data.test ?? false,
     submitters: parsed.data.submitters ?? {},
   };

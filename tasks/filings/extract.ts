@@ -105,7 +105,9 @@ async function readEmployer(client: pg.PoolClient, schema: string, orgs: Entity,
   const missing = (['legal_name', 'country', 'tax_id', 'line1', 'city', 'postcode'] as const).filter((f) => r[f] === null);
   if (missing.length) {
     const fields = missing.map((f) => `orgs.${f === 'line1' ? 'address_line1' : f}`).join(', ');
-    throw new PermanentError(`employer ${r.org_id} of tenant '${tenant}': ${fields} (not_null) is null, and the entity definition requires a value; nothing can be filed for it`);
+    throw new PermanentError(
+      `employer ${r.org_id} of tenant '${tenant}': ${fields} (not_null) is null, and the entity definition requires a value; nothing can be filed for it`,
+    );
   }
   return {
     tenantId: tenant,
@@ -131,7 +133,8 @@ const CASTABLE: Partial<Record<ColumnType, { pattern: string; sqlType: string }>
   numeric: { pattern: String.raw`^\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$`, sqlType: 'numeric' },
   // A real calendar day, leap years included: '2025-02-30' matches no branch.
   date: {
-    pattern: '^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|[1-9][0-9]{3}-(0[13-9]|1[0-2])-(29|30)|[1-9][0-9]{3}-(0[13578]|1[02])-31|([1-9][0-9](0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26])00)-02-29)$',
+    pattern:
+      '^([1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|[1-9][0-9]{3}-(0[13-9]|1[0-2])-(29|30)|[1-9][0-9]{3}-(0[13578]|1[02])-31|([1-9][0-9](0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26])00)-02-29)$',
     sqlType: 'date',
   },
 };
@@ -180,12 +183,36 @@ const AMOUNTS = [
 ] as const satisfies readonly (readonly [keyof Money, string])[];
 
 const WORKER_FIELDS = [
-  'given_name', 'family_name', 'birth_date', 'gender', 'national_id', 'national_id_type',
-  'address_line1', 'address_line2', 'city', 'region', 'postcode', 'country', 'hire_date', 'termination_date',
+  'given_name',
+  'family_name',
+  'birth_date',
+  'gender',
+  'national_id',
+  'national_id_type',
+  'address_line1',
+  'address_line2',
+  'city',
+  'region',
+  'postcode',
+  'country',
+  'hire_date',
+  'termination_date',
 ] as const;
 
 /** The columns of a row, in order: what a reject's raw row is keyed by. */
-const HEAD = ['tenant_id', 'org_id', 'worker_id', 'contract_id', 'pay_frequency', 'tax_code', 'ni_category', 'pay_date', 'has_worker', 'worker_without_tenant', 'payslip_problem'] as const;
+const HEAD = [
+  'tenant_id',
+  'org_id',
+  'worker_id',
+  'contract_id',
+  'pay_frequency',
+  'tax_code',
+  'ni_category',
+  'pay_date',
+  'has_worker',
+  'worker_without_tenant',
+  'payslip_problem',
+] as const;
 const COLUMNS = [...HEAD, ...WORKER_FIELDS, ...AMOUNTS.map(([, f]) => `period_${f}`), ...AMOUNTS.map(([, f]) => `ytd_${f}`)];
 const WORKER_AT = HEAD.length;
 const AMOUNTS_AT = WORKER_AT + WORKER_FIELDS.length;
@@ -248,7 +275,8 @@ async function employeesQuery(client: pg.PoolClient, schema: string, entities: E
   const wTenantNullable = wCols.get(W.tenantColumn!)?.nullable ?? false;
   const workerColumns = WORKER_FIELDS.map((f) => {
     const column = columnOf(W, f);
-    if (!wCols.has(column)) throw new PermanentError(`hub table ${schema}.${W.table} has no column '${column}' (entity '${W.name}', field '${f}'), which filings read`);
+    if (!wCols.has(column))
+      throw new PermanentError(`hub table ${schema}.${W.table} has no column '${column}' (entity '${W.name}', field '${f}'), which filings read`);
     return `w.${ident(column)}::text`;
   });
   const sql = `
@@ -362,8 +390,14 @@ function toRecord(r: Row, layout: RowLayout): { record?: FilingEmployee; violati
     broke(field, rule, `a payslip of the tax year to date: ${field} ${RULE_TEXT[rule] ?? rule}`);
   }
   if (hasWorker !== 't' && !tenantProblem) {
-    if (withoutTenant === 't') broke('workers.tenant_id', 'not_null', `the worker has payslips under employer ${orgId}, but the worker row's tenant is null: it belongs to no tenant`);
-    else broke('workers', 'missing', `the worker has payslips of tenant '${tenantId}' under employer ${orgId} but no worker row in that tenant: the filing would under-report`);
+    if (withoutTenant === 't')
+      broke('workers.tenant_id', 'not_null', `the worker has payslips under employer ${orgId}, but the worker row's tenant is null: it belongs to no tenant`);
+    else
+      broke(
+        'workers',
+        'missing',
+        `the worker has payslips of tenant '${tenantId}' under employer ${orgId} but no worker row in that tenant: the filing would under-report`,
+      );
   }
   if (payFrequency === null) broke('contracts.pay_frequency', 'not_null', `the contract's pay_frequency ${RULE_TEXT.not_null}`);
   if (hasWorker === 't') {
@@ -374,7 +408,11 @@ function toRecord(r: Row, layout: RowLayout): { record?: FilingEmployee; violati
       } else if (c.type === 'date' && !isIsoDate(v)) {
         broke(`workers.${c.field}`, 'type', `workers.${c.field} holds ${maskedValue(v, c.fieldClass)}, not a date (YYYY-MM-DD)`);
       } else if (c.maxLength !== undefined && [...v].length > c.maxLength) {
-        broke(`workers.${c.field}`, 'max_length', `workers.${c.field} holds ${maskedValue(v, c.fieldClass)}, longer than the ${c.maxLength} characters allowed`);
+        broke(
+          `workers.${c.field}`,
+          'max_length',
+          `workers.${c.field} holds ${maskedValue(v, c.fieldClass)}, longer than the ${c.maxLength} characters allowed`,
+        );
       } else if (c.values && !c.values.includes(v)) {
         broke(`workers.${c.field}`, 'enum', `workers.${c.field} holds ${maskedValue(v, c.fieldClass)}, not one of ${c.values.join(', ')}`);
       }

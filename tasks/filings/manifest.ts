@@ -8,7 +8,13 @@ import type { Verified } from './types.ts';
  * period, so a re-run on unchanged data differs in those two fields only.
  */
 
-const money = z.object({ gross: z.number().int(), incomeTax: z.number().int(), employeeSocial: z.number().int(), employerSocial: z.number().int(), net: z.number().int() });
+const money = z.object({
+  gross: z.number().int(),
+  incomeTax: z.number().int(),
+  employeeSocial: z.number().int(),
+  employerSocial: z.number().int(),
+  net: z.number().int(),
+});
 
 export const manifestSchema = z.object({
   manifestVersion: z.literal(1),
@@ -17,7 +23,13 @@ export const manifestSchema = z.object({
   spec: z.object({ name: z.string(), version: z.string() }),
   period: z.object({ id: z.string(), start: z.string(), end: z.string(), taxYear: z.string(), payDate: z.string().nullable(), deadline: z.string() }),
   tenant: z.string(),
-  employer: z.object({ orgId: z.string(), legalName: z.string(), taxId: z.string(), payrollRef: z.string().nullable(), accountsOfficeRef: z.string().nullable() }),
+  employer: z.object({
+    orgId: z.string(),
+    legalName: z.string(),
+    taxId: z.string(),
+    payrollRef: z.string().nullable(),
+    accountsOfficeRef: z.string().nullable(),
+  }),
   submitter: z.object({ name: z.string(), authorityId: z.string().nullable() }),
   file: z.object({ name: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() }),
   /** Records in the file (= the file's own count). */

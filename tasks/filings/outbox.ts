@@ -26,7 +26,10 @@ export function filingFolder(outboxDir: string, item: FilingItem): string {
  * another's or leave its root. Valid ids are folder names as they are.
  */
 export function filingPathParts(item: FilingItem): [string, string, string] {
-  for (const [what, id] of [['jurisdiction', item.jurisdiction], ['period', item.period]] as const) {
+  for (const [what, id] of [
+    ['jurisdiction', item.jurisdiction],
+    ['period', item.period],
+  ] as const) {
     const problem = idProblem(id);
     if (problem) throw new InvalidTenantIdError(`${what} id ${problem}`);
   }
@@ -129,7 +132,10 @@ export async function listOutbox(outboxDir: string, filter: OutboxFilter = {}): 
   const listing: OutboxListing = { filings: [], unfinished: [], skipped: [] };
   const dirs = async (dir: string) => {
     try {
-      return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+      return (await readdir(dir, { withFileTypes: true }))
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;

@@ -66,7 +66,8 @@ export async function planFilings(options: PlanOptions): Promise<FilingPlan> {
     throw new PermanentError(`unknown jurisdiction '${selection.jurisdiction}'; known: ${options.jurisdictions.map((j) => j.code).join(', ')}`);
   }
   for (const id of selection?.periods ?? []) {
-    if (!chosen.some((j) => findPeriod(j, id))) throw new PermanentError(`no jurisdiction${selection?.jurisdiction ? ` '${selection.jurisdiction}'` : ''} has a period '${id}'`);
+    if (!chosen.some((j) => findPeriod(j, id)))
+      throw new PermanentError(`no jurisdiction${selection?.jurisdiction ? ` '${selection.jurisdiction}'` : ''} has a period '${id}'`);
   }
   const employers = await employersByCountry(options.hub, options.schema, options.entities);
   const known = new Set([...employers.values()].flatMap((orgs) => orgs.filter((o) => !o.problem).map((o) => o.tenant!)));
@@ -87,7 +88,15 @@ export async function planFilings(options: PlanOptions): Promise<FilingPlan> {
       const due = isDue(period, asOf);
       const late = !due && period.deadline.getTime() < asOf.getTime();
       if (selection || due || late) {
-        for (const o of invalid) plan.refused.push({ jurisdiction: j.code, period: period.id, tenant: o.tenant, orgId: o.orgId, problem: o.problem!, deadline: period.deadline.toISOString() });
+        for (const o of invalid)
+          plan.refused.push({
+            jurisdiction: j.code,
+            period: period.id,
+            tenant: o.tenant,
+            orgId: o.orgId,
+            problem: o.problem!,
+            deadline: period.deadline.toISOString(),
+          });
       }
       for (const tenant of new Set(tenants)) {
         const item = { jurisdiction: j.code, period: period.id, tenant };
@@ -122,7 +131,13 @@ interface EmployerOrg {
 async function employersByCountry(hub: HubDb, schema: string, entities: Entities): Promise<Map<string, EmployerOrg[]>> {
   const orgs = entities.orgs;
   if (!orgs?.tenantColumn) throw new PermanentError("the hub entity configuration has no tenant-scoped 'orgs', which filings read");
-  const { rows } = await sql<{ tenant: string | null; country: string; org_id: string }>`select ${sql.raw(ident(orgs.tenantColumn))} as tenant, ${sql.raw(ident(columnOf(orgs, 'country')))} as country, ${sql.raw(ident(columnOf(orgs, 'org_id')))} as org_id from ${sql.raw(tableName(schema, orgs))} order by 1, 2, 3`.execute(hub);
+  const { rows } = await sql<{
+    tenant: string | null;
+    country: string;
+    org_id: string;
+  }>`select ${sql.raw(ident(orgs.tenantColumn))} as tenant, ${sql.raw(ident(columnOf(orgs, 'country')))} as country, ${sql.raw(ident(columnOf(orgs, 'org_id')))} as org_id from ${sql.raw(tableName(schema, orgs))} order by 1, 2, 3`.execute(
+    hub,
+  );
   const out = new Map<string, EmployerOrg[]>();
   for (const r of rows) out.set(r.country, [...(out.get(r.country) ?? []), { tenant: r.tenant, orgId: r.org_id, problem: tenantIdProblem(r.tenant) }]);
   return out;

@@ -75,7 +75,17 @@ export async function renderFiling(options: RenderOptions): Promise<Rendered> {
     throw new PermanentError(`${filingLabel(v.item)}: the rendered totals disagree with the records, so no file is kept: ${disagreements.join('; ')}`);
   }
   await rename(part, renderedFile);
-  return { ...v, renderedFile, fileName, sha256: hash.digest('hex'), bytes, totals, recordSums: sums.sums, generatedAt: generatedAt.toISOString(), test: options.test };
+  return {
+    ...v,
+    renderedFile,
+    fileName,
+    sha256: hash.digest('hex'),
+    bytes,
+    totals,
+    recordSums: sums.sums,
+    generatedAt: generatedAt.toISOString(),
+    test: options.test,
+  };
 }
 
 /** The file's record count and each total that is a plain sum, against the records' own sums. */

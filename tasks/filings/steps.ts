@@ -15,7 +15,17 @@ import { periodOrFail } from './period.ts';
 import { renderFiling } from './render.ts';
 import { stagingDirOf, writeJsonLines } from './staging.ts';
 import { resolveSubmitter, type SubmitterSettings } from './submitter.ts';
-import { filingLabel, isNothing, type Delivered, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './types.ts';
+import {
+  filingLabel,
+  isNothing,
+  type Delivered,
+  type Extracted,
+  type FilingItem,
+  type NothingToFile,
+  type Rendered,
+  type Validated,
+  type Verified,
+} from './types.ts';
 import { rejectLine, validateFiling } from './validate.ts';
 import { verifyFiling } from './verify.ts';
 
@@ -73,7 +83,9 @@ export async function extractStep(env: FilingEnv, item: FilingItem): Promise<Ext
   if (!outcome.employer) return { item, nothing: `tenant '${item.tenant}' has no employer in ${j.country} as of ${outcome.snapshotAt}` };
   if (outcome.result === 0 && outcome.rejected > 0) {
     await rm(dir, { recursive: true, force: true });
-    throw new PermanentError(`${filingLabel(item)}: all ${outcome.rejected} workers ${outcome.employer.orgId} paid were rejected at extract (${rejects.violations} violations, see the rejects); there is nothing to file`);
+    throw new PermanentError(
+      `${filingLabel(item)}: all ${outcome.rejected} workers ${outcome.employer.orgId} paid were rejected at extract (${rejects.violations} violations, see the rejects); there is nothing to file`,
+    );
   }
   if (outcome.result === 0) {
     await rm(dir, { recursive: true, force: true });

@@ -85,7 +85,9 @@ export async function validateFiling(options: ValidateOptions): Promise<Validate
     throw err;
   }
   if (valid === 0 && extracted.records > 0) {
-    throw new PermanentError(`${filingLabel(extracted.item)}: all ${extracted.records} records the extract passed break ${j.code} rules (${violations} violations, see the rejects); there is nothing to file`);
+    throw new PermanentError(
+      `${filingLabel(extracted.item)}: all ${extracted.records} records the extract passed break ${j.code} rules (${violations} violations, see the rejects); there is nothing to file`,
+    );
   }
   return { ...extracted, submitter, validFile, valid, rejected, violations, rejectsFile };
 }

@@ -17,7 +17,9 @@ export async function verifyFiling(j: Jurisdiction, r: Rendered): Promise<Verifi
   const label = filingLabel(r.item);
   const { sha256, bytes } = await digest(r.renderedFile);
   if (sha256 !== r.sha256 || bytes !== r.bytes) {
-    throw new PermanentError(`${label}: ${r.fileName} changed after rendering (sha256 ${sha256.slice(0, 12)}, ${bytes} bytes; rendered ${r.sha256.slice(0, 12)}, ${r.bytes} bytes)`);
+    throw new PermanentError(
+      `${label}: ${r.fileName} changed after rendering (sha256 ${sha256.slice(0, 12)}, ${bytes} bytes; rendered ${r.sha256.slice(0, 12)}, ${r.bytes} bytes)`,
+    );
   }
   const { totals, violations } = await j.validateFile(r.renderedFile);
   if (violations.length) {

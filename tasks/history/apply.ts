@@ -111,7 +111,13 @@ interface LedgerState {
 const isoText = (d: Dialect, column: string) =>
   d.name === 'postgres' ? `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` : `to_varchar(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"')`;
 
-async function ledgerState(s: WarehouseSession, wh: Warehouse, tenant: string, names: string[], interval: { start: string; end: string }): Promise<Map<string, LedgerState>> {
+async function ledgerState(
+  s: WarehouseSession,
+  wh: Warehouse,
+  tenant: string,
+  names: string[],
+  interval: { start: string; end: string },
+): Promise<Map<string, LedgerState>> {
   const d = wh.dialect;
   const ledger = wh.table(LEDGER);
   const scoped = (alias: string) => `${alias}tenant_id = ${d.text(tenant)} and ${alias}entity in (${names.map(d.text).join(', ')})`;
@@ -261,7 +267,12 @@ async function loadRejectedKeys(s: WarehouseSession, e: Entity, st: StagedEntity
   if (!keys) return null;
   const table = s.dialect.id(name.slice(0, 63));
   await s.query(rejectedKeysDdl(s.dialect, table, e));
-  const loaded = await s.load(table, identityFields(e).map((f) => f.name), keys.file, attempt);
+  const loaded = await s.load(
+    table,
+    identityFields(e).map((f) => f.name),
+    keys.file,
+    attempt,
+  );
   if (loaded !== keys.count) {
     // Without all of them, a rejected key would be taken for a delete.
     throw new RetryableError(`${e.name} of ${scopeLabel(scope)}: the warehouse loaded ${loaded} of ${keys.count} rejected keys; nothing was applied`);
@@ -271,13 +282,20 @@ async function loadRejectedKeys(s: WarehouseSession, e: Entity, st: StagedEntity
 
 async function assertStaging(s: WarehouseSession, wh: Warehouse, e: Entity, staging: string, scope: Scope): Promise<void> {
   const d = wh.dialect;
-  const ids = stagingColumnNames(e).slice(0, e.key.length + (e.tenantColumn ? 1 : 0)).map(d.id);
-  const [dup] = await s.query<{ n: unknown }>(`select count(*) as n from (select ${ids.join(', ')} from ${staging} group by ${ids.join(', ')} having count(*) > 1) x`);
-  if (num(dup?.n) > 0) throw new PermanentError(`${e.name} of ${scopeLabel(scope)}: ${num(dup?.n)} keys appear more than once in the snapshot; nothing was applied`);
+  const ids = stagingColumnNames(e)
+    .slice(0, e.key.length + (e.tenantColumn ? 1 : 0))
+    .map(d.id);
+  const [dup] = await s.query<{ n: unknown }>(
+    `select count(*) as n from (select ${ids.join(', ')} from ${staging} group by ${ids.join(', ')} having count(*) > 1) x`,
+  );
+  if (num(dup?.n) > 0)
+    throw new PermanentError(`${e.name} of ${scopeLabel(scope)}: ${num(dup?.n)} keys appear more than once in the snapshot; nothing was applied`);
   if (e.tenantColumn && scope !== null) {
     const [other] = await s.query<{ n: unknown; t: unknown }>(`select count(*) as n, min(tenant_id) as t from ${staging} where tenant_id <> ${d.text(scope)}`);
     if (num(other?.n) > 0) {
-      throw new PermanentError(`${e.name}: ${num(other?.n)} staged rows of tenant '${String(other?.t)}' in the load of tenant '${scope}'; refusing to load another tenant's rows`);
+      throw new PermanentError(
+        `${e.name}: ${num(other?.n)} staged rows of tenant '${String(other?.t)}' in the load of tenant '${scope}'; refusing to load another tenant's rows`,
+      );
     }
   }
 }

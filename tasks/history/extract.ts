@@ -92,10 +92,15 @@ export const EXTENSION: Record<Compression, string> = { gzip: '.tsv.gz', brotli:
 /** The compression stage, none for plain files. */
 function compressor(compression: Compression): Transform[] {
   if (compression === 'none') return [];
-  return [compression === 'brotli'
-    ? createBrotliCompress({ chunkSize: 256 * 1024, params: { [constants.BROTLI_PARAM_QUALITY]: 0, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } })
-    : // Huffman coding only: deflate's cheapest setting.
-      createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: PIPE_BUFFER })];
+  return [
+    compression === 'brotli'
+      ? createBrotliCompress({
+          chunkSize: 256 * 1024,
+          params: { [constants.BROTLI_PARAM_QUALITY]: 0, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT },
+        })
+      : // Huffman coding only: deflate's cheapest setting.
+        createGzip({ level: constants.Z_BEST_SPEED, strategy: constants.Z_HUFFMAN_ONLY, chunkSize: PIPE_BUFFER }),
+  ];
 }
 
 interface Plan {
@@ -125,7 +130,9 @@ function plan(entity: Entity, columns: Map<string, HubColumn>, schema: string, s
     const c = columns.get(f.column);
     return c && f.role !== 'tenant' ? flagsOf(entity, f, index, c) : [];
   });
-  const last = flags.length ? `case ${flags.map((f, i) => `when ${f.condition} then '${flagText(i)}'`).join(' ')} else ${HASH_PLACEHOLDER} end` : HASH_PLACEHOLDER;
+  const last = flags.length
+    ? `case ${flags.map((f, i) => `when ${f.condition} then '${flagText(i)}'`).join(' ')} else ${HASH_PLACEHOLDER} end`
+    : HASH_PLACEHOLDER;
   const where = scope !== null && entity.tenantColumn ? ` where t.${ident(entity.tenantColumn)} = ${quote(scope)}` : '';
   const select = `select ${[...values, last].join(', ')} from ${tableName(schema, entity)} t${where}`;
   return { fields, select, checks, flags };
@@ -264,7 +271,10 @@ class SnapshotScanner extends Transform {
     this.#rejects.push({
       entity: this.entity.name,
       tenant: this.scope,
-      key: identity.slice(this.#tenantCount).map((v) => fromCopyText(v) ?? '').join('/'),
+      key: identity
+        .slice(this.#tenantCount)
+        .map((v) => fromCopyText(v) ?? '')
+        .join('/'),
       field: field.name,
       rule,
       reason: reasonOf(field, rule, fromCopyText(values[index]!), limitsOf(this.entity, field)),
@@ -337,7 +347,9 @@ export async function hubTenantIds(client: pg.PoolClient, schema: string, entiti
     if (!entity.tenantColumn) continue;
     for (const t of await tenantsOf(client, schema, entity)) ids.add(t);
     if (!none) {
-      const { rows } = await client.query<{ x: boolean }>(`select exists (select 1 from ${tableName(schema, entity)} where ${ident(entity.tenantColumn)} is null) as x`);
+      const { rows } = await client.query<{ x: boolean }>(
+        `select exists (select 1 from ${tableName(schema, entity)} where ${ident(entity.tenantColumn)} is null) as x`,
+      );
       none = rows[0]?.x ?? false;
     }
   }
@@ -348,7 +360,13 @@ export async function hubTenantIds(client: pg.PoolClient, schema: string, entiti
  * Rows of a tenant-scoped entity whose tenant is null or breaks the tenant-id rule: they belong
  * to no tenant's scope, so the global scope reports them, once, each a reject.
  */
-async function copyTenantRejects(client: pg.PoolClient, schema: string, entity: Entity, columns: Map<string, HubColumn>, onRejects: ExtractOptions['onRejects']): Promise<number> {
+async function copyTenantRejects(
+  client: pg.PoolClient,
+  schema: string,
+  entity: Entity,
+  columns: Map<string, HubColumn>,
+  onRejects: ExtractOptions['onRejects'],
+): Promise<number> {
   const col = `t.${ident(entity.tenantColumn!)}`;
   const untenanted = await untenantedWhere(client, schema, entity, columns);
   if (!untenanted) return 0;
@@ -360,7 +378,15 @@ async function copyTenantRejects(client: pg.PoolClient, schema: string, entity: 
   const tenant = snapshotFields(entity).find((f) => f.role === 'tenant')!;
   for (let i = 0; i < rows.length; i += REJECT_BATCH) {
     await onRejects(
-      rows.slice(i, i + REJECT_BATCH).map((r) => ({ entity: entity.name, tenant: r.tenant, key: r.key, field: tenant.name, rule: 'tenant' as const, reason: reasonOf(tenant, 'tenant', r.tenant), raw: r.raw })),
+      rows.slice(i, i + REJECT_BATCH).map((r) => ({
+        entity: entity.name,
+        tenant: r.tenant,
+        key: r.key,
+        field: tenant.name,
+        rule: 'tenant' as const,
+        reason: reasonOf(tenant, 'tenant', r.tenant),
+        raw: r.raw,
+      })),
     );
   }
   return rows.length;
@@ -369,10 +395,18 @@ async function copyTenantRejects(client: pg.PoolClient, schema: string, entity: 
 const REJECT_BATCH = 1000;
 
 /** Where a row's tenant id is null or breaks the tenant-id rule, with the ids that do (query parameter $1). */
-async function untenantedWhere(client: pg.PoolClient, schema: string, entity: Entity, columns: Map<string, HubColumn>): Promise<{ where: string; params: unknown[] } | null> {
+async function untenantedWhere(
+  client: pg.PoolClient,
+  schema: string,
+  entity: Entity,
+  columns: Map<string, HubColumn>,
+): Promise<{ where: string; params: unknown[] } | null> {
   const col = `t.${ident(entity.tenantColumn!)}`;
   const invalid = (await tenantsOf(client, schema, entity)).filter((t) => tenantIdProblem(t) !== null);
-  const conditions = [...(columns.get(entity.tenantColumn!)?.nullable ? [`${col} is null`] : []), ...(invalid.length ? [`${col}::text = any($1::text[])`] : [])];
+  const conditions = [
+    ...(columns.get(entity.tenantColumn!)?.nullable ? [`${col} is null`] : []),
+    ...(invalid.length ? [`${col}::text = any($1::text[])`] : []),
+  ];
   return conditions.length ? { where: conditions.join(' or '), params: invalid.length ? [invalid] : [] } : null;
 }
 
@@ -423,7 +457,10 @@ async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity
     throw err;
   }
   await rename(partial, file);
-  const rejectedKeys = opts.scope === null ? scanner.rejectedKeys : [...new Set([...scanner.rejectedKeys, ...(await untenantedKeys(client, opts.schema, entity, columns, opts.scope))])];
+  const rejectedKeys =
+    opts.scope === null
+      ? scanner.rejectedKeys
+      : [...new Set([...scanner.rejectedKeys, ...(await untenantedKeys(client, opts.schema, entity, columns, opts.scope))])];
   const keysFile = await writeRejectedKeys(opts.dir, entity, rejectedKeys, compression);
   return {
     entity: entity.name,

@@ -125,12 +125,26 @@ async function rejectedKeysTable(s: WarehouseSession, e: Entity, st: StagedEntit
   if (!keys) return null;
   const table = s.dialect.id(name.slice(0, 63));
   await s.query(rejectedKeysDdl(s.dialect, table, e));
-  const loaded = await s.load(table, identityFields(e).map((f) => f.name), keys.file, attempt);
+  const loaded = await s.load(
+    table,
+    identityFields(e).map((f) => f.name),
+    keys.file,
+    attempt,
+  );
   if (loaded !== keys.count) throw new RetryableError(`${e.name}: the warehouse loaded ${loaded} of ${keys.count} rejected keys to reconcile`);
   return table;
 }
 
-async function compare(s: WarehouseSession, wh: Warehouse, e: Entity, scope: Scope, st: StagedEntity, table: string, staged: number, rejected: string | null): Promise<EntityReconciliation> {
+async function compare(
+  s: WarehouseSession,
+  wh: Warehouse,
+  e: Entity,
+  scope: Scope,
+  st: StagedEntity,
+  table: string,
+  staged: number,
+  rejected: string | null,
+): Promise<EntityReconciliation> {
   const d = s.dialect;
   const [totals] = await s.query<{ n: unknown; s: unknown }>(currentTotalsSql(wh, e, scope));
   const ids = identityFields(e);
@@ -143,7 +157,9 @@ async function compare(s: WarehouseSession, wh: Warehouse, e: Entity, scope: Sco
   const current = `(select * from ${wh.table(currentView(e))} v${e.tenantColumn && scope !== null ? ` where v.tenant_id = ${d.text(scope)}` : ''})`;
   // The current rows of keys rejected today are set aside: neither compared nor missing.
   // Joins, not correlated subqueries: Snowflake evaluates few of those.
-  const keys = rejected ? `(select distinct ${ids.map((f) => d.id(f.name)).join(', ')} from ${rejected}) r on ${ids.map((f) => `r.${d.id(f.name)} = c.${d.id(f.name)}`).join(' and ')}` : null;
+  const keys = rejected
+    ? `(select distinct ${ids.map((f) => d.id(f.name)).join(', ')} from ${rejected}) r on ${ids.map((f) => `r.${d.id(f.name)} = c.${d.id(f.name)}`).join(' and ')}`
+    : null;
   const from = `from ${table} s full join ${current} c on ${on}${keys ? ` left join ${keys} where not (s.${last} is null and r.${last} is not null)` : ''}`;
   const and = keys ? 'and' : 'where';
   const [row] = await s.query<Record<string, unknown>>(
@@ -160,7 +176,11 @@ ${from}`,
   const r = row ?? {};
   const sample = async (where: string) =>
     num(r[where === 'target' ? 'missing_in_target' : 'missing_in_source'])
-      ? (await s.query<{ k: unknown }>(`select ${keyText(s, e, where === 'target' ? 's' : 'c')} as k ${from} ${and} ${where === 'target' ? `c.${last} is null` : `s.${last} is null`} order by 1 limit ${SAMPLES}`)).map((x) => String(x.k))
+      ? (
+          await s.query<{ k: unknown }>(
+            `select ${keyText(s, e, where === 'target' ? 's' : 'c')} as k ${from} ${and} ${where === 'target' ? `c.${last} is null` : `s.${last} is null`} order by 1 limit ${SAMPLES}`,
+          )
+        ).map((x) => String(x.k))
       : [];
   const fieldMismatches: FieldMismatch[] = [];
   for (const [i, f] of fields.entries()) {

@@ -64,7 +64,6 @@ export function reasonOf(field: Field, rule: RejectRule, value: string | null, l
   }
 }
 
-
 /** Whether every value of a numeric hub type fits the warehouse's numeric(14,2). */
 function fitsMoney(type: string): boolean {
   const m = /^numeric\((\d+),(\d+)\)$/.exec(type);
@@ -83,7 +82,8 @@ export const COMPATIBLE: Record<ColumnType, (type: string) => boolean> = {
 };
 
 /** A calendar date, written YYYY-MM-DD (not 2023-02-29). */
-const validDate = (v: string) => /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(`${v}T00:00:00Z`)) && new Date(`${v}T00:00:00Z`).toISOString().startsWith(v);
+const validDate = (v: string) =>
+  /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(`${v}T00:00:00Z`)) && new Date(`${v}T00:00:00Z`).toISOString().startsWith(v);
 
 /** A value's check for a hub column whose type is looser than the configured one (text holding dates, say). */
 export const VALID: Record<ColumnType, (v: string) => boolean> = {
@@ -92,7 +92,10 @@ export const VALID: Record<ColumnType, (v: string) => boolean> = {
   numeric: (v) => /^-?\d{1,12}(\.\d{1,2})?$/.test(v),
   date: validDate,
   // ISO 8601 as PostgreSQL writes it, which both warehouses read; Date.parse alone takes 'March 7, 2024'.
-  timestamptz: (v) => /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/.test(v) && validDate(v.slice(0, 10)) && !Number.isNaN(Date.parse(v.replace(' ', 'T').replace(/([+-]\d{2}):?(\d{2})?$/, (_, h: string, m?: string) => `${h}:${m ?? '00'}`))),
+  timestamptz: (v) =>
+    /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/.test(v) &&
+    validDate(v.slice(0, 10)) &&
+    !Number.isNaN(Date.parse(v.replace(' ', 'T').replace(/([+-]\d{2}):?(\d{2})?$/, (_, h: string, m?: string) => `${h}:${m ?? '00'}`))),
   boolean: (v) => /^(t|f|true|false)$/.test(v),
 };
 

@@ -101,12 +101,22 @@ export function stagingColumns(e: Entity): Field[] {
 }
 
 export function stagingDdl(d: Dialect, table: string, e: Entity): string {
-  return d.createTemp(table, stagingColumns(e).map((f) => `${d.id(f.name)} ${f.role === 'row_hash' ? 'char(64)' : d.type(f.type)}`).join(', '));
+  return d.createTemp(
+    table,
+    stagingColumns(e)
+      .map((f) => `${d.id(f.name)} ${f.role === 'row_hash' ? 'char(64)' : d.type(f.type)}`)
+      .join(', '),
+  );
 }
 
 /** Keys of the scope's rejected rows (tenant and key, as staged): the load leaves them as they were. */
 export function rejectedKeysDdl(d: Dialect, table: string, e: Entity): string {
-  return d.createTemp(table, identityFields(e).map((f) => `${d.id(f.name)} ${d.type(f.type)}`).join(', '));
+  return d.createTemp(
+    table,
+    identityFields(e)
+      .map((f) => `${d.id(f.name)} ${d.type(f.type)}`)
+      .join(', '),
+  );
 }
 
 /** The classified changes of one load: new values, old values (o_*), and where the new version starts. */
@@ -138,7 +148,9 @@ export interface ApplyParams {
 }
 
 function on(d: Dialect, e: Entity, a: string, b: string): string {
-  return identityFields(e).map((f) => `${a}.${d.id(f.name)} = ${b}.${d.id(f.name)}`).join(' and ');
+  return identityFields(e)
+    .map((f) => `${a}.${d.id(f.name)} = ${b}.${d.id(f.name)}`)
+    .join(' and ');
 }
 
 function tenantFilter(d: Dialect, e: Entity, alias: string, tenant: string | null): string {
@@ -161,7 +173,9 @@ export function classifySql(wh: Warehouse, e: Entity, p: ApplyParams): string {
   const pick = (f: Field) => `case when s.${first} is null then c.${d.id(f.name)} else s.${d.id(f.name)} end`;
   const validFrom = `case when s.${first} is null then ${hi} else least(greatest(coalesce(s.${UPDATED_FIELD}, ${hi}), ${lo}), ${hi}) end`;
   // A join, not a correlated EXISTS: Snowflake evaluates no correlated subquery inside OR.
-  const rejectedJoin = p.rejected ? `\nleft join (select distinct ${ids.map((f) => d.id(f.name)).join(', ')} from ${p.rejected}) r on ${on(d, e, 'r', 'c')}` : '';
+  const rejectedJoin = p.rejected
+    ? `\nleft join (select distinct ${ids.map((f) => d.id(f.name)).join(', ')} from ${p.rejected}) r on ${on(d, e, 'r', 'c')}`
+    : '';
   const notRejected = p.rejected ? ` and r.${first} is null` : '';
   return `insert into ${p.changes} (change_type, ${[...ids, ...t].map((f) => d.id(f.name)).join(', ')}, ${t.map((f) => d.id(`o_${f.name}`)).join(', ')}, ${HASH_FIELD}, ${UPDATED_FIELD}, valid_from)
 select
@@ -219,5 +233,3 @@ export function currentTotalsSql(wh: Warehouse, e: Entity, tenant: string | null
   return `select count(*) as n, cast(coalesce(sum(${d.int60(`v.${HASH_FIELD}`)}), 0) as text) as s
 from ${wh.table(currentView(e))} v${e.tenantColumn && tenant !== null ? ` where v.tenant_id = ${d.text(tenant)}` : ''}`;
 }
-
-

@@ -99,7 +99,9 @@ describe('processes wait for their services', () => {
     await pg.close();
     const worker = hubflow(['worker']);
     try {
-      await until('the waiting message', () => /waiting for PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:\d+\/test: ECONNREFUSED \(retrying; 2nd attempt, next in 2 s\)/.test(worker.stderr()));
+      await until('the waiting message', () =>
+        /waiting for PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:\d+\/test: ECONNREFUSED \(retrying; 2nd attempt, next in 2 s\)/.test(worker.stderr()),
+      );
       expect(await Promise.race([worker.exited.then(() => 'exited'), sleep(1000).then(() => 'running')])).toBe('running');
       await pg.open();
       await until('the worker', () => worker.stderr().includes('worker running'));
@@ -116,11 +118,16 @@ describe('processes wait for their services', () => {
     await redis.close();
     const scheduler = hubflow(['scheduler']);
     try {
-      await until('the waiting message', () => /waiting for Redis at redis:\/\/127\.0\.0\.1:\d+: ECONNREFUSED \(retrying; 1st attempt, next in 1 s\)/.test(scheduler.stderr()));
+      await until('the waiting message', () =>
+        /waiting for Redis at redis:\/\/127\.0\.0\.1:\d+: ECONNREFUSED \(retrying; 1st attempt, next in 1 s\)/.test(scheduler.stderr()),
+      );
       await sleep(1500);
       await redis.open();
       await until('the scheduler', () => scheduler.stderr().includes('scheduler running'));
-      await until('a scheduled run of slow', async () => (await rt.db.selectFrom('dag_runs').select('id').where('dag_id', '=', 'slow').where('run_type', '=', 'scheduled').execute()).length > 0);
+      await until(
+        'a scheduled run of slow',
+        async () => (await rt.db.selectFrom('dag_runs').select('id').where('dag_id', '=', 'slow').where('run_type', '=', 'scheduled').execute()).length > 0,
+      );
     } finally {
       await redis.open();
       expect(await scheduler.stop(), scheduler.stderr().slice(-4000)).toBe(0);
@@ -149,11 +156,23 @@ describe('processes wait for their services', () => {
   }, 120_000);
 
   it('dags backfill rides out a PostgreSQL outage under its watcher; a task that ended during it is recorded once, not run again', async () => {
-    const backfill = hubflow(['dags', 'backfill', 'slow', '--from', '2026-01-10', '--to', '2026-01-10', '--json'], { HUBFLOW_LOCK_MS: '20000', HUBFLOW_SWEEP_INTERVAL_MS: '1000' });
-    await until('the task running', async () => {
-      const ti = await rt.db.selectFrom('task_instances').innerJoin('dag_runs', 'dag_runs.id', 'task_instances.run_id').select('task_instances.state').where('dag_runs.run_type', '=', 'backfill').executeTakeFirst();
-      return ti?.state === 'running';
-    }, backfill);
+    const backfill = hubflow(['dags', 'backfill', 'slow', '--from', '2026-01-10', '--to', '2026-01-10', '--json'], {
+      HUBFLOW_LOCK_MS: '20000',
+      HUBFLOW_SWEEP_INTERVAL_MS: '1000',
+    });
+    await until(
+      'the task running',
+      async () => {
+        const ti = await rt.db
+          .selectFrom('task_instances')
+          .innerJoin('dag_runs', 'dag_runs.id', 'task_instances.run_id')
+          .select('task_instances.state')
+          .where('dag_runs.run_type', '=', 'backfill')
+          .executeTakeFirst();
+        return ti?.state === 'running';
+      },
+      backfill,
+    );
     await pg.close();
     await until('the waiting message', () => backfill.stderr().includes('waiting for PostgreSQL at'), backfill);
     // Past the task's end: its success cannot be recorded until PostgreSQL is back.
@@ -199,9 +218,20 @@ describe('what is not an outage fails at once', () => {
     expect(noDb.stderr()).toContain('database "no_such_database_here" does not exist');
     // A private Redis that wants a password (the shared one has none, and ignores a wrong one).
     const port = await freeLoopbackPort();
-    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', 'right-password', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', 'right-password', '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: 'ignore' },
+    );
     try {
-      await until('the private Redis', async () => (await pingRedis(`redis://:right-password@127.0.0.1:${port}`, 500).then(() => true, () => false)));
+      await until(
+        'the private Redis',
+        async () =>
+          await pingRedis(`redis://:right-password@127.0.0.1:${port}`, 500).then(
+            () => true,
+            () => false,
+          ),
+      );
       const badAuth = hubflow(['scheduler'], { HUBFLOW_REDIS_URL: `redis://:wrong-password@127.0.0.1:${port}` });
       expect(await badAuth.exited, badAuth.stderr()).toBe(2);
       expect(badAuth.stderr()).toMatch(/HUBFLOW_REDIS_URL redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ did not answer PING \(WRONGPASS/);
@@ -237,10 +267,12 @@ describe('what is not an outage fails at once', () => {
     const log = createLogger('silent');
     let calls = 0;
     const refused = Object.assign(new Error('password authentication failed'), { code: '28P01' });
-    await expect(untilReachable({ name: 'PostgreSQL', url: 'postgres://h/db' }, log, async () => {
-      calls++;
-      throw refused;
-    })).rejects.toBe(refused);
+    await expect(
+      untilReachable({ name: 'PostgreSQL', url: 'postgres://h/db' }, log, async () => {
+        calls++;
+        throw refused;
+      }),
+    ).rejects.toBe(refused);
     expect(calls).toBe(1);
     calls = 0;
     const value = await untilReachable({ name: 'Redis', url: 'redis://h' }, log, async () => {

@@ -46,10 +46,14 @@ function holdingDag(seen: { aborted: unknown[]; ranAfter: number; started: numbe
           return 'ran';
         },
       }),
-      cleanup: task({ after: ['hold'], trigger: 'all_done', run: () => {
-        seen.ranAfter++;
-        return 'cleaned';
-      } }),
+      cleanup: task({
+        after: ['hold'],
+        trigger: 'all_done',
+        run: () => {
+          seen.ranAfter++;
+          return 'cleaned';
+        },
+      }),
     },
   });
 }
@@ -82,7 +86,12 @@ describe('cancelling a running run', () => {
     expect((await waitForRun(rt, second.id)).state).toBe('success');
     expect(seen.ranAfter).toBe(2); // the second run's `after` and `cleanup`, none of the first's
 
-    const hold = await rt.db.selectFrom('task_instances').select(['id', 'try_number', 'error']).where('run_id', '=', first.id).where('task_id', '=', 'hold').executeTakeFirstOrThrow();
+    const hold = await rt.db
+      .selectFrom('task_instances')
+      .select(['id', 'try_number', 'error'])
+      .where('run_id', '=', first.id)
+      .where('task_id', '=', 'hold')
+      .executeTakeFirstOrThrow();
     expect(hold.try_number).toBe(1);
     expect(hold.error).toMatchObject({ name: 'TaskCancelledError' });
     const attempts = await rt.db.selectFrom('attempts').select(['try_number', 'outcome']).where('ti_id', '=', hold.id).execute();
@@ -127,7 +136,12 @@ describe('cancelling queued runs', () => {
     }
     expect((await rt.db.selectFrom('dag_runs').select('state').where('id', '=', runs[0]!.id).executeTakeFirstOrThrow()).state).toBe('running');
     expect(seen.started).toBe(1);
-    const attempts = await rt.db.selectFrom('attempts as a').innerJoin('task_instances as ti', 'ti.id', 'a.ti_id').select('ti.run_id').where('ti.run_id', '!=', runs[0]!.id).execute();
+    const attempts = await rt.db
+      .selectFrom('attempts as a')
+      .innerJoin('task_instances as ti', 'ti.id', 'a.ti_id')
+      .select('ti.run_id')
+      .where('ti.run_id', '!=', runs[0]!.id)
+      .execute();
     expect(attempts).toEqual([]);
   });
 
@@ -172,7 +186,18 @@ describe('a paused DAG', () => {
     const manual = await rt.engine.triggerRun('daily', { logicalDate: new Date('2026-03-01T06:00:00Z') });
     expect((await waitForRun(rt, manual.id)).state).toBe('success');
     await new Promise((r) => setTimeout(r, 500));
-    const states = async () => (await rt!.db.selectFrom('dag_runs').select('state').where('id', 'in', backfill.slice(1).map((r) => r.id)).execute()).map((r) => r.state);
+    const states = async () =>
+      (
+        await rt!.db
+          .selectFrom('dag_runs')
+          .select('state')
+          .where(
+            'id',
+            'in',
+            backfill.slice(1).map((r) => r.id),
+          )
+          .execute()
+      ).map((r) => r.state);
     expect(await states()).toEqual(['queued', 'queued']);
 
     await rt.db.updateTable('dags').set({ is_paused: false }).where('dag_id', '=', 'daily').execute();

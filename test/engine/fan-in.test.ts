@@ -44,10 +44,18 @@ describe('a diamond DAG (B and C after A, D after B and C)', () => {
     expect(events.filter((e) => e === 'd:start')).toHaveLength(1);
     expect(events.indexOf('d:start')).toBeGreaterThan(events.indexOf('b:end'));
     expect(events.indexOf('d:start')).toBeGreaterThan(events.indexOf('c:end'));
-    const d = await rt.db.selectFrom('task_instances').select(['result', 'try_number']).where('run_id', '=', run.id).where('task_id', '=', 'd').executeTakeFirstOrThrow();
+    const d = await rt.db
+      .selectFrom('task_instances')
+      .select(['result', 'try_number'])
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'd')
+      .executeTakeFirstOrThrow();
     expect(d.result).toEqual([{ name: 'b' }, { name: 'c' }]);
     expect(d.try_number).toBe(1);
-    const attempts = await rt.db.selectFrom('attempts').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const attempts = await rt.db
+      .selectFrom('attempts')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(attempts.n)).toBe(4);
   });
 
@@ -74,7 +82,12 @@ describe('a diamond DAG (B and C after A, D after B and C)', () => {
       'extract[1]': 'success',
       'extract[2]': 'success',
     });
-    const total = await rt.db.selectFrom('task_instances').select('result').where('run_id', '=', run.id).where('task_id', '=', 'total').executeTakeFirstOrThrow();
+    const total = await rt.db
+      .selectFrom('task_instances')
+      .select('result')
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'total')
+      .executeTakeFirstOrThrow();
     expect(total.result).toBe(4 + 6 + 7);
   });
 
@@ -85,7 +98,13 @@ describe('a diamond DAG (B and C after A, D after B and C)', () => {
       id: 'wide',
       tasks: {
         list: task({ run: () => Array.from({ length: width }, (_, i) => i) }),
-        square: task<number>({ map: 'list', run: (ctx) => { seen.push(ctx.item); return ctx.item * ctx.item; } }),
+        square: task<number>({
+          map: 'list',
+          run: (ctx) => {
+            seen.push(ctx.item);
+            return ctx.item * ctx.item;
+          },
+        }),
         sum: task({ after: ['square'], run: async (ctx) => (await ctx.upstream<number[]>('square')).reduce((a, b) => a + b, 0) }),
       },
     });

@@ -21,14 +21,8 @@ const bad: Record<string, [string, string]> = {
     "cycle.ts: dag 'bad': tasks.a.after: cycle: a -> b -> c -> a",
   ],
   'unknown-upstream.ts': [`tasks: { a: task({ after: ['extract'], run }) }`, "unknown-upstream.ts: dag 'bad': tasks.a.after: unknown task 'extract'"],
-  'bad-cron.ts': [
-    `schedule: { cron: '61 2 * * *', timezone: 'Europe/London' }, tasks: { a: task({ run }) }`,
-    "bad-cron.ts: dag 'bad': schedule.cron:",
-  ],
-  'bad-zone.ts': [
-    `schedule: { cron: '0 2 * * *', timezone: 'Europe/Londn' }, tasks: { a: task({ run }) }`,
-    "bad-zone.ts: dag 'bad': schedule.timezone:",
-  ],
+  'bad-cron.ts': [`schedule: { cron: '61 2 * * *', timezone: 'Europe/London' }, tasks: { a: task({ run }) }`, "bad-cron.ts: dag 'bad': schedule.cron:"],
+  'bad-zone.ts': [`schedule: { cron: '0 2 * * *', timezone: 'Europe/Londn' }, tasks: { a: task({ run }) }`, "bad-zone.ts: dag 'bad': schedule.timezone:"],
   'unknown-option.ts': [`tasks: { a: task({ run, retires: 3 }) }`, "unknown-option.ts: dag 'bad': tasks.a.retires: unknown option"],
   'bad-rule.ts': [`tasks: { a: task({ run, trigger: 'always' }) }`, "bad-rule.ts: dag 'bad': tasks.a.trigger:"],
 };
@@ -39,7 +33,10 @@ function dagFolder(): string {
   writeFileSync(path.join(dir, 'duplicate.ts'), good);
   writeFileSync(path.join(dir, 'syntax.ts'), `import { defineDag } from 'hubflow';\nexport default defineDag({ id: 'x', tasks: {`);
   for (const [file, [body]] of Object.entries(bad)) {
-    writeFileSync(path.join(dir, file), `import { defineDag, task } from 'hubflow';\nconst run = () => null;\nexport default defineDag({ id: 'bad', ${body} });\n`);
+    writeFileSync(
+      path.join(dir, file),
+      `import { defineDag, task } from 'hubflow';\nconst run = () => null;\nexport default defineDag({ id: 'bad', ${body} });\n`,
+    );
   }
   return dir;
 }
@@ -53,21 +50,35 @@ describe('resources beside the DAGs', () => {
 export const payroll = defineResource({ id: 'payroll-db', blackouts: [{ reason: 'payroll batch', cron: '30 1 * * *', timezone: 'Europe/London', duration: '2h' }] });
 export const warehouse = defineResource({ id: 'warehouse', slots: 2 });`,
     );
-    writeFileSync(path.join(dir, 'bad-resource.ts'), `import { defineResource } from 'hubflow';
-export const gw = defineResource({ id: 'hmrc-gateway', blackouts: [{ reason: 'x', cron: '0 25 * * *', timezone: 'Europe/London', duration: '1h' }] });`);
-    writeFileSync(path.join(dir, 'empty-pool.ts'), `import { defineResource } from 'hubflow';
-export const p = defineResource({ id: 'tiny', slots: 0 });`);
-    writeFileSync(path.join(dir, 'sync.ts'), `import { defineDag, task } from 'hubflow';
-export default defineDag({ id: 'sync', tasks: { load: task({ uses: ['payroll-db', 'warehouse'], run: () => 1 }) } });`);
-    writeFileSync(path.join(dir, 'typo.ts'), `import { defineDag, task } from 'hubflow';
-export default defineDag({ id: 'typo', tasks: { load: task({ uses: ['payrol-db'], run: () => 1 }) } });`);
+    writeFileSync(
+      path.join(dir, 'bad-resource.ts'),
+      `import { defineResource } from 'hubflow';
+export const gw = defineResource({ id: 'hmrc-gateway', blackouts: [{ reason: 'x', cron: '0 25 * * *', timezone: 'Europe/London', duration: '1h' }] });`,
+    );
+    writeFileSync(
+      path.join(dir, 'empty-pool.ts'),
+      `import { defineResource } from 'hubflow';
+export const p = defineResource({ id: 'tiny', slots: 0 });`,
+    );
+    writeFileSync(
+      path.join(dir, 'sync.ts'),
+      `import { defineDag, task } from 'hubflow';
+export default defineDag({ id: 'sync', tasks: { load: task({ uses: ['payroll-db', 'warehouse'], run: () => 1 }) } });`,
+    );
+    writeFileSync(
+      path.join(dir, 'typo.ts'),
+      `import { defineDag, task } from 'hubflow';
+export default defineDag({ id: 'typo', tasks: { load: task({ uses: ['payrol-db'], run: () => 1 }) } });`,
+    );
     const registry = await loadDags(dir);
     expect([...registry.dags.keys()]).toEqual(['sync']);
     expect([...registry.resources.keys()].sort()).toEqual(['payroll-db', 'warehouse']);
     const messages = registry.errors.map((e) => e.message);
     expect(messages).toContainEqual(expect.stringMatching(/bad-resource\.ts: resource 'hmrc-gateway': blackouts\[0\]\.cron: /));
     expect(messages).toContainEqual(expect.stringMatching(/empty-pool\.ts: resource 'tiny': slots: a pool needs at least 1 slot/));
-    expect(messages).toContainEqual(expect.stringMatching(/typo\.ts: dag 'typo': tasks\.load\.uses: unknown resource 'payrol-db' \(declared: payroll-db, warehouse\)/));
+    expect(messages).toContainEqual(
+      expect.stringMatching(/typo\.ts: dag 'typo': tasks\.load\.uses: unknown resource 'payrol-db' \(declared: payroll-db, warehouse\)/),
+    );
   });
 });
 
@@ -76,10 +87,20 @@ describe('defineDag', () => {
     const run = () => 1;
     const schedule = { cron: '0 2 * * *', timezone: 'Europe/London' };
     expect(() => defineDag({ id: 'w', window: { start: '00:30', end: '06:00' }, tasks: { a: task({ run }) } })).toThrow("dag 'w': window: needs a schedule");
-    expect(() => defineDag({ id: 'w', schedule, window: { start: '0:30', end: '06:00' }, tasks: { a: task({ run }) } })).toThrow("dag 'w': window.start: use 'HH:MM'");
-    expect(() => defineDag({ id: 'd', schedule, deadline: '19th 17:00', tasks: { a: task({ run }) } })).toThrow("dag 'd': deadline: not an ISO 8601 duration: '19th 17:00'");
+    expect(() => defineDag({ id: 'w', schedule, window: { start: '0:30', end: '06:00' }, tasks: { a: task({ run }) } })).toThrow(
+      "dag 'w': window.start: use 'HH:MM'",
+    );
+    expect(() => defineDag({ id: 'd', schedule, deadline: '19th 17:00', tasks: { a: task({ run }) } })).toThrow(
+      "dag 'd': deadline: not an ISO 8601 duration: '19th 17:00'",
+    );
     expect(() => defineDag({ id: 'j', schedule: { ...schedule, jitter: 'soon' }, tasks: { a: task({ run }) } })).toThrow("dag 'j': schedule.jitter:");
-    const dag = defineDag({ id: 'ok', schedule: { ...schedule, jitter: '90s' }, window: { start: '00:30', end: '06:00' }, deadline: 'P1M18DT17H', tasks: { a: task({ run }) } });
+    const dag = defineDag({
+      id: 'ok',
+      schedule: { ...schedule, jitter: '90s' },
+      window: { start: '00:30', end: '06:00' },
+      deadline: 'P1M18DT17H',
+      tasks: { a: task({ run }) },
+    });
     expect(dag.jitterMs).toBe(90_000);
     expect(dag.window).toEqual({ start: 30, end: 360 });
     expect(dag.deadline).toMatchObject({ months: 1, days: 18, hours: 17 });
@@ -102,7 +123,11 @@ describe('loading a folder of DAG files', () => {
     for (const [, expected] of Object.values(bad)) {
       expect(messages.some((m) => m.includes(expected))).toBe(true);
     }
-    expect(messages.some((m) => m.includes("good.ts: dag 'good': id: duplicate DAG id, already defined in") || m.includes("duplicate.ts: dag 'good': id: duplicate DAG id"))).toBe(true);
+    expect(
+      messages.some(
+        (m) => m.includes("good.ts: dag 'good': id: duplicate DAG id, already defined in") || m.includes("duplicate.ts: dag 'good': id: duplicate DAG id"),
+      ),
+    ).toBe(true);
     // Where it stops parsing: the end of line 2, as an editor counts columns.
     expect(messages).toContain(`${path.join(dir, 'syntax.ts')}: dag (unknown id): (syntax): line 2, column 45: Expected identifier but found end of file`);
     expect(registry.errors).toHaveLength(Object.keys(bad).length + 2);

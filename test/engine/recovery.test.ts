@@ -115,7 +115,12 @@ describe('a worker killed in the middle of a task', () => {
     expect((await waitForRun(rt, run.id, 30_000)).state).toBe('success');
 
     expect(read().trim().split('\n')).toEqual([`start 1 ${childPid}`, `start 2 ${process.pid}`, `end 2 ${process.pid}`]);
-    const slow = await rt.db.selectFrom('task_instances').select(['id', 'try_number', 'result']).where('run_id', '=', run.id).where('task_id', '=', 'slow').executeTakeFirstOrThrow();
+    const slow = await rt.db
+      .selectFrom('task_instances')
+      .select(['id', 'try_number', 'result'])
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'slow')
+      .executeTakeFirstOrThrow();
     expect(slow.result).toEqual({ pid: process.pid });
     const attempts = await rt.db.selectFrom('attempts').select(['try_number', 'outcome']).where('ti_id', '=', slow.id).orderBy('try_number').execute();
     expect(attempts).toEqual([
@@ -126,7 +131,7 @@ describe('a worker killed in the middle of a task', () => {
   });
 });
 
-describe('a fresh store next to a Redis that kept an old store\'s jobs', () => {
+describe("a fresh store next to a Redis that kept an old store's jobs", () => {
   it('runs its own run 1 instead of mistaking the old run 1 job for it', async () => {
     const dag = defineDag({ id: 'again', tasks: { only: task({ run: () => 'done' }) } });
     const prefix = `hf-shared-${Date.now()}`;
@@ -189,10 +194,9 @@ async function terminateStoreConnections(): Promise<number> {
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ pid: number }>(
-      `select pid, pg_terminate_backend(pid) from pg_stat_activity where application_name = $1`,
-      [`hubflow ${rt.config.HUBFLOW_DB_SCHEMA}`],
-    );
+    const { rows } = await admin.query<{ pid: number }>(`select pid, pg_terminate_backend(pid) from pg_stat_activity where application_name = $1`, [
+      `hubflow ${rt.config.HUBFLOW_DB_SCHEMA}`,
+    ]);
     const pids = rows.map((r) => r.pid);
     // Until they are gone, a query of this test's own could still draw one of them from the pool.
     await until(async () => (await admin.query(`select 1 from pg_stat_activity where pid = any($1)`, [pids])).rows.length === 0, 5_000, 'the sessions to end');

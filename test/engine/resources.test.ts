@@ -67,7 +67,10 @@ describe('one-off blackouts and chaining', () => {
 describe('bad resources', () => {
   it.each([
     [{ id: 'x', blackouts: [{ reason: 'r', cron: '61 1 * * *', timezone: 'UTC', duration: '1h' }] }, "resource 'x': blackouts[0].cron:"],
-    [{ id: 'x', blackouts: [{ reason: 'r', cron: '0 1 * * *', timezone: 'Europe/Londn', duration: '1h' }] }, "resource 'x': blackouts[0].timezone: unknown time zone 'Europe/Londn'"],
+    [
+      { id: 'x', blackouts: [{ reason: 'r', cron: '0 1 * * *', timezone: 'Europe/Londn', duration: '1h' }] },
+      "resource 'x': blackouts[0].timezone: unknown time zone 'Europe/Londn'",
+    ],
     [{ id: 'x', blackouts: [{ reason: 'r', cron: '0 1 * * *', duration: '1h' }] }, "resource 'x': blackouts[0].timezone: required"],
     [{ id: 'x', blackouts: [{ reason: 'r', cron: '0 1 * * *', timezone: 'UTC', duration: 'two hours' }] }, "resource 'x': blackouts[0].duration:"],
     [{ id: 'x', blackouts: [{ reason: 'r', from: '2026-12-24 18:00', to: '2026-12-25T06:00:00Z' }] }, "resource 'x': blackouts[0].from:"],
@@ -78,6 +81,15 @@ describe('bad resources', () => {
   });
 
   it('parses durations', () => {
-    expect(['2h', '90m', '1h30m', '45s', 5000, 'x', '', 0].map((d) => parseDuration(d))).toEqual([7_200_000, 5_400_000, 5_400_000, 45_000, 5_000, undefined, undefined, undefined]);
+    expect(['2h', '90m', '1h30m', '45s', 5000, 'x', '', 0].map((d) => parseDuration(d))).toEqual([
+      7_200_000,
+      5_400_000,
+      5_400_000,
+      45_000,
+      5_000,
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });

@@ -62,7 +62,12 @@ describe('retries on real queues', () => {
     expect((await waitForRun(rt, run.id)).state).toBe('success');
 
     const attempts = await rt.db.selectFrom('attempts').select(['try_number', 'outcome', 'started_at', 'ended_at', 'error']).orderBy('try_number').execute();
-    expect(attempts.map((a) => [a.try_number, a.outcome])).toEqual([[1, 'retry'], [2, 'retry'], [3, 'retry'], [4, 'success']]);
+    expect(attempts.map((a) => [a.try_number, a.outcome])).toEqual([
+      [1, 'retry'],
+      [2, 'retry'],
+      [3, 'retry'],
+      [4, 'success'],
+    ]);
     expect((attempts[0]!.error as { message: string }).message).toBe('deadlock detected (try 1)');
     // Each wait is within [0, min(cap, base * 2^(n-1))] plus dispatch overhead.
     const ceilings = [150, 300, 300];
@@ -89,7 +94,9 @@ describe('retries on real queues', () => {
     const dead = await rt.db.selectFrom('dead_letters').selectAll().execute();
     expect(dead).toMatchObject([{ task_id: 'doomed', tries: 2, error: { message: 'ECONNRESET' } }]);
     await new Promise((r) => setTimeout(r, 50));
-    expect(escalations).toEqual([expect.objectContaining({ kind: 'dead_letter', dagId: 'doomed', taskId: 'doomed', tries: 2, owner: 'payroll-data', message: 'ECONNRESET' })]);
+    expect(escalations).toEqual([
+      expect.objectContaining({ kind: 'dead_letter', dagId: 'doomed', taskId: 'doomed', tries: 2, owner: 'payroll-data', message: 'ECONNRESET' }),
+    ]);
   });
 
   it('posts the escalation to HUBFLOW_ALERT_WEBHOOK', async () => {
@@ -104,7 +111,10 @@ describe('retries on real queues', () => {
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     try {
-      const dag = defineDag({ id: 'alerting', tasks: { load: task({ retry: { attempts: 1 }, run: () => Promise.reject(new Error('warehouse refused the COPY')) }) } });
+      const dag = defineDag({
+        id: 'alerting',
+        tasks: { load: task({ retry: { attempts: 1 }, run: () => Promise.reject(new Error('warehouse refused the COPY')) }) },
+      });
       rt = await testRuntime([dag], { HUBFLOW_ALERT_WEBHOOK: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts` });
       worker = startWorker(rt);
       const run = await rt.engine.triggerRun('alerting');
@@ -115,7 +125,15 @@ describe('retries on real queues', () => {
         {
           method: 'POST',
           type: 'application/json',
-          body: expect.objectContaining({ source: 'hubflow', kind: 'dead_letter', dagId: 'alerting', runId: run.id, taskId: 'load', tries: 1, message: 'warehouse refused the COPY' }),
+          body: expect.objectContaining({
+            source: 'hubflow',
+            kind: 'dead_letter',
+            dagId: 'alerting',
+            runId: run.id,
+            taskId: 'load',
+            tries: 1,
+            message: 'warehouse refused the COPY',
+          }),
         },
       ]);
     } finally {

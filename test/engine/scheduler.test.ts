@@ -83,7 +83,12 @@ describe('catchup', () => {
 
 describe("DST as Airflow's timetable has it", () => {
   async function intervals(runtime: Runtime, dagId: string): Promise<string[][]> {
-    const rows = await runtime.db.selectFrom('dag_runs').select(['interval_start', 'interval_end']).where('dag_id', '=', dagId).orderBy('logical_date').execute();
+    const rows = await runtime.db
+      .selectFrom('dag_runs')
+      .select(['interval_start', 'interval_end'])
+      .where('dag_id', '=', dagId)
+      .orderBy('logical_date')
+      .execute();
     return rows.map((r) => [new Date(r.interval_start).toISOString(), new Date(r.interval_end).toISOString()]);
   }
 
@@ -135,11 +140,41 @@ describe("DST as Airflow's timetable has it", () => {
   // without catchup the scheduler creates the latest complete interval, never one still under way.
   it('without catchup creates the interval Airflow does around DST changes', async () => {
     const cases = [
-      { id: 'new-york-dst-gap', cron: '0 2 * * *', timezone: 'America/New_York', now: '2024-03-10T07:30:00Z', want: ['2024-03-09T07:00:00.000Z', '2024-03-10T07:00:00.000Z'] },
-      { id: 'new-york-dst-gap-exact', cron: '0 2 * * *', timezone: 'America/New_York', now: '2024-03-10T07:00:00Z', want: ['2024-03-09T07:00:00.000Z', '2024-03-10T07:00:00.000Z'] },
-      { id: 'zurich-dst-gap', cron: '0 2 * * *', timezone: 'Europe/Zurich', now: '2023-03-26T01:30:00Z', want: ['2023-03-25T01:00:00.000Z', '2023-03-26T01:00:00.000Z'] },
-      { id: 'lord-howe-half-hour-dst-gap', cron: '0 2 * * *', timezone: 'Australia/Lord_Howe', now: '2024-10-05T15:30:00Z', want: ['2024-10-04T15:30:00.000Z', '2024-10-05T15:30:00.000Z'] },
-      { id: 'new-york-fold', cron: '0 1 * * *', timezone: 'America/New_York', now: '2024-11-03T05:30:00Z', want: ['2024-11-01T05:00:00.000Z', '2024-11-02T05:00:00.000Z'] },
+      {
+        id: 'new-york-dst-gap',
+        cron: '0 2 * * *',
+        timezone: 'America/New_York',
+        now: '2024-03-10T07:30:00Z',
+        want: ['2024-03-09T07:00:00.000Z', '2024-03-10T07:00:00.000Z'],
+      },
+      {
+        id: 'new-york-dst-gap-exact',
+        cron: '0 2 * * *',
+        timezone: 'America/New_York',
+        now: '2024-03-10T07:00:00Z',
+        want: ['2024-03-09T07:00:00.000Z', '2024-03-10T07:00:00.000Z'],
+      },
+      {
+        id: 'zurich-dst-gap',
+        cron: '0 2 * * *',
+        timezone: 'Europe/Zurich',
+        now: '2023-03-26T01:30:00Z',
+        want: ['2023-03-25T01:00:00.000Z', '2023-03-26T01:00:00.000Z'],
+      },
+      {
+        id: 'lord-howe-half-hour-dst-gap',
+        cron: '0 2 * * *',
+        timezone: 'Australia/Lord_Howe',
+        now: '2024-10-05T15:30:00Z',
+        want: ['2024-10-04T15:30:00.000Z', '2024-10-05T15:30:00.000Z'],
+      },
+      {
+        id: 'new-york-fold',
+        cron: '0 1 * * *',
+        timezone: 'America/New_York',
+        now: '2024-11-03T05:30:00Z',
+        want: ['2024-11-01T05:00:00.000Z', '2024-11-02T05:00:00.000Z'],
+      },
     ];
     const dags = cases.map((c) => defineDag({ id: c.id, schedule: { cron: c.cron, timezone: c.timezone }, tasks: { noop } }));
     rt = await testRuntime(dags);

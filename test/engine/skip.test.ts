@@ -41,7 +41,12 @@ describe('a task that throws SkipTaskError', () => {
     expect((await waitForRun(rt, run.id)).state).toBe('success');
     expect(await taskStates(rt, run.id)).toEqual({ check: 'skipped', next: 'skipped', always: 'success', unless_failed: 'success' });
     expect(tries).toBe(1);
-    const check = await rt.db.selectFrom('task_instances').select(['error', 'result']).where('run_id', '=', run.id).where('task_id', '=', 'check').executeTakeFirstOrThrow();
+    const check = await rt.db
+      .selectFrom('task_instances')
+      .select(['error', 'result'])
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'check')
+      .executeTakeFirstOrThrow();
     expect(check).toEqual({ error: { name: 'SkipTaskError', message: REASON }, result: null });
     const attempts = await rt.db.selectFrom('attempts').select(['outcome', 'error']).execute();
     expect(attempts.filter((a) => a.outcome === 'skipped')).toEqual([{ outcome: 'skipped', error: { name: 'SkipTaskError', message: REASON } }]);

@@ -72,7 +72,13 @@ describe('an SLA alert', () => {
     worker = startWorker(rt);
 
     const logicalDate = new Date(Math.floor(Date.now() / 60_000) * 60_000);
-    const run = (await rt.engine.createRun(dag, { logicalDate, intervalStart: logicalDate, intervalEnd: new Date(logicalDate.getTime() + 60_000), runType: 'scheduled', dueAt: new Date() }))!;
+    const run = (await rt.engine.createRun(dag, {
+      logicalDate,
+      intervalStart: logicalDate,
+      intervalEnd: new Date(logicalDate.getTime() + 60_000),
+      runType: 'scheduled',
+      dueAt: new Date(),
+    }))!;
     await rt.engine.activate(dag.id);
     // The deadline (logical date + 1 s) passes while the run is still going.
     await new Promise((r) => setTimeout(r, Math.max(0, logicalDate.getTime() + 1_100 - Date.now())));
@@ -81,22 +87,44 @@ describe('an SLA alert', () => {
     await waitForRun(rt, run.id);
     expect(await checkSla(rt.engine)).toEqual([]);
 
-    expect(alerts).toEqual([expect.objectContaining({ kind: 'sla_miss', dagId: 'due-soon', runId: run.id, owner: 'payroll-data', message: expect.stringContaining('not finished by its deadline') })]);
+    expect(alerts).toEqual([
+      expect.objectContaining({
+        kind: 'sla_miss',
+        dagId: 'due-soon',
+        runId: run.id,
+        owner: 'payroll-data',
+        message: expect.stringContaining('not finished by its deadline'),
+      }),
+    ]);
     const row = await rt.db.selectFrom('dag_runs').select(['sla_alerted_at', 'sla_reason']).where('id', '=', run.id).executeTakeFirstOrThrow();
     expect(row.sla_alerted_at).not.toBeNull();
     expect(row.sla_reason).toContain('deadline');
   });
 
   it('fires when a run is still queued as its start window closes', async () => {
-    const dag = defineDag({ id: 'windowed', schedule: { cron: '0 2 * * *', timezone: 'UTC' }, window: { start: '00:30', end: '06:00' }, maxActiveRuns: 1, tasks: { noop } });
+    const dag = defineDag({
+      id: 'windowed',
+      schedule: { cron: '0 2 * * *', timezone: 'UTC' },
+      window: { start: '00:30', end: '06:00' },
+      maxActiveRuns: 1,
+      tasks: { noop },
+    });
     rt = await testRuntime([dag]);
     const alerts: Escalation[] = [];
     Object.defineProperty(rt.engine, 'escalate', { value: async (e: Escalation) => void alerts.push(e) });
     const logicalDate = new Date('2026-06-01T02:00:00Z');
-    const run = (await rt.engine.createRun(dag, { logicalDate, intervalStart: logicalDate, intervalEnd: new Date('2026-06-02T02:00:00Z'), runType: 'scheduled', dueAt: new Date('2026-06-02T02:00:00Z') }))!;
+    const run = (await rt.engine.createRun(dag, {
+      logicalDate,
+      intervalStart: logicalDate,
+      intervalEnd: new Date('2026-06-02T02:00:00Z'),
+      runType: 'scheduled',
+      dueAt: new Date('2026-06-02T02:00:00Z'),
+    }))!;
     expect(await checkSla(rt.engine, new Date('2026-06-02T05:59:00Z'))).toEqual([]);
     expect(await checkSla(rt.engine, new Date('2026-06-02T06:01:00Z'))).toEqual([run.id]);
     expect(await checkSla(rt.engine, new Date('2026-06-02T07:00:00Z'))).toEqual([]);
-    expect(alerts.map((a) => a.message)).toEqual(['SLA: run for 2026-06-01T02:00:00.000Z not started by the end of its start window (2026-06-02T06:00:00.000Z)']);
+    expect(alerts.map((a) => a.message)).toEqual([
+      'SLA: run for 2026-06-01T02:00:00.000Z not started by the end of its start window (2026-06-02T06:00:00.000Z)',
+    ]);
   });
 });

@@ -57,10 +57,7 @@ describe('CronTimetable in Europe/London', () => {
   });
 
   it('emits an instant reached both by shifting and for real only once', () => {
-    expect(ticks(tt('0 1-3 * * *', LONDON), ...LONDON_SPRING)).toEqual([
-      '2026-03-29T01:00:00.000Z',
-      '2026-03-29T02:00:00.000Z',
-    ]);
+    expect(ticks(tt('0 1-3 * * *', LONDON), ...LONDON_SPRING)).toEqual(['2026-03-29T01:00:00.000Z', '2026-03-29T02:00:00.000Z']);
   });
 
   it('runs a wildcard-hour schedule in both passes of the repeated hour', () => {
@@ -74,11 +71,7 @@ describe('CronTimetable in Europe/London', () => {
   it('skips the non-existent slot of a wildcard-hour schedule instead of shifting it', () => {
     const got = ticks(tt('30 * * * *', LONDON), ...LONDON_SPRING);
     expect(got).toHaveLength(23);
-    expect(got.slice(0, 3)).toEqual([
-      '2026-03-29T00:30:00.000Z',
-      '2026-03-29T01:30:00.000Z',
-      '2026-03-29T02:30:00.000Z',
-    ]);
+    expect(got.slice(0, 3)).toEqual(['2026-03-29T00:30:00.000Z', '2026-03-29T01:30:00.000Z', '2026-03-29T02:30:00.000Z']);
   });
 
   it('treats a */n step over the hour field as a wildcard', () => {
@@ -100,7 +93,10 @@ describe('CronTimetable in Europe/London', () => {
 
   it('agrees between next, prev and between across both changes', () => {
     for (const cron of ['30 1 * * *', '*/20 * * * *', '0,30 1-3 * * *']) {
-      for (const [from, to] of [['2026-03-28T00:00:00Z', '2026-03-31T00:00:00Z'], ['2026-10-24T00:00:00Z', '2026-10-27T00:00:00Z']] as const) {
+      for (const [from, to] of [
+        ['2026-03-28T00:00:00Z', '2026-03-31T00:00:00Z'],
+        ['2026-10-24T00:00:00Z', '2026-10-27T00:00:00Z'],
+      ] as const) {
         const t = tt(cron, LONDON);
         const all = t.between(new Date(from), new Date(to)).map((d) => d.getTime());
         const forward: number[] = [];
@@ -137,9 +133,7 @@ describe('CronTimetable in America/New_York', () => {
   });
 
   it('runs 01:30 on the fall-back day at its second occurrence (EST)', () => {
-    expect(ticks(tt('30 1 * * *', NEW_YORK), '2026-11-01T00:00:00Z', '2026-11-02T00:00:00Z')).toEqual([
-      '2026-11-01T06:30:00.000Z',
-    ]);
+    expect(ticks(tt('30 1 * * *', NEW_YORK), '2026-11-01T00:00:00Z', '2026-11-02T00:00:00Z')).toEqual(['2026-11-01T06:30:00.000Z']);
   });
 });
 
@@ -147,9 +141,7 @@ describe('CronTimetable basics', () => {
   it('maps a zone without DST (Asia/Kolkata, +05:30)', () => {
     const t = tt('0 0 * * *', 'Asia/Kolkata');
     expect(t.next(new Date('2026-06-01T00:00:00Z'))?.toISOString()).toBe('2026-06-01T18:30:00.000Z');
-    expect(tt('30 5 * * *', 'Asia/Kolkata').next(new Date('2026-06-01T00:00:00Z'))?.toISOString()).toBe(
-      '2026-06-02T00:00:00.000Z',
-    );
+    expect(tt('30 5 * * *', 'Asia/Kolkata').next(new Date('2026-06-01T00:00:00Z'))?.toISOString()).toBe('2026-06-02T00:00:00.000Z');
   });
 
   it('is strict in next/prev and half-open in between', () => {
@@ -157,10 +149,7 @@ describe('CronTimetable basics', () => {
     const at = new Date('2026-05-01T10:00:00Z');
     expect(t.next(at)?.toISOString()).toBe('2026-05-01T11:00:00.000Z');
     expect(t.prev(at)?.toISOString()).toBe('2026-05-01T09:00:00.000Z');
-    expect(ticks(t, '2026-05-01T10:00:00Z', '2026-05-01T12:00:00Z')).toEqual([
-      '2026-05-01T10:00:00.000Z',
-      '2026-05-01T11:00:00.000Z',
-    ]);
+    expect(ticks(t, '2026-05-01T10:00:00Z', '2026-05-01T12:00:00Z')).toEqual(['2026-05-01T10:00:00.000Z', '2026-05-01T11:00:00.000Z']);
     expect(t.between(at, at)).toEqual([]);
   });
 
@@ -385,10 +374,7 @@ describe('start dates, compared in wall-clock time (Airflow _align_to_next)', ()
   });
 
   it('without catchup covers the whole night after the gap (Airflow _skip_to_latest: from 01:45Z)', () => {
-    expect(latestInterval(tt('*/15 1 * * *', LONDON), '2026-03-30T00:10:00Z')).toEqual([
-      '2026-03-29T01:00:00.000Z',
-      '2026-03-30T00:00:00.000Z',
-    ]);
+    expect(latestInterval(tt('*/15 1 * * *', LONDON), '2026-03-30T00:10:00Z')).toEqual(['2026-03-29T01:00:00.000Z', '2026-03-30T00:00:00.000Z']);
   });
 });
 
@@ -436,7 +422,16 @@ const formats = new Map<string, Intl.DateTimeFormat>();
 function offsetAt(zone: string, t: number): number {
   let f = formats.get(zone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
     formats.set(zone, f);
   }
   const p: Record<string, number> = {};
@@ -444,7 +439,11 @@ function offsetAt(zone: string, t: number): number {
   return Date.UTC(p.year ?? 0, (p.month ?? 1) - 1, p.day ?? 1, p.hour ?? 0, p.minute ?? 0, p.second ?? 0) - Math.floor(t / 1000) * 1000;
 }
 
-interface Shape { minutes: Set<number>; hours: Set<number>; everyHour: boolean }
+interface Shape {
+  minutes: Set<number>;
+  hours: Set<number>;
+  everyHour: boolean;
+}
 
 function shape(cron: string): Shape {
   const { minute, hour } = CronExpressionParser.parse(cron, { tz: 'UTC' }).fields;
@@ -493,11 +492,28 @@ function changes(zone: string, year: number): { at: number; before: number; afte
 // Tehran kept DST until 2022 (its changes fall at midnight); Lord Howe shifts by 30 minutes;
 // Santiago's gap is 00:00-01:00; Chatham sits at +12:45/+13:45.
 const ZONES: [string, number][] = [
-  ['Europe/London', 2026], ['America/New_York', 2026], ['Australia/Lord_Howe', 2026], ['America/Santiago', 2026],
-  ['Asia/Tehran', 2021], ['Pacific/Chatham', 2026], ['Europe/Zurich', 2023],
+  ['Europe/London', 2026],
+  ['America/New_York', 2026],
+  ['Australia/Lord_Howe', 2026],
+  ['America/Santiago', 2026],
+  ['Asia/Tehran', 2021],
+  ['Pacific/Chatham', 2026],
+  ['Europe/Zurich', 2023],
 ];
 const DAILY = ['30 1 * * *', '0 2 * * *', '45 23 * * *', '0 0 * * *', '30 0 * * *', '0 3 * * *'];
-const SHAPES = [...DAILY, '*/15 1 * * *', '0,30 1 * * *', '0 1-3 * * *', '15,45 0-3 * * *', '15,40 2 * * *', '*/10 0-3 * * *', '0 */2 * * *', '0 * * * *', '30 * * * *', '*/20 * * * *'];
+const SHAPES = [
+  ...DAILY,
+  '*/15 1 * * *',
+  '0,30 1 * * *',
+  '0 1-3 * * *',
+  '15,45 0-3 * * *',
+  '15,40 2 * * *',
+  '*/10 0-3 * * *',
+  '0 */2 * * *',
+  '0 * * * *',
+  '30 * * * *',
+  '*/20 * * * *',
+];
 const CASES = ZONES.flatMap(([zone, year]) => changes(zone, year).map((change) => ({ zone, change })));
 
 describe('over many zones and cron shapes', () => {
@@ -516,7 +532,10 @@ describe('over many zones and cron shapes', () => {
       const label = `${cron} in ${zone}`;
 
       // Ticks strictly increase, and next/prev walk the same ones.
-      expect(got.every((x, i) => i === 0 || x > got[i - 1]!), label).toBe(true);
+      expect(
+        got.every((x, i) => i === 0 || x > got[i - 1]!),
+        label,
+      ).toBe(true);
       const forward: number[] = [];
       for (let d = t.next(new Date(from - 1)); d && d.getTime() < to; d = t.next(d)) forward.push(d.getTime());
       const backward: number[] = [];

@@ -42,7 +42,11 @@ describe('a task whose resource is in blackout', () => {
     const run = await rt.engine.triggerRun('sync');
 
     await new Promise((r) => setTimeout(r, 300));
-    const waiting = await rt.db.selectFrom('task_instances').select(['state', 'deferred_until', 'deferred_reason']).where('run_id', '=', run.id).executeTakeFirstOrThrow();
+    const waiting = await rt.db
+      .selectFrom('task_instances')
+      .select(['state', 'deferred_until', 'deferred_reason'])
+      .where('run_id', '=', run.id)
+      .executeTakeFirstOrThrow();
     expect(waiting.state).toBe('deferred');
     expect(waiting.deferred_reason).toBe(`payroll-db: payroll batch until ${iso(windowEnd)}`);
     expect(waiting.deferred_until!.getTime()).toBeGreaterThanOrEqual(windowEnd);

@@ -148,14 +148,21 @@ describe('hubflow filings list', () => {
     expect(rows).toHaveLength(2 + ITEMS.length);
 
     const us = await hubflow('filings', 'list', '--jurisdiction', 'us-efw2', '--tenant', 'globex-media', '--json');
-    const { filings } = JSON.parse(us.stdout) as { filings: { jurisdiction: string; tenant: string; records: number; file: { sha256: string }; folder: string }[] };
+    const { filings } = JSON.parse(us.stdout) as {
+      filings: { jurisdiction: string; tenant: string; records: number; file: { sha256: string }; folder: string }[];
+    };
     expect(filings).toHaveLength(1);
     const m = (await readManifest(path.join(h.outbox, 'us-efw2', '2025', 'globex-media', 'manifest.json')))!;
     expect(filings[0]).toMatchObject({ jurisdiction: 'us-efw2', tenant: 'globex-media', records: m.records, file: { sha256: m.file.sha256 } });
 
     const text = await hubflow('filings', 'list', '--period', '2025-26-M09');
     const fps = (await readManifest(path.join(h.outbox, 'gb-rti-fps', '2025-26-M09', 'northwind-health', 'manifest.json')))!;
-    expect(text.stdout).toMatch(new RegExp(`^gb-rti-fps\\s+2025-26-M09\\s+northwind-health\\s+${fps.employer.orgId} ${fps.employer.payrollRef}\\s+${fps.records}\\s+${fps.rejected}\\s+employeeNics \\d+\\.\\d\\d, `, 'm'));
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `^gb-rti-fps\\s+2025-26-M09\\s+northwind-health\\s+${fps.employer.orgId} ${fps.employer.payrollRef}\\s+${fps.records}\\s+${fps.rejected}\\s+employeeNics \\d+\\.\\d\\d, `,
+        'm',
+      ),
+    );
     expect(text.stdout).toContain(`FPS-2025-26-M09.xml  ${fps.file.sha256.slice(0, 12)}`);
     expect(text.stdout).not.toContain('us-efw2');
   });
@@ -178,7 +185,9 @@ describe('hubflow filings list', () => {
     expect(r.code).toBe(0);
     const listed = JSON.parse(r.stdout) as { filings: { folder: string }[]; skipped: { folder: string; problem: string }[] };
     expect(listed.filings.map((f) => f.folder)).not.toContain(odd);
-    expect(listed.skipped).toEqual([{ folder: odd, problem: expect.stringMatching(/^not a filing folder: tenant id "\.globex media" is not 1-64 characters/) }]);
+    expect(listed.skipped).toEqual([
+      { folder: odd, problem: expect.stringMatching(/^not a filing folder: tenant id "\.globex media" is not 1-64 characters/) },
+    ]);
     expect(r.stderr).toContain(`skipped: ${odd}: not a filing folder`);
   });
 });

@@ -63,8 +63,12 @@ const clean = new Map<FilingItem, string[]>();
 beforeAll(async () => {
   h = await filingHarness({ worker: false });
   for (const f of FILINGS) clean.set(f, await workersOf(f));
-  await sql`alter table ${t('workers')} drop constraint workers_pkey, alter column tenant_id drop not null, alter column family_name drop not null, alter column birth_date type text, alter column hire_date type text`.execute(h.rt.db);
-  await sql`alter table ${t('payroll_results')} drop constraint payroll_results_pkey, alter column income_tax drop not null, alter column net type text`.execute(h.rt.db);
+  await sql`alter table ${t('workers')} drop constraint workers_pkey, alter column tenant_id drop not null, alter column family_name drop not null, alter column birth_date type text, alter column hire_date type text`.execute(
+    h.rt.db,
+  );
+  await sql`alter table ${t('payroll_results')} drop constraint payroll_results_pkey, alter column income_tax drop not null, alter column net type text`.execute(
+    h.rt.db,
+  );
 }, 90_000);
 
 afterAll(async () => {
@@ -87,9 +91,18 @@ describe('filings on a randomly corrupted hub', () => {
         const label = `round ${round}: ${f.jurisdiction} ${f.tenant}`;
         const result = await fileOne(h.env(100 + round), f);
         expect(result.status, label).toBe('delivered');
-        const manifest = JSON.parse(await readFile(path.join(result.folder!, 'manifest.json'), 'utf8')) as { records: number; rejected: number; file: { name: string } };
+        const manifest = JSON.parse(await readFile(path.join(result.folder!, 'manifest.json'), 'utf8')) as {
+          records: number;
+          rejected: number;
+          file: { name: string };
+        };
         expect(manifest.records + manifest.rejected, label).toBe(clean.get(f)!.length);
-        const rejected = new Set((await readFile(path.join(result.folder!, 'rejects.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { record: string }).record));
+        const rejected = new Set(
+          (await readFile(path.join(result.folder!, 'rejects.jsonl'), 'utf8'))
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => (JSON.parse(l) as { record: string }).record),
+        );
         for (const w of clean.get(f)!) if (corrupted.has(`${f.tenant}/${w}`)) expect(rejected.has(w), `${label}: ${w}`).toBe(true);
         expect((await jurisdiction(f.jurisdiction).validateFile(path.join(result.folder!, manifest.file.name))).violations, label).toEqual([]);
       }

@@ -69,10 +69,19 @@ const FILINGS = [
 
 describe('the filing cycle', () => {
   it('files what is due for every tenant with an employer there, and alerts the FPS that missed its deadline', async () => {
-    const report = (await h.rt.db.selectFrom('task_instances').select('result').where('run_id', '=', runs.scheduled!).where('task_id', '=', 'report').executeTakeFirstOrThrow()).result;
+    const report = (
+      await h.rt.db
+        .selectFrom('task_instances')
+        .select('result')
+        .where('run_id', '=', runs.scheduled!)
+        .where('task_id', '=', 'report')
+        .executeTakeFirstOrThrow()
+    ).result;
     expect(report).toEqual({ planned: 3, delivered: 3, nothingToFile: 0, notDelivered: [], refused: [] });
     const overdue = h.alerts.filter((a) => a.message.startsWith('filing OVERDUE'));
-    expect(overdue.map((a) => a.message)).toEqual(['filing OVERDUE: gb-rti-fps 2025-26-M09 for tenant \'northwind-health\' was due by 2025-12-31T23:59:59.999Z and is not in the outbox']);
+    expect(overdue.map((a) => a.message)).toEqual([
+      "filing OVERDUE: gb-rti-fps 2025-26-M09 for tenant 'northwind-health' was due by 2025-12-31T23:59:59.999Z and is not in the outbox",
+    ]);
   });
 
   it.each(FILINGS)('writes a $code file for $tenant that its jurisdiction validates clean, with the manifest stating what the file states', async (f) => {
@@ -123,7 +132,12 @@ describe('the filing cycle', () => {
       const text = await readFile(path.join(folder(c.code, c.period, c.tenant), m.file.name), 'utf8');
       expect(text).not.toContain(c.written);
     }
-    const stored = await h.rt.db.selectFrom('rejects').select(['kind', 'entity', 'tenant_id', 'record_key', 'field', 'reason']).where('record_key', 'in', [planted.us!.worker, planted.ca!.worker, planted.gb!.worker]).orderBy('entity').execute();
+    const stored = await h.rt.db
+      .selectFrom('rejects')
+      .select(['kind', 'entity', 'tenant_id', 'record_key', 'field', 'reason'])
+      .where('record_key', 'in', [planted.us!.worker, planted.ca!.worker, planted.gb!.worker])
+      .orderBy('entity')
+      .execute();
     expect(stored.map((r) => [r.kind, r.entity, r.tenant_id, r.record_key, r.field, r.reason.split(':')[0]])).toEqual([
       ['filing', 'filing:ca-t4', 'initech-media', planted.ca!.worker, 'nationalId', 'sin.luhn'],
       ['filing', 'filing:gb-rti-fps', 'northwind-health', planted.gb!.worker, 'nationalId', expect.stringMatching(/^nino\./)],
@@ -153,7 +167,9 @@ describe('the filing cycle', () => {
     expect(next.state, JSON.stringify([await taskStates(h.rt, next.id), await taskErrors(h, next.id)])).toBe('success');
     const states = await taskStates(h.rt, next.id);
     expect(states.extract).toBe('skipped');
-    const report = (await h.rt.db.selectFrom('task_instances').select('result').where('run_id', '=', next.id).where('task_id', '=', 'report').executeTakeFirstOrThrow()).result;
+    const report = (
+      await h.rt.db.selectFrom('task_instances').select('result').where('run_id', '=', next.id).where('task_id', '=', 'report').executeTakeFirstOrThrow()
+    ).result;
     expect(report).toEqual({ planned: 0, delivered: 0, nothingToFile: 0, notDelivered: [], refused: [] });
   });
 });

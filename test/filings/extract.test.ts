@@ -37,7 +37,11 @@ async function extract(periodId: string, tenant = TENANT) {
 
 /** A payroll sum computed by PostgreSQL, in minor units. */
 async function cents(worker: string, column: string, from: string, to: string): Promise<number> {
-  const { rows } = await sql<{ c: string }>`select coalesce(sum(${sql.ref(column)}), 0) * 100 as c from ${t('payroll_results')} where tenant_id = ${TENANT} and worker_id = ${worker} and pay_date between ${from}::date and ${to}::date`.execute(h.rt.db);
+  const { rows } = await sql<{
+    c: string;
+  }>`select coalesce(sum(${sql.ref(column)}), 0) * 100 as c from ${t('payroll_results')} where tenant_id = ${TENANT} and worker_id = ${worker} and pay_date between ${from}::date and ${to}::date`.execute(
+    h.rt.db,
+  );
   return Number(rows[0]!.c);
 }
 
@@ -45,7 +49,11 @@ let gbOrg: { org_id: string; tax_id: string; payroll_ref: string; accounts_offic
 
 beforeAll(async () => {
   h = await filingHarness({ worker: false });
-  gbOrg = (await sql<typeof gbOrg>`select org_id, tax_id, payroll_ref, accounts_office_ref, postcode from ${t('orgs')} where tenant_id = ${TENANT} and country = 'GB'`.execute(h.rt.db)).rows[0]!;
+  gbOrg = (
+    await sql<
+      typeof gbOrg
+    >`select org_id, tax_id, payroll_ref, accounts_office_ref, postcode from ${t('orgs')} where tenant_id = ${TENANT} and country = 'GB'`.execute(h.rt.db)
+  ).rows[0]!;
 }, 60_000);
 
 afterAll(async () => {
@@ -56,7 +64,14 @@ describe('the filing extract', () => {
   it("reads the tenant's employer in the jurisdiction's country, and nothing for a tenant without one", async () => {
     const before = new Date();
     const { employer, snapshotAt } = await extract('2025-26-M08');
-    expect(employer).toMatchObject({ tenantId: TENANT, orgId: gbOrg.org_id, country: 'GB', taxId: gbOrg.tax_id, payrollRef: gbOrg.payroll_ref, accountsOfficeRef: gbOrg.accounts_office_ref });
+    expect(employer).toMatchObject({
+      tenantId: TENANT,
+      orgId: gbOrg.org_id,
+      country: 'GB',
+      taxId: gbOrg.tax_id,
+      payrollRef: gbOrg.payroll_ref,
+      accountsOfficeRef: gbOrg.accounts_office_ref,
+    });
     expect(employer!.address).toMatchObject({ postcode: gbOrg.postcode, country: 'GB' });
     expect(snapshotAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(new Date(snapshotAt).getTime()).toBeGreaterThanOrEqual(before.getTime() - 1_000);
@@ -96,10 +111,18 @@ describe('the filing extract', () => {
   it('keeps exact cents, tabs, newlines and backslashes, and drops a worker whose payslips are all zero', async () => {
     const { records } = await extract('2025-26-M08');
     const [a, b] = records;
-    await sql`update ${t('payroll_results')} set gross = 0.29 where tenant_id = ${TENANT} and worker_id = ${a!.workerId} and pay_date = '2025-10-31'`.execute(h.rt.db);
-    await sql`update ${t('payroll_results')} set gross = 0.58 where tenant_id = ${TENANT} and worker_id = ${a!.workerId} and pay_date = '2025-11-28'`.execute(h.rt.db);
-    await sql`update ${t('workers')} set address_line2 = ${'Flat 3\tRear\\Annex\nBlock C'} where tenant_id = ${TENANT} and worker_id = ${a!.workerId}`.execute(h.rt.db);
-    await sql`update ${t('payroll_results')} set gross = 0, income_tax = 0, employee_social = 0, employer_social = 0, net = 0 where tenant_id = ${TENANT} and worker_id = ${b!.workerId}`.execute(h.rt.db);
+    await sql`update ${t('payroll_results')} set gross = 0.29 where tenant_id = ${TENANT} and worker_id = ${a!.workerId} and pay_date = '2025-10-31'`.execute(
+      h.rt.db,
+    );
+    await sql`update ${t('payroll_results')} set gross = 0.58 where tenant_id = ${TENANT} and worker_id = ${a!.workerId} and pay_date = '2025-11-28'`.execute(
+      h.rt.db,
+    );
+    await sql`update ${t('workers')} set address_line2 = ${'Flat 3\tRear\\Annex\nBlock C'} where tenant_id = ${TENANT} and worker_id = ${a!.workerId}`.execute(
+      h.rt.db,
+    );
+    await sql`update ${t('payroll_results')} set gross = 0, income_tax = 0, employee_social = 0, employer_social = 0, net = 0 where tenant_id = ${TENANT} and worker_id = ${b!.workerId}`.execute(
+      h.rt.db,
+    );
     const again = (await extract('2025-26-M08')).records;
     const a2 = again.find((r) => r.workerId === a!.workerId)!;
     expect(a2.period.gross).toBe(58);

@@ -21,7 +21,9 @@ let usOrg: string;
 
 beforeAll(async () => {
   h = await filingHarness();
-  usOrg = (await sql<{ org_id: string }>`select org_id from ${sql.id(h.hubSchema, 'orgs')} where tenant_id = 'northwind-health' and country = 'US'`.execute(h.rt.db)).rows[0]!.org_id;
+  usOrg = (
+    await sql<{ org_id: string }>`select org_id from ${sql.id(h.hubSchema, 'orgs')} where tenant_id = 'northwind-health' and country = 'US'`.execute(h.rt.db)
+  ).rows[0]!.org_id;
 }, 60_000);
 
 afterAll(async () => {
@@ -29,13 +31,19 @@ afterAll(async () => {
 });
 
 describe('tenant isolation', () => {
-  it('refuses a filing whose hub data holds another tenant\'s contract with the employer, and files the others', async () => {
+  it("refuses a filing whose hub data holds another tenant's contract with the employer, and files the others", async () => {
     // A globex-media worker whose (corrupt) contract names northwind-health's US org, with a payslip.
     const { rows } = await sql<{ worker_id: string; contract_id: string }>`
       select worker_id, contract_id from ${sql.id(h.hubSchema, 'contracts')} where tenant_id = 'globex-media' order by contract_id limit 1`.execute(h.rt.db);
     const foreign = rows[0]!;
-    await sql`update ${sql.id(h.hubSchema, 'contracts')} set org_id = ${usOrg} where tenant_id = 'globex-media' and contract_id = ${foreign.contract_id}`.execute(h.rt.db);
-    const paid = await sql<{ n: number }>`select count(*)::int as n from ${sql.id(h.hubSchema, 'payroll_results')} where tenant_id = 'globex-media' and contract_id = ${foreign.contract_id}`.execute(h.rt.db);
+    await sql`update ${sql.id(h.hubSchema, 'contracts')} set org_id = ${usOrg} where tenant_id = 'globex-media' and contract_id = ${foreign.contract_id}`.execute(
+      h.rt.db,
+    );
+    const paid = await sql<{
+      n: number;
+    }>`select count(*)::int as n from ${sql.id(h.hubSchema, 'payroll_results')} where tenant_id = 'globex-media' and contract_id = ${foreign.contract_id}`.execute(
+      h.rt.db,
+    );
     expect(paid.rows[0]!.n).toBeGreaterThan(0);
 
     const run = await runCycle(h, '2026-01-01');
@@ -53,7 +61,9 @@ describe('tenant isolation', () => {
     const missed = h.alerts.filter((a) => a.message.startsWith('filing NOT DELIVERED'));
     expect(missed.map((a) => a.message)).toEqual([expect.stringContaining("us-efw2 2025 for tenant 'northwind-health', deadline 2026-02-03T04:59:59.999Z")]);
 
-    await sql`update ${sql.id(h.hubSchema, 'contracts')} set org_id = (select org_id from ${sql.id(h.hubSchema, 'orgs')} where tenant_id = 'globex-media' and country = 'US') where tenant_id = 'globex-media' and contract_id = ${foreign.contract_id}`.execute(h.rt.db);
+    await sql`update ${sql.id(h.hubSchema, 'contracts')} set org_id = (select org_id from ${sql.id(h.hubSchema, 'orgs')} where tenant_id = 'globex-media' and country = 'US') where tenant_id = 'globex-media' and contract_id = ${foreign.contract_id}`.execute(
+      h.rt.db,
+    );
   });
 
   it('refuses a foreign record injected into the staged records at validation and at rendering, leaving no file', async () => {
@@ -63,18 +73,24 @@ describe('tenant isolation', () => {
     const records: FilingEmployee[] = [];
     for await (const e of readJsonLines<FilingEmployee>(extracted.recordsFile!)) records.push(e);
     const intruder: FilingEmployee = { ...records[1]!, tenantId: 'northwind-health', workerId: 'W999999999' };
-    await writeJsonLines(extracted.recordsFile!, (async function* () {
-      yield* records.slice(0, 3);
-      yield intruder;
-      yield* records.slice(3);
-    })());
+    await writeJsonLines(
+      extracted.recordsFile!,
+      (async function* () {
+        yield* records.slice(0, 3);
+        yield intruder;
+        yield* records.slice(3);
+      })(),
+    );
     await expect(validateStep(env, extracted)).rejects.toBeInstanceOf(TenantViolationError);
 
     // Past validation (records staged by something else), the renderer's own check still holds.
     const clean = (await validateStep(env, { ...extracted, recordsFile: await restage(extracted, records) })) as Validated;
-    await writeJsonLines(clean.validFile, (async function* () {
-      yield intruder;
-    })());
+    await writeJsonLines(
+      clean.validFile,
+      (async function* () {
+        yield intruder;
+      })(),
+    );
     await expect(renderStep(env, clean)).rejects.toBeInstanceOf(TenantViolationError);
     expect((await readdir(extracted.dir)).filter((f) => f.startsWith('W2REPORT'))).toEqual([]);
     expect(existsSync(path.join(h.outbox, 'us-efw2', '2025', 'globex-media', 'manifest.json'))).toBe(true);
@@ -82,7 +98,9 @@ describe('tenant isolation', () => {
 
   it('fileOne leaves no outbox folder and no staging when the filing is refused', async () => {
     const env = { ...h.env(9002), outboxDir: path.join(h.outbox, '..', 'outbox-2') };
-    await sql`update ${sql.id(h.hubSchema, 'contracts')} set org_id = ${usOrg} where tenant_id = 'globex-media' and contract_id = (select min(contract_id) from ${sql.id(h.hubSchema, 'contracts')} where tenant_id = 'globex-media')`.execute(h.rt.db);
+    await sql`update ${sql.id(h.hubSchema, 'contracts')} set org_id = ${usOrg} where tenant_id = 'globex-media' and contract_id = (select min(contract_id) from ${sql.id(h.hubSchema, 'contracts')} where tenant_id = 'globex-media')`.execute(
+      h.rt.db,
+    );
     await expect(fileOne(env, { jurisdiction: 'us-efw2', period: '2025', tenant: 'northwind-health' })).rejects.toBeInstanceOf(TenantViolationError);
     expect(existsSync(env.outboxDir)).toBe(false);
     expect(existsSync(path.join(h.staging, 'filings', 'us-efw2', '2025', 'northwind-health', 'run-9002'))).toBe(false);
@@ -91,8 +109,11 @@ describe('tenant isolation', () => {
 
 async function restage(extracted: Extracted, records: FilingEmployee[]): Promise<string> {
   const file = path.join(extracted.dir, 'records-clean.jsonl.gz');
-  await writeJsonLines(file, (async function* () {
-    yield* records;
-  })());
+  await writeJsonLines(
+    file,
+    (async function* () {
+      yield* records;
+    })(),
+  );
   return file;
 }

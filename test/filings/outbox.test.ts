@@ -50,7 +50,13 @@ describe('the outbox', () => {
   it('delivers the file, the rejects and the manifest, and lists the folder as finished', async () => {
     const outbox = path.join(root, 'outbox');
     const folder = filingFolder(outbox, item);
-    await deliverFiling({ folder, file: path.join(root, 'staged.txt'), fileName: 'W2REPORT-2025.txt', rejectsFile: path.join(root, 'rejects.jsonl'), manifest: manifest(1, 'a'.repeat(64), 7) });
+    await deliverFiling({
+      folder,
+      file: path.join(root, 'staged.txt'),
+      fileName: 'W2REPORT-2025.txt',
+      rejectsFile: path.join(root, 'rejects.jsonl'),
+      manifest: manifest(1, 'a'.repeat(64), 7),
+    });
     expect((await readdir(folder)).sort()).toEqual(['W2REPORT-2025.txt', 'manifest.json', 'rejects.jsonl']);
     expect(await isDelivered(outbox, item)).toBe(true);
     expect((await listOutbox(outbox)).filings.map((f) => f.manifest.runId)).toEqual([1]);
@@ -59,7 +65,13 @@ describe('the outbox', () => {
   it('a delivery that fails half way leaves no manifest, and no temporary file, so the folder is not finished', async () => {
     const outbox = path.join(root, 'outbox');
     const folder = filingFolder(outbox, item);
-    const failing = deliverFiling({ folder, file: path.join(root, 'staged.txt'), fileName: 'W2REPORT-2025.txt', rejectsFile: path.join(root, 'missing.jsonl'), manifest: manifest(2, 'b'.repeat(64), 7) });
+    const failing = deliverFiling({
+      folder,
+      file: path.join(root, 'staged.txt'),
+      fileName: 'W2REPORT-2025.txt',
+      rejectsFile: path.join(root, 'missing.jsonl'),
+      manifest: manifest(2, 'b'.repeat(64), 7),
+    });
     await expect(failing).rejects.toThrow(/ENOENT/);
     expect((await readdir(folder)).sort()).toEqual(['W2REPORT-2025.txt', 'rejects.jsonl']);
     expect(await isDelivered(outbox, item)).toBe(false);
@@ -67,7 +79,13 @@ describe('the outbox', () => {
     expect(listing.filings).toEqual([]);
     expect(listing.unfinished).toEqual([{ folder, problem: 'no manifest.json: not finished' }]);
 
-    const done = await deliverFiling({ folder, file: path.join(root, 'staged.txt'), fileName: 'W2REPORT-2025.txt', rejectsFile: path.join(root, 'rejects.jsonl'), manifest: manifest(3, 'b'.repeat(64), 7) });
+    const done = await deliverFiling({
+      folder,
+      file: path.join(root, 'staged.txt'),
+      fileName: 'W2REPORT-2025.txt',
+      rejectsFile: path.join(root, 'rejects.jsonl'),
+      manifest: manifest(3, 'b'.repeat(64), 7),
+    });
     expect(done.replaced).toBeNull();
     expect(JSON.parse(await readFile(path.join(folder, 'manifest.json'), 'utf8'))).toMatchObject({ runId: 3 });
   });

@@ -50,13 +50,35 @@ async function extract(hub = h.rt.connections.hub(), sink?: (employees: AsyncIte
 
 let clean: string[];
 /** Five paid workers of the GB employer, each given one kind of bad data. */
-let bad: { date: string; amount: string; nullId: string; noTenant: string; payslipNoTenant: string; payDate: string; contractTenant: string; payslipTenant: string; longCountry: string; oddGender: string };
+let bad: {
+  date: string;
+  amount: string;
+  nullId: string;
+  noTenant: string;
+  payslipNoTenant: string;
+  payDate: string;
+  contractTenant: string;
+  payslipTenant: string;
+  longCountry: string;
+  oddGender: string;
+};
 
 beforeAll(async () => {
   h = await filingHarness();
   clean = (await extract()).records.map((r) => r.workerId);
   expect(clean.length).toBeGreaterThan(10);
-  const [date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant, longCountry, oddGender] = clean.slice(2, 12) as [string, string, string, string, string, string, string, string, string, string];
+  const [date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant, longCountry, oddGender] = clean.slice(2, 12) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   bad = { date, amount, nullId, noTenant, payslipNoTenant, payDate, contractTenant, payslipTenant, longCountry, oddGender };
   // A hub whose columns are looser than the entity definitions, as a real one may be.
   await sql`alter table ${t('workers')} alter column birth_date type text, alter column national_id drop not null`.execute(h.rt.db);
@@ -65,18 +87,26 @@ beforeAll(async () => {
     await sql`alter table ${t(table)} drop constraint ${sql.id(`${table}_pkey`)}, alter column tenant_id drop not null`.execute(h.rt.db);
   }
   await sql`update ${t('workers')} set birth_date = 'not-a-date' where tenant_id = ${TENANT} and worker_id = ${date}`.execute(h.rt.db);
-  await sql`update ${t('payroll_results')} set gross = '1,234.50' where tenant_id = ${TENANT} and worker_id = ${amount} and pay_date >= '2025-12-01'`.execute(h.rt.db);
+  await sql`update ${t('payroll_results')} set gross = '1,234.50' where tenant_id = ${TENANT} and worker_id = ${amount} and pay_date >= '2025-12-01'`.execute(
+    h.rt.db,
+  );
   await sql`update ${t('workers')} set national_id = null where tenant_id = ${TENANT} and worker_id = ${nullId}`.execute(h.rt.db);
   // Values no type check catches: a country longer than its code, a gender outside the enumeration
   // (found by the history property test, seed 5: 'GBR' crashed the FPS mapping of the whole employer).
   await sql`update ${t('workers')} set country = 'GBR' where tenant_id = ${TENANT} and worker_id = ${longCountry}`.execute(h.rt.db);
   await sql`update ${t('workers')} set gender = 'X' where tenant_id = ${TENANT} and worker_id = ${oddGender}`.execute(h.rt.db);
   await sql`update ${t('workers')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${noTenant}`.execute(h.rt.db);
-  await sql`update ${t('payroll_results')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${payslipNoTenant} and pay_date >= '2025-12-01'`.execute(h.rt.db);
+  await sql`update ${t('payroll_results')} set tenant_id = null where tenant_id = ${TENANT} and worker_id = ${payslipNoTenant} and pay_date >= '2025-12-01'`.execute(
+    h.rt.db,
+  );
   // Not a day of any calendar: a pattern of digits alone would let the cast fail.
-  await sql`update ${t('payroll_results')} set pay_date = '2025-11-31' where tenant_id = ${TENANT} and worker_id = ${payDate} and pay_date = '2025-11-28'`.execute(h.rt.db);
+  await sql`update ${t('payroll_results')} set pay_date = '2025-11-31' where tenant_id = ${TENANT} and worker_id = ${payDate} and pay_date = '2025-11-28'`.execute(
+    h.rt.db,
+  );
   await sql`update ${t('contracts')} set tenant_id = '..' where tenant_id = ${TENANT} and worker_id = ${contractTenant}`.execute(h.rt.db);
-  await sql`update ${t('payroll_results')} set tenant_id = ${`${TENANT}/x`} where tenant_id = ${TENANT} and worker_id = ${payslipTenant} and pay_date >= '2025-12-01'`.execute(h.rt.db);
+  await sql`update ${t('payroll_results')} set tenant_id = ${`${TENANT}/x`} where tenant_id = ${TENANT} and worker_id = ${payslipTenant} and pay_date >= '2025-12-01'`.execute(
+    h.rt.db,
+  );
 }, 90_000);
 
 afterAll(async () => {
@@ -103,7 +133,9 @@ describe('the record contract at the filing extract', () => {
     expect(records.map((r) => r.workerId)).toEqual(clean.filter((w) => !(Object.values(bad) as string[]).includes(w)));
     const messages = rejects.flat().map((v) => v.message);
     for (const v of rejects.flat()) expect(v.record).toMatch(/^W\d+$/);
-    expect(messages.find((m) => m.includes('tenant is null'))).toBe(`the worker has payslips under employer ${outcome.employer!.orgId}, but the worker row's tenant is null: it belongs to no tenant`);
+    expect(messages.find((m) => m.includes('tenant is null'))).toBe(
+      `the worker has payslips under employer ${outcome.employer!.orgId}, but the worker row's tenant is null: it belongs to no tenant`,
+    );
     // Personal values are masked in reasons; the raw row keeps them.
     expect(messages.join('\n')).not.toContain('not-a-date');
     expect(messages.find((m) => m.includes('birth_date'))).toContain('[pii value masked, 10 characters]');
@@ -120,12 +152,19 @@ describe('the record contract at the filing extract', () => {
     expect(manifest.rejected).toBeGreaterThanOrEqual(10);
     const file = path.join(folder, manifest.file.name);
     expect((await fps.validateFile(file)).violations).toEqual([]);
-    const lines = (await readFile(path.join(folder, 'rejects.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
-    expect(lines.slice(0, 10).map((l) => [l.record, l.rule])).toEqual(
-      (Object.values(bad) as string[]).sort().map((w) => [w, expect.any(String)]),
-    );
+    const lines = (await readFile(path.join(folder, 'rejects.jsonl'), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, string>);
+    expect(lines.slice(0, 10).map((l) => [l.record, l.rule])).toEqual((Object.values(bad) as string[]).sort().map((w) => [w, expect.any(String)]));
     expect(lines.some((l) => 'raw' in l)).toBe(false);
-    const stored = await h.rt.db.selectFrom('rejects').selectAll().where('run_id', '=', run.id).where('task_id', '=', 'extract').orderBy('record_key').execute();
+    const stored = await h.rt.db
+      .selectFrom('rejects')
+      .selectAll()
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'extract')
+      .orderBy('record_key')
+      .execute();
     expect(stored.map((r) => [r.kind, r.entity, r.tenant_id, r.record_key, r.field, r.reason.split(':')[0]])).toEqual(
       [
         [bad.date, 'workers.birth_date', 'type'],
@@ -156,10 +195,14 @@ describe('the record contract at the filing extract', () => {
       await expect(failing).rejects.toThrow('the disk is full');
       await expect(extract(hub, async () => 0)).rejects.toThrow(/stopped reading before the end/);
       // A task timeout mid-COPY (the sink is slow) ends it the same way.
-      const slow = extract(hub, async (employees) => {
-        for await (const _ of employees) await new Promise((resolve) => setTimeout(resolve, 20));
-        return 0;
-      }, AbortSignal.timeout(100));
+      const slow = extract(
+        hub,
+        async (employees) => {
+          for await (const _ of employees) await new Promise((resolve) => setTimeout(resolve, 20));
+          return 0;
+        },
+        AbortSignal.timeout(100),
+      );
       await expect(slow).rejects.toThrow(/timeout|aborted/i);
       const again = await extract(hub);
       expect(again.outcome.rejected).toBe(10);

@@ -52,7 +52,10 @@ describe('the submitter', () => {
 
   it('reads the installation file named by HUBFLOW_FILING_SUBMITTERS and says what is wrong in it', async () => {
     const file = path.join(h.outbox, '..', 'submitters.json');
-    await writeFile(file, JSON.stringify({ 'us-efw2': { authorityId: 'EORPAY01', contact: { name: 'Payroll Ops', phone: '+1 212 555 0100', email: 'ops@eor.example' } } }));
+    await writeFile(
+      file,
+      JSON.stringify({ 'us-efw2': { authorityId: 'EORPAY01', contact: { name: 'Payroll Ops', phone: '+1 212 555 0100', email: 'ops@eor.example' } } }),
+    );
     const config = { ...h.rt.config, HUBFLOW_FILING_SUBMITTERS: file } as Config;
     expect(configuredSubmitters(config)['us-efw2']?.authorityId).toBe('EORPAY01');
     await writeFile(file, JSON.stringify({ 'us-efw2': { authorityID: 'typo' } }));
@@ -63,7 +66,9 @@ describe('the submitter', () => {
   it('refuses an EFW2 filing with no BSO user id or contact configured, naming each, and files an FPS as the employer', async () => {
     const env = { ...h.env(7001), submitters: [] };
     const refused = fileOne(env, { jurisdiction: 'us-efw2', period: '2025', tenant: 'globex-media' });
-    await expect(refused).rejects.toThrow(/the employer or submitter breaks us-efw2 rules, so nothing is filed: submitter authorityId \(bso\.userId\).*submitter contact\.phone \(contact\.phone\)/);
+    await expect(refused).rejects.toThrow(
+      /the employer or submitter breaks us-efw2 rules, so nothing is filed: submitter authorityId \(bso\.userId\).*submitter contact\.phone \(contact\.phone\)/,
+    );
     const fps = await fileOne(env, { jurisdiction: 'gb-rti-fps', period: '2025-26-M09', tenant: 'northwind-health' });
     expect(fps.status).toBe('delivered');
     const xml = await readFile(path.join(fps.folder!, 'FPS-2025-26-M09.xml'), 'utf8');

@@ -33,18 +33,26 @@ export const SEED = { tenants: 3, workers: 400, seed: 3 } as const;
 
 export async function filingHarness(options: { worker?: boolean; seed?: SeedOptions } = {}): Promise<FilingHarness> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'hubflow-filings-'));
-  const tag = path.basename(root).replace(/[^a-z0-9]/gi, '').toLowerCase().slice(-8);
+  const tag = path
+    .basename(root)
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(-8);
   const hubSchema = `f_${tag}`;
   const staging = path.join(root, 'staging');
   const outbox = path.join(root, 'outbox');
   const webhook = await alertWebhook<FilingHarness['alerts'][number]>();
   const alerts = webhook.alerts;
-  const rt = await testRuntime([filingCycle], {
-    HUBFLOW_HUB_SCHEMA: hubSchema,
-    HUBFLOW_STAGING_DIR: staging,
-    HUBFLOW_OUTBOX_DIR: outbox,
-    HUBFLOW_ALERT_WEBHOOK: webhook.url,
-  }, [hubDb]);
+  const rt = await testRuntime(
+    [filingCycle],
+    {
+      HUBFLOW_HUB_SCHEMA: hubSchema,
+      HUBFLOW_STAGING_DIR: staging,
+      HUBFLOW_OUTBOX_DIR: outbox,
+      HUBFLOW_ALERT_WEBHOOK: webhook.url,
+    },
+    [hubDb],
+  );
   await seedHub(rt.connections.hub(), hubSchema, options.seed ?? SEED);
   const worker = options.worker === false ? undefined : startWorker(rt, { concurrency: 4 });
   return {
@@ -81,12 +89,22 @@ export async function runCycle(h: FilingHarness, day: string, conf: Record<strin
 }
 
 export async function taskErrors(h: FilingHarness, runId: number): Promise<{ task: string; message: string }[]> {
-  const rows = await h.rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'error']).where('run_id', '=', runId).where('state', '=', 'failed').orderBy('id').execute();
+  const rows = await h.rt.db
+    .selectFrom('task_instances')
+    .select(['task_id', 'map_index', 'error'])
+    .where('run_id', '=', runId)
+    .where('state', '=', 'failed')
+    .orderBy('id')
+    .execute();
   return rows.map((r) => ({ task: `${r.task_id}[${r.map_index}]`, message: (r.error as { message?: string } | null)?.message ?? '' }));
 }
 
 /** Sum of a payroll column in minor units, computed by PostgreSQL (exact numeric), for checks. */
-export async function hubSum(h: FilingHarness, column: 'gross' | 'income_tax' | 'employee_social' | 'employer_social', where: { orgId: string; from: string; to: string; excludeWorkers: string[] }): Promise<number> {
+export async function hubSum(
+  h: FilingHarness,
+  column: 'gross' | 'income_tax' | 'employee_social' | 'employer_social',
+  where: { orgId: string; from: string; to: string; excludeWorkers: string[] },
+): Promise<number> {
   const { rows } = await sql<{ cents: string }>`
     select coalesce(sum(p.${sql.id(column)}), 0) * 100 as cents
       from ${sql.id(h.hubSchema, 'payroll_results')} p

@@ -45,7 +45,11 @@ describe('tenant ids in the filing cycle', () => {
     const run = await runCycle(h, '2026-01-01');
     const states = await taskStates(h.rt, run.id);
     expect(run.state, JSON.stringify(states)).toBe('failed');
-    expect(Object.entries(states).filter(([, s]) => s === 'failed').map(([task]) => task)).toEqual(['report']);
+    expect(
+      Object.entries(states)
+        .filter(([, s]) => s === 'failed')
+        .map(([task]) => task),
+    ).toEqual(['report']);
     // Every valid tenant's due filing is made.
     for (const f of ['us-efw2/2025/northwind-health', 'us-efw2/2025/globex-media', 'ca-t4/2025/initech-media']) {
       expect(existsSync(path.join(h.outbox, f, 'manifest.json')), f).toBe(true);
@@ -65,9 +69,14 @@ describe('tenant ids in the filing cycle', () => {
     expect(stored.find((r) => r.record_key === 'O-EMPTY')!.reason).toBe('tenant: tenant id is empty');
 
     // '..' had an FPS due by 31 December: it is reported, with its deadline, not forgotten.
-    const notFiled = h.alerts.filter((a) => a.message.startsWith('filing NOT FILED')).map((a) => a.message).sort();
+    const notFiled = h.alerts
+      .filter((a) => a.message.startsWith('filing NOT FILED'))
+      .map((a) => a.message)
+      .sort();
     expect(notFiled).toHaveLength(4);
-    expect(notFiled).toContainEqual(expect.stringMatching(/^filing NOT FILED: gb-rti-fps 2025-26-M09 for employer O-DOTDOT: tenant id "\.\." is not .*deadline 2025-12-31T23:59:59\.999Z\)$/));
+    expect(notFiled).toContainEqual(
+      expect.stringMatching(/^filing NOT FILED: gb-rti-fps 2025-26-M09 for employer O-DOTDOT: tenant id "\.\." is not .*deadline 2025-12-31T23:59:59\.999Z\)$/),
+    );
     const report = await taskErrors(h, run.id);
     expect(report).toEqual([{ task: 'report[-1]', message: expect.stringMatching(/^4 filings not made because the employer's tenant id is invalid: /) }]);
     expect(report[0]!.message).toContain('ca-t4 2025 for employer O-NULL (tenant id is missing (null))');
@@ -89,14 +98,24 @@ describe('selecting tenants', () => {
   it('files exactly the tenants a run selects with `tenants`', async () => {
     const run = await runCycle(h, '2026-01-05', { jurisdiction: 'us-efw2', period: '2025', tenants: ['globex-media'] });
     expect(run.state, JSON.stringify(await taskStates(h.rt, run.id))).toBe('success');
-    const plan = await h.rt.db.selectFrom('task_instances').select('result').where('run_id', '=', run.id).where('task_id', '=', 'plan').executeTakeFirstOrThrow();
+    const plan = await h.rt.db
+      .selectFrom('task_instances')
+      .select('result')
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'plan')
+      .executeTakeFirstOrThrow();
     expect(plan.result).toEqual([{ jurisdiction: 'us-efw2', period: '2025', tenant: 'globex-media' }]);
   });
 
   it('refuses an unknown tenant, and an invalid one, with a clear error', async () => {
     const run = await runCycle(h, '2026-01-06', { tenants: ['globex-media', 'no-such-tenant'] });
     expect(run.state).toBe('failed');
-    expect(await taskErrors(h, run.id)).toContainEqual({ task: 'plan[-1]', message: expect.stringMatching(/^unknown tenant 'no-such-tenant': no employer in the hub belongs to it; tenants with employers: globex-media, initech-media, northwind-health$/) });
+    expect(await taskErrors(h, run.id)).toContainEqual({
+      task: 'plan[-1]',
+      message: expect.stringMatching(
+        /^unknown tenant 'no-such-tenant': no employer in the hub belongs to it; tenants with employers: globex-media, initech-media, northwind-health$/,
+      ),
+    });
     expect(() => parseFilingConf({ tenants: ['acme', '..'] })).toThrow(/invalid filing conf: tenant id "\.\." is not 1-64 characters/);
     expect(() => parseFilingConf({ tenant: '' })).toThrow(/invalid filing conf: tenant id is empty/);
     expect(parseFilingConf({ tenant: 'a', tenants: ['b', 'a'] }).selection).toEqual({ tenants: ['a', 'b'] });

@@ -43,7 +43,9 @@ describe('a worker killed in the middle of a load', () => {
     await until(
       async () => {
         const { rows } = await sql<{ pid: number }>`select pid from pg_stat_activity
-          where application_name = 'hubflow-warehouse' and backend_xid is not null and query ilike 'insert into%' and position(${h!.whSchema} in query) > 0`.execute(rt.db);
+          where application_name = 'hubflow-warehouse' and backend_xid is not null and query ilike 'insert into%' and position(${h!.whSchema} in query) > 0`.execute(
+          rt.db,
+        );
         pid = rows[0]?.pid ?? 0;
         return pid > 0;
       },
@@ -74,7 +76,9 @@ describe('a worker killed in the middle of a load', () => {
       .execute();
     expect(attempts.map((a) => a.outcome)).toEqual(['lost', 'success']);
     const { rows } = await sql<{ versions: number; keys: number; current: number }>`
-      select count(*)::int as versions, count(distinct worker_id)::int as keys, count(*) filter (where is_current)::int as current from ${wh('workers_history')}`.execute(rt.db);
+      select count(*)::int as versions, count(distinct worker_id)::int as keys, count(*) filter (where is_current)::int as current from ${wh('workers_history')}`.execute(
+      rt.db,
+    );
     expect(rows[0]).toEqual({ versions: 20_000, keys: 20_000, current: 20_000 });
     const recon = await rt.db.selectFrom('reconciliations').select(['entity', 'status', 'matched', 'source_count']).where('run_id', '=', run.id).execute();
     expect(recon.length).toBeGreaterThan(0);

@@ -35,11 +35,23 @@ function decodeField(field: string): string | null {
 
 describe('the hub extract', () => {
   it('stages every row with the hash of its tracked values, whatever they hold, and sums the hashes exactly', async () => {
-    const [{ tenant_id: tenant, worker_id: id }] = (await sql<{ tenant_id: string; worker_id: string }>`select tenant_id, worker_id from ${sql.raw(`${schema}.workers`)} order by 1, 2 limit 1`.execute(hub)).rows as [{ tenant_id: string; worker_id: string }];
+    const [{ tenant_id: tenant, worker_id: id }] = (
+      await sql<{ tenant_id: string; worker_id: string }>`select tenant_id, worker_id from ${sql.raw(`${schema}.workers`)} order by 1, 2 limit 1`.execute(hub)
+    ).rows as [{ tenant_id: string; worker_id: string }];
     // Separators, escapes and control characters inside values must not shift or merge fields.
-    await sql`update ${sql.raw(`${schema}.workers`)} set address_line1 = ${'Flat 2\t"B"\\ Main\nStreet\r\v'}, address_line2 = '' where tenant_id = ${tenant} and worker_id = ${id}`.execute(hub);
+    await sql`update ${sql.raw(`${schema}.workers`)} set address_line1 = ${'Flat 2\t"B"\\ Main\nStreet\r\v'}, address_line2 = '' where tenant_id = ${tenant} and worker_id = ${id}`.execute(
+      hub,
+    );
     for (const compression of ['none', 'gzip', 'brotli'] as const) {
-      const result = await extractScope({ hub, schema, entities: HUB_ENTITIES, scope: tenant, dir: path.join(dir, compression), onRejects: async () => undefined, compression });
+      const result = await extractScope({
+        hub,
+        schema,
+        entities: HUB_ENTITIES,
+        scope: tenant,
+        dir: path.join(dir, compression),
+        onRejects: async () => undefined,
+        compression,
+      });
       const workers = result.entities.find((e) => e.entity === 'workers')!;
       const raw = await readFile(workers.file!);
       const text = (compression === 'none' ? raw : compression === 'gzip' ? gunzipSync(raw) : brotliDecompressSync(raw)).toString('utf8');
@@ -55,7 +67,10 @@ describe('the hub extract', () => {
         sum += BigInt(`0x${fields[21]!.slice(0, 15)}`);
       }
       expect(workers.sum).toBe(sum.toString());
-      const planted = lines.find((l) => l.startsWith(`${tenant}\t${id}\t`))!.split('\t').map(decodeField);
+      const planted = lines
+        .find((l) => l.startsWith(`${tenant}\t${id}\t`))!
+        .split('\t')
+        .map(decodeField);
       expect(planted.slice(8, 10)).toEqual(['Flat 2\t"B"\\ Main\nStreet\r\v', '']);
       expect(workers.extracted).toBe(workers.staged + workers.rejected);
     }
@@ -63,8 +78,12 @@ describe('the hub extract', () => {
 
   it('rejects rows whose values break their configured type, with the field and the reason; extracted = staged + rejected', async () => {
     // A real hub with looser types than the configuration says: hire dates held as text.
-    await sql`create table ${sql.raw(`${schema}.people`)} (tenant_id text not null, person_id text not null, name text, hired text, updated_at timestamptz not null default now(), primary key (tenant_id, person_id))`.execute(hub);
-    await sql`insert into ${sql.raw(`${schema}.people`)} (tenant_id, person_id, name, hired) values ('t1', 'P1', 'Ann', '2024-02-29'), ('t1', 'P2', 'Bob', '31/02/2024'), ('t1', 'P3', 'Cy', null), ('t1', 'P4', 'Di', '2023-02-29')`.execute(hub);
+    await sql`create table ${sql.raw(`${schema}.people`)} (tenant_id text not null, person_id text not null, name text, hired text, updated_at timestamptz not null default now(), primary key (tenant_id, person_id))`.execute(
+      hub,
+    );
+    await sql`insert into ${sql.raw(`${schema}.people`)} (tenant_id, person_id, name, hired) values ('t1', 'P1', 'Ann', '2024-02-29'), ('t1', 'P2', 'Bob', '31/02/2024'), ('t1', 'P3', 'Cy', null), ('t1', 'P4', 'Di', '2023-02-29')`.execute(
+      hub,
+    );
     const entities = parseEntities({
       people: {
         name: 'people',
@@ -73,7 +92,11 @@ describe('the hub extract', () => {
         tenantScoped: true,
         tenantColumn: 'tenant_id',
         updatedAtColumn: 'updated_at',
-        columns: { person_id: { type: 'text', class: 'operational' }, name: { type: 'text', class: 'pii', nullable: true }, hired: { type: 'date', class: 'operational', nullable: true } },
+        columns: {
+          person_id: { type: 'text', class: 'operational' },
+          name: { type: 'text', class: 'pii', nullable: true },
+          hired: { type: 'date', class: 'operational', nullable: true },
+        },
       },
     });
     const rejects: Reject[] = [];
@@ -86,9 +109,13 @@ describe('the hub extract', () => {
   });
   it('rejects rows the hub marks (null key, null required value, too long, outside the enumeration) and stages the keys it can', async () => {
     // No primary key: a real hub can hold a row without its key.
-    await sql`create table ${sql.raw(`${schema}.things`)} (tenant_id text not null, thing_id text, kind text, label text, updated_at timestamptz not null default now())`.execute(hub);
+    await sql`create table ${sql.raw(`${schema}.things`)} (tenant_id text not null, thing_id text, kind text, label text, updated_at timestamptz not null default now())`.execute(
+      hub,
+    );
     await sql`insert into ${sql.raw(`${schema}.things`)} (tenant_id, thing_id, kind, label) values
-      ('t1', 'A1', 'big', 'fine'), ('t1', null, 'big', 'x'), ('t1', 'A3', 'huge', 'x'), ('t1', 'A4', 'big', 'toolong'), ('t1', 'A5', 'small', null), ('t2', 'B1', 'nope', 'x')`.execute(hub);
+      ('t1', 'A1', 'big', 'fine'), ('t1', null, 'big', 'x'), ('t1', 'A3', 'huge', 'x'), ('t1', 'A4', 'big', 'toolong'), ('t1', 'A5', 'small', null), ('t2', 'B1', 'nope', 'x')`.execute(
+      hub,
+    );
     const entities = parseEntities({
       things: {
         name: 'things',
@@ -105,7 +132,15 @@ describe('the hub extract', () => {
       },
     });
     const rejects: Reject[] = [];
-    const result = await extractScope({ hub, schema, entities, scope: 't1', dir: path.join(dir, 'things'), onRejects: async (r) => void rejects.push(...r), compression: 'none' });
+    const result = await extractScope({
+      hub,
+      schema,
+      entities,
+      scope: 't1',
+      dir: path.join(dir, 'things'),
+      onRejects: async (r) => void rejects.push(...r),
+      compression: 'none',
+    });
     const things = result.entities[0]!;
     expect(things).toMatchObject({ extracted: 5, staged: 1, rejected: 4 });
     expect(rejects.map((r) => [r.tenant, r.key, r.field, r.rule, r.reason])).toEqual([
@@ -120,7 +155,7 @@ describe('the hub extract', () => {
     expect(await readFile(things.rejectedKeys!.file, 'utf8')).toBe('t1\tA3\nt1\tA4\nt1\tA5\n');
   });
 
-  it("refuses to extract a tenant whose id breaks the tenant-id rule, and makes no folder for it", async () => {
+  it('refuses to extract a tenant whose id breaks the tenant-id rule, and makes no folder for it', async () => {
     const folder = path.join(dir, 'bad', '..');
     await expect(extractScope({ hub, schema, entities: HUB_ENTITIES, scope: '..', dir: folder, onRejects: async () => undefined })).rejects.toMatchObject({
       name: 'InvalidTenantIdError',
@@ -129,7 +164,9 @@ describe('the hub extract', () => {
     await expect(readFile(path.join(dir, 'bad'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
   it('checks values of hub types wider than the contract (bigint, unconstrained numeric, text timestamps), so one bad value never fails the load', async () => {
-    await sql`create table ${sql.raw(`${schema}.meters`)} (meter_id text primary key, n bigint, amount numeric, seen text, updated_at timestamptz not null default now())`.execute(hub);
+    await sql`create table ${sql.raw(`${schema}.meters`)} (meter_id text primary key, n bigint, amount numeric, seen text, updated_at timestamptz not null default now())`.execute(
+      hub,
+    );
     await sql`insert into ${sql.raw(`${schema}.meters`)} (meter_id, n, amount, seen) values
       ('M1', 7, 12.5, '2024-03-07 10:00:00+00'), ('M2', 3000000000, 1, null), ('M3', 1, 1.234, null), ('M4', 1, 1, '2024-02-30 10:00:00+00')`.execute(hub);
     const entities = parseEntities({

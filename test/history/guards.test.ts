@@ -54,7 +54,9 @@ async function latestRun(): Promise<number> {
 describe('reconciliation', () => {
   it('escalates a critical field mismatch below 0.1% without failing the run', async () => {
     const runId = await latestRun();
-    await sql`update ${wh('workers_history')} set email = 'someone.else@example.com' where is_current and worker_id = (select min(worker_id) from ${wh('workers_history')})`.execute(h.rt.db);
+    await sql`update ${wh('workers_history')} set email = 'someone.else@example.com' where is_current and worker_id = (select min(worker_id) from ${wh('workers_history')})`.execute(
+      h.rt.db,
+    );
     await clearTasks(h.rt.engine, runId, { tasks: ['reconcile'] });
     expect((await waitForRun(h.rt, runId, 45_000)).state).toBe('success');
     const r = await reconciliation(runId, 'workers');
@@ -67,13 +69,20 @@ describe('reconciliation', () => {
   it('fails the run on a partial load: rows missing from the warehouse, counted, critical', async () => {
     const runId = await latestRun();
     // What a load that stopped short would leave: three current versions gone.
-    await sql`delete from ${wh('workers_history')} where is_current and worker_id in (select worker_id from ${wh('workers_current')} order by worker_id desc limit 3)`.execute(h.rt.db);
+    await sql`delete from ${wh('workers_history')} where is_current and worker_id in (select worker_id from ${wh('workers_current')} order by worker_id desc limit 3)`.execute(
+      h.rt.db,
+    );
     await clearTasks(h.rt.engine, runId, { tasks: ['reconcile'] });
     expect((await waitForRun(h.rt, runId, 45_000)).state).toBe('failed');
     const r = await reconciliation(runId, 'workers');
     expect(r).toMatchObject({ missing_in_target: 3, missing_in_source: 0, severity: 'critical', status: 'failed' });
     expect(r.source_count - r.current_count).toBe(3);
-    const missing = await h.rt.db.selectFrom('reconciliation_fields').selectAll().where('reconciliation_id', '=', r.id).where('field', '=', '(record missing in warehouse)').executeTakeFirstOrThrow();
+    const missing = await h.rt.db
+      .selectFrom('reconciliation_fields')
+      .selectAll()
+      .where('reconciliation_id', '=', r.id)
+      .where('field', '=', '(record missing in warehouse)')
+      .executeTakeFirstOrThrow();
     expect(missing.sample_keys).toHaveLength(3);
     const report = hubflowCli('reconcile', 'report', '--run', String(runId));
     expect(report.status).toBe(1);
@@ -87,7 +96,9 @@ describe('reconciliation', () => {
       expect(page.body).toContain('<h2>Reconciliation</h2>');
       expect(page.body).toMatch(/<td>workers<\/td>(\s*<td class="num">\d+<\/td>){6}\s*<td class="num">3<\/td>\s*<td class="num">0<\/td>/);
       expect(page.body).toContain('(record missing in warehouse)');
-      const api = (await app.inject({ method: 'GET', url: `/api/runs/${runId}` })).json() as { reconciliations: { entity: string; missing_in_target: number; status: string }[] };
+      const api = (await app.inject({ method: 'GET', url: `/api/runs/${runId}` })).json() as {
+        reconciliations: { entity: string; missing_in_target: number; status: string }[];
+      };
       expect(api.reconciliations.find((r) => r.entity === 'workers')).toMatchObject({ missing_in_target: 3, status: 'failed' });
       const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       // Three records missing and the corrupted e-mail: four differences, drift the operator sees.
@@ -96,7 +107,12 @@ describe('reconciliation', () => {
     } finally {
       await app.close();
     }
-    const letter = await h.rt.db.selectFrom('dead_letters').select('error').where('run_id', '=', runId).where('task_id', '=', 'reconcile').executeTakeFirstOrThrow();
+    const letter = await h.rt.db
+      .selectFrom('dead_letters')
+      .select('error')
+      .where('run_id', '=', runId)
+      .where('task_id', '=', 'reconcile')
+      .executeTakeFirstOrThrow();
     expect(JSON.stringify(letter.error)).toContain('3 missing in warehouse');
   });
 
@@ -111,24 +127,43 @@ describe('the mass-delete guard', () => {
   it('stops a load that would delete more than 2% of a tenant, applies nothing, and goes on once approved', async () => {
     const hub = h.rt.connections.hub();
     const before = Number((await sql<{ n: string }>`select count(*) as n from ${wh('workers_current')}`.execute(h.rt.db)).rows[0]!.n);
-    const gone = (await sql<{ worker_id: string }>`select worker_id from ${hubTable('workers')} order by worker_id limit 60`.execute(hub)).rows.map((r) => r.worker_id);
+    const gone = (await sql<{ worker_id: string }>`select worker_id from ${hubTable('workers')} order by worker_id limit 60`.execute(hub)).rows.map(
+      (r) => r.worker_id,
+    );
     for (const t of ['payroll_results', 'contracts', 'workers']) await sql`delete from ${hubTable(t)} where worker_id = any(${gone})`.execute(hub);
 
     const run = await runNight(h, '2026-02-03');
-    expect(run.state, JSON.stringify(await h.rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state']).where('run_id', '=', run.id).execute())).toBe('failed');
-    const load = await h.rt.db.selectFrom('task_instances').select(['state', 'error', 'try_number']).where('run_id', '=', run.id).where('task_id', '=', 'load').where('map_index', '=', 1).executeTakeFirstOrThrow();
+    expect(
+      run.state,
+      JSON.stringify(await h.rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state']).where('run_id', '=', run.id).execute()),
+    ).toBe('failed');
+    const load = await h.rt.db
+      .selectFrom('task_instances')
+      .select(['state', 'error', 'try_number'])
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'load')
+      .where('map_index', '=', 1)
+      .executeTakeFirstOrThrow();
     expect(load.state).toBe('failed');
     expect(load.try_number).toBe(1); // permanent: not retried
     expect(JSON.stringify(load.error)).toMatch(/deletes 60 of 1\d{3} live rows .* above the 2\.0% guard/);
     expect(Number((await sql<{ n: string }>`select count(*) as n from ${wh('workers_current')}`.execute(h.rt.db)).rows[0]!.n)).toBe(before);
 
     const tenant = (await sql<{ t: string }>`select tenant_id as t from ${hubTable('clients')}`.execute(hub)).rows[0]!.t;
-    await approveDeletes(await h.rt.connections.warehouse(), HUB_ENTITIES, { entity: '*', tenant, logicalDate: '2026-02-03', approvedBy: 'test', reason: 'erasure requests' });
+    await approveDeletes(await h.rt.connections.warehouse(), HUB_ENTITIES, {
+      entity: '*',
+      tenant,
+      logicalDate: '2026-02-03',
+      approvedBy: 'test',
+      reason: 'erasure requests',
+    });
     await clearTasks(h.rt.engine, run.id);
     expect((await waitForRun(h.rt, run.id, 45_000)).state).toBe('success');
     const after = Number((await sql<{ n: string }>`select count(*) as n from ${wh('workers_current')}`.execute(h.rt.db)).rows[0]!.n);
     expect(before - after).toBe(60);
-    const tombstones = await sql<{ n: string }>`select count(*) as n from ${wh('workers_history')} where is_deleted and is_current and worker_id = any(${gone})`.execute(h.rt.db);
+    const tombstones = await sql<{
+      n: string;
+    }>`select count(*) as n from ${wh('workers_history')} where is_deleted and is_current and worker_id = any(${gone})`.execute(h.rt.db);
     expect(Number(tombstones.rows[0]!.n)).toBe(60);
   });
 });

@@ -30,7 +30,14 @@ async function load(tenant: string, day: string) {
 }
 
 async function apply(extract: Awaited<ReturnType<typeof load>>['extract'], day: string) {
-  return applyScope({ warehouse: await h.rt.connections.warehouse(), entities: HUB_ENTITIES, extract, runId: ++run, interval: utcDayInterval(day), attempt: `iso-${run}` });
+  return applyScope({
+    warehouse: await h.rt.connections.warehouse(),
+    entities: HUB_ENTITIES,
+    extract,
+    runId: ++run,
+    interval: utcDayInterval(day),
+    attempt: `iso-${run}`,
+  });
 }
 
 /** Every version row of a tenant with its physical identity: a write would change xmin or ctid. */
@@ -38,7 +45,15 @@ async function fingerprint(tenant: string): Promise<string[]> {
   const parts = await Promise.all(
     Object.values(HUB_ENTITIES)
       .filter((e) => e.tenantColumn)
-      .map(async (e) => (await sql<{ f: string }>`select concat(${e.name}::text, ctid::text, xmin::text, row_hash) as f from ${wh(`${e.name}_history`)} where tenant_id = ${tenant} order by 1`.execute(h.rt.db)).rows.map((r) => r.f)),
+      .map(async (e) =>
+        (
+          await sql<{
+            f: string;
+          }>`select concat(${e.name}::text, ctid::text, xmin::text, row_hash) as f from ${wh(`${e.name}_history`)} where tenant_id = ${tenant} order by 1`.execute(
+            h.rt.db,
+          )
+        ).rows.map((r) => r.f),
+      ),
   );
   return parts.flat();
 }
@@ -60,14 +75,20 @@ describe('tenant isolation', () => {
     for (const e of extract.entities) {
       const lines = gunzipSync(readFileSync(e.file!)).toString('utf8').trimEnd().split('\n');
       expect(lines).toHaveLength(e.staged);
-      expect(lines.every((l) => l.startsWith(`${a}\t`)), e.entity).toBe(true);
+      expect(
+        lines.every((l) => l.startsWith(`${a}\t`)),
+        e.entity,
+      ).toBe(true);
     }
   });
 
   it("loads tenant A's changes without touching a row of tenant B, whose own changes wait for B's load", async () => {
     const [a, b] = tenants as [string, string];
     const hub = h.rt.connections.hub();
-    for (const t of [a, b]) await sql`update ${sql.raw(`${h.hubSchema}.workers`)} set email = 'changed@example.com', updated_at = now() where tenant_id = ${t} and worker_id = (select min(worker_id) from ${sql.raw(`${h.hubSchema}.workers`)} where tenant_id = ${t})`.execute(hub);
+    for (const t of [a, b])
+      await sql`update ${sql.raw(`${h.hubSchema}.workers`)} set email = 'changed@example.com', updated_at = now() where tenant_id = ${t} and worker_id = (select min(worker_id) from ${sql.raw(`${h.hubSchema}.workers`)} where tenant_id = ${t})`.execute(
+        hub,
+      );
     const before = await fingerprint(b);
     const loads = await apply((await load(a, '2026-03-02')).extract, '2026-03-02');
     expect(loads.find((l) => l.entity === 'workers')).toMatchObject({ status: 'loaded', updated: 1 });

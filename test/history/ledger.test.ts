@@ -40,14 +40,22 @@ async function ledger() {
 }
 
 async function tiOf(runId: number, taskId: string) {
-  return h.rt.db.selectFrom('task_instances').select(['map_index', 'state', 'error', 'try_number', 'result']).where('run_id', '=', runId).where('task_id', '=', taskId).orderBy('map_index').execute();
+  return h.rt.db
+    .selectFrom('task_instances')
+    .select(['map_index', 'state', 'error', 'try_number', 'result'])
+    .where('run_id', '=', runId)
+    .where('task_id', '=', taskId)
+    .orderBy('map_index')
+    .execute();
 }
 
 const historyCount = async () => Number((await sql<{ n: string }>`select count(*) as n from ${wh('workers_history')}`.execute(h.rt.db)).rows[0]!.n);
 
 async function touchWorkers(tenant: string, n: number, value: string): Promise<void> {
   await sql`update ${hub('workers')} set address_line1 = ${value}, updated_at = now()
-    where (tenant_id, worker_id) in (select tenant_id, worker_id from ${hub('workers')} where tenant_id = ${tenant} order by worker_id limit ${n})`.execute(h.rt.connections.hub());
+    where (tenant_id, worker_id) in (select tenant_id, worker_id from ${hub('workers')} where tenant_id = ${tenant} order by worker_id limit ${n})`.execute(
+    h.rt.connections.hub(),
+  );
 }
 
 const scopeDir = (runId: number, scope: string) => path.join(h.staging, 'history', 'hub-nightly', `run-${runId}`, scope);
@@ -72,7 +80,9 @@ describe('the load ledger, keyed by data interval', () => {
     runs.manual = manual.id;
     const first = await ledger();
     // Every entity of both tenants and the reference data, keyed by the interval, whatever the logical date.
-    expect(first).toHaveLength(Object.values(HUB_ENTITIES).filter((e) => e.tenantColumn).length * 2 + Object.values(HUB_ENTITIES).filter((e) => !e.tenantColumn).length);
+    expect(first).toHaveLength(
+      Object.values(HUB_ENTITIES).filter((e) => e.tenantColumn).length * 2 + Object.values(HUB_ENTITIES).filter((e) => !e.tenantColumn).length,
+    );
     expect(new Set(first.map((r) => r.logical_date))).toEqual(new Set(['2026-01-05']));
     const versions = await historyCount();
 
@@ -183,7 +193,9 @@ describe('re-sync of chosen tenants', () => {
     expect(Object.keys(resync.tasks).filter((t) => t.startsWith('extract'))).toEqual(['extract[0]']);
     const added = (await ledger()).filter((r) => !before.some((b) => b.snapshot_at === r.snapshot_at));
     expect(added.map((r) => [r.entity, r.tenant_id])).toEqual([['workers', chosen]]);
-    expect((await sql`select * from ${wh('workers_history')} where tenant_id = ${other} order by worker_id, valid_from`.execute(h.rt.db)).rows).toEqual(otherHistory.rows);
+    expect((await sql`select * from ${wh('workers_history')} where tenant_id = ${other} order by worker_id, valid_from`.execute(h.rt.db)).rows).toEqual(
+      otherHistory.rows,
+    );
     expect(await asOf(h, workers, added[0]!.snapshot_at, chosen)).toEqual(await hubState(h, workers, chosen));
   });
 
@@ -216,14 +228,28 @@ describe('tenants that are no scope', () => {
     // A hub looser than the demo's: clients without a tenant, and tenants named like paths.
     await sql`alter table ${hub('clients')} drop constraint clients_pkey`.execute(h.rt.db);
     await sql`alter table ${hub('clients')} alter column tenant_id drop not null`.execute(h.rt.db);
-    for (const [tenant, id] of [[null, 'CNULL'], ['..', 'CDOTS'], ['.', 'CDOT'], ['', 'CEMPTY'], ['a/b', 'CSLASH']] as const) {
-      await sql`insert into ${hub('clients')} (tenant_id, client_id, name, billing_country, billing_currency, status) values (${tenant}, ${id}, 'Loose', 'GB', 'GBP', 'active')`.execute(h.rt.db);
+    for (const [tenant, id] of [
+      [null, 'CNULL'],
+      ['..', 'CDOTS'],
+      ['.', 'CDOT'],
+      ['', 'CEMPTY'],
+      ['a/b', 'CSLASH'],
+    ] as const) {
+      await sql`insert into ${hub('clients')} (tenant_id, client_id, name, billing_country, billing_currency, status) values (${tenant}, ${id}, 'Loose', 'GB', 'GBP', 'active')`.execute(
+        h.rt.db,
+      );
     }
     const loose = await run({ logicalDate: manualAt(20) });
     const scopes = (await tiOf(loose.id, 'tenants'))[0]!.result as (string | null)[];
     expect(scopes.filter((s) => s === null)).toHaveLength(1);
     expect([...scopes].sort()).toEqual([null, ...tenants].sort());
-    const leftOut = await h.rt.db.selectFrom('rejects').select(['tenant_id', 'field', 'reason']).where('run_id', '=', loose.id).where('kind', '=', 'tenant').orderBy('record_key').execute();
+    const leftOut = await h.rt.db
+      .selectFrom('rejects')
+      .select(['tenant_id', 'field', 'reason'])
+      .where('run_id', '=', loose.id)
+      .where('kind', '=', 'tenant')
+      .orderBy('record_key')
+      .execute();
     const byId = (a: string | null, b: string | null) => JSON.stringify(a).localeCompare(JSON.stringify(b));
     expect(leftOut.map((r) => r.tenant_id).sort(byId)).toEqual(['', '.', '..', 'a/b', null].sort(byId));
     expect(leftOut.find((r) => r.tenant_id === null)!.reason).toMatch(/^tenant id is missing \(null\): no scope/);
@@ -246,9 +272,14 @@ describe('tenants that are no scope', () => {
       const night = await run({ logicalDate: manualAt(21) });
       const scopes = (await tiOf(night.id, 'tenants'))[0]!.result as (string | null)[];
       expect(scopes).toContain(tenant);
-      const extracts = (await tiOf(night.id, 'extract')).map((t) => t.result as { scope: string | null; entities: { entity: string; extracted: number; staged: number }[] } | null);
+      const extracts = (await tiOf(night.id, 'extract')).map(
+        (t) => t.result as { scope: string | null; entities: { entity: string; extracted: number; staged: number }[] } | null,
+      );
       const workers = extracts.find((x) => x?.scope === tenant)?.entities.find((e) => e.entity === 'workers');
-      expect(workers).toMatchObject({ extracted: (await hubState(h, HUB_ENTITIES.workers!, tenant)).length, staged: (await hubState(h, HUB_ENTITIES.workers!, tenant)).length });
+      expect(workers).toMatchObject({
+        extracted: (await hubState(h, HUB_ENTITIES.workers!, tenant)).length,
+        staged: (await hubState(h, HUB_ENTITIES.workers!, tenant)).length,
+      });
     } finally {
       await sql`update ${hub('clients')} set tenant_id = ${tenant} where tenant_id is null and client_id not in ('CNULL')`.execute(h.rt.db);
     }

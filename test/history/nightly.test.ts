@@ -17,7 +17,8 @@ async function captureAndRun(day: string) {
   states.push({ day, runId: run.id, hub });
 }
 
-const count = async (table: string) => Number((await sql<{ n: string }>`select count(*) as n from ${sql.raw(`${h.whSchema}.${table}`)}`.execute(h.rt.db)).rows[0]!.n);
+const count = async (table: string) =>
+  Number((await sql<{ n: string }>`select count(*) as n from ${sql.raw(`${h.whSchema}.${table}`)}`.execute(h.rt.db)).rows[0]!.n);
 
 beforeAll(async () => {
   h = await historyHarness({ tenants: 3, workers: 300 });
@@ -34,14 +35,20 @@ afterAll(async () => {
 
 describe('the nightly hub -> warehouse history', () => {
   it('gives, as of every run snapshot, exactly what the hub held then, field for field', async () => {
-    const ledger = (await sql<{ day: string }>`select distinct logical_date::text as day from ${sql.raw(`${h.whSchema}.load_batches`)} where entity = 'workers' order by 1`.execute(h.rt.db)).rows;
+    const ledger = (
+      await sql<{
+        day: string;
+      }>`select distinct logical_date::text as day from ${sql.raw(`${h.whSchema}.load_batches`)} where entity = 'workers' order by 1`.execute(h.rt.db)
+    ).rows;
     expect(ledger.map((l) => l.day)).toEqual(states.map((s) => s.day));
     for (const state of states) {
       // Each scope (tenant, or '' for reference data) has its own snapshot instant: as of it, the
       // warehouse must hold exactly that scope's rows as the hub held them.
-      const snaps = (await sql<{ tenant_id: string; entity: string; at: string }>`
+      const snaps = (
+        await sql<{ tenant_id: string; entity: string; at: string }>`
         select tenant_id, entity, to_char(snapshot_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at
-        from ${sql.raw(`${h.whSchema}.load_batches`)} where logical_date = ${state.day}::date`.execute(h.rt.db)).rows;
+        from ${sql.raw(`${h.whSchema}.load_batches`)} where logical_date = ${state.day}::date`.execute(h.rt.db)
+      ).rows;
       expect(snaps).toHaveLength(ENTITIES.filter((e) => e.tenantColumn).length * 3 + ENTITIES.filter((e) => !e.tenantColumn).length);
       for (const snap of snaps) {
         const e = HUB_ENTITIES[snap.entity]!;
@@ -68,7 +75,10 @@ describe('the nightly hub -> warehouse history', () => {
         from v`.execute(h.rt.db);
       expect(rows[0], e.name).toEqual({ dup_current: 0, gaps: 0, bad_current: 0, twins: 0 });
     }
-    const recon = await h.rt.db.selectFrom('reconciliations').select(['status', 'mismatched', 'missing_in_target', 'missing_in_source', 'matched', 'staged_count']).execute();
+    const recon = await h.rt.db
+      .selectFrom('reconciliations')
+      .select(['status', 'mismatched', 'missing_in_target', 'missing_in_source', 'matched', 'staged_count'])
+      .execute();
     expect(recon.length).toBeGreaterThan(0);
     for (const r of recon) expect(r).toMatchObject({ status: 'ok', mismatched: 0, missing_in_target: 0, missing_in_source: 0, matched: r.staged_count });
   });
@@ -93,18 +103,27 @@ describe('the nightly hub -> warehouse history', () => {
 
   it('turns a hub delete into a tombstone and takes the key out of _current', async () => {
     const hub = h.rt.connections.hub();
-    const { rows } = await sql<{ tenant_id: string; worker_id: string }>`select tenant_id, worker_id from ${sql.raw(`${h.hubSchema}.workers`)} order by worker_id limit 1`.execute(hub);
+    const { rows } = await sql<{
+      tenant_id: string;
+      worker_id: string;
+    }>`select tenant_id, worker_id from ${sql.raw(`${h.hubSchema}.workers`)} order by worker_id limit 1`.execute(hub);
     const { tenant_id, worker_id } = rows[0]!;
     for (const table of ['payroll_results', 'contracts', 'workers']) {
       await sql`delete from ${sql.raw(`${h.hubSchema}.${table}`)} where tenant_id = ${tenant_id} and worker_id = ${worker_id}`.execute(hub);
     }
     const run = await runNight(h, '2026-01-05');
     expect(run.state).toBe('success');
-    const versions = (await sql<{ is_deleted: boolean; is_current: boolean }>`
-      select is_deleted, is_current from ${sql.raw(`${h.whSchema}.workers_history`)} where tenant_id = ${tenant_id} and worker_id = ${worker_id} order by valid_from`.execute(h.rt.db)).rows;
+    const versions = (
+      await sql<{ is_deleted: boolean; is_current: boolean }>`
+      select is_deleted, is_current from ${sql.raw(`${h.whSchema}.workers_history`)} where tenant_id = ${tenant_id} and worker_id = ${worker_id} order by valid_from`.execute(
+        h.rt.db,
+      )
+    ).rows;
     expect(versions.at(-1)).toEqual({ is_deleted: true, is_current: true });
     expect(versions.slice(0, -1).every((v) => !v.is_current)).toBe(true);
-    const current = await sql`select 1 from ${sql.raw(`${h.whSchema}.workers_current`)} where tenant_id = ${tenant_id} and worker_id = ${worker_id}`.execute(h.rt.db);
+    const current = await sql`select 1 from ${sql.raw(`${h.whSchema}.workers_current`)} where tenant_id = ${tenant_id} and worker_id = ${worker_id}`.execute(
+      h.rt.db,
+    );
     expect(current.rows).toHaveLength(0);
     expect(HUB_ENTITIES.workers).toBeDefined();
   });

@@ -17,7 +17,12 @@ it('a nightly run against a hub that is not there fails at once, saying what to 
   worker = startWorker(rt, { concurrency: 2 });
   const run = await rt.engine.triggerRun('hub-nightly');
   expect((await waitForRun(rt, run.id)).state).toBe('failed');
-  const tenants = await rt.db.selectFrom('task_instances').select(['state', 'try_number', 'error']).where('run_id', '=', run.id).where('task_id', '=', 'tenants').executeTakeFirstOrThrow();
+  const tenants = await rt.db
+    .selectFrom('task_instances')
+    .select(['state', 'try_number', 'error'])
+    .where('run_id', '=', run.id)
+    .where('task_id', '=', 'tenants')
+    .executeTakeFirstOrThrow();
   expect(tenants).toMatchObject({ state: 'failed', try_number: 1 });
   expect(JSON.stringify(tenants.error)).toContain("in schema 'no_such_hub_schema': seed the demo hub with `hubflow hub seed");
 });

@@ -57,7 +57,9 @@ beforeAll(async () => {
   h = await historyHarness({ tenants: 3, workers: 450, seed: SEED % 1_000_000 });
   // A real hub is looser than the contract: it may hold dates as text, a bigint where the
   // contract says integer, amounts as text, nulls in required columns, rows without a tenant.
-  await sql`alter table ${hubTable('workers')} alter column birth_date type text, drop constraint workers_pkey, alter column tenant_id drop not null`.execute(hub());
+  await sql`alter table ${hubTable('workers')} alter column birth_date type text, drop constraint workers_pkey, alter column tenant_id drop not null`.execute(
+    hub(),
+  );
   for (const column of ['birth_date', 'national_id', 'bank_account', 'address_line1', 'city']) {
     await sql`alter table ${hubTable('workers')} alter column ${sql.id(column)} drop not null`.execute(hub());
   }
@@ -168,7 +170,10 @@ class Hub {
   readonly deleted: { id: string; row: unknown }[] = [];
 
   async set(table: string, where: Record<string, string | null>, column: string, value: string | null, day: string): Promise<void> {
-    const cond = sql.join(Object.entries(where).map(([c, v]) => sql`${sql.id(c)} is not distinct from ${v}`), sql` and `);
+    const cond = sql.join(
+      Object.entries(where).map(([c, v]) => sql`${sql.id(c)} is not distinct from ${v}`),
+      sql` and `,
+    );
     const { rows } = await sql<{ v: string | null }>`select ${sql.id(column)}::text as v from ${hubTable(table)} where ${cond}`.execute(hub());
     if (rows.length !== 1) return;
     await sql`update ${hubTable(table)} set ${sql.id(column)} = ${value}, updated_at = ${`${day}T12:00:00Z`}::timestamptz where ${cond}`.execute(hub());
@@ -179,13 +184,21 @@ class Hub {
     if (!this.damage.length) return;
     const i = int(rng, 0, this.damage.length - 1);
     const d = this.damage.splice(i, 1)[0]!;
-    const cond = sql.join(Object.entries(d.where).map(([c, v]) => sql`${sql.id(c)} is not distinct from ${v}`), sql` and `);
-    await sql`update ${hubTable(d.table)} set ${sql.id(d.column)} = ${d.original}, updated_at = ${`${day}T13:00:00Z`}::timestamptz where ${cond}`.execute(hub());
+    const cond = sql.join(
+      Object.entries(d.where).map(([c, v]) => sql`${sql.id(c)} is not distinct from ${v}`),
+      sql` and `,
+    );
+    await sql`update ${hubTable(d.table)} set ${sql.id(d.column)} = ${d.original}, updated_at = ${`${day}T13:00:00Z`}::timestamptz where ${cond}`.execute(
+      hub(),
+    );
   }
 
   /** Workers whose rows are undamaged, in a stable order. */
   async workers(): Promise<Worker[]> {
-    const { rows } = await sql<Worker>`select tenant_id as tenant, worker_id as id, national_id_type as type from ${hubTable('workers')} order by worker_id, tenant_id`.execute(hub());
+    const { rows } =
+      await sql<Worker>`select tenant_id as tenant, worker_id as id, national_id_type as type from ${hubTable('workers')} order by worker_id, tenant_id`.execute(
+        hub(),
+      );
     const damaged = new Set(this.damage.filter((d) => d.table === 'workers').map((d) => d.where.worker_id));
     return rows.filter((w) => !damaged.has(w.id) && tenantIdProblem(w.tenant) === null);
   }
@@ -224,7 +237,13 @@ async function corrupt(state: Hub, rng: Rng, day: string): Promise<void> {
   for (let n = times(1); n > 0; n--) {
     const w = anyWorker();
     // Some break the contract (enumeration, length); a country 'G1' or 'ÉÉ' does not, and must still not break a filing.
-    const [column, value] = pick(rng, [['status', 'retired'], ['gender', 'X'], ['country', 'GBR'], ['country', 'G1'], ['country', 'ÉÉ']] as const);
+    const [column, value] = pick(rng, [
+      ['status', 'retired'],
+      ['gender', 'X'],
+      ['country', 'GBR'],
+      ['country', 'G1'],
+      ['country', 'ÉÉ'],
+    ] as const);
     if (w) await state.set('workers', at(w), column, value, day);
   }
   for (let n = times(2); n > 0; n--) {
@@ -234,30 +253,51 @@ async function corrupt(state: Hub, rng: Rng, day: string): Promise<void> {
   for (let n = times(1); n > 0; n--) {
     const w = anyWorker(canRemove);
     if (!w) continue;
-    const { rows } = await sql<{ row: unknown }>`select to_jsonb(w) as row from ${hubTable('workers')} w where tenant_id = ${w.tenant} and worker_id = ${w.id}`.execute(hub());
+    const { rows } = await sql<{
+      row: unknown;
+    }>`select to_jsonb(w) as row from ${hubTable('workers')} w where tenant_id = ${w.tenant} and worker_id = ${w.id}`.execute(hub());
     await sql`delete from ${hubTable('workers')} where tenant_id = ${w.tenant} and worker_id = ${w.id}`.execute(hub());
     state.deleted.push({ id: w.id, row: rows[0]!.row });
   }
   if (state.deleted.length && rng.next() < 0.5) {
     const [back] = state.deleted.splice(int(rng, 0, state.deleted.length - 1), 1);
-    await sql`insert into ${hubTable('workers')} select * from jsonb_populate_record(null::${hubTable('workers')}, ${JSON.stringify(back!.row)}::jsonb)`.execute(hub());
+    await sql`insert into ${hubTable('workers')} select * from jsonb_populate_record(null::${hubTable('workers')}, ${JSON.stringify(back!.row)}::jsonb)`.execute(
+      hub(),
+    );
     await sql`update ${hubTable('workers')} set updated_at = ${`${day}T14:00:00Z`}::timestamptz where worker_id = ${back!.id}`.execute(hub());
   }
   if (rng.next() < 0.5) {
-    const { rows } = await sql<{ tenant: string; id: string }>`select tenant_id as tenant, contract_id as id from ${hubTable('contracts')} order by 2, 1`.execute(hub());
+    const { rows } = await sql<{
+      tenant: string;
+      id: string;
+    }>`select tenant_id as tenant, contract_id as id from ${hubTable('contracts')} order by 2, 1`.execute(hub());
     const k = pick(rng, rows);
     await state.set('contracts', { tenant_id: k.tenant, contract_id: k.id }, 'hours_per_week', pick(rng, ['3000000000', '-2147483649']), day);
   }
   if (rng.next() < 0.5) {
-    const { rows } = await sql<{ tenant: string; worker: string; start: string }>`select tenant_id as tenant, worker_id as worker, period_start::text as start from ${hubTable('payroll_results')} order by 2, 3, 1`.execute(hub());
+    const { rows } = await sql<{
+      tenant: string;
+      worker: string;
+      start: string;
+    }>`select tenant_id as tenant, worker_id as worker, period_start::text as start from ${hubTable('payroll_results')} order by 2, 3, 1`.execute(hub());
     const p = pick(rng, rows);
     await state.set('payroll_results', { tenant_id: p.tenant, worker_id: p.worker, period_start: p.start }, 'gross', pick(rng, BAD_AMOUNTS), day);
   }
   if (rng.next() < 0.3) {
-    const { rows } = await sql<{ tenant: string | null; id: string }>`select tenant_id as tenant, client_id as id from ${hubTable('clients')} order by 2, 1`.execute(hub());
-    const c = pick(rng, rows.filter((r) => tenantIdProblem(r.tenant) === null));
+    const { rows } = await sql<{
+      tenant: string | null;
+      id: string;
+    }>`select tenant_id as tenant, client_id as id from ${hubTable('clients')} order by 2, 1`.execute(hub());
+    const c = pick(
+      rng,
+      rows.filter((r) => tenantIdProblem(r.tenant) === null),
+    );
     if (c) {
-      const [column, value] = pick(rng, [['status', 'retired'], ['tenant_id', null], ['tenant_id', '..']] as const);
+      const [column, value] = pick(rng, [
+        ['status', 'retired'],
+        ['tenant_id', null],
+        ['tenant_id', '..'],
+      ] as const);
       await state.set('clients', { tenant_id: c.tenant, client_id: c.id }, column, value, day);
     }
   }
@@ -276,40 +316,69 @@ async function checkNight(runId: number, state: string, where: string): Promise<
   const rows = new Map<string, HubRow[]>();
   for (const e of entities) rows.set(e.name, await readHub(e));
   const scoped = entities.filter((e) => e.tenantColumn);
-  const validTenants = new Set(scoped.flatMap((e) => rows.get(e.name)!.map((r) => r.tenant).filter((t): t is string => tenantIdProblem(t) === null)));
+  const validTenants = new Set(
+    scoped.flatMap((e) =>
+      rows
+        .get(e.name)!
+        .map((r) => r.tenant)
+        .filter((t): t is string => tenantIdProblem(t) === null),
+    ),
+  );
 
   // Each scope's extract: every valid tenant of any table has one, and each accounts for its rows.
-  const extracts = (await h.rt.db.selectFrom('task_instances').select(['map_index', 'state', 'result']).where('run_id', '=', runId).where('task_id', '=', 'extract').execute())
-    .map((t) => t.result as unknown as ExtractResult | null);
-  expect(extracts.every((x) => x !== null), `${where}: every extract succeeded`).toBe(true);
+  const extracts = (
+    await h.rt.db.selectFrom('task_instances').select(['map_index', 'state', 'result']).where('run_id', '=', runId).where('task_id', '=', 'extract').execute()
+  ).map((t) => t.result as unknown as ExtractResult | null);
+  expect(
+    extracts.every((x) => x !== null),
+    `${where}: every extract succeeded`,
+  ).toBe(true);
   const scopes = extracts.map((x) => x!.scope);
   expect(scopes.filter((s) => s !== null).sort(), `${where}: a scope for every tenant the hub holds rows of`).toEqual([...validTenants].sort());
-  expect(scopes.filter((s) => s === null), `${where}: one global scope`).toHaveLength(1);
+  expect(
+    scopes.filter((s) => s === null),
+    `${where}: one global scope`,
+  ).toHaveLength(1);
 
-  const rejects = await h.rt.db.selectFrom('rejects').select(['entity', 'tenant_id', 'record_key', 'field', 'rule']).where('run_id', '=', runId).where('kind', '=', 'extract').execute();
-  const ledger = (await sql<{ entity: string; tenant_id: string; extracted: string; staged: string; rejected: string; at: string }>`
+  const rejects = await h.rt.db
+    .selectFrom('rejects')
+    .select(['entity', 'tenant_id', 'record_key', 'field', 'rule'])
+    .where('run_id', '=', runId)
+    .where('kind', '=', 'extract')
+    .execute();
+  const ledger = (
+    await sql<{ entity: string; tenant_id: string; extracted: string; staged: string; rejected: string; at: string }>`
     select entity, tenant_id, extracted, staged, rejected, to_char(snapshot_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at
-    from ${wh('load_batches')} where run_id = ${runId}`.execute(h.rt.db)).rows;
+    from ${wh('load_batches')} where run_id = ${runId}`.execute(h.rt.db)
+  ).rows;
 
   for (const x of extracts) {
     for (const st of x!.entities) {
       const label = `${where}: ${st.entity} of ${x!.scope ?? 'the global scope'}`;
       const e = HUB_ENTITIES[st.entity]!;
       // The global scope extracts reference data, and reports the rows of no valid tenant.
-      const mine = rows.get(st.entity)!.filter((r) => (x!.scope === null ? (e.tenantColumn ? tenantIdProblem(r.tenant) !== null : true) : r.tenant === x!.scope));
+      const mine = rows
+        .get(st.entity)!
+        .filter((r) => (x!.scope === null ? (e.tenantColumn ? tenantIdProblem(r.tenant) !== null : true) : r.tenant === x!.scope));
       const bad = mine.filter((r) => r.violations.length);
       expect(st.extracted, `${label}: extracted = staged + rejected`).toBe(st.staged + st.rejected);
       expect(st.extracted, `${label}: extracted = the hub's rows`).toBe(mine.length);
       expect(st.rejected, `${label}: rejected = the rows that break the contract`).toBe(bad.length);
       const stored = rejects.filter((r) => r.entity === st.entity && (x!.scope === null ? tenantIdProblem(r.tenant_id) !== null : r.tenant_id === x!.scope));
-      expect(stored.map((r) => `${r.tenant_id}/${r.record_key}`).sort(), `${label}: the rejects are the bad rows`).toEqual(bad.map((r) => `${r.tenant}/${r.key}`).sort());
+      expect(stored.map((r) => `${r.tenant_id}/${r.record_key}`).sort(), `${label}: the rejects are the bad rows`).toEqual(
+        bad.map((r) => `${r.tenant}/${r.key}`).sort(),
+      );
       for (const r of stored) {
         const row = bad.find((b) => b.tenant === r.tenant_id && b.key === r.record_key)!;
         expect(row.violations, `${label}: reject ${r.record_key} names a field and rule its row breaks`).toContainEqual({ field: r.field, rule: r.rule });
       }
       if (st.file) {
         const l = ledger.find((b) => b.entity === st.entity && b.tenant_id === (x!.scope ?? ''));
-        expect(l && [Number(l.extracted), Number(l.staged), Number(l.rejected)], `${label}: the ledger's counts`).toEqual([st.extracted, st.staged, st.rejected]);
+        expect(l && [Number(l.extracted), Number(l.staged), Number(l.rejected)], `${label}: the ledger's counts`).toEqual([
+          st.extracted,
+          st.staged,
+          st.rejected,
+        ]);
       }
     }
   }
@@ -332,20 +401,32 @@ async function checkNight(runId: number, state: string, where: string): Promise<
       const present = new Set(mine.map((r) => r.key));
       const rejected = mine.filter((r) => r.violations.length).map((r) => r.key);
       // A row of no valid tenant is still in the hub: a key of its name is unknown, not deleted.
-      const untenanted = new Set(e.tenantColumn ? rows.get(e.name)!.filter((r) => tenantIdProblem(r.tenant) !== null).map((r) => r.key) : []);
+      const untenanted = new Set(
+        e.tenantColumn
+          ? rows
+              .get(e.name)!
+              .filter((r) => tenantIdProblem(r.tenant) !== null)
+              .map((r) => r.key)
+          : [],
+      );
       for (const r of mine) if (!r.violations.length) lastGood.set(slot(e.name, tenant, r.key), r.text);
       for (const [k, v] of lastGood) {
         const [entity, t, key] = k.split('\u0000') as [string, string, string];
         if (entity === e.name && t === tenant && v !== null && !present.has(key) && !untenanted.has(key)) lastGood.set(k, null);
       }
-      const expected = [...lastGood].filter(([k, v]) => v !== null && k.startsWith(`${e.name}\u0000${tenant}\u0000`)).map(([, v]) => v!).sort();
+      const expected = [...lastGood]
+        .filter(([k, v]) => v !== null && k.startsWith(`${e.name}\u0000${tenant}\u0000`))
+        .map(([, v]) => v!)
+        .sort();
       expect((await asOf(h, e, l!.at, e.tenantColumn ? tenant : undefined)).sort(), `${label}: history as of ${l!.at}`).toEqual(expected);
       const kept = rejected.filter((key) => lastGood.get(slot(e.name, tenant, key)));
       if (kept.length && e.tenantColumn) {
         const keyText = sql.raw(e.key.map((f) => `${sql.id(f).compile(h.rt.db).sql}::text`).join(` || '/' || `));
         const touched = await sql<{ n: number }>`
           select (select count(*)::int from ${wh(`${e.name}_changes`)} where run_id = ${runId} and tenant_id = ${tenant} and ${keyText} = any(${kept}))
-               + (select count(*)::int from ${wh(`${e.name}_history`)} where tenant_id = ${tenant} and ${keyText} = any(${kept}) and (run_id = ${runId} or (is_current and is_deleted))) as n`.execute(h.rt.db);
+               + (select count(*)::int from ${wh(`${e.name}_history`)} where tenant_id = ${tenant} and ${keyText} = any(${kept}) and (run_id = ${runId} or (is_current and is_deleted))) as n`.execute(
+          h.rt.db,
+        );
         expect(touched.rows[0]!.n, `${label}: rejected keys ${kept.join(', ')} keep their last good version (no change row, no tombstone)`).toBe(0);
       }
     }
@@ -353,7 +434,10 @@ async function checkNight(runId: number, state: string, where: string): Promise<
 
   // Run state: the scopes' tasks ran, and the run is green only when nothing was rejected.
   const tasks = await h.rt.db.selectFrom('task_instances').select(['task_id', 'map_index', 'state']).where('run_id', '=', runId).execute();
-  expect(tasks.filter((t) => t.task_id !== 'reconcile' && t.state !== 'success'), `${where}: tenants, extract and load succeed`).toEqual([]);
+  expect(
+    tasks.filter((t) => t.task_id !== 'reconcile' && t.state !== 'success'),
+    `${where}: tenants, extract and load succeed`,
+  ).toEqual([]);
   expect(state, `${where}: the run's outcome (${rejects.length} rejected)`).toBe(rejects.length ? 'failed' : 'success');
 }
 
@@ -399,10 +483,26 @@ async function checkFilings(d: number, where: string): Promise<void> {
     expect((await j.validateFile(file)).violations, `${label}: the file passes its validator`).toEqual([]);
     const content = await readFile(file, 'utf8');
     const rejected = new Set(
-      (await readFile(path.join(result.folder!, 'rejects.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { record: string }).record),
+      (await readFile(path.join(result.folder!, 'rejects.jsonl'), 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { record: string }).record),
     );
     // The employer's paid workers, and what their worker rows hold (if the tenant still has one).
-    const { rows: paid } = await sql<{ id: string; has_row: boolean; national_id: string | null; type: string | null; birth: string | null; given: string | null; family: string | null; country: string | null; gender: string | null; line1: string | null; city: string | null; bad_gross: boolean }>`
+    const { rows: paid } = await sql<{
+      id: string;
+      has_row: boolean;
+      national_id: string | null;
+      type: string | null;
+      birth: string | null;
+      given: string | null;
+      family: string | null;
+      country: string | null;
+      gender: string | null;
+      line1: string | null;
+      city: string | null;
+      bad_gross: boolean;
+    }>`
       select p.worker_id as id, bool_or(w.worker_id is not null) as has_row, min(w.national_id) as national_id, min(w.national_id_type) as type,
              min(w.birth_date) as birth, min(w.given_name) as given, min(w.family_name) as family, min(w.country) as country, min(w.gender) as gender,
              min(w.address_line1) as line1, min(w.city) as city,
@@ -414,16 +514,23 @@ async function checkFilings(d: number, where: string): Promise<void> {
        group by 1`.execute(hub());
     expect(manifest.records + manifest.rejected, `${label}: every paid worker filed or rejected`).toBe(paid.length);
     for (const w of paid) {
-      const why =
-        !w.has_row ? 'has no worker row in the tenant'
-        : w.national_id === null ? 'has no national id'
-        : identifierProblem(w.type ?? '', w.national_id) ? `has an invalid ${w.type}`
-        : w.birth === null || !isCalendarDate(w.birth) ? 'has no valid birth date'
-        : w.given === null || w.family === null || w.line1 === null || w.city === null ? 'has a null name or address'
-        : w.country === null || w.country.length > 2 ? 'has no valid country code'
-        : w.gender !== null && !['F', 'M'].includes(w.gender) ? 'has a gender outside F, M'
-        : w.bad_gross ? 'has a gross that is not an amount'
-        : null;
+      const why = !w.has_row
+        ? 'has no worker row in the tenant'
+        : w.national_id === null
+          ? 'has no national id'
+          : identifierProblem(w.type ?? '', w.national_id)
+            ? `has an invalid ${w.type}`
+            : w.birth === null || !isCalendarDate(w.birth)
+              ? 'has no valid birth date'
+              : w.given === null || w.family === null || w.line1 === null || w.city === null
+                ? 'has a null name or address'
+                : w.country === null || w.country.length > 2
+                  ? 'has no valid country code'
+                  : w.gender !== null && !['F', 'M'].includes(w.gender)
+                    ? 'has a gender outside F, M'
+                    : w.bad_gross
+                      ? 'has a gross that is not an amount'
+                      : null;
       if (!why) continue;
       expect(rejected.has(w.id), `${label}: worker ${w.id} ${why}, so it is in the rejects`).toBe(true);
       if (w.national_id) expect(content.includes(w.national_id.replace(/[\s-]/g, '')), `${label}: worker ${w.id} ${why}, so it is not in the file`).toBe(false);

@@ -55,7 +55,11 @@ async function stage(e: Entity, scope: string | null, snapshotAt: string, rows: 
   const file = path.join(dir, `${e.name}.tsv.gz`);
   const bytes = gzipSync(lines.join(''));
   await writeFile(file, bytes);
-  return { scope, snapshotAt, entities: [{ entity: e.name, file, extracted: rows.length, staged: rows.length, rejected: 0, sum: checksum.sum, bytes: bytes.length, rejectedKeys: null }] };
+  return {
+    scope,
+    snapshotAt,
+    entities: [{ entity: e.name, file, extracted: rows.length, staged: rows.length, rejected: 0, sum: checksum.sum, bytes: bytes.length, rejectedKeys: null }],
+  };
 }
 
 const CLIENT_ROWS: Values[] = [
@@ -85,7 +89,20 @@ function snowflakeAnswer(script: Script): (sql: string) => Row[] {
   return (sql) => {
     if (sql.startsWith('PUT ')) {
       const name = path.basename(/^PUT 'file:\/\/([^']+)'/.exec(sql)![1]!);
-      return script.put ?? [{ source: name, target: name, sourceSize: 120, targetSize: 120, sourceCompression: 'GZIP', targetCompression: 'GZIP', status: 'UPLOADED', message: '' }];
+      return (
+        script.put ?? [
+          {
+            source: name,
+            target: name,
+            sourceSize: 120,
+            targetSize: 120,
+            sourceCompression: 'GZIP',
+            targetCompression: 'GZIP',
+            status: 'UPLOADED',
+            message: '',
+          },
+        ]
+      );
     }
     if (sql.startsWith('COPY INTO ')) {
       if (script.copy) return script.copy(sql);
@@ -153,7 +170,12 @@ function recordingWarehouse(script: Script = {}) {
 const SNAPSHOT = '2025-12-28T10:00:00.000000Z';
 
 async function applyClients(wh: Warehouse, attempt: string, scope = 'acme') {
-  const extract = await stage(clients, scope, SNAPSHOT, CLIENT_ROWS.map((r) => [scope, ...r.slice(1)]));
+  const extract = await stage(
+    clients,
+    scope,
+    SNAPSHOT,
+    CLIENT_ROWS.map((r) => [scope, ...r.slice(1)]),
+  );
   const result = await applyScope({ warehouse: wh, entities: { clients }, extract, runId: 42, interval: utcDayInterval('2025-12-28'), attempt });
   return { extract, result };
 }
@@ -211,8 +233,23 @@ describe('snowflakeOptionsFromEnv', () => {
 
   it('reads every setting', () => {
     expect(
-      snowflakeOptionsFromEnv({ ...env, SNOWFLAKE_PASSWORD: 'pw', SNOWFLAKE_WAREHOUSE: 'load_wh', SNOWFLAKE_ROLE: 'loader_role', SNOWFLAKE_PRIVATE_KEY_PATH: '/keys/k.p8' }),
-    ).toEqual({ account: 'org-acct', username: 'loader', database: 'analytics', schema: 'history', password: 'pw', privateKeyPath: '/keys/k.p8', warehouse: 'load_wh', role: 'loader_role' });
+      snowflakeOptionsFromEnv({
+        ...env,
+        SNOWFLAKE_PASSWORD: 'pw',
+        SNOWFLAKE_WAREHOUSE: 'load_wh',
+        SNOWFLAKE_ROLE: 'loader_role',
+        SNOWFLAKE_PRIVATE_KEY_PATH: '/keys/k.p8',
+      }),
+    ).toEqual({
+      account: 'org-acct',
+      username: 'loader',
+      database: 'analytics',
+      schema: 'history',
+      password: 'pw',
+      privateKeyPath: '/keys/k.p8',
+      warehouse: 'load_wh',
+      role: 'loader_role',
+    });
   });
 
   it('names what is missing', () => {
@@ -225,7 +262,9 @@ describe('applyScope on Snowflake (recorded connection)', () => {
   it('runs DDL and the bulk load before BEGIN and the whole apply between BEGIN and COMMIT', async () => {
     const { wh, log, connections, sqls, find } = recordingWarehouse();
     const { extract, result } = await applyClients(wh, 'run42_try1');
-    expect(result).toEqual([{ entity: 'clients', status: 'loaded', inserted: 3, updated: 0, deleted: 0, resurrected: 0, staged: 3, currentCount: 3, currentSum: '1234' }]);
+    expect(result).toEqual([
+      { entity: 'clients', status: 'loaded', inserted: 3, updated: 0, deleted: 0, resurrected: 0, staged: 3, currentCount: 3, currentSum: '1234' },
+    ]);
 
     const begin = find((s) => s === 'begin');
     const commit = find((s) => s === 'commit');
@@ -237,10 +276,14 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     const ddl = log.flatMap((l, i) => (/^(create|alter table|drop)/i.test(l.sql) ? [i] : []));
     expect(ddl.length).toBeGreaterThan(5);
     expect(Math.max(...ddl)).toBeLessThan(begin);
-    expect(sqls()).toContain('create table if not exists "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" (\n  "TENANT_ID" VARCHAR not null,\n  "CLIENT_ID" VARCHAR not null,\n  "NAME" VARCHAR,\n  "BILLING_COUNTRY" VARCHAR,\n  "BILLING_CURRENCY" VARCHAR,\n  "CONTACT_EMAIL" VARCHAR,\n  "STATUS" VARCHAR,\n  valid_from TIMESTAMP_TZ(6) not null,\n  valid_to TIMESTAMP_TZ(6),\n  is_current boolean not null,\n  is_deleted boolean not null,\n  row_hash char(64) not null,\n  source_updated_at TIMESTAMP_TZ(6),\n  run_id NUMBER(19,0) not null,\n  closed_by_run_id NUMBER(19,0)\n)');
+    expect(sqls()).toContain(
+      'create table if not exists "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" (\n  "TENANT_ID" VARCHAR not null,\n  "CLIENT_ID" VARCHAR not null,\n  "NAME" VARCHAR,\n  "BILLING_COUNTRY" VARCHAR,\n  "BILLING_CURRENCY" VARCHAR,\n  "CONTACT_EMAIL" VARCHAR,\n  "STATUS" VARCHAR,\n  valid_from TIMESTAMP_TZ(6) not null,\n  valid_to TIMESTAMP_TZ(6),\n  is_current boolean not null,\n  is_deleted boolean not null,\n  row_hash char(64) not null,\n  source_updated_at TIMESTAMP_TZ(6),\n  run_id NUMBER(19,0) not null,\n  closed_by_run_id NUMBER(19,0)\n)',
+    );
     expect(sqls().some((s) => s.startsWith('create unique index'))).toBe(false);
     // Analysts' roles keep their grants on the current view when it is replaced.
-    expect(sqls()).toContain('create or replace view "ANALYTICS"."HISTORY"."CLIENTS_CURRENT" copy grants as select * from "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" where is_current and not is_deleted');
+    expect(sqls()).toContain(
+      'create or replace view "ANALYTICS"."HISTORY"."CLIENTS_CURRENT" copy grants as select * from "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" where is_current and not is_deleted',
+    );
 
     const stagingDdl = find((s) => s.startsWith('create temporary table "STG_CLIENTS_RUN42_TRY1" ("TENANT_ID" VARCHAR, "CLIENT_ID" VARCHAR, '));
     const put = find((s) => s.startsWith('PUT '));
@@ -249,7 +292,9 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     expect(put).toBeGreaterThan(stagingDdl);
     expect(copy).toBeGreaterThan(put);
     expect(copy).toBeLessThan(begin);
-    expect(log[put]!.sql).toBe(`PUT 'file://${extract.entities[0]!.file}' @~/hubflow/run42_try1/clients/ AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE`);
+    expect(log[put]!.sql).toBe(
+      `PUT 'file://${extract.entities[0]!.file}' @~/hubflow/run42_try1/clients/ AUTO_COMPRESS = FALSE SOURCE_COMPRESSION = GZIP OVERWRITE = TRUE`,
+    );
     expect(log[put]!.sql.startsWith("PUT 'file:///")).toBe(true);
     expect(log[copy]!.sql).toBe(
       'COPY INTO "STG_CLIENTS_RUN42_TRY1" ("TENANT_ID", "CLIENT_ID", "NAME", "BILLING_COUNTRY", "BILLING_CURRENCY", "CONTACT_EMAIL", "STATUS", "SOURCE_UPDATED_AT", "ROW_HASH") ' +
@@ -260,21 +305,44 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     const inTransaction = log.slice(begin + 1, commit);
     const at = (test: (sql: string) => boolean) => inTransaction.findIndex((l) => test(l.sql));
     const steps = [
-      at((s) => /^select b\.entity, .* from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" b join \(select entity, max\(snapshot_at\) as last_at from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" where tenant_id = 'acme' and entity in \('clients'\)/s.test(s)),
-      at((s) => s.startsWith('insert into "CHG_CLIENTS_RUN42_TRY1" (change_type, "TENANT_ID", "CLIENT_ID", ') && s.includes('from "STG_CLIENTS_RUN42_TRY1" s\nfull join (select * from "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" h where h.tenant_id = \'acme\' and h.is_current) c on s."TENANT_ID" = c."TENANT_ID" and s."CLIENT_ID" = c."CLIENT_ID"')),
+      at((s) =>
+        /^select b\.entity, .* from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" b join \(select entity, max\(snapshot_at\) as last_at from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" where tenant_id = 'acme' and entity in \('clients'\)/s.test(
+          s,
+        ),
+      ),
+      at(
+        (s) =>
+          s.startsWith('insert into "CHG_CLIENTS_RUN42_TRY1" (change_type, "TENANT_ID", "CLIENT_ID", ') &&
+          s.includes(
+            'from "STG_CLIENTS_RUN42_TRY1" s\nfull join (select * from "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" h where h.tenant_id = \'acme\' and h.is_current) c on s."TENANT_ID" = c."TENANT_ID" and s."CLIENT_ID" = c."CLIENT_ID"',
+          ),
+      ),
       at((s) => s.startsWith('select change_type, count(*) as n from "CHG_CLIENTS_RUN42_TRY1" group by change_type')),
-      at((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."CLIENTS_CHANGES" ("TENANT_ID", "CLIENT_ID", valid_from, run_id, change_type, column_name, old_value, new_value)')),
-      at((s) => s.startsWith('update "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" h set valid_to = c.valid_from, is_current = false, closed_by_run_id = 42\nfrom "CHG_CLIENTS_RUN42_TRY1" c\nwhere')),
+      at((s) =>
+        s.startsWith(
+          'insert into "ANALYTICS"."HISTORY"."CLIENTS_CHANGES" ("TENANT_ID", "CLIENT_ID", valid_from, run_id, change_type, column_name, old_value, new_value)',
+        ),
+      ),
+      at((s) =>
+        s.startsWith(
+          'update "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" h set valid_to = c.valid_from, is_current = false, closed_by_run_id = 42\nfrom "CHG_CLIENTS_RUN42_TRY1" c\nwhere',
+        ),
+      ),
       at((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."CLIENTS_HISTORY" ("TENANT_ID", "CLIENT_ID", "NAME", ')),
       at(
         (s) =>
-          s.startsWith('insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES" (entity, tenant_id, interval_start, interval_end, logical_date, run_id, snapshot_at,') &&
+          s.startsWith(
+            'insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES" (entity, tenant_id, interval_start, interval_end, logical_date, run_id, snapshot_at,',
+          ) &&
           s.includes(
             "values ('clients', 'acme', to_timestamp_tz('2025-12-28 00:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'), to_timestamp_tz('2025-12-29 00:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'), '2025-12-28', 42, to_timestamp_tz('2025-12-28 10:00:00.000000000 +00:00', 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'), null",
           ),
       ),
     ];
-    expect(steps.every((i) => i >= 0), JSON.stringify(steps)).toBe(true);
+    expect(
+      steps.every((i) => i >= 0),
+      JSON.stringify(steps),
+    ).toBe(true);
     expect([...steps].sort((a, b) => a - b)).toEqual(steps);
     const applyConn = log[begin]!.conn;
     expect(log.filter((l) => l.conn === applyConn && /^(PUT|COPY|create temporary)/.test(l.sql))).toHaveLength(4);
@@ -312,8 +380,18 @@ describe('applyScope on Snowflake (recorded connection)', () => {
   });
 
   const skipped: [string, Script, RegExp, boolean][] = [
-    ['a file COPY reports as LOAD_SKIPPED', { copy: () => [{ FILE: 'hubflow/r/clients/clients.tsv.gz', STATUS: 'LOAD_SKIPPED', ROWS_PARSED: 0n, ROWS_LOADED: 0n }] }, /LOAD_SKIPPED/, true],
-    ['a COPY that processed no file (skipped as loaded within 64 days)', { copy: () => [{ status: 'Copy executed with 0 files processed.' }] }, /loaded no file \(Snowflake: 'Copy executed with 0 files processed\.'\)/, true],
+    [
+      'a file COPY reports as LOAD_SKIPPED',
+      { copy: () => [{ FILE: 'hubflow/r/clients/clients.tsv.gz', STATUS: 'LOAD_SKIPPED', ROWS_PARSED: 0n, ROWS_LOADED: 0n }] },
+      /LOAD_SKIPPED/,
+      true,
+    ],
+    [
+      'a COPY that processed no file (skipped as loaded within 64 days)',
+      { copy: () => [{ status: 'Copy executed with 0 files processed.' }] },
+      /loaded no file \(Snowflake: 'Copy executed with 0 files processed\.'\)/,
+      true,
+    ],
     ['a COPY that loaded fewer rows than were staged', { staged: 2 }, /clients of acme: the warehouse loaded 2 rows of 3 staged; nothing was applied/, false],
   ];
 
@@ -330,8 +408,17 @@ describe('applyScope on Snowflake (recorded connection)', () => {
   });
 
   it('rolls back, without committing, a mass delete beyond the guard', async () => {
-    const { wh, sqls, find, connections } = recordingWarehouse({ counts: [{ CHANGE_TYPE: 'delete', N: 50n }, { CHANGE_TYPE: 'update', N: 1n }], totals: [{ N: 100n, S: '99' }] });
-    await expect(applyClients(wh, 'run42_try1')).rejects.toMatchObject({ name: 'MassDeleteError', message: expect.stringMatching(/deletes 50 of 100 live rows/) });
+    const { wh, sqls, find, connections } = recordingWarehouse({
+      counts: [
+        { CHANGE_TYPE: 'delete', N: 50n },
+        { CHANGE_TYPE: 'update', N: 1n },
+      ],
+      totals: [{ N: 100n, S: '99' }],
+    });
+    await expect(applyClients(wh, 'run42_try1')).rejects.toMatchObject({
+      name: 'MassDeleteError',
+      message: expect.stringMatching(/deletes 50 of 100 live rows/),
+    });
     const begin = find((s) => s === 'begin');
     expect(begin).toBeGreaterThan(0);
     // The scope's lock is the transaction's first statement: a second load of the scope waits there.
@@ -349,13 +436,18 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     const { wh, sqls } = recordingWarehouse({ ledger: [{ ENTITY: 'clients', SNAPSHOT_AT: '2025-12-29T10:00:00.000000Z', RUN_ID: 43n, THIS_INTERVAL: 0n }] });
     await expect(applyClients(wh, 'run42_try3')).rejects.toMatchObject({
       name: 'SkipTaskError',
-      message: expect.stringMatching(/acme: this snapshot \(2025-12-28T10:00:00.000000Z\) is older than the one run 43 applied \(2025-12-29T10:00:00.000000Z, clients\)/),
+      message: expect.stringMatching(
+        /acme: this snapshot \(2025-12-28T10:00:00.000000Z\) is older than the one run 43 applied \(2025-12-29T10:00:00.000000Z, clients\)/,
+      ),
     });
     expect(sqls().some((s) => /^(PUT|COPY|begin|insert|update)/.test(s))).toBe(false);
   });
 
   it('changes nothing, and writes no ledger row, when a later snapshot of a loaded interval equals history', async () => {
-    const { wh, sqls } = recordingWarehouse({ ledger: [{ ENTITY: 'clients', SNAPSHOT_AT: '2025-12-28T09:00:00.000000Z', RUN_ID: 41n, THIS_INTERVAL: 1n }], counts: [] });
+    const { wh, sqls } = recordingWarehouse({
+      ledger: [{ ENTITY: 'clients', SNAPSHOT_AT: '2025-12-28T09:00:00.000000Z', RUN_ID: 41n, THIS_INTERVAL: 1n }],
+      counts: [],
+    });
     const { result } = await applyClients(wh, 'run42_try4');
     expect(result).toMatchObject([{ entity: 'clients', status: 'unchanged', inserted: 0, updated: 0, deleted: 0 }]);
     expect(sqls().filter((s) => /^(insert into "ANALYTICS"|update "ANALYTICS")/.test(s) && !s.includes('"LOAD_LOCKS"'))).toEqual([]);
@@ -376,18 +468,24 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     return [{ FILE: `${folder}${name}`, STATUS: 'LOADED', ROWS_PARSED: n, ROWS_LOADED: n }];
   };
 
-  it("loads the rejected keys before BEGIN and leaves them out of the delete inference: a reject is unknown today, not deleted", async () => {
+  it('loads the rejected keys before BEGIN and leaves them out of the delete inference: a reject is unknown today, not deleted', async () => {
     const { wh, sqls, find } = recordingWarehouse({ copy: copyByFile(1n) });
     await applyWithRejectedKey(wh, 'run42_try1');
     const begin = find((s) => s === 'begin');
     const ddl = find((s) => s === 'create temporary table "REJ_CLIENTS_RUN42_TRY1" ("TENANT_ID" VARCHAR, "CLIENT_ID" VARCHAR)');
-    const copy = find((s) => s.startsWith('COPY INTO "REJ_CLIENTS_RUN42_TRY1" ("TENANT_ID", "CLIENT_ID") FROM @~/hubflow/run42_try1/clients-rejected/ FILES = (\'clients.rejected-keys.tsv.gz\') '));
+    const copy = find((s) =>
+      s.startsWith(
+        'COPY INTO "REJ_CLIENTS_RUN42_TRY1" ("TENANT_ID", "CLIENT_ID") FROM @~/hubflow/run42_try1/clients-rejected/ FILES = (\'clients.rejected-keys.tsv.gz\') ',
+      ),
+    );
     expect(ddl).toBeGreaterThan(-1);
     expect(copy).toBeGreaterThan(ddl);
     expect(begin).toBeGreaterThan(copy);
     const classify = sqls().find((s) => s.startsWith('insert into "CHG_CLIENTS_RUN42_TRY1"'))!;
     // A join, not a correlated EXISTS inside OR, which Snowflake cannot evaluate.
-    expect(classify).toContain('\nleft join (select distinct "TENANT_ID", "CLIENT_ID" from "REJ_CLIENTS_RUN42_TRY1") r on r."TENANT_ID" = c."TENANT_ID" and r."CLIENT_ID" = c."CLIENT_ID"\nwhere ');
+    expect(classify).toContain(
+      '\nleft join (select distinct "TENANT_ID", "CLIENT_ID" from "REJ_CLIENTS_RUN42_TRY1") r on r."TENANT_ID" = c."TENANT_ID" and r."CLIENT_ID" = c."CLIENT_ID"\nwhere ',
+    );
     expect(classify).toContain('or (s."CLIENT_ID" is null and not c.is_deleted and r."CLIENT_ID" is null)');
     expect(classify).not.toMatch(/exists/i);
     expect(sqls()).toContain('commit');
@@ -395,7 +493,10 @@ describe('applyScope on Snowflake (recorded connection)', () => {
 
   it('applies nothing when the warehouse loads fewer rejected keys than were staged', async () => {
     const { wh, sqls } = recordingWarehouse({ copy: copyByFile(0n) });
-    await expect(applyWithRejectedKey(wh, 'run42_try1')).rejects.toMatchObject({ name: 'RetryableError', message: expect.stringContaining('loaded 0 of 1 rejected keys') });
+    await expect(applyWithRejectedKey(wh, 'run42_try1')).rejects.toMatchObject({
+      name: 'RetryableError',
+      message: expect.stringContaining('loaded 0 of 1 rejected keys'),
+    });
     expect(sqls()).not.toContain('begin');
   });
 
@@ -436,9 +537,22 @@ describe('session.load', () => {
 
   it('raises on a file that did not load completely, and removes the upload', async () => {
     const { loading, sqls } = await loadWith({
-      copy: () => [{ FILE: 'hubflow/a1/clients/clients.tsv.gz', STATUS: 'PARTIALLY_LOADED', ROWS_PARSED: 3n, ROWS_LOADED: 2n, FIRST_ERROR: "Numeric value 'x' is not recognized", FIRST_ERROR_LINE: 2n, FIRST_ERROR_COLUMN_NAME: '"STG"["CLIENT_ID":2]' }],
+      copy: () => [
+        {
+          FILE: 'hubflow/a1/clients/clients.tsv.gz',
+          STATUS: 'PARTIALLY_LOADED',
+          ROWS_PARSED: 3n,
+          ROWS_LOADED: 2n,
+          FIRST_ERROR: "Numeric value 'x' is not recognized",
+          FIRST_ERROR_LINE: 2n,
+          FIRST_ERROR_COLUMN_NAME: '"STG"["CLIENT_ID":2]',
+        },
+      ],
     });
-    await expect(loading).rejects.toMatchObject({ name: 'PermanentError', message: expect.stringMatching(/as PARTIALLY_LOADED, 2 of 3 rows loaded: Numeric value 'x' is not recognized \(line 2/) });
+    await expect(loading).rejects.toMatchObject({
+      name: 'PermanentError',
+      message: expect.stringMatching(/as PARTIALLY_LOADED, 2 of 3 rows loaded: Numeric value 'x' is not recognized \(line 2/),
+    });
     expect(sqls().at(-1)).toBe('REMOVE @~/hubflow/a1/clients/');
   });
 
@@ -450,7 +564,12 @@ describe('session.load', () => {
 
   it('uses a named stage when configured', async () => {
     const log: Logged[] = [];
-    const wh = openSnowflakeWarehouse({ ...BASE, stage: 'loads.hubflow_stage', connect: () => new RecordingConnection(1, log, snowflakeAnswer({ copy: () => [{ FILE: 'clients.tsv.gz', STATUS: 'LOADED', ROWS_PARSED: 3n, ROWS_LOADED: 3n }] })) });
+    const wh = openSnowflakeWarehouse({
+      ...BASE,
+      stage: 'loads.hubflow_stage',
+      connect: () =>
+        new RecordingConnection(1, log, snowflakeAnswer({ copy: () => [{ FILE: 'clients.tsv.gz', STATUS: 'LOADED', ROWS_PARSED: 3n, ROWS_LOADED: 3n }] })),
+    });
     const extract = await stage(clients, 'acme', SNAPSHOT, CLIENT_ROWS);
     await expect(wh.session((s) => s.load('"STG"', ['tenant_id'], extract.entities[0]!.file!, 'a2/clients'))).resolves.toBe(3);
     expect(log.find((l) => l.sql.startsWith('PUT'))!.sql).toContain(' @loads.hubflow_stage/hubflow/a2/clients/ ');
@@ -474,7 +593,7 @@ describe('session lifecycle', () => {
 
   it('normalises result keys to lower case', async () => {
     const { wh } = recordingWarehouse({ totals: [{ N: 5n, S: '77' }] });
-    const rows = await wh.session((s) => s.query("select count(*) as n, cast(coalesce(sum(1), 0) as text) as s from t"));
+    const rows = await wh.session((s) => s.query('select count(*) as n, cast(coalesce(sum(1), 0) as text) as s from t'));
     expect(rows).toEqual([{ n: 5n, s: '77' }]);
   });
 });
@@ -510,7 +629,14 @@ describe.skipIf(!process.env.SNOWFLAKE_ACCOUNT)('applyScope on a real Snowflake 
   it('loads, versions and reads back a small global entity', async () => {
     const run = randomUUID().slice(0, 8);
     const first = await stage(countries, null, '2025-12-28T11:00:00.000000Z', rows('Plain'));
-    const [loaded] = await applyScope({ warehouse: wh, entities: { countries }, extract: first, runId: 1, interval: utcDayInterval('2025-12-28'), attempt: `${run}-1` });
+    const [loaded] = await applyScope({
+      warehouse: wh,
+      entities: { countries },
+      extract: first,
+      runId: 1,
+      interval: utcDayInterval('2025-12-28'),
+      attempt: `${run}-1`,
+    });
     expect(loaded).toMatchObject({ status: 'loaded', inserted: 3, currentCount: 3, currentSum: first.entities[0]!.sum });
 
     const current = await wh.session((s) =>
@@ -525,11 +651,25 @@ describe.skipIf(!process.env.SNOWFLAKE_ACCOUNT)('applyScope on a real Snowflake 
       { code: 'ZZ', name: 'Plain', currency_code: 'GBP', national_id_type: 'nino', at: '2025-12-27 09:00:00.500000 +00:00' },
     ]);
 
-    const again = await applyScope({ warehouse: wh, entities: { countries }, extract: first, runId: 1, interval: utcDayInterval('2025-12-28'), attempt: `${run}-2` });
+    const again = await applyScope({
+      warehouse: wh,
+      entities: { countries },
+      extract: first,
+      runId: 1,
+      interval: utcDayInterval('2025-12-28'),
+      attempt: `${run}-2`,
+    });
     expect(again[0]).toMatchObject({ status: 'already_loaded', currentCount: 3 });
 
     const second = await stage(countries, null, '2025-12-29T11:00:00.000000Z', rows('Renamed'));
-    const [next] = await applyScope({ warehouse: wh, entities: { countries }, extract: second, runId: 2, interval: utcDayInterval('2025-12-29'), attempt: `${run}-3` });
+    const [next] = await applyScope({
+      warehouse: wh,
+      entities: { countries },
+      extract: second,
+      runId: 2,
+      interval: utcDayInterval('2025-12-29'),
+      attempt: `${run}-3`,
+    });
     expect(next).toMatchObject({ status: 'loaded', inserted: 0, updated: 1, deleted: 0, currentCount: 3, currentSum: second.entities[0]!.sum });
     const [versions] = await wh.session((s) => s.query<{ n: unknown }>(`select count(*) as n from ${wh.table('countries_history')} where "CODE" = 'ZZ'`));
     expect(Number(versions!.n)).toBe(2);

@@ -21,12 +21,21 @@ export interface HistoryHarness {
   close(): Promise<void>;
 }
 
-export async function historyHarness(options: { tenants?: number; workers?: number; seed?: number; worker?: boolean; env?: Record<string, string> } = {}): Promise<HistoryHarness> {
+export async function historyHarness(
+  options: { tenants?: number; workers?: number; seed?: number; worker?: boolean; env?: Record<string, string> } = {},
+): Promise<HistoryHarness> {
   const staging = await mkdtemp(path.join(os.tmpdir(), 'hubflow-staging-'));
-  const tag = path.basename(staging).replace(/[^a-z0-9]/gi, '').toLowerCase().slice(-8);
+  const tag = path
+    .basename(staging)
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(-8);
   const hubSchema = `h_${tag}`;
   const whSchema = `w_${tag}`;
-  const rt = await testRuntime([nightly], { HUBFLOW_HUB_SCHEMA: hubSchema, HUBFLOW_WAREHOUSE_SCHEMA: whSchema, HUBFLOW_STAGING_DIR: staging, ...options.env }, [hubDb, warehouse]);
+  const rt = await testRuntime([nightly], { HUBFLOW_HUB_SCHEMA: hubSchema, HUBFLOW_WAREHOUSE_SCHEMA: whSchema, HUBFLOW_STAGING_DIR: staging, ...options.env }, [
+    hubDb,
+    warehouse,
+  ]);
   await seedHub(rt.connections.hub(), hubSchema, { tenants: options.tenants ?? 3, workers: options.workers ?? 300, seed: options.seed ?? 11 });
   const worker = options.worker === false ? undefined : startWorker(rt, { concurrency: 4 });
   return {
@@ -60,7 +69,11 @@ const columnsOf = (e: Entity) => [...identityFields(e), ...tracked(e)];
 export async function hubState(h: HistoryHarness, e: Entity, tenant?: string): Promise<string[]> {
   const cols = columnsOf(e).map((f) => `${sql.id(f.column).compile(h.rt.db).sql}::text`);
   const where = tenant !== undefined && e.tenantColumn ? sql` where ${sql.id(e.tenantColumn)} = ${tenant}` : sql``;
-  const { rows } = await sql<{ r: string }>`select concat_ws('|', ${sql.raw(cols.map((c) => `coalesce(${c}, '∅')`).join(', '))}) as r from ${sql.raw(`${h.hubSchema}.${e.table}`)}${where} order by 1`.execute(h.rt.db);
+  const { rows } = await sql<{
+    r: string;
+  }>`select concat_ws('|', ${sql.raw(cols.map((c) => `coalesce(${c}, '∅')`).join(', '))}) as r from ${sql.raw(`${h.hubSchema}.${e.table}`)}${where} order by 1`.execute(
+    h.rt.db,
+  );
   return rows.map((r) => r.r);
 }
 

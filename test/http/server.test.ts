@@ -104,9 +104,7 @@ describe('the HTTP server', () => {
       ],
     });
     expect(body.dags.find((d) => d.id === 'http-doomed')?.is_paused).toBe(true);
-    expect(body.errors).toEqual([
-      { file: 'dags/broken.ts', dagId: 'broken', field: 'schedule.cron', message: broken.message, problem: broken.problem },
-    ]);
+    expect(body.errors).toEqual([{ file: 'dags/broken.ts', dagId: 'broken', field: 'schedule.cron', message: broken.message, problem: broken.problem }]);
   });
 
   it('triggers a run, and shows it with its task instances and attempts once it has run', async () => {
@@ -125,7 +123,13 @@ describe('the HTTP server', () => {
     expect(detail.statusCode).toBe(200);
     const body = detail.json<{
       run: { id: number; state: string };
-      task_instances: { task_id: string; map_index: number; state: string; try_number: number; attempts: { try_number: number; outcome: string; worker: string }[] }[];
+      task_instances: {
+        task_id: string;
+        map_index: number;
+        state: string;
+        try_number: number;
+        attempts: { try_number: number; outcome: string; worker: string }[];
+      }[];
     }>();
     expect(body.run).toMatchObject({ id: run.id, state: 'success' });
     const names = body.task_instances.map((t) => (t.map_index >= 0 ? `${t.task_id}[${t.map_index}]` : t.task_id)).sort();
@@ -177,7 +181,13 @@ describe('the HTTP server', () => {
     expect(noBody.statusCode).toBe(201);
     await waitForRun(rt, noBody.json<{ id: number }>().id);
 
-    for (const payload of [{ logicalDate: 'yesterday' }, { logicalDate: '2024-05-01T00:00:00' }, { conf: 'x' }, { conf: [1] }, { logicalDate: '2024-05-01T00:00:00Z', extra: 1 }]) {
+    for (const payload of [
+      { logicalDate: 'yesterday' },
+      { logicalDate: '2024-05-01T00:00:00' },
+      { conf: 'x' },
+      { conf: [1] },
+      { logicalDate: '2024-05-01T00:00:00Z', extra: 1 },
+    ]) {
       const res = await app.inject({ method: 'POST', url: '/api/dags/http-etl/runs', payload });
       expect(res.statusCode, JSON.stringify(payload)).toBe(400);
       expect(res.json<{ issues: unknown[] }>().issues.length).toBeGreaterThan(0);
@@ -356,7 +366,11 @@ describe('cancelling runs through the API', () => {
     expect(detail.run).toMatchObject({ state: 'cancelled', cancel_reason: 'bad input file' });
     expect(detail.task_instances).toEqual([expect.objectContaining({ state: 'cancelled', attempts: [expect.objectContaining({ outcome: 'cancelled' })] })]);
     for (;;) {
-      const attempt = await rt.db.selectFrom('attempts').select('outcome').where('ti_id', 'in', rt.db.selectFrom('task_instances').select('id').where('run_id', '=', ids[1]!)).executeTakeFirst();
+      const attempt = await rt.db
+        .selectFrom('attempts')
+        .select('outcome')
+        .where('ti_id', 'in', rt.db.selectFrom('task_instances').select('id').where('run_id', '=', ids[1]!))
+        .executeTakeFirst();
       if (attempt) break; // the freed slot went to the next run, which is running its task
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -436,6 +450,7 @@ describe('with HUBFLOW_API_TOKEN set', () => {
 describe('isLoopbackHost', () => {
   it('accepts only addresses of this machine', () => {
     for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) expect(isLoopbackHost(host), host).toBe(true);
-    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.10', 'example.com', '128.0.0.1', 'localhost.example.com', '']) expect(isLoopbackHost(host), host).toBe(false);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.10', 'example.com', '128.0.0.1', 'localhost.example.com', ''])
+      expect(isLoopbackHost(host), host).toBe(false);
   });
 });

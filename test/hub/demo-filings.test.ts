@@ -67,8 +67,14 @@ describe('the demo filing cycle', () => {
     const { filings } = await listOutbox(h.outbox);
     for (const f of filings) {
       const text = await readFile(path.join(f.folder, REJECTS), 'utf8').catch(() => '');
-      const rules = text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { rule: string }).rule);
-      expect(rules.filter((r) => IDENTIFIER_RULE.test(r)), `${f.manifest.jurisdiction} ${f.manifest.tenant}`).toEqual([]);
+      const rules = text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { rule: string }).rule);
+      expect(
+        rules.filter((r) => IDENTIFIER_RULE.test(r)),
+        `${f.manifest.jurisdiction} ${f.manifest.tenant}`,
+      ).toEqual([]);
     }
   });
 });

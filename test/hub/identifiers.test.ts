@@ -144,7 +144,8 @@ describe('validators reject known-bad identifiers and accept known-good ones', (
   });
 
   it('bank accounts', () => {
-    for (const good of ['GB82WEST12345698765432', 'NL91ABNA0417164300', 'DE89370400440532013000', 'FR1420041010050500013M02606']) expect(validateIban(good)).toBeNull();
+    for (const good of ['GB82WEST12345698765432', 'NL91ABNA0417164300', 'DE89370400440532013000', 'FR1420041010050500013M02606'])
+      expect(validateIban(good)).toBeNull();
     expect(validateIban('GB82WEST12345698765433')).toMatch(/mod 97/);
     expect(iban('GB', 'WEST12345698765432')).toBe('GB82WEST12345698765432');
     expect(validateRoutingNumber('021000021')).toBeNull();

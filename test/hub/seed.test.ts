@@ -74,7 +74,9 @@ describe('seedHub', () => {
 
   it('gives every tenant-scoped row a tenant, and every table the updated_at it needs', async () => {
     for (const e of Object.values(HUB_ENTITIES).filter((x) => x.tenantScoped)) {
-      const [r] = await rows<{ missing: number; rows: number }>(`select count(*) filter (where tenant_id is null or tenant_id = '')::int as missing, count(*)::int as rows from ${a}.${e.table}`);
+      const [r] = await rows<{ missing: number; rows: number }>(
+        `select count(*) filter (where tenant_id is null or tenant_id = '')::int as missing, count(*)::int as rows from ${a}.${e.table}`,
+      );
       expect(r!.rows, e.name).toBeGreaterThan(0);
       expect(r!.missing, e.name).toBe(0);
     }
@@ -95,17 +97,33 @@ describe('seedHub', () => {
     expect(bad).toEqual([]);
     expect(new Set(workers.map((w) => w.national_id_type)).size).toBeGreaterThanOrEqual(3);
 
-    const orgs = await rows<{ country: string; registration_number: string; tax_id: string; payroll_ref: string | null; accounts_office_ref: string | null }>(`select * from ${a}.orgs`);
+    const orgs = await rows<{ country: string; registration_number: string; tax_id: string; payroll_ref: string | null; accounts_office_ref: string | null }>(
+      `select * from ${a}.orgs`,
+    );
     const checks: Record<string, [keyof (typeof orgs)[number], Validator][]> = {
-      GB: [['tax_id', validateUtr], ['payroll_ref', validatePayeReference], ['accounts_office_ref', validateAccountsOfficeReference]],
+      GB: [
+        ['tax_id', validateUtr],
+        ['payroll_ref', validatePayeReference],
+        ['accounts_office_ref', validateAccountsOfficeReference],
+      ],
       US: [['tax_id', validateEin]],
-      CA: [['tax_id', validateBn], ['payroll_ref', validateBn]],
-      FR: [['registration_number', validateSiren], ['payroll_ref', validateSiren]],
+      CA: [
+        ['tax_id', validateBn],
+        ['payroll_ref', validateBn],
+      ],
+      FR: [
+        ['registration_number', validateSiren],
+        ['payroll_ref', validateSiren],
+      ],
       NL: [['tax_id', validateRsin]],
-      ES: [['tax_id', validateCif], ['payroll_ref', validateCcc]],
+      ES: [
+        ['tax_id', validateCif],
+        ['payroll_ref', validateCcc],
+      ],
       DE: [],
     };
-    for (const org of orgs) for (const [field, validate] of checks[org.country]!) expect(validate(org[field] ?? ''), `${org.country} ${field} ${org[field]}`).toBeNull();
+    for (const org of orgs)
+      for (const [field, validate] of checks[org.country]!) expect(validate(org[field] ?? ''), `${org.country} ${field} ${org[field]}`).toBeNull();
     const ca = orgs.find((o) => o.country === 'CA');
     if (ca) expect(ca.payroll_ref).toBe(`${ca.tax_id}RP0001`);
   });
@@ -176,12 +194,19 @@ describe('the hub schema', () => {
     const workers = HUB_ENTITIES.workers!;
     const entities = parseEntities({
       ...HUB_ENTITIES,
-      workers: { ...workers, table: 'hr_person', tenantColumn: 'client_key', columns: { ...workers.columns, given_name: { type: 'text', class: 'pii', column: 'first_nm' } } },
+      workers: {
+        ...workers,
+        table: 'hr_person',
+        tenantColumn: 'client_key',
+        columns: { ...workers.columns, given_name: { type: 'text', class: 'pii', column: 'first_nm' } },
+      },
     });
     expect(hubDdl('mdm', entities)).toContain('first_nm text not null');
     await seedHub(db, s, { ...options, workers: 200, entities });
     const result = await mutateHub(db, s, { seed: 1, rate: 0.1, entities });
-    const [r] = await rows<{ n: number; named: number }>(`select count(*)::int as n, count(first_nm)::int as named from ${s}.hr_person where client_key is not null`);
+    const [r] = await rows<{ n: number; named: number }>(
+      `select count(*)::int as n, count(first_nm)::int as named from ${s}.hr_person where client_key is not null`,
+    );
     expect(r!.n).toBe(200 + result.hired - result.deleted);
     expect(r!.named).toBe(r!.n);
   });

@@ -76,7 +76,14 @@ function fixture() {
       givenName: 'Jürgen',
       familyName: 'Müller',
       nationalId: '712 345 602',
-      address: { line1: 'The Old Victorian Cotton Exchange Building, 88 Granville St', line2: null, city: 'Vancouver', region: 'BC', postcode: 'V6B 2W9', country: 'CA' },
+      address: {
+        line1: 'The Old Victorian Cotton Exchange Building, 88 Granville St',
+        line2: null,
+        city: 'Vancouver',
+        region: 'BC',
+        postcode: 'V6B 2W9',
+        country: 'CA',
+      },
       period: money(4_025_075),
     }),
     worker(4, { givenName: "D'Arcy", familyName: "O'Brien-Hughes", nationalId: '934567124', period: money(1_187_333) }),
@@ -196,13 +203,17 @@ describe('ca-t4 record rules', () => {
     expect(rulesOf({ ...base, address: { ...base.address, postcode: 'M5B-2H' } })).toEqual(['address.postcode postcode.format']);
     expect(rulesOf({ ...base, nationalIdType: 'NINO', nationalId: 'AB123456C' })).toEqual(['nationalIdType sin.type']);
     expect(rulesOf({ ...base, period: { ...base.period, incomeTax: -500 } })).toEqual(['period.incomeTax amount.negative']);
-    expect(rulesOf({ ...base, period: { ...base.period, employeeSocial: 5_000_000 } })).toEqual(['period (cpp_cntrb_amt) amount.range', 'period (empe_eip_amt) amount.range']);
+    expect(rulesOf({ ...base, period: { ...base.period, employeeSocial: 5_000_000 } })).toEqual([
+      'period (cpp_cntrb_amt) amount.range',
+      'period (empe_eip_amt) amount.range',
+    ]);
     expect(rulesOf({ ...base, familyName: '' })).toEqual(['familyName name.required']);
   });
 
   it('reports employer and transmitter problems by field', () => {
     const f = fixture();
-    const rulesOf = (employer: FilingEmployer, submitter: Submitter) => caT4.validateEmployer(employer, submitter).map((v) => `${v.record} ${v.field} ${v.rule}`);
+    const rulesOf = (employer: FilingEmployer, submitter: Submitter) =>
+      caT4.validateEmployer(employer, submitter).map((v) => `${v.record} ${v.field} ${v.rule}`);
     expect(rulesOf({ ...f.employer, payrollRef: '123456782RT0001' }, f.submitter)).toEqual(['O000042 payrollRef bn.program']);
     expect(rulesOf({ ...f.employer, payrollRef: '872165436RP0001' }, f.submitter)).toEqual(['O000042 payrollRef bn.root-mismatch']);
     expect(rulesOf({ ...f.employer, taxId: '123456789', payrollRef: '123456789RP0001' }, f.submitter)).toEqual([
@@ -245,7 +256,10 @@ interface ParsedSummary {
   readonly T4_TAMT: Readonly<Record<string, string>>;
 }
 interface Parsed {
-  readonly Submission: { readonly T619: Readonly<Record<string, unknown>>; readonly Return: { readonly T4: { readonly T4Slip: ParsedSlip[]; readonly T4Summary: ParsedSummary } } };
+  readonly Submission: {
+    readonly T619: Readonly<Record<string, unknown>>;
+    readonly Return: { readonly T4: { readonly T4Slip: ParsedSlip[]; readonly T4Summary: ParsedSummary } };
+  };
 }
 
 describe('ca-t4 render', () => {
@@ -297,7 +311,14 @@ describe('ca-t4 render', () => {
   it('writes names and addresses in CRA characters and lengths', () => {
     const [, quebec, vancouver, apostrophes, irish] = parsed.Return.T4.T4Slip;
     expect(quebec!.EMPE_NM).toEqual({ snm: 'Côté', gvn_nm: 'Zoë' });
-    expect(quebec!.EMPE_ADDR).toEqual({ addr_l1_txt: '1455 boul. René-Lévesque', addr_l2_txt: 'app. 12', cty_nm: 'Montréal', prov_cd: 'QC', cntry_cd: 'CAN', pstl_cd: 'H3B1X9' });
+    expect(quebec!.EMPE_ADDR).toEqual({
+      addr_l1_txt: '1455 boul. René-Lévesque',
+      addr_l2_txt: 'app. 12',
+      cty_nm: 'Montréal',
+      prov_cd: 'QC',
+      cntry_cd: 'CAN',
+      pstl_cd: 'H3B1X9',
+    });
     expect(vancouver!.EMPE_NM).toEqual({ snm: 'Muller', gvn_nm: 'Jurgen' });
     expect(vancouver!.EMPE_ADDR!.addr_l1_txt).toBe('The Old Victorian Cotton Excha');
     expect(apostrophes!.EMPE_NM).toEqual({ snm: "O'Brien-Hughes", gvn_nm: "D'Arcy" });
@@ -393,9 +414,15 @@ describe('ca-t4 validateFile on hand-broken files', () => {
     };
     const cases: Record<string, string> = {
       sin: replaceOnce('<sin>275643211</sin>', '<sin>275643212</sin>'),
-      total: good.replace(/<tot_empt_incamt>(\d+)\.(\d\d)</, (_, d: string, c: string) => `<tot_empt_incamt>${d}.${String((Number(c) + 1) % 100).padStart(2, '0')}<`),
+      total: good.replace(
+        /<tot_empt_incamt>(\d+)\.(\d\d)</,
+        (_, d: string, c: string) => `<tot_empt_incamt>${d}.${String((Number(c) + 1) % 100).padStart(2, '0')}<`,
+      ),
       count: replaceOnce('<slp_cnt>5</slp_cnt>', '<slp_cnt>4</slp_cnt>'),
-      program: replaceOnce('<bn>123456782RP0001</bn><cpp_qpp_xmpt_cd>0</cpp_qpp_xmpt_cd><ei_xmpt_cd>0</ei_xmpt_cd><rpt_tcd>O</rpt_tcd><empt_prov_cd>BC', '<bn>123456782RT0001</bn><cpp_qpp_xmpt_cd>0</cpp_qpp_xmpt_cd><ei_xmpt_cd>0</ei_xmpt_cd><rpt_tcd>O</rpt_tcd><empt_prov_cd>BC'),
+      program: replaceOnce(
+        '<bn>123456782RP0001</bn><cpp_qpp_xmpt_cd>0</cpp_qpp_xmpt_cd><ei_xmpt_cd>0</ei_xmpt_cd><rpt_tcd>O</rpt_tcd><empt_prov_cd>BC',
+        '<bn>123456782RT0001</bn><cpp_qpp_xmpt_cd>0</cpp_qpp_xmpt_cd><ei_xmpt_cd>0</ei_xmpt_cd><rpt_tcd>O</rpt_tcd><empt_prov_cd>BC',
+      ),
       noSin: replaceOnce('<sin>712345602</sin>', ''),
       empty: replaceOnce('<addr_l2_txt>app. 12</addr_l2_txt>', '<addr_l2_txt></addr_l2_txt>'),
       quebecCpp: replaceOnce('<qpp_cntrb_amt>', '<cpp_cntrb_amt>').replace('</qpp_cntrb_amt>', '</cpp_cntrb_amt>'),
@@ -414,28 +441,55 @@ describe('ca-t4 validateFile on hand-broken files', () => {
   const found = (name: string) => results.get(name)!.violations;
 
   it('names the slip and field of a SIN failing the check digit, masked', () => {
-    expect(found('sin')).toEqual([{ record: 'slip 2 (line 7, employee W000002, SIN ******212)', field: 'sin', rule: 'sin.luhn', message: 'SIN ******212 fails the Luhn (mod 10) check digit' }]);
+    expect(found('sin')).toEqual([
+      {
+        record: 'slip 2 (line 7, employee W000002, SIN ******212)',
+        field: 'sin',
+        rule: 'sin.luhn',
+        message: 'SIN ******212 fails the Luhn (mod 10) check digit',
+      },
+    ]);
   });
 
   it('reports summary totals and counts that disagree with the slips', () => {
-    expect(found('total')).toEqual([{ record: 'T4Summary (line 11)', field: 'T4_TAMT/tot_empt_incamt', rule: 't4.totals', message: expect.stringMatching(/^tot_empt_incamt states \d+\.\d\d, the slips' empt_incamt add up to \d+\.\d\d$/) }]);
-    expect(found('count')).toEqual([{ record: 'T4Summary (line 11)', field: 'slp_cnt', rule: 't4.slp_cnt', message: 'slp_cnt states 4 slips, the return holds 5' }]);
+    expect(found('total')).toEqual([
+      {
+        record: 'T4Summary (line 11)',
+        field: 'T4_TAMT/tot_empt_incamt',
+        rule: 't4.totals',
+        message: expect.stringMatching(/^tot_empt_incamt states \d+\.\d\d, the slips' empt_incamt add up to \d+\.\d\d$/),
+      },
+    ]);
+    expect(found('count')).toEqual([
+      { record: 'T4Summary (line 11)', field: 'slp_cnt', rule: 't4.slp_cnt', message: 'slp_cnt states 4 slips, the return holds 5' },
+    ]);
   });
 
   it('reports schema errors against the slip, and the rules the schema cannot check', () => {
     expect(found('program').map((v) => `${v.record.split(' (')[0]} ${v.field} ${v.rule}`)).toEqual(
       expect.arrayContaining(['slip 3 bn xsd', 'slip 3 bn bn.program', 'slip 3 bn bn.summary-mismatch']),
     );
-    expect(found('noSin')).toEqual([{ record: 'slip 3 (line 8, employee W000003)', field: 'T4Slip', rule: 'xsd', message: expect.stringContaining('Missing child element(s)') }]);
+    expect(found('noSin')).toEqual([
+      { record: 'slip 3 (line 8, employee W000003)', field: 'T4Slip', rule: 'xsd', message: expect.stringContaining('Missing child element(s)') },
+    ]);
     expect(found('empty').map((v) => `${v.field} ${v.rule}`)).toEqual(['addr_l2_txt xsd', 'addr_l2_txt cra.empty-tag']);
     // Moving Quebec's QPP into box 16 breaks the slip's rule and the summary's CPP total.
     expect(found('quebecCpp')).toEqual([
       { record: expect.stringMatching(/^slip 2 /), field: 'T4_AMT/cpp_cntrb_amt', rule: 't4.cpp-qpp', message: expect.stringContaining('box 17') },
-      { record: 'T4Summary (line 11)', field: 'T4_TAMT/tot_empe_cpp_amt', rule: 't4.totals', message: expect.stringContaining("the slips' cpp_cntrb_amt add up to") },
+      {
+        record: 'T4Summary (line 11)',
+        field: 'T4_TAMT/tot_empe_cpp_amt',
+        rule: 't4.totals',
+        message: expect.stringContaining("the slips' cpp_cntrb_amt add up to"),
+      },
     ]);
     // The schema accepts lower-case provinces; CRA's specification does not.
-    expect(found('lowerProvince')).toEqual([{ record: expect.stringMatching(/^slip 3 /), field: 'empt_prov_cd', rule: 'province.code', message: expect.stringContaining("'bc'") }]);
-    expect(found('malformed')).toEqual([{ record: expect.stringMatching(/^line \d+$/), field: '(document)', rule: 'xml.well-formed', message: expect.stringContaining('T4Summary') }]);
+    expect(found('lowerProvince')).toEqual([
+      { record: expect.stringMatching(/^slip 3 /), field: 'empt_prov_cd', rule: 'province.code', message: expect.stringContaining("'bc'") },
+    ]);
+    expect(found('malformed')).toEqual([
+      { record: expect.stringMatching(/^line \d+$/), field: '(document)', rule: 'xml.well-formed', message: expect.stringContaining('T4Summary') },
+    ]);
   });
 
   it('reads the encodings CRA accepts besides UTF-8', async () => {

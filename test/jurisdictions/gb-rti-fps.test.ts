@@ -26,12 +26,18 @@ function employer(): FilingEmployer {
     taxId: '2234567890',
     payrollRef: '120/AB45678',
     accountsOfficeRef: '120PS00045678',
-    address: { line1: '1 King\'s Road', line2: null, city: 'London', region: null, postcode: 'SW1A 1AA', country: 'GB' },
+    address: { line1: "1 King's Road", line2: null, city: 'London', region: null, postcode: 'SW1A 1AA', country: 'GB' },
   };
 }
 
 function submitter(name = 'Acme Analytics UK Ltd'): Submitter {
-  return { name, authorityId: null, taxId: null, address: employer().address, contact: { name: 'Payroll Team', phone: '020 7946 0000', email: 'payroll@acme.example' } };
+  return {
+    name,
+    authorityId: null,
+    taxId: null,
+    address: employer().address,
+    contact: { name: 'Payroll Team', phone: '020 7946 0000', email: 'payroll@acme.example' },
+  };
 }
 
 function period(id: string): FilingPeriod {
@@ -144,7 +150,7 @@ describe('gb-rti-fps calendar', () => {
     expect([year[0]!.start, year[0]!.end, year[11]!.start, year[11]!.end]).toEqual(['2026-04-06', '2026-05-05', '2027-03-06', '2027-04-05']);
   });
 
-  it('puts every calendar month\'s payday in exactly one period', () => {
+  it("puts every calendar month's payday in exactly one period", () => {
     const periods = fps.periods(new Date('2025-01-01T00:00:00Z'), new Date('2028-01-01T00:00:00Z'));
     for (let m = 0; m < 24; m++) {
       const y = 2025 + Math.floor(m / 12);
@@ -196,7 +202,8 @@ describe('gb-rti-fps identifiers', () => {
   });
 
   it('judges every prefix as the FPS schema does, and rejects the administrative ones it lets through', () => {
-    const schema = /^([ACEHJLMOPRSWXY][A-CEGHJ-NPR-TW-Z]|B[A-CEHJ-NPR-TW-Z]|G[ACEGHJ-NPR-TW-Z]|[KT][A-CEGHJ-MPR-TW-Z]|N[A-CEGHJL-NPR-SW-Z]|Z[A-CEGHJ-NPR-TW-Y])[0-9]{6}[A-D ]$/;
+    const schema =
+      /^([ACEHJLMOPRSWXY][A-CEGHJ-NPR-TW-Z]|B[A-CEHJ-NPR-TW-Z]|G[ACEGHJ-NPR-TW-Z]|[KT][A-CEGHJ-MPR-TW-Z]|N[A-CEGHJL-NPR-SW-Z]|Z[A-CEGHJ-NPR-TW-Y])[0-9]{6}[A-D ]$/;
     const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
     const passedBySchemaOnly: string[] = [];
     for (const a of letters) {
@@ -251,7 +258,10 @@ describe('gb-rti-fps validation', () => {
       ['O000012', 'accountsOfficeRef', 'aoref.format'],
       ['O000012', 'taxId', 'UTR.0'],
     ]);
-    expect(fps.validateEmployer({ ...employer(), payrollRef: null, accountsOfficeRef: null }, submitter()).map((v) => v.rule)).toEqual(['payeref.missing', 'aoref.missing']);
+    expect(fps.validateEmployer({ ...employer(), payrollRef: null, accountsOfficeRef: null }, submitter()).map((v) => v.rule)).toEqual([
+      'payeref.missing',
+      'aoref.missing',
+    ]);
   });
 
   it('names the worker, field and rule of a planted bad record, masking the NINO', () => {
@@ -274,7 +284,12 @@ describe('gb-rti-fps validation', () => {
     expect(rules({ gender: null })).toEqual(['gender gender.missing']);
     expect(rules({ niCategory: 'B' })).toEqual(['niCategory NILETTER.0', 'niCategory NILETTER.3']); // employee 2 is M, born 1972
     expect(rules({ niCategory: 'F' })).toEqual(['niCategory NILETTER.2']);
-    expect(rules({ niCategory: 'X' })).toEqual(['period.employerSocial TOTALEMPLOYERNICONTRIBUTIONS.1', 'yearToDate.employerSocial TOTALEMPLOYERNICONTRIBUTIONSYEARTODATE.1', 'period.employeeSocial EMPLOYEESCONTRIBUTIONSONALLEARNINGS.1', 'yearToDate.employeeSocial EMPLOYEESCONTRIBUTIONSONALLEARNINGSYEARTODATE.1']);
+    expect(rules({ niCategory: 'X' })).toEqual([
+      'period.employerSocial TOTALEMPLOYERNICONTRIBUTIONS.1',
+      'yearToDate.employerSocial TOTALEMPLOYERNICONTRIBUTIONSYEARTODATE.1',
+      'period.employeeSocial EMPLOYEESCONTRIBUTIONSONALLEARNINGS.1',
+      'yearToDate.employeeSocial EMPLOYEESCONTRIBUTIONSONALLEARNINGSYEARTODATE.1',
+    ]);
     expect(rules({ taxCode: '1257Q' })).toEqual(['taxCode taxcode.format']);
     expect(rules({ payFrequency: 'weekly' })).toEqual(['payFrequency payfrequency.unsupported']);
     expect(rules({ payDate: '2025-12-19' })).toEqual(['payDate paydate.period']);
@@ -282,7 +297,9 @@ describe('gb-rti-fps validation', () => {
     expect(rules({ birthDate: '1890-01-01' })).toEqual(['birthDate DATEOFBIRTH.0']);
     expect(rules({ birthDate: '2026-01-01' })).toEqual(['birthDate BirthDateType.1']);
     expect(rules({ yearToDate: { ...employee(2).yearToDate, gross: -100 } })).toContain('yearToDate.gross money.range');
-    expect(rules({ address: { ...home, line1: 'Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch Business Centre' } })).toEqual(['address address.length']);
+    expect(rules({ address: { ...home, line1: 'Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch Business Centre' } })).toEqual([
+      'address address.length',
+    ]);
     // A country the hub holds that is no ISO code is the worker's reject, never a crash of the whole file.
     for (const country of ['G1', 'ÉÉ', 'ZZ', 'GBR']) expect(rules({ address: { ...home, country } })).toContain('address.country country.code');
     expect(rules({ address: { ...home, country: 'FR', line2: 'Paris' } })).not.toContain('address.country country.code');
@@ -295,7 +312,7 @@ describe('gb-rti-fps rendering', () => {
   team.push(employee(12, { terminationDate: '2025-10-31', taxCode: 'C1257L M1' }));
   team.push(employee(13, { address: { line1: '25 rue des Écoles', line2: null, city: 'Paris', region: null, postcode: '75005', country: 'FR' } }));
 
-  it('writes a GovTalk message that HMRC\'s 2025-26 FPS and envelope schemas accept', async () => {
+  it("writes a GovTalk message that HMRC's 2025-26 FPS and envelope schemas accept", async () => {
     const { xml } = await render(period('2025-26-M08'), team);
     expect(await fpsSchemaErrors(xml, '2025-26/FullPaymentSubmission-2026-v1-0.xsd')).toEqual([]);
     expect(await envelopeErrors(xml, '2025-26/envelope-v2-0-HMRC.xsd')).toEqual([]);
@@ -303,7 +320,7 @@ describe('gb-rti-fps rendering', () => {
     expect(xml).toContain('<IRenvelope xmlns="http://www.govtalk.gov.uk/taxation/PAYE/RTI/FullPaymentSubmission/25-26/1">');
     expect(xml).toContain('<RelatedTaxYear>25-26</RelatedTaxYear>');
     expect(xml).toContain('<Key Type="TaxOfficeNumber">120</Key>\n<Key Type="TaxOfficeReference">AB45678</Key>');
-    expect(xml).toContain('<Fore>Siobhan</Fore>\n<Sur>O\'Brien</Sur>');
+    expect(xml).toContain("<Fore>Siobhan</Fore>\n<Sur>O'Brien</Sur>");
     expect(xml).toContain('<Sur>O Suilleabhain</Sur>');
     expect(xml).toContain('<UKPostcode>M1 4BT</UKPostcode>');
     expect(xml).toContain('<Line>25 rue des Ecoles</Line>\n<Line>Paris 75005</Line>\n<ForeignCountry>France</ForeignCountry>');
@@ -314,7 +331,7 @@ describe('gb-rti-fps rendering', () => {
     expect(xml).not.toContain('SenderDetails');
   });
 
-  it('switches namespace, schema and year for 2026-27 and marks the year\'s last FPS final', async () => {
+  it("switches namespace, schema and year for 2026-27 and marks the year's last FPS final", async () => {
     const march = team.map((e) => ({ ...e, payDate: '2027-03-31', terminationDate: null }));
     const { xml } = await render(period('2026-27-M12'), march, { test: true });
     expect(await fpsSchemaErrors(xml, '2026-27/FullPaymentSubmission-2027-v1-0.xsd')).toEqual([]);
@@ -355,7 +372,13 @@ describe('gb-rti-fps rendering', () => {
         done();
       },
     });
-    const input: RenderInput = { employer: employer(), submitter: submitter(), period: period('2025-26-M08'), generatedAt: new Date('2025-11-25T09:30:00Z'), test: false };
+    const input: RenderInput = {
+      employer: employer(),
+      submitter: submitter(),
+      period: period('2025-26-M08'),
+      generatedAt: new Date('2025-11-25T09:30:00Z'),
+      test: false,
+    };
     // Enough records before it that earlier chunks have been written out.
     const before = Array.from({ length: 400 }, (_, n) => employee(n));
     await expect(fps.render(input, stream([...before, intruder, employee(2)]), out)).rejects.toBeInstanceOf(TenantViolationError);
@@ -397,7 +420,10 @@ describe('gb-rti-fps file validation', () => {
     const broken = [
       employees[0]!
         .replace('<Class>HMRC-PAYE-RTI-FPS</Class>', '<Class>HMRC-PAYE-RTI-EPS</Class>')
-        .replace('<Key Type="TaxOfficeReference">AB45678</Key>\n</Keys>\n<TargetDetails>', '<Key Type="TaxOfficeReference">AB99999</Key>\n</Keys>\n<TargetDetails>')
+        .replace(
+          '<Key Type="TaxOfficeReference">AB45678</Key>\n</Keys>\n<TargetDetails>',
+          '<Key Type="TaxOfficeReference">AB99999</Key>\n</Keys>\n<TargetDetails>',
+        )
         .replace('<Qualifier>request</Qualifier>', '<Qualifier>bogus</Qualifier>')
         // The schema takes any letter there; HMRC's check letter for these digits is S.
         .replace('<AORef>120PS00045678</AORef>', '<AORef>120PA00045678</AORef>'),
@@ -444,7 +470,9 @@ describe('gb-rti-fps file validation', () => {
     const { xml } = await render(period('2025-26-M08'), team.slice(0, 2));
     const ns = 'http://www.govtalk.gov.uk/taxation/PAYE/RTI/FullPaymentSubmission/25-26/1';
     const [before, body] = [xml.slice(0, xml.indexOf('<IRenvelope')), xml.slice(xml.indexOf('<IRenvelope'))];
-    const prefixed = before.replace('<GovTalkMessage ', `<GovTalkMessage xmlns:fps="${ns}" `) + body.replace(` xmlns="${ns}"`, '').replace(/<(\/?)(?=[A-Z])(?!Body|GovTalkMessage)/g, '<$1fps:');
+    const prefixed =
+      before.replace('<GovTalkMessage ', `<GovTalkMessage xmlns:fps="${ns}" `) +
+      body.replace(` xmlns="${ns}"`, '').replace(/<(\/?)(?=[A-Z])(?!Body|GovTalkMessage)/g, '<$1fps:');
     const clean = await fps.validateFile(await file('prefixed.xml', prefixed));
     expect(clean.violations).toEqual([]);
     expect(clean.totals.records).toBe(2);
@@ -456,8 +484,11 @@ describe('gb-rti-fps file validation', () => {
     expect(result.totals).toEqual({ records: 0, money: { taxablePay: 0, taxDeductedOrRefunded: 0, employeeNics: 0, employerNics: 0 } });
   });
 
-  it('reads a file in pieces that put back together give the file, with each employee\'s line', async () => {
-    const { xml } = await render(period('2025-26-M08'), Array.from({ length: 7 }, (_, n) => employee(n)));
+  it("reads a file in pieces that put back together give the file, with each employee's line", async () => {
+    const { xml } = await render(
+      period('2025-26-M08'),
+      Array.from({ length: 7 }, (_, n) => employee(n)),
+    );
     const text = xml.replace('</Employee>\n<Employee>', '</Employee>\n<!-- a comment between records -->\n<Employee>');
     const events: ScanEvent[] = [];
     for await (const ev of scanFps(await file('pieces.xml', text), { batchRecords: 3, batchChars: 1 << 20, readBytes: 97 })) events.push(ev);
@@ -475,13 +506,17 @@ describe('gb-rti-fps file validation', () => {
   });
 
   it('checks a file of several batches and places a fault in a later batch at its line', async () => {
-    const many = Array.from({ length: 6_000 }, (_, n) => employee(n, { nationalId: `AB${String(n).padStart(6, '0')}C`, contractId: `K${String(n).padStart(6, '0')}` }));
+    const many = Array.from({ length: 6_000 }, (_, n) =>
+      employee(n, { nationalId: `AB${String(n).padStart(6, '0')}C`, contractId: `K${String(n).padStart(6, '0')}` }),
+    );
     const { xml, totals } = await render(period('2025-26-M08'), many);
     const broken = xml.replace('<NINO>AB005500C</NINO>', '<NINO>AB005500</NINO>');
     const result = await fps.validateFile(await file('many.xml', broken));
     expect(result.totals).toEqual(totals);
     // libxml2 reports the length and the pattern facet: two messages, one record and field.
-    expect(new Set(result.violations.map((v) => `${v.record.replace(/, line \d+/, '')} ${v.field} ${v.rule}`))).toEqual(new Set(['employee 5501 (PayId K005500) NINO xsd']));
+    expect(new Set(result.violations.map((v) => `${v.record.replace(/, line \d+/, '')} ${v.field} ${v.rule}`))).toEqual(
+      new Set(['employee 5501 (PayId K005500) NINO xsd']),
+    );
     expect(result.violations.map((v) => v.message).join(' ')).toContain("'*****500'");
     const line = Number(/line (\d+)/.exec(result.violations[0]!.record)![1]);
     expect(broken.split('\n').slice(line - 1, line + 2)).toEqual(['<Employee>', '<EmployeeDetails>', '<NINO>AB005500</NINO>']);

@@ -75,11 +75,19 @@ function employee(n: number, over: Partial<FilingEmployee> = {}): FilingEmployee
 
 function fixture(): FilingEmployee[] {
   return [
-    employee(1, { givenName: 'José', familyName: 'García', address: { line1: '1600 Washington Blvd', line2: 'Apt 12C', city: 'Chicago', region: 'IL', postcode: '60612-3456', country: 'US' } }),
+    employee(1, {
+      givenName: 'José',
+      familyName: 'García',
+      address: { line1: '1600 Washington Blvd', line2: 'Apt 12C', city: 'Chicago', region: 'IL', postcode: '60612-3456', country: 'US' },
+    }),
     employee(2, { givenName: 'Siobhán', familyName: 'Ó Súilleabháin' }),
     // Above the 2025 social security wage base ($176,100) and the $200,000 additional Medicare threshold.
     employee(3, { givenName: 'Łukasz', familyName: 'Grzegorzewski', period: year(25_000_000, 6_100_000), yearToDate: year(25_000_000, 6_100_000) }),
-    employee(4, { givenName: 'Jürgen', familyName: 'Straßburger', address: { line1: '9800 Martin Luther King Jr Blvd', line2: null, city: 'San Francisco', region: 'CA', postcode: '94103', country: 'US' } }),
+    employee(4, {
+      givenName: 'Jürgen',
+      familyName: 'Straßburger',
+      address: { line1: '9800 Martin Luther King Jr Blvd', line2: null, city: 'San Francisco', region: 'CA', postcode: '94103', country: 'US' },
+    }),
     employee(5, { givenName: 'Mary-Kate', familyName: "O'Brien", period: year(123_456, 0), yearToDate: year(123_456, 0) }),
   ];
 }
@@ -277,7 +285,9 @@ describe('us-efw2 file structure (Pub. 42-007 record layouts)', () => {
     const foreign = employee(9, { tenantId: 'globex', orgId: 'O000000077', givenName: 'Intruder', familyName: 'Record', nationalId: '777-77-7077' });
     const list = [...fixture().slice(0, 2), foreign, ...fixture().slice(2)];
     const { out, text } = sink();
-    await expect(usEfw2.render({ employer, submitter, period, generatedAt: new Date(0), test: false }, iterate(list), out)).rejects.toBeInstanceOf(TenantViolationError);
+    await expect(usEfw2.render({ employer, submitter, period, generatedAt: new Date(0), test: false }, iterate(list), out)).rejects.toBeInstanceOf(
+      TenantViolationError,
+    );
     expect(text()).not.toContain('INTRUDER');
     expect(text()).not.toContain('777777077');
   });
@@ -292,7 +302,9 @@ describe('us-efw2 file structure (Pub. 42-007 record layouts)', () => {
   it('refuses to render a tax year whose layout it does not know', async () => {
     const p2026 = usEfw2.periods(new Date('2026-06-01T00:00:00Z'), new Date('2027-06-01T00:00:00Z'))[0]!;
     const { out } = sink();
-    await expect(usEfw2.render({ employer, submitter, period: p2026, generatedAt: new Date(0), test: false }, iterate(fixture()), out)).rejects.toThrow(/tax year 2026/);
+    await expect(usEfw2.render({ employer, submitter, period: p2026, generatedAt: new Date(0), test: false }, iterate(fixture()), out)).rejects.toThrow(
+      /tax year 2026/,
+    );
   });
 });
 
@@ -344,7 +356,9 @@ describe('us-efw2 identifier rules', () => {
     expect(rulesOf(usEfw2.validateEmployer(employer, { ...submitter, authorityId: null }))).toEqual(['submitter|authorityId|bso.userId']);
     expect(rulesOf(usEfw2.validateEmployer(employer, { ...submitter, authorityId: 'NWPAY01' }))).toEqual(['submitter|authorityId|bso.userId']);
     expect(rulesOf(usEfw2.validateEmployer(employer, { ...submitter, taxId: '89-1234567' }))).toEqual(['submitter|taxId|ein.prefix']);
-    expect(rulesOf(usEfw2.validateEmployer(employer, { ...submitter, contact: { ...submitter.contact, email: 'payroll' } }))).toEqual(['submitter|contact.email|contact.email']);
+    expect(rulesOf(usEfw2.validateEmployer(employer, { ...submitter, contact: { ...submitter.contact, email: 'payroll' } }))).toEqual([
+      'submitter|contact.email|contact.email',
+    ]);
   });
 });
 
@@ -364,9 +378,13 @@ describe('us-efw2 record rules', () => {
     const base = employee(1).address;
     expect(rulesOf(usEfw2.validate(employee(1, { address: { ...base, region: 'XX' } }), period))).toEqual(['W000001001|address.region|address.state']);
     expect(rulesOf(usEfw2.validate(employee(1, { address: { ...base, postcode: '7870' } }), period))).toEqual(['W000001001|address.postcode|address.zip']);
-    expect(rulesOf(usEfw2.validate(employee(1, { address: { ...base, region: null, postcode: '00000' } }), period))).toEqual(['W000001001|address.region|address.state']);
+    expect(rulesOf(usEfw2.validate(employee(1, { address: { ...base, region: null, postcode: '00000' } }), period))).toEqual([
+      'W000001001|address.region|address.state',
+    ]);
     expect(rulesOf(usEfw2.validate(employee(1, { address: { ...base, line1: '  ' } }), period))).toEqual(['W000001001|address.line1|efw2.required']);
-    expect(rulesOf(usEfw2.validate(employee(1, { address: { ...base, country: 'JP', region: null, postcode: '100-0001' } }), period))).toEqual(['W000001001|address.country|address.country']);
+    expect(rulesOf(usEfw2.validate(employee(1, { address: { ...base, country: 'JP', region: null, postcode: '100-0001' } }), period))).toEqual([
+      'W000001001|address.country|address.country',
+    ]);
   });
 
   it('rejects amounts EFW2 cannot carry and years without a layout', () => {
@@ -413,7 +431,9 @@ describe('us-efw2 validateFile', () => {
   });
 
   it('reports RT totals and RF counts that disagree with the RW records', async () => {
-    const { violations } = await broken('totals.txt', (r) => r.map((x) => (x.startsWith('RT') ? put(x, 10, '000000000000001') : x.startsWith('RF') ? put(x, 8, '000000006') : x)));
+    const { violations } = await broken('totals.txt', (r) =>
+      r.map((x) => (x.startsWith('RT') ? put(x, 10, '000000000000001') : x.startsWith('RF') ? put(x, 8, '000000006') : x)),
+    );
     expect(rulesOf(violations)).toEqual(['record 8 (RT)|wages|efw2.totals', 'record 9 (RF)|numberOfRw|efw2.totals']);
     expect(violations[0]!.message).toMatch(/states 0\.01; the 5 RW records since the RE sum to 402609\.56/);
     expect(violations[1]!.message).toContain('states 6 RW records; the file has 5');
@@ -427,7 +447,7 @@ describe('us-efw2 validateFile', () => {
   it('reports identifier, case, blank-field and code violations by record and field', async () => {
     const { violations } = await broken('fields.txt', (r) =>
       r.map((x, i) => {
-        if (i === 1) return put(x, 8, '07');  // RE EIN prefix 07
+        if (i === 1) return put(x, 8, '07'); // RE EIN prefix 07
         if (i === 2) return put(put(x, 3, '666'), 12, 'Jose'); // RW SSN area 666, lower case
         if (i === 3) return put(x, 265, '00000000000'); // RW blank field filled with zeros
         if (i === 4) return put(x, 486, '2'); // statutory employee indicator
@@ -450,9 +470,17 @@ describe('us-efw2 validateFile', () => {
     const swapped = await broken('order.txt', (r) => [r[0]!, r[2]!, r[1]!, ...r.slice(3)]);
     expect(rulesOf(swapped.violations)).toContain('record 2 (RW)|recordIdentifier|efw2.order');
     const unknown = await broken('unknown.txt', (r) => r.map((x, i) => (i === 4 ? `RX${x.slice(2)}` : x)));
-    expect(rulesOf(unknown.violations)).toEqual(['record 5|recordIdentifier|efw2.recordType', 'record 8 (RT)|numberOfRw|efw2.totals', 'record 8 (RT)|wages|efw2.totals',
-      'record 8 (RT)|federalIncomeTax|efw2.totals', 'record 8 (RT)|socialSecurityWages|efw2.totals', 'record 8 (RT)|socialSecurityTax|efw2.totals',
-      'record 8 (RT)|medicareWages|efw2.totals', 'record 8 (RT)|medicareTax|efw2.totals', 'record 9 (RF)|numberOfRw|efw2.totals']);
+    expect(rulesOf(unknown.violations)).toEqual([
+      'record 5|recordIdentifier|efw2.recordType',
+      'record 8 (RT)|numberOfRw|efw2.totals',
+      'record 8 (RT)|wages|efw2.totals',
+      'record 8 (RT)|federalIncomeTax|efw2.totals',
+      'record 8 (RT)|socialSecurityWages|efw2.totals',
+      'record 8 (RT)|socialSecurityTax|efw2.totals',
+      'record 8 (RT)|medicareWages|efw2.totals',
+      'record 8 (RT)|medicareTax|efw2.totals',
+      'record 9 (RF)|numberOfRw|efw2.totals',
+    ]);
     const noRf = await broken('no-rf.txt', (r) => r.slice(0, -1));
     expect(rulesOf(noRf.violations)).toEqual(['file|recordIdentifier|efw2.order']);
     expect(noRf.violations[0]!.message).toContain('no RF record');
@@ -478,27 +506,100 @@ describe('us-efw2 validateFile', () => {
     // Built from the publication's positions by hand, not by the plugin's writer.
     const blank = ' '.repeat(512);
     const rec = (id: string, ...parts: [number, string][]) => parts.reduce((r, [at, text]) => put(r, at, text), put(blank, 1, id));
-    const ra = rec('RA', [3, '453333333'], [12, 'ACME0001'], [29, '0'], [36, '99'], [20, '1234'], [38, 'ACME PAYROLL SERVICES LLC'], [117, '1 MAIN ST'], [139, 'BOSTON'], [161, 'MA'],
-      [163, '02108'], [217, 'ACME PAYROLL SERVICES LLC'], [296, '1 MAIN ST'], [318, 'BOSTON'], [340, 'MA'], [342, '02108'], [396, 'JANE DOE'], [423, '6175550100'], [446, 'jane@acme.example'], [500, 'S']);
-    const re = rec('RE', [3, '2025'], [8, '043333333'], [26, '0'], [40, 'BEACON HILL BAKERY INC'], [119, '12 CHARLES ST'], [141, 'BOSTON'], [163, 'MA'], [165, '02114'], [174, 'N'], [219, 'R'], [221, '0']);
+    const ra = rec(
+      'RA',
+      [3, '453333333'],
+      [12, 'ACME0001'],
+      [29, '0'],
+      [36, '99'],
+      [20, '1234'],
+      [38, 'ACME PAYROLL SERVICES LLC'],
+      [117, '1 MAIN ST'],
+      [139, 'BOSTON'],
+      [161, 'MA'],
+      [163, '02108'],
+      [217, 'ACME PAYROLL SERVICES LLC'],
+      [296, '1 MAIN ST'],
+      [318, 'BOSTON'],
+      [340, 'MA'],
+      [342, '02108'],
+      [396, 'JANE DOE'],
+      [423, '6175550100'],
+      [446, 'jane@acme.example'],
+      [500, 'S'],
+    );
+    const re = rec(
+      'RE',
+      [3, '2025'],
+      [8, '043333333'],
+      [26, '0'],
+      [40, 'BEACON HILL BAKERY INC'],
+      [119, '12 CHARLES ST'],
+      [141, 'BOSTON'],
+      [163, 'MA'],
+      [165, '02114'],
+      [174, 'N'],
+      [219, 'R'],
+      [221, '0'],
+    );
     const money = (n: number, width = 11) => String(n).padStart(width, '0');
     const RW_MONEY = [188, 199, 210, 221, 232, 243, 254, 276, 287, 298, 309, 320, 331, 353, 364, 375, 386, 408, 419, 430, 441, 452, 463, 474];
     const rw = (ssn: string, first: string, last: string, wages: number) => {
       // Codes C (group-term life, 408) and DD (health coverage, 463) too: RT has them in the other order.
       const boxes: Record<number, number> = {
-        188: wages, 199: wages / 10, 210: wages, 221: Math.round(wages * 0.062), 232: wages, 243: Math.round(wages * 0.0145), 408: 12_000, 463: 650_000,
+        188: wages,
+        199: wages / 10,
+        210: wages,
+        221: Math.round(wages * 0.062),
+        232: wages,
+        243: Math.round(wages * 0.0145),
+        408: 12_000,
+        463: 650_000,
       };
-      return rec('RW', [3, ssn], [12, first], [42, last], [88, '5 PARK ST'], [110, 'BOSTON'], [132, 'MA'], [134, '02116'],
-        ...RW_MONEY.map((at) => [at, money(boxes[at] ?? 0)] as [number, string]), [486, '0'], [488, '1'], [489, '0']);
+      return rec(
+        'RW',
+        [3, ssn],
+        [12, first],
+        [42, last],
+        [88, '5 PARK ST'],
+        [110, 'BOSTON'],
+        [132, 'MA'],
+        [134, '02116'],
+        ...RW_MONEY.map((at) => [at, money(boxes[at] ?? 0)] as [number, string]),
+        [486, '0'],
+        [488, '1'],
+        [489, '0'],
+      );
     };
     const w1 = rw('012345678', 'ANNE', 'BAKER', 5_200_000);
     const w2 = rw('023456789', 'LUIS', 'MORALES', 3_900_000);
-    const ro = rec('RO', ...[12, 23, 34, 45, 56, 67, 78, 89, 111, 122, 133, 144, 275, 286, 297, 308, 319, 330, 341, 363, 374].map((at) => [at, money(at === 12 ? 45_000 : 0)] as [number, string]));
+    const ro = rec(
+      'RO',
+      ...[12, 23, 34, 45, 56, 67, 78, 89, 111, 122, 133, 144, 275, 286, 297, 308, 319, 330, 341, 363, 374].map(
+        (at) => [at, money(at === 12 ? 45_000 : 0)] as [number, string],
+      ),
+    );
     const total = (n: number) => money(n, 15);
-    const rt = rec('RT', [3, '0000002'], [10, total(9_100_000)], [25, total(910_000)], [40, total(9_100_000)], [55, total(322_400 + 241_800)], [70, total(9_100_000)],
-      [85, total(75_400 + 56_550)], [295, total(1_300_000)], [310, total(24_000)],
-      ...[100, 130, 145, 160, 175, 190, 205, 235, 250, 265, 280, 325, 340, 355, 370, 385, 400].map((at) => [at, total(0)] as [number, string]));
-    const ru = rec('RU', [3, '0000001'], ...[10, 25, 40, 55, 70, 85, 100, 115, 145, 160, 175, 190, 355, 370, 385, 400, 415, 430, 445, 460, 475].map((at) => [at, total(at === 10 ? 45_000 : 0)] as [number, string]));
+    const rt = rec(
+      'RT',
+      [3, '0000002'],
+      [10, total(9_100_000)],
+      [25, total(910_000)],
+      [40, total(9_100_000)],
+      [55, total(322_400 + 241_800)],
+      [70, total(9_100_000)],
+      [85, total(75_400 + 56_550)],
+      [295, total(1_300_000)],
+      [310, total(24_000)],
+      ...[100, 130, 145, 160, 175, 190, 205, 235, 250, 265, 280, 325, 340, 355, 370, 385, 400].map((at) => [at, total(0)] as [number, string]),
+    );
+    const ru = rec(
+      'RU',
+      [3, '0000001'],
+      ...[10, 25, 40, 55, 70, 85, 100, 115, 145, 160, 175, 190, 355, 370, 385, 400, 415, 430, 445, 460, 475].map(
+        (at) => [at, total(at === 10 ? 45_000 : 0)] as [number, string],
+      ),
+    );
     const rf = rec('RF', [8, '000000002']);
     const file = [ra, re, w1, ro, w2, rt, ru, rf];
     expect(file.every((r) => r.length === 512)).toBe(true);

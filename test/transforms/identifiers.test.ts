@@ -56,9 +56,36 @@ function employee(country: 'GB' | 'US' | 'CA', nationalId: string | null, nation
 }
 
 const EMPLOYERS: Record<'GB' | 'US' | 'CA', FilingEmployer> = {
-  GB: { tenantId: 'acme', orgId: 'O000000001', legalName: 'Acme UK Ltd', country: 'GB', taxId: '2234567890', payrollRef: '123/AB45678', accountsOfficeRef: '123PW12345678', address: ADDRESSES.GB },
-  US: { tenantId: 'acme', orgId: 'O000000001', legalName: 'Acme Inc', country: 'US', taxId: '27-1234567', payrollRef: null, accountsOfficeRef: null, address: ADDRESSES.US },
-  CA: { tenantId: 'acme', orgId: 'O000000001', legalName: 'Acme Inc', country: 'CA', taxId: '123456782', payrollRef: '123456782RP0001', accountsOfficeRef: null, address: ADDRESSES.CA },
+  GB: {
+    tenantId: 'acme',
+    orgId: 'O000000001',
+    legalName: 'Acme UK Ltd',
+    country: 'GB',
+    taxId: '2234567890',
+    payrollRef: '123/AB45678',
+    accountsOfficeRef: '123PW12345678',
+    address: ADDRESSES.GB,
+  },
+  US: {
+    tenantId: 'acme',
+    orgId: 'O000000001',
+    legalName: 'Acme Inc',
+    country: 'US',
+    taxId: '27-1234567',
+    payrollRef: null,
+    accountsOfficeRef: null,
+    address: ADDRESSES.US,
+  },
+  CA: {
+    tenantId: 'acme',
+    orgId: 'O000000001',
+    legalName: 'Acme Inc',
+    country: 'CA',
+    taxId: '123456782',
+    payrollRef: '123456782RP0001',
+    accountsOfficeRef: null,
+    address: ADDRESSES.CA,
+  },
 };
 
 function validateEmployer(country: 'GB' | 'US' | 'CA', employer: FilingEmployer): Violation[] {
@@ -78,7 +105,8 @@ describe('the demo hub generates only identifiers its jurisdiction accepts', () 
       const row = workerRow(rngFor(7, STREAM.person, i), workerCore(rngFor(7, STREAM.core, i), orgs), `W${i}`);
       const id = String(row.national_id);
       if (id.startsWith('9')) temporarySins++;
-      for (const v of identifierViolations(j.validate(employee(c, id, String(row.national_id_type), `W${i}`), period))) rejected.push(`${id}: ${v.rule} ${v.message}`);
+      for (const v of identifierViolations(j.validate(employee(c, id, String(row.national_id_type), `W${i}`), period)))
+        rejected.push(`${id}: ${v.rule} ${v.message}`);
     }
     expect(rejected).toEqual([]);
     // Temporary residents' SINs are among them, and a T4 takes them.
@@ -198,7 +226,11 @@ describe('an employer reference that breaks a rule stops the filing, naming the 
   });
 
   it('BN and the payroll program account', () => {
-    expect(rulesOf('CA', { taxId: '123456789', payrollRef: '123456789RP0001' })).toEqual(['O000000001|taxId|bn.luhn', 'O000000001|payrollRef|bn.luhn', 'submitter|taxId|bn.luhn']);
+    expect(rulesOf('CA', { taxId: '123456789', payrollRef: '123456789RP0001' })).toEqual([
+      'O000000001|taxId|bn.luhn',
+      'O000000001|payrollRef|bn.luhn',
+      'submitter|taxId|bn.luhn',
+    ]);
     expect(rulesOf('CA', { payrollRef: '123456782RT0001' })).toEqual(['O000000001|payrollRef|bn.program']);
     expect(rulesOf('CA', { payrollRef: '123456782RP0000' })).toEqual(['O000000001|payrollRef|bn.reference']);
     expect(rulesOf('CA', { payrollRef: '12345678RP0001' })).toEqual(['O000000001|payrollRef|bn.format']);

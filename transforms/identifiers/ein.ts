@@ -21,7 +21,9 @@ export const EIN_PREFIXES_BY_CAMPUS: Readonly<Record<string, readonly number[]>>
 };
 
 /** Every prefix some campus assigns, two digits each, in ascending order. */
-export const EIN_PREFIXES: readonly string[] = [...new Set(Object.values(EIN_PREFIXES_BY_CAMPUS).flat())].sort((a, b) => a - b).map((n) => String(n).padStart(2, '0'));
+export const EIN_PREFIXES: readonly string[] = [...new Set(Object.values(EIN_PREFIXES_BY_CAMPUS).flat())]
+  .sort((a, b) => a - b)
+  .map((n) => String(n).padStart(2, '0'));
 
 /** The EIN as stored ('12-3456789' or '123456789') in its nine-digit form, or null. */
 export function compactEin(stored: string): string | null {

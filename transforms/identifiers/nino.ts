@@ -73,5 +73,8 @@ export function ninoProblem(nino: string, options: NinoOptions = {}): IdProblem 
   if ('ABCD'.includes(suffix) || (suffix === ' ' && options.blankSuffix)) return null;
   return suffix === ' '
     ? problem('nino.suffix', `NINO ${shown} has no suffix; the suffix is A, B, C or D (NIM39110)`)
-    : problem('nino.suffix', `NINO ${shown} has suffix ${quote(suffix)}; the suffix is A, B, C or D${options.blankSuffix ? ', or a space when unknown' : ''} (NIM39110)`);
+    : problem(
+        'nino.suffix',
+        `NINO ${shown} has suffix ${quote(suffix)}; the suffix is A, B, C or D${options.blankSuffix ? ', or a space when unknown' : ''} (NIM39110)`,
+      );
 }

@@ -41,7 +41,8 @@ export function payeRefProblem(payeRef: string): IdProblem | null {
     return problem('payeref.length', `tax office reference ${quote(payeRef)} has ${payeRef.length} characters; it has 1 to 10`);
   }
   const bad = [...new Set([...payeRef].filter((c) => !CHARSET_G.test(c)))];
-  if (bad.length) return problem('payeref.charset', `tax office reference ${quote(payeRef)} has characters the FPS does not allow: ${bad.map(quote).join(' ')}`);
+  if (bad.length)
+    return problem('payeref.charset', `tax office reference ${quote(payeRef)} has characters the FPS does not allow: ${bad.map(quote).join(' ')}`);
   if (payeRef.startsWith(' ')) return problem('payeref.charset', `tax office reference ${quote(payeRef)} starts with a space`);
   return null;
 }
@@ -58,8 +59,30 @@ export const compactReference = (value: string): string => value.replace(/\s+/g,
 
 const AOREF_WEIGHTS = [9, 10, 11, 12, 0, 8, 7, 6, 5, 4, 3, 2, 1];
 const AOREF_LETTER_VALUES: Readonly<Record<string, number>> = {
-  A: 33, B: 34, C: 35, D: 36, E: 37, F: 38, G: 39, H: 40, X: 41, J: 42, K: 43, L: 44, M: 45,
-  N: 46, Y: 47, P: 48, Q: 49, R: 50, S: 51, T: 52, Z: 53, V: 54, W: 55, U: 56,
+  A: 33,
+  B: 34,
+  C: 35,
+  D: 36,
+  E: 37,
+  F: 38,
+  G: 39,
+  H: 40,
+  X: 41,
+  J: 42,
+  K: 43,
+  L: 44,
+  M: 45,
+  N: 46,
+  Y: 47,
+  P: 48,
+  Q: 49,
+  R: 50,
+  S: 51,
+  T: 52,
+  Z: 53,
+  V: 54,
+  W: 55,
+  U: 56,
 };
 const AOREF_CHECK_LETTERS = 'ABCDEFGHXJKLMNYPQRSTZVW';
 
@@ -79,7 +102,8 @@ export function accountsOfficeRefProblem(ref: string): IdProblem | null {
     return problem('aoref.format', `Accounts Office reference ${quote(ref)} is not 3 digits, P, a letter, 7 digits and a digit or X (13 characters)`);
   }
   const check = accountsOfficeCheckLetter(ref);
-  if (ref[4] !== check) return problem('aoref.check', `Accounts Office reference ${quote(ref)} has check letter ${ref[4]}; HMRC's check gives ${check} for its digits`);
+  if (ref[4] !== check)
+    return problem('aoref.check', `Accounts Office reference ${quote(ref)} has check letter ${ref[4]}; HMRC's check gives ${check} for its digits`);
   if (ref.startsWith('961') && ref[12] === 'X' && ref[5] !== '0') {
     return problem('aoref.check', `Accounts Office reference ${quote(ref)} of office 961 ends in X, so its sixth character must be 0`);
   }

@@ -22,7 +22,9 @@ import { sql, type Kysely } from 'kysely';
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create index task_instances_waiting on task_instances (run_id, task_id) where state = 'scheduled'`.execute(db);
-  await sql`create index task_instances_live_task on task_instances (run_id, task_id) where state in ('queued', 'deferred', 'running', 'up_for_retry')`.execute(db);
+  await sql`create index task_instances_live_task on task_instances (run_id, task_id) where state in ('queued', 'deferred', 'running', 'up_for_retry')`.execute(
+    db,
+  );
   await sql`create index task_instances_unsuccessful on task_instances (run_id, task_id) where state in ('failed', 'upstream_failed', 'skipped')`.execute(db);
   // Its (run_id) prefix serves every query the old one did.
   await sql`drop index task_instances_live`.execute(db);
