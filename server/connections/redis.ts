@@ -92,10 +92,9 @@ async function privateRedis(dir: string, log: Logger): Promise<ResolvedService> 
     } catch (err) {
       await killAndWait(child);
       const tail = await readTail(logFile, logOffset);
-      throw new HubflowError(
-        `the private redis-server on port ${port} did not start (${reasonOf(err)})${tail ? `; its log ${logFile} says:\n${tail}` : ''}`,
-        { cause: err },
-      );
+      throw new HubflowError(`the private redis-server on port ${port} did not start (${reasonOf(err)})${tail ? `; its log ${logFile} says:\n${tail}` : ''}`, {
+        cause: err,
+      });
     }
 
     const pid = child.pid!;
