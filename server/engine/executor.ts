@@ -209,17 +209,14 @@ export class Executor {
     }
   }
 
+  /** Records a try that ends the instance without a result: skipped, or failed for good. */
+  #end(ti: StartedTask, outcome: 'skipped' | 'failed', error: unknown): Promise<void> {
+    return this.engine.completeTask({ tiId: ti.id, runId: ti.run_id, dagId: ti.dag_id, taskId: ti.task_id, attemptId: ti.attempt_id, outcome, error });
+  }
+
   /** The task skipped itself (SkipTaskError): the instance ends `skipped`, its reason kept as its error. */
   async #skipped(ti: StartedTask, err: Error, log: Logger): Promise<string> {
-    await this.engine.completeTask({
-      tiId: ti.id,
-      runId: ti.run_id,
-      dagId: ti.dag_id,
-      taskId: ti.task_id,
-      attemptId: ti.attempt_id,
-      outcome: 'skipped',
-      error: err,
-    });
+    await this.#end(ti, 'skipped', err);
     log.info({ event: 'task_skipped', reason: err.message }, `task skipped: ${err.message}`);
     return 'skipped';
   }
@@ -235,15 +232,7 @@ export class Executor {
       log.warn({ event: 'task_retry', err, delayMs: delay, deferral }, `try ${ti.try_number}/${ti.max_tries} failed, retrying in ${delay} ms${why}`);
       throw new RetryScheduled(message, delay);
     }
-    await this.engine.completeTask({
-      tiId: ti.id,
-      runId: ti.run_id,
-      dagId: ti.dag_id,
-      taskId: ti.task_id,
-      attemptId: ti.attempt_id,
-      outcome: 'failed',
-      error: err,
-    });
+    await this.#end(ti, 'failed', err);
     log.error({ event: 'task_failed', err }, `task failed after ${ti.try_number} of ${ti.max_tries} tries`);
     throw new UnrecoverableError(message);
   }

@@ -230,7 +230,12 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
         throw new RetryableError(`${e.name} of ${scopeLabel(scope)}: the warehouse loaded ${loaded} rows of ${st.staged} staged; nothing was applied`);
       }
       await assertStaging(s, wh, e, staging, scope);
-      const rejected = await loadRejectedKeys(s, e, st, `rej_${e.name}_${tag}`, `${attempt}/${e.name}-rejected`, scope);
+      const rejected = await loadRejectedKeys(s, e, st, {
+        name: `rej_${e.name}_${tag}`,
+        attempt: `${attempt}/${e.name}-rejected`,
+        scope,
+        unless: 'nothing was applied',
+      });
       work.push({ e, st, p: { staging, changes, rejected, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
     }
     if (d.name !== 'postgres') {
@@ -260,22 +265,30 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
   });
 }
 
-/** Loads the keys the extract rejected into a temporary table; its name, or null when there are none. */
-async function loadRejectedKeys(s: WarehouseSession, e: Entity, st: StagedEntity, name: string, attempt: string, scope: Scope): Promise<string | null> {
+/**
+ * Loads the keys the extract rejected into a temporary table, for the apply and the
+ * reconciliation alike; its name, or null when there are none. `unless` says what is not done
+ * when the count is short: without all of them, a rejected key would be taken for a delete.
+ */
+export async function loadRejectedKeys(
+  s: WarehouseSession,
+  e: Entity,
+  st: StagedEntity,
+  at: { name: string; attempt: string; scope: Scope; unless: string },
+): Promise<string | null> {
   // A snapshot staged before rejected keys were staged has none.
   const keys = st.rejectedKeys ?? null;
   if (!keys) return null;
-  const table = s.dialect.id(name.slice(0, 63));
+  const table = s.dialect.id(at.name.slice(0, 63));
   await s.query(rejectedKeysDdl(s.dialect, table, e));
   const loaded = await s.load(
     table,
     identityFields(e).map((f) => f.name),
     keys.file,
-    attempt,
+    at.attempt,
   );
   if (loaded !== keys.count) {
-    // Without all of them, a rejected key would be taken for a delete.
-    throw new RetryableError(`${e.name} of ${scopeLabel(scope)}: the warehouse loaded ${loaded} of ${keys.count} rejected keys; nothing was applied`);
+    throw new RetryableError(`${e.name} of ${scopeLabel(at.scope)}: the warehouse loaded ${loaded} of ${keys.count} rejected keys; ${at.unless}`);
   }
   return table;
 }

@@ -1,10 +1,10 @@
 import type { Warehouse, WarehouseSession } from '../../server/connections/warehouse.ts';
-import { RetryableError } from '../../server/errors.ts';
 import type { Entities, Entity, FieldClass } from '../../server/hub/entities.ts';
 import type { Severity } from '../../server/store/schema.ts';
+import { loadRejectedKeys } from './apply.ts';
 import type { StagedEntity } from './extract.ts';
 import { HASH_FIELD, identityFields, stagingColumnNames, tracked, type Field, type Scope } from './layout.ts';
-import { currentTotalsSql, currentView, rejectedKeysDdl, stagingDdl } from './sql.ts';
+import { currentTotalsSql, currentView, stagingDdl } from './sql.ts';
 
 /**
  * Reconciliation: proves, per scope and entity, that the warehouse's current rows are the hub
@@ -86,7 +86,12 @@ export async function reconcileScope(opts: ReconcileOptions): Promise<EntityReco
       const table = s.dialect.id(`rec_${e.name}_${tag}`.slice(0, 63));
       await s.query(stagingDdl(s.dialect, table, e));
       const staged = await s.load(table, stagingColumnNames(e), st.file, `${opts.attempt}/reconcile/${e.name}`);
-      const rejected = await rejectedKeysTable(s, e, st, `rrj_${e.name}_${tag}`, `${opts.attempt}/reconcile/${e.name}-rejected`);
+      const rejected = await loadRejectedKeys(s, e, st, {
+        name: `rrj_${e.name}_${tag}`,
+        attempt: `${opts.attempt}/reconcile/${e.name}-rejected`,
+        scope,
+        unless: 'nothing was reconciled',
+      });
       out.push(await compare(s, wh, e, scope, st, table, staged, rejected));
     }
     return out;
@@ -118,21 +123,6 @@ function unplaced(st: StagedEntity, scope: Scope): EntityReconciliation {
     fields: [],
     samples: { missingInTarget: [], missingInSource: [] },
   };
-}
-
-async function rejectedKeysTable(s: WarehouseSession, e: Entity, st: StagedEntity, name: string, attempt: string): Promise<string | null> {
-  const keys = st.rejectedKeys ?? null;
-  if (!keys) return null;
-  const table = s.dialect.id(name.slice(0, 63));
-  await s.query(rejectedKeysDdl(s.dialect, table, e));
-  const loaded = await s.load(
-    table,
-    identityFields(e).map((f) => f.name),
-    keys.file,
-    attempt,
-  );
-  if (loaded !== keys.count) throw new RetryableError(`${e.name}: the warehouse loaded ${loaded} of ${keys.count} rejected keys to reconcile`);
-  return table;
 }
 
 async function compare(
