@@ -12,4 +12,4 @@ export type { RetryPolicy } from './server/engine/retry.ts';
 export type { CronSchedule } from './server/engine/timetable.ts';
 export { defineResource } from './server/engine/resources.ts';
 export type { BlackoutOptions, Resource, ResourceOptions } from './server/engine/resources.ts';
-export { HubflowError, PermanentError, RetryableError, SkipTaskError, TaskCancelledError, TaskTimeoutError } from './server/errors.ts';
+export { HubflowError, PermanentError, RetryableError, SkipTaskError, TaskCancelledError, TaskTimeoutError } from './core/errors.ts';

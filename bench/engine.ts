@@ -5,14 +5,14 @@ import { promisify } from 'node:util';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { loadConfig } from '../server/config.ts';
+import { loadConfig } from '../core/config.ts';
 import { defineDag, task, type Dag } from '../server/engine/dag.ts';
 import { defineResource } from '../server/engine/resources.ts';
-import { createLogger } from '../server/log.ts';
+import { createLogger } from '../core/log.ts';
 import { startWorker } from '../server/processes.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
 import { registryOf } from '../server/engine/loader.ts';
-import { poolOf } from '../server/connections/pg.ts';
+import { poolOf } from '../core/pg.ts';
 
 const CHAIN = 200;
 const FAN_OUT = 1_000;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { loadConfig } from '../server/config.ts';
+import { loadConfig } from '../core/config.ts';
 import { defineDag, task } from '../server/engine/dag.ts';
 import { registryOf } from '../server/engine/loader.ts';
-import { createLogger } from '../server/log.ts';
+import { createLogger } from '../core/log.ts';
 import { startWorker } from '../server/processes.ts';
 import { openRuntime } from '../server/runtime.ts';
 

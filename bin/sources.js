@@ -3,7 +3,22 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-export const SOURCES = ['index.ts', 'package.json', 'tsconfig.json', 'tsconfig.build.json', 'server', 'tasks', 'transforms', 'jurisdictions', 'dags'];
+export const SOURCES = [
+  'index.ts',
+  'package.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'core',
+  'cli',
+  'hub',
+  'demo',
+  'warehouse',
+  'server',
+  'tasks',
+  'transforms',
+  'jurisdictions',
+  'dags',
+];
 
 /**
  * Whether dist/ was built after the last change to any source file (false when never built).

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { PermanentError } from '../server/errors.ts';
+import { PermanentError } from '../core/errors.ts';
 import type { FilingEmployee, FilingEmployer } from './types.ts';
 
 /** Helpers every renderer uses: tenant isolation, exact money text, back-pressured writes. */

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'bullmq';
 import path from 'node:path';
-import { loadConfig, type Config } from './config.ts';
+import { loadConfig, type Config } from '../core/config.ts';
 import { checkConnection, resolvePostgres } from './connections/postgres.ts';
 import { ServiceWatch, untilReachable } from './connections/outage.ts';
 import type { ResolvedService } from './connections/instance.ts';
@@ -9,9 +9,9 @@ import { openConnections, type OwnedConnections } from './connections/task-conne
 import { Dispatcher } from './engine/dispatch.ts';
 import { Engine } from './engine/engine.ts';
 import { createEscalator } from './engine/escalation.ts';
-import { BUNDLED_DAGS_DIR, loadDagFolder } from './dag-imports.ts';
+import { BUNDLED_DAGS_DIR, loadDagFolder } from './engine/dag-imports.ts';
 import type { DagRegistry } from './engine/loader.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../core/log.ts';
 import { migrateStore, openStore, type Store } from './store/db.ts';
 
 const PROBE_TIMEOUT_MS = 3_000;

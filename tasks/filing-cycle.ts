@@ -1,8 +1,8 @@
 import type { TaskContext } from 'hubflow';
-import { PermanentError } from '../server/errors.ts';
-import { readingHub } from '../server/hub/db.ts';
+import { PermanentError } from '../core/errors.ts';
+import { readingHub } from '../hub/db.ts';
 import { upstreamItem } from './mapped.ts';
-import { HUB_ENTITIES } from '../server/hub/entities.ts';
+import { HUB_ENTITIES } from '../hub/entities.ts';
 import { JURISDICTIONS, jurisdiction } from '../jurisdictions/index.ts';
 import type { Violation } from '../jurisdictions/types.ts';
 import { parseFilingConf } from './filings/conf.ts';

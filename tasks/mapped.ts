@@ -1,5 +1,5 @@
 import type { TaskContext } from 'hubflow';
-import { PermanentError } from '../server/errors.ts';
+import { PermanentError } from '../core/errors.ts';
 
 /**
  * A mapped instance's element of its upstream's results. With trigger `all_done` an upstream

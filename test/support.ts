@@ -3,11 +3,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { loadConfig } from '../server/config.ts';
+import { loadConfig } from '../core/config.ts';
 import type { Dag } from '../server/engine/dag.ts';
 import { registryOf, type DagRegistry } from '../server/engine/loader.ts';
 import type { Resource } from '../server/engine/resources.ts';
-import { createLogger } from '../server/log.ts';
+import { createLogger } from '../core/log.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
 import type { DagRunRow } from '../server/store/schema.ts';
 

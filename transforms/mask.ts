@@ -1,4 +1,4 @@
-import type { FieldClass } from '../server/hub/entities.ts';
+import type { FieldClass } from '../hub/entities.ts';
 
 /**
  * What a reject reason, a log line or a page may show of a hub value. Personal and financial

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import { decimal } from '../common.ts';
 import type { Address, FilingEmployee, FilingEmployer, FilingPeriod, Money, Submitter } from '../types.ts';
 import { fits, maxText } from './amounts.ts';

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { XMLBuilder } from 'fast-xml-parser';
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import { ChunkWriter, decimal, ownRecords } from '../common.ts';
 import type { FilingEmployee, RenderInput, RenderTotals } from '../types.ts';
 import { maxText } from './amounts.ts';

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import { ChunkWriter, ownRecords } from '../common.ts';
 import type { FilingEmployee, RenderInput, RenderTotals } from '../types.ts';
 import { mapEmployee, mapEmployer } from './mapping.ts';

@@ -1,4 +1,4 @@
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import { RECORD_LENGTH, type Field, type Layout } from './layout.ts';
 import { mask } from './text.ts';
 

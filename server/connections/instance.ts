@@ -1,7 +1,7 @@
 import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { HubflowError } from '../errors.ts';
+import { HubflowError } from '../../core/errors.ts';
 
 /*
  * Bookkeeping shared by the embedded Redis and PostgreSQL: which private server runs where

@@ -5,9 +5,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import type { Config } from '../config.ts';
-import { HubflowError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Config } from '../../core/config.ts';
+import { HubflowError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 import { untilReachable } from './outage.ts';
 import {
   freeLoopbackPort,

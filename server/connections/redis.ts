@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import type { Config } from '../config.ts';
-import { HubflowError } from '../errors.ts';
+import type { Config } from '../../core/config.ts';
+import { HubflowError } from '../../core/errors.ts';
 import {
   freeLoopbackPort,
   maskUrl,
@@ -19,7 +19,7 @@ import {
   writeInstance,
   type ResolvedService,
 } from './instance.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import { untilReachable } from './outage.ts';
 
 export interface ResolveRedisOptions {

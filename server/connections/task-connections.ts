@@ -1,9 +1,9 @@
 import path from 'node:path';
-import type { Config } from '../config.ts';
-import { openHub, type HubDb } from '../hub/db.ts';
+import type { Config } from '../../core/config.ts';
+import { openHub, type HubDb } from '../../hub/db.ts';
 import type { Store } from '../store/db.ts';
-import type { Warehouse } from './warehouse.ts';
-import { openPostgresWarehouse } from './warehouse-postgres.ts';
+import type { Warehouse } from '../../warehouse/dialect.ts';
+import { openPostgresWarehouse } from '../../warehouse/postgres/dialect.ts';
 
 /**
  * The systems a task talks to, opened on first use and shared by every task of the process:
@@ -47,7 +47,7 @@ export function openConnections(config: Config, databaseUrl: string, store: Stor
 async function openWarehouse(config: Config, databaseUrl: string): Promise<Warehouse> {
   if (config.HUBFLOW_WAREHOUSE === 'snowflake') {
     // Loaded only when used: the driver is large and most installations never need it.
-    const { openSnowflakeWarehouse, snowflakeOptionsFromEnv } = await import('./warehouse-snowflake.ts');
+    const { openSnowflakeWarehouse, snowflakeOptionsFromEnv } = await import('../../warehouse/snowflake/dialect.ts');
     const options = snowflakeOptionsFromEnv(config as unknown as Record<string, string | undefined>);
     if (!options) throw new Error('HUBFLOW_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and the other SNOWFLAKE_* settings');
     return openSnowflakeWarehouse(options);

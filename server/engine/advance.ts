@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { describeError } from '../errors.ts';
+import { describeError } from '../../core/errors.ts';
 import type { DagRunRow, StoreSchema, TiState } from '../store/schema.ts';
 import { TERMINAL_TI_STATES } from '../store/schema.ts';
 import type { Dag, TaskDef } from './dag.ts';

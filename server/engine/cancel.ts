@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import type { RunType, StoreSchema } from '../store/schema.ts';
 import type { Engine } from './engine.ts';
 

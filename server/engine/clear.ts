@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import { LIVE_TI_STATES } from '../store/schema.ts';
 import { advanceRun, applyAdvance } from './advance.ts';
 import type { Engine } from './engine.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { SpecError } from '../errors.ts';
+import { SpecError } from '../../core/errors.ts';
 import type { Connections } from '../connections/task-connections.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import { CronTimetable, ScheduleError, type CronSchedule } from './timetable.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 import { parseDuration } from './resources.ts';

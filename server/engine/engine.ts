@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { QueryResult } from 'pg';
-import type { Config } from '../config.ts';
-import { ConflictError, NotFoundError, describeError } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import { HeldClient, kyselyOnClient, poolOf } from '../connections/pg.ts';
+import type { Config } from '../../core/config.ts';
+import { ConflictError, NotFoundError, describeError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { HeldClient, kyselyOnClient, poolOf } from '../../core/pg.ts';
 import type { Store } from '../store/db.ts';
 import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
 import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';

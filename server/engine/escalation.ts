@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 
 export interface Escalation {
   /** A task that died, a run that will miss its deadline, or a task's own alarm (a reconciliation). */

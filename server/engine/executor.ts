@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { PermanentError, RetryableError, TaskCancelledError, TaskTimeoutError, describeError, isRetryable, isSkip } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { PermanentError, RetryableError, TaskCancelledError, TaskTimeoutError, describeError, isRetryable, isSkip } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUnreachable } from '../connections/outage.ts';
 import type { Connections } from '../connections/task-connections.ts';

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DagDefinitionError, SpecError } from '../errors.ts';
+import { DagDefinitionError, SpecError } from '../../core/errors.ts';
 import { isDag, type Dag } from './dag.ts';
 import { isResource, type Resource } from './resources.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SpecError } from '../errors.ts';
+import { SpecError } from '../../core/errors.ts';
 import { CronTimetable, ScheduleError, toLocal, type LocalTime } from './timetable.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import type { Dag } from './dag.ts';
 import type { Engine } from './engine.ts';
 import type { CronTimetable } from './timetable.ts';

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Config } from '../config.ts';
+import type { Config } from '../../core/config.ts';
 import { sendError } from './errors.ts';
 
 export const TOKEN_COOKIE = 'hubflow_token';

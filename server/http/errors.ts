@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { z } from 'zod';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 
 export interface ErrorBody {
   statusCode: number;

@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration } from 'kysely';
-import { openPostgres } from '../connections/pg.ts';
+import { openPostgres } from '../../core/pg.ts';
 import * as initial from './migrations/0001-initial.ts';
 import * as engineFunctions from './migrations/0002-engine-functions.ts';
 import * as installation from './migrations/0003-installation.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { PermanentError } from '../../server/errors.ts';
-import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
+import { PermanentError } from '../../core/errors.ts';
+import { tenantIdProblem } from '../../hub/tenant-id.ts';
 import { submitterSettingsSchema, type SubmitterSettings } from './submitter.ts';
 
 /**

@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { PermanentError } from '../../server/errors.ts';
-import { hubColumns, inHubSnapshot, type HubColumn, type HubDb } from '../../server/hub/db.ts';
-import { columnOf, type ColumnType, type Entities, type Entity, type FieldClass } from '../../server/hub/entities.ts';
-import { ident, tableName } from '../../server/hub/schema.ts';
-import { TENANT_ID_PATTERN, tenantIdProblem } from '../../server/hub/tenant-id.ts';
+import { PermanentError } from '../../core/errors.ts';
+import { hubColumns, inHubSnapshot, type HubColumn, type HubDb } from '../../hub/db.ts';
+import { columnOf, type ColumnType, type Entities, type Entity, type FieldClass } from '../../hub/entities.ts';
+import { ident, tableName } from '../../hub/sql-names.ts';
+import { TENANT_ID_PATTERN, tenantIdProblem } from '../../hub/tenant-id.ts';
 import { maskedValue } from '../../transforms/mask.ts';
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Jurisdiction, Money, Violation } from '../../jurisdictions/types.ts';
 import { copyRows } from './copy-lines.ts';

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestSchema, type Manifest } from './manifest.ts';
-import { assertTenantId, InvalidTenantIdError, pathUnder, tenantIdProblem } from '../../server/hub/tenant-id.ts';
+import { assertTenantId, InvalidTenantIdError, pathUnder, tenantIdProblem } from '../../hub/tenant-id.ts';
 import type { FilingItem } from './types.ts';
 
 /**

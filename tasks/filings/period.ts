@@ -1,4 +1,4 @@
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import type { FilingPeriod, Jurisdiction } from '../../jurisdictions/types.ts';
 
 /**

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import { PermanentError } from '../../server/errors.ts';
-import type { HubDb } from '../../server/hub/db.ts';
-import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
-import { columnOf, type Entities } from '../../server/hub/entities.ts';
-import { ident, tableName } from '../../server/hub/schema.ts';
+import { PermanentError } from '../../core/errors.ts';
+import type { HubDb } from '../../hub/db.ts';
+import { tenantIdProblem } from '../../hub/tenant-id.ts';
+import { columnOf, type Entities } from '../../hub/entities.ts';
+import { ident, tableName } from '../../hub/sql-names.ts';
 import type { FilingPeriod, Jurisdiction } from '../../jurisdictions/types.ts';
 import { isDelivered } from './outbox.ts';
 import { findPeriod, isDue, periodsAround } from './period.ts';

@@ -4,7 +4,7 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import type { FilingEmployee, FilingPeriod, Jurisdiction, Money, RenderTotals } from '../../jurisdictions/types.ts';
 import { MoneySums } from './money.ts';
 import { generatedAtOf } from './period.ts';

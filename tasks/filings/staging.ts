@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGunzip, createGzip } from 'node:zlib';
 import { lines } from './copy-lines.ts';
-import { pathUnder } from '../../server/hub/tenant-id.ts';
+import { pathUnder } from '../../hub/tenant-id.ts';
 import { filingPathParts } from './outbox.ts';
 import type { FilingItem } from './types.ts';
 

@@ -1,11 +1,11 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import { ChunkWriter } from '../../jurisdictions/common.ts';
 import path from 'node:path';
-import type { HubDb } from '../../server/hub/db.ts';
-import type { Entities } from '../../server/hub/entities.ts';
+import type { HubDb } from '../../hub/db.ts';
+import type { Entities } from '../../hub/entities.ts';
 import { jurisdiction } from '../../jurisdictions/index.ts';
 import type { Violation } from '../../jurisdictions/types.ts';
 import { extractFiling, type ExtractOutcome, type RecordReject } from './extract.ts';

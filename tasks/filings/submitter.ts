@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { Config } from '../../server/config.ts';
-import { PermanentError } from '../../server/errors.ts';
+import type { Config } from '../../core/config.ts';
+import { PermanentError } from '../../core/errors.ts';
 import type { FilingEmployer, Submitter } from '../../jurisdictions/types.ts';
 
 /**

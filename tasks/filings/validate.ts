@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import { ChunkWriter, ownRecords } from '../../jurisdictions/common.ts';
 import type { FilingEmployee, FilingPeriod, Jurisdiction, Submitter, Violation } from '../../jurisdictions/types.ts';
 import { readJsonLines, writeJsonLines } from './staging.ts';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { PermanentError } from '../../server/errors.ts';
+import { PermanentError } from '../../core/errors.ts';
 import type { Jurisdiction, RenderTotals } from '../../jurisdictions/types.ts';
 import { filingLabel, type Rendered, type Verified } from './types.ts';
 

@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
-import type { Dialect, Warehouse, WarehouseSession } from '../../server/connections/warehouse.ts';
-import { PermanentError, RetryableError, SkipTaskError } from '../../server/errors.ts';
-import type { Entities, Entity } from '../../server/hub/entities.ts';
+import type { Dialect, Warehouse, WarehouseSession } from '../../warehouse/dialect.ts';
+import { PermanentError, RetryableError, SkipTaskError } from '../../core/errors.ts';
+import type { Entities, Entity } from '../../hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
 import { identityFields, ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
 import {

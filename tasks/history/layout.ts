@@ -1,4 +1,4 @@
-import { columnOf, trackedFields, type ColumnType, type Entity, type FieldClass } from '../../server/hub/entities.ts';
+import { columnOf, trackedFields, type ColumnType, type Entity, type FieldClass } from '../../hub/entities.ts';
 
 /**
  * The shape of one entity as it travels: the staged snapshot file's columns (in order), and

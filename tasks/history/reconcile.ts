@@ -1,5 +1,5 @@
-import type { Warehouse, WarehouseSession } from '../../server/connections/warehouse.ts';
-import type { Entities, Entity, FieldClass } from '../../server/hub/entities.ts';
+import type { Warehouse, WarehouseSession } from '../../warehouse/dialect.ts';
+import type { Entities, Entity, FieldClass } from '../../hub/entities.ts';
 import type { Severity } from '../../server/store/schema.ts';
 import { loadRejectedKeys } from './apply.ts';
 import type { StagedEntity } from './extract.ts';

@@ -1,7 +1,7 @@
-import type { HubColumn } from '../../server/hub/db.ts';
-import type { ColumnType, Entity, FieldClass } from '../../server/hub/entities.ts';
-import { ident } from '../../server/hub/schema.ts';
-import { tenantIdProblem } from '../../server/hub/tenant-id.ts';
+import type { HubColumn } from '../../hub/db.ts';
+import type { ColumnType, Entity, FieldClass } from '../../hub/entities.ts';
+import { ident } from '../../hub/sql-names.ts';
+import { tenantIdProblem } from '../../hub/tenant-id.ts';
 import type { Field } from './layout.ts';
 
 /**

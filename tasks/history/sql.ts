@@ -1,5 +1,5 @@
-import type { Dialect, Warehouse } from '../../server/connections/warehouse.ts';
-import type { Entity } from '../../server/hub/entities.ts';
+import type { Dialect, Warehouse } from '../../warehouse/dialect.ts';
+import type { Entity } from '../../hub/entities.ts';
 import { HASH_FIELD, identityFields, snapshotFields, tracked, UPDATED_FIELD, type Field } from './layout.ts';
 
 /**

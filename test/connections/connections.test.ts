@@ -4,11 +4,11 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../server/config.ts';
+import { loadConfig } from '../../core/config.ts';
 import { maskUrl, pidAlive, type ResolvedService } from '../../server/connections/instance.ts';
 import { resolvePostgres } from '../../server/connections/postgres.ts';
 import { resolveRedis } from '../../server/connections/redis.ts';
-import { createLogger } from '../../server/log.ts';
+import { createLogger } from '../../core/log.ts';
 
 const log = createLogger('silent');
 const homes: string[] = [];

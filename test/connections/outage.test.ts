@@ -8,7 +8,7 @@ import { freeLoopbackPort } from '../../server/connections/instance.ts';
 import { isUnreachable, outageDelay, untilReachable } from '../../server/connections/outage.ts';
 import { pingRedis } from '../../server/connections/redis.ts';
 import { loadDags } from '../../server/engine/loader.ts';
-import { createLogger } from '../../server/log.ts';
+import { createLogger } from '../../core/log.ts';
 import { tcpProxy, type TcpProxy } from '../tcp-proxy.ts';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
 

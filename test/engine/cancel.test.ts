@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineDag, task } from 'hubflow';
-import { ConflictError } from '../../server/errors.ts';
+import { ConflictError } from '../../core/errors.ts';
 import type { Executor } from '../../server/engine/executor.ts';
 import type { Scheduler } from '../../server/engine/scheduler.ts';
 import { startScheduler, startWorker } from '../../server/processes.ts';

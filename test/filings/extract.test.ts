@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HUB_ENTITIES } from '../../server/hub/entities.ts';
+import { HUB_ENTITIES } from '../../hub/entities.ts';
 import { jurisdiction } from '../../jurisdictions/index.ts';
 import type { FilingEmployee } from '../../jurisdictions/types.ts';
 import { extractFiling } from '../../tasks/filings/extract.ts';

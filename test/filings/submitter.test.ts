@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Config } from '../../server/config.ts';
+import type { Config } from '../../core/config.ts';
 import type { FilingEmployer } from '../../jurisdictions/types.ts';
 import { DEMO_FILING_CONF } from '../../tasks/filing-cycle.ts';
 import { listOutbox } from '../../tasks/filings/outbox.ts';

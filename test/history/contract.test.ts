@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer as createHubflowServer } from '../../server/http/server.ts';
-import { HUB_ENTITIES } from '../../server/hub/entities.ts';
+import { HUB_ENTITIES } from '../../hub/entities.ts';
 import { taskStates } from '../support.ts';
 import { asOf, historyHarness, hubState, runNight, type HistoryHarness } from './support.ts';
 

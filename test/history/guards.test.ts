@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearTasks } from '../../server/engine/clear.ts';
 import { createServer as createHubflowServer } from '../../server/http/server.ts';
 import { approveDeletes } from '../../tasks/history/apply.ts';
-import { HUB_ENTITIES } from '../../server/hub/entities.ts';
+import { HUB_ENTITIES } from '../../hub/entities.ts';
 import { alertWebhook, waitForRun, type AlertWebhook } from '../support.ts';
 import { historyHarness, runNight, type HistoryHarness } from './support.ts';
 

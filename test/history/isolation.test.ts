@@ -3,7 +3,7 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HUB_ENTITIES } from '../../server/hub/entities.ts';
+import { HUB_ENTITIES } from '../../hub/entities.ts';
 import { applyScope, utcDayInterval } from '../../tasks/history/apply.ts';
 import { extractScope, type Reject } from '../../tasks/history/extract.ts';
 import { historyHarness, type HistoryHarness } from './support.ts';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearTasks } from '../../server/engine/clear.ts';
-import { HUB_ENTITIES } from '../../server/hub/entities.ts';
+import { HUB_ENTITIES } from '../../hub/entities.ts';
 import { alertWebhook, taskStates, waitForRun, type AlertWebhook } from '../support.ts';
 import { asOf, historyHarness, hubState, type HistoryHarness } from './support.ts';
 

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearTasks } from '../../server/engine/clear.ts';
-import { HUB_ENTITIES } from '../../server/hub/entities.ts';
-import { mutateHub } from '../../server/hub/mutate.ts';
+import { HUB_ENTITIES } from '../../hub/entities.ts';
+import { mutateHub } from '../../demo/mutate.ts';
 import { taskStates, waitForRun } from '../support.ts';
 import { asOf, ENTITIES, historyHarness, hubState, runNight, type HistoryHarness } from './support.ts';
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Warehouse } from '../../server/connections/warehouse.ts';
+import type { Warehouse } from '../../warehouse/dialect.ts';
 import {
   openSnowflakeWarehouse,
   snowflakeDialect,
@@ -12,8 +12,8 @@ import {
   stagePath,
   type SnowflakeConnectionLike,
   type SnowflakeOptions,
-} from '../../server/connections/warehouse-snowflake.ts';
-import { HUB_ENTITIES, type Entity } from '../../server/hub/entities.ts';
+} from '../../warehouse/snowflake/dialect.ts';
+import { HUB_ENTITIES, type Entity } from '../../hub/entities.ts';
 import { applyScope, ensureSchema, utcDayInterval } from '../../tasks/history/apply.ts';
 import type { ExtractResult } from '../../tasks/history/extract.ts';
 import { snapshotFields, tracked } from '../../tasks/history/layout.ts';

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { defineDag, PermanentError, task } from 'hubflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Executor } from '../../server/engine/executor.ts';
-import { DagDefinitionError } from '../../server/errors.ts';
+import { DagDefinitionError } from '../../core/errors.ts';
 import { isLoopbackHost, TOKEN_COOKIE } from '../../server/http/auth.ts';
 import { createServer, startServer } from '../../server/http/server.ts';
 import { startWorker } from '../../server/processes.ts';

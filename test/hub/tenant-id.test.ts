@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pathUnder, tenantIdProblem } from '../../server/hub/tenant-id.ts';
+import { pathUnder, tenantIdProblem } from '../../hub/tenant-id.ts';
 
 describe('tenant ids', () => {
   it('accepts the ids tenants are given', () => {

@@ -9,9 +9,9 @@ import usEfw2 from '../../jurisdictions/us-efw2/index.ts';
 import { einProblem } from '../../transforms/identifiers/ein.ts';
 import { ssnProblem } from '../../transforms/identifiers/ssn.ts';
 import { LAYOUTS } from '../../jurisdictions/us-efw2/layout.ts';
-import { Mulberry32 } from '../../server/hub/prng.ts';
-import { generateEin, generateSsn } from '../../server/hub/identifiers.ts';
-import { address as seededAddress } from '../../server/hub/places.ts';
+import { Mulberry32 } from '../../demo/prng.ts';
+import { generateEin, generateSsn } from '../../demo/identifiers.ts';
+import { address as seededAddress } from '../../demo/places.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixture: one US employer, its submitter and a handful of employees with realistic figures.

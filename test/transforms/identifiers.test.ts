@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { jurisdiction } from '../../jurisdictions/index.ts';
 import type { FilingEmployee, FilingEmployer, FilingPeriod, Violation } from '../../jurisdictions/types.ts';
-import { FILING_COUNTRIES, type EmployingCountry } from '../../server/hub/countries.ts';
-import { STREAM, planTenants, workerCore, workerRow } from '../../server/hub/generate.ts';
-import { rngFor } from '../../server/hub/prng.ts';
+import { FILING_COUNTRIES, type EmployingCountry } from '../../demo/countries.ts';
+import { STREAM, planTenants, workerCore, workerRow } from '../../demo/generate.ts';
+import { rngFor } from '../../demo/prng.ts';
 import { DEMO_SUBMITTERS, resolveSubmitter } from '../../tasks/filings/submitter.ts';
 import { EIN_PREFIXES } from '../../transforms/identifiers/ein.ts';
 

@@ -1,0 +1,29 @@
+import pg from 'pg';
+import type { Config } from '../core/config.ts';
+import { resolvePostgres } from '../server/connections/postgres.ts';
+import { createLogger } from '../core/log.ts';
+
+/** PostgreSQL's codes for a schema or table that does not exist (yet). */
+const NOT_CREATED = new Set(['3F000', '42P01']);
+
+/**
+ * Which DAGs are paused, read straight from the store: listing DAGs needs neither Redis, nor
+ * migrations, nor the engine. A store that was never set up has paused nothing.
+ */
+export async function pausedDags(config: Config): Promise<Map<string, boolean>> {
+  const postgres = await resolvePostgres(config, createLogger(config.HUBFLOW_LOG_LEVEL ?? 'warn'));
+  const client = new pg.Client({ connectionString: postgres.url });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ dag_id: string; is_paused: boolean }>(
+      `select dag_id, is_paused from ${client.escapeIdentifier(config.HUBFLOW_DB_SCHEMA)}.dags`,
+    );
+    return new Map(rows.map((r) => [r.dag_id, r.is_paused]));
+  } catch (err) {
+    if (NOT_CREATED.has((err as { code?: string }).code ?? '')) return new Map();
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+    await postgres.stop();
+  }
+}

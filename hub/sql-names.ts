@@ -1,0 +1,29 @@
+import { columnOf, type Entity } from './entities.ts';
+
+/**
+ * How the hub's tables and columns are named in SQL: the extracts, the demo hub's DDL and the
+ * reconciliation all quote through here, so a configured name PostgreSQL reserves is quoted
+ * everywhere or nowhere.
+ */
+
+// Names the configuration may use that PostgreSQL reserves; they are quoted.
+const RESERVED = new Set(
+  'all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral leading limit localtime localtimestamp not null offset on only or order placing primary references returning select session_user some symmetric table then to trailing true union unique user using variadic when where window with'.split(
+    ' ',
+  ),
+);
+
+export const ident = (name: string) => (RESERVED.has(name) ? `"${name}"` : name);
+
+export function tableName(schema: string, entity: Entity): string {
+  return `${ident(schema)}.${ident(entity.table)}`;
+}
+
+export function sequenceName(schema: string, entity: Entity): string {
+  return `${ident(schema)}.${ident(`${entity.table}_id_seq`)}`;
+}
+
+/** Primary-key columns, tenant first. */
+export function keyColumns(entity: Entity): string[] {
+  return [...(entity.tenantColumn ? [entity.tenantColumn] : []), ...entity.key.map((f) => columnOf(entity, f))];
+}

@@ -1,0 +1,53 @@
+import { readdir } from 'node:fs/promises';
+import { register } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { loadDags, type DagRegistry } from './loader.ts';
+
+/**
+ * The folder of DAGs shipped with hubflow, used when HUBFLOW_DAGS_DIR is not set (compiled,
+ * their compiled copy, so listing them needs no TypeScript loader).
+ */
+export const BUNDLED_DAGS_DIR = fileURLToPath(new URL('../../dags', import.meta.url));
+
+/** hubflow runs either from its TypeScript sources or from the compiled copy in dist/ (bin/hubflow.js). */
+const RUNNING_COMPILED = !import.meta.url.endsWith('.ts');
+const TYPESCRIPT_FILE = /\.m?ts$/;
+
+let resolverRegistered = false;
+let typeScriptRegistered = false;
+
+/** Loads a folder of DAG files, making them importable by this process first. */
+export async function loadDagFolder(dir: string): Promise<DagRegistry> {
+  await prepareDagImports(dir);
+  return loadDags(dir);
+}
+
+/**
+ * Makes the DAG files of a folder importable before they are loaded. From the sources, whoever
+ * runs them (bin/hubflow.js through tsx, vitest) has done it already. Compiled, the resolver of
+ * `'hubflow'` is registered on first use, and the TypeScript loader only for a folder that holds
+ * TypeScript, so the commands that load no DAG start without either.
+ */
+async function prepareDagImports(dir: string): Promise<void> {
+  if (!RUNNING_COMPILED) return;
+  if (!typeScriptRegistered && (await holdsTypeScript(dir))) {
+    const { register: registerTypeScript } = await import('tsx/esm/api');
+    registerTypeScript();
+    typeScriptRegistered = true;
+    // The hook registered last runs first: the resolver must come before the TypeScript loader's.
+    resolverRegistered = false;
+  }
+  if (resolverRegistered) return;
+  register('../../../bin/resolve-hubflow.js', import.meta.url, {
+    data: {
+      entry: new URL('../../index.js', import.meta.url).href,
+      compiled: { root: new URL('../../../', import.meta.url).href, dist: new URL('../../', import.meta.url).href },
+    },
+  });
+  resolverRegistered = true;
+}
+
+async function holdsTypeScript(dir: string): Promise<boolean> {
+  const files = await readdir(dir).catch(() => []);
+  return files.some((f) => TYPESCRIPT_FILE.test(f) && !f.endsWith('.d.ts'));
+}
