@@ -202,9 +202,9 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
         .execute();
     }
   };
-  // Snowflake's PUT is given gzip; the PostgreSQL warehouse reads the file where it is.
+  // Staged in a compression the warehouse's load reads.
   const { config } = ctx.connections;
-  const compression = config.HUBFLOW_WAREHOUSE === 'snowflake' ? 'gzip' : config.HUBFLOW_STAGING_COMPRESSION;
+  const compression = (await ctx.connections.warehouse()).adapter.stagedCompression(config.HUBFLOW_STAGING_COMPRESSION);
   const dir = scopeDir(ctx, scope);
   const result = await extractScope({
     hub: ctx.connections.hub(),

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Config } from '../../core/config.ts';
 import { openHub, type HubDb } from '../../hub/db.ts';
 import type { Store } from '../store/db.ts';
-import type { Warehouse } from '../../warehouse/dialect.ts';
+import type { Warehouse } from '../../warehouse/contract.ts';
 import { openPostgresWarehouse } from '../../warehouse/postgres/dialect.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { access } from 'node:fs/promises';
-import type { Dialect, Warehouse, WarehouseSession } from '../../warehouse/dialect.ts';
+import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
 import { PermanentError, RetryableError, SkipTaskError } from '../../core/errors.ts';
 import type { Entities, Entity } from '../../hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
@@ -108,9 +108,6 @@ interface LedgerState {
   intervalLoaded: boolean;
 }
 
-const isoText = (d: Dialect, column: string) =>
-  d.name === 'postgres' ? `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')` : `to_varchar(${column}, 'YYYY-MM-DD"T"HH24:MI:SS.FF6"Z"')`;
-
 async function ledgerState(
   s: WarehouseSession,
   wh: Warehouse,
@@ -122,7 +119,7 @@ async function ledgerState(
   const ledger = wh.table(LEDGER);
   const scoped = (alias: string) => `${alias}tenant_id = ${d.text(tenant)} and ${alias}entity in (${names.map(d.text).join(', ')})`;
   const rows = await s.query<{ entity: string; snapshot_at: string; run_id: unknown; this_interval: unknown }>(
-    `select b.entity, ${isoText(d, 'b.snapshot_at')} as snapshot_at, b.run_id,
+    `select b.entity, ${d.isoText('b.snapshot_at')} as snapshot_at, b.run_id,
        case when b.interval_start = ${d.timestamp(interval.start)} and b.interval_end = ${d.timestamp(interval.end)} then 1 else 0 end as this_interval
      from ${ledger} b join (select entity, max(snapshot_at) as last_at from ${ledger} where ${scoped('')} group by entity) m on m.entity = b.entity
      where ${scoped('b.')} and (b.snapshot_at = m.last_at or (b.interval_start = ${d.timestamp(interval.start)} and b.interval_end = ${d.timestamp(interval.end)}))`,
@@ -238,17 +235,13 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
       });
       work.push({ e, st, p: { staging, changes, rejected, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
     }
-    if (d.name !== 'postgres') {
-      // The scope's lock row, made once, outside the transaction (a duplicate from a race is harmless).
-      const locks = wh.table(SCOPE_LOCKS);
-      await s.query(`insert into ${locks} (tenant_id) select ${d.text(tenant)} where not exists (select 1 from ${locks} where tenant_id = ${d.text(tenant)})`);
-    }
+    const lock = wh.adapter.scopeLock({ table: wh.table(SCOPE_LOCKS), key: tenant, runId });
+    for (const statement of lock.prepare) await s.query(statement);
     await s.query('begin');
     try {
       // Serialises loads of one scope (a task can run twice at once when its worker only seemed
       // dead); the second waits here, then its ledger check sees the first one's rows.
-      if (d.name === 'postgres') await s.query(`select pg_advisory_xact_lock(hashtext(${d.text(`hubflow-history:${tenant}`)}))`);
-      else await s.query(`update ${wh.table(SCOPE_LOCKS)} set locked_at = current_timestamp, locked_by_run_id = ${runId} where tenant_id = ${d.text(tenant)}`);
+      await s.query(lock.acquire);
       const ledger = await ledgerState(s, wh, tenant, names, interval);
       // Again under the lock: a load of a newer snapshot may have committed meanwhile.
       assertNotSuperseded(scope, extract.snapshotAt, ledger);
@@ -366,7 +359,7 @@ export async function lastApplied(wh: Warehouse, entities: Entities, scope: Scop
   const d = wh.dialect;
   return wh.session(async (s) => {
     const [row] = await s.query<{ snapshot_at: string; run_id: unknown }>(
-      `select ${isoText(d, 'snapshot_at')} as snapshot_at, run_id from ${wh.table(LEDGER)} where tenant_id = ${d.text(ledgerTenant(scope))} order by snapshot_at desc limit 1`,
+      `select ${d.isoText('snapshot_at')} as snapshot_at, run_id from ${wh.table(LEDGER)} where tenant_id = ${d.text(ledgerTenant(scope))} order by snapshot_at desc limit 1`,
     );
     return row ? { snapshotAt: row.snapshot_at, runId: num(row.run_id) } : null;
   });

@@ -1,4 +1,4 @@
-import type { Warehouse, WarehouseSession } from '../../warehouse/dialect.ts';
+import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
 import type { Entities, Entity, FieldClass } from '../../hub/entities.ts';
 import type { Severity } from '../../server/store/schema.ts';
 import { loadRejectedKeys } from './apply.ts';

@@ -1,4 +1,4 @@
-import type { Dialect, Warehouse } from '../../warehouse/dialect.ts';
+import type { Dialect, Warehouse } from '../../warehouse/contract.ts';
 import type { Entity } from '../../hub/entities.ts';
 import { HASH_FIELD, identityFields, snapshotFields, tracked, UPDATED_FIELD, type Field } from './layout.ts';
 
@@ -25,8 +25,7 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
   const ts = d.timestampType;
   const big = d.bigintType;
   const statements = [
-    // On Snowflake the database and schema are the account's, named in the settings.
-    ...(d.name === 'postgres' ? [`create schema if not exists ${d.id(wh.schema)}`] : []),
+    ...d.createSchema(wh.schema),
     // One row per snapshot applied to a scope: the first load of a data interval, and each later
     // snapshot of the same interval that changed something. logical_date is the UTC day the
     // interval starts, for by-day queries and delete approvals.
@@ -42,13 +41,9 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
     // snapshot of the same interval would break.
     d.addColumn(wh.table(LEDGER), 'interval_start', ts),
     d.addColumn(wh.table(LEDGER), 'interval_end', ts),
-    ...(d.name === 'postgres'
-      ? [
-          `alter table ${wh.table(LEDGER)} drop constraint if exists ${d.id(`${LEDGER}_pkey`)}`,
-          `create unique index if not exists ${d.id(`${LEDGER}_snapshot`)} on ${wh.table(LEDGER)} (entity, tenant_id, snapshot_at)`,
-          `create index if not exists ${d.id(`${LEDGER}_interval`)} on ${wh.table(LEDGER)} (tenant_id, interval_start, interval_end)`,
-        ]
-      : []),
+    ...d.dropKey(wh.table(LEDGER), `${LEDGER}_pkey`),
+    ...d.createIndex(wh.table(LEDGER), `${LEDGER}_snapshot`, 'entity, tenant_id, snapshot_at', { unique: true }),
+    ...d.createIndex(wh.table(LEDGER), `${LEDGER}_interval`, 'tenant_id, interval_start, interval_end'),
     `create table if not exists ${wh.table(SCOPE_LOCKS)} (tenant_id text not null, locked_at ${ts}, locked_by_run_id ${big})`,
     `create table if not exists ${wh.table(DELETE_APPROVALS)} (
   entity text not null, tenant_id text not null, logical_date date not null,
@@ -75,14 +70,11 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
     // A tracked field added to the configuration arrives as a new nullable column, no reload.
     for (const f of tracked(e)) statements.push(d.addColumn(history, d.id(f.name), d.type(f.type)));
     const ids = identity.map((f) => d.id(f.name)).join(', ');
-    if (d.name === 'postgres') {
-      // Snowflake enforces no unique constraints; there the apply's own checks hold these.
-      statements.push(
-        `create unique index if not exists ${d.id(`${historyTable(e)}_version`)} on ${history} (${ids}, valid_from)`,
-        `create unique index if not exists ${d.id(`${historyTable(e)}_current`)} on ${history} (${ids}) where is_current`,
-        `create index if not exists ${d.id(`${historyTable(e)}_run`)} on ${history} (run_id)`,
-      );
-    }
+    statements.push(
+      ...d.createIndex(history, `${historyTable(e)}_version`, `${ids}, valid_from`, { unique: true }),
+      ...d.createIndex(history, `${historyTable(e)}_current`, ids, { unique: true, where: 'is_current' }),
+      ...d.createIndex(history, `${historyTable(e)}_run`, 'run_id'),
+    );
     statements.push(
       `create table if not exists ${wh.table(changesTable(e))} (
   ${identity.map((f) => `${d.id(f.name)} ${d.type(f.type)} not null`).join(', ')},

@@ -1,184 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Warehouse } from '../../warehouse/dialect.ts';
-import {
-  openSnowflakeWarehouse,
-  snowflakeDialect,
-  snowflakeOptionsFromEnv,
-  stagePath,
-  type SnowflakeConnectionLike,
-  type SnowflakeOptions,
-} from '../../warehouse/snowflake/dialect.ts';
-import { HUB_ENTITIES, type Entity } from '../../hub/entities.ts';
+import type { Warehouse } from '../../warehouse/contract.ts';
+import { openSnowflakeWarehouse, snowflakeOptionsFromEnv, type SnowflakeOptions } from '../../warehouse/snowflake/dialect.ts';
+import { stagePath } from '../../warehouse/snowflake/driver.ts';
+import { snowflakeDialect } from '../../warehouse/snowflake/sql.ts';
 import { applyScope, ensureSchema, utcDayInterval } from '../../tasks/history/apply.ts';
-import type { ExtractResult } from '../../tasks/history/extract.ts';
-import { snapshotFields, tracked } from '../../tasks/history/layout.ts';
-import { canonicalEncoding, Checksum, rowHash } from '../../transforms/row-hash.ts';
+import { BASE, type Logged, RecordingConnection, recordingWarehouse, type Script, snowflakeAnswer } from './recording.ts';
+import { applyClients, CLIENT_ROWS, clients, countries, SNAPSHOT, stage, type Values } from './staging.ts';
 
-const clients = HUB_ENTITIES.clients!;
-const countries = HUB_ENTITIES.countries!;
-
-const BASE: SnowflakeOptions = { account: 'acct', username: 'loader', password: 'x', database: 'analytics', schema: 'history' };
+/** Snowflake's own spelling and loading: the exact SQL it issues, its PUT and COPY reports, its settings. */
 
 // The file format written out independently of the implementation: a typo on either side fails.
 const FORMAT = String.raw`FILE_FORMAT = (TYPE = CSV FIELD_DELIMITER = '\t' RECORD_DELIMITER = '\n' FIELD_OPTIONALLY_ENCLOSED_BY = NONE ESCAPE_UNENCLOSED_FIELD = '\\' NULL_IF = ('\\N') EMPTY_FIELD_AS_NULL = FALSE ERROR_ON_COLUMN_COUNT_MISMATCH = TRUE TRIM_SPACE = FALSE COMPRESSION = GZIP DATE_FORMAT = 'YYYY-MM-DD' TIMESTAMP_FORMAT = AUTO)`;
-
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-type Row = Record<string, unknown>;
-type Values = (string | null)[];
-
-/** One staged line as the extract writes it: the COPY text of the row, a tab, the hash of its tracked values. */
-function stagedLine(e: Entity, values: Values): { line: string; hash: string } {
-  const fields = snapshotFields(e).filter((f) => f.role !== 'row_hash');
-  const firstTracked = fields.findIndex((f) => f.role === 'tracked');
-  const hash = rowHash(values.slice(firstTracked, firstTracked + tracked(e).length));
-  return { line: `${canonicalEncoding(values)}\t${hash}\n`, hash };
-}
-
-async function stage(e: Entity, scope: string | null, snapshotAt: string, rows: Values[]): Promise<ExtractResult> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'hubflow-sf-'));
-  dirs.push(dir);
-  const checksum = new Checksum();
-  const lines = rows.map((values) => {
-    const { line, hash } = stagedLine(e, values);
-    checksum.add(hash);
-    return line;
-  });
-  const file = path.join(dir, `${e.name}.tsv.gz`);
-  const bytes = gzipSync(lines.join(''));
-  await writeFile(file, bytes);
-  return {
-    scope,
-    snapshotAt,
-    entities: [{ entity: e.name, file, extracted: rows.length, staged: rows.length, rejected: 0, sum: checksum.sum, bytes: bytes.length, rejectedKeys: null }],
-  };
-}
-
-const CLIENT_ROWS: Values[] = [
-  ['acme', 'C1', 'Acme "Ltd"', 'GB', 'GBP', 'ops@acme.test', 'active', '2025-12-27 09:00:00+00'],
-  ['acme', 'C2', 'Tab\there', 'FR', 'EUR', null, 'active', '2025-12-27 09:00:00.123456+00'],
-  ['acme', 'C3', "O'Brien \\ Sons", 'US', 'USD', '', 'paused', '2025-12-28 08:00:00+00'],
-];
-
-/** What Snowflake would answer, with the parts a test varies scripted. */
-interface Script {
-  /** COPY INTO's per-file report; default: the one file, LOADED, every staged row. */
-  copy?: (sql: string) => Row[];
-  put?: Row[];
-  ledger?: Row[];
-  counts?: Row[];
-  totals?: Row[];
-  approved?: boolean;
-  staged?: number;
-}
-
-interface Logged {
-  conn: number;
-  sql: string;
-}
-
-function snowflakeAnswer(script: Script): (sql: string) => Row[] {
-  return (sql) => {
-    if (sql.startsWith('PUT ')) {
-      const name = path.basename(/^PUT 'file:\/\/([^']+)'/.exec(sql)![1]!);
-      return (
-        script.put ?? [
-          {
-            source: name,
-            target: name,
-            sourceSize: 120,
-            targetSize: 120,
-            sourceCompression: 'GZIP',
-            targetCompression: 'GZIP',
-            status: 'UPLOADED',
-            message: '',
-          },
-        ]
-      );
-    }
-    if (sql.startsWith('COPY INTO ')) {
-      if (script.copy) return script.copy(sql);
-      const [, folder, name] = /FROM @~\/(\S+) FILES = \('([^']+)'\)/.exec(sql)!;
-      const n = BigInt(script.staged ?? CLIENT_ROWS.length);
-      // Upper-case keys and bigint counts, as the driver hands them over.
-      return [{ FILE: `${folder}${name}`, STATUS: 'LOADED', ROWS_PARSED: n, ROWS_LOADED: n, ERROR_LIMIT: 1n, ERRORS_SEEN: 0n, FIRST_ERROR: null }];
-    }
-    if (/ from "ANALYTICS"\."HISTORY"\."LOAD_BATCHES" where tenant_id = /.test(sql)) return script.ledger ?? [];
-    if (sql.startsWith('select change_type, count(*) as n from ')) return script.counts ?? [{ CHANGE_TYPE: 'insert', N: 3n }];
-    if (sql.startsWith('select count(*) as n, cast(coalesce(sum(')) return script.totals ?? [{ N: 3n, S: '1234' }];
-    if (sql.startsWith('select count(*) as n from (select ')) return [{ N: 0n }];
-    if (sql.startsWith('select count(*) as n, min(tenant_id) as t ')) return [{ N: 0n, T: null }];
-    if (sql.startsWith('select 1 as ok ')) return script.approved ? [{ OK: 1n }] : [];
-    if (/^(create|alter) /i.test(sql)) return [{ status: 'Statement executed successfully.' }];
-    return [];
-  };
-}
-
-/** A connection that records every statement and answers like Snowflake would. */
-class RecordingConnection implements SnowflakeConnectionLike {
-  connected = false;
-  destroyed = false;
-  constructor(
-    readonly id: number,
-    private readonly log: Logged[],
-    private readonly answer: (sql: string) => Row[],
-  ) {}
-
-  async connectAsync(): Promise<unknown> {
-    this.connected = true;
-    return this;
-  }
-
-  execute(options: Parameters<SnowflakeConnectionLike['execute']>[0]): unknown {
-    if (!this.connected || this.destroyed) throw new Error('statement on a connection that is not open');
-    this.log.push({ conn: this.id, sql: options.sqlText });
-    const rows = this.answer(options.sqlText);
-    setImmediate(() => options.complete(undefined, {}, rows));
-    return {};
-  }
-
-  destroy(callback: (err: Error | undefined) => void): void {
-    this.destroyed = true;
-    callback(undefined);
-  }
-}
-
-function recordingWarehouse(script: Script = {}) {
-  const log: Logged[] = [];
-  const connections: RecordingConnection[] = [];
-  const wh = openSnowflakeWarehouse({
-    ...BASE,
-    connect: () => {
-      const c = new RecordingConnection(connections.length + 1, log, snowflakeAnswer(script));
-      connections.push(c);
-      return c;
-    },
-  });
-  const sqls = () => log.map((l) => l.sql);
-  const find = (test: (sql: string) => boolean) => log.findIndex((l) => test(l.sql));
-  return { wh, log, connections, sqls, find };
-}
-
-const SNAPSHOT = '2025-12-28T10:00:00.000000Z';
-
-async function applyClients(wh: Warehouse, attempt: string, scope = 'acme') {
-  const extract = await stage(
-    clients,
-    scope,
-    SNAPSHOT,
-    CLIENT_ROWS.map((r) => [scope, ...r.slice(1)]),
-  );
-  const result = await applyScope({ warehouse: wh, entities: { clients }, extract, runId: 42, interval: utcDayInterval('2025-12-28'), attempt });
-  return { extract, result };
-}
 
 describe('snowflakeDialect', () => {
   const d = snowflakeDialect;

@@ -1,0 +1,91 @@
+import type { ColumnType } from '../hub/entities.ts';
+
+/**
+ * The warehouse behind one contract, kysely's way: each dialect folder (postgres/, snowflake/)
+ * has the same role files: `dialect.ts` opens the warehouse, `driver.ts` runs a session on one
+ * connection, `sql.ts` spells SQL, `types.ts` maps the hub's column types, `adapter.ts` says
+ * what the warehouse can and cannot do. The history load runs one algorithm and one SQL shape
+ * on every dialect: what differs is asked of the dialect here, never decided by its name.
+ */
+
+/** How a dialect spells the SQL the shared history statements are built from. */
+export interface Dialect {
+  /** A quoted identifier. */
+  id(name: string): string;
+  /** A string literal, escaped for this dialect. */
+  text(value: string): string;
+  /** A timestamp literal from an ISO-8601 UTC string with microseconds. */
+  timestamp(iso: string): string;
+  /** A timestamp column as ISO-8601 UTC text with microseconds (`2025-12-28T10:00:00.000000Z`). */
+  isoText(column: string): string;
+  /** The warehouse column type of a hub column type. */
+  type(type: ColumnType): string;
+  readonly timestampType: string;
+  readonly bigintType: string;
+  /** The first 60 bits of a 64-hex-digit hash as an integer, for order-independent sums. */
+  int60(hashExpr: string): string;
+  /** Creates the history schema; none where the schema is the account's, named in the settings. */
+  createSchema(schema: string): string[];
+  /** A table that lives as long as the session: staging data never outlives its attempt. */
+  createTemp(table: string, columns: string): string;
+  /** `alter table ... add column if not exists` in this dialect's words. */
+  addColumn(table: string, column: string, type: string): string;
+  /** Creates or replaces a view, keeping the grants analysts' roles have on it. */
+  replaceView(view: string, select: string): string;
+  /**
+   * An index, if the warehouse has them; none where it has no indexes (the apply's own checks
+   * then hold what a unique index would).
+   */
+  createIndex(table: string, index: string, columns: string, options?: { unique?: boolean; where?: string }): string[];
+  /** Drops a table's enforced key; none where keys are declared but never enforced. */
+  dropKey(table: string, key: string): string[];
+}
+
+/** Compressions of a staged COPY-text file. */
+export type StagedCompression = 'none' | 'gzip' | 'brotli';
+
+/** What a warehouse can do, and how it does what every warehouse must (kysely's DialectAdapter). */
+export interface Adapter {
+  /**
+   * The compression the extract writes, given the configured one: a warehouse whose load reads
+   * only some compressions answers one of those.
+   */
+  stagedCompression(configured: StagedCompression): StagedCompression;
+  /**
+   * Serialises loads of one scope: `prepare` runs before BEGIN (it may commit, and must be
+   * harmless when repeated), `acquire` is the transaction's first statement and holds the lock
+   * until COMMIT or ROLLBACK.
+   */
+  scopeLock(lock: ScopeLock): { prepare: string[]; acquire: string };
+}
+
+export interface ScopeLock {
+  /** The qualified lock table (one row per scope), for a warehouse without advisory locks. */
+  table: string;
+  /** The scope's key (the tenant, '' for the global scope). */
+  key: string;
+  runId: number;
+}
+
+export interface WarehouseSession {
+  readonly dialect: Dialect;
+  query<R = Record<string, unknown>>(sql: string): Promise<R[]>;
+  /**
+   * Bulk-loads a staged COPY-text file (plain, gzip or Brotli) into a table of this session and returns the rows
+   * the warehouse says it loaded. `attempt` names the load uniquely (run, scope, try), so a
+   * retry never meets the files or tables of an earlier try.
+   */
+  load(table: string, columns: readonly string[], file: string, attempt: string): Promise<number>;
+}
+
+export interface Warehouse {
+  readonly dialect: Dialect;
+  readonly adapter: Adapter;
+  /** Schema (PostgreSQL) or database.schema (Snowflake) holding the history tables. */
+  readonly schema: string;
+  /** A qualified table name in the history schema. */
+  table(name: string): string;
+  /** Runs `fn` on one connection, released afterwards whatever happens. */
+  session<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,29 @@
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createBrotliDecompress, createGunzip } from 'node:zlib';
+import type { PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { WarehouseSession } from '../contract.ts';
+import { postgresDialect as d } from './sql.ts';
+
+/** A session on one pooled connection, in UTC; staged files are loaded with COPY FROM STDIN. */
+export async function openSession(client: PoolClient): Promise<WarehouseSession> {
+  await client.query(`set timezone = 'UTC'`);
+  return {
+    dialect: d,
+    async query<R>(text: string) {
+      const result = await client.query(text);
+      return result.rows as R[];
+    },
+    async load(table, columns, file) {
+      const copy = client.query(copyFrom(`copy ${table} (${columns.map(d.id).join(', ')}) from stdin with (format text)`));
+      const decompress = file.endsWith('.br')
+        ? [createBrotliDecompress({ chunkSize: 1 << 20 })]
+        : file.endsWith('.gz')
+          ? [createGunzip({ chunkSize: 1 << 20 })]
+          : [];
+      await pipeline([createReadStream(file, { highWaterMark: 1 << 20 }), ...decompress, copy]);
+      return Number(copy.rowCount);
+    },
+  };
+}

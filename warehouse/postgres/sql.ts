@@ -1,0 +1,25 @@
+import type { Dialect } from '../contract.ts';
+import { BIGINT_TYPE, TIMESTAMP_TYPE, TYPES } from './types.ts';
+
+const id = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+export const postgresDialect: Dialect = {
+  id,
+  text: (value) => `'${value.replaceAll("'", "''")}'`,
+  timestamp: (iso) => `'${iso}'::timestamptz`,
+  isoText: (column) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+  type: (t) => TYPES[t],
+  timestampType: TIMESTAMP_TYPE,
+  bigintType: BIGINT_TYPE,
+  int60: (h) => `('x' || substr(${h}, 1, 15))::bit(60)::bigint`,
+  createSchema: (schema) => [`create schema if not exists ${id(schema)}`],
+  // Temporary tables are private to the session and skip the WAL: staging costs no durability.
+  createTemp: (table, columns) => `create temporary table ${table} (${columns}) on commit preserve rows`,
+  addColumn: (table, column, type) => `alter table ${table} add column if not exists ${column} ${type}`,
+  // PostgreSQL keeps a view's grants across `create or replace`.
+  replaceView: (view, select) => `create or replace view ${view} as ${select}`,
+  createIndex: (table, index, columns, o = {}) => [
+    `create ${o.unique ? 'unique ' : ''}index if not exists ${id(index)} on ${table} (${columns})${o.where ? ` where ${o.where}` : ''}`,
+  ],
+  dropKey: (table, key) => [`alter table ${table} drop constraint if exists ${id(key)}`],
+};
