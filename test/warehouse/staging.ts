@@ -31,6 +31,13 @@ export function stagedLine(e: Entity, values: Values): { line: string; hash: str
   return { line: `${canonicalEncoding(values)}\t${hash}\n`, hash };
 }
 
+/** The checksum the extract records for `rows`: what the warehouse's current totals must come to. */
+export function checksumOf(e: Entity, rows: Values[]): string {
+  const checksum = new Checksum();
+  for (const values of rows) checksum.add(stagedLine(e, values).hash);
+  return checksum.sum;
+}
+
 /** A staged snapshot of one entity; `rejectedKeys` (COPY-text lines of tenant and key) staged beside it. */
 export async function stage(e: Entity, scope: string | null, snapshotAt: string, rows: Values[], rejectedKeys: Values[] = []): Promise<ExtractResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hubflow-sf-'));
