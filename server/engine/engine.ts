@@ -5,6 +5,7 @@ import type { Config } from '../../core/config.ts';
 import { ConflictError, NotFoundError, describeError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { HeldClient, kyselyOnClient, poolOf } from '../../core/pg.ts';
+import { isRetriedTransaction } from '../../core/sqlstate.ts';
 import type { Store } from '../store/db.ts';
 import type { DagRunRow, RunState, RunType, StoreSchema } from '../store/schema.ts';
 import { advanceRun, applyAdvance, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
@@ -72,9 +73,6 @@ export interface StartedTask {
   conf: Record<string, unknown>;
 }
 
-/** Deadlock, serialization failure, and the server ending the session (admin or crash shutdown, starting up). */
-const RETRIED_SQLSTATES = new Set(['40P01', '40001', '57P01', '57P02', '57P03']);
-
 // Also written by hubflow_start_tasks when a new try finds the previous one open.
 const LOST = JSON.stringify({ name: 'WorkerLost', message: 'the worker running this attempt stopped before it finished' });
 
@@ -130,8 +128,7 @@ export class Engine {
       try {
         return await fn();
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (attempt >= 5 || !RETRIED_SQLSTATES.has(code ?? '')) throw err;
+        if (attempt >= 5 || !isRetriedTransaction(err)) throw err;
         await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
       }
     }

@@ -1,0 +1,23 @@
+import type { Kysely } from 'kysely';
+import { applyEngineFunctions } from '../engine-sql.ts';
+
+/*
+ * From here on, the engine's functions live in server/store/sql/, one file each with its
+ * contract, instead of as whole copies in migrations (0002, 0005, 0006 and 0007 hold the
+ * versions before; they stay as they were, since they are the history an old store replays).
+ * This migration creates or replaces each function from its file, with the same text as those
+ * migrations left.
+ *
+ * The rule for later changes: edit the .sql file, nothing else. migrateStore applies every
+ * function file again at the end of each run (under its lock, idempotently), so a store gets
+ * the files' text whether or not a migration ran; no migration repeats a function's text. A
+ * change that needs the schema changed first (a new column, say) comes with a migration for
+ * the schema; one that changes a function's signature or result columns adds a migration that
+ * drops the old function, which the end-of-run pass then creates anew.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await applyEngineFunctions(db);
+}
+
+// The functions' text is what 0007 left; nothing to undo.
+export async function down(): Promise<void> {}
