@@ -13,7 +13,9 @@ import { applyEngineFunctions } from '../engine-sql.ts';
  * the files' text whether or not a migration ran; no migration repeats a function's text. A
  * change that needs the schema changed first (a new column, say) comes with a migration for
  * the schema; one that changes a function's signature or result columns adds a migration that
- * drops the old function, which the end-of-run pass then creates anew.
+ * drops the old function, which the end-of-run pass then creates anew. An older hubflow never
+ * puts its files back over a newer store's: the migrator refuses a store that ran migrations
+ * it does not know, before the pass.
  *
  * It also gives hubflow_complete_tasks's "has any instance of this task succeeded" probe an
  * index of its own, like the probes for the other states (0006). Without one, the probe read
