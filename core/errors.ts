@@ -77,9 +77,6 @@ export class NotFoundError extends HubflowError {}
 export class ConflictError extends HubflowError {}
 
 const PERMANENT_NAMES = new Set(['PermanentError', 'UnrecoverableError', 'DagDefinitionError', 'SpecError', 'SkipTaskError']);
-// PostgreSQL SQLSTATEs that say "try again": serialization failure, deadlock, lock timeout,
-// too many connections, cannot connect now, admin shutdown.
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '55P03', '53300', '57P03', '57P01']);
 
 /**
  * Whether a thrown value should be retried. Unknown errors are retried (a task author who
@@ -90,9 +87,9 @@ export function isRetryable(err: unknown): boolean {
     if (PERMANENT_NAMES.has(err.name)) return false;
     const retryable = (err as { retryable?: unknown }).retryable;
     if (typeof retryable === 'boolean') return retryable;
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string' && RETRYABLE_SQLSTATES.has(code)) return true;
   }
+  // Whatever its SQLSTATE: a conflict or an outage is worth another try, and a task whose SQL
+  // is wrong fails once its tries are spent (core/sqlstate.ts says what each class means).
   return true;
 }
 

@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { isSessionLost } from './sqlstate.ts';
 
 /*
  * The one way hubflow opens PostgreSQL: a pg pool under kysely, for the metadata store and for
@@ -83,16 +84,6 @@ export function kyselyOnClient<DB>(client: pg.PoolClient): Kysely<DB> {
   return db as unknown as Kysely<DB>;
 }
 
-/**
- * Whether an error means the connection is gone: no SQLSTATE (reset, closed), a connection
- * exception (class 08), or the server ending the session (57P01-57P03). Other SQL errors leave
- * the connection usable.
- */
-function isConnectionLost(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code !== 'string' || code.startsWith('08') || code.startsWith('57P');
-}
-
 type Held = Promise<{ client: pg.PoolClient; onError: (err: Error) => void }>;
 
 /**
@@ -115,7 +106,7 @@ export class HeldClient {
       try {
         return await fn(client);
       } catch (err) {
-        if (isConnectionLost(err)) this.#giveBack(held, err);
+        if (isSessionLost(err)) this.#giveBack(held, err);
         throw err;
       }
     })();

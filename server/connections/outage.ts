@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../core/log.ts';
+import { isServerUnavailable } from '../../core/sqlstate.ts';
 import { maskUrl, reasonOf } from './instance.ts';
 
 /*
@@ -20,9 +21,10 @@ export interface Service {
   probe(): Promise<void>;
 }
 
-// Connection-level errno codes, and the SQLSTATEs of a server that is shutting down, starting
-// up or full: all of them pass. An unknown host (ENOTFOUND) is a wrong URL, not an outage.
-const UNREACHABLE_CODES = new Set([
+// Connection-level errno codes; with the SQLSTATEs of a server that is shutting down, starting
+// up or full (isServerUnavailable), all of them pass. An unknown host (ENOTFOUND) is a wrong
+// URL, not an outage.
+const UNREACHABLE_ERRNOS = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ECONNABORTED',
@@ -33,10 +35,6 @@ const UNREACHABLE_CODES = new Set([
   'ENETDOWN',
   'EPIPE',
   'EAI_AGAIN',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
 ]);
 // Messages of pg, ioredis and hubflow's own probes for a connection lost or never made.
 const UNREACHABLE_MESSAGE =
@@ -47,7 +45,7 @@ export function isUnreachable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof AggregateError && e.errors.some(isUnreachable)) return true;
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+    if (typeof code === 'string' && (UNREACHABLE_ERRNOS.has(code) || isServerUnavailable(code))) return true;
     if (e instanceof Error && UNREACHABLE_MESSAGE.test(e.message)) return true;
   }
   return false;

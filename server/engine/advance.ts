@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { describeError } from '../../core/errors.ts';
+import { upstreamResult } from '../store/results.ts';
 import type { DagRunRow, StoreSchema, TiState } from '../store/schema.ts';
 import { TERMINAL_TI_STATES } from '../store/schema.ts';
 import type { Dag, TaskDef } from './dag.ts';
@@ -251,16 +252,8 @@ export async function advanceRun(
 
 async function expandMapped(trx: Trx, run: RunRef, dag: Dag, task: TaskDef, placeholder: TiRef): Promise<{ instances: TiRef[] } | { error: Error }> {
   const source = task.map!;
-  const sourceRows = await trx
-    .selectFrom('task_instances')
-    .select(['map_index', 'result'])
-    .where('run_id', '=', run.id)
-    .where('task_id', '=', source)
-    .orderBy('map_index')
-    .execute();
-  const mappedSource = dag.tasks.get(source)?.map !== undefined;
   // A mapped source expanded to nothing keeps only its placeholder (map index -1): no elements.
-  const list = mappedSource ? sourceRows.filter((r) => r.map_index >= 0).map((r) => r.result) : sourceRows[0]?.result;
+  const list = await upstreamResult(trx, run.id, source, dag.tasks.get(source)?.map !== undefined);
   if (!Array.isArray(list)) {
     return { error: new Error(`map: upstream '${source}' returned ${describeJson(list)}, expected a list`) };
   }

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import type { RunType, StoreSchema } from '../store/schema.ts';
-import type { Engine } from './engine.ts';
+import type { EngineContext } from './types.ts';
 
 /** Which runs to cancel: given ids, or every unfinished run matching the filters. */
 export interface CancelSelection {
@@ -38,7 +38,7 @@ const UNFINISHED_TI = ['scheduled', 'queued', 'deferred', 'running', 'up_for_ret
  * Jobs BullMQ still holds for these instances are taken out where possible; any left (one a
  * worker holds) starts nothing, as the start function refuses a cancelled instance.
  */
-export async function cancelRuns(engine: Engine, selection: CancelSelection): Promise<CancelledRun[]> {
+export async function cancelRuns(engine: EngineContext, selection: CancelSelection): Promise<CancelledRun[]> {
   const reason = selection.reason?.trim() || 'cancelled';
   const error = JSON.stringify({ name: 'TaskCancelledError', message: `run cancelled: ${reason}` });
   const { runs, jobs } = await engine.transaction(async (trx) => {

@@ -2,14 +2,14 @@ import { sql } from 'kysely';
 import { ConflictError, NotFoundError } from '../../core/errors.ts';
 import { LIVE_TI_STATES } from '../store/schema.ts';
 import { advanceRun, applyAdvance } from './advance.ts';
-import type { Engine } from './engine.ts';
+import type { EngineContext } from './types.ts';
 
 /**
  * Airflow's clear: resets the given tasks (default: the failed ones), the cancelled ones, and
  * everything downstream of them, so the run resumes from there. Their tries start afresh; their
  * attempts stay on record.
  */
-export async function clearTasks(engine: Engine, runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {
+export async function clearTasks(engine: EngineContext, runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {
   const { cleared, dispatch } = await engine.transaction(async (trx) => {
     const run = await trx.selectFrom('dag_runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirst();
     if (!run) throw new NotFoundError(`no run ${runId}`);

@@ -4,6 +4,7 @@ import type { Logger } from '../../core/log.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUnreachable } from '../connections/outage.ts';
 import type { Connections } from '../connections/task-connections.ts';
+import { upstreamResult } from '../store/results.ts';
 import type { TaskContext } from './dag.ts';
 import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
 import type { Engine, StartedTask } from './engine.ts';
@@ -273,15 +274,7 @@ export class Executor {
             `task '${ti.task_id}' asked for the result of '${upstreamId}', which is not one of its upstreams (${task.upstream.join(', ') || 'none'})`,
           );
         }
-        const rows = await engine.db
-          .selectFrom('task_instances')
-          .select(['map_index', 'result'])
-          .where('run_id', '=', ti.run_id)
-          .where('task_id', '=', upstreamId)
-          .orderBy('map_index')
-          .execute();
-        const mapped = dag.tasks.get(upstreamId)?.map !== undefined;
-        return (mapped ? rows.filter((r) => r.map_index >= 0).map((r) => r.result) : rows[0]?.result) as T;
+        return (await upstreamResult(engine.db, ti.run_id, upstreamId, dag.tasks.get(upstreamId)?.map !== undefined)) as T;
       },
     });
   }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { LIVE_TI_STATES } from '../store/schema.ts';
 import type { Dispatchable } from './advance.ts';
-import type { Engine } from './engine.ts';
+import type { EngineContext } from './types.ts';
 
 /**
  * The recovery sweep. The store says which instances should have a job; any that has none
@@ -12,7 +12,7 @@ import type { Engine } from './engine.ts';
  * Test runs are left to the `dags test` process that runs them, on a queue of its own: that
  * process sweeps its run (`runIds`), and every other sweep passes them by.
  */
-export async function sweep(engine: Engine, runIds?: readonly number[]): Promise<number> {
+export async function sweep(engine: EngineContext, runIds?: readonly number[]): Promise<number> {
   const staleAfterMs = engine.config.HUBFLOW_LOCK_MS * 2;
   let query = engine.db
     .selectFrom('task_instances as ti')

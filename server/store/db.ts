@@ -8,11 +8,13 @@ import * as targetedCompletion from './migrations/0005-targeted-completion.ts';
 import * as probedCompletion from './migrations/0006-probed-completion.ts';
 import * as cancelledRuns from './migrations/0007-cancelled-runs.ts';
 import * as rejectRule from './migrations/0008-reject-rule.ts';
+import * as engineSqlFiles from './migrations/0009-engine-sql-files.ts';
+import { applyEngineFunctions } from './engine-sql.ts';
 import type { StoreSchema } from './schema.ts';
 
 export type Store = Kysely<StoreSchema>;
 
-const MIGRATIONS: Record<string, Migration> = {
+export const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-engine-functions': engineFunctions,
   '0003-installation': installation,
@@ -21,6 +23,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-probed-completion': probedCompletion,
   '0007-cancelled-runs': cancelledRuns,
   '0008-reject-rule': rejectRule,
+  '0009-engine-sql-files': engineSqlFiles,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */
@@ -46,4 +49,9 @@ export async function migrateStore(db: Store, schema: string): Promise<void> {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     throw new Error(`store migration ${failed ?? ''} failed: ${(error as Error).message}`, { cause: error });
   }
+  // The engine's functions as their files say (see 0009-engine-sql-files.ts for the rule).
+  await db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(hashtext('hubflow-migrate'))`.execute(trx);
+    await applyEngineFunctions(trx);
+  });
 }

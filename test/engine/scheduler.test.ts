@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineDag, task } from 'hubflow';
-import { manualInterval } from '../../server/engine/engine.ts';
+import { manualInterval } from '../../server/engine/runs.ts';
 import { Scheduler } from '../../server/engine/scheduler.ts';
 import { openRuntime, type Runtime } from '../../server/runtime.ts';
 import { testRuntime, type TestRuntime } from '../support.ts';
