@@ -1,56 +1,135 @@
 import path from 'node:path';
 import type { Config } from '../../core/config.ts';
 import { openHub, type HubDb } from '../../hub/db.ts';
-import type { Store } from '../store/db.ts';
 import type { Warehouse } from '../../warehouse/dialect.ts';
 import { openPostgresWarehouse } from '../../warehouse/postgres/dialect.ts';
 
 /**
- * The systems a task talks to, opened on first use and shared by every task of the process:
- * the hub, the warehouse, the metadata store, and the staging and outbox folders.
+ * How the bundled resources open (dags/resources.ts declares them): each from the few settings
+ * it names. The commands that read the hub or the warehouse themselves use openConnections.
  */
+
+/** The hub: a pool and the schema its tables are in. */
+export interface Hub {
+  readonly db: HubDb;
+  readonly schema: string;
+}
+
+export type HubSettings = Pick<Config, 'HUBFLOW_HUB_URL' | 'HUBFLOW_HUB_SCHEMA'> & { HUBFLOW_DATABASE_URL: string };
+
+/** HUBFLOW_HUB_URL, else the metadata database (where the demo hub lives). */
+export function openHubHandle(s: HubSettings): Hub {
+  return { db: openHub(s.HUBFLOW_HUB_URL ?? s.HUBFLOW_DATABASE_URL), schema: s.HUBFLOW_HUB_SCHEMA };
+}
+
+export type WarehouseSettings = Pick<
+  Config,
+  | 'HUBFLOW_WAREHOUSE'
+  | 'HUBFLOW_WAREHOUSE_URL'
+  | 'HUBFLOW_WAREHOUSE_SCHEMA'
+  | 'SNOWFLAKE_ACCOUNT'
+  | 'SNOWFLAKE_USER'
+  | 'SNOWFLAKE_PASSWORD'
+  | 'SNOWFLAKE_PRIVATE_KEY_PATH'
+  | 'SNOWFLAKE_WAREHOUSE'
+  | 'SNOWFLAKE_DATABASE'
+  | 'SNOWFLAKE_SCHEMA'
+  | 'SNOWFLAKE_ROLE'
+> & { HUBFLOW_DATABASE_URL: string };
+
+/** The settings the warehouse opens with: the only place the Snowflake credentials go. */
+export const WAREHOUSE_SETTINGS = [
+  'HUBFLOW_WAREHOUSE',
+  'HUBFLOW_WAREHOUSE_URL',
+  'HUBFLOW_WAREHOUSE_SCHEMA',
+  'HUBFLOW_DATABASE_URL',
+  'SNOWFLAKE_ACCOUNT',
+  'SNOWFLAKE_USER',
+  'SNOWFLAKE_PASSWORD',
+  'SNOWFLAKE_PRIVATE_KEY_PATH',
+  'SNOWFLAKE_WAREHOUSE',
+  'SNOWFLAKE_DATABASE',
+  'SNOWFLAKE_SCHEMA',
+  'SNOWFLAKE_ROLE',
+] as const satisfies readonly (keyof WarehouseSettings)[];
+
+/** PostgreSQL (HUBFLOW_WAREHOUSE_URL, else the metadata database) or Snowflake. */
+export async function openWarehouseHandle(s: WarehouseSettings): Promise<Warehouse> {
+  if (s.HUBFLOW_WAREHOUSE === 'snowflake') {
+    // Loaded only when used: the driver is large and most installations never need it.
+    const { openSnowflakeWarehouse, snowflakeOptionsFromEnv } = await import('../../warehouse/snowflake/dialect.ts');
+    const options = snowflakeOptionsFromEnv(s as unknown as Record<string, string | undefined>);
+    if (!options) throw new Error('HUBFLOW_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and the other SNOWFLAKE_* settings');
+    return openSnowflakeWarehouse(options);
+  }
+  return openPostgresWarehouse(s.HUBFLOW_WAREHOUSE_URL ?? s.HUBFLOW_DATABASE_URL, s.HUBFLOW_WAREHOUSE_SCHEMA);
+}
+
+/** A folder under HUBFLOW_HOME unless its own setting names one. */
+export const folderOf = (home: string, own: string | undefined, name: string): string => path.resolve(own ?? path.join(path.resolve(home), name));
+
+export const STAGING_SETTINGS = [
+  'HUBFLOW_HOME',
+  'HUBFLOW_STAGING_DIR',
+  'HUBFLOW_STAGING_COMPRESSION',
+  'HUBFLOW_WAREHOUSE',
+  'HUBFLOW_MASS_DELETE_SHARE',
+] as const;
+
+/** Where bulk data waits between tasks, and the settings that say how it is written and applied. */
+export interface Staging {
+  readonly dir: string;
+  readonly config: Pick<Config, 'HUBFLOW_STAGING_COMPRESSION' | 'HUBFLOW_WAREHOUSE'>;
+  /** The share of a table's current rows one load may delete before the mass-delete guard stops it. */
+  readonly massDeleteShare: number;
+}
+
+export function openStaging(s: Pick<Config, (typeof STAGING_SETTINGS)[number]>): Staging {
+  return {
+    dir: folderOf(s.HUBFLOW_HOME, s.HUBFLOW_STAGING_DIR, 'staging'),
+    config: { HUBFLOW_STAGING_COMPRESSION: s.HUBFLOW_STAGING_COMPRESSION, HUBFLOW_WAREHOUSE: s.HUBFLOW_WAREHOUSE },
+    massDeleteShare: s.HUBFLOW_MASS_DELETE_SHARE,
+  };
+}
+
+export const OUTBOX_SETTINGS = ['HUBFLOW_HOME', 'HUBFLOW_OUTBOX_DIR', 'HUBFLOW_FILING_SUBMITTERS'] as const;
+
+/** Where filings are delivered, with the submitters' settings file. */
+export interface Outbox {
+  readonly dir: string;
+  readonly config: Pick<Config, 'HUBFLOW_FILING_SUBMITTERS'>;
+}
+
+export function openOutbox(s: Pick<Config, (typeof OUTBOX_SETTINGS)[number]>): Outbox {
+  return { dir: folderOf(s.HUBFLOW_HOME, s.HUBFLOW_OUTBOX_DIR, 'outbox'), config: { HUBFLOW_FILING_SUBMITTERS: s.HUBFLOW_FILING_SUBMITTERS } };
+}
+
+/** The systems the commands read themselves (the demo, history approvals), opened on first use. */
 export interface Connections {
-  /** The hub: HUBFLOW_HUB_URL, else the metadata database (where the demo hub lives). */
   hub(): HubDb;
   readonly hubSchema: string;
-  /** PostgreSQL (HUBFLOW_WAREHOUSE_URL, else the metadata database) or Snowflake. */
   warehouse(): Promise<Warehouse>;
-  readonly store: Store;
   readonly stagingDir: string;
   readonly outboxDir: string;
-  readonly config: Config;
 }
 
 export interface OwnedConnections extends Connections {
   close(): Promise<void>;
 }
 
-export function openConnections(config: Config, databaseUrl: string, store: Store): OwnedConnections {
+export function openConnections(config: Config, databaseUrl: string): OwnedConnections {
   let hub: HubDb | undefined;
   let warehouse: Promise<Warehouse> | undefined;
-  const home = path.resolve(config.HUBFLOW_HOME);
+  const settings = { ...config, HUBFLOW_DATABASE_URL: databaseUrl };
   return {
-    config,
-    store,
     hubSchema: config.HUBFLOW_HUB_SCHEMA,
-    stagingDir: path.resolve(config.HUBFLOW_STAGING_DIR ?? path.join(home, 'staging')),
-    outboxDir: path.resolve(config.HUBFLOW_OUTBOX_DIR ?? path.join(home, 'outbox')),
-    hub: () => (hub ??= openHub(config.HUBFLOW_HUB_URL ?? databaseUrl)),
-    warehouse: () => (warehouse ??= openWarehouse(config, databaseUrl)),
+    stagingDir: openStaging(config).dir,
+    outboxDir: openOutbox(config).dir,
+    hub: () => (hub ??= openHubHandle(settings).db),
+    warehouse: () => (warehouse ??= openWarehouseHandle(settings)),
     async close() {
       await hub?.destroy();
       await (await warehouse?.catch(() => undefined))?.close();
     },
   };
-}
-
-async function openWarehouse(config: Config, databaseUrl: string): Promise<Warehouse> {
-  if (config.HUBFLOW_WAREHOUSE === 'snowflake') {
-    // Loaded only when used: the driver is large and most installations never need it.
-    const { openSnowflakeWarehouse, snowflakeOptionsFromEnv } = await import('../../warehouse/snowflake/dialect.ts');
-    const options = snowflakeOptionsFromEnv(config as unknown as Record<string, string | undefined>);
-    if (!options) throw new Error('HUBFLOW_WAREHOUSE=snowflake needs SNOWFLAKE_ACCOUNT and the other SNOWFLAKE_* settings');
-    return openSnowflakeWarehouse(options);
-  }
-  return openPostgresWarehouse(config.HUBFLOW_WAREHOUSE_URL ?? databaseUrl, config.HUBFLOW_WAREHOUSE_SCHEMA);
 }

@@ -91,24 +91,34 @@ describe('defineDag', () => {
       "dag 'w': window.start: use 'HH:MM'",
     );
     expect(() => defineDag({ id: 'd', schedule, deadline: '19th 17:00', tasks: { a: task({ run }) } })).toThrow(
-      "dag 'd': deadline: not an ISO 8601 duration: '19th 17:00'",
+      "dag 'd': deadline: '19th 17:00' is not a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms'",
     );
+    expect(() => defineDag({ id: 'd', schedule, deadline: 'P1M18DT17H', tasks: { a: task({ run }) } })).toThrow("dag 'd': deadline: 'P1M18DT17H' is not");
+    expect(() => defineDag({ id: 't', tasks: { a: task({ timeout: 60_000 as never, run }) } })).toThrow(
+      "dag 't': tasks.a.timeout: expected a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms', got the number 60000",
+    );
+    expect(() => defineDag({ id: 't', tasks: { a: task({ timeout: '0s', run }) } })).toThrow("dag 't': tasks.a.timeout: must be at least 1 ms");
+    expect(() => defineDag({ id: 't', tasks: { a: task({ timeout: '1mo', run }) } })).toThrow("dag 't': tasks.a.timeout: '1mo': months and years");
     expect(() => defineDag({ id: 'j', schedule: { ...schedule, jitter: 'soon' }, tasks: { a: task({ run }) } })).toThrow("dag 'j': schedule.jitter:");
     const dag = defineDag({
       id: 'ok',
       schedule: { ...schedule, jitter: '90s' },
       window: { start: '00:30', end: '06:00' },
-      deadline: 'P1M18DT17H',
-      tasks: { a: task({ run }) },
+      deadline: '1mo18d17h',
+      tasks: { a: task({ timeout: '1h30m', retry: { base: '2s', max: '5m' }, run }) },
     });
+    expect(dag.tasks.get('a')).toMatchObject({ timeoutMs: 5_400_000, retry: { baseMs: 2_000, maxMs: 300_000 } });
     expect(dag.jitterMs).toBe(90_000);
     expect(dag.window).toEqual({ start: 30, end: 360 });
     expect(dag.deadline).toMatchObject({ months: 1, days: 18, hours: 17 });
   });
 
   it('rejects a retry cap below its base and a mapped task over an unknown list', () => {
-    expect(() => defineDag({ id: 'r', retry: { baseMs: 5_000, maxMs: 1_000 }, tasks: { a: task({ run: () => 1 }) } })).toThrow(
-      "dag 'r': tasks.a.retry.maxMs: must be at least baseMs (5000)",
+    expect(() => defineDag({ id: 'r', retry: { base: '5s', max: '1s' }, tasks: { a: task({ run: () => 1 }) } })).toThrow(
+      "dag 'r': tasks.a.retry.max: must be at least base (5s)",
+    );
+    expect(() => defineDag({ id: 'r', retry: { base: 5_000 as never }, tasks: { a: task({ run: () => 1 }) } })).toThrow(
+      "dag 'r': retry.base: expected a duration",
     );
     expect(() => defineDag({ id: 'm', tasks: { a: task({ map: 'tenants', run: () => 1 }) } })).toThrow("dag 'm': tasks.a.map: unknown task 'tenants'");
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defineResource, blackoutAt, freeFrom, nextBlackoutStart, parseDuration } from '../../server/engine/resources.ts';
+import { durationMs, formatDuration, parseDurationParts } from '../../server/engine/duration.ts';
+import { defineResource, blackoutAt, freeFrom, nextBlackoutStart } from '../../server/engine/resources.ts';
 
 const payroll = defineResource({
   id: 'payroll-db',
@@ -80,16 +81,23 @@ describe('bad resources', () => {
     expect(() => defineResource(options as never)).toThrow(message);
   });
 
-  it('parses durations', () => {
-    expect(['2h', '90m', '1h30m', '45s', 5000, 'x', '', 0].map((d) => parseDuration(d))).toEqual([
-      7_200_000,
-      5_400_000,
-      5_400_000,
-      45_000,
-      5_000,
-      undefined,
-      undefined,
-      undefined,
+  it('parses durations in one compact form, and refuses every other spelling with the reason', () => {
+    expect(['2h', '90m', '1h30m', '45s', '250ms', '1d12h', '2w', '0s'].map((d) => durationMs(d))).toEqual([
+      7_200_000, 5_400_000, 5_400_000, 45_000, 250, 129_600_000, 1_209_600_000, 0,
     ]);
+    expect(durationMs(5000)).toBe("expected a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms', got the number 5000");
+    for (const bad of ['x', '', 'PT6H', '1.5h', '30m1h', '2 h', '1h1h']) expect(durationMs(bad)).toMatch(/is not a duration such as/);
+    expect(durationMs('1mo')).toBe("'1mo': months and years have no fixed length; use days (d) or weeks (w)");
+    expect(parseDurationParts('1mo18d17h')).toMatchObject({ months: 1, days: 18, hours: 17, minutes: 0 });
+    expect([5_400_000, 250, 129_600_000, 0].map(formatDuration)).toEqual(['1h30m', '250ms', '1d12h', '0s']);
+  });
+
+  it('names the resource field whose duration is wrong', () => {
+    const blackout = { reason: 'r', cron: '0 1 * * *', timezone: 'UTC' };
+    expect(() => defineResource({ id: 'x', blackouts: [{ ...blackout, duration: 3_600_000 as never }] })).toThrow(
+      "resource 'x': blackouts[0].duration: expected a duration such as",
+    );
+    expect(() => defineResource({ id: 'x', deferJitter: '2 min' })).toThrow("resource 'x': deferJitter: '2 min' is not a duration such as");
+    expect(defineResource({ id: 'x', deferJitter: '300ms' }).deferJitterMs).toBe(300);
   });
 });
