@@ -199,6 +199,8 @@ export interface Dag {
   readonly tags: readonly string[];
   /** Tasks in a topological order (upstreams first). */
   readonly tasks: ReadonlyMap<string, TaskDef>;
+  /** The resources its tasks name by object: a registry without them declared takes them from here. */
+  readonly resources: readonly Resource[];
   /** The id a declaration has in this DAG, for ctx.upstream(ref). */
   taskIdOf(ref: TaskRef): string | undefined;
   /** Set by the loader. */
@@ -357,6 +359,7 @@ export function defineDag(options: DagOptions): Dag {
   };
 
   const partial = new Map<string, Omit<TaskDef, 'downstream'> & { downstream: string[] }>();
+  const resources = new Set<Resource>();
   for (const [taskId, declaration] of declared) {
     const field = `tasks.${taskId}`;
     ID.safeParse(taskId).success || fail(dagId, field, 'task id: use letters, digits, _ . - (at most 128)');
@@ -366,6 +369,7 @@ export function defineDag(options: DagOptions): Dag {
     const map = opts.map === undefined ? undefined : resolve(opts.map, `${field}.map`);
     const named = opts.uses && !Array.isArray(opts.uses) ? Object.entries(opts.uses as Record<string, Resource>) : [];
     const listed = Array.isArray(opts.uses) ? (opts.uses as (Resource | string)[]) : named.map(([, r]) => r);
+    for (const r of listed) if (typeof r !== 'string') resources.add(r);
     partial.set(taskId, {
       id: taskId,
       uses: Object.freeze([...new Set(listed.map((r) => (typeof r === 'string' ? r : r.id)))]),
@@ -414,6 +418,7 @@ export function defineDag(options: DagOptions): Dag {
     maxActiveRuns: spec.maxActiveRuns ?? 16,
     tags: Object.freeze([...(spec.tags ?? [])]),
     tasks,
+    resources: Object.freeze([...resources]),
     taskIdOf: (ref: TaskRef) => (typeof ref === 'string' ? (tasks.has(ref) ? ref : undefined) : listedTwice.has(ref) ? undefined : idOf.get(ref)),
     file: undefined,
   }) as Dag;
