@@ -6,14 +6,14 @@
  * export default defineDag({ id: 'hello', tasks: { say: task({ run: (ctx) => ctx.log.info('hi') }) } });
  * ```
  */
-export { defineDag, task, TRIGGER_RULES } from './server/engine/dag.ts';
+export { defineDag } from './server/engine/dag.ts';
+export { task, TRIGGER_RULES } from './server/engine/task.ts';
+export type { Dag, DagOptions, ScheduleOptions } from './server/engine/dag.ts';
 export type {
-  Dag,
-  DagOptions,
+  HandlesOf,
   ItemOf,
   ResultOf,
   RetryOptions,
-  ScheduleOptions,
   TaskContext,
   TaskDeclaration,
   TaskFn,
@@ -21,7 +21,7 @@ export type {
   TaskRef,
   TriggerRule,
   Uses,
-} from './server/engine/dag.ts';
+} from './server/engine/task.ts';
 export type { Duration } from './server/engine/duration.ts';
 export type { RejectFilter, RejectRecord, ReconciliationRecord, TaskRecords } from './server/engine/records.ts';
 export type { CronSchedule } from './server/engine/timetable.ts';

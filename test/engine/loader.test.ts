@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { defineDag, task } from 'hubflow';
+import { defineDag, task, type TaskContext } from 'hubflow';
+import { expectTypeOf } from 'vitest';
 import { loadDags } from '../../server/engine/loader.ts';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -25,6 +26,22 @@ const bad: Record<string, [string, string]> = {
   'bad-zone.ts': [`schedule: { cron: '0 2 * * *', timezone: 'Europe/Londn' }, tasks: { a: task({ run }) }`, "bad-zone.ts: dag 'bad': schedule.timezone:"],
   'unknown-option.ts': [`tasks: { a: task({ run, retires: 3 }) }`, "unknown-option.ts: dag 'bad': tasks.a.retires: unknown option"],
   'bad-rule.ts': [`tasks: { a: task({ run, trigger: 'always' }) }`, "bad-rule.ts: dag 'bad': tasks.a.trigger:"],
+  'bad-timeout.ts': [
+    `tasks: { a: task({ run, timeout: 3_600_000 }) }`,
+    "bad-timeout.ts: dag 'bad': tasks.a.timeout: expected a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms', got the number 3600000",
+  ],
+  'reference-not-listed.ts': [
+    `tasks: { a: task({ after: [task({ run })], run }) }`,
+    "reference-not-listed.ts: dag 'bad': tasks.a.after[0]: a task not listed in this DAG: add it to tasks (references name tasks of the same DAG)",
+  ],
+  'listed-twice.ts': [
+    `tasks: (() => { const x = task({ run }); return { a: x, b: x, c: task({ map: x, run }) }; })()`,
+    "listed-twice.ts: dag 'bad': tasks.c.map: the task it names is listed 2 times (a, b): name it by id",
+  ],
+  'cycle-by-reference.ts': [
+    `tasks: (() => { const a = task({ after: ['b'], run }); return { a, b: task({ after: [a], run }) }; })()`,
+    "cycle-by-reference.ts: dag 'bad': tasks.a.after: cycle: a -> b -> a",
+  ],
 };
 
 function dagFolder(): string {
@@ -121,6 +138,46 @@ describe('defineDag', () => {
       "dag 'r': retry.base: expected a duration",
     );
     expect(() => defineDag({ id: 'm', tasks: { a: task({ map: 'tenants', run: () => 1 }) } })).toThrow("dag 'm': tasks.a.map: unknown task 'tenants'");
+  });
+});
+
+describe('task references', () => {
+  it('name upstreams by declaration, typed from their results, and compile to the ids they are listed under', () => {
+    const tenants = task({ run: () => ['acme', 'globex'] });
+    const extract = task({
+      map: tenants,
+      run: (ctx) => {
+        expectTypeOf(ctx.item).toEqualTypeOf<string>();
+        return { tenant: ctx.item, rows: ctx.item.length };
+      },
+    });
+    const total = task({
+      after: [extract],
+      run: async (ctx) => {
+        const rows = await ctx.upstream(extract);
+        expectTypeOf(rows).toEqualTypeOf<{ tenant: string; rows: number }[]>();
+        return rows.reduce((n, r) => n + r.rows, 0);
+      },
+    });
+    const report = task({
+      after: [total],
+      trigger: 'all_done',
+      run: async (ctx) => {
+        // Under all_done the upstream may have failed: its result is then null.
+        expectTypeOf(await ctx.upstream(total)).toEqualTypeOf<number | null>();
+      },
+    });
+    // @ts-expect-error extract's items are strings, not numbers
+    task({ map: tenants, run: (ctx: TaskContext<number>) => ctx.item });
+    const dag = defineDag({ id: 'refs', tasks: { tenants, extract, total, report } });
+    expect(dag.tasks.get('extract')).toMatchObject({ map: 'tenants', upstream: ['tenants'] });
+    expect(dag.tasks.get('report')).toMatchObject({ upstream: ['total'], trigger: 'all_done' });
+    expect([dag.taskIdOf(total), dag.taskIdOf('total'), dag.taskIdOf(task({ run: () => 1 })), dag.taskIdOf('nope')]).toEqual([
+      'total',
+      'total',
+      undefined,
+      undefined,
+    ]);
   });
 });
 

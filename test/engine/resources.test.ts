@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { durationMs, formatDuration, parseDurationParts } from '../../server/engine/duration.ts';
-import { defineResource, blackoutAt, freeFrom, nextBlackoutStart } from '../../server/engine/resources.ts';
+import { defineResource, blackoutAt, freeFrom, nextBlackoutStart, type ResourceSettings } from '../../server/engine/resources.ts';
+import { ResourceHandles } from '../../server/engine/resource-handles.ts';
+import { defineDag, task } from '../../server/engine/dag.ts';
+import { expectTypeOf } from 'vitest';
 
 const payroll = defineResource({
   id: 'payroll-db',
@@ -99,5 +102,53 @@ describe('bad resources', () => {
     );
     expect(() => defineResource({ id: 'x', deferJitter: '2 min' })).toThrow("resource 'x': deferJitter: '2 min' is not a duration such as");
     expect(defineResource({ id: 'x', deferJitter: '300ms' }).deferJitterMs).toBe(300);
+  });
+});
+
+describe('resource handles', () => {
+  it('open once per process with only the settings the resource names, reach tasks typed, and close at shutdown', async () => {
+    const seen: unknown[] = [];
+    const closed: string[] = [];
+    const db = defineResource({
+      id: 'db',
+      settings: ['HUBFLOW_HUB_URL', 'HUBFLOW_DATABASE_URL'],
+      open: async (s) => {
+        seen.push(s);
+        return { url: s.HUBFLOW_HUB_URL ?? s.HUBFLOW_DATABASE_URL };
+      },
+      close: (h) => {
+        closed.push(h.url);
+      },
+    });
+    const t = task({
+      uses: { db },
+      run: (ctx) => {
+        expectTypeOf(ctx.resources.db).toEqualTypeOf<{ url: string }>();
+        return ctx.resources.db.url;
+      },
+    });
+    expect(defineDag({ id: 'd', tasks: { t } }).tasks.get('t')).toMatchObject({ uses: ['db'], handles: [['db', 'db']] });
+    const settings = { HUBFLOW_DATABASE_URL: 'postgres://meta', SNOWFLAKE_PASSWORD: 'secret' } as unknown as ResourceSettings;
+    const handles = new ResourceHandles(settings);
+    const [a, b] = await Promise.all([handles.named([['db', db]]), handles.named([['x', db]])]);
+    expect(a).toEqual({ db: { url: 'postgres://meta' } });
+    expect(b.x).toBe(a.db);
+    expect(seen).toEqual([{ HUBFLOW_HUB_URL: undefined, HUBFLOW_DATABASE_URL: 'postgres://meta' }]);
+    await handles.close();
+    expect(closed).toEqual(['postgres://meta']);
+  });
+
+  it('try a failed open again on the next use', async () => {
+    let tries = 0;
+    const flaky = defineResource({
+      id: 'flaky',
+      open: () => {
+        if (++tries === 1) throw new Error('ECONNREFUSED');
+        return tries;
+      },
+    });
+    const handles = new ResourceHandles({} as ResourceSettings);
+    await expect(handles.handle(flaky)).rejects.toThrow('ECONNREFUSED');
+    await expect(handles.handle(flaky)).resolves.toBe(2);
   });
 });
