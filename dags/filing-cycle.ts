@@ -25,7 +25,7 @@ const deliver = task({ map: verify, trigger: 'all_done', uses: files, timeout: '
 const report = task({
   after: [plan, deliver],
   trigger: 'all_done',
-  run: async (ctx) => reportCycle(ctx, (await ctx.upstream(plan)) ?? [], (await ctx.upstream(deliver)) ?? []),
+  run: async (ctx) => reportCycle(ctx, (await ctx.upstream(plan)) ?? [], await ctx.upstream(deliver)),
 });
 
 export default defineDag({

@@ -35,6 +35,9 @@ export type ResultOf<D> = D extends TaskDeclaration<infer O, infer M> ? (M exten
 /** Under a trigger other than all_success an upstream may have failed or been skipped: its result is then null. */
 type MaybeNull<T, Lenient extends boolean> = Lenient extends true ? T | null : T;
 
+/** `ResultOf` as a downstream with this leniency sees it: a failed instance of a mapped upstream is a null in the list. */
+type UpstreamOf<D, L extends boolean> = D extends TaskDeclaration<infer O, infer M> ? (M extends true ? MaybeNull<O, L>[] : MaybeNull<O, L>) : unknown;
+
 /** A mapped task's element: one of the list its `map` upstream returned (or one instance's result, when that is mapped too). */
 export type ItemOf<M> = M extends TaskDeclaration<infer O, infer Mapped> ? (Mapped extends true ? O : O extends readonly (infer E)[] ? E : never) : never;
 
@@ -64,7 +67,7 @@ export interface TaskContext<Item = unknown, Resources = unknown, Lenient extend
   /** For a mapped task: its element of the upstream's list. */
   readonly item: Item;
   /** The JSON result of an upstream task; for a mapped upstream, the list of its instances' results. */
-  upstream<D extends TaskDeclaration>(ref: D): Promise<MaybeNull<ResultOf<D>, Lenient>>;
+  upstream<D extends TaskDeclaration>(ref: D): Promise<UpstreamOf<D, Lenient>>;
   upstream<T = unknown>(taskId: string): Promise<T>;
   /** The handles of the resources named in `uses`, opened on first use and shared by the process. */
   readonly resources: Resources;

@@ -160,18 +160,19 @@ describe('task references', () => {
       },
     });
     const report = task({
-      after: [total],
+      after: [total, extract],
       trigger: 'all_done',
       run: async (ctx) => {
         // Under all_done the upstream may have failed: its result is then null.
         expectTypeOf(await ctx.upstream(total)).toEqualTypeOf<number | null>();
+        expectTypeOf(await ctx.upstream(extract)).toEqualTypeOf<({ tenant: string; rows: number } | null)[]>();
       },
     });
     // @ts-expect-error extract's items are strings, not numbers
     task({ map: tenants, run: (ctx: TaskContext<number>) => ctx.item });
     const dag = defineDag({ id: 'refs', tasks: { tenants, extract, total, report } });
     expect(dag.tasks.get('extract')).toMatchObject({ map: 'tenants', upstream: ['tenants'] });
-    expect(dag.tasks.get('report')).toMatchObject({ upstream: ['total'], trigger: 'all_done' });
+    expect(dag.tasks.get('report')).toMatchObject({ upstream: ['total', 'extract'], trigger: 'all_done' });
     expect([dag.taskIdOf(total), dag.taskIdOf('total'), dag.taskIdOf(task({ run: () => 1 })), dag.taskIdOf('nope')]).toEqual([
       'total',
       'total',
