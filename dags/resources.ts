@@ -7,7 +7,7 @@ import {
   openWarehouseHandle,
   STAGING_SETTINGS,
   WAREHOUSE_SETTINGS,
-} from '../server/connections/task-connections.ts';
+} from '../server/connections/resources.ts';
 
 /**
  * The shared systems the bundled DAGs touch: how each opens (from the few settings it names,

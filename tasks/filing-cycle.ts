@@ -1,5 +1,5 @@
 import type { TaskContext } from 'hubflow';
-import type { Hub, Outbox, Staging } from '../server/connections/task-connections.ts';
+import type { Hub, Outbox, Staging } from '../server/connections/resources.ts';
 import { PermanentError } from '../core/errors.ts';
 import { readingHub } from '../hub/db.ts';
 import { upstreamItem } from './mapped.ts';

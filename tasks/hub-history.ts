@@ -1,7 +1,7 @@
 import type { TaskContext } from 'hubflow';
 import { PermanentError, SkipTaskError } from '../core/errors.ts';
 import { HUB_ENTITIES } from '../hub/entities.ts';
-import type { Hub, Staging } from '../server/connections/task-connections.ts';
+import type { Hub, Staging } from '../server/connections/resources.ts';
 import type { Warehouse } from '../warehouse/dialect.ts';
 import { upstreamItem } from './mapped.ts';
 import { applyScope, intervalDay, lastApplied, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';

@@ -5,7 +5,7 @@ import { inHubSnapshot, readingHub } from '../../hub/db.ts';
 import { HUB_ENTITIES } from '../../hub/entities.ts';
 import { ident } from '../../hub/sql-names.ts';
 import { tenantIdProblem } from '../../hub/tenant-id.ts';
-import type { Hub } from '../../server/connections/task-connections.ts';
+import type { Hub } from '../../server/connections/resources.ts';
 import { hubTenantIds } from './extract.ts';
 import type { Scope } from './layout.ts';
 
