@@ -15,9 +15,9 @@ import { hubDb, outbox, staging } from './resources.ts';
  * The DAG's own `deadline` is an early warning: a cycle still going at 18:00 (the FPS deadline
  * is the end of payday) raises an SLA alert while there is time to act.
  */
-const files = { hub: hubDb, staging, outbox };
-const plan = task({ uses: files, run: planCycle });
-const extract = task({ map: plan, uses: files, timeout: '1h', run: extractCycle });
+const files = { staging, outbox };
+const plan = task({ uses: { hub: hubDb, ...files }, run: planCycle });
+const extract = task({ map: plan, uses: { hub: hubDb, ...files }, timeout: '1h', run: extractCycle });
 const validate = task({ map: extract, trigger: 'all_done', uses: files, timeout: '1h', run: validateCycle });
 const render = task({ map: validate, trigger: 'all_done', uses: files, timeout: '1h', run: renderCycle });
 const verify = task({ map: render, trigger: 'all_done', uses: files, timeout: '1h', run: verifyCycle });
