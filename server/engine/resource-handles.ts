@@ -1,5 +1,7 @@
 import type { Resource, ResourceSettings } from './resources.ts';
 
+const NONE: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /**
  * The opened handles of the declared resources, shared by every task of the process: each is
  * opened on the first task that names it in `uses`, with only the settings it declared, and
@@ -23,6 +25,7 @@ export class ResourceHandles {
 
   /** Each named handle of a task, by the names it gave them. */
   async named(pairs: readonly (readonly [string, Resource])[]): Promise<Readonly<Record<string, unknown>>> {
+    if (!pairs.length) return NONE;
     const handles = await Promise.all(pairs.map(([, r]) => this.handle(r)));
     return Object.freeze(Object.fromEntries(pairs.map(([name], i) => [name, handles[i]])));
   }
