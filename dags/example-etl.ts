@@ -1,6 +1,10 @@
 import { defineDag, task } from 'hubflow';
 import { alertOnFailure, extractTenant, listTenants, publish, validateExtracts } from '../tasks/example.ts';
 
+const tenants = task({ run: listTenants });
+const extract = task({ map: tenants, timeout: '1m', run: extractTenant });
+const validate = task({ after: [extract], run: async (ctx) => validateExtracts(await ctx.upstream(extract)) });
+
 export default defineDag({
   id: 'example-etl',
   description: 'Example: per-tenant extract, fan-in validation, publish; runs on embedded defaults',
@@ -8,12 +12,12 @@ export default defineDag({
   schedule: { cron: '0 2 * * *', timezone: 'Europe/London' },
   catchup: false,
   maxActiveRuns: 1,
-  retry: { attempts: 3, backoff: 'exponential', baseMs: 200, maxMs: 5_000, jitter: 'full' },
+  retry: { attempts: 3, backoff: 'exponential', base: '200ms', max: '5s', jitter: 'full' },
   tasks: {
-    tenants: task({ run: listTenants }),
-    extract: task<string>({ map: 'tenants', timeoutMs: 60_000, run: extractTenant }),
-    validate: task({ after: ['extract'], run: validateExtracts }),
-    publish: task({ after: ['validate'], run: publish }),
-    'alert-on-failure': task({ after: ['validate'], trigger: 'one_failed', run: alertOnFailure }),
+    tenants,
+    extract,
+    validate,
+    publish: task({ after: [validate], run: async (ctx) => publish(await ctx.upstream(validate)) }),
+    'alert-on-failure': task({ after: [validate], trigger: 'one_failed', run: alertOnFailure }),
   },
 });

@@ -1,5 +1,6 @@
 import { defineDag, task } from 'hubflow';
 import { deliverCycle, extractCycle, planCycle, renderCycle, reportCycle, validateCycle, verifyCycle } from '../tasks/filing-cycle.ts';
+import { hubDb, outbox, staging } from './resources.ts';
 
 /**
  * Government filings on the jurisdictions' own calendars. Every morning `plan` lists the filings
@@ -14,6 +15,19 @@ import { deliverCycle, extractCycle, planCycle, renderCycle, reportCycle, valida
  * The DAG's own `deadline` is an early warning: a cycle still going at 18:00 (the FPS deadline
  * is the end of payday) raises an SLA alert while there is time to act.
  */
+const files = { staging, outbox };
+const plan = task({ uses: { hub: hubDb, ...files }, run: planCycle });
+const extract = task({ map: plan, uses: { hub: hubDb, ...files }, timeout: '1h', run: extractCycle });
+const validate = task({ map: extract, trigger: 'all_done', uses: files, timeout: '1h', run: validateCycle });
+const render = task({ map: validate, trigger: 'all_done', uses: files, timeout: '1h', run: renderCycle });
+const verify = task({ map: render, trigger: 'all_done', uses: files, timeout: '1h', run: verifyCycle });
+const deliver = task({ map: verify, trigger: 'all_done', uses: files, timeout: '10m', run: deliverCycle });
+const report = task({
+  after: [plan, deliver],
+  trigger: 'all_done',
+  run: async (ctx) => reportCycle(ctx, (await ctx.upstream(plan)) ?? [], await ctx.upstream(deliver)),
+});
+
 export default defineDag({
   id: 'filing-cycle',
   description: 'Filings per jurisdiction, period and tenant: extract, validate, render, verify, deliver to the outbox',
@@ -21,15 +35,7 @@ export default defineDag({
   schedule: { cron: '0 6 * * *', timezone: 'Europe/London' },
   catchup: false,
   maxActiveRuns: 1,
-  deadline: 'P1DT12H',
-  retry: { attempts: 3, baseMs: 5_000, maxMs: 300_000 },
-  tasks: {
-    plan: task({ uses: ['hub-db'], run: planCycle }),
-    extract: task({ map: 'plan', uses: ['hub-db'], timeoutMs: 3_600_000, run: extractCycle }),
-    validate: task({ map: 'extract', trigger: 'all_done', timeoutMs: 3_600_000, run: validateCycle }),
-    render: task({ map: 'validate', trigger: 'all_done', timeoutMs: 3_600_000, run: renderCycle }),
-    verify: task({ map: 'render', trigger: 'all_done', timeoutMs: 3_600_000, run: verifyCycle }),
-    deliver: task({ map: 'verify', trigger: 'all_done', timeoutMs: 600_000, run: deliverCycle }),
-    report: task({ after: ['plan', 'deliver'], trigger: 'all_done', run: reportCycle }),
-  },
+  deadline: '1d12h',
+  retry: { attempts: 3, base: '5s', max: '5m' },
+  tasks: { plan, extract, validate, render, verify, deliver, report },
 });

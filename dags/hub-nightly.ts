@@ -1,5 +1,6 @@
 import { defineDag, task } from 'hubflow';
 import { extractHistory, listScopes, loadHistory, reconcileHistory } from '../tasks/hub-history.ts';
+import { hubDb, staging, warehouse } from './resources.ts';
 
 /**
  * Every night: one consistent snapshot of the hub per tenant, loaded into SCD2 history in the
@@ -7,6 +8,11 @@ import { extractHistory, listScopes, loadHistory, reconcileHistory } from '../ta
  * reference data). Load and reconcile take every scope whose upstream finished (`all_done`):
  * one tenant's failure never holds back the others', and still fails the run.
  */
+const tenants = task({ uses: { hub: hubDb }, run: listScopes });
+const extract = task({ map: tenants, uses: { hub: hubDb, staging }, timeout: '1h', run: extractHistory });
+const load = task({ map: extract, trigger: 'all_done', uses: { warehouse, staging }, timeout: '1h', run: loadHistory });
+const reconcile = task({ map: load, trigger: 'all_done', uses: { warehouse, staging }, timeout: '1h', run: reconcileHistory });
+
 export default defineDag({
   id: 'hub-nightly',
   description: 'MDM hub -> warehouse history (SCD2), reconciled per tenant and entity',
@@ -14,11 +20,6 @@ export default defineDag({
   schedule: { cron: '0 2 * * *', timezone: 'Europe/London' },
   catchup: false,
   maxActiveRuns: 1,
-  retry: { attempts: 4, baseMs: 2_000, maxMs: 300_000 },
-  tasks: {
-    tenants: task({ uses: ['hub-db'], run: listScopes }),
-    extract: task({ map: 'tenants', uses: ['hub-db'], timeoutMs: 3_600_000, run: extractHistory }),
-    load: task({ map: 'extract', trigger: 'all_done', uses: ['warehouse'], timeoutMs: 3_600_000, run: loadHistory }),
-    reconcile: task({ map: 'load', trigger: 'all_done', uses: ['warehouse'], timeoutMs: 3_600_000, run: reconcileHistory }),
-  },
+  retry: { attempts: 4, base: '2s', max: '5m' },
+  tasks: { tenants, extract, load, reconcile },
 });

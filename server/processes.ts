@@ -11,7 +11,7 @@ export function startWorker(rt: Runtime, options: { concurrency?: number; queue?
       prefix: rt.config.HUBFLOW_QUEUE_PREFIX,
       concurrency: options.concurrency ?? rt.config.HUBFLOW_WORKER_CONCURRENCY,
       lockMs: rt.config.HUBFLOW_LOCK_MS,
-      connections: rt.connections,
+      resources: rt.resources,
       queue: options.queue,
     }),
   );

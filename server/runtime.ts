@@ -5,10 +5,11 @@ import { checkConnection, resolvePostgres } from './connections/postgres.ts';
 import { ServiceWatch, untilReachable } from './connections/outage.ts';
 import type { ResolvedService } from './connections/instance.ts';
 import { pingRedis, resolveRedis } from './connections/redis.ts';
-import { openConnections, type OwnedConnections } from './connections/task-connections.ts';
+import { openConnections, type OwnedConnections } from './connections/resources.ts';
 import { Dispatcher } from './engine/dispatch.ts';
 import { Engine } from './engine/engine.ts';
 import { createEscalator } from './engine/escalation.ts';
+import { ResourceHandles } from './engine/resource-handles.ts';
 import { BUNDLED_DAGS_DIR, loadDagFolder } from './engine/dag-imports.ts';
 import type { DagRegistry } from './engine/loader.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -28,8 +29,10 @@ export interface Runtime {
   connection: ConnectionOptions;
   dags: DagRegistry;
   engine: Engine;
-  /** What tasks talk to: hub, warehouse, store, staging and outbox folders. */
+  /** The hub, the warehouse, the staging and outbox folders, for the commands that read them. */
   connections: OwnedConnections;
+  /** The handles tasks get for the resources they use: opened on first use, closed with the runtime. */
+  resources: ResourceHandles;
   /** PostgreSQL and Redis as this process sees them: report connection errors here, wait on untilUp(). */
   services: ServiceWatch;
   close(): Promise<void>;
@@ -69,7 +72,8 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const dispatcher = new Dispatcher(connection, config.HUBFLOW_QUEUE_PREFIX, installation);
     const engine = new Engine(db, dags, dispatcher, log, config, createEscalator(log, config.HUBFLOW_ALERT_WEBHOOK));
     const pg = postgres;
-    const connections = openConnections(config, pg.url, db);
+    const connections = openConnections(config, pg.url);
+    const resources = new ResourceHandles({ ...config, HUBFLOW_DATABASE_URL: pg.url });
     const services = new ServiceWatch(
       [
         { name: 'PostgreSQL', url: pg.url, probe: () => checkConnection(pg.url, PROBE_TIMEOUT_MS) },
@@ -91,11 +95,13 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       dags,
       engine,
       connections,
+      resources,
       services,
       async close() {
         services.close();
         await engine.close();
         await dispatcher.close();
+        await resources.close();
         await connections.close();
         await db.destroy();
         await pg.stop();

@@ -1,4 +1,5 @@
 import type { TaskContext } from 'hubflow';
+import type { Hub, Outbox, Staging } from '../server/connections/resources.ts';
 import { PermanentError } from '../core/errors.ts';
 import { readingHub } from '../hub/db.ts';
 import { upstreamItem } from './mapped.ts';
@@ -26,33 +27,40 @@ import { filingLabel, type Extracted, type FilingItem, type NothingToFile, type 
  */
 export const DEMO_FILING_CONF = { submitters: DEMO_SUBMITTERS, test: true, period: ['2025', '2025-26-M09'] };
 
-function env(ctx: TaskContext<unknown>): FilingEnv {
+/** What every step of the cycle uses: the staging folder and the outbox (the plan and the extract read the hub too). */
+export interface FilingResources {
+  staging: Staging;
+  outbox: Outbox;
+}
+export type FilingContext<Item = unknown> = TaskContext<Item, FilingResources>;
+type HubContext<Item = unknown> = TaskContext<Item, FilingResources & { hub: Hub }>;
+
+function env(ctx: FilingContext): FilingEnv {
   const conf = parseFilingConf(ctx.conf);
-  const c = ctx.connections;
+  const { staging, outbox } = ctx.resources;
   return {
-    hub: c.hub(),
-    hubSchema: c.hubSchema,
     entities: HUB_ENTITIES,
-    stagingDir: c.stagingDir,
-    outboxDir: c.outboxDir,
+    stagingDir: staging.dir,
+    outboxDir: outbox.dir,
     runId: ctx.runId,
-    submitters: [conf.submitters, configuredSubmitters(c.config)],
+    submitters: [conf.submitters, configuredSubmitters(outbox.config)],
     test: conf.test,
     onRejects: (item, violations) => saveRejects(ctx, item, violations),
     signal: ctx.signal,
   };
 }
 
-export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
+export async function planCycle(ctx: HubContext): Promise<FilingItem[]> {
   const conf = parseFilingConf(ctx.conf);
   // The run's own due time, not the clock: a run re-tried or run late plans what it was due to.
   const asOf = ctx.dataInterval.end;
-  const plan = await readingHub(ctx.connections.hubSchema, () =>
+  const { hub, outbox } = ctx.resources;
+  const plan = await readingHub(hub.schema, () =>
     planFilings({
-      hub: ctx.connections.hub(),
-      schema: ctx.connections.hubSchema,
+      hub: hub.db,
+      schema: hub.schema,
       entities: HUB_ENTITIES,
-      outboxDir: ctx.connections.outboxDir,
+      outboxDir: outbox.dir,
       jurisdictions: JURISDICTIONS,
       asOf,
       selection: conf.selection,
@@ -72,9 +80,10 @@ export async function planCycle(ctx: TaskContext): Promise<FilingItem[]> {
   return plan.items;
 }
 
-export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extracted | NothingToFile> {
+export async function extractCycle(ctx: HubContext<FilingItem>): Promise<Extracted | NothingToFile> {
   await clearRejects(ctx, ctx.item);
-  const result = await extractStep(env(ctx), ctx.item);
+  const { hub } = ctx.resources;
+  const result = await extractStep({ ...env(ctx), hub: hub.db, hubSchema: hub.schema }, ctx.item);
   if ('nothing' in result) ctx.log.info({ ...ctx.item }, `nothing to file: ${result.nothing}`);
   else ctx.log.info({ ...ctx.item, snapshotAt: result.snapshotAt, records: result.records, rejected: result.extractRejected }, 'filing extracted');
   if (!('nothing' in result) && result.extractRejected)
@@ -82,7 +91,7 @@ export async function extractCycle(ctx: TaskContext<FilingItem>): Promise<Extrac
   return result;
 }
 
-export async function validateCycle(ctx: TaskContext<Extracted | NothingToFile | null>): Promise<Validated | NothingToFile> {
+export async function validateCycle(ctx: FilingContext<Extracted | NothingToFile | null>): Promise<Validated | NothingToFile> {
   const prev = upstreamItem(ctx, 'the extract');
   if (!('nothing' in prev)) await clearRejects(ctx, prev.item);
   const result = await validateStep(env(ctx), prev);
@@ -90,15 +99,15 @@ export async function validateCycle(ctx: TaskContext<Extracted | NothingToFile |
   return result;
 }
 
-export async function renderCycle(ctx: TaskContext<Validated | NothingToFile | null>): Promise<Rendered | NothingToFile> {
+export async function renderCycle(ctx: FilingContext<Validated | NothingToFile | null>): Promise<Rendered | NothingToFile> {
   return renderStep(env(ctx), upstreamItem(ctx, 'the validation'));
 }
 
-export async function verifyCycle(ctx: TaskContext<Rendered | NothingToFile | null>): Promise<Verified | NothingToFile> {
+export async function verifyCycle(ctx: FilingContext<Rendered | NothingToFile | null>): Promise<Verified | NothingToFile> {
   return verifyStep(env(ctx), upstreamItem(ctx, 'the render'));
 }
 
-export async function deliverCycle(ctx: TaskContext<Verified | NothingToFile | null>): Promise<DeliverStepResult> {
+export async function deliverCycle(ctx: FilingContext<Verified | NothingToFile | null>): Promise<DeliverStepResult> {
   const prev = upstreamItem(ctx, 'the verification');
   const result = await deliverStep(env(ctx), prev);
   const label = filingLabel(result.item);
@@ -128,35 +137,22 @@ const refusedLabel = (r: Refused) =>
 
 /** The plan's refused filings go to the rejects (kind filing, field tenant_id), where `report` finds them. */
 async function saveRefused(ctx: TaskContext<unknown>, refused: Refused[]): Promise<void> {
-  await ctx.connections.store.deleteFrom('rejects').where('run_id', '=', ctx.runId).where('task_id', '=', ctx.taskId).execute();
-  if (!refused.length) return;
-  await ctx.connections.store
-    .insertInto('rejects')
-    .values(
-      refused.map((r) => ({
-        run_id: ctx.runId,
-        task_id: ctx.taskId,
-        kind: 'filing',
-        entity: `filing:${r.jurisdiction}`,
-        tenant_id: r.tenant,
-        record_key: r.orgId,
-        field: 'tenant_id',
-        reason: `tenant: ${r.problem}`,
-        raw: JSON.stringify(r),
-      })),
-    )
-    .execute();
+  await ctx.records.clearRejects();
+  await ctx.records.reject(
+    refused.map((r) => ({
+      kind: 'filing',
+      entity: `filing:${r.jurisdiction}`,
+      tenant: r.tenant,
+      key: r.orgId,
+      field: 'tenant_id',
+      reason: `tenant: ${r.problem}`,
+      raw: JSON.stringify(r),
+    })),
+  );
 }
 
 async function readRefused(ctx: TaskContext<unknown>): Promise<Refused[]> {
-  const rows = await ctx.connections.store
-    .selectFrom('rejects')
-    .select('raw')
-    .where('run_id', '=', ctx.runId)
-    .where('task_id', '=', 'plan')
-    .where('field', '=', 'tenant_id')
-    .orderBy('id')
-    .execute();
+  const rows = await ctx.records.rejectsOf('plan', 'tenant_id');
   return rows.map((r) => JSON.parse(r.raw!) as Refused);
 }
 
@@ -164,9 +160,7 @@ async function readRefused(ctx: TaskContext<unknown>): Promise<Refused[]> {
  * Compares the plan with the deliveries: each filing that did not reach the outbox is alerted
  * with its deadline, as that is what decides how urgent the failure is.
  */
-export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
-  const planned = (await ctx.upstream<FilingItem[] | null>('plan')) ?? [];
-  const results = (await ctx.upstream<(DeliverStepResult | null)[] | null>('deliver')) ?? [];
+export async function reportCycle(ctx: TaskContext, planned: FilingItem[], results: (DeliverStepResult | null)[]): Promise<CycleReport> {
   const report: CycleReport = { planned: planned.length, delivered: 0, nothingToFile: 0, notDelivered: [], refused: await readRefused(ctx) };
   for (const [i, item] of planned.entries()) {
     const r = results[i];
@@ -195,31 +189,19 @@ export async function reportCycle(ctx: TaskContext): Promise<CycleReport> {
 
 async function clearRejects(ctx: TaskContext<unknown>, item: FilingItem): Promise<void> {
   // A retried extract or validation replaces the rejects of its earlier try.
-  await ctx.connections.store
-    .deleteFrom('rejects')
-    .where('run_id', '=', ctx.runId)
-    .where('task_id', '=', ctx.taskId)
-    .where('entity', '=', `filing:${item.jurisdiction}`)
-    .where('tenant_id', '=', item.tenant)
-    .execute();
+  await ctx.records.clearRejects({ entity: `filing:${item.jurisdiction}`, tenant: item.tenant });
 }
 
 async function saveRejects(ctx: TaskContext<unknown>, item: FilingItem, violations: (Violation & { raw?: string })[]): Promise<void> {
-  if (!violations.length) return;
-  await ctx.connections.store
-    .insertInto('rejects')
-    .values(
-      violations.map((v) => ({
-        run_id: ctx.runId,
-        task_id: ctx.taskId,
-        kind: 'filing',
-        entity: `filing:${item.jurisdiction}`,
-        tenant_id: item.tenant,
-        record_key: v.record,
-        field: v.field,
-        reason: `${v.rule}: ${v.message}`,
-        raw: v.raw ?? JSON.stringify({ period: item.period }),
-      })),
-    )
-    .execute();
+  await ctx.records.reject(
+    violations.map((v) => ({
+      kind: 'filing',
+      entity: `filing:${item.jurisdiction}`,
+      tenant: item.tenant,
+      key: v.record,
+      field: v.field,
+      reason: `${v.rule}: ${v.message}`,
+      raw: v.raw ?? JSON.stringify({ period: item.period }),
+    })),
+  );
 }

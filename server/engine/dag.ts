@@ -1,78 +1,18 @@
 import { z } from 'zod';
 import { SpecError } from '../../core/errors.ts';
-import type { Connections } from '../connections/task-connections.ts';
-import type { Logger } from '../../core/log.ts';
 import { CronTimetable, ScheduleError, type CronSchedule } from './timetable.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
-import { parseDuration } from './resources.ts';
+import { type Duration, type DurationParts, durationMs, formatDuration, parseDurationParts } from './duration.ts';
+import { isResource, type Resource } from './resources.ts';
+import { isTaskDeclaration, TRIGGER_RULES, type RetryOptions, type TaskDeclaration, type TaskFn, type TaskRef, type TriggerRule } from './task.ts';
 
-export const TRIGGER_RULES = ['all_success', 'all_done', 'one_failed', 'one_success', 'none_failed'] as const;
-export type TriggerRule = (typeof TRIGGER_RULES)[number];
+export { TRIGGER_RULES, task, type TaskContext, type TaskDeclaration, type TaskFn, type TaskRef, type TriggerRule } from './task.ts';
 
-/** What a task function receives. Everything a task needs to know about where it runs. */
-export interface TaskContext<Item = unknown> {
-  readonly dagId: string;
-  readonly runId: number;
-  readonly taskId: string;
-  /** Position in a mapped task's list; -1 for a task that is not mapped. */
-  readonly mapIndex: number;
-  /** 1 for the first attempt. */
-  readonly tryNumber: number;
-  readonly maxTries: number;
-  /** Start of the data interval this run covers (Airflow's logical date). */
-  readonly logicalDate: Date;
-  readonly dataInterval: { readonly start: Date; readonly end: Date };
-  /** The run's conf (given with a manual trigger), frozen. */
-  readonly conf: Readonly<Record<string, unknown>>;
-  /** For a mapped task: its element of the upstream's list. */
-  readonly item: Item;
-  /** The JSON result of an upstream task; for a mapped upstream, the list of its instances' results. */
-  upstream<T = unknown>(taskId: string): Promise<T>;
-  readonly log: Logger;
-  /** Aborted when the task passes its `timeoutMs` or the worker shuts down. */
-  readonly signal: AbortSignal;
-  /** The hub, the warehouse, the metadata store, staging and outbox folders; opened on first use. */
-  readonly connections: Connections;
-  /**
-   * Escalates without failing the task (a log line and HUBFLOW_ALERT_WEBHOOK), for what an
-   * operator must see though the run goes on: a critical reconciliation mismatch, say.
-   */
-  alert(message: string, details?: Record<string, unknown>): Promise<void>;
-}
-
-export type TaskFn<Item = unknown> = (ctx: TaskContext<Item>) => unknown;
-
-export interface TaskOptions<Item = unknown> {
-  /** Upstream task ids; this task runs when they satisfy `trigger`. */
-  after?: readonly string[];
-  /** Fan out: one instance per element of the list this upstream task returned. */
-  map?: string;
-  trigger?: TriggerRule;
-  retry?: Partial<RetryPolicy>;
-  timeoutMs?: number;
-  /** Resources (declared with defineResource) this task touches: it never starts inside their blackouts. */
-  uses?: readonly string[];
-  /** Slots this task takes in each pooled resource it uses (default 1). */
-  slots?: number;
-  run: TaskFn<Item>;
-}
-
-const TASK_BRAND = Symbol.for('hubflow.task');
 const DAG_BRAND = Symbol.for('hubflow.dag');
 
-export interface TaskDeclaration {
-  readonly [TASK_BRAND]: true;
-  readonly options: TaskOptions<never>;
-}
-
-/** Declares a task. Validation happens in `defineDag`, where the task's place in the graph is known. */
-export function task<Item = unknown>(options: TaskOptions<Item>): TaskDeclaration {
-  return Object.freeze({ [TASK_BRAND]: true as const, options: options as TaskOptions<never> });
-}
-
 export interface ScheduleOptions extends CronSchedule {
-  /** Spread the start of each run over [0, jitter] after it is due ('90s', '5m' or ms), so many DAGs due at 02:00 do not start together. */
-  jitter?: string | number;
+  /** Spread the start of each run over [0, jitter] after it is due ('90s', '5m'), so many DAGs due at 02:00 do not start together. */
+  jitter?: Duration;
 }
 
 export interface DagOptions {
@@ -88,25 +28,28 @@ export interface DagOptions {
    */
   window?: { start: string; end: string };
   /**
-   * When a run must be finished, as an ISO 8601 duration from its logical date in the schedule's
-   * zone: 'PT6H' (six hours after), 'P1M18DT17H' (a monthly filing due on the 19th of the next
-   * month at 17:00). A run that finishes late, or is projected to, raises an SLA alert.
+   * When a run must be finished, counted from its logical date in the schedule's zone, in
+   * calendar terms: '6h' (six hours after), '1mo18d17h' (a monthly filing due on the 19th of the
+   * next month at 17:00). A run that finishes late, or is projected to, raises an SLA alert.
    */
-  deadline?: string;
+  deadline?: Duration;
   /** First logical date the scheduler considers. Without it, scheduling starts at the latest complete interval. */
   startDate?: string | Date;
   /** Run every missed interval, oldest first (default false: only the latest). */
   catchup?: boolean;
   maxActiveRuns?: number;
   /** Default retry policy of every task; a task's own `retry` overrides fields of it. */
-  retry?: Partial<RetryPolicy>;
+  retry?: RetryOptions;
   tags?: readonly string[];
   tasks: Record<string, TaskDeclaration>;
 }
 
 export interface TaskDef {
   readonly id: string;
+  /** Ids of the resources it uses (blackouts, slots). */
   readonly uses: readonly string[];
+  /** The handles it receives: ctx.resources[name] is the opened resource of that id. */
+  readonly handles: readonly (readonly [name: string, resourceId: string])[];
   readonly slots: number;
   readonly upstream: readonly string[];
   readonly downstream: readonly string[];
@@ -127,13 +70,17 @@ export interface Dag {
   /** Start jitter of scheduled runs, ms. */
   readonly jitterMs: number;
   readonly window: { start: LocalClock; end: LocalClock } | undefined;
-  readonly deadline: IsoDuration | undefined;
+  readonly deadline: DurationParts | undefined;
   readonly startDate: Date | undefined;
   readonly catchup: boolean;
   readonly maxActiveRuns: number;
   readonly tags: readonly string[];
   /** Tasks in a topological order (upstreams first). */
   readonly tasks: ReadonlyMap<string, TaskDef>;
+  /** The resources its tasks name by object: a registry without them declared takes them from here. */
+  readonly resources: readonly Resource[];
+  /** The id a declaration has in this DAG, for ctx.upstream(ref). */
+  taskIdOf(ref: TaskRef): string | undefined;
   /** Set by the loader. */
   file?: string;
 }
@@ -149,47 +96,43 @@ const CLOCK = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "use 'HH:MM'");
 
 /** 'HH:MM' as minutes after midnight. */
 export type LocalClock = number;
-/** An ISO 8601 duration's calendar parts. */
-export interface IsoDuration {
-  readonly text: string;
-  readonly years: number;
-  readonly months: number;
-  readonly days: number;
-  readonly hours: number;
-  readonly minutes: number;
-  readonly seconds: number;
-}
-
-const ISO_DURATION = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
-
-export function parseIsoDuration(text: string): IsoDuration | undefined {
-  const m = ISO_DURATION.exec(text);
-  if (!m || text === 'P' || text.endsWith('T')) return undefined;
-  const n = (i: number) => Number(m[i] ?? 0);
-  return Object.freeze({ text, years: n(1), months: n(2), days: n(3) * 7 + n(4), hours: n(5), minutes: n(6), seconds: n(7) });
-}
 
 const clock = (hhmm: string): LocalClock => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+
+/** A duration field: its ms, checked by the one parser (durationMs), which names what is wrong. */
+const duration = (min: number) =>
+  z.unknown().transform((value, ctx) => {
+    const ms = durationMs(value);
+    if (typeof ms === 'string') ctx.addIssue({ code: 'custom', message: ms });
+    else if (ms < min) ctx.addIssue({ code: 'custom', message: `must be at least ${min} ms` });
+    return typeof ms === 'number' ? ms : 0;
+  });
 
 const retrySchema = z
   .object({
     attempts: z.number().int().min(1).max(100),
     backoff: z.enum(['exponential', 'fixed']),
-    baseMs: z.number().int().min(0),
-    maxMs: z.number().int().min(0),
+    base: duration(0),
+    max: duration(0),
     jitter: z.enum(['full', 'none']),
   })
   .strict()
   .partial();
 
+const REF = z.union([ID, z.custom<TaskDeclaration>(isTaskDeclaration, 'a task id or a task declared with task()')]);
+const USES = z.union([
+  z.array(z.union([ID, z.custom<Resource>(isResource, 'a resource declared with defineResource, or its id')])),
+  z.record(z.string(), z.custom<Resource>(isResource, 'a resource declared with defineResource')),
+]);
+
 const taskSchema = z
   .object({
-    after: z.array(ID).optional(),
-    map: ID.optional(),
+    after: z.array(REF).optional(),
+    map: REF.optional(),
     trigger: z.enum(TRIGGER_RULES).optional(),
     retry: retrySchema.optional(),
-    timeoutMs: z.number().int().positive().optional(),
-    uses: z.array(ID).optional(),
+    timeout: duration(1).optional(),
+    uses: USES.optional(),
     slots: z.number().int().min(1).max(10_000).optional(),
     run: z.custom<TaskFn>((v) => typeof v === 'function', 'must be a function'),
   })
@@ -201,11 +144,11 @@ const dagSchema = z
     description: z.string().optional(),
     owner: z.string().optional(),
     schedule: z
-      .object({ cron: z.string(), timezone: z.string(), jitter: z.union([z.string(), z.number()]).optional() })
+      .object({ cron: z.string(), timezone: z.string(), jitter: duration(0).optional() })
       .strict()
       .optional(),
     window: z.object({ start: CLOCK, end: CLOCK }).strict().optional(),
-    deadline: z.string().optional(),
+    deadline: z.unknown().optional(),
     startDate: z.union([z.string(), z.date()]).optional(),
     catchup: z.boolean().optional(),
     maxActiveRuns: z.number().int().min(1).max(1000).optional(),
@@ -219,7 +162,7 @@ function fail(dagId: string | undefined, field: string, problem: string): never 
   throw new SpecError('dag', dagId, field, problem);
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, dagId: string | undefined, prefix: string): T {
+function parse<T>(schema: z.ZodType<T, unknown>, value: unknown, dagId: string | undefined, prefix: string): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
@@ -228,9 +171,19 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, dagId: string | undefine
   return fail(dagId, path || '(root)', keys.length ? 'unknown option' : issue.message);
 }
 
-function resolveRetry(dagId: string, field: string, ...layers: (Partial<RetryPolicy> | undefined)[]): RetryPolicy {
-  const policy: RetryPolicy = Object.assign({}, DEFAULT_RETRY, ...layers);
-  if (policy.maxMs < policy.baseMs) fail(dagId, `${field}.maxMs`, `must be at least baseMs (${policy.baseMs})`);
+type ParsedRetry = z.infer<typeof retrySchema>;
+
+function resolveRetry(dagId: string, field: string, ...layers: (ParsedRetry | undefined)[]): RetryPolicy {
+  const policy: RetryPolicy = { ...DEFAULT_RETRY };
+  for (const l of layers) {
+    if (!l) continue;
+    if (l.attempts !== undefined) policy.attempts = l.attempts;
+    if (l.backoff !== undefined) policy.backoff = l.backoff;
+    if (l.base !== undefined) policy.baseMs = l.base;
+    if (l.max !== undefined) policy.maxMs = l.max;
+    if (l.jitter !== undefined) policy.jitter = l.jitter;
+  }
+  if (policy.maxMs < policy.baseMs) fail(dagId, `${field}.max`, `must be at least base (${formatDuration(policy.baseMs)})`);
   return Object.freeze(policy);
 }
 
@@ -258,45 +211,65 @@ export function defineDag(options: DagOptions): Dag {
   if (spec.catchup && !spec.schedule) fail(dagId, 'catchup', 'needs a schedule');
   if (spec.window && !spec.schedule) fail(dagId, 'window', "needs a schedule (its times are in the schedule's zone)");
   if (spec.window && clock(spec.window.start) === clock(spec.window.end)) fail(dagId, 'window.end', 'must differ from start');
-  let deadline: IsoDuration | undefined;
+  let deadline: DurationParts | undefined;
   if (spec.deadline !== undefined) {
     if (!spec.schedule) fail(dagId, 'deadline', "needs a schedule (it is counted in the schedule's zone)");
-    deadline = parseIsoDuration(spec.deadline) ?? fail(dagId, 'deadline', `not an ISO 8601 duration: '${spec.deadline}' (e.g. 'PT6H', 'P1M18DT17H')`);
-  }
-  let jitterMs = 0;
-  if (spec.schedule?.jitter !== undefined) {
-    jitterMs = parseDuration(spec.schedule.jitter) ?? fail(dagId, 'schedule.jitter', "use '90s', '5m', '1h' or milliseconds");
+    const parts = parseDurationParts(spec.deadline);
+    deadline = typeof parts === 'string' ? fail(dagId, 'deadline', `${parts}; e.g. '6h', '1mo18d17h'`) : parts;
   }
 
   const declared = Object.entries(spec.tasks);
   if (declared.length === 0) fail(dagId, 'tasks', 'a DAG needs at least one task');
+  // A reference names its task by identity: the id it is listed under in `tasks`.
+  const idOf = new Map<TaskDeclaration, string>();
+  const listedTwice = new Map<TaskDeclaration, string[]>();
+  for (const [taskId, declaration] of declared) {
+    if (!isTaskDeclaration(declaration)) continue;
+    const first = idOf.get(declaration);
+    if (first === undefined) idOf.set(declaration, taskId);
+    else listedTwice.set(declaration, [...(listedTwice.get(declaration) ?? [first]), taskId]);
+  }
+  const resolve = (ref: TaskRef, field: string): string => {
+    if (typeof ref === 'string') return ref;
+    const twice = listedTwice.get(ref);
+    if (twice) fail(dagId, field, `the task it names is listed ${twice.length} times (${twice.join(', ')}): name it by id`);
+    return idOf.get(ref) ?? fail(dagId, field, 'a task not listed in this DAG: add it to tasks (references name tasks of the same DAG)');
+  };
+
   const partial = new Map<string, Omit<TaskDef, 'downstream'> & { downstream: string[] }>();
+  const resources = new Set<Resource>();
   for (const [taskId, declaration] of declared) {
     const field = `tasks.${taskId}`;
     ID.safeParse(taskId).success || fail(dagId, field, 'task id: use letters, digits, _ . - (at most 128)');
-    const isTask = typeof declaration === 'object' && declaration !== null && (declaration as Record<symbol, unknown>)[TASK_BRAND];
-    if (!isTask) fail(dagId, field, 'not a task: declare it with task({ run })');
-    const opts = parse(taskSchema, (declaration as TaskDeclaration).options, dagId, field);
-    const upstream = [...new Set([...(opts.after ?? []), ...(opts.map ? [opts.map] : [])])];
+    if (!isTaskDeclaration(declaration)) fail(dagId, field, 'not a task: declare it with task({ run })');
+    const opts = parse(taskSchema, declaration.options, dagId, field);
+    const after = (opts.after ?? []).map((ref, i) => resolve(ref, `${field}.after[${i}]`));
+    const map = opts.map === undefined ? undefined : resolve(opts.map, `${field}.map`);
+    const named = opts.uses && !Array.isArray(opts.uses) ? Object.entries(opts.uses as Record<string, Resource>) : [];
+    const listed = Array.isArray(opts.uses) ? (opts.uses as (Resource | string)[]) : named.map(([, r]) => r);
+    for (const r of listed) if (typeof r !== 'string') resources.add(r);
     partial.set(taskId, {
       id: taskId,
-      uses: Object.freeze([...new Set(opts.uses ?? [])]),
+      uses: Object.freeze([...new Set(listed.map((r) => (typeof r === 'string' ? r : r.id)))]),
+      handles: Object.freeze(named.map(([name, r]) => Object.freeze([name, r.id] as const))),
       slots: opts.slots ?? 1,
-      upstream,
+      upstream: [...new Set([...after, ...(map ? [map] : [])])],
       downstream: [],
-      map: opts.map,
+      map,
       trigger: opts.trigger ?? 'all_success',
       retry: resolveRetry(dagId, `${field}.retry`, spec.retry, opts.retry),
-      timeoutMs: opts.timeoutMs,
+      timeoutMs: opts.timeout,
       run: opts.run as TaskFn<never>,
     });
   }
   for (const [taskId, declaration] of declared) {
     const { after = [], map } = (declaration as TaskDeclaration).options;
-    const edges = [...after.map((up) => ['after', up] as const), ...(map ? [['map', map] as const] : [])];
-    for (const [field, up] of edges) {
-      if (up === taskId) fail(dagId, `tasks.${taskId}.${field}`, 'a task cannot depend on itself');
-      if (!partial.has(up)) fail(dagId, `tasks.${taskId}.${field}`, `unknown task '${up}'`);
+    const edges = [...after.map((up, i) => [`after[${i}]`, up] as const), ...(map ? [['map', map] as const] : [])];
+    for (const [field, ref] of edges) {
+      const up = resolve(ref, `tasks.${taskId}.${field}`);
+      const where = `tasks.${taskId}.${field.replace(/\[\d+\]$/, '')}`;
+      if (up === taskId) fail(dagId, where, 'a task cannot depend on itself');
+      if (!partial.has(up)) fail(dagId, where, `unknown task '${up}'`);
     }
     for (const up of partial.get(taskId)!.upstream) partial.get(up)!.downstream.push(taskId);
   }
@@ -315,7 +288,7 @@ export function defineDag(options: DagOptions): Dag {
     owner: spec.owner,
     schedule: spec.schedule ? Object.freeze({ cron: spec.schedule.cron, timezone: spec.schedule.timezone }) : undefined,
     timetable,
-    jitterMs,
+    jitterMs: spec.schedule?.jitter ?? 0,
     window: spec.window ? Object.freeze({ start: clock(spec.window.start), end: clock(spec.window.end) }) : undefined,
     deadline,
     startDate,
@@ -323,10 +296,11 @@ export function defineDag(options: DagOptions): Dag {
     maxActiveRuns: spec.maxActiveRuns ?? 16,
     tags: Object.freeze([...(spec.tags ?? [])]),
     tasks,
+    resources: Object.freeze([...resources]),
+    taskIdOf: (ref: TaskRef) => (typeof ref === 'string' ? (tasks.has(ref) ? ref : undefined) : listedTwice.has(ref) ? undefined : idOf.get(ref)),
     file: undefined,
   }) as Dag;
 }
-
 /** Kahn's algorithm; a leftover task is on a cycle, and the error shows it. */
 function topologicalOrder(tasks: Map<string, { upstream: readonly string[]; downstream: string[] }>, dagId: string): string[] {
   const remaining = new Map([...tasks].map(([id, t]) => [id, t.upstream.length]));

@@ -3,11 +3,12 @@ import { PermanentError, RetryableError, TaskCancelledError, TaskTimeoutError, d
 import type { Logger } from '../../core/log.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUnreachable } from '../connections/outage.ts';
-import type { Connections } from '../connections/task-connections.ts';
 import { upstreamResult } from '../store/results.ts';
-import type { TaskContext } from './dag.ts';
+import type { TaskContext, TaskRef } from './dag.ts';
 import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
 import type { Engine, StartedTask } from './engine.ts';
+import { taskRecords } from './records.ts';
+import type { ResourceHandles } from './resource-handles.ts';
 import { nextBlackoutStart, type Resource } from './resources.ts';
 import { backoffDelay, type RetryPolicy } from './retry.ts';
 import { deferralFor, delayPastBlackouts, resourcesOf, taskOf } from './windows.ts';
@@ -31,7 +32,8 @@ export interface ExecutorOptions {
   prefix: string;
   concurrency: number;
   lockMs: number;
-  connections: Connections;
+  /** The declared resources' handles, opened on first use and shared by the process. */
+  resources: ResourceHandles;
   /** The queue to take jobs from: the shared one unless a `dags test` process gives its own. */
   queue?: string;
 }
@@ -59,14 +61,14 @@ export class Executor {
   readonly #stopping = new AbortController();
   readonly #heartbeat: NodeJS.Timeout;
   readonly #cancelCheck: NodeJS.Timeout;
-  readonly #connections: Connections;
+  readonly #resources: ResourceHandles;
 
   constructor(
     private readonly engine: Engine,
     private readonly log: Logger,
     options: ExecutorOptions,
   ) {
-    this.#connections = options.connections;
+    this.#resources = options.resources;
     this.worker = new Worker<TaskJobData>(options.queue ?? TASK_QUEUE, (job, token) => this.#process(job, token), {
       connection: options.connection,
       prefix: options.prefix,
@@ -143,7 +145,7 @@ export class Executor {
     this.#running.set(tiId, controller);
     const cancelTimer = cancelAtBlackout(resources, controller, log);
     try {
-      const result = await runAbortable(controller, task.timeoutMs, () => task.run(this.#context(ti, controller.signal, log)));
+      const result = await runAbortable(controller, task.timeoutMs, () => this.#context(ti, controller.signal, log).then((ctx) => task.run(ctx)));
       const json = JSON.stringify(result ?? null);
       if (json.length > MAX_RESULT_BYTES) {
         throw new PermanentError(`result is ${json.length} bytes, more than ${MAX_RESULT_BYTES}: put bulk data in staging and return a reference`);
@@ -238,10 +240,11 @@ export class Executor {
     throw new UnrecoverableError(message);
   }
 
-  #context(ti: StartedTask, signal: AbortSignal, log: Logger): TaskContext<never> {
+  async #context(ti: StartedTask, signal: AbortSignal, log: Logger): Promise<TaskContext<never>> {
     const engine = this.engine;
     const dag = engine.dag(ti.dag_id);
     const task = dag.tasks.get(ti.task_id)!;
+    const resources = await this.#resources.named(task.handles.map(([name, id]) => [name, engine.dags.resources.get(id)!] as const));
     return Object.freeze({
       dagId: ti.dag_id,
       runId: ti.run_id,
@@ -255,7 +258,8 @@ export class Executor {
       item: ti.map_item as never,
       log,
       signal,
-      connections: this.#connections,
+      resources,
+      records: taskRecords(engine.db, ti.run_id, ti.task_id),
       async alert(message: string, details: Record<string, unknown> = {}) {
         await engine.escalate({
           kind: 'task_alert',
@@ -268,15 +272,17 @@ export class Executor {
           details,
         });
       },
-      async upstream<T>(upstreamId: string): Promise<T> {
-        if (!task.upstream.includes(upstreamId)) {
+      async upstream<T>(ref: TaskRef): Promise<T> {
+        const upstreamId = dag.taskIdOf(ref);
+        if (upstreamId === undefined || !task.upstream.includes(upstreamId)) {
+          const named = typeof ref === 'string' ? `'${ref}'` : upstreamId === undefined ? 'a task not in this DAG' : `'${upstreamId}'`;
           throw new PermanentError(
-            `task '${ti.task_id}' asked for the result of '${upstreamId}', which is not one of its upstreams (${task.upstream.join(', ') || 'none'})`,
+            `task '${ti.task_id}' asked for the result of ${named}, which is not one of its upstreams (${task.upstream.join(', ') || 'none'})`,
           );
         }
         return (await upstreamResult(engine.db, ti.run_id, upstreamId, dag.tasks.get(upstreamId)?.map !== undefined)) as T;
       },
-    });
+    }) as TaskContext<never>;
   }
 
   /**

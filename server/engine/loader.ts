@@ -22,8 +22,15 @@ export function registryOf(dags: readonly Dag[], resources: readonly Resource[] 
   return registry;
 }
 
-/** Drops DAGs whose tasks use an undeclared resource, with an error naming the task's field. */
+/**
+ * Drops DAGs whose tasks use an undeclared resource, with an error naming the task's field. A
+ * resource a task names by object is declared by that: the registry takes it unless it already
+ * holds one of that id (the loader's copy of the same export, with its file).
+ */
 function checkUses(registry: DagRegistry): void {
+  for (const dag of registry.dags.values()) {
+    for (const r of dag.resources) if (!registry.resources.has(r.id)) registry.resources.set(r.id, Object.freeze({ ...r, file: dag.file }));
+  }
   for (const dag of [...registry.dags.values()]) {
     for (const task of dag.tasks.values()) {
       const unknown = task.uses.find((r) => !registry.resources.has(r));

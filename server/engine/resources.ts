@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import type { Config } from '../../core/config.ts';
 import { SpecError } from '../../core/errors.ts';
+import { type Duration, durationMs, formatDuration } from './duration.ts';
 import { CronTimetable, ScheduleError, toLocal, type LocalTime } from './timetable.ts';
 
 /**
@@ -7,7 +9,14 @@ import { CronTimetable, ScheduleError, toLocal, type LocalTime } from './timetab
  * windows in which other batches hold it (blackouts) and how many hubflow tasks may use it at
  * once (slots). Declared in code beside the DAGs with `defineResource`.
  */
-export interface ResourceOptions {
+/**
+ * What a resource's `open` may ask for: the environment's settings, with the metadata database's
+ * URL resolved (embedded or given). Each resource names the few it needs and gets only those,
+ * so a secret (SNOWFLAKE_PASSWORD) reaches the one resource that connects with it.
+ */
+export type ResourceSettings = Omit<Config, 'HUBFLOW_DATABASE_URL'> & { readonly HUBFLOW_DATABASE_URL: string };
+
+export interface ResourceOptions<Handle = undefined, K extends keyof ResourceSettings = never> {
   id: string;
   description?: string;
   blackouts?: BlackoutOptions[];
@@ -19,8 +28,14 @@ export interface ResourceOptions {
    * 'cancel' aborts it, and its retry waits for the window's end.
    */
   onBlackout?: 'finish' | 'cancel';
-  /** Deferred tasks start within this long after a window ends, spread so they do not stampede. Default 60 s. */
-  deferJitterMs?: number;
+  /** Deferred tasks start within this long after a window ends, spread so they do not stampede. Default '1m'. */
+  deferJitter?: Duration;
+  /** The settings `open` receives, and the only ones. */
+  settings?: readonly K[];
+  /** Opens the handle a task naming this resource in `uses` gets; once per process, on first use. */
+  open?: (settings: Pick<ResourceSettings, K>) => Handle | Promise<Handle>;
+  /** Closes the handle at shutdown. */
+  close?: (handle: Handle) => unknown;
 }
 
 /** A recurring window (`cron` or `lastBusinessDay`, with `timezone` and `duration`), or a one-off (`from`, `to`). */
@@ -32,8 +47,8 @@ export interface BlackoutOptions {
   /** 'HH:MM' on the last Monday-to-Friday of each month (month-end close). */
   lastBusinessDay?: string;
   timezone?: string;
-  /** '2h', '90m', '1h30m', '45s', or milliseconds. */
-  duration?: string | number;
+  /** How long each window lasts: '2h', '90m', '1h30m'. */
+  duration?: Duration;
   /** One-off window: ISO 8601 instants with an offset. */
   from?: string;
   to?: string;
@@ -57,31 +72,30 @@ export interface Blackout {
   overlapping(from: Date, to: Date): Window[];
 }
 
-export interface Resource {
+declare const HANDLE: unique symbol;
+
+export interface Resource<Handle = unknown> {
   readonly id: string;
   readonly description: string;
   readonly slots: number | undefined;
   readonly onBlackout: 'finish' | 'cancel';
   readonly deferJitterMs: number;
   readonly blackouts: readonly Blackout[];
+  readonly settings: readonly (keyof ResourceSettings)[];
+  readonly open: ((settings: Partial<ResourceSettings>) => unknown) | undefined;
+  readonly close: ((handle: unknown) => unknown) | undefined;
+  /** Type only: never set. */
+  readonly [HANDLE]?: Handle;
   file?: string;
 }
+
+/** What a task gets for a resource it names in `uses`. */
+export type HandleOf<R> = R extends Resource<infer H> ? H : never;
 
 const RESOURCE_BRAND = Symbol.for('hubflow.resource');
 
 export function isResource(value: unknown): value is Resource {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[RESOURCE_BRAND] === true;
-}
-
-const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
-
-/** '2h', '90m', '1h30m', '45s' or a number of ms, in ms; undefined when it is none of these. */
-export function parseDuration(value: string | number): number | undefined {
-  if (typeof value === 'number') return Number.isInteger(value) && value > 0 ? value : undefined;
-  const m = DURATION.exec(value.trim());
-  if (!m || !value.trim()) return undefined;
-  const ms = (Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0)) * 1000;
-  return ms > 0 ? ms : undefined;
 }
 
 const schema = z
@@ -99,7 +113,7 @@ const schema = z
               .regex(/^([01]\d|2[0-3]):[0-5]\d$/, "use 'HH:MM'")
               .optional(),
             timezone: z.string().optional(),
-            duration: z.union([z.string(), z.number()]).optional(),
+            duration: z.unknown().optional(),
             from: z.string().optional(),
             to: z.string().optional(),
           })
@@ -108,12 +122,15 @@ const schema = z
       .optional(),
     slots: z.number().int().min(1, 'a pool needs at least 1 slot').max(10_000).optional(),
     onBlackout: z.enum(['finish', 'cancel']).optional(),
-    deferJitterMs: z.number().int().min(0).max(3_600_000).optional(),
+    deferJitter: z.unknown().optional(),
+    settings: z.array(z.string()).optional(),
+    open: z.custom<(s: unknown) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),
+    close: z.custom<(h: unknown) => unknown>((v) => typeof v === 'function', 'must be a function').optional(),
   })
   .strict();
 
 /** Validates a resource and returns it compiled and frozen; throws SpecError naming the field. */
-export function defineResource(options: ResourceOptions): Resource {
+export function defineResource<Handle = undefined, K extends keyof ResourceSettings = never>(options: ResourceOptions<Handle, K>): Resource<Handle> {
   const guessId = typeof (options as { id?: unknown } | undefined)?.id === 'string' ? options.id : undefined;
   const parsed = schema.safeParse(options);
   if (!parsed.success) {
@@ -126,6 +143,12 @@ export function defineResource(options: ResourceOptions): Resource {
     throw new SpecError('resource', guessId, field || '(root)', keys.length ? 'unknown option' : issue.message);
   }
   const spec = parsed.data;
+  let deferJitterMs = 60_000;
+  if (spec.deferJitter !== undefined) {
+    const ms = durationMs(spec.deferJitter);
+    if (typeof ms === 'string' || ms > 3_600_000) throw new SpecError('resource', spec.id, 'deferJitter', typeof ms === 'string' ? ms : 'at most 1h');
+    deferJitterMs = ms;
+  }
   const blackouts = (spec.blackouts ?? []).map((b, i) => compileBlackout(spec.id, `blackouts[${i}]`, b));
   return Object.freeze({
     [RESOURCE_BRAND]: true as const,
@@ -133,10 +156,13 @@ export function defineResource(options: ResourceOptions): Resource {
     description: spec.description ?? '',
     slots: spec.slots,
     onBlackout: spec.onBlackout ?? 'finish',
-    deferJitterMs: spec.deferJitterMs ?? 60_000,
+    deferJitterMs,
     blackouts: Object.freeze(blackouts),
+    settings: Object.freeze([...(spec.settings ?? [])]) as readonly (keyof ResourceSettings)[],
+    open: spec.open,
+    close: spec.close,
     file: undefined,
-  }) as Resource;
+  }) as Resource<Handle>;
 }
 
 type BlackoutSpec = NonNullable<z.infer<typeof schema>['blackouts']>[number];
@@ -163,8 +189,10 @@ function compileBlackout(resourceId: string, field: string, b: BlackoutSpec): Bl
   }
   if (b.cron !== undefined && b.lastBusinessDay !== undefined) fail('lastBusinessDay', 'give cron or lastBusinessDay, not both');
   if (!b.timezone) fail('timezone', 'required with a recurring blackout (an IANA zone such as Europe/London)');
-  const durationMs = b.duration === undefined ? undefined : parseDuration(b.duration);
-  if (durationMs === undefined) fail('duration', "required: '2h', '90m', '1h30m', '45s' or milliseconds");
+  if (b.duration === undefined) fail('duration', "required: '2h', '90m', '1h30m'");
+  const length = durationMs(b.duration);
+  if (typeof length === 'string' || length <= 0) fail('duration', typeof length === 'string' ? length : 'must be longer than 0s');
+  const windowMs = length as number;
   let starts: Starts;
   try {
     starts = b.cron !== undefined ? new CronTimetable({ cron: b.cron, timezone: b.timezone! }) : lastBusinessDay(b.lastBusinessDay!, b.timezone!);
@@ -176,8 +204,8 @@ function compileBlackout(resourceId: string, field: string, b: BlackoutSpec): Bl
     b.reason,
     b.timezone!,
     starts,
-    durationMs!,
-    `${b.cron !== undefined ? `cron '${b.cron}'` : `last business day ${b.lastBusinessDay}`} for ${formatDuration(durationMs!)} (${b.timezone})`,
+    windowMs,
+    `${b.cron !== undefined ? `cron '${b.cron}'` : `last business day ${b.lastBusinessDay}`} for ${formatDuration(windowMs)} (${b.timezone})`,
   );
 }
 
@@ -247,13 +275,6 @@ function lastBusinessDay(at: string, timezone: string): Starts {
     next: (after) => walk(candidates.next(after), (t) => candidates.next(t)),
     prev: (before) => walk(candidates.prev(before), (t) => candidates.prev(t)),
   };
-}
-
-export function formatDuration(ms: number): string {
-  const h = Math.floor(ms / 3_600_000);
-  const m = Math.floor((ms % 3_600_000) / 60_000);
-  const s = Math.floor((ms % 60_000) / 1000);
-  return [h && `${h}h`, m && `${m}m`, s && `${s}s`].filter(Boolean).join('') || `${ms}ms`;
 }
 
 /** The blackout window of any of `resources` that contains `at`, the one ending last if several do. */

@@ -37,7 +37,7 @@ export function deadlineFor(dag: Dag, logicalDate: Date): Date | undefined {
   const month = (monthIndex % 12) + 1;
   const day = Math.min(l.day, new Date(Date.UTC(year, month, 0)).getUTCDate()) + d.days;
   const base = fromLocal({ year, month, day, hour: l.hour + d.hours, minute: l.minute + d.minutes }, dag.schedule.timezone);
-  return new Date(base.getTime() + d.seconds * 1000);
+  return new Date(base.getTime() + d.seconds * 1000 + d.milliseconds);
 }
 
 /** A run's start jitter: the same for the same DAG and logical date, whichever scheduler asks. */

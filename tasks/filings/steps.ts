@@ -35,8 +35,9 @@ import { verifyFiling } from './verify.ts';
  */
 
 export interface FilingEnv {
-  hub: HubDb;
-  hubSchema: string;
+  /** The hub and its schema: only the extract reads them. */
+  hub?: HubDb;
+  hubSchema?: string;
   entities: Entities;
   stagingDir: string;
   outboxDir: string;
@@ -49,6 +50,10 @@ export interface FilingEnv {
   signal?: AbortSignal;
 }
 
+const fail = (message: string): never => {
+  throw new Error(message);
+};
+
 const context = (item: FilingItem) => {
   const j = jurisdiction(item.jurisdiction);
   return { j, period: periodOrFail(j, item.period) };
@@ -56,6 +61,8 @@ const context = (item: FilingItem) => {
 
 export async function extractStep(env: FilingEnv, item: FilingItem): Promise<Extracted | NothingToFile> {
   const { j, period } = context(item);
+  const hub = env.hub ?? fail('the extract reads the hub: give env.hub');
+  const schema = env.hubSchema ?? fail('the extract reads the hub: give env.hubSchema');
   const dir = stagingDirOf(env.stagingDir, item, env.runId);
   // A retry starts over from a fresh snapshot.
   await rm(dir, { recursive: true, force: true });
@@ -65,8 +72,8 @@ export async function extractStep(env: FilingEnv, item: FilingItem): Promise<Ext
   let outcome: ExtractOutcome<number>;
   try {
     outcome = await extractFiling({
-      hub: env.hub,
-      schema: env.hubSchema,
+      hub,
+      schema,
       entities: env.entities,
       jurisdiction: j,
       tenant: item.tenant,

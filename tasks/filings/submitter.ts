@@ -56,8 +56,8 @@ export function parseSubmitterSettings(value: unknown, source: string): Submitte
  * The settings file named by HUBFLOW_FILING_SUBMITTERS, if any. Read through the loaded
  * configuration so nothing else reads the environment.
  */
-export function configuredSubmitters(config: Config): SubmitterSettings {
-  const file = (config as Config & { HUBFLOW_FILING_SUBMITTERS?: string }).HUBFLOW_FILING_SUBMITTERS;
+export function configuredSubmitters(config: Pick<Config, 'HUBFLOW_FILING_SUBMITTERS'>): SubmitterSettings {
+  const file = config.HUBFLOW_FILING_SUBMITTERS;
   if (!file) return {};
   let text: string;
   try {

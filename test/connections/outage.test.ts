@@ -26,7 +26,7 @@ let redis: TcpProxy;
 const DAGS = {
   'quick.ts': `import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'quick', retry: { attempts: 1 }, tasks: { a: task({ run: () => 'done' }) } });\n`,
   // Long enough to cut PostgreSQL under the watcher while it runs.
-  'slow.ts': `import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'slow', schedule: { cron: '0 6 * * *', timezone: 'UTC' }, retry: { attempts: 3, baseMs: 100, maxMs: 1000 }, tasks: { a: task({ run: () => new Promise((r) => setTimeout(() => r('done'), 6000)) }) } });\n`,
+  'slow.ts': `import { defineDag, task } from 'hubflow';\nexport default defineDag({ id: 'slow', schedule: { cron: '0 6 * * *', timezone: 'UTC' }, retry: { attempts: 3, base: '100ms', max: '1s' }, tasks: { a: task({ run: () => new Promise((r) => setTimeout(() => r('done'), 6000)) }) } });\n`,
 };
 
 beforeAll(async () => {

@@ -29,7 +29,7 @@ function holdingDag(seen: { aborted: unknown[]; ranAfter: number; started: numbe
   return defineDag({
     id: 'holding',
     maxActiveRuns: 1,
-    retry: { attempts: 3, baseMs: 10, maxMs: 20 },
+    retry: { attempts: 3, base: '10ms', max: '20ms' },
     tasks: {
       hold: task({
         run: (ctx) =>

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { defineDag, task } from 'hubflow';
+import { defineDag, task, type TaskContext } from 'hubflow';
+import { expectTypeOf } from 'vitest';
 import { loadDags } from '../../server/engine/loader.ts';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -25,6 +26,22 @@ const bad: Record<string, [string, string]> = {
   'bad-zone.ts': [`schedule: { cron: '0 2 * * *', timezone: 'Europe/Londn' }, tasks: { a: task({ run }) }`, "bad-zone.ts: dag 'bad': schedule.timezone:"],
   'unknown-option.ts': [`tasks: { a: task({ run, retires: 3 }) }`, "unknown-option.ts: dag 'bad': tasks.a.retires: unknown option"],
   'bad-rule.ts': [`tasks: { a: task({ run, trigger: 'always' }) }`, "bad-rule.ts: dag 'bad': tasks.a.trigger:"],
+  'bad-timeout.ts': [
+    `tasks: { a: task({ run, timeout: 3_600_000 }) }`,
+    "bad-timeout.ts: dag 'bad': tasks.a.timeout: expected a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms', got the number 3600000",
+  ],
+  'reference-not-listed.ts': [
+    `tasks: { a: task({ after: [task({ run })], run }) }`,
+    "reference-not-listed.ts: dag 'bad': tasks.a.after[0]: a task not listed in this DAG: add it to tasks (references name tasks of the same DAG)",
+  ],
+  'listed-twice.ts': [
+    `tasks: (() => { const x = task({ run }); return { a: x, b: x, c: task({ map: x, run }) }; })()`,
+    "listed-twice.ts: dag 'bad': tasks.c.map: the task it names is listed 2 times (a, b): name it by id",
+  ],
+  'cycle-by-reference.ts': [
+    `tasks: (() => { const a = task({ after: ['b'], run }); return { a, b: task({ after: [a], run }) }; })()`,
+    "cycle-by-reference.ts: dag 'bad': tasks.a.after: cycle: a -> b -> a",
+  ],
 };
 
 function dagFolder(): string {
@@ -91,26 +108,77 @@ describe('defineDag', () => {
       "dag 'w': window.start: use 'HH:MM'",
     );
     expect(() => defineDag({ id: 'd', schedule, deadline: '19th 17:00', tasks: { a: task({ run }) } })).toThrow(
-      "dag 'd': deadline: not an ISO 8601 duration: '19th 17:00'",
+      "dag 'd': deadline: '19th 17:00' is not a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms'",
     );
+    expect(() => defineDag({ id: 'd', schedule, deadline: 'P1M18DT17H', tasks: { a: task({ run }) } })).toThrow("dag 'd': deadline: 'P1M18DT17H' is not");
+    expect(() => defineDag({ id: 't', tasks: { a: task({ timeout: 60_000 as never, run }) } })).toThrow(
+      "dag 't': tasks.a.timeout: expected a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms', got the number 60000",
+    );
+    expect(() => defineDag({ id: 't', tasks: { a: task({ timeout: '0s', run }) } })).toThrow("dag 't': tasks.a.timeout: must be at least 1 ms");
+    expect(() => defineDag({ id: 't', tasks: { a: task({ timeout: '1mo', run }) } })).toThrow("dag 't': tasks.a.timeout: '1mo': months and years");
     expect(() => defineDag({ id: 'j', schedule: { ...schedule, jitter: 'soon' }, tasks: { a: task({ run }) } })).toThrow("dag 'j': schedule.jitter:");
     const dag = defineDag({
       id: 'ok',
       schedule: { ...schedule, jitter: '90s' },
       window: { start: '00:30', end: '06:00' },
-      deadline: 'P1M18DT17H',
-      tasks: { a: task({ run }) },
+      deadline: '1mo18d17h',
+      tasks: { a: task({ timeout: '1h30m', retry: { base: '2s', max: '5m' }, run }) },
     });
+    expect(dag.tasks.get('a')).toMatchObject({ timeoutMs: 5_400_000, retry: { baseMs: 2_000, maxMs: 300_000 } });
     expect(dag.jitterMs).toBe(90_000);
     expect(dag.window).toEqual({ start: 30, end: 360 });
     expect(dag.deadline).toMatchObject({ months: 1, days: 18, hours: 17 });
   });
 
   it('rejects a retry cap below its base and a mapped task over an unknown list', () => {
-    expect(() => defineDag({ id: 'r', retry: { baseMs: 5_000, maxMs: 1_000 }, tasks: { a: task({ run: () => 1 }) } })).toThrow(
-      "dag 'r': tasks.a.retry.maxMs: must be at least baseMs (5000)",
+    expect(() => defineDag({ id: 'r', retry: { base: '5s', max: '1s' }, tasks: { a: task({ run: () => 1 }) } })).toThrow(
+      "dag 'r': tasks.a.retry.max: must be at least base (5s)",
+    );
+    expect(() => defineDag({ id: 'r', retry: { base: 5_000 as never }, tasks: { a: task({ run: () => 1 }) } })).toThrow(
+      "dag 'r': retry.base: expected a duration",
     );
     expect(() => defineDag({ id: 'm', tasks: { a: task({ map: 'tenants', run: () => 1 }) } })).toThrow("dag 'm': tasks.a.map: unknown task 'tenants'");
+  });
+});
+
+describe('task references', () => {
+  it('name upstreams by declaration, typed from their results, and compile to the ids they are listed under', () => {
+    const tenants = task({ run: () => ['acme', 'globex'] });
+    const extract = task({
+      map: tenants,
+      run: (ctx) => {
+        expectTypeOf(ctx.item).toEqualTypeOf<string>();
+        return { tenant: ctx.item, rows: ctx.item.length };
+      },
+    });
+    const total = task({
+      after: [extract],
+      run: async (ctx) => {
+        const rows = await ctx.upstream(extract);
+        expectTypeOf(rows).toEqualTypeOf<{ tenant: string; rows: number }[]>();
+        return rows.reduce((n, r) => n + r.rows, 0);
+      },
+    });
+    const report = task({
+      after: [total, extract],
+      trigger: 'all_done',
+      run: async (ctx) => {
+        // Under all_done the upstream may have failed: its result is then null.
+        expectTypeOf(await ctx.upstream(total)).toEqualTypeOf<number | null>();
+        expectTypeOf(await ctx.upstream(extract)).toEqualTypeOf<({ tenant: string; rows: number } | null)[]>();
+      },
+    });
+    // @ts-expect-error extract's items are strings, not numbers
+    task({ map: tenants, run: (ctx: TaskContext<number>) => ctx.item });
+    const dag = defineDag({ id: 'refs', tasks: { tenants, extract, total, report } });
+    expect(dag.tasks.get('extract')).toMatchObject({ map: 'tenants', upstream: ['tenants'] });
+    expect(dag.tasks.get('report')).toMatchObject({ upstream: ['total', 'extract'], trigger: 'all_done' });
+    expect([dag.taskIdOf(total), dag.taskIdOf('total'), dag.taskIdOf(task({ run: () => 1 })), dag.taskIdOf('nope')]).toEqual([
+      'total',
+      'total',
+      undefined,
+      undefined,
+    ]);
   });
 });
 

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { defineResource, blackoutAt, freeFrom, nextBlackoutStart, parseDuration } from '../../server/engine/resources.ts';
+import { durationMs, formatDuration, parseDurationParts } from '../../server/engine/duration.ts';
+import { defineResource, blackoutAt, freeFrom, nextBlackoutStart, type ResourceSettings } from '../../server/engine/resources.ts';
+import { ResourceHandles } from '../../server/engine/resource-handles.ts';
+import { defineDag, task } from '../../server/engine/dag.ts';
+import { expectTypeOf } from 'vitest';
 
 const payroll = defineResource({
   id: 'payroll-db',
@@ -80,16 +84,71 @@ describe('bad resources', () => {
     expect(() => defineResource(options as never)).toThrow(message);
   });
 
-  it('parses durations', () => {
-    expect(['2h', '90m', '1h30m', '45s', 5000, 'x', '', 0].map((d) => parseDuration(d))).toEqual([
-      7_200_000,
-      5_400_000,
-      5_400_000,
-      45_000,
-      5_000,
-      undefined,
-      undefined,
-      undefined,
+  it('parses durations in one compact form, and refuses every other spelling with the reason', () => {
+    expect(['2h', '90m', '1h30m', '45s', '250ms', '1d12h', '2w', '0s'].map((d) => durationMs(d))).toEqual([
+      7_200_000, 5_400_000, 5_400_000, 45_000, 250, 129_600_000, 1_209_600_000, 0,
     ]);
+    expect(durationMs(5000)).toBe("expected a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms', got the number 5000");
+    for (const bad of ['x', '', 'PT6H', '1.5h', '30m1h', '2 h', '1h1h']) expect(durationMs(bad)).toMatch(/is not a duration such as/);
+    expect(durationMs('1mo')).toBe("'1mo': months and years have no fixed length; use days (d) or weeks (w)");
+    expect(parseDurationParts('1mo18d17h')).toMatchObject({ months: 1, days: 18, hours: 17, minutes: 0 });
+    expect([5_400_000, 250, 129_600_000, 0].map(formatDuration)).toEqual(['1h30m', '250ms', '1d12h', '0s']);
+  });
+
+  it('names the resource field whose duration is wrong', () => {
+    const blackout = { reason: 'r', cron: '0 1 * * *', timezone: 'UTC' };
+    expect(() => defineResource({ id: 'x', blackouts: [{ ...blackout, duration: 3_600_000 as never }] })).toThrow(
+      "resource 'x': blackouts[0].duration: expected a duration such as",
+    );
+    expect(() => defineResource({ id: 'x', deferJitter: '2 min' })).toThrow("resource 'x': deferJitter: '2 min' is not a duration such as");
+    expect(defineResource({ id: 'x', deferJitter: '300ms' }).deferJitterMs).toBe(300);
+  });
+});
+
+describe('resource handles', () => {
+  it('open once per process with only the settings the resource names, reach tasks typed, and close at shutdown', async () => {
+    const seen: unknown[] = [];
+    const closed: string[] = [];
+    const db = defineResource({
+      id: 'db',
+      settings: ['HUBFLOW_HUB_URL', 'HUBFLOW_DATABASE_URL'],
+      open: async (s) => {
+        seen.push(s);
+        return { url: s.HUBFLOW_HUB_URL ?? s.HUBFLOW_DATABASE_URL };
+      },
+      close: (h) => {
+        closed.push(h.url);
+      },
+    });
+    const t = task({
+      uses: { db },
+      run: (ctx) => {
+        expectTypeOf(ctx.resources.db).toEqualTypeOf<{ url: string }>();
+        return ctx.resources.db.url;
+      },
+    });
+    expect(defineDag({ id: 'd', tasks: { t } }).tasks.get('t')).toMatchObject({ uses: ['db'], handles: [['db', 'db']] });
+    const settings = { HUBFLOW_DATABASE_URL: 'postgres://meta', SNOWFLAKE_PASSWORD: 'secret' } as unknown as ResourceSettings;
+    const handles = new ResourceHandles(settings);
+    const [a, b] = await Promise.all([handles.named([['db', db]]), handles.named([['x', db]])]);
+    expect(a).toEqual({ db: { url: 'postgres://meta' } });
+    expect(b.x).toBe(a.db);
+    expect(seen).toEqual([{ HUBFLOW_HUB_URL: undefined, HUBFLOW_DATABASE_URL: 'postgres://meta' }]);
+    await handles.close();
+    expect(closed).toEqual(['postgres://meta']);
+  });
+
+  it('try a failed open again on the next use', async () => {
+    let tries = 0;
+    const flaky = defineResource({
+      id: 'flaky',
+      open: () => {
+        if (++tries === 1) throw new Error('ECONNREFUSED');
+        return tries;
+      },
+    });
+    const handles = new ResourceHandles({} as ResourceSettings);
+    await expect(handles.handle(flaky)).rejects.toThrow('ECONNREFUSED');
+    await expect(handles.handle(flaky)).resolves.toBe(2);
   });
 });

@@ -47,7 +47,7 @@ describe('retries on real queues', () => {
       id: 'flaky',
       tasks: {
         flaky: task({
-          retry: { attempts: 4, baseMs: 150, maxMs: 300, jitter: 'full' },
+          retry: { attempts: 4, base: '150ms', max: '300ms', jitter: 'full' },
           run: (ctx) => {
             starts.push(Date.now());
             if (ctx.tryNumber < 4) throw new RetryableError(`deadlock detected (try ${ctx.tryNumber})`);
@@ -83,7 +83,7 @@ describe('retries on real queues', () => {
     const dag = defineDag({
       id: 'doomed',
       owner: 'payroll-data',
-      tasks: { doomed: task({ retry: { attempts: 2, baseMs: 10 }, run: () => Promise.reject(new Error('ECONNRESET')) }) },
+      tasks: { doomed: task({ retry: { attempts: 2, base: '10ms' }, run: () => Promise.reject(new Error('ECONNRESET')) }) },
     });
     rt = await testRuntime([dag]);
     const escalations: unknown[] = [];
@@ -147,8 +147,8 @@ describe('retries on real queues', () => {
       id: 'slow',
       tasks: {
         slow: task({
-          timeoutMs: 200,
-          retry: { attempts: 2, baseMs: 10 },
+          timeout: '200ms',
+          retry: { attempts: 2, base: '10ms' },
           run: (ctx) =>
             new Promise((resolve, reject) => {
               if (ctx.tryNumber === 2) return resolve('fast enough');

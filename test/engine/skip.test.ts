@@ -10,7 +10,7 @@ let tries = 0;
 
 const dag = defineDag({
   id: 'skipping',
-  retry: { attempts: 3, baseMs: 0 },
+  retry: { attempts: 3, base: '0s' },
   tasks: {
     check: task({
       run: () => {

@@ -31,7 +31,7 @@ describe('start windows', () => {
 
 describe('deadlines and start jitter', () => {
   it('count a deadline in local calendar terms from the logical date', () => {
-    const filing = defineDag({ id: 'filing', schedule: { cron: '0 0 1 * *', timezone: 'Europe/London' }, deadline: 'P1M18DT17H', tasks: { noop } });
+    const filing = defineDag({ id: 'filing', schedule: { cron: '0 0 1 * *', timezone: 'Europe/London' }, deadline: '1mo18d17h', tasks: { noop } });
     // The March return (logical date 1 March) is due on 19 April at 17:00 BST.
     expect(deadlineFor(filing, new Date('2026-03-01T00:00:00Z'))).toEqual(new Date('2026-04-19T16:00:00Z'));
   });
@@ -62,7 +62,7 @@ describe('an SLA alert', () => {
       id: 'due-soon',
       owner: 'payroll-data',
       schedule: { cron: '* * * * *', timezone: 'UTC' },
-      deadline: 'PT1S',
+      deadline: '1s',
       tasks: { slow: task({ run: () => new Promise((r) => setTimeout(r, 1_500)) }) },
     });
     rt = await testRuntime([dag]);

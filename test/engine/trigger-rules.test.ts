@@ -64,7 +64,7 @@ describe('a run where one branch fails permanently', () => {
     };
     const dag = defineDag({
       id: 'rules',
-      retry: { attempts: 3, baseMs: 10 },
+      retry: { attempts: 3, base: '10ms' },
       tasks: {
         good: task({ run: ok('good') }),
         bad: task({

@@ -18,7 +18,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A resource held from `fromMs` to `toMs` (epoch ms) by a one-off blackout. */
 function heldResource(id: string, fromMs: number, toMs: number, extra: { onBlackout?: 'finish' | 'cancel' } = {}) {
-  return defineResource({ id, deferJitterMs: 300, ...extra, blackouts: [{ reason: 'payroll batch', from: iso(fromMs), to: iso(toMs) }] });
+  return defineResource({ id, deferJitter: '300ms', ...extra, blackouts: [{ reason: 'payroll batch', from: iso(fromMs), to: iso(toMs) }] });
 }
 
 async function attempts(runtime: TestRuntime, runId: number, taskId: string) {
@@ -72,7 +72,7 @@ describe('a task whose resource is in blackout', () => {
       tasks: {
         read: task({
           uses: ['payroll-db'],
-          retry: { attempts: 2, baseMs: 200, maxMs: 200, jitter: 'none' },
+          retry: { attempts: 2, base: '200ms', max: '200ms', jitter: 'none' },
           run: async (ctx) => {
             if (ctx.tryNumber === 1) {
               // Fails just before the window opens; its 200 ms backoff would end inside it.
@@ -104,7 +104,7 @@ describe('a task whose resource is in blackout', () => {
       tasks: {
         read: task({
           uses: ['payroll-db'],
-          retry: { attempts: 2, baseMs: 10 },
+          retry: { attempts: 2, base: '10ms' },
           run: (ctx) => (ctx.tryNumber === 1 ? new Promise((r) => setTimeout(r, 10_000)) : 'read'),
         }),
       },

@@ -33,7 +33,7 @@ const etl = defineDag({
 // Its own DAG, so the metric counts below are exactly this DAG's attempts.
 const measured = defineDag({
   id: 'http-measured',
-  retry: { attempts: 2, baseMs: 0, maxMs: 0, jitter: 'none' },
+  retry: { attempts: 2, base: '0s', max: '0s', jitter: 'none' },
   tasks: {
     first: task({ run: quick(1) }),
     flaky: task({
