@@ -1,7 +1,6 @@
 import pg from 'pg';
 import type { Config } from '../core/config.ts';
-import { resolvePostgres } from '../server/connections/postgres.ts';
-import { createLogger } from '../core/log.ts';
+import type { ResolvedService } from '../server/connections/instance.ts';
 
 /** PostgreSQL's codes for a schema or table that does not exist (yet). */
 const NOT_CREATED = new Set(['3F000', '42P01']);
@@ -11,10 +10,16 @@ const NOT_CREATED = new Set(['3F000', '42P01']);
  * migrations, nor the engine. A store that was never set up has paused nothing.
  */
 export async function pausedDags(config: Config): Promise<Map<string, boolean>> {
-  const postgres = await resolvePostgres(config, createLogger(config.HUBFLOW_LOG_LEVEL ?? 'warn'));
+  // A configured PostgreSQL is read at once; only an embedded one needs finding (or starting).
+  const configured = config.HUBFLOW_DATABASE_URL;
+  const postgres: Pick<ResolvedService, 'url' | 'stop'> = configured ? { url: configured, stop: async () => undefined } : await resolved(config);
   const client = new pg.Client({ connectionString: postgres.url });
   try {
-    await client.connect();
+    await client.connect().catch(async (err: unknown) => {
+      // The message that says what to do about a configured server that does not answer.
+      if (configured) await resolved(config);
+      throw err;
+    });
     const { rows } = await client.query<{ dag_id: string; is_paused: boolean }>(
       `select dag_id, is_paused from ${client.escapeIdentifier(config.HUBFLOW_DB_SCHEMA)}.dags`,
     );
@@ -26,4 +31,9 @@ export async function pausedDags(config: Config): Promise<Map<string, boolean>> 
     await client.end().catch(() => undefined);
     await postgres.stop();
   }
+}
+
+async function resolved(config: Config): Promise<ResolvedService> {
+  const [{ resolvePostgres }, { createLogger }] = await Promise.all([import('../server/connections/postgres.ts'), import('../core/log.ts')]);
+  return resolvePostgres(config, createLogger(config.HUBFLOW_LOG_LEVEL ?? 'warn'));
 }

@@ -1,6 +1,6 @@
 import type { TaskContext } from 'hubflow';
 import { PermanentError } from '../core/errors.ts';
-import { readingHub } from '../hub/db.ts';
+import { readingHub } from '../hub/snapshot.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../hub/entities.ts';
 import { JURISDICTIONS, jurisdiction } from '../jurisdictions/index.ts';

@@ -1,10 +1,9 @@
 import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { sql } from 'kysely';
 import { z } from 'zod';
 import type { TaskContext } from 'hubflow';
 import { PermanentError, SkipTaskError } from '../core/errors.ts';
-import { inHubSnapshot, readingHub } from '../hub/db.ts';
+import { inHubSnapshot, readingHub } from '../hub/snapshot.ts';
 import { assertTenantId, pathUnder, TENANT_ID_PATTERN, tenantIdProblem } from '../hub/tenant-id.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../hub/entities.ts';
@@ -175,9 +174,7 @@ export async function extractHistory(ctx: TaskContext<Scope>): Promise<ExtractRe
     .deleteFrom('rejects')
     .where('run_id', '=', ctx.runId)
     .where('task_id', '=', ctx.taskId)
-    .where((eb) =>
-      scope === null ? eb.or([eb('tenant_id', 'is', null), sql<boolean>`tenant_id !~ ${TENANT_ID_PATTERN.source}`]) : eb('tenant_id', '=', scope),
-    )
+    .where((eb) => (scope === null ? eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '!~', TENANT_ID_PATTERN.source)]) : eb('tenant_id', '=', scope)))
     .execute();
   const saveRejects = async (rejects: Reject[]) => {
     logRejects(ctx, scope, rejects);
