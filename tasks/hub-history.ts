@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { TaskContext } from 'hubflow';
 import { PermanentError, SkipTaskError } from '../core/errors.ts';
 import { inHubSnapshot, readingHub } from '../hub/snapshot.ts';
-import { assertTenantId, pathUnder, TENANT_ID_PATTERN, tenantIdProblem } from '../hub/tenant-id.ts';
+import { assertTenantId, GLOBAL_SCOPE, pathUnder, TENANT_ID_PATTERN, tenantIdProblem } from '../hub/tenant-id.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../hub/entities.ts';
 import { ident } from '../hub/sql-names.ts';
@@ -28,7 +28,7 @@ const intervalOf = (ctx: TaskContext) => ({ start: ctx.dataInterval.start.toISOS
 
 /** The staging folder of all runs of this DAG; every path under it is checked to stay there. */
 const runsDir = (ctx: TaskContext) => pathUnder(ctx.connections.stagingDir, 'history', ctx.dagId);
-const scopeName = (scope: Scope) => (scope === null ? '_global' : assertTenantId(scope));
+const scopeName = (scope: Scope) => (scope === null ? GLOBAL_SCOPE : assertTenantId(scope));
 
 function scopeDir(ctx: TaskContext, scope: Scope, runId = ctx.runId): string {
   return pathUnder(runsDir(ctx), `run-${runId}`, scopeName(scope));
@@ -321,7 +321,7 @@ export async function reconcileHistory(ctx: TaskContext<LoadResult | null>): Pro
   const failed = results.filter((r) => r.status === 'failed');
   const critical = results.filter((r) => r.status === 'escalated');
   const describe = (r: EntityReconciliation) =>
-    `${r.entity}/${r.tenant || 'global'}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched, ${r.rejected} rejected` +
+    `${r.entity}/${r.tenant}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched, ${r.rejected} rejected` +
     `${r.fields.length ? ` (${r.fields.map((f) => `${f.field} ${f.mismatched}`).join(', ')})` : ''}, rate ${(r.mismatchRate * 100).toFixed(3)}%, ${r.severity}`;
   if (failed.length) {
     throw new PermanentError(`reconciliation failed for ${label}: ${failed.map(describe).join('; ')}; see hubflow reconcile report --run ${ctx.runId}`);

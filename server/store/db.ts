@@ -8,6 +8,7 @@ import * as targetedCompletion from './migrations/0005-targeted-completion.ts';
 import * as probedCompletion from './migrations/0006-probed-completion.ts';
 import * as cancelledRuns from './migrations/0007-cancelled-runs.ts';
 import * as rejectRule from './migrations/0008-reject-rule.ts';
+import * as globalScope from './migrations/0010-global-scope.ts';
 import type { StoreSchema } from './schema.ts';
 
 export type Store = Kysely<StoreSchema>;
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-probed-completion': probedCompletion,
   '0007-cancelled-runs': cancelledRuns,
   '0008-reject-rule': rejectRule,
+  '0010-global-scope': globalScope,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */
