@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { DEMO_FILING_CONF } from '../tasks/filing-cycle.ts';
 import { reconcileReport } from './history.ts';
 import { printRunSummary, serveUntilSignal, watchRuns } from './output.ts';
@@ -13,7 +14,6 @@ import { hubStats } from '../demo/stats.ts';
 import { startWorker } from '../server/processes.ts';
 import { loadConfig } from '../core/config.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
-import path from 'node:path';
 import type { DagRunRow } from '../server/store/schema.ts';
 
 /** `hubflow demo`: runs the example DAGs on embedded defaults and shows where to look. */
