@@ -24,8 +24,7 @@ const FLOORS = [
   ['core', '^core/'],
 ];
 
-/** Rooms beside the house: production code never imports them (demo/: only the CLI does). */
-const BESIDE = '^(demo|bench|test)/';
+/** Everything but the rooms beside the house (demo/, bench/, test/), which production never imports. */
 const PRODUCTION = '^(index[.]ts|bin|cli|core|dags|hub|jurisdictions|server|tasks|transforms|warehouse)(/|$)';
 
 const upward = FLOORS.slice(1).map(([name, path], i) => ({
