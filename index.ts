@@ -24,6 +24,7 @@ export type {
 } from './server/engine/task.ts';
 export type { Duration } from './server/engine/duration.ts';
 export type { RejectFilter, RejectRecord, ReconciliationRecord, TaskRecords } from './server/engine/records.ts';
+export type { Severity } from './server/store/schema.ts';
 export type { CronSchedule } from './server/engine/timetable.ts';
 export { defineResource } from './server/engine/resources.ts';
 export type { BlackoutOptions, HandleOf, Resource, ResourceOptions, ResourceSettings } from './server/engine/resources.ts';

@@ -1,20 +1,30 @@
+import path from 'node:path';
 import { DEMO_FILING_CONF } from '../tasks/filing-cycle.ts';
 import { reconcileReport } from './history.ts';
 import { printRunSummary, serveUntilSignal, watchRuns } from './output.ts';
 import { describeCollision } from './windows.ts';
 import { findCollisions } from '../server/engine/collisions.ts';
-import { defineResource } from '../server/engine/resources.ts';
+import { BUNDLED_DAGS_DIR, loadDagFolder } from '../server/engine/dag-imports.ts';
+import type { DagRegistry } from '../server/engine/loader.ts';
+import { defineResource, type Resource } from '../server/engine/resources.ts';
 import { startServer } from '../server/http/server.ts';
 import { mutateHub } from '../demo/mutate.ts';
 import { DEMO_HUB, seedHub } from '../demo/seed.ts';
 import { hubStats } from '../demo/stats.ts';
 import { startWorker } from '../server/processes.ts';
+import { loadConfig } from '../core/config.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
 import type { DagRunRow } from '../server/store/schema.ts';
 
 /** `hubflow demo`: runs the example DAGs on embedded defaults and shows where to look. */
 export async function runDemo(opts: { dag: string; keep?: boolean }): Promise<void> {
-  const rt = await openRuntime({ defaultLogLevel: 'warn' });
+  const config = loadConfig();
+  // The demo runs the DAG folder's DAGs with resources of its own: holding payroll-db for a
+  // moment (step 3) changes the demo's resources, never the registry the folder loaded.
+  const loaded = await loadDagFolder(path.resolve(config.HUBFLOW_DAGS_DIR ?? BUNDLED_DAGS_DIR));
+  const resources = new Map(loaded.resources);
+  const dags: DagRegistry = { ...loaded, resources };
+  const rt = await openRuntime({ config, dags, defaultLogLevel: 'warn' });
   const worker = startWorker(rt);
   const server = await startServer(rt, { fallbackToFreePort: true });
   const say = (text: string) => process.stdout.write(`${text}\n`);
@@ -32,7 +42,7 @@ export async function runDemo(opts: { dag: string; keep?: boolean }): Promise<vo
       const collisions = findCollisions(rt.dags, now, new Date(now.getTime() + 86_400_000));
       say(collisions.length ? collisions.map(describeCollision).join('\n') : '(none in the next day)');
       say(`\n3. ...and avoided at run time: payroll-db is held for the next ${DEMO_HOLD_MS / 1000} s, as the payroll batch would hold it:\n`);
-      holdForDemo(rt, 'payroll-db', DEMO_HOLD_MS);
+      resources.set('payroll-db', heldFor(resources.get('payroll-db')!, DEMO_HOLD_MS));
       const syncRun = await rt.engine.triggerRun(SYNC_DAG, { conf: { source: 'demo' } });
       await new Promise((r) => setTimeout(r, 300));
       const waiting = await rt.db
@@ -128,13 +138,12 @@ async function demoHistory(rt: Runtime, say: (text: string) => void): Promise<Da
 }
 const DEMO_HOLD_MS = 3_000;
 
-/** For the demo only: adds a one-off blackout, starting now, to a resource in this process's registry. */
-function holdForDemo(rt: Runtime, resourceId: string, ms: number): void {
-  const resource = rt.dags.resources.get(resourceId)!;
+/** A copy of a resource with one more blackout, from now for `ms`, as another batch holding it would be. */
+function heldFor(resource: Resource, ms: number): Resource {
   const now = Date.now();
   const [hold] = defineResource({
-    id: `${resourceId}-demo-hold`,
+    id: `${resource.id}-demo-hold`,
     blackouts: [{ reason: `payroll batch (demo hold)`, from: new Date(now).toISOString(), to: new Date(now + ms).toISOString() }],
   }).blackouts;
-  rt.dags.resources.set(resourceId, Object.freeze({ ...resource, deferJitterMs: 500, blackouts: [...resource.blackouts, hold!] }));
+  return Object.freeze({ ...resource, deferJitterMs: 500, blackouts: [...resource.blackouts, hold!] });
 }

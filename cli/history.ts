@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { dayOption, wholeNumber } from './args.ts';
+import { GLOBAL_SCOPE } from '../hub/tenant-id.ts';
 import { printJson, printRows, withRuntime } from './output.ts';
 import type { Runtime } from '../server/runtime.ts';
 
@@ -52,7 +53,7 @@ export async function reconcileReport(rt: Runtime, runId: number | undefined, js
     process.stdout.write(`reconciliation of run ${run} (${rows[0]!.logical_date.toISOString().slice(0, 10)})\n\n`);
     printRows(
       rows.map((r) => ({
-        tenant: r.tenant_id || '(global)',
+        tenant: r.tenant_id,
         entity: r.entity,
         hub: r.source_count,
         rejected: r.rejected,
@@ -69,7 +70,7 @@ export async function reconcileReport(rt: Runtime, runId: number | undefined, js
       false,
     );
     if (fields.length) {
-      const scope = new Map(rows.map((r) => [r.id, `${r.tenant_id || '(global)'} ${r.entity}`]));
+      const scope = new Map(rows.map((r) => [r.id, `${r.tenant_id} ${r.entity}`]));
       process.stdout.write('\nmismatches by field\n\n');
       printRows(
         fields.map((f) => ({
@@ -107,7 +108,7 @@ export function registerHistoryCommands(program: Command): void {
     .command('approve-deletes')
     .description('let one load delete more rows than the mass-delete guard allows (the hub really lost them); then clear the load task')
     .option('--entity <name>', 'entity, e.g. workers (default: every entity)', '*')
-    .requiredOption('--tenant <id>', "tenant id ('' for global reference data)")
+    .requiredOption('--tenant <id>', `tenant id (${GLOBAL_SCOPE} for the global reference data)`)
     .requiredOption('--date <YYYY-MM-DD>', "the UTC day the load's data interval starts (the ledger's logical_date; the load's error names it)", dayOption)
     .requiredOption('--reason <text>', 'why: kept with the approval')
     .option('--by <name>', 'who approves (default: the system user)', userInfo().username)
@@ -119,7 +120,8 @@ export function registerHistoryCommands(program: Command): void {
           throw new Error(`--entity: unknown entity '${opts.entity}'; known: ${Object.keys(HUB_ENTITIES).join(', ')}`);
         await approveDeletes(await rt.connections.warehouse(), HUB_ENTITIES, {
           entity: opts.entity,
-          tenant: opts.tenant,
+          // '' named the global scope before it had one name everywhere.
+          tenant: opts.tenant === '' ? GLOBAL_SCOPE : opts.tenant,
           logicalDate: opts.date,
           approvedBy: opts.by,
           reason: opts.reason,

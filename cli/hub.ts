@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { dateOption } from './args.ts';
 import { printJson, printRows } from './output.ts';
 import type { HubDb } from '../hub/db.ts';
+import { GLOBAL_SCOPE } from '../hub/tenant-id.ts';
 
 /**
  * Opens the hub for one command: HUBFLOW_HUB_URL, else the metadata store's PostgreSQL (the
@@ -96,7 +97,7 @@ export function registerHubCommands(program: Command): void {
         const counts = await (await import('../demo/stats.ts')).hubStats(db, schema);
         if (opts.json) return printJson(counts);
         printRows(
-          counts.map((c) => ({ entity: c.entity, tenant: c.tenant ?? '(global)', rows: c.rows })),
+          counts.map((c) => ({ entity: c.entity, tenant: c.tenant ?? GLOBAL_SCOPE, rows: c.rows })),
           false,
         );
         say(`${schema}: ${counts.reduce((a, c) => a + c.rows, 0).toLocaleString('en')} rows in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -1,13 +1,5 @@
 import { defineResource } from 'hubflow';
-import {
-  OUTBOX_SETTINGS,
-  openHubHandle,
-  openOutbox,
-  openStaging,
-  openWarehouseHandle,
-  STAGING_SETTINGS,
-  WAREHOUSE_SETTINGS,
-} from '../server/connections/resources.ts';
+import { OUTBOX_SETTINGS, openHubHandle, openOutbox, openStaging, openWarehouseHandle, STAGING_SETTINGS, WAREHOUSE_SETTINGS } from '../tasks/resources.ts';
 
 /**
  * The shared systems the bundled DAGs touch: how each opens (from the few settings it names,

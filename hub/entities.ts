@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { FIELD_CLASSES, type FieldClass } from '../transforms/mask.ts';
+
+export { FIELD_CLASSES, type FieldClass };
 
 /** The kinds of national identifier a worker record may carry. */
 export const NATIONAL_ID_TYPES = ['NINO', 'SSN', 'SIN', 'NIR', 'BSN', 'DNI', 'NIE', 'STEUER_ID'] as const;
@@ -17,8 +20,6 @@ export type NationalIdType = (typeof NATIONAL_ID_TYPES)[number];
  */
 
 export const COLUMN_TYPES = ['text', 'integer', 'numeric', 'date', 'timestamptz', 'boolean'] as const;
-/** What a field holds, for masking, retention and which changes a filing cares about. */
-export const FIELD_CLASSES = ['pii', 'financial', 'operational', 'descriptive'] as const;
 
 const identifier = z
   .string()
@@ -82,7 +83,6 @@ const entitiesSchema = z.record(identifier, entitySchema).superRefine((all, ctx)
 });
 
 export type ColumnType = (typeof COLUMN_TYPES)[number];
-export type FieldClass = (typeof FIELD_CLASSES)[number];
 export type EntityInput = z.input<typeof entitySchema>;
 export type Entity = z.output<typeof entitySchema>;
 export type Entities = Record<string, Entity>;

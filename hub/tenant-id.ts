@@ -11,6 +11,13 @@ import { PermanentError } from '../core/errors.ts';
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const TENANT_ID_RULE = "1-64 characters of A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit";
 
+/**
+ * The global scope (the reference data, which belongs to no tenant) wherever a scope is named:
+ * ledger and reconciliation rows, staging folders, pages and metric labels. In code it is
+ * `null`. It starts with '_', which the tenant-id rule refuses, so no tenant can be named so.
+ */
+export const GLOBAL_SCOPE = '_global';
+
 /** Why `id` is not a valid tenant id, or null when it is. */
 export function tenantIdProblem(id: unknown): string | null {
   if (id === null || id === undefined) return 'tenant id is missing (null)';

@@ -3,7 +3,11 @@ import gbRtiFps from './gb-rti-fps/index.ts';
 import usEfw2 from './us-efw2/index.ts';
 import type { Jurisdiction } from './types.ts';
 
-/** Every jurisdiction hubflow files in. Adding one: its folder, and one line here. */
+/**
+ * Every jurisdiction hubflow files in. Adding one: its folder, and one line here. A plugin loads
+ * its renderer and file validator (XML builders, XSD machinery) when a filing first needs them,
+ * so a process that only loads DAGs (`hubflow dags list`) loads none of it.
+ */
 export const JURISDICTIONS: readonly Jurisdiction[] = [gbRtiFps, usEfw2, caT4];
 
 export function jurisdiction(code: string): Jurisdiction {

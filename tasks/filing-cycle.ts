@@ -1,7 +1,7 @@
 import type { TaskContext } from 'hubflow';
-import type { Hub, Outbox, Staging } from '../server/connections/resources.ts';
+import type { Hub, Outbox, Staging } from './resources.ts';
 import { PermanentError } from '../core/errors.ts';
-import { readingHub } from '../hub/db.ts';
+import { readingHub } from '../hub/snapshot.ts';
 import { upstreamItem } from './mapped.ts';
 import { HUB_ENTITIES } from '../hub/entities.ts';
 import { JURISDICTIONS, jurisdiction } from '../jurisdictions/index.ts';

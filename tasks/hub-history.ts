@@ -1,7 +1,7 @@
 import type { TaskContext } from 'hubflow';
 import { PermanentError, SkipTaskError } from '../core/errors.ts';
 import { HUB_ENTITIES } from '../hub/entities.ts';
-import type { Hub, Staging } from '../server/connections/resources.ts';
+import type { Hub, Staging } from './resources.ts';
 import type { Warehouse } from '../warehouse/contract.ts';
 import { upstreamItem } from './mapped.ts';
 import { applyScope, intervalDay, lastApplied, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';
@@ -157,7 +157,7 @@ export async function reconcileHistory(ctx: WarehouseContext<LoadResult | null>)
   const failed = results.filter((r) => r.status === 'failed');
   const critical = results.filter((r) => r.status === 'escalated');
   const describe = (r: EntityReconciliation) =>
-    `${r.entity}/${r.tenant || 'global'}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched, ${r.rejected} rejected` +
+    `${r.entity}/${r.tenant}: ${r.missingInTarget} missing in warehouse, ${r.missingInSource} missing in hub, ${r.mismatched} mismatched, ${r.rejected} rejected` +
     `${r.fields.length ? ` (${r.fields.map((f) => `${f.field} ${f.mismatched}`).join(', ')})` : ''}, rate ${(r.mismatchRate * 100).toFixed(3)}%, ${r.severity}`;
   if (failed.length) {
     throw new PermanentError(`reconciliation failed for ${label}: ${failed.map(describe).join('; ')}; see hubflow reconcile report --run ${ctx.runId}`);

@@ -1,10 +1,12 @@
-import type { FieldClass } from '../hub/entities.ts';
-
 /**
  * What a reject reason, a log line or a page may show of a hub value. Personal and financial
  * values are never shown: only their class and length, which is enough to tell an empty or
  * truncated value from a long one. The raw row stays in the store's `rejects.raw`.
  */
+
+/** What a field holds, for masking, retention and which changes a filing cares about. */
+export const FIELD_CLASSES = ['pii', 'financial', 'operational', 'descriptive'] as const;
+export type FieldClass = (typeof FIELD_CLASSES)[number];
 
 const SHOWN_CHARS = 40;
 

@@ -57,6 +57,12 @@ export interface Adapter {
    * until COMMIT or ROLLBACK.
    */
   scopeLock(lock: ScopeLock): { prepare: string[]; acquire: string };
+  /**
+   * Whether the schema step rewrites rows an older hubflow wrote (the global scope once spelled
+   * '') on every load: cheap where a statement that changes nothing costs nothing; where each
+   * statement costs warehouse time (Snowflake) the rewrite is run once by hand instead.
+   */
+  readonly rewritesOldRows: boolean;
 }
 
 export interface ScopeLock {

@@ -1,8 +1,6 @@
 import type { Jurisdiction } from '../types.ts';
 import { periods } from './calendar.ts';
-import { renderT4 } from './render.ts';
 import { validateEmployee, validateEmployerAndSubmitter } from './rules.ts';
-import { validateT4File } from './validate-file.ts';
 
 /** CRA T4 slips and T4 Summary in XML, under a T619 electronic transmittal (see README.md). */
 const caT4: Jurisdiction = {
@@ -19,8 +17,8 @@ const caT4: Jurisdiction = {
   periods,
   validateEmployer: validateEmployerAndSubmitter,
   validate: validateEmployee,
-  render: renderT4,
-  validateFile: validateT4File,
+  render: async (...args) => (await import('./render.ts')).renderT4(...args),
+  validateFile: async (path) => (await import('./validate-file.ts')).validateT4File(path),
 };
 
 export default caT4;

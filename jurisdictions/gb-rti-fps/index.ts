@@ -1,8 +1,6 @@
 import type { Jurisdiction } from '../types.ts';
 import { monthlyPeriods } from './calendar.ts';
-import { renderFps } from './render.ts';
 import { validateEmployee, validateEmployer } from './validate.ts';
-import { validateFpsFile } from './validate-file.ts';
 
 /** HMRC PAYE Real Time Information: the Full Payment Submission, one GovTalk message per tax month. */
 const gbRtiFps: Jurisdiction = {
@@ -19,8 +17,8 @@ const gbRtiFps: Jurisdiction = {
   periods: monthlyPeriods,
   validateEmployer: (employer) => validateEmployer(employer),
   validate: validateEmployee,
-  render: renderFps,
-  validateFile: validateFpsFile,
+  render: async (...args) => (await import('./render.ts')).renderFps(...args),
+  validateFile: async (path) => (await import('./validate-file.ts')).validateFpsFile(path),
 };
 
 export default gbRtiFps;

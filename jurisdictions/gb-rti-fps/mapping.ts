@@ -33,7 +33,9 @@ export function wrap(text: string, max = LINE_MAX): string[] {
   return lines;
 }
 
-const countryNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+// Made on first use: building it loads ICU's region names (tens of milliseconds and megabytes),
+// which a process that only loads the filing DAG never needs.
+let countryNames: Intl.DisplayNames | undefined;
 
 /**
  * The English name of an ISO 3166-1 alpha-2 country code, or null when the hub's value is not
@@ -42,6 +44,7 @@ const countryNames = new Intl.DisplayNames(['en'], { type: 'region', fallback: '
 export function countryName(code: string): string | null {
   const upper = code.trim().toUpperCase();
   if (!/^[A-Z]{2}$/.test(upper)) return null;
+  countryNames ??= new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
   const name = countryNames.of(upper);
   return name && name !== 'Unknown Region' ? name : null;
 }

@@ -1,8 +1,6 @@
 import type { Jurisdiction } from '../types.ts';
 import { periods } from './calendar.ts';
-import { render } from './render.ts';
 import { validateEmployee, validateEmployerAndSubmitter } from './rules.ts';
-import { validateFile } from './validate-file.ts';
 
 /** SSA EFW2: the annual W-2 wage file US employers send to the Social Security Administration. */
 const usEfw2: Jurisdiction = {
@@ -19,8 +17,8 @@ const usEfw2: Jurisdiction = {
   periods,
   validateEmployer: validateEmployerAndSubmitter,
   validate: validateEmployee,
-  render,
-  validateFile,
+  render: async (...args) => (await import('./render.ts')).render(...args),
+  validateFile: async (path) => (await import('./validate-file.ts')).validateFile(path),
 };
 
 export default usEfw2;

@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { register } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDags, type DagRegistry } from './loader.ts';
 
@@ -29,7 +30,10 @@ export async function loadDagFolder(dir: string): Promise<DagRegistry> {
  * TypeScript, so the commands that load no DAG start without either.
  */
 async function prepareDagImports(dir: string): Promise<void> {
-  if (!RUNNING_COMPILED) return;
+  // The bundled DAGs' compiled copies import dist/index.js by its path (bin/build.js): they need
+  // no hook, and a hook, once registered, makes every later import of the process a round trip
+  // to its thread.
+  if (!RUNNING_COMPILED || path.resolve(dir) === BUNDLED_DAGS_DIR) return;
   if (!typeScriptRegistered && (await holdsTypeScript(dir))) {
     const { register: registerTypeScript } = await import('tsx/esm/api');
     registerTypeScript();

@@ -248,7 +248,7 @@ export class StoreMetrics {
     this.#reconMatch.reset();
     this.#reconDiff.reset();
     for (const r of reconciliations) {
-      const labels = { entity: r.entity, tenant: r.tenant_id || 'global' };
+      const labels = { entity: r.entity, tenant: r.tenant_id };
       this.#reconMatch.set(labels, Math.max(0, 1 - r.mismatch_rate));
       this.#reconDiff.set(labels, Number(r.differences));
     }

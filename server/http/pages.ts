@@ -65,7 +65,7 @@ function reconciliationSection(recs: RunDetail['reconciliations']): SafeHtml {
 ${recs.map(
   (
     r,
-  ) => html`<tr><td>${r.tenant_id || 'global'}</td><td>${r.entity}</td><td class="num">${r.source_count}</td><td class="num">${r.rejected}</td><td class="num">${r.staged_count}</td>
+  ) => html`<tr><td>${r.tenant_id}</td><td>${r.entity}</td><td class="num">${r.source_count}</td><td class="num">${r.rejected}</td><td class="num">${r.staged_count}</td>
 <td class="num">${r.current_count}</td><td class="num">${r.matched}</td><td class="num">${r.mismatched}</td><td class="num">${r.missing_in_target}</td><td class="num">${r.missing_in_source}</td>
 <td class="num">${percent(r.mismatch_rate)}</td><td>${r.severity}</td><td>${r.status === 'failed' ? html`<span class="err">failed</span>` : r.status}</td></tr>`,
 )}
@@ -73,7 +73,7 @@ ${recs.map(
 ${
   differing.length
     ? html`<h3>Differences by field</h3><table><tr><th>Tenant</th><th>Entity</th><th>Field</th><th>Class</th><th>Severity</th><th>Records</th><th>Sample keys</th></tr>
-${differing.flatMap((r) => r.fields.map((f) => html`<tr><td>${r.tenant_id || 'global'}</td><td>${r.entity}</td><td><code>${f.field}</code></td><td>${f.field_class}</td><td>${f.severity}</td><td class="num">${f.mismatched}</td><td><code>${f.sample_keys.join(' ')}</code></td></tr>`))}
+${differing.flatMap((r) => r.fields.map((f) => html`<tr><td>${r.tenant_id}</td><td>${r.entity}</td><td><code>${f.field}</code></td><td>${f.field_class}</td><td>${f.severity}</td><td class="num">${f.mismatched}</td><td><code>${f.sample_keys.join(' ')}</code></td></tr>`))}
 </table>`
     : ''
 }`;

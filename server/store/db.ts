@@ -9,6 +9,7 @@ import * as probedCompletion from './migrations/0006-probed-completion.ts';
 import * as cancelledRuns from './migrations/0007-cancelled-runs.ts';
 import * as rejectRule from './migrations/0008-reject-rule.ts';
 import * as engineSqlFiles from './migrations/0009-engine-sql-files.ts';
+import * as globalScope from './migrations/0010-global-scope.ts';
 import { applyEngineFunctions } from './engine-sql.ts';
 import type { StoreSchema } from './schema.ts';
 
@@ -24,6 +25,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007-cancelled-runs': cancelledRuns,
   '0008-reject-rule': rejectRule,
   '0009-engine-sql-files': engineSqlFiles,
+  '0010-global-scope': globalScope,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */

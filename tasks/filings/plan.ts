@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { PermanentError } from '../../core/errors.ts';
 import type { HubDb } from '../../hub/db.ts';
 import { tenantIdProblem } from '../../hub/tenant-id.ts';
@@ -131,6 +130,7 @@ interface EmployerOrg {
 async function employersByCountry(hub: HubDb, schema: string, entities: Entities): Promise<Map<string, EmployerOrg[]>> {
   const orgs = entities.orgs;
   if (!orgs?.tenantColumn) throw new PermanentError("the hub entity configuration has no tenant-scoped 'orgs', which filings read");
+  const { sql } = await import('kysely');
   const { rows } = await sql<{
     tenant: string | null;
     country: string;

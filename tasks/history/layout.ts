@@ -1,4 +1,5 @@
 import { columnOf, trackedFields, type ColumnType, type Entity, type FieldClass } from '../../hub/entities.ts';
+import { GLOBAL_SCOPE } from '../../hub/tenant-id.ts';
 
 /**
  * The shape of one entity as it travels: the staged snapshot file's columns (in order), and
@@ -47,11 +48,11 @@ export function tracked(entity: Entity): Field[] {
 
 /**
  * A scope is the unit of one load: one tenant of every tenant-scoped entity, or (tenant null)
- * the global reference data. The ledger writes the global scope's tenant as ''.
+ * the global reference data. Tables, paths and messages name the global scope GLOBAL_SCOPE.
  */
 export type Scope = string | null;
-export const ledgerTenant = (scope: Scope) => scope ?? '';
-export const scopeLabel = (scope: Scope) => scope ?? '(global reference data)';
+export const ledgerTenant = (scope: Scope) => scope ?? GLOBAL_SCOPE;
+export const scopeLabel = (scope: Scope) => scope ?? GLOBAL_SCOPE;
 export const inScope = (entity: Entity, scope: Scope) => (scope === null) === (entity.tenantColumn === null);
 
 /** The staged file's column names, in order: the staging table's columns. */

@@ -1,9 +1,9 @@
 import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
 import type { Entities, Entity, FieldClass } from '../../hub/entities.ts';
-import type { Severity } from '../../server/store/schema.ts';
+import type { Severity } from 'hubflow';
 import { loadRejectedKeys } from './apply.ts';
 import type { StagedEntity } from './extract.ts';
-import { HASH_FIELD, identityFields, stagingColumnNames, tracked, type Field, type Scope } from './layout.ts';
+import { HASH_FIELD, identityFields, ledgerTenant, stagingColumnNames, tracked, type Field, type Scope } from './layout.ts';
 import { currentTotalsSql, currentView, stagingDdl } from './sql.ts';
 
 /**
@@ -106,7 +106,7 @@ function unplaced(st: StagedEntity, scope: Scope): EntityReconciliation {
   const mismatchRate = st.rejected / Math.max(st.extracted, 1);
   return {
     entity: st.entity,
-    tenant: scope ?? '',
+    tenant: ledgerTenant(scope),
     sourceCount: st.extracted,
     sourceSum: st.sum,
     rejected: st.rejected,
@@ -196,7 +196,7 @@ ${from}`,
   const status = mismatchRate > FAIL_RATE || (!differing && !sumsAgree) ? 'failed' : severity === 'critical' ? 'escalated' : 'ok';
   return {
     entity: e.name,
-    tenant: scope ?? '',
+    tenant: ledgerTenant(scope),
     sourceCount: st.extracted,
     sourceSum: st.sum,
     rejected: st.rejected,

@@ -1,4 +1,4 @@
-import type { HubColumn } from '../../hub/db.ts';
+import type { HubColumn } from '../../hub/snapshot.ts';
 import type { ColumnType, Entity, FieldClass } from '../../hub/entities.ts';
 import { ident } from '../../hub/sql-names.ts';
 import { tenantIdProblem } from '../../hub/tenant-id.ts';

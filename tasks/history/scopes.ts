@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import type { TaskContext } from 'hubflow';
 import { PermanentError } from '../../core/errors.ts';
-import { inHubSnapshot, readingHub } from '../../hub/db.ts';
+import { inHubSnapshot, readingHub } from '../../hub/snapshot.ts';
 import { HUB_ENTITIES } from '../../hub/entities.ts';
 import { ident } from '../../hub/sql-names.ts';
 import { tenantIdProblem } from '../../hub/tenant-id.ts';
-import type { Hub } from '../../server/connections/resources.ts';
+import type { Hub } from '../resources.ts';
 import { hubTenantIds } from './extract.ts';
 import type { Scope } from './layout.ts';
 

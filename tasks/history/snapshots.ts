@@ -1,6 +1,6 @@
 import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { assertTenantId, pathUnder } from '../../hub/tenant-id.ts';
+import { assertTenantId, GLOBAL_SCOPE, pathUnder } from '../../hub/tenant-id.ts';
 import { scopeLabel, type Scope } from './layout.ts';
 
 /**
@@ -17,7 +17,7 @@ export interface SnapshotPlace {
 
 /** The staging folder of all runs of this DAG. */
 const runsDir = (p: SnapshotPlace) => pathUnder(p.stagingDir, 'history', p.dagId);
-const scopeName = (scope: Scope) => (scope === null ? '_global' : assertTenantId(scope));
+const scopeName = (scope: Scope) => (scope === null ? GLOBAL_SCOPE : assertTenantId(scope));
 
 export function scopeDir(p: SnapshotPlace, scope: Scope, runId = p.runId): string {
   return pathUnder(runsDir(p), `run-${runId}`, scopeName(scope));

@@ -1,5 +1,6 @@
 import type { Dialect, Warehouse } from '../../warehouse/contract.ts';
 import type { Entity } from '../../hub/entities.ts';
+import { GLOBAL_SCOPE } from '../../hub/tenant-id.ts';
 import { HASH_FIELD, identityFields, snapshotFields, tracked, UPDATED_FIELD, type Field } from './layout.ts';
 
 /**
@@ -50,6 +51,11 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
   approved_by text not null, reason text not null, approved_at ${ts} not null,
   primary key (entity, tenant_id, logical_date)
 )`,
+    // The global scope was named '' before it was GLOBAL_SCOPE everywhere. (A Snowflake ledger
+    // from before is renamed by hand, once: these statements, on each of the three tables.)
+    ...(wh.adapter.rewritesOldRows
+      ? [LEDGER, SCOPE_LOCKS, DELETE_APPROVALS].map((t) => `update ${wh.table(t)} set tenant_id = '${GLOBAL_SCOPE}' where tenant_id = ''`)
+      : []),
   ];
   for (const e of entities) {
     const history = wh.table(historyTable(e));

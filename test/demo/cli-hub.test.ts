@@ -50,7 +50,7 @@ describe('hubflow hub', () => {
     const workers = stats.filter((s) => s.entity === 'workers');
     expect(workers).toHaveLength(2);
     expect(stats.find((s) => s.entity === 'currencies')).toEqual({ entity: 'currencies', tenant: null, rows: 8 });
-    expect(await run('stats')).toMatch(/\(global\)/);
+    expect(await run('stats')).toMatch(/_global/);
   });
 
   it('rejects a bad rate before connecting', async () => {

@@ -212,14 +212,14 @@ describe('the record contract at extract', () => {
       .where('task_id', '=', 'reconcile')
       .where('state', '=', 'failed')
       .execute();
-    // Sorted: the global scope's label, '(global reference data)', comes first.
+    // Sorted: the global scope's, '_global', comes first.
     const messages = errors.map((e) => (e.error as { message: string }).message).sort();
     expect(messages).toEqual([
-      expect.stringContaining('workers/global: 0 missing in warehouse, 0 missing in hub, 0 mismatched, 2 rejected, rate 100.000%'),
+      expect.stringContaining('workers/_global: 0 missing in warehouse, 0 missing in hub, 0 mismatched, 2 rejected, rate 100.000%'),
       expect.stringContaining(`workers/${small}:`),
     ]);
     expect(messages.find((m) => m.includes(small))).toContain('4 rejected');
-    expect(recs.find((r) => r.tenant_id === '')).toMatchObject({ source_count: 2, rejected: 2, staged_count: 0, status: 'failed' });
+    expect(recs.find((r) => r.tenant_id === '_global')).toMatchObject({ source_count: 2, rejected: 2, staged_count: 0, status: 'failed' });
   });
 
   it('shows rejects on the run page and in the API by field and rule, personal values masked', async () => {

@@ -57,7 +57,7 @@ describe('a worker killed in the middle of a load', () => {
     // Whatever the dead worker wrote is rolled back with its session: no version, no ledger row.
     await until(async () => (await sql`select 1 from pg_stat_activity where pid = ${pid}`.execute(rt.db)).rows.length === 0, 60_000, 'the dead session to end');
     expect((await sql<{ n: number }>`select count(*)::int as n from ${wh('workers_history')}`.execute(rt.db)).rows[0]!.n).toBe(0);
-    expect((await sql<{ n: number }>`select count(*)::int as n from ${wh('load_batches')} where tenant_id <> ''`.execute(rt.db)).rows[0]!.n).toBe(0);
+    expect((await sql<{ n: number }>`select count(*)::int as n from ${wh('load_batches')} where tenant_id <> '_global'`.execute(rt.db)).rows[0]!.n).toBe(0);
 
     worker = startWorker(rt, { concurrency: 4 });
     // The scheduler is here for its recovery sweep; paused, it creates no scheduled run of its own.

@@ -7,7 +7,7 @@ import { jurisdiction } from '../../jurisdictions/index.ts';
 import { HUB_ENTITIES, type Entity } from '../../hub/entities.ts';
 import { mutateHub } from '../../demo/mutate.ts';
 import { int, pick, rngFor, type Rng } from '../../demo/prng.ts';
-import { tenantIdProblem } from '../../hub/tenant-id.ts';
+import { GLOBAL_SCOPE, tenantIdProblem } from '../../hub/tenant-id.ts';
 import type { ExtractResult } from '../../tasks/history/extract.ts';
 import { snapshotFields, type Field } from '../../tasks/history/layout.ts';
 import { readManifest } from '../../tasks/filings/outbox.ts';
@@ -373,7 +373,7 @@ async function checkNight(runId: number, state: string, where: string): Promise<
         expect(row.violations, `${label}: reject ${r.record_key} names a field and rule its row breaks`).toContainEqual({ field: r.field, rule: r.rule });
       }
       if (st.file) {
-        const l = ledger.find((b) => b.entity === st.entity && b.tenant_id === (x!.scope ?? ''));
+        const l = ledger.find((b) => b.entity === st.entity && b.tenant_id === (x!.scope ?? GLOBAL_SCOPE));
         expect(l && [Number(l.extracted), Number(l.staged), Number(l.rejected)], `${label}: the ledger's counts`).toEqual([
           st.extracted,
           st.staged,
@@ -395,7 +395,7 @@ async function checkNight(runId: number, state: string, where: string): Promise<
   for (const e of entities) {
     for (const tenant of e.tenantColumn ? [...validTenants] : ['']) {
       const label = `${where}: ${e.name} of ${tenant || 'the global scope'}`;
-      const l = ledger.find((b) => b.entity === e.name && b.tenant_id === tenant);
+      const l = ledger.find((b) => b.entity === e.name && b.tenant_id === (tenant || GLOBAL_SCOPE));
       expect(l, `${label}: loaded`).toBeDefined();
       const mine = rows.get(e.name)!.filter((r) => r.tenant === tenant);
       const present = new Set(mine.map((r) => r.key));

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pathUnder, tenantIdProblem } from '../../hub/tenant-id.ts';
+import { GLOBAL_SCOPE, pathUnder, tenantIdProblem } from '../../hub/tenant-id.ts';
 
 describe('tenant ids', () => {
   it('accepts the ids tenants are given', () => {
@@ -13,6 +13,11 @@ describe('tenant ids', () => {
     for (const id of ['.', '..', '../x', 'a/b', 'a\\b', '-rf', ' acme', 'acme ', 'ac me', 'é', '.hidden', 'x'.repeat(65), 'a\nb']) {
       expect(tenantIdProblem(id), id).toMatch(/is not 1-64 characters/);
     }
+  });
+
+  it('names the global scope with a name no tenant can have', () => {
+    expect(GLOBAL_SCOPE).toBe('_global');
+    expect(tenantIdProblem(GLOBAL_SCOPE)).toMatch(/is not 1-64 characters/);
   });
 
   it('keeps every built path under its root', () => {

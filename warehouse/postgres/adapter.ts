@@ -6,4 +6,5 @@ export const postgresAdapter: Adapter = {
   stagedCompression: (configured) => configured,
   // A transaction-scoped advisory lock: nothing to prepare, released by COMMIT or ROLLBACK.
   scopeLock: ({ key }) => ({ prepare: [], acquire: `select pg_advisory_xact_lock(hashtext(${d.text(`hubflow-history:${key}`)}))` }),
+  rewritesOldRows: true,
 };

@@ -11,4 +11,5 @@ export const snowflakeAdapter: Adapter = {
     prepare: [`insert into ${table} (tenant_id) select ${d.text(key)} where not exists (select 1 from ${table} where tenant_id = ${d.text(key)})`],
     acquire: `update ${table} set locked_at = current_timestamp, locked_by_run_id = ${runId} where tenant_id = ${d.text(key)}`,
   }),
+  rewritesOldRows: false,
 };

@@ -1,8 +1,8 @@
 import path from 'node:path';
-import type { Config } from '../../core/config.ts';
-import { openHub, type HubDb } from '../../hub/db.ts';
-import type { Warehouse } from '../../warehouse/contract.ts';
-import { adapterFor, openWarehouse } from '../../warehouse/open.ts';
+import type { Config } from '../core/config.ts';
+import { openHub, type HubDb } from '../hub/db.ts';
+import type { Warehouse } from '../warehouse/contract.ts';
+import { adapterFor, openWarehouse } from '../warehouse/open.ts';
 
 /**
  * How the bundled resources open (dags/resources.ts declares them): each from the few settings
