@@ -5,7 +5,7 @@ import { checkConnection, resolvePostgres } from './connections/postgres.ts';
 import { ServiceWatch, untilReachable } from './connections/outage.ts';
 import type { ResolvedService } from './connections/instance.ts';
 import { pingRedis, resolveRedis } from './connections/redis.ts';
-import { openConnections, type OwnedConnections } from '../tasks/resources.ts';
+import { openConnections, type OwnedConnections } from '../tasks/connections.ts';
 import { Dispatcher } from './engine/dispatch.ts';
 import { Engine } from './engine/engine.ts';
 import { createEscalator } from './engine/escalation.ts';

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { Config } from '../core/config.ts';
-import { openHub, type HubDb } from '../hub/db.ts';
+import type { HubDb } from '../hub/db.ts';
 import type { Warehouse } from '../warehouse/contract.ts';
-import { adapterFor, openWarehouse } from '../warehouse/open.ts';
+import { adapterFor } from '../warehouse/adapters.ts';
 
 /**
  * How the bundled resources open (dags/resources.ts declares them): each from the few settings
@@ -17,8 +17,13 @@ export interface Hub {
 
 export type HubSettings = Pick<Config, 'HUBFLOW_HUB_URL' | 'HUBFLOW_HUB_SCHEMA'> & { HUBFLOW_DATABASE_URL: string };
 
-/** HUBFLOW_HUB_URL, else the metadata database (where the demo hub lives). */
-export function openHubHandle(s: HubSettings): Hub {
+/**
+ * HUBFLOW_HUB_URL, else the metadata database (where the demo hub lives). The database client
+ * is loaded when a task first opens the hub, not when a DAG file naming it is loaded, so
+ * `hubflow dags list` stays quick.
+ */
+export async function openHubHandle(s: HubSettings): Promise<Hub> {
+  const { openHub } = await import('../hub/db.ts');
   return { db: openHub(s.HUBFLOW_HUB_URL ?? s.HUBFLOW_DATABASE_URL), schema: s.HUBFLOW_HUB_SCHEMA };
 }
 
@@ -54,7 +59,10 @@ export const WAREHOUSE_SETTINGS = [
 ] as const satisfies readonly (keyof WarehouseSettings)[];
 
 /** PostgreSQL (HUBFLOW_WAREHOUSE_URL, else the metadata database) or Snowflake. */
-export const openWarehouseHandle = (s: WarehouseSettings): Promise<Warehouse> => openWarehouse(s);
+export async function openWarehouseHandle(s: WarehouseSettings): Promise<Warehouse> {
+  const { openWarehouse } = await import('../warehouse/open.ts');
+  return openWarehouse(s);
+}
 
 /** A folder under HUBFLOW_HOME unless its own setting names one. */
 export const folderOf = (home: string, own: string | undefined, name: string): string => path.resolve(own ?? path.join(path.resolve(home), name));
@@ -94,34 +102,4 @@ export interface Outbox {
 
 export function openOutbox(s: Pick<Config, (typeof OUTBOX_SETTINGS)[number]>): Outbox {
   return { dir: folderOf(s.HUBFLOW_HOME, s.HUBFLOW_OUTBOX_DIR, 'outbox'), config: { HUBFLOW_FILING_SUBMITTERS: s.HUBFLOW_FILING_SUBMITTERS } };
-}
-
-/** The systems the commands read themselves (the demo, history approvals), opened on first use. */
-export interface Connections {
-  hub(): HubDb;
-  readonly hubSchema: string;
-  warehouse(): Promise<Warehouse>;
-  readonly stagingDir: string;
-  readonly outboxDir: string;
-}
-
-export interface OwnedConnections extends Connections {
-  close(): Promise<void>;
-}
-
-export function openConnections(config: Config, databaseUrl: string): OwnedConnections {
-  let hub: HubDb | undefined;
-  let warehouse: Promise<Warehouse> | undefined;
-  const settings = { ...config, HUBFLOW_DATABASE_URL: databaseUrl };
-  return {
-    hubSchema: config.HUBFLOW_HUB_SCHEMA,
-    stagingDir: openStaging(config).dir,
-    outboxDir: openOutbox(config).dir,
-    hub: () => (hub ??= openHubHandle(settings).db),
-    warehouse: () => (warehouse ??= openWarehouseHandle(settings)),
-    async close() {
-      await hub?.destroy();
-      await (await warehouse?.catch(() => undefined))?.close();
-    },
-  };
 }

@@ -1,18 +1,6 @@
-import type { Adapter, Warehouse } from './contract.ts';
-import { postgresAdapter } from './postgres/adapter.ts';
+import type { WarehouseKind } from './adapters.ts';
+import type { Warehouse } from './contract.ts';
 import { openPostgresWarehouse } from './postgres/dialect.ts';
-import { snowflakeAdapter } from './snowflake/adapter.ts';
-
-/** The warehouses hubflow loads: HUBFLOW_WAREHOUSE names one. */
-export type WarehouseKind = 'postgres' | 'snowflake';
-
-/**
- * The one place a warehouse is chosen by its name: everything past this point asks the
- * warehouse object (its dialect and adapter) instead.
- */
-export function adapterFor(kind: WarehouseKind): Adapter {
-  return kind === 'snowflake' ? snowflakeAdapter : postgresAdapter;
-}
 
 export interface WarehouseOpenSettings {
   HUBFLOW_WAREHOUSE: WarehouseKind;
