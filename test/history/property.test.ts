@@ -4,12 +4,11 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jurisdiction } from '../../jurisdictions/index.ts';
-import { HUB_ENTITIES, type Entity } from '../../hub/entities.ts';
+import { HUB_ENTITIES } from '../../hub/entities.ts';
 import { mutateHub } from '../../demo/mutate.ts';
-import { int, pick, rngFor, type Rng } from '../../demo/prng.ts';
+import { rngFor } from '../../demo/prng.ts';
 import { GLOBAL_SCOPE, tenantIdProblem } from '../../hub/tenant-id.ts';
 import type { ExtractResult } from '../../tasks/history/extract.ts';
-import { snapshotFields, type Field } from '../../tasks/history/layout.ts';
 import { readManifest } from '../../tasks/filings/outbox.ts';
 import { findPeriod } from '../../tasks/filings/period.ts';
 import { fileOne, type FilingEnv } from '../../tasks/filings/steps.ts';
@@ -17,6 +16,7 @@ import { DEMO_SUBMITTERS } from '../../tasks/filings/submitter.ts';
 import { compactNino, ninoProblem } from '../../transforms/identifiers/nino.ts';
 import { compactSin, sinProblem } from '../../transforms/identifiers/sin.ts';
 import { compactSsn, ssnProblem } from '../../transforms/identifiers/ssn.ts';
+import { corrupt, Hub, hubOf, hubTable, isCalendarDate, readHub, type HubRow } from './property-model.ts';
 import { asOf, historyHarness, runNight, type HistoryHarness } from './support.ts';
 
 /**
@@ -48,261 +48,27 @@ const dayOf = (d: number) => new Date(FIRST_DAY + d * 86_400_000).toISOString().
 const FILING = { GB: { code: 'gb-rti-fps', period: '2025-26-M09' }, US: { code: 'us-efw2', period: '2025' }, CA: { code: 'ca-t4', period: '2025' } } as const;
 
 let h: HistoryHarness;
-const hubTable = (t: string) => sql.raw(`${h.hubSchema}.${t}`);
 const wh = (t: string) => sql.raw(`${h.whSchema}.${t}`);
-const hub = () => h.rt.connections.hub();
 
 beforeAll(async () => {
   console.log(`history property test: seed ${SEED}, ${DAYS} days (replay: HUBFLOW_PROPERTY_SEED=${SEED})`);
   h = await historyHarness({ tenants: 3, workers: 450, seed: SEED % 1_000_000 });
   // A real hub is looser than the contract: it may hold dates as text, a bigint where the
   // contract says integer, amounts as text, nulls in required columns, rows without a tenant.
-  await sql`alter table ${hubTable('workers')} alter column birth_date type text, drop constraint workers_pkey, alter column tenant_id drop not null`.execute(
-    hub(),
+  await sql`alter table ${hubTable(h, 'workers')} alter column birth_date type text, drop constraint workers_pkey, alter column tenant_id drop not null`.execute(
+    hubOf(h),
   );
   for (const column of ['birth_date', 'national_id', 'bank_account', 'address_line1', 'city']) {
-    await sql`alter table ${hubTable('workers')} alter column ${sql.id(column)} drop not null`.execute(hub());
+    await sql`alter table ${hubTable(h, 'workers')} alter column ${sql.id(column)} drop not null`.execute(hubOf(h));
   }
-  await sql`alter table ${hubTable('contracts')} alter column hours_per_week type bigint`.execute(hub());
-  await sql`alter table ${hubTable('payroll_results')} alter column gross type text`.execute(hub());
-  await sql`alter table ${hubTable('clients')} drop constraint clients_pkey, alter column tenant_id drop not null`.execute(hub());
+  await sql`alter table ${hubTable(h, 'contracts')} alter column hours_per_week type bigint`.execute(hubOf(h));
+  await sql`alter table ${hubTable(h, 'payroll_results')} alter column gross type text`.execute(hubOf(h));
+  await sql`alter table ${hubTable(h, 'clients')} drop constraint clients_pkey, alter column tenant_id drop not null`.execute(hubOf(h));
 }, 120_000);
 
 afterAll(async () => {
   await h?.close();
 });
-
-// ---------------------------------------------------------------------------------------------
-// The contract, checked here on its own terms (not with the extract's code).
-
-interface HubRow {
-  entity: string;
-  tenant: string | null;
-  key: string;
-  /** Identity and tracked values joined as the as-of helper joins them. */
-  text: string;
-  violations: { field: string; rule: string }[];
-}
-
-const contractFields = (e: Entity): Field[] => snapshotFields(e).filter((f) => f.role !== 'updated_at' && f.role !== 'row_hash');
-
-function isCalendarDate(v: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(v);
-  if (!m) return false;
-  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
-  return days !== undefined && d >= 1 && d <= days;
-}
-
-/** Whether a value (as the hub's text) is of the contract's type; types never drifted here are not checked. */
-function ofType(type: Field['type'], v: string): boolean {
-  if (type === 'date') return isCalendarDate(v);
-  if (type === 'integer') return /^-?\d+$/.test(v) && BigInt(v) <= 2_147_483_647n && BigInt(v) >= -2_147_483_648n;
-  // numeric(14,2): at most 12 digits before the point and 2 after.
-  if (type === 'numeric') return /^-?\d{1,12}(\.\d{1,2})?$/.test(v);
-  if (type === 'boolean') return v === 'true' || v === 'false';
-  return true;
-}
-
-function violationsOf(e: Entity, fields: Field[], values: (string | null)[]): HubRow['violations'] {
-  const out: HubRow['violations'] = [];
-  fields.forEach((f, i) => {
-    const v = values[i] ?? null;
-    if (f.role === 'tenant') {
-      if (tenantIdProblem(v)) out.push({ field: f.name, rule: 'tenant' });
-      return;
-    }
-    const c = e.columns[f.name]!;
-    if (v === null) {
-      if (f.role === 'key') out.push({ field: f.name, rule: 'key' });
-      else if (!c.nullable) out.push({ field: f.name, rule: 'not_null' });
-      return;
-    }
-    if (!ofType(f.type, v)) out.push({ field: f.name, rule: 'type' });
-    if (c.maxLength !== undefined && [...v].length > c.maxLength) out.push({ field: f.name, rule: 'max_length' });
-    if (c.values && !c.values.includes(v)) out.push({ field: f.name, rule: 'enum' });
-  });
-  return out;
-}
-
-async function readHub(e: Entity): Promise<HubRow[]> {
-  const fields = contractFields(e);
-  const cols = fields.map((f) => `t.${sql.id(f.column).compile(h.rt.db).sql}::text`).join(', ');
-  const { rows } = await sql<{ v: (string | null)[] }>`select array[${sql.raw(cols)}] as v from ${hubTable(e.table)} t`.execute(hub());
-  const keyAt = fields.flatMap((f, i) => (f.role === 'key' ? [i] : []));
-  return rows.map(({ v }) => ({
-    entity: e.name,
-    tenant: e.tenantColumn ? (v[0] ?? null) : '',
-    key: keyAt.map((i) => v[i] ?? '').join('/'),
-    text: v.map((x) => x ?? '∅').join('|'),
-    violations: violationsOf(e, fields, v),
-  }));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Corruption: each change remembered, so a later day may repair it.
-
-interface Damage {
-  table: string;
-  /** The row's identity as it is after the damage. */
-  where: Record<string, string | null>;
-  column: string;
-  original: string | null;
-}
-
-const NINO_BAD = ['CR123456A', 'QA123456B', 'AO123456C', 'BG123456A', 'AB123456E', 'PY654321D', 'AB12345'];
-const SSN_BAD = ['666-12-3456', '000-12-3456', '123-00-4567', '123-45-0000', '078-05-1120', '912-34-5678', '12-345-6789'];
-const SIN_BAD = ['046454286', '812345678', '123456789', '9876543', '13069254X'];
-const BAD_DATES = ['not-a-date', '1990-02-30', '31/12/1980', '2023-02-29', '', '1985-13-01', '1990-1-1', '1990-01-01\t', 'a\\b\nc'];
-const BAD_TENANTS = [null, '..', '.', '', ' ', 'acme corp', 'x'.repeat(65), '../etc', '-lead', 'tenant/1', 'a\tb', 'a\\b'];
-const BAD_AMOUNTS = ['n/a', '1,234.50', '12.345', '1e3', '1234567890123.00'];
-
-interface Worker {
-  tenant: string | null;
-  id: string;
-  type: string;
-}
-
-class Hub {
-  readonly damage: Damage[] = [];
-  /** Worker rows deleted by the corruption (whole rows, for resurrection). */
-  readonly deleted: { id: string; row: unknown }[] = [];
-
-  async set(table: string, where: Record<string, string | null>, column: string, value: string | null, day: string): Promise<void> {
-    const cond = sql.join(
-      Object.entries(where).map(([c, v]) => sql`${sql.id(c)} is not distinct from ${v}`),
-      sql` and `,
-    );
-    const { rows } = await sql<{ v: string | null }>`select ${sql.id(column)}::text as v from ${hubTable(table)} where ${cond}`.execute(hub());
-    if (rows.length !== 1) return;
-    await sql`update ${hubTable(table)} set ${sql.id(column)} = ${value}, updated_at = ${`${day}T12:00:00Z`}::timestamptz where ${cond}`.execute(hub());
-    this.damage.push({ table, where: column in where ? { ...where, [column]: value } : where, column, original: rows[0]!.v });
-  }
-
-  async repair(rng: Rng, day: string): Promise<void> {
-    if (!this.damage.length) return;
-    const i = int(rng, 0, this.damage.length - 1);
-    const d = this.damage.splice(i, 1)[0]!;
-    const cond = sql.join(
-      Object.entries(d.where).map(([c, v]) => sql`${sql.id(c)} is not distinct from ${v}`),
-      sql` and `,
-    );
-    await sql`update ${hubTable(d.table)} set ${sql.id(d.column)} = ${d.original}, updated_at = ${`${day}T13:00:00Z`}::timestamptz where ${cond}`.execute(
-      hub(),
-    );
-  }
-
-  /** Workers whose rows are undamaged, in a stable order. */
-  async workers(): Promise<Worker[]> {
-    const { rows } =
-      await sql<Worker>`select tenant_id as tenant, worker_id as id, national_id_type as type from ${hubTable('workers')} order by worker_id, tenant_id`.execute(
-        hub(),
-      );
-    const damaged = new Set(this.damage.filter((d) => d.table === 'workers').map((d) => d.where.worker_id));
-    return rows.filter((w) => !damaged.has(w.id) && tenantIdProblem(w.tenant) === null);
-  }
-}
-
-/** One day's corruption, all drawn from the day's stream. */
-async function corrupt(state: Hub, rng: Rng, day: string): Promise<void> {
-  const workers = await state.workers();
-  // Removals (deletes, tenant moves) are held under the mass-delete guard's 5 rows a tenant.
-  const removed = new Map<string, number>();
-  const canRemove = (w: Worker) => (removed.get(w.tenant!) ?? 0) < 2;
-  const used = new Set<string>();
-  const anyWorker = (filter: (w: Worker) => boolean = () => true): Worker | undefined => {
-    const pool = workers.filter((w) => !used.has(w.id) && filter(w));
-    const w = pool.length ? pick(rng, pool) : undefined;
-    if (w) used.add(w.id);
-    if (w && filter === canRemove) removed.set(w.tenant!, (removed.get(w.tenant!) ?? 0) + 1);
-    return w;
-  };
-  const at = (w: Worker) => ({ tenant_id: w.tenant, worker_id: w.id });
-  const times = (max: number) => int(rng, 0, max);
-
-  for (let n = times(2); n > 0; n--) {
-    const w = anyWorker();
-    if (w) await state.set('workers', at(w), 'birth_date', pick(rng, BAD_DATES), day);
-  }
-  for (let n = times(2); n > 0; n--) {
-    const w = anyWorker();
-    // Not the names: the demo hub's own day of changes derives e-mail addresses from them.
-    if (w) await state.set('workers', at(w), pick(rng, ['national_id', 'birth_date', 'bank_account', 'address_line1', 'city']), null, day);
-  }
-  for (let n = times(2); n > 0; n--) {
-    const w = anyWorker((x) => ['NINO', 'SSN', 'SIN'].includes(x.type));
-    if (w) await state.set('workers', at(w), 'national_id', pick(rng, w.type === 'NINO' ? NINO_BAD : w.type === 'SSN' ? SSN_BAD : SIN_BAD), day);
-  }
-  for (let n = times(1); n > 0; n--) {
-    const w = anyWorker();
-    // Some break the contract (enumeration, length); a country 'G1' or 'ÉÉ' does not, and must still not break a filing.
-    const [column, value] = pick(rng, [
-      ['status', 'retired'],
-      ['gender', 'X'],
-      ['country', 'GBR'],
-      ['country', 'G1'],
-      ['country', 'ÉÉ'],
-    ] as const);
-    if (w) await state.set('workers', at(w), column, value, day);
-  }
-  for (let n = times(2); n > 0; n--) {
-    const w = anyWorker(canRemove);
-    if (w) await state.set('workers', at(w), 'tenant_id', pick(rng, BAD_TENANTS), day);
-  }
-  for (let n = times(1); n > 0; n--) {
-    const w = anyWorker(canRemove);
-    if (!w) continue;
-    const { rows } = await sql<{
-      row: unknown;
-    }>`select to_jsonb(w) as row from ${hubTable('workers')} w where tenant_id = ${w.tenant} and worker_id = ${w.id}`.execute(hub());
-    await sql`delete from ${hubTable('workers')} where tenant_id = ${w.tenant} and worker_id = ${w.id}`.execute(hub());
-    state.deleted.push({ id: w.id, row: rows[0]!.row });
-  }
-  if (state.deleted.length && rng.next() < 0.5) {
-    const [back] = state.deleted.splice(int(rng, 0, state.deleted.length - 1), 1);
-    await sql`insert into ${hubTable('workers')} select * from jsonb_populate_record(null::${hubTable('workers')}, ${JSON.stringify(back!.row)}::jsonb)`.execute(
-      hub(),
-    );
-    await sql`update ${hubTable('workers')} set updated_at = ${`${day}T14:00:00Z`}::timestamptz where worker_id = ${back!.id}`.execute(hub());
-  }
-  if (rng.next() < 0.5) {
-    const { rows } = await sql<{
-      tenant: string;
-      id: string;
-    }>`select tenant_id as tenant, contract_id as id from ${hubTable('contracts')} order by 2, 1`.execute(hub());
-    const k = pick(rng, rows);
-    await state.set('contracts', { tenant_id: k.tenant, contract_id: k.id }, 'hours_per_week', pick(rng, ['3000000000', '-2147483649']), day);
-  }
-  if (rng.next() < 0.5) {
-    const { rows } = await sql<{
-      tenant: string;
-      worker: string;
-      start: string;
-    }>`select tenant_id as tenant, worker_id as worker, period_start::text as start from ${hubTable('payroll_results')} order by 2, 3, 1`.execute(hub());
-    const p = pick(rng, rows);
-    await state.set('payroll_results', { tenant_id: p.tenant, worker_id: p.worker, period_start: p.start }, 'gross', pick(rng, BAD_AMOUNTS), day);
-  }
-  if (rng.next() < 0.3) {
-    const { rows } = await sql<{
-      tenant: string | null;
-      id: string;
-    }>`select tenant_id as tenant, client_id as id from ${hubTable('clients')} order by 2, 1`.execute(hub());
-    const c = pick(
-      rng,
-      rows.filter((r) => tenantIdProblem(r.tenant) === null),
-    );
-    if (c) {
-      const [column, value] = pick(rng, [
-        ['status', 'retired'],
-        ['tenant_id', null],
-        ['tenant_id', '..'],
-      ] as const);
-      await state.set('clients', { tenant_id: c.tenant, client_id: c.id }, column, value, day);
-    }
-  }
-  for (let n = times(3); n > 0; n--) await state.repair(rng, day);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The invariants after one night.
@@ -314,7 +80,7 @@ const slot = (entity: string, tenant: string, key: string) => `${entity}\u0000${
 async function checkNight(runId: number, state: string, where: string): Promise<void> {
   const entities = Object.values(HUB_ENTITIES);
   const rows = new Map<string, HubRow[]>();
-  for (const e of entities) rows.set(e.name, await readHub(e));
+  for (const e of entities) rows.set(e.name, await readHub(h, e));
   const scoped = entities.filter((e) => e.tenantColumn);
   const validTenants = new Set(
     scoped.flatMap((e) =>
@@ -456,7 +222,7 @@ function identifierProblem(type: string, value: string): boolean {
 
 async function checkFilings(d: number, where: string): Promise<void> {
   const env: FilingEnv = {
-    hub: hub(),
+    hub: hubOf(h),
     hubSchema: h.hubSchema,
     entities: HUB_ENTITIES,
     stagingDir: path.join(h.staging, 'filings-staging'),
@@ -466,7 +232,7 @@ async function checkFilings(d: number, where: string): Promise<void> {
     test: true,
   };
   const { rows: employers } = await sql<{ tenant: string; org: string; country: keyof typeof FILING }>`
-    select tenant_id as tenant, org_id as org, country from ${hubTable('orgs')} where country in ('GB', 'US', 'CA') order by 1, 3`.execute(hub());
+    select tenant_id as tenant, org_id as org, country from ${hubTable(h, 'orgs')} where country in ('GB', 'US', 'CA') order by 1, 3`.execute(hubOf(h));
   const filed = new Set<string>();
   for (const emp of employers) {
     const { code, period: periodId } = FILING[emp.country];
@@ -507,11 +273,11 @@ async function checkFilings(d: number, where: string): Promise<void> {
              min(w.birth_date) as birth, min(w.given_name) as given, min(w.family_name) as family, min(w.country) as country, min(w.gender) as gender,
              min(w.address_line1) as line1, min(w.city) as city,
              bool_or(p.gross !~ '^-?[0-9]+(\\.[0-9]{1,2})?$') as bad_gross
-        from ${hubTable('payroll_results')} p
-        join ${hubTable('contracts')} k on k.tenant_id = p.tenant_id and k.contract_id = p.contract_id
-        left join ${hubTable('workers')} w on w.tenant_id = p.tenant_id and w.worker_id = p.worker_id
+        from ${hubTable(h, 'payroll_results')} p
+        join ${hubTable(h, 'contracts')} k on k.tenant_id = p.tenant_id and k.contract_id = p.contract_id
+        left join ${hubTable(h, 'workers')} w on w.tenant_id = p.tenant_id and w.worker_id = p.worker_id
        where k.org_id = ${emp.org} and p.tenant_id = ${emp.tenant} and p.pay_date between ${period.yearStart}::date and ${period.end}::date
-       group by 1`.execute(hub());
+       group by 1`.execute(hubOf(h));
     expect(manifest.records + manifest.rejected, `${label}: every paid worker filed or rejected`).toBe(paid.length);
     for (const w of paid) {
       const why = !w.has_row
@@ -541,12 +307,12 @@ async function checkFilings(d: number, where: string): Promise<void> {
 
 describe(`the history and filing contracts over ${DAYS} seeded days of a corrupted hub (seed ${SEED})`, () => {
   it('accounts for every hub row, keeps every last good version, matches the hub as of each snapshot, and files only valid workers', async () => {
-    const state = new Hub();
+    const state = new Hub(h);
     for (let d = 0; d < DAYS; d++) {
       const day = dayOf(d);
       const where = `seed ${SEED}, day ${d} (${day}); replay with HUBFLOW_PROPERTY_SEED=${SEED}`;
       if (d > 0) {
-        await mutateHub(hub(), h.hubSchema, { seed: SEED, rate: 0.02, at: new Date(`${day}T12:00:00Z`) });
+        await mutateHub(hubOf(h), h.hubSchema, { seed: SEED, rate: 0.02, at: new Date(`${day}T12:00:00Z`) });
         await corrupt(state, rngFor(SEED, 0x5eed, d), day);
       }
       const run = await runNight(h, day);

@@ -4,31 +4,11 @@ import { defineDag, PermanentError, task } from 'hubflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Executor } from '../../server/engine/executor.ts';
 import { DagDefinitionError } from '../../core/errors.ts';
-import { isLoopbackHost, TOKEN_COOKIE } from '../../server/http/auth.ts';
 import { createServer, startServer } from '../../server/http/server.ts';
 import { startWorker } from '../../server/processes.ts';
 import { openStore } from '../../server/store/db.ts';
 import { testRuntime, waitForRun, type TestRuntime } from '../support.ts';
-
-const TOKEN = 'test-token-0123456789abcdef';
-
-const quick = (value: unknown) => async () => {
-  await new Promise((r) => setTimeout(r, 5));
-  return value;
-};
-
-const etl = defineDag({
-  id: 'http-etl',
-  description: 'extract, transform, load',
-  owner: 'data-team',
-  schedule: { cron: '0 3 * * *', timezone: 'Europe/Berlin' },
-  tags: ['master-data'],
-  tasks: {
-    extract: task({ run: quick(['a', 'b']) }),
-    transform: task<string>({ map: 'extract', run: (ctx) => ctx.item.toUpperCase() }),
-    load: task({ after: ['transform'], trigger: 'all_done', run: quick('loaded') }),
-  },
-});
+import { etl, quick } from './server-support.ts';
 
 // Its own DAG, so the metric counts below are exactly this DAG's attempts.
 const measured = defineDag({
@@ -326,131 +306,5 @@ describe('the HTTP server', () => {
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
-  });
-});
-
-describe('cancelling runs through the API', () => {
-  const held = defineDag({
-    id: 'http-held',
-    maxActiveRuns: 1,
-    tasks: { hold: task({ run: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) }) },
-  });
-  let rt: TestRuntime;
-  let app: FastifyInstance;
-  let worker: Executor;
-  beforeAll(async () => {
-    rt = await testRuntime([held]);
-    app = await createServer(rt);
-    worker = startWorker(rt);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await worker?.close();
-    await rt?.close();
-  });
-
-  it('cancels a running run (its task aborted), then the queued runs of a DAG; 404, 409 and 400 otherwise', async () => {
-    const ids: number[] = [];
-    for (const logicalDate of ['2024-01-01', '2024-01-02', '2024-01-03']) {
-      ids.push((await app.inject({ method: 'POST', url: '/api/dags/http-held/runs', payload: { logicalDate } })).json<{ id: number }>().id);
-    }
-    for (;;) {
-      const ti = await rt.db.selectFrom('task_instances').select('state').where('run_id', '=', ids[0]!).executeTakeFirstOrThrow();
-      if (ti.state === 'running') break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    const cancelled = await app.inject({ method: 'POST', url: `/api/runs/${ids[0]}/cancel`, payload: { reason: 'bad input file' } });
-    expect(cancelled.statusCode).toBe(200);
-    expect(cancelled.json()).toMatchObject({ id: ids[0], dagId: 'http-held', was: 'running', tasks: 1, interrupted: 1 });
-    const detail = (await app.inject({ method: 'GET', url: `/api/runs/${ids[0]}` })).json<{ run: unknown; task_instances: unknown[] }>();
-    expect(detail.run).toMatchObject({ state: 'cancelled', cancel_reason: 'bad input file' });
-    expect(detail.task_instances).toEqual([expect.objectContaining({ state: 'cancelled', attempts: [expect.objectContaining({ outcome: 'cancelled' })] })]);
-    for (;;) {
-      const attempt = await rt.db
-        .selectFrom('attempts')
-        .select('outcome')
-        .where('ti_id', 'in', rt.db.selectFrom('task_instances').select('id').where('run_id', '=', ids[1]!))
-        .executeTakeFirst();
-      if (attempt) break; // the freed slot went to the next run, which is running its task
-      await new Promise((r) => setTimeout(r, 25));
-    }
-
-    expect((await app.inject({ method: 'POST', url: `/api/runs/${ids[0]}/cancel` })).statusCode).toBe(409);
-    expect((await app.inject({ method: 'POST', url: '/api/runs/99999999/cancel' })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'POST', url: '/api/runs/abc/cancel' })).statusCode).toBe(400);
-    expect((await app.inject({ method: 'POST', url: `/api/runs/${ids[1]}/cancel`, payload: { why: 'x' } })).statusCode).toBe(400);
-    expect((await app.inject({ method: 'POST', url: '/api/dags/nope/runs/cancel', payload: {} })).statusCode).toBe(404);
-
-    const queued = await app.inject({ method: 'POST', url: '/api/dags/http-held/runs/cancel', payload: { state: 'queued' } });
-    expect(queued.statusCode).toBe(200);
-    expect(queued.json<{ cancelled: { id: number }[] }>().cancelled.map((r) => r.id)).toEqual([ids[2]]);
-    const all = await app.inject({ method: 'POST', url: '/api/dags/http-held/runs/cancel' });
-    expect(all.json<{ cancelled: { id: number; was: string }[] }>().cancelled).toEqual([expect.objectContaining({ id: ids[1], was: 'running' })]);
-    const states = await rt.db.selectFrom('dag_runs').select('state').where('dag_id', '=', 'http-held').execute();
-    expect(states.map((r) => r.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);
-  });
-});
-
-describe('with HUBFLOW_API_TOKEN set', () => {
-  let rt: TestRuntime;
-  let app: FastifyInstance;
-
-  beforeAll(async () => {
-    rt = await testRuntime([etl], { HUBFLOW_API_TOKEN: TOKEN });
-    app = await createServer(rt);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await rt?.close();
-  });
-
-  it('needs the token everywhere but /healthz', async () => {
-    const denied = await app.inject({ method: 'GET', url: '/api/dags' });
-    expect(denied.statusCode).toBe(401);
-    expect(denied.json()).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
-    expect((await app.inject({ method: 'GET', url: '/api/dags', headers: { authorization: 'Bearer wrong-token-0123456789' } })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'GET', url: '/api/dags', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'POST', url: '/api/dags/http-etl/runs', payload: {} })).statusCode).toBe(401);
-    for (const url of ['/', '/metrics', '/admin/queues', '/admin/queues/api/queues', '/runs/1', '/no-such-route']) {
-      expect((await app.inject({ method: 'GET', url })).statusCode, url).toBe(401);
-    }
-    expect((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode).toBe(200);
-    const health = await app.inject({ method: 'GET', url: '/healthz' });
-    expect(health.statusCode).toBe(200);
-  });
-
-  it('trades ?token= for an HttpOnly SameSite=Strict cookie, which then suffices', async () => {
-    const first = await app.inject({ method: 'GET', url: `/admin/queues?token=${TOKEN}` });
-    expect(first.statusCode).toBe(303);
-    expect(first.headers.location).toBe('/admin/queues');
-    const setCookie = String(first.headers['set-cookie']);
-    expect(setCookie).toMatch(new RegExp(`^${TOKEN_COOKIE}=${TOKEN};`));
-    expect(setCookie).toContain('HttpOnly');
-    expect(setCookie).toContain('SameSite=Strict');
-
-    const cookie = `${TOKEN_COOKIE}=${TOKEN}`;
-    expect((await app.inject({ method: 'GET', url: '/admin/queues', headers: { cookie } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/', headers: { cookie: `other=1; ${cookie}` } })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/', headers: { cookie: `${TOKEN_COOKIE}=nope` } })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'GET', url: '/?token=nope' })).statusCode).toBe(401);
-  });
-
-  it('starts on a non-loopback host when a token is set', async () => {
-    const server = await startServer({ ...rt, config: { ...rt.config, HUBFLOW_HOST: '0.0.0.0', HUBFLOW_PORT: 0 } });
-    try {
-      const res = await fetch(`${server.url}/api/dags`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      expect(res.status).toBe(200);
-    } finally {
-      await server.close();
-    }
-  });
-});
-
-describe('isLoopbackHost', () => {
-  it('accepts only addresses of this machine', () => {
-    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) expect(isLoopbackHost(host), host).toBe(true);
-    for (const host of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.10', 'example.com', '128.0.0.1', 'localhost.example.com', ''])
-      expect(isLoopbackHost(host), host).toBe(false);
   });
 });
