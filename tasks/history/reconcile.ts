@@ -1,6 +1,6 @@
 import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
 import type { Entities, Entity, FieldClass } from '../../hub/entities.ts';
-import type { Severity } from 'hubflow';
+import type { ReconciliationRecord, Severity } from 'hubflow';
 import { loadRejectedKeys } from './apply.ts';
 import type { StagedEntity } from './extract.ts';
 import { HASH_FIELD, identityFields, ledgerTenant, stagingColumnNames, tracked, type Field, type Scope } from './layout.ts';
@@ -32,22 +32,8 @@ export interface FieldMismatch {
   sampleKeys: string[];
 }
 
-export interface EntityReconciliation {
-  entity: string;
-  tenant: string;
-  sourceCount: number;
-  sourceSum: string;
-  rejected: number;
-  stagedCount: number;
-  currentCount: number;
-  currentSum: string;
-  matched: number;
-  mismatched: number;
-  missingInTarget: number;
-  missingInSource: number;
-  mismatchRate: number;
-  severity: Severity;
-  status: 'ok' | 'escalated' | 'failed';
+/** What the reconciliation of one entity in one scope found: the record the engine keeps, with samples of the missing keys. */
+export interface EntityReconciliation extends Omit<ReconciliationRecord, 'logicalDate' | 'fields'> {
   fields: FieldMismatch[];
   samples: { missingInTarget: string[]; missingInSource: string[] };
 }
