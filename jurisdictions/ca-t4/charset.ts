@@ -3,6 +3,7 @@
  * would mangle a name on the employee's tax record, so text is folded here first and what cannot
  * be folded is reported instead of being sent.
  */
+import { LATIN_LETTERS, TYPOGRAPHIC_PUNCTUATION } from '../../transforms/latin.ts';
 
 // The accented letters CRA's tables list (French); every other accent is folded away.
 const FRENCH = 'àâçéèêëîïôûùÀÂÇÉÈÊËÎÏÔÛÙ';
@@ -12,38 +13,9 @@ export const NAME_CHARS = new RegExp(`^[A-Za-z${FRENCH} '.\\-]*$`);
 /** Addresses and organisation names: CRA's address table (letters, digits and & / , - ( ) { } [ ] # . '). */
 export const ADDRESS_CHARS = new RegExp(`^[A-Za-z0-9${FRENCH} '&/,()\\[\\]{}#.\\-]*$`);
 
-// Letters that do not decompose into a base letter and a mark, and typographic look-alikes.
-const FOLD: Readonly<Record<string, string>> = {
-  ß: 'ss',
-  ẞ: 'SS',
-  æ: 'ae',
-  Æ: 'Ae',
-  œ: 'oe',
-  Œ: 'Oe',
-  ø: 'o',
-  Ø: 'O',
-  ł: 'l',
-  Ł: 'L',
-  đ: 'd',
-  Đ: 'D',
-  ð: 'd',
-  Ð: 'D',
-  þ: 'th',
-  Þ: 'Th',
-  ı: 'i',
-  ħ: 'h',
-  Ħ: 'H',
-  '\u2018': "'",
-  '\u2019': "'",
-  '\u02bc': "'",
-  '`': "'",
-  '\u00b4': "'",
-  '\u2010': '-',
-  '\u2011': '-',
-  '\u2012': '-',
-  '\u2013': '-',
-  '\u2014': '-',
-};
+// Letters that do not decompose into a base letter and a mark, and typographic look-alikes; a
+// backtick too, which CRA's tables lack (ASCII text takes no fold in the other formats).
+const FOLD: Readonly<Record<string, string>> = { ...LATIN_LETTERS, ...TYPOGRAPHIC_PUNCTUATION, '`': "'" };
 
 const ASCII_NAME = /^[A-Za-z '.-]*$/;
 const ASCII_ADDRESS = /^[A-Za-z0-9 '&/,()[\]{}#.-]*$/;

@@ -7,49 +7,10 @@
  * (Chinese, Greek, Cyrillic, Arabic...) have no single agreed romanisation, so folding them would
  * invent a name: such values are rejected and the employee's romanised name must be recorded.
  */
+import { anyOf, LATIN_LETTERS, TYPOGRAPHIC_PUNCTUATION } from '../../transforms/latin.ts';
 
-/** Letters that Unicode decomposition does not reduce to an ASCII base letter. */
-const FOLD: Readonly<Record<string, string>> = {
-  ß: 'ss',
-  ẞ: 'SS',
-  æ: 'ae',
-  Æ: 'Ae',
-  œ: 'oe',
-  Œ: 'Oe',
-  ø: 'o',
-  Ø: 'O',
-  ł: 'l',
-  Ł: 'L',
-  đ: 'd',
-  Đ: 'D',
-  ð: 'd',
-  Ð: 'D',
-  þ: 'th',
-  Þ: 'Th',
-  ı: 'i',
-  ħ: 'h',
-  Ħ: 'H',
-  ŀ: 'l',
-  Ŀ: 'L',
-  ŋ: 'n',
-  Ŋ: 'N',
-  ĸ: 'k',
-};
-const FOLD_CHARS = new RegExp(`[${Object.keys(FOLD).join('')}]`, 'g');
-/** Typographic apostrophes, dashes and spaces that the hub may hold. */
-const PUNCTUATION: Readonly<Record<string, string>> = {
-  '\u2018': "'",
-  '\u2019': "'",
-  '\u02BC': "'",
-  '\u00B4': "'",
-  '\u2010': '-',
-  '\u2011': '-',
-  '\u2012': '-',
-  '\u2013': '-',
-  '\u2014': '-',
-  '\u00A0': ' ',
-};
-const PUNCTUATION_CHARS = new RegExp(`[${Object.keys(PUNCTUATION).join('')}]`, 'g');
+const FOLD_CHARS = anyOf(LATIN_LETTERS);
+const PUNCTUATION_CHARS = anyOf(TYPOGRAPHIC_PUNCTUATION);
 
 /** FPS CharsetD (names), CharsetG (addresses, references), CharsetB (postcodes). */
 export const CHARSET_D = /^[A-Za-z \-']*$/;
@@ -61,8 +22,8 @@ export function fold(value: string): string {
   // Plain ASCII is by far the common case: skip the Unicode work for it.
   if (/^[\x20-\x7E]*$/.test(value)) return value.replace(/ {2,}/g, ' ').trim();
   return value
-    .replace(FOLD_CHARS, (c) => FOLD[c] ?? c)
-    .replace(PUNCTUATION_CHARS, (c) => PUNCTUATION[c] ?? c)
+    .replace(FOLD_CHARS, (c) => LATIN_LETTERS[c] ?? c)
+    .replace(PUNCTUATION_CHARS, (c) => TYPOGRAPHIC_PUNCTUATION[c] ?? c)
     .normalize('NFD')
     .replace(/\p{M}/gu, '')
     .normalize('NFC')

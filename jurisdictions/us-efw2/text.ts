@@ -5,50 +5,13 @@
  * (ł, ø, ß, æ...) take their usual transliteration. Other scripts (Chinese, Greek, Cyrillic,
  * Arabic) have no such folding and are reported instead.
  */
+import { anyOf, LATIN_LETTERS, TYPOGRAPHIC_PUNCTUATION } from '../../transforms/latin.ts';
 
 const MARKS = /[\u0300-\u036f]/g;
 const ASCII_PRINTABLE = /^[\x20-\x7e]*$/;
 
-/** Latin letters NFD leaves whole. */
-const LETTERS: Readonly<Record<string, string>> = {
-  ł: 'l',
-  Ł: 'L',
-  ø: 'o',
-  Ø: 'O',
-  ß: 'ss',
-  ẞ: 'SS',
-  æ: 'ae',
-  Æ: 'AE',
-  œ: 'oe',
-  Œ: 'OE',
-  þ: 'th',
-  Þ: 'TH',
-  ð: 'd',
-  Ð: 'D',
-  đ: 'd',
-  Đ: 'D',
-  ħ: 'h',
-  Ħ: 'H',
-  ı: 'i',
-  ŀ: 'l',
-  Ŀ: 'L',
-  ŧ: 't',
-  Ŧ: 'T',
-};
-const SPECIAL = new RegExp(`[${Object.keys(LETTERS).join('')}]`, 'g');
-
-/** Typographic punctuation that has a plain ASCII twin. */
-const PUNCTUATION: Readonly<Record<string, string>> = {
-  '\u2018': "'",
-  '\u2019': "'",
-  '\u02bc': "'",
-  '\u2010': '-',
-  '\u2011': '-',
-  '\u2013': '-',
-  '\u2014': '-',
-  '\u00a0': ' ',
-};
-const TYPOGRAPHIC = new RegExp(`[${Object.keys(PUNCTUATION).join('')}]`, 'g');
+const SPECIAL = anyOf(LATIN_LETTERS);
+const TYPOGRAPHIC = anyOf(TYPOGRAPHIC_PUNCTUATION);
 
 const MEMO_SIZE = 20_000;
 const memo = new Map<string, string>();
@@ -62,10 +25,11 @@ export function foldUpper(text: string): string {
   const ascii = ASCII_PRINTABLE.test(text)
     ? text
     : text
+        // The whole letters first: NFKD would split ŀ into l and a middle dot.
+        .replace(SPECIAL, (c) => LATIN_LETTERS[c]!)
         .normalize('NFKD')
         .replace(MARKS, '')
-        .replace(SPECIAL, (c) => LETTERS[c]!)
-        .replace(TYPOGRAPHIC, (c) => PUNCTUATION[c]!);
+        .replace(TYPOGRAPHIC, (c) => TYPOGRAPHIC_PUNCTUATION[c]!);
   const folded = ascii.replace(/\s+/g, ' ').trim().toUpperCase();
   if (memo.size >= MEMO_SIZE) memo.clear();
   memo.set(text, folded);
