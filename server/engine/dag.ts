@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SpecError } from '../../core/errors.ts';
 import { CronTimetable, ScheduleError, type CronSchedule } from './timetable.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
-import { type Duration, type DurationParts, durationMs, formatDuration, parseDurationParts } from './duration.ts';
+import { type Duration, type DurationParts, durationMs, formatDuration, parseDurationParts, unknownOption } from './duration.ts';
 import { isResource, type Resource } from './resources.ts';
 import { isTaskDeclaration, TRIGGER_RULES, type RetryOptions, type TaskDeclaration, type TaskFn, type TaskRef, type TriggerRule } from './task.ts';
 
@@ -168,7 +168,7 @@ function parse<T>(schema: z.ZodType<T, unknown>, value: unknown, dagId: string |
   const issue = result.error.issues[0]!;
   const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
   const path = [prefix, ...issue.path.map(String), ...keys].filter(Boolean).join('.');
-  return fail(dagId, path || '(root)', keys.length ? 'unknown option' : issue.message);
+  return fail(dagId, path || '(root)', keys.length ? unknownOption(keys[0]) : issue.message);
 }
 
 type ParsedRetry = z.infer<typeof retrySchema>;

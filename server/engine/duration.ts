@@ -57,3 +57,17 @@ export function formatDuration(ms: number): string {
   const rest = ms % 1000;
   return [d && `${d}d`, h && `${h}h`, m && `${m}m`, s && `${s}s`, rest && `${rest}ms`].filter(Boolean).join('') || '0s';
 }
+
+/** Options that took milliseconds before durations were written one way, with what replaced them. */
+const RENAMED: Readonly<Record<string, string>> = {
+  timeoutMs: "timeout, a duration such as '1h'",
+  baseMs: "base, a duration such as '2s'",
+  maxMs: "max, a duration such as '5m'",
+  deferJitterMs: "deferJitter, a duration such as '1m'",
+};
+
+/** The problem to report for an option nobody declared: an old millisecond option says what replaced it. */
+export function unknownOption(key: string | undefined): string {
+  const now = key === undefined ? undefined : RENAMED[key];
+  return now ? `unknown option: durations are written one way now; use ${now}` : 'unknown option';
+}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../../core/config.ts';
 import { SpecError } from '../../core/errors.ts';
-import { type Duration, durationMs, formatDuration } from './duration.ts';
+import { type Duration, durationMs, formatDuration, unknownOption } from './duration.ts';
 import { CronTimetable, ScheduleError, toLocal, type LocalTime } from './timetable.ts';
 
 /**
@@ -140,7 +140,7 @@ export function defineResource<Handle = undefined, K extends keyof ResourceSetti
       .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
       .join('')
       .replace(/^\./, '');
-    throw new SpecError('resource', guessId, field || '(root)', keys.length ? 'unknown option' : issue.message);
+    throw new SpecError('resource', guessId, field || '(root)', keys.length ? unknownOption(keys[0]) : issue.message);
   }
   const spec = parsed.data;
   let deferJitterMs = 60_000;

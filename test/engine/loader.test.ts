@@ -25,6 +25,10 @@ const bad: Record<string, [string, string]> = {
   'bad-cron.ts': [`schedule: { cron: '61 2 * * *', timezone: 'Europe/London' }, tasks: { a: task({ run }) }`, "bad-cron.ts: dag 'bad': schedule.cron:"],
   'bad-zone.ts': [`schedule: { cron: '0 2 * * *', timezone: 'Europe/Londn' }, tasks: { a: task({ run }) }`, "bad-zone.ts: dag 'bad': schedule.timezone:"],
   'unknown-option.ts': [`tasks: { a: task({ run, retires: 3 }) }`, "unknown-option.ts: dag 'bad': tasks.a.retires: unknown option"],
+  'old-millis.ts': [
+    `retry: { attempts: 2, baseMs: 200 }, tasks: { a: task({ run }) }`,
+    "old-millis.ts: dag 'bad': retry.baseMs: unknown option: durations are written one way now; use base, a duration such as '2s'",
+  ],
   'bad-rule.ts': [`tasks: { a: task({ run, trigger: 'always' }) }`, "bad-rule.ts: dag 'bad': tasks.a.trigger:"],
   'bad-timeout.ts': [
     `tasks: { a: task({ run, timeout: 3_600_000 }) }`,

@@ -80,6 +80,10 @@ describe('bad resources', () => {
     [{ id: 'x', blackouts: [{ reason: 'r', from: '2026-12-24 18:00', to: '2026-12-25T06:00:00Z' }] }, "resource 'x': blackouts[0].from:"],
     [{ id: 'x', slots: 0 }, "resource 'x': slots: a pool needs at least 1 slot"],
     [{ id: 'x', slot: 2 }, "resource 'x': slot: unknown option"],
+    [
+      { id: 'x', deferJitterMs: 5_000 },
+      "resource 'x': deferJitterMs: unknown option: durations are written one way now; use deferJitter, a duration such as '1m'",
+    ],
   ])('%j is refused', (options, message) => {
     expect(() => defineResource(options as never)).toThrow(message);
   });
