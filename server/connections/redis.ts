@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { HubflowError } from '../../core/errors.ts';
+import { PRIVATE_FILE_MODE, privateDir } from '../../core/private-files.ts';
 import {
   freeLoopbackPort,
   maskUrl,
@@ -69,7 +70,7 @@ interface RedisInstance {
 }
 
 async function privateRedis(dir: string, log: Logger): Promise<ResolvedService> {
-  await mkdir(dir, { recursive: true });
+  await privateDir(dir);
   const instanceFile = path.join(dir, 'instance.json');
 
   // Two processes starting at once would otherwise both write the same append-only file.
@@ -128,7 +129,7 @@ async function privateRedis(dir: string, log: Logger): Promise<ResolvedService> 
 async function spawnRedis(dir: string, port: number, logFile: string): Promise<{ child: ChildProcess; logOffset: number }> {
   // Redis writes its log (and any fatal start-up error) to stdout, so stdout goes to the log file:
   // that keeps no pipe open to this process and lets a failed start be explained from the file.
-  const logHandle = await open(logFile, 'a');
+  const logHandle = await open(logFile, 'a', PRIVATE_FILE_MODE);
   const logOffset = (await logHandle.stat()).size;
   try {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--daemonize', 'no'], {

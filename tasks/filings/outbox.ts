@@ -1,6 +1,7 @@
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestSchema, type Manifest } from './manifest.ts';
+import { PRIVATE_FILE_MODE, privateDir } from '../../core/private-files.ts';
 import { assertTenantId, InvalidTenantIdError, pathUnder, tenantIdProblem } from '../../hub/tenant-id.ts';
 import type { FilingItem } from './types.ts';
 
@@ -43,6 +44,8 @@ function idProblem(id: unknown): string | null {
 
 export interface DeliverInput {
   folder: string;
+  /** The outbox the folder is in: folders from there down are made private (0700). */
+  outboxDir?: string;
   /** The verified file in staging, and its name in the folder. */
   file: string;
   fileName: string;
@@ -58,18 +61,24 @@ export interface DeliverOutcome {
 
 export async function deliverFiling(input: DeliverInput): Promise<DeliverOutcome> {
   const { folder } = input;
-  await mkdir(folder, { recursive: true });
+  await privateDir(folder, input.outboxDir);
   // An unreadable earlier manifest does not block a new delivery: it is replaced like any other.
   const replaced = await readManifest(path.join(folder, MANIFEST)).catch(() => null);
   // The folder stops looking finished before any of its files is replaced.
   await rm(path.join(folder, MANIFEST), { force: true });
   for (const name of await readdir(folder)) if (TMP.test(name)) await rm(path.join(folder, name), { force: true });
   const tag = `${input.manifest.runId}-${process.pid}`;
-  await place(folder, input.fileName, tag, (tmp) => copyFile(input.file, tmp));
-  await place(folder, REJECTS, tag, (tmp) => copyFile(input.rejectsFile, tmp));
-  await place(folder, MANIFEST, tag, (tmp) => writeFile(tmp, `${JSON.stringify(input.manifest, null, 2)}\n`));
+  await place(folder, input.fileName, tag, (tmp) => copyPrivate(input.file, tmp));
+  await place(folder, REJECTS, tag, (tmp) => copyPrivate(input.rejectsFile, tmp));
+  await place(folder, MANIFEST, tag, (tmp) => writeFile(tmp, `${JSON.stringify(input.manifest, null, 2)}\n`, { mode: PRIVATE_FILE_MODE }));
   await sync(folder);
   return { folder, replaced };
+}
+
+/** copyFile gives the copy the source's mode; the outbox's copies are private whatever the source's. */
+async function copyPrivate(from: string, to: string): Promise<void> {
+  await copyFile(from, to);
+  await chmod(to, PRIVATE_FILE_MODE);
 }
 
 /** Writes `name` through a temporary file that is flushed to disk before it is renamed into place. */

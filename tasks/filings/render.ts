@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PermanentError } from '../../core/errors.ts';
+import { PRIVATE_FILE_MODE } from '../../core/private-files.ts';
 import type { FilingEmployee, FilingPeriod, Jurisdiction, Money, RenderTotals } from '../../jurisdictions/types.ts';
 import { MoneySums } from './money.ts';
 import { generatedAtOf } from './period.ts';
@@ -53,7 +54,7 @@ export async function renderFiling(options: RenderOptions): Promise<Rendered> {
       done(null, chunk);
     },
   });
-  const piping = pipeline(hasher, createWriteStream(part));
+  const piping = pipeline(hasher, createWriteStream(part, { mode: PRIVATE_FILE_MODE }));
   // Observed at once: a disk error while the renderer is still writing must not go unhandled.
   piping.catch(() => undefined);
   let totals: RenderTotals;

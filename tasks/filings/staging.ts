@@ -1,9 +1,10 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGunzip, createGzip } from 'node:zlib';
+import { PRIVATE_FILE_MODE, privateDir } from '../../core/private-files.ts';
 import { lines } from './copy-lines.ts';
 import { pathUnder } from '../../hub/tenant-id.ts';
 import { filingPathParts } from './outbox.ts';
@@ -24,7 +25,7 @@ const BATCH_CHARS = 256 * 1024;
 
 /** Writes items as JSON lines, gzip'd (fastest level: staging is read once, soon). */
 export async function writeJsonLines<T>(file: string, items: AsyncIterable<T>, signal?: AbortSignal): Promise<number> {
-  await mkdir(path.dirname(file), { recursive: true });
+  await privateDir(path.dirname(file));
   const part = `${file}.part`;
   let count = 0;
   // Lines are joined into large chunks: one zlib call per chunk instead of per record.
@@ -45,7 +46,7 @@ export async function writeJsonLines<T>(file: string, items: AsyncIterable<T>, s
     if (batch.length) yield batch.join('');
   }
   try {
-    await pipeline(Readable.from(batches()), createGzip({ level: constants.Z_BEST_SPEED }), createWriteStream(part), { signal });
+    await pipeline(Readable.from(batches()), createGzip({ level: constants.Z_BEST_SPEED }), createWriteStream(part, { mode: PRIVATE_FILE_MODE }), { signal });
     await rename(part, file);
   } catch (err) {
     await rm(part, { force: true });

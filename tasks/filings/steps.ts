@@ -1,7 +1,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { PermanentError } from '../../core/errors.ts';
+import { PRIVATE_FILE_MODE, privateDir } from '../../core/private-files.ts';
 import { ChunkWriter } from '../../jurisdictions/common.ts';
 import path from 'node:path';
 import type { HubDb } from '../../hub/db.ts';
@@ -66,7 +67,7 @@ export async function extractStep(env: FilingEnv, item: FilingItem): Promise<Ext
   const dir = stagingDirOf(env.stagingDir, item, env.runId);
   // A retry starts over from a fresh snapshot.
   await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+  await privateDir(dir, env.stagingDir);
   const recordsFile = path.join(dir, 'records.jsonl.gz');
   const rejects = new RejectsSink(path.join(dir, 'extract-rejects.jsonl'), env.onRejects && ((v) => env.onRejects!(item, v)));
   let outcome: ExtractOutcome<number>;
@@ -125,7 +126,7 @@ class RejectsSink {
     readonly file: string,
     private readonly save: ((violations: RecordReject[]) => Promise<void>) | undefined,
   ) {
-    this.out = createWriteStream(file);
+    this.out = createWriteStream(file, { mode: PRIVATE_FILE_MODE });
     this.writer = new ChunkWriter(this.out);
   }
 
@@ -186,6 +187,7 @@ export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile
   const manifest = buildManifest(j, period, prev, env.runId);
   const { folder, replaced } = await deliverFiling({
     folder: filingFolder(env.outboxDir, prev.item),
+    outboxDir: env.outboxDir,
     file: prev.renderedFile,
     fileName: prev.fileName,
     rejectsFile: prev.rejectsFile,

@@ -3,6 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { PermanentError } from '../../core/errors.ts';
+import { PRIVATE_FILE_MODE } from '../../core/private-files.ts';
 import { ChunkWriter, ownRecords } from '../../jurisdictions/common.ts';
 import type { FilingEmployee, FilingPeriod, Jurisdiction, Submitter, Violation } from '../../jurisdictions/types.ts';
 import { readJsonLines, writeJsonLines } from './staging.ts';
@@ -43,7 +44,7 @@ export async function validateFiling(options: ValidateOptions): Promise<Validate
   const validFile = path.join(extracted.dir, 'valid.jsonl.gz');
   const rejectsFile = path.join(extracted.dir, 'rejects.jsonl');
   const rejectsPart = `${rejectsFile}.part`;
-  const out = createWriteStream(rejectsPart);
+  const out = createWriteStream(rejectsPart, { mode: PRIVATE_FILE_MODE });
   const rejects = new ChunkWriter(out);
   // The records refused at extract come first: the rejects file accounts for every worker left out.
   // (Absent from an extract staged by an earlier version: none then.)

@@ -211,7 +211,7 @@ async function untenantedKeys(client: pg.PoolClient, schema: string, entity: Ent
 async function writeRejectedKeys(dir: string, entity: Entity, keys: string[], compression: Compression): Promise<string | null> {
   if (!keys.length) return null;
   const file = path.join(dir, `${entity.name}.rejected-keys${EXTENSION[compression]}`);
-  await pipeline([Readable.from([Buffer.from(`${keys.join('\n')}\n`)]), ...compressor(compression), createWriteStream(`${file}.partial`)]);
+  await pipeline([Readable.from([Buffer.from(`${keys.join('\n')}\n`)]), ...compressor(compression), createWriteStream(`${file}.partial`, { mode: 0o600 })]);
   await rename(`${file}.partial`, file);
   return file;
 }
@@ -227,7 +227,7 @@ async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity
   const compression = opts.compression ?? 'gzip';
   const file = path.join(opts.dir, `${entity.name}${EXTENSION[compression]}`);
   const partial = `${file}.partial`;
-  const out = createWriteStream(partial, { highWaterMark: PIPE_BUFFER });
+  const out = createWriteStream(partial, { highWaterMark: PIPE_BUFFER, mode: 0o600 });
   try {
     await pipeline([client.query(copyTo(`copy (${p.select}) to stdout`)), scanner, ...compressor(compression), out], { signal: opts.signal });
   } catch (err) {
@@ -260,7 +260,7 @@ export async function extractScope(opts: ExtractOptions): Promise<ExtractResult>
   const problem = opts.scope === null ? null : tenantIdProblem(opts.scope);
   // Its rows are the global scope's rejects; nothing of it is staged, and no folder is named after it.
   if (problem) throw new InvalidTenantIdError(`extract of tenant ${JSON.stringify(opts.scope)}: ${problem}; its rows are rejected by the global scope`);
-  await mkdir(opts.dir, { recursive: true });
+  await mkdir(opts.dir, { recursive: true, mode: 0o700 });
   try {
     return await inHubSnapshot(opts.hub, async (client, snapshotAt) => {
       const entities: StagedEntity[] = [];

@@ -47,7 +47,7 @@ async function readMarker(dir: string): Promise<SnapshotMarker | null> {
 /** Marks a scope's staged files as this run's snapshot. */
 export async function markSnapshot(dir: string, runId: number, snapshotAt: string): Promise<void> {
   const marker: SnapshotMarker = { runId, snapshotAt };
-  await writeFile(path.join(dir, SNAPSHOT_MARKER), JSON.stringify(marker));
+  await writeFile(path.join(dir, SNAPSHOT_MARKER), JSON.stringify(marker), { mode: 0o600 });
 }
 
 /** The conf that re-syncs one scope (see listScopes). */
@@ -82,7 +82,9 @@ export async function pruneStaging(p: SnapshotPlace, scope: Scope, snapshotAt: s
       if (file !== SNAPSHOT_MARKER) await rm(path.join(staged, file), { recursive: true, force: true });
     }
     if (marker)
-      await writeFile(path.join(staged, SNAPSHOT_MARKER), JSON.stringify({ ...marker, prunedAfter: { runId: p.runId, snapshotAt } } satisfies SnapshotMarker));
+      await writeFile(path.join(staged, SNAPSHOT_MARKER), JSON.stringify({ ...marker, prunedAfter: { runId: p.runId, snapshotAt } } satisfies SnapshotMarker), {
+        mode: 0o600,
+      });
     else {
       await rm(staged, { recursive: true, force: true });
       await rmdir(path.join(runsDir(p), dir)).catch(() => undefined); // only when it was the run's last scope
