@@ -3,6 +3,7 @@ import { packageVersion, runIdArgument, usageErrorsExit2, wholeNumber } from './
 import { Console } from 'node:console';
 import { printJson, printRows, printRunSummary, serveUntilSignal, withRuntime } from './output.ts';
 import { registerDagCommands } from './dags.ts';
+import { registerDbCommands } from './db.ts';
 import { registerFilingsCommands } from './filings.ts';
 import { registerHistoryCommands } from './history.ts';
 import { registerHubCommands } from './hub.ts';
@@ -142,6 +143,7 @@ registerWindowCommands(program);
 registerHubCommands(program);
 registerHistoryCommands(program);
 registerFilingsCommands(program);
+registerDbCommands(program);
 
 /** The configuration, refused before anything starts if serving it would expose the API unprotected. */
 async function servableConfig(): Promise<import('../core/config.ts').Config> {

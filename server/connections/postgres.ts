@@ -203,6 +203,17 @@ async function stablePort(previous: unknown): Promise<number> {
   return freeLoopbackPort();
 }
 
+/**
+ * The PostgreSQL hubflow uses, without starting anything: the configured URL, else the embedded
+ * server that a running hubflow process started under HUBFLOW_HOME, else undefined.
+ */
+export async function runningPostgresUrl(config: Config): Promise<{ url: string; source: 'env' | 'embedded' } | undefined> {
+  if (config.HUBFLOW_DATABASE_URL) return { url: config.HUBFLOW_DATABASE_URL, source: 'env' };
+  const saved = await readInstance<PostgresInstance>(path.join(path.resolve(config.HUBFLOW_HOME), 'postgres', 'instance.json'));
+  if (!(saved?.user && saved.password && typeof saved.port === 'number' && pidAlive(saved.pid))) return undefined;
+  return { url: postgresUrl(saved.user, saved.password, saved.port), source: 'embedded' };
+}
+
 /** Connects, runs `select 1` and disconnects; rejects on any failure within timeoutMs. */
 export async function checkConnection(connectionString: string, timeoutMs: number): Promise<void> {
   const client = new pg.Client({ connectionString, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });

@@ -183,6 +183,16 @@ async function killAndWait(child: ChildProcess): Promise<void> {
   }
 }
 
+/**
+ * The Redis hubflow uses, without starting anything: the configured URL, else a private
+ * redis-server a running hubflow process started under HUBFLOW_HOME, else the local one.
+ */
+export async function runningRedisUrl(config: Config): Promise<string> {
+  if (config.HUBFLOW_REDIS_URL) return config.HUBFLOW_REDIS_URL;
+  const running = await readInstance<RedisInstance>(path.resolve(config.HUBFLOW_HOME, 'redis', 'instance.json'));
+  return running && pidAlive(running.pid) && typeof running.port === 'number' ? loopbackUrl(running.port) : LOCAL_URL;
+}
+
 /** Connects, PINGs and disconnects; rejects on any failure within timeoutMs. */
 export async function pingRedis(url: string, timeoutMs: number): Promise<void> {
   const client = new Redis(url, {
