@@ -5,6 +5,7 @@ import { printJson, printRows, printRunSummary, serveUntilSignal, withRuntime } 
 import { registerDagCommands } from './dags.ts';
 import { registerDbCommands } from './db.ts';
 import { registerFilingsCommands } from './filings.ts';
+import { registerHealthCommand } from './health.ts';
 import { registerHistoryCommands } from './history.ts';
 import { registerHubCommands } from './hub.ts';
 import { registerWindowCommands } from './windows.ts';
@@ -144,6 +145,7 @@ registerHubCommands(program);
 registerHistoryCommands(program);
 registerFilingsCommands(program);
 registerDbCommands(program);
+registerHealthCommand(program);
 
 /** The configuration, refused before anything starts if serving it would expose the API unprotected. */
 async function servableConfig(): Promise<import('../core/config.ts').Config> {
