@@ -26,7 +26,7 @@ function dagsTable(dags: DagSummary[]): SafeHtml {
 <tr><th>DAG</th><th>Description</th><th>Owner</th><th>Schedule</th><th>Tasks</th><th>Max active</th><th>Tags</th><th>File</th></tr>
 ${dags.map(
   (d) => html`<tr>
-<td><strong>${d.id}</strong>${d.is_paused ? html` <span class="paused">paused</span>` : ''}</td>
+<td><a href="/dags/${d.id}"><strong>${d.id}</strong></a>${d.is_paused ? html` <span class="paused">paused</span>` : ''}</td>
 <td>${d.description}</td><td>${d.owner ?? ''}</td>
 <td>${d.schedule ? html`<code>${d.schedule.cron}</code> <span class="muted">${d.schedule.timezone}</span>${d.catchup ? ' (catchup)' : ''}` : html`<span class="muted">manual</span>`}</td>
 <td class="num">${d.tasks.length}</td><td class="num">${d.maxActiveRuns}</td><td>${d.tags.join(', ')}</td><td><code>${d.file ?? ''}</code></td>

@@ -3,6 +3,7 @@ import type { Runtime } from '../runtime.ts';
 import { registerApi } from './api.ts';
 import { checkServable, installAuth } from './auth.ts';
 import { registerBoard } from './board.ts';
+import { registerDagPage } from './dag-page.ts';
 import { installErrorHandler } from './errors.ts';
 import { registerHealth } from './health.ts';
 import { registerMetrics } from './metrics.ts';
@@ -41,6 +42,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerApi(app, rt);
   registerMetrics(app, rt);
   registerPages(app, rt);
+  registerDagPage(app, rt);
   await registerBoard(app, rt);
   return app;
 }

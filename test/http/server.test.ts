@@ -246,7 +246,7 @@ describe('the HTTP server', () => {
     expect(index.body).toContain('http-etl');
     expect(index.body).toContain('dags/broken.ts');
     expect(index.body).toContain('minute out of range');
-    expect(index.body).toMatch(/http-doomed<\/strong> <span class="paused">paused/);
+    expect(index.body).toMatch(/<a href="\/dags\/http-doomed"><strong>http-doomed<\/strong><\/a> <span class="paused">paused/);
     expect(index.body).toContain(`href="/runs/${id}"`);
 
     const page = await app.inject({ method: 'GET', url: `/runs/${id}` });
