@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   history: async () => (await import('./history.ts')).runHistoryBench(),
   filings: async () => (await import('./filings.ts')).runFilingsBench(),
   cli: async () => (await import('./cli.ts')).runCliBench(),
+  'dag-page': async () => (await import('./dag-page.ts')).runDagPageBench(),
 };
 
 const name = process.argv[2] ?? 'engine';
