@@ -156,7 +156,7 @@ ${resourcesSection(rt, dag)}
 <p class="muted">${latest ? html`States of the latest run, <a href="/runs/${latest.id}">run ${latest.id}</a> (${latest.state}).` : 'No run yet.'}</p>
 ${dagGraph(dag, latestStates(o.data))}
 <h2 id="grid">Grid</h2>
-<p class="muted">The latest ${o.data.runs.length} runs, oldest left (<code>?runs=</code> up to ${MAX_RUNS}); a mapped task's cell counts its instances by state.</p>
+<p class="muted">${o.data.runs.length === 1 ? 'The latest run' : `The latest ${o.data.runs.length} runs, oldest left`} (<code>?runs=</code> up to ${MAX_RUNS}); a mapped task's cell counts its instances by state.</p>
 ${gridTable(dag, o.data, o.expand, link)}
 ${o.source}`;
 }
