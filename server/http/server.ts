@@ -3,10 +3,10 @@ import type { Runtime } from '../runtime.ts';
 import { registerApi } from './api.ts';
 import { checkServable, installAuth } from './auth.ts';
 import { registerBoard } from './board.ts';
-import { registerDagPage } from './dag-page.ts';
 import { installErrorHandler } from './errors.ts';
 import { registerHealth } from './health.ts';
 import { registerMetrics } from './metrics.ts';
+import { registerDagPage } from './dag-page.ts';
 import { registerPages } from './pages.ts';
 
 /** The request URL for the log, without a `?token=` a browser may have brought. */
