@@ -12,6 +12,8 @@ export interface Answer {
  */
 export function send(base: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
   const url = new URL(base);
+  // Node sends a DELETE's body unframed unless told its length.
+  const length: Record<string, string> = options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) };
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -19,7 +21,7 @@ export function send(base: string, path: string, options: { method?: string; hea
         port: url.port,
         path,
         method: options.method ?? 'GET',
-        headers: { host: url.host, ...options.headers },
+        headers: { host: url.host, ...length, ...options.headers },
         setHost: false,
       },
       (res) => {
