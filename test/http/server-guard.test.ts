@@ -85,3 +85,28 @@ describe('without a token, on loopback', () => {
     expect(queues.queues.map((q) => q.readOnlyMode)).toEqual([true]);
   });
 });
+
+describe('with bull-board made writable (HUBFLOW_BOARD_WRITABLE)', () => {
+  let rt: TestRuntime;
+  let server: RunningServer;
+  beforeAll(async () => {
+    rt = await testRuntime([etl], { HUBFLOW_BOARD_WRITABLE: 'true' });
+    server = await startServer({ ...rt, config: { ...rt.config, HUBFLOW_HOST: '127.0.0.1', HUBFLOW_PORT: 0 } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await rt?.close();
+  });
+
+  it('takes its buttons (no body, no content type) only with this server as the Origin', async () => {
+    const pause = (headers: Record<string, string>) => send(server.url, '/admin/queues/api/queues/tasks/pause', { method: 'PUT', headers });
+    expect((await pause({})).status).toBe(403);
+    expect((await pause({ origin: 'http://evil.example' })).status).toBe(403);
+    expect(await rt.engine.dispatcher.queue.isPaused()).toBe(false);
+    expect((await pause({ origin: server.url })).status).toBe(200);
+    expect(await rt.engine.dispatcher.queue.isPaused()).toBe(true);
+    await rt.engine.dispatcher.queue.resume();
+    // hubflow's own routes still want JSON.
+    expect((await send(server.url, '/api/dags/http-etl/runs', { method: 'POST', headers: { origin: server.url } })).status).toBe(415);
+  });
+});
