@@ -36,14 +36,17 @@ const isJson = (contentType: string | undefined) => /^application\/json\s*(;|$)/
 function crossOrigin(request: FastifyRequest): string | undefined {
   const origin = request.headers.origin;
   const own = `${request.protocol}://${request.host}`.toLowerCase();
-  if (origin !== undefined && origin.toLowerCase() !== own) return `Origin '${origin}' is not this server's (${own})`;
+  if (origin !== undefined && origin.toLowerCase() !== own) {
+    const schemeOnly = origin.toLowerCase().replace(/^https:/, 'http:') === own;
+    return `Origin '${origin}' is not this server's (${own})${schemeOnly ? '; behind a TLS-terminating proxy, set HUBFLOW_TRUST_PROXY' : ''}`;
+  }
   const site = request.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return `Sec-Fetch-Site is '${site}'`;
   return undefined;
 }
 
 /** bull-board's own buttons send no body, so when its actions are enabled they are held to a same-origin Origin instead. */
-const isBoardAction = (request: FastifyRequest, boardWritable: boolean) => boardWritable && request.url.startsWith(`${BOARD_PATH}/api/`);
+const isBoardAction = (request: FastifyRequest, boardWritable: boolean) => boardWritable && (request.routeOptions.url ?? '').startsWith(`${BOARD_PATH}/api/`);
 
 function actionProblem(request: FastifyRequest, boardWritable: boolean): [number, string] | undefined {
   const access = requestAccess(request);

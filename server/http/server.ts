@@ -1,7 +1,7 @@
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.ts';
 import { registerApi } from './api.ts';
-import { maskUrl } from '../../core/redact.ts';
+import { MASK, maskUrl } from '../../core/redact.ts';
 import { checkServable, installAuth } from './auth.ts';
 import { registerBoard } from './board.ts';
 import { installErrorHandler, installJsonParser } from './errors.ts';
@@ -9,6 +9,14 @@ import { installGuard } from './guard.ts';
 import { registerHealth } from './health.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerPages } from './pages.ts';
+
+function safeDecode(url: string): string {
+  try {
+    return decodeURIComponent(url);
+  } catch {
+    return url;
+  }
+}
 
 /** HUBFLOW_TRUST_PROXY as Fastify takes it: a hop count becomes the function trusting that many hops. */
 function trustProxy(setting: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
@@ -18,6 +26,13 @@ function trustProxy(setting: boolean | number | string): boolean | string | ((ad
 /** The REST API, run pages, bull-board, /metrics and /healthz on one Fastify instance, not listening. */
 export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   const log = rt.log.child({ component: 'http' });
+  const tokens = [rt.config.HUBFLOW_API_TOKEN, rt.config.HUBFLOW_API_READ_TOKEN].filter((t): t is string => Boolean(t));
+  // A token anywhere in the URL (a path, another key, any percent-encoding of it) is masked too.
+  const loggedUrl = (url: string) => {
+    const masked = maskUrl(url);
+    const plain = safeDecode(masked);
+    return tokens.some((t) => plain.includes(t)) ? tokens.reduce((u, t) => u.replaceAll(t, MASK), plain) : masked;
+  };
   // As Fastify's base logger type, so that the instance is a plain FastifyInstance.
   const baseLog: FastifyBaseLogger = log;
   const app = fastify({
@@ -36,7 +51,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   installGuard(app, { authenticated: Boolean(rt.config.HUBFLOW_API_TOKEN), boardWritable: rt.config.HUBFLOW_BOARD_WRITABLE });
   app.addHook('onResponse', async (request, reply) => {
     const level = reply.statusCode >= 500 ? 'error' : request.method === 'GET' || request.method === 'HEAD' ? 'debug' : 'info';
-    log[level]({ method: request.method, url: maskUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    log[level]({ method: request.method, url: loggedUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   registerHealth(app, rt);
