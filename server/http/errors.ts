@@ -34,7 +34,10 @@ function depthExceeds(value: unknown, limit: number): boolean {
   for (let depth = 0; level.length; depth++) {
     if (depth > limit) return true;
     const next: unknown[] = [];
-    for (const v of level) if (v !== null && typeof v === 'object') next.push(...Object.values(v));
+    for (const v of level) {
+      // One by one: spreading a 500,000-element array into push() would overflow the stack itself.
+      if (v !== null && typeof v === 'object') for (const child of Object.values(v)) next.push(child);
+    }
     level = next;
   }
   return false;

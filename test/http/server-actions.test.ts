@@ -90,6 +90,15 @@ describe('acting through the API, watching in bull-board', () => {
       payload: `{"conf":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`,
     });
     expect(arrays.statusCode).toBe(400);
+    // Wide is fine: half a million elements, one level deep, refused by the schema, not by a crash.
+    const wide = await app.inject({
+      method: 'POST',
+      url: '/api/dags/http-repairable/runs',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"conf":[${'0,'.repeat(499_999)}0]}`,
+    });
+    expect(wide.statusCode).toBe(400);
+    expect(wide.json<{ issues: { path: string }[] }>().issues[0]?.path).toBe('conf');
     for (const payload of ['{"conf":', '{"conf":{"__proto__":{"x":1}}}', '\u0000']) {
       const res = await app.inject({ method: 'POST', url: '/api/dags/http-repairable/runs', headers: { 'content-type': 'application/json' }, payload });
       expect(res.statusCode, payload).toBe(400);
