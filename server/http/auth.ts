@@ -83,9 +83,15 @@ export function installAuth(app: FastifyInstance, tokens: Tokens): void {
     // The matched route, not the raw URL: '/healthz/../api/dags' and encodings cannot slip through.
     if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return;
     const bearer = roleOf(bearerToken(request.headers.authorization));
-    if (bearer) return void accessOf.set(request, { role: bearer.role, via: 'bearer' });
+    if (bearer) {
+      accessOf.set(request, { role: bearer.role, via: 'bearer' });
+      return;
+    }
     const cookie = roleOf(cookieValue(request.headers.cookie, TOKEN_COOKIE));
-    if (cookie) return void accessOf.set(request, { role: cookie.role, via: 'cookie' });
+    if (cookie) {
+      accessOf.set(request, { role: cookie.role, via: 'cookie' });
+      return;
+    }
 
     const url = new URL(request.url, 'http://hubflow.invalid');
     const query = roleOf(url.searchParams.get('token') ?? undefined);
