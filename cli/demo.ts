@@ -1,3 +1,4 @@
+import { maskSecrets } from '../core/redact.ts';
 import path from 'node:path';
 import { DEMO_FILING_CONF } from '../tasks/filing-cycle.ts';
 import { reconcileReport } from './history.ts';
@@ -92,7 +93,7 @@ export async function runDemo(opts: { dag: string; keep?: boolean }): Promise<vo
       return;
     }
   } catch (err) {
-    process.stderr.write(`hubflow demo: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`hubflow demo: ${maskSecrets(err instanceof Error ? err.message : String(err))}\n`);
     process.exitCode = 1;
   }
   // Whatever happened, the embedded services stop with the command.

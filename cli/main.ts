@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { packageVersion, runIdArgument, usageErrorsExit2, wholeNumber } from './args.ts';
 import { Console } from 'node:console';
+import { maskSecrets } from '../core/redact.ts';
 import { printJson, printRows, printRunSummary, serveUntilSignal, withRuntime } from './output.ts';
 import { registerDagCommands } from './dags.ts';
 import { registerDbCommands } from './db.ts';
@@ -208,6 +209,7 @@ program
   .action(async (opts: { dag: string; keep?: boolean }) => (await import('./demo.ts')).runDemo(opts));
 
 program.parseAsync().catch((err: unknown) => {
-  process.stderr.write(`hubflow: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A driver's message may quote the URL it was given, password and all.
+  process.stderr.write(`hubflow: ${maskSecrets(err instanceof Error ? err.message : String(err))}\n`);
   process.exitCode = process.exitCode || 2;
 });

@@ -31,7 +31,25 @@ const schema = z
     HUBFLOW_SCHEDULER_TICK_MS: z.coerce.number().int().min(50).default(1_000),
     HUBFLOW_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
     HUBFLOW_ALERT_WEBHOOK: z.string().url().optional(),
+    /** The operator's token: every route, reads and actions. */
     HUBFLOW_API_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+    /** A read-only token (on-call dashboards): pages, API reads, metrics; every action is refused. */
+    HUBFLOW_API_READ_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+    /**
+     * Which proxies' X-Forwarded-* headers to believe (Fastify's trustProxy): 'true' (any),
+     * a hop count, or a comma-separated list of addresses and CIDRs. Behind a TLS-terminating
+     * proxy it makes the auth cookie Secure and the same-origin checks compare against https.
+     */
+    HUBFLOW_TRUST_PROXY: z
+      .string()
+      .trim()
+      .default('false')
+      .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' || v === '' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+    /** bull-board is read-only unless this is 'true'; hubflow's API clears, retries and cancels either way. */
+    HUBFLOW_BOARD_WRITABLE: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
     HUBFLOW_HOST: z.string().default('127.0.0.1'),
     HUBFLOW_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     /** Default: info for the long-running processes, warn for one-shot commands. */
@@ -69,6 +87,12 @@ const schema = z
     SNOWFLAKE_ROLE: z.string().min(1).optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.HUBFLOW_API_READ_TOKEN && !c.HUBFLOW_API_TOKEN) {
+      ctx.addIssue({ code: 'custom', path: ['HUBFLOW_API_READ_TOKEN'], message: 'needs HUBFLOW_API_TOKEN too: without it every request could act' });
+    }
+    if (c.HUBFLOW_API_READ_TOKEN && c.HUBFLOW_API_READ_TOKEN === c.HUBFLOW_API_TOKEN) {
+      ctx.addIssue({ code: 'custom', path: ['HUBFLOW_API_READ_TOKEN'], message: 'must differ from HUBFLOW_API_TOKEN' });
+    }
     if (c.HUBFLOW_WAREHOUSE === 'snowflake') {
       for (const key of ['SNOWFLAKE_ACCOUNT', 'SNOWFLAKE_USER', 'SNOWFLAKE_DATABASE', 'SNOWFLAKE_SCHEMA', 'SNOWFLAKE_WAREHOUSE'] as const) {
         if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'required when HUBFLOW_WAREHOUSE=snowflake' });

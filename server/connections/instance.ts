@@ -17,17 +17,8 @@ export interface ResolvedService {
   stop(): Promise<void>;
 }
 
-/** The URL with its password replaced by ***, for logs and error messages. */
-export function maskUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.password) return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^/:@]*):[^/@]*@/, '//$1:***@');
-  }
-}
+/** The URL with its password replaced by ***, for logs and error messages: the one masking function, in core/. */
+export { maskUrl } from '../../core/redact.ts';
 
 export function reasonOf(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length > 0) return reasonOf(err.errors[0]);

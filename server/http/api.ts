@@ -7,16 +7,30 @@ import { getRunDetail, listDags, listRuns } from './queries.ts';
 
 export const DEFAULT_RUN_LIMIT = 50;
 export const MAX_RUN_LIMIT = 500;
+export const DEFAULT_INSTANCE_LIMIT = 1000;
+export const MAX_INSTANCE_LIMIT = 10_000;
 
 const runsQuery = z.object({
   dag: z.string().min(1).optional(),
   state: z.enum(RUN_STATES).optional(),
+  before: z.coerce.number().int().min(1).optional(),
   limit: z.coerce
     .number()
     .int()
     .min(1)
     .default(DEFAULT_RUN_LIMIT)
     .transform((n) => Math.min(n, MAX_RUN_LIMIT)),
+});
+
+/** Which page of a run's task instances: `offset` into them in DAG order, `limit` per page. */
+export const instancePageQuery = z.object({
+  offset: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(DEFAULT_INSTANCE_LIMIT)
+    .transform((n) => Math.min(n, MAX_INSTANCE_LIMIT)),
 });
 
 const triggerBody = z
@@ -27,6 +41,8 @@ const triggerBody = z
   })
   .strict();
 
+const clearBody = z.object({ tasks: z.array(z.string().min(1)).min(1).max(1000).optional() }).strict();
+const emptyBody = z.object({}).strict();
 const cancelBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
 const cancelManyBody = cancelBody.extend({ state: z.enum(['queued', 'running']).optional(), runType: z.enum(RUN_TYPES).optional() }).strict();
 
@@ -35,6 +51,11 @@ export function parseRunId(raw: string): number | undefined {
   if (!/^\d{1,15}$/.test(raw)) return undefined;
   const id = Number(raw);
   return id > 0 ? id : undefined;
+}
+
+/** The tasks of a DAG in the order it lists them (empty when the DAG is no longer loaded). */
+export function taskOrder(rt: Runtime): (dagId: string) => string[] {
+  return (dagId) => [...(rt.dags.dags.get(dagId)?.tasks.keys() ?? [])];
 }
 
 export function registerApi(app: FastifyInstance, rt: Runtime): void {
@@ -49,7 +70,9 @@ export function registerApi(app: FastifyInstance, rt: Runtime): void {
   app.get<{ Params: { id: string } }>('/api/runs/:id', async (request, reply) => {
     const id = parseRunId(request.params.id);
     if (id === undefined) return sendError(reply, 400, `run id must be a positive integer, not '${request.params.id}'`);
-    const detail = await getRunDetail(rt.db, id, (ref) => rt.engine.dispatcher.jobId(ref));
+    const page = instancePageQuery.safeParse(request.query);
+    if (!page.success) return sendError(reply, 400, 'invalid query', zodIssues(page.error));
+    const detail = await getRunDetail(rt.db, id, (ref) => rt.engine.dispatcher.jobId(ref), { ...page.data, taskOrder: taskOrder(rt) });
     if (!detail) return sendError(reply, 404, `no run ${id}`);
     return detail;
   });
@@ -80,5 +103,37 @@ export function registerApi(app: FastifyInstance, rt: Runtime): void {
     rt.engine.dag(request.params.id);
     const { state, runType, reason } = body.data;
     return { cancelled: await rt.engine.cancelRuns({ dagId: request.params.id, state, runType, reason: reason ?? 'cancelled through the API' }) };
+  });
+
+  // Airflow's clear: the failed (or named) tasks and everything downstream run again; the store records it.
+  app.post<{ Params: { id: string } }>('/api/runs/:id/clear', async (request, reply) => {
+    const id = parseRunId(request.params.id);
+    if (id === undefined) return sendError(reply, 400, `run id must be a positive integer, not '${request.params.id}'`);
+    const body = clearBody.safeParse(request.body ?? {});
+    if (!body.success) return sendError(reply, 400, 'invalid body', zodIssues(body.error));
+    return rt.engine.clear(id, { tasks: body.data.tasks });
+  });
+
+  // A failed task tried again: a clear of that task (and its downstream), so the store stays the truth.
+  app.post<{ Params: { id: string; task: string } }>('/api/runs/:id/tasks/:task/retry', async (request, reply) => {
+    const id = parseRunId(request.params.id);
+    if (id === undefined) return sendError(reply, 400, `run id must be a positive integer, not '${request.params.id}'`);
+    const body = emptyBody.safeParse(request.body ?? {});
+    if (!body.success) return sendError(reply, 400, 'invalid body', zodIssues(body.error));
+    const { task } = request.params;
+    const failed = await rt.db
+      .selectFrom('task_instances')
+      .select('id')
+      .where('run_id', '=', id)
+      .where('task_id', '=', task)
+      .where('state', '=', 'failed')
+      .executeTakeFirst();
+    if (!failed) {
+      // The engine says 404 for an unknown run or task; a known task that has not failed is a 409.
+      const known = await rt.db.selectFrom('task_instances').select('state').where('run_id', '=', id).where('task_id', '=', task).executeTakeFirst();
+      if (known)
+        return sendError(reply, 409, `task '${task}' of run ${id} has not failed (it is ${known.state}); POST /api/runs/${id}/clear to run it again anyway`);
+    }
+    return rt.engine.clear(id, { tasks: [task] });
   });
 }

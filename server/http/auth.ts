@@ -9,6 +9,22 @@ export const TOKEN_COOKIE = 'hubflow_token';
 /** Routes a load balancer or orchestrator probes without credentials. */
 const OPEN_ROUTES = new Set(['/healthz']);
 
+/** What a request may do: `operate` (every route) or `read` (GET and HEAD only). */
+export type Role = 'operate' | 'read';
+
+/** How a request proved who it is; a cookie alone is what a forged cross-site request carries. */
+export interface Access {
+  role: Role;
+  via: 'open' | 'bearer' | 'cookie' | 'query';
+}
+
+const accessOf = new WeakMap<FastifyRequest, Access>();
+
+/** Who the request is: anyone may operate a token-less (loopback-only) server. */
+export function requestAccess(request: FastifyRequest): Access {
+  return accessOf.get(request) ?? { role: 'operate', via: 'open' };
+}
+
 // Hashing first gives equal-length inputs, so timingSafeEqual neither throws nor leaks the length.
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
@@ -38,30 +54,51 @@ function isBrowserPath(pathname: string): boolean {
 }
 
 function tokenCookie(token: string, request: FastifyRequest): string {
+  // request.protocol believes X-Forwarded-Proto only from a proxy HUBFLOW_TRUST_PROXY trusts.
   const secure = request.protocol === 'https' ? '; Secure' : '';
   return `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure}`;
 }
 
+type Tokens = Pick<Config, 'HUBFLOW_API_TOKEN' | 'HUBFLOW_API_READ_TOKEN'>;
+
 /**
- * Every route but the open ones needs the API token: as a Bearer header (scripts, Prometheus),
- * or as the cookie a browser got by opening any page once with `?token=`. SameSite=Strict keeps
- * other sites from riding on the cookie to bull-board's or the API's mutating routes.
+ * Every route but the open ones needs a token: as a Bearer header (scripts, Prometheus), or as
+ * the cookie a browser got by opening any page once with `?token=`. The operator's token may do
+ * everything; the read token (HUBFLOW_API_READ_TOKEN) only reads, which guard.ts enforces.
  */
-export function installAuth(app: FastifyInstance, token: string | undefined): void {
-  if (!token) return;
-  const expected = digest(token);
-  const matches = (candidate: string | undefined) => candidate !== undefined && timingSafeEqual(digest(candidate), expected);
+export function installAuth(app: FastifyInstance, tokens: Tokens): void {
+  if (!tokens.HUBFLOW_API_TOKEN) return;
+  const known: [Buffer, Role, string][] = [[digest(tokens.HUBFLOW_API_TOKEN), 'operate', tokens.HUBFLOW_API_TOKEN]];
+  if (tokens.HUBFLOW_API_READ_TOKEN) known.push([digest(tokens.HUBFLOW_API_READ_TOKEN), 'read', tokens.HUBFLOW_API_READ_TOKEN]);
+  // Every token is compared, so the time taken does not say which one nearly matched.
+  const roleOf = (candidate: string | undefined): { role: Role; token: string } | undefined => {
+    if (candidate === undefined) return undefined;
+    const d = digest(candidate);
+    let found: { role: Role; token: string } | undefined;
+    for (const [expected, role, token] of known) if (timingSafeEqual(d, expected)) found = { role, token };
+    return found;
+  };
 
   app.addHook('onRequest', async (request, reply) => {
     // The matched route, not the raw URL: '/healthz/../api/dags' and encodings cannot slip through.
     if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return;
-    if (matches(bearerToken(request.headers.authorization))) return;
-    if (matches(cookieValue(request.headers.cookie, TOKEN_COOKIE))) return;
+    const bearer = roleOf(bearerToken(request.headers.authorization));
+    if (bearer) {
+      accessOf.set(request, { role: bearer.role, via: 'bearer' });
+      return;
+    }
+    const cookie = roleOf(cookieValue(request.headers.cookie, TOKEN_COOKIE));
+    if (cookie) {
+      accessOf.set(request, { role: cookie.role, via: 'cookie' });
+      return;
+    }
 
     const url = new URL(request.url, 'http://hubflow.invalid');
-    if (matches(url.searchParams.get('token') ?? undefined)) {
-      reply.header('set-cookie', tokenCookie(token, request));
+    const query = roleOf(url.searchParams.get('token') ?? undefined);
+    if (query) {
+      accessOf.set(request, { role: query.role, via: 'query' });
       if (request.method === 'GET' && isBrowserPath(url.pathname)) {
+        reply.header('set-cookie', tokenCookie(query.token, request));
         // Out of the address bar, the history and later Referer headers.
         url.searchParams.delete('token');
         return reply.redirect(url.pathname + url.search, 303);
@@ -90,7 +127,7 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * Refuses, before anything is opened, to serve beyond loopback without a token: anyone who can
- * reach the port could trigger runs and retry or delete jobs in bull-board.
+ * reach the port could trigger runs and clear or cancel tasks.
  */
 export function checkServable(config: Pick<Config, 'HUBFLOW_HOST' | 'HUBFLOW_API_TOKEN'>): void {
   if (!config.HUBFLOW_API_TOKEN && !isLoopbackHost(config.HUBFLOW_HOST)) {

@@ -22,7 +22,45 @@ export function zodIssues(error: z.ZodError): NonNullable<ErrorBody['issues']> {
 }
 
 // By name, not instanceof: errors.ts explains that an error may come from another copy of the module.
-const STATUS_BY_NAME: Record<string, number> = { NotFoundError: 404, ConflictError: 409 };
+// ValidationError: input the engine refuses (a conf too deep, holding \u0000 or a lone surrogate).
+const STATUS_BY_NAME: Record<string, number> = { NotFoundError: 404, ConflictError: 409, ValidationError: 400 };
+
+/** Deeper than any real request body; a deeper one is an attack on whatever walks it next (JSON.stringify, PostgreSQL). */
+export const MAX_BODY_DEPTH = 64;
+
+/** How deeply a parsed JSON value nests, counted without recursion, stopping once past `limit`. */
+function depthExceeds(value: unknown, limit: number): boolean {
+  let level: unknown[] = [value];
+  for (let depth = 0; level.length; depth++) {
+    if (depth > limit) return true;
+    const next: unknown[] = [];
+    for (const v of level) {
+      // One by one: spreading a 500,000-element array into push() would overflow the stack itself.
+      if (v !== null && typeof v === 'object') for (const child of Object.values(v)) next.push(child);
+    }
+    level = next;
+  }
+  return false;
+}
+
+class BodyTooDeepError extends Error {
+  readonly statusCode = 400;
+}
+
+/** Fastify's own JSON parser (prototype-poisoning checks and all) that also refuses a body nested past MAX_BODY_DEPTH. */
+export function installJsonParser(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // An empty JSON body is "no options", as curl -X POST -H 'content-type: application/json' sends it.
+    if (!String(body).trim()) return done(null, undefined);
+    parse(request, String(body), (err: Error | null, value?: unknown) => {
+      if (err) return done(err, undefined);
+      if (depthExceeds(value, MAX_BODY_DEPTH)) return done(new BodyTooDeepError(`the request body nests deeper than ${MAX_BODY_DEPTH} levels`), undefined);
+      done(null, value);
+    });
+  });
+}
 
 export function installErrorHandler(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: unknown, request, reply) => {

@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Runtime } from '../runtime.ts';
 import type { DagRunRow } from '../store/schema.ts';
-import { parseRunId } from './api.ts';
+import { parseRunId, taskOrder } from './api.ts';
 import { BOARD_PATH, boardJobUrl, boardQueueUrl } from './board.ts';
 import { errorMessage, formatDuration, formatTime, html, page, stateBadge, type SafeHtml } from './html.ts';
 import { getRunDetail, listDags, listRuns, type DagLoadError, type DagSummary, type RunDetail } from './queries.ts';
 
 const LATEST_RUNS = 50;
+const INSTANCES_PER_PAGE = 500;
 
 // No script may run on these pages, whatever a DAG id or an error message contains.
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'";
@@ -88,10 +89,28 @@ ${rejects.map((r) => html`<tr><td><code>${r.task_id}</code></td><td>${r.entity}<
 </table>`;
 }
 
-function runPage(rt: Runtime, { run, task_instances: unordered, reconciliations, rejects }: RunDetail): SafeHtml {
-  // As the DAG reads: upstreams first, then by map index.
-  const rank = new Map([...(rt.dags.dags.get(run.dag_id)?.tasks.keys() ?? [])].map((id, i) => [id, i]));
-  const tis = [...unordered].sort((a, b) => (rank.get(a.task_id) ?? 0) - (rank.get(b.task_id) ?? 0) || a.map_index - b.map_index);
+function summaryTable(detail: RunDetail): SafeHtml {
+  if (detail.task_instances_total <= detail.task_instances.length) return html``;
+  return html`<h2>Tasks</h2>
+<table><tr><th>Task</th><th>State</th><th>Instances</th></tr>
+${detail.task_summary.map((t) => html`<tr><td><code>${t.task_id}</code></td><td>${stateBadge(t.state)}</td><td class="num">${t.instances}</td></tr>`)}
+</table>`;
+}
+
+/** Links to the neighbouring pages of a run's task instances, when it has more than one. */
+function pager(detail: RunDetail): SafeHtml {
+  const { offset, limit, next_offset: next, task_instances_total: total, task_instances: tis } = detail;
+  if (offset === 0 && next === null) return html``;
+  const id = detail.run.id;
+  const from = tis.length ? offset + 1 : offset;
+  return html`<p>Instances ${from}–${offset + tis.length} of ${total}
+${offset > 0 ? html` · <a href="/runs/${id}?offset=${Math.max(0, offset - limit)}">previous</a>` : ''}
+${next !== null ? html` · <a href="/runs/${id}?offset=${next}">next</a>` : ''}</p>`;
+}
+
+function runPage(rt: Runtime, detail: RunDetail): SafeHtml {
+  // In the DAG's order, upstreams first, then by map index: the query pages them that way.
+  const { run, task_instances: tis, reconciliations, rejects } = detail;
   const conf = JSON.stringify(run.conf ?? {}, null, 2);
   return html`<h1>Run ${run.id} of ${run.dag_id} ${stateBadge(run.state)}</h1>
 <dl>
@@ -105,9 +124,12 @@ ${run.cancel_reason ? html`<dt>Cancelled</dt><dd>${run.cancel_reason}</dd>` : ''
 <dt>Duration</dt><dd>${formatDuration(run.started_at, run.ended_at)}</dd>
 ${run.sla_alerted_at ? html`<dt>SLA</dt><dd class="err">missed (alerted ${formatTime(run.sla_alerted_at)}): ${run.sla_reason ?? ''}</dd>` : ''}
 <dt>Queue</dt><dd><a href="${boardQueueUrl(rt)}">task queue in bull-board</a> · <a href="${BOARD_PATH}">all queues</a> · <a href="/api/runs/${run.id}">JSON</a></dd>
+<dt>Actions</dt><dd class="muted">through the API, so the store records them: <code>POST /api/runs/${run.id}/clear</code>, <code>POST /api/runs/${run.id}/tasks/&lt;task&gt;/retry</code>, <code>POST /api/runs/${run.id}/cancel</code></dd>
 </dl>
 ${conf !== '{}' ? html`<h2>Conf</h2><pre>${conf}</pre>` : ''}
+${summaryTable(detail)}
 <h2>Task instances</h2>
+${pager(detail)}
 <table>
 <tr><th>Task</th><th>State</th><th>Tries</th><th>Started</th><th>Ended</th><th>Duration</th><th>Error</th><th>Job</th></tr>
 ${tis.map(
@@ -121,25 +143,33 @@ ${tis.map(
 </tr>`,
 )}
 </table>
+${pager(detail)}
 ${reconciliationSection(reconciliations)}
 ${rejectsSection(rejects)}`;
 }
 
 export function registerPages(app: FastifyInstance, rt: Runtime): void {
-  app.get('/', async (_request, reply) => {
-    const [{ dags, errors }, runs] = await Promise.all([listDags(rt), listRuns(rt.db, { limit: LATEST_RUNS })]);
+  app.get<{ Querystring: { before?: string } }>('/', async (request, reply) => {
+    const before = parseRunId(request.query.before ?? '');
+    const [{ dags, errors }, runs] = await Promise.all([listDags(rt), listRuns(rt.db, { limit: LATEST_RUNS, before })]);
+    const older = runs.length === LATEST_RUNS ? html`<p><a href="/?before=${runs[runs.length - 1]!.id}">older runs</a></p>` : '';
     const body = html`<h1>DAGs</h1>
 ${dagsTable(dags)}
 ${errorsTable(errors)}
-<h2>Latest runs</h2>
-${runsTable(runs)}`;
+<h2>${before ? `Runs before ${before}` : 'Latest runs'}</h2>
+${runsTable(runs)}
+${older}`;
     return sendPage(reply, 200, 'DAGs and runs', body);
   });
 
-  app.get<{ Params: { id: string } }>('/runs/:id', async (request, reply) => {
+  app.get<{ Params: { id: string }; Querystring: { offset?: string } }>('/runs/:id', async (request, reply) => {
     const id = parseRunId(request.params.id);
     if (id === undefined) return sendPage(reply, 400, 'Bad run id', html`<h1>Bad run id</h1><p>${request.params.id} is not a run id.</p>`);
-    const detail = await getRunDetail(rt.db, id, (ref) => rt.engine.dispatcher.jobId(ref));
+    const offset = Number(request.query.offset ?? 0);
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      return sendPage(reply, 400, 'Bad offset', html`<h1>Bad offset</h1><p>${request.query.offset ?? ''} is not an offset.</p>`);
+    const page = { offset, limit: INSTANCES_PER_PAGE, taskOrder: taskOrder(rt) };
+    const detail = await getRunDetail(rt.db, id, (ref) => rt.engine.dispatcher.jobId(ref), page);
     if (!detail) return sendPage(reply, 404, 'No such run', html`<h1>No run ${id}</h1><p><a href="/">All runs</a></p>`);
     return sendPage(reply, 200, `Run ${id} of ${detail.run.dag_id}`, runPage(rt, detail));
   });

@@ -1,7 +1,7 @@
 import type { JobRef } from '../engine/dispatch.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Store } from '../store/db.ts';
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { AttemptRow, DagRunRow, ReconciliationFieldsTable, ReconciliationsTable, RunState, TaskInstanceRow } from '../store/schema.ts';
 
 export interface DagSummary {
@@ -51,6 +51,8 @@ export async function listDags(rt: Runtime): Promise<{ dags: DagSummary[]; error
 export interface RunFilter {
   dag?: string;
   state?: RunState;
+  /** Only runs older than this one (the last id of the previous page). */
+  before?: number;
   limit: number;
 }
 
@@ -58,6 +60,7 @@ export function listRuns(db: Store, filter: RunFilter): Promise<DagRunRow[]> {
   let query = db.selectFrom('dag_runs').selectAll();
   if (filter.dag) query = query.where('dag_id', '=', filter.dag);
   if (filter.state) query = query.where('state', '=', filter.state);
+  if (filter.before) query = query.where('id', '<', filter.before);
   // Ids are handed out in creation order, so this is "newest first" without a sort on timestamps.
   return query.orderBy('id', 'desc').limit(filter.limit).execute();
 }
@@ -100,11 +103,32 @@ export interface RejectSummary {
   records: number;
 }
 
+/** How many of a run's task instances are in each state, per task: the whole run at a glance, however large. */
+export interface TaskSummary {
+  task_id: string;
+  state: string;
+  instances: number;
+}
+
 export interface RunDetail {
   run: DagRunRow;
+  task_summary: TaskSummary[];
+  /** Every task instance of the run, counted; `task_instances` holds the page asked for. */
+  task_instances_total: number;
+  offset: number;
+  limit: number;
+  /** The offset of the next page, null on the last. */
+  next_offset: number | null;
   task_instances: TaskInstanceView[];
   reconciliations: ReconciliationView[];
   rejects: RejectSummary[];
+}
+
+/** Which page of a run's task instances: in the order its DAG lists its tasks, then by map index. */
+export interface InstancePage {
+  offset: number;
+  limit: number;
+  taskOrder: (dagId: string) => readonly string[];
 }
 
 const REJECT_GROUPS = 100;
@@ -125,11 +149,7 @@ async function runProofs(db: Store, runId: number): Promise<Pick<RunDetail, 'rec
     ? await db
         .selectFrom('reconciliation_fields')
         .selectAll()
-        .where(
-          'reconciliation_id',
-          'in',
-          recs.map((r) => r.id),
-        )
+        .where(sql<boolean>`reconciliation_id = any(${recs.map((r) => r.id)}::bigint[])`)
         .orderBy('field')
         .execute()
     : [];
@@ -142,38 +162,61 @@ async function runProofs(db: Store, runId: number): Promise<Pick<RunDetail, 'rec
   };
 }
 
-export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef) => string): Promise<RunDetail | undefined> {
+async function instancePage(db: Store, run: DagRunRow, page: InstancePage) {
+  return (
+    db
+      .selectFrom('task_instances')
+      .select([
+        'id',
+        'task_id',
+        'map_index',
+        'state',
+        'try_number',
+        'max_tries',
+        'started_at',
+        'ended_at',
+        'error',
+        'next_try_at',
+        'deferred_until',
+        'deferred_reason',
+        'generation',
+      ])
+      .where('run_id', '=', run.id)
+      // The DAG's order travels as one array parameter, however many tasks it has.
+      .orderBy(sql`array_position(${[...page.taskOrder(run.dag_id)]}::text[], task_id)`)
+      .orderBy('task_id')
+      .orderBy('map_index')
+      .offset(page.offset)
+      .limit(page.limit)
+      .execute()
+  );
+}
+
+async function taskSummary(db: Store, runId: number): Promise<TaskSummary[]> {
+  const rows = await db
+    .selectFrom('task_instances')
+    .select(['task_id', 'state', (eb) => eb.fn.countAll<string>().as('instances')])
+    .where('run_id', '=', runId)
+    .groupBy(['task_id', 'state'])
+    .orderBy('task_id')
+    .orderBy('state')
+    .execute();
+  return rows.map((r) => ({ ...r, instances: Number(r.instances) }));
+}
+
+/**
+ * A run with one page of its task instances. Nothing here binds a parameter per instance:
+ * PostgreSQL takes at most 65,535, and a mapped task alone may have 100,000 instances.
+ */
+export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef) => string, page: InstancePage): Promise<RunDetail | undefined> {
   const run = await db.selectFrom('dag_runs').selectAll().where('id', '=', runId).executeTakeFirst();
   if (!run) return undefined;
-  const tis = await db
-    .selectFrom('task_instances')
-    .select([
-      'id',
-      'task_id',
-      'map_index',
-      'state',
-      'try_number',
-      'max_tries',
-      'started_at',
-      'ended_at',
-      'error',
-      'next_try_at',
-      'deferred_until',
-      'deferred_reason',
-      'generation',
-    ])
-    .where('run_id', '=', runId)
-    .orderBy('id')
-    .execute();
+  const [tis, summary, proofs] = await Promise.all([instancePage(db, run, page), taskSummary(db, runId), runProofs(db, runId)]);
   const attempts = tis.length
     ? await db
         .selectFrom('attempts')
         .select(['ti_id', 'try_number', 'worker', 'started_at', 'ended_at', 'outcome', 'error'])
-        .where(
-          'ti_id',
-          'in',
-          tis.map((t) => t.id),
-        )
+        .where(sql<boolean>`ti_id = any(${tis.map((t) => t.id)}::bigint[])`)
         .orderBy('ti_id')
         .orderBy('try_number')
         .execute()
@@ -184,9 +227,15 @@ export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef
     list.push(attempt);
     byTi.set(ti_id, list);
   }
+  const total = summary.reduce((n, s) => n + s.instances, 0);
   return {
     run,
-    ...(await runProofs(db, runId)),
+    task_summary: summary,
+    task_instances_total: total,
+    offset: page.offset,
+    limit: page.limit,
+    next_offset: page.offset + tis.length < total ? page.offset + tis.length : null,
+    ...proofs,
     task_instances: tis.map(({ generation, ...ti }) => ({
       ...ti,
       job_id: jobId({ runId, taskId: ti.task_id, mapIndex: ti.map_index, generation }),

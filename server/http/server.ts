@@ -1,41 +1,58 @@
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.ts';
 import { registerApi } from './api.ts';
+import { MASK, maskUrl } from '../../core/redact.ts';
 import { checkServable, installAuth } from './auth.ts';
 import { registerBoard } from './board.ts';
-import { installErrorHandler } from './errors.ts';
+import { installErrorHandler, installJsonParser } from './errors.ts';
+import { installGuard } from './guard.ts';
 import { registerHealth } from './health.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerDagPage } from './dag-page.ts';
 import { registerPages } from './pages.ts';
 
-/** The request URL for the log, without a `?token=` a browser may have brought. */
-function loggableUrl(url: string): string {
-  if (!url.includes('token=')) return url;
-  const parsed = new URL(url, 'http://hubflow.invalid');
-  parsed.searchParams.delete('token');
-  return parsed.pathname + parsed.search;
+function safeDecode(url: string): string {
+  try {
+    return decodeURIComponent(url);
+  } catch {
+    return url;
+  }
+}
+
+/** HUBFLOW_TRUST_PROXY as Fastify takes it: a hop count becomes the function trusting that many hops. */
+function trustProxy(setting: boolean | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }
 
 /** The REST API, run pages, bull-board, /metrics and /healthz on one Fastify instance, not listening. */
 export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   const log = rt.log.child({ component: 'http' });
+  const tokens = [rt.config.HUBFLOW_API_TOKEN, rt.config.HUBFLOW_API_READ_TOKEN].filter((t): t is string => Boolean(t));
+  // A token anywhere in the URL (a path, another key, any percent-encoding of it) is masked too.
+  const loggedUrl = (url: string) => {
+    const masked = maskUrl(url);
+    const plain = safeDecode(masked);
+    return tokens.some((t) => plain.includes(t)) ? tokens.reduce((u, t) => u.replaceAll(t, MASK), plain) : masked;
+  };
   // As Fastify's base logger type, so that the instance is a plain FastifyInstance.
   const baseLog: FastifyBaseLogger = log;
   const app = fastify({
     loggerInstance: baseLog,
-    // Fastify's request lines would log the raw URL, token and all; the hook below logs a cleaned one.
+    // Fastify's request lines would log the raw URL, token and all; the hook below logs a masked one.
     logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: trustProxy(rt.config.HUBFLOW_TRUST_PROXY),
   });
   installErrorHandler(app, log);
+  installJsonParser(app);
   // A request that failed because PostgreSQL or Redis is away starts the watch that says so and waits for it.
   app.addHook('onError', async (_request, _reply, err) => {
     rt.services.failed(err);
   });
-  installAuth(app, rt.config.HUBFLOW_API_TOKEN);
+  installAuth(app, rt.config);
+  installGuard(app, { authenticated: Boolean(rt.config.HUBFLOW_API_TOKEN), boardWritable: rt.config.HUBFLOW_BOARD_WRITABLE });
   app.addHook('onResponse', async (request, reply) => {
     const level = reply.statusCode >= 500 ? 'error' : request.method === 'GET' || request.method === 'HEAD' ? 'debug' : 'info';
-    log[level]({ method: request.method, url: loggableUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    log[level]({ method: request.method, url: loggedUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   registerHealth(app, rt);

@@ -52,16 +52,16 @@ describe('cancelling runs through the API', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
 
-    expect((await app.inject({ method: 'POST', url: `/api/runs/${ids[0]}/cancel` })).statusCode).toBe(409);
-    expect((await app.inject({ method: 'POST', url: '/api/runs/99999999/cancel' })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'POST', url: '/api/runs/abc/cancel' })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: `/api/runs/${ids[0]}/cancel`, payload: {} })).statusCode).toBe(409);
+    expect((await app.inject({ method: 'POST', url: '/api/runs/99999999/cancel', payload: {} })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: '/api/runs/abc/cancel', payload: {} })).statusCode).toBe(400);
     expect((await app.inject({ method: 'POST', url: `/api/runs/${ids[1]}/cancel`, payload: { why: 'x' } })).statusCode).toBe(400);
     expect((await app.inject({ method: 'POST', url: '/api/dags/nope/runs/cancel', payload: {} })).statusCode).toBe(404);
 
     const queued = await app.inject({ method: 'POST', url: '/api/dags/http-held/runs/cancel', payload: { state: 'queued' } });
     expect(queued.statusCode).toBe(200);
     expect(queued.json<{ cancelled: { id: number }[] }>().cancelled.map((r) => r.id)).toEqual([ids[2]]);
-    const all = await app.inject({ method: 'POST', url: '/api/dags/http-held/runs/cancel' });
+    const all = await app.inject({ method: 'POST', url: '/api/dags/http-held/runs/cancel', headers: { 'content-type': 'application/json' } });
     expect(all.json<{ cancelled: { id: number; was: string }[] }>().cancelled).toEqual([expect.objectContaining({ id: ids[1], was: 'running' })]);
     const states = await rt.db.selectFrom('dag_runs').select('state').where('dag_id', '=', 'http-held').execute();
     expect(states.map((r) => r.state)).toEqual(['cancelled', 'cancelled', 'cancelled']);

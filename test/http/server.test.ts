@@ -157,7 +157,9 @@ describe('the HTTP server', () => {
     expect(dateOnly.statusCode).toBe(201);
     expect(dateOnly.json()).toMatchObject({ logical_date: '2024-07-01T00:00:00.000Z' });
     await waitForRun(rt, dateOnly.json<{ id: number }>().id);
-    const noBody = await app.inject({ method: 'POST', url: '/api/dags/http-etl/runs' });
+    // No options: an empty JSON body; without the content type a form or a beacon could send it.
+    expect((await app.inject({ method: 'POST', url: '/api/dags/http-etl/runs' })).statusCode).toBe(415);
+    const noBody = await app.inject({ method: 'POST', url: '/api/dags/http-etl/runs', headers: { 'content-type': 'application/json' } });
     expect(noBody.statusCode).toBe(201);
     await waitForRun(rt, noBody.json<{ id: number }>().id);
 
