@@ -1,19 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Dag } from '../engine/dag.ts';
 import type { Runtime } from '../runtime.ts';
 import { getGridData, isPaused, type GridData } from './dag-queries.ts';
 import { dagGraph } from './graph.ts';
 import { gridTable, indexInstances, summarise, type CellSummary } from './grid.ts';
-import { formatTime, html, page, SafeHtml } from './html.ts';
+import { formatTime, html, SafeHtml } from './html.ts';
+import { sendPage } from './pages.ts';
 
 const DEFAULT_RUNS = 25;
 const MAX_RUNS = 1_000;
 const NEXT_TICKS = 5;
 const SOURCE_MAX = 256 * 1024;
-
-// As on the other pages: no script may run, whatever a DAG id, an item or a source file contains.
-const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'";
 
 // The grid's cells and the graph's boxes take the state colours of the badges.
 const STYLE = new SafeHtml(`<style>
@@ -31,15 +29,6 @@ svg.graph .s-upstream_failed rect{fill:#ffedd5;stroke:#ea580c}svg.graph .s-runni
 svg.graph .s-up_for_retry rect{fill:#fef3c7;stroke:#d97706}svg.graph .s-skipped rect{fill:#fce7f3;stroke:#db2777}
 svg.graph .s-deferred rect,svg.graph .s-cancelled rect{fill:#ede9fe;stroke:#7c3aed}svg.graph .none rect{fill:#fff;stroke-dasharray:4 3}
 </style>`);
-
-function send(reply: FastifyReply, status: number, title: string, body: SafeHtml): FastifyReply {
-  return reply
-    .code(status)
-    .header('content-security-policy', CSP)
-    .header('x-content-type-options', 'nosniff')
-    .type('text/html; charset=utf-8')
-    .send(page(title, body));
-}
 
 /** An instant as its wall-clock time in `timezone`, with the zone's abbreviation. */
 export function localTime(at: Date, timezone: string): string {
@@ -169,9 +158,9 @@ function runsParam(value: string | undefined): number {
 export function registerDagPage(app: FastifyInstance, rt: Runtime): void {
   app.get<{ Params: { id: string }; Querystring: { runs?: string; expand?: string } }>('/dags/:id', async (request, reply) => {
     const dag = rt.dags.dags.get(request.params.id);
-    if (!dag) return send(reply, 404, 'No such DAG', html`<h1>No DAG ${request.params.id} is loaded</h1><p><a href="/">All DAGs</a></p>`);
+    if (!dag) return sendPage(reply, 404, 'No such DAG', html`<h1>No DAG ${request.params.id} is loaded</h1><p><a href="/">All DAGs</a></p>`);
     const expand = request.query.expand;
     const options = { runs: runsParam(request.query.runs), expand: expand && dag.tasks.get(expand)?.map ? expand : undefined, now: new Date() };
-    return send(reply, 200, `DAG ${dag.id}`, await dagPage(rt, dag, options));
+    return sendPage(reply, 200, `DAG ${dag.id}`, await dagPage(rt, dag, options));
   });
 }
