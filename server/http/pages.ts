@@ -112,7 +112,7 @@ function runPage(rt: Runtime, detail: RunDetail): SafeHtml {
   // In the DAG's order, upstreams first, then by map index: the query pages them that way.
   const { run, task_instances: tis, reconciliations, rejects } = detail;
   const conf = JSON.stringify(run.conf ?? {}, null, 2);
-  return html`<h1>Run ${run.id} of ${run.dag_id} ${stateBadge(run.state)}</h1>
+  return html`<h1>Run ${run.id} of <a href="/dags/${run.dag_id}">${run.dag_id}</a> ${stateBadge(run.state)}</h1>
 <dl>
 <dt>Logical date</dt><dd>${formatTime(run.logical_date)}</dd>
 <dt>Data interval</dt><dd>${formatTime(run.interval_start)} → ${formatTime(run.interval_end)}</dd>

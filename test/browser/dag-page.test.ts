@@ -137,6 +137,12 @@ describe.skipIf(missing !== undefined)('the DAG page in a browser', () => {
     await graph.screenshot({ path: path.join(SCREENSHOTS, 'graph.png') });
   });
 
+  it('is linked from each run page', async () => {
+    await page.goto(`${server.url}/runs/${runs[1]}`);
+    await page.locator('h1').getByRole('link', { name: 'ui-tenants' }).click();
+    expect(new URL(page.url()).pathname).toBe('/dags/ui-tenants');
+  });
+
   it('answers 404 for a DAG that is not loaded', async () => {
     const res = await page.goto(`${server.url}/dags/no-such-dag`);
     expect(res?.status()).toBe(404);
