@@ -139,6 +139,7 @@ describe.skipIf(missing !== undefined)('the DAG page in a browser', () => {
 
   it('is linked from each run page', async () => {
     await page.goto(`${server.url}/runs/${runs[1]}`);
+    await screenshot(page, 'run-page');
     await page.locator('h1').getByRole('link', { name: 'ui-tenants' }).click();
     expect(new URL(page.url()).pathname).toBe('/dags/ui-tenants');
   });
