@@ -22,7 +22,7 @@ export function zodIssues(error: z.ZodError): NonNullable<ErrorBody['issues']> {
 }
 
 // By name, not instanceof: errors.ts explains that an error may come from another copy of the module.
-const STATUS_BY_NAME: Record<string, number> = { NotFoundError: 404, ConflictError: 409 };
+const STATUS_BY_NAME: Record<string, number> = { NotFoundError: 404, ConflictError: 409, InvalidInputError: 400 };
 
 export function installErrorHandler(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: unknown, request, reply) => {
