@@ -23,7 +23,9 @@ export function toStorableJson(value: unknown, root: string, maxDepth: number): 
   try {
     json = JSON.stringify(value ?? null);
   } catch (err) {
-    return { problem: `${root} cannot be written as JSON: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+    // Nesting deep enough to exhaust the stack: say where it goes too deep (the walk has no recursion).
+    const deep = err instanceof RangeError ? findProblem(value, root, maxDepth) : undefined;
+    return { problem: deep ?? `${root} cannot be written as JSON: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
   }
   if (!SUSPECT_ESCAPE.test(json) && bracketsAtMost(json, maxDepth)) return { json };
   const problem = findProblem(JSON.parse(json) as unknown, root, maxDepth);
