@@ -6,7 +6,7 @@ import { isUnreachable } from '../connections/outage.ts';
 import { upstreamResult } from '../store/results.ts';
 import type { TaskContext, TaskRef } from './dag.ts';
 import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
-import { badJob, checkAgainst, describeTask, hintedTask, instanceRow, readJob, sameResources, type Found, type JobOrder } from './job-check.ts';
+import { badJob, checkAgainst, checkId, describeTask, hintedTask, instanceRow, readJob, sameResources, type Found, type JobOrder } from './job-check.ts';
 import type { Engine, StartedTask } from './engine.ts';
 import { taskRecords } from './records.ts';
 import type { ResourceHandles } from './resource-handles.ts';
@@ -116,6 +116,7 @@ export class Executor {
 
   async #process(job: Job<TaskJobData>, token?: string): Promise<string> {
     const order = readJob(job);
+    checkId(job, order, (ref) => this.engine.dispatcher.jobId(ref));
     const { tiId, generation } = order;
     const planned = hintedTask(this.engine.dags, order) ?? (await this.#fromStore(job, order, token));
     const resources = resourcesOf(this.engine.dags, planned.task);

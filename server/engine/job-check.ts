@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Store } from '../store/db.ts';
 import type { Dag, TaskDef } from './dag.ts';
+import type { JobRef } from './dispatch.ts';
 import type { DagRegistry } from './loader.ts';
 import { resourcesOf, taskOf } from './windows.ts';
 
@@ -17,6 +18,8 @@ export interface JobOrder {
   generation: number;
   dagId: string | undefined;
   taskId: string | undefined;
+  runId: number | undefined;
+  mapIndex: number | undefined;
   /** How often workers that do not know the task have handed the job back (see handBack). */
   handedBack: number;
 }
@@ -40,7 +43,7 @@ export function badJob(job: Job, problem: string): UnrecoverableError {
 export function readJob(job: Job<unknown>): JobOrder {
   const data = job.data;
   if (typeof data !== 'object' || data === null) throw badJob(job, `its data is not an object but ${show(data)}`);
-  const { tiId, generation, dagId, taskId, handedBack } = data as Record<string, unknown>;
+  const { tiId, generation, dagId, taskId, runId, mapIndex, handedBack } = data as Record<string, unknown>;
   if (!isCount(tiId) || tiId === 0) throw badJob(job, `tiId must be a task instance id (a positive integer), not ${show(tiId)}`);
   if (!isCount(generation)) throw badJob(job, `generation must be a whole number, not ${show(generation)}`);
   return {
@@ -48,8 +51,26 @@ export function readJob(job: Job<unknown>): JobOrder {
     generation,
     dagId: typeof dagId === 'string' ? dagId : undefined,
     taskId: typeof taskId === 'string' ? taskId : undefined,
+    runId: isCount(runId) ? runId : undefined,
+    mapIndex: Number.isSafeInteger(mapIndex) ? (mapIndex as number) : undefined,
     handedBack: isCount(handedBack) ? handedBack : 0,
   };
+}
+
+/**
+ * Fails a job whose id is not the one hubflow gives the job its data describe. Ids are
+ * deterministic and BullMQ keeps one job per id, so a job added by hand cannot stand beside the
+ * real job of an instance, or start a second try of it while the first runs.
+ */
+export function checkId(job: Job, order: JobOrder, jobId: (ref: JobRef) => string): void {
+  const { runId, taskId, mapIndex, generation } = order;
+  if (runId === undefined || taskId === undefined || mapIndex === undefined) {
+    throw badJob(job, 'its data do not name the run (runId), task (taskId) and map index (mapIndex) of a task instance');
+  }
+  // Everything the data say, so an id that comes to name the instance itself checks that too.
+  const ref = { tiId: order.tiId, runId, taskId, mapIndex, generation };
+  const expected = jobId(ref);
+  if (job.id !== expected) throw badJob(job, `hubflow gives the job its data describe the id ${expected}: this one was not made by hubflow`);
 }
 
 /** The loaded task the job's own ids name, if any: a hint until the claimed row confirms it. */

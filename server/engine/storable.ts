@@ -27,18 +27,37 @@ export function toStorableJson(value: unknown, root: string, maxDepth: number): 
     const deep = err instanceof RangeError ? findProblem(value, root, maxDepth) : undefined;
     return { problem: deep ?? `${root} cannot be written as JSON: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
   }
-  if (!SUSPECT_ESCAPE.test(json) && bracketsAtMost(json, maxDepth)) return { json };
+  if (!SUSPECT_ESCAPE.test(json) && depthAtMost(json, maxDepth)) return { json };
   const problem = findProblem(JSON.parse(json) as unknown, root, maxDepth);
   return problem ? { problem } : { json };
 }
 
-/** Cheap bound: a text with no more brackets than the limit cannot nest deeper than it. */
-function bracketsAtMost(json: string, limit: number): boolean {
-  let n = 0;
-  for (let i = json.indexOf('['); i !== -1 && n <= limit; i = json.indexOf('[', i + 1)) n++;
-  for (let i = json.indexOf('{'); i !== -1 && n <= limit; i = json.indexOf('{', i + 1)) n++;
-  return n <= limit;
+/** Whether the JSON text nests no deeper than the limit: one pass, strings skipped. */
+function depthAtMost(json: string, limit: number): boolean {
+  // Each level takes two characters at least.
+  if (json.length <= 2 * limit) return true;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
+      if (++depth > limit) return false;
+    } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) depth--;
+  }
+  return true;
 }
+
+// Character codes of '"', '\\', '[', ']', '{' and '}'.
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
 
 function findProblem(parsed: unknown, root: string, maxDepth: number): string | undefined {
   const stack: [value: unknown, path: string, depth: number][] = [[parsed, root, 0]];

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { defineDag, task } from 'hubflow';
+import { defineDag, defineResource, task } from 'hubflow';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskJobData } from '../../server/engine/dispatch.ts';
 import { Executor } from '../../server/engine/executor.ts';
@@ -54,15 +54,22 @@ async function failedOnce(id: string): Promise<Job<TaskJobData>> {
   return job;
 }
 
+/** A job's data as hubflow writes them, and the id it gives such a job. */
+function jobFor(ti: { id: number; generation: number }, runId: number, taskId: string, dagId = 'pair') {
+  const data = { tiId: ti.id, generation: ti.generation, runId, dagId, taskId, mapIndex: -1 };
+  return { id: rt.engine.dispatcher.jobId({ runId, taskId, mapIndex: -1, generation: ti.generation }), data };
+}
+
 describe('a job added by hand', () => {
   it("naming one task's instance and another task runs the instance's own task, recorded as that task", async () => {
     const ran: string[] = [];
     rt = await testRuntime([pair(ran)]);
     const run = await rt.engine.triggerRun('pair');
     const first = await instanceOf(run.id, 'first');
-    const ref = { runId: run.id, taskId: 'first', mapIndex: -1, generation: first.generation };
-    await rt.engine.dispatcher.remove([ref]);
-    await addJob('forged-1', { tiId: first.id, generation: first.generation, runId: run.id, dagId: 'pair', taskId: 'second', mapIndex: -1 });
+    // Only the forged job points at `first`'s instance; its data name `second` (map index 5, so its id is free).
+    await rt.engine.dispatcher.remove([{ runId: run.id, taskId: 'first', mapIndex: -1, generation: first.generation }]);
+    const data = { tiId: first.id, generation: first.generation, runId: run.id, dagId: 'pair', taskId: 'second', mapIndex: 5 };
+    await addJob(rt.engine.dispatcher.jobId({ runId: run.id, taskId: 'second', mapIndex: 5, generation: first.generation }), data);
     worker = startWorker(rt);
     expect((await waitForRun(rt, run.id)).state).toBe('success');
     // Each task's code ran once, for its own instance: the forged job did not run `second` as `first`.
@@ -71,39 +78,84 @@ describe('a job added by hand', () => {
     expect((await instanceOf(run.id, 'second')).result).toBe('from second');
   });
 
-  it('whose DAG and task ids name nothing runs the task its instance names', async () => {
+  it('whose DAG and task ids name nothing loaded runs the task its instance names', async () => {
     const ran: string[] = [];
     rt = await testRuntime([pair(ran)]);
     const run = await rt.engine.triggerRun('pair');
     const first = await instanceOf(run.id, 'first');
     await rt.engine.dispatcher.remove([{ runId: run.id, taskId: 'first', mapIndex: -1, generation: first.generation }]);
-    await addJob('forged-2', { tiId: first.id, generation: first.generation, dagId: 'no-such-dag', taskId: 'nope' });
+    const odd = jobFor(first, run.id, 'nope', 'no-such-dag');
+    await addJob(odd.id, odd.data);
     worker = startWorker(rt);
     expect((await waitForRun(rt, run.id)).state).toBe('success');
     expect(ran.sort()).toEqual(['first', 'second']);
   });
 
-  it('that is malformed, points at no instance, or at an old generation fails once, saying why, and runs nothing', async () => {
+  it('that is malformed, not made by hubflow, points at no instance, or at an old generation fails once, saying why, and runs nothing', async () => {
     const ran: string[] = [];
     rt = await testRuntime([pair(ran)]);
     const run = await rt.engine.triggerRun('pair');
     const first = await instanceOf(run.id, 'first');
+    const real = jobFor(first, run.id, 'first');
     await addJob('no-ti', { dagId: 'pair', taskId: 'first' });
-    await addJob('text-ti', { tiId: 'abc', generation: 0, dagId: 'pair', taskId: 'first' });
-    await addJob('no-generation', { tiId: first.id, dagId: 'pair', taskId: 'first' });
-    await addJob('unknown-ti', { tiId: 987_654, generation: 0, dagId: 'nope', taskId: 'nope' });
-    await addJob('old-generation', { tiId: first.id, generation: first.generation + 3, dagId: 'pair', taskId: 'first' });
+    await addJob('text-ti', { ...real.data, tiId: 'abc' });
+    await addJob('no-generation', { ...real.data, generation: undefined });
+    await addJob('no-run', { ...real.data, runId: undefined });
+    await addJob('hand-made', real.data);
+    const nowhere = jobFor({ id: 987_654, generation: 0 }, run.id, 'nope', 'nope');
+    await addJob(nowhere.id, nowhere.data);
+    const old = jobFor({ id: first.id, generation: first.generation + 3 }, run.id, 'first');
+    await addJob(old.id, old.data);
     worker = startWorker(rt);
     expect((await failedOnce('no-ti')).failedReason).toBe('job no-ti: tiId must be a task instance id (a positive integer), not undefined');
     expect((await failedOnce('text-ti')).failedReason).toBe('job text-ti: tiId must be a task instance id (a positive integer), not "abc"');
     expect((await failedOnce('no-generation')).failedReason).toBe('job no-generation: generation must be a whole number, not undefined');
-    expect((await failedOnce('unknown-ti')).failedReason).toBe('job unknown-ti: task instance 987654 is not in the store');
-    expect((await failedOnce('old-generation')).failedReason).toBe(
-      `job old-generation: made for generation ${first.generation + 3} of task instance ${first.id} (task 'first' of DAG 'pair'), which is at generation ${first.generation}: the instance was cleared or given a new job since`,
+    expect((await failedOnce('no-run')).failedReason).toBe(
+      'job no-run: its data do not name the run (runId), task (taskId) and map index (mapIndex) of a task instance',
+    );
+    expect((await failedOnce('hand-made')).failedReason).toBe(
+      `job hand-made: hubflow gives the job its data describe the id ${real.id}: this one was not made by hubflow`,
+    );
+    expect((await failedOnce(nowhere.id)).failedReason).toBe(`job ${nowhere.id}: task instance 987654 is not in the store`);
+    expect((await failedOnce(old.id)).failedReason).toBe(
+      `job ${old.id}: made for generation ${first.generation + 3} of task instance ${first.id} (task 'first' of DAG 'pair'), which is at generation ${first.generation}: the instance was cleared or given a new job since`,
     );
     // The run's own jobs still ran each task once.
     expect((await waitForRun(rt, run.id)).state).toBe('success');
     expect(ran.sort()).toEqual(['first', 'second']);
+    const attempts = await rt.db.selectFrom('attempts').select('outcome').execute();
+    expect(attempts.map((a) => a.outcome)).toEqual(['success', 'success']);
+  });
+});
+
+describe('a job naming a task without the resources of the instance it points at', () => {
+  it('gives the claimed try back with the reason instead of running past the pool, and the instance runs later from its own job', async () => {
+    const ran: string[] = [];
+    const db = defineResource({ id: 'db', slots: 1 });
+    const dag = defineDag({
+      id: 'pooled',
+      tasks: {
+        heavy: task({ uses: [db], run: () => ran.push('heavy') && 'heavy' }),
+        light: task({ run: () => ran.push('light') && 'light' }),
+      },
+    });
+    rt = await testRuntime([dag], { HUBFLOW_SWEEP_INTERVAL_MS: '300', HUBFLOW_SCHEDULER_TICK_MS: '100' });
+    const run = await rt.engine.triggerRun('pooled');
+    const heavy = await instanceOf(run.id, 'heavy');
+    await rt.engine.dispatcher.remove(['heavy', 'light'].map((taskId) => ({ runId: run.id, taskId, mapIndex: -1, generation: 0 })));
+    const forged = jobFor(heavy, run.id, 'light', 'pooled');
+    await addJob(forged.id, forged.data);
+    worker = startWorker(rt);
+    const reason = `job ${forged.id} named task 'light' of DAG 'pooled', but instance ${heavy.id} is task 'heavy' of DAG 'pooled', which uses other resources: not run`;
+    expect((await failedOnce(forged.id)).failedReason).toBe(`job ${forged.id}: ${reason}`);
+    scheduler = startScheduler(rt);
+    expect((await waitForRun(rt, run.id)).state).toBe('success');
+    expect(ran.sort()).toEqual(['heavy', 'light']);
+    const attempts = await rt.db.selectFrom('attempts').select(['outcome', 'error']).where('ti_id', '=', heavy.id).orderBy('try_number').execute();
+    expect(attempts.map((a) => [a.outcome, (a.error as { message?: string } | null)?.message])).toEqual([
+      ['retry', reason],
+      ['success', undefined],
+    ]);
   });
 });
 
