@@ -236,9 +236,11 @@ export class Executor {
    * rather than run past a blackout or a pool.
    */
   async #claimed(job: Job<TaskJobData>, order: JobOrder, ti: StartedTask, planned: Found): Promise<Found> {
-    if (ti.dag_id === planned.dag.id && ti.task_id === planned.task.id) return planned;
+    const sameTask = ti.dag_id === planned.dag.id && ti.task_id === planned.task.id;
+    if (sameTask && ti.run_id === order.runId && ti.map_index === order.mapIndex) return planned;
     const claimed = taskOf(this.engine.dags, ti.dag_id, ti.task_id);
-    const mismatch = `job ${job.id} named ${describeTask(order.dagId, order.taskId)}, but instance ${ti.id} is ${describeTask(ti.dag_id, ti.task_id)}`;
+    const named = describeTask(order.dagId, order.taskId, order.runId, order.mapIndex);
+    const mismatch = `job ${job.id} named ${named}, but instance ${ti.id} is ${describeTask(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)}`;
     if (claimed && sameResources(this.engine.dags, claimed.task, planned.task)) {
       this.log.warn({ event: 'job_mismatch', job: job.id, tiId: ti.id }, `${mismatch}: running the instance's own task`);
       return claimed;

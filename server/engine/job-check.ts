@@ -104,8 +104,11 @@ export function sameResources(registry: DagRegistry, a: TaskDef, b: TaskDef): bo
   return a.slots === b.slots && ids(a) === ids(b);
 }
 
-export function describeTask(dagId: string | undefined, taskId: string | undefined): string {
-  return `task '${taskId ?? '?'}' of DAG '${dagId ?? '?'}'`;
+/** "task 'load' of DAG 'nightly'", with the run and map index when they are known. */
+export function describeTask(dagId: string | undefined, taskId: string | undefined, runId?: number, mapIndex?: number): string {
+  const mapped = mapIndex !== undefined && mapIndex >= 0 ? ` [${mapIndex}]` : '';
+  const run = runId !== undefined ? ` in run ${runId}` : '';
+  return `task '${taskId ?? '?'}'${mapped} of DAG '${dagId ?? '?'}'${run}`;
 }
 
 function isCount(value: unknown): value is number {

@@ -146,7 +146,7 @@ describe('a job naming a task without the resources of the instance it points at
     const forged = jobFor(heavy, run.id, 'light', 'pooled');
     await addJob(forged.id, forged.data);
     worker = startWorker(rt);
-    const reason = `job ${forged.id} named task 'light' of DAG 'pooled', but instance ${heavy.id} is task 'heavy' of DAG 'pooled', which uses other resources: not run`;
+    const reason = `job ${forged.id} named task 'light' of DAG 'pooled' in run ${run.id}, but instance ${heavy.id} is task 'heavy' of DAG 'pooled' in run ${run.id}, which uses other resources: not run`;
     expect((await failedOnce(forged.id)).failedReason).toBe(`job ${forged.id}: ${reason}`);
     scheduler = startScheduler(rt);
     expect((await waitForRun(rt, run.id)).state).toBe('success');
