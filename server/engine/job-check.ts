@@ -20,7 +20,7 @@ export interface JobOrder {
   taskId: string | undefined;
   runId: number | undefined;
   mapIndex: number | undefined;
-  /** How often workers that do not know the task have handed the job back (see handBack). */
+  /** How often workers that do not know the task have handed the job back (executor.ts, #fromStore). */
   handedBack: number;
 }
 
