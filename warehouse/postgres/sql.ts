@@ -1,3 +1,4 @@
+import { literal } from '../../hub/sql-names.ts';
 import type { Dialect } from '../contract.ts';
 import { BIGINT_TYPE, TIMESTAMP_TYPE, TYPES } from './types.ts';
 
@@ -5,7 +6,8 @@ const id = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 export const postgresDialect: Dialect = {
   id,
-  text: (value) => `'${value.replaceAll("'", "''")}'`,
+  // The driver's escaping: a backslash cannot end the literal, whatever the session's settings.
+  text: literal,
   timestamp: (iso) => `'${iso}'::timestamptz`,
   isoText: (column) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
   type: (t) => TYPES[t],
