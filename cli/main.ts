@@ -6,6 +6,7 @@ import { registerDagCommands } from './dags.ts';
 import { registerFilingsCommands } from './filings.ts';
 import { registerHistoryCommands } from './history.ts';
 import { registerHubCommands } from './hub.ts';
+import { registerWarehouseCommands } from './warehouse.ts';
 import { registerWindowCommands } from './windows.ts';
 import type { Runtime } from '../server/runtime.ts';
 import { RUN_STATES, RUN_TYPES, type RunType } from '../server/store/schema.ts';
@@ -141,6 +142,7 @@ program
 registerWindowCommands(program);
 registerHubCommands(program);
 registerHistoryCommands(program);
+registerWarehouseCommands(program);
 registerFilingsCommands(program);
 
 /** The configuration, refused before anything starts if serving it would expose the API unprotected. */
