@@ -73,7 +73,7 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
     // The global scope was named '' before it was GLOBAL_SCOPE everywhere. (A Snowflake ledger
     // from before is renamed by hand, once: these statements, on each of the three tables.)
     ...(wh.adapter.rewritesOldRows
-      ? [LEDGER, SCOPE_LOCKS, DELETE_APPROVALS].map((t) => `update ${wh.table(t)} set tenant_id = '${GLOBAL_SCOPE}' where tenant_id = ''`)
+      ? [LEDGER, SCOPE_LOCKS, DELETE_APPROVALS].map((t) => `update ${wh.table(t)} set tenant_id = ${d.text(GLOBAL_SCOPE)} where tenant_id = ''`)
       : []),
   ];
   for (const e of entities) {
