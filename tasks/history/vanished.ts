@@ -63,11 +63,12 @@ export async function closeVanished(o: {
   const problem = tenantIdProblem(o.tenant);
   if (problem) throw new Error(`vanished tenant ${JSON.stringify(o.tenant)}: ${problem}`);
   const dir = pathUnder(o.dir, o.tenant);
-  await mkdir(dir, { recursive: true });
+  // As private as any staging folder, though these files hold no row.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const staged: StagedEntity[] = [];
   for (const e of Object.values(o.entities).filter((x) => inScope(x, o.tenant))) {
     const file = path.join(dir, `${e.name}${EXTENSION[o.compression]}`);
-    await writeFile(file, EMPTY[o.compression]);
+    await writeFile(file, EMPTY[o.compression], { mode: 0o600 });
     staged.push({ entity: e.name, file, extracted: 0, staged: 0, rejected: 0, sum: '0', bytes: 0, rejectedKeys: null });
   }
   return applyScope({

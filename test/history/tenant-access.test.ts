@@ -45,16 +45,14 @@ async function as<T>(role: string, fn: (c: pg.Client) => Promise<T>): Promise<T>
   }
 }
 
-const keyed = () => fenceTarget({ table: (n: string) => `${h.whSchema}.${n}`, dialect: { id: (n: string) => n } } as never, Object.values(HUB_ENTITIES));
-
-/** Per tenant-keyed relation: the tenants the role sees, with their row counts. */
+/** Per tenant-keyed relation (by its bare name): the tenants the role sees, with their row counts. */
 async function seen(role: string): Promise<Record<string, Record<string, number>>> {
-  const t = keyed();
+  const t = fenceTarget(await h.rt.connections.warehouse(), Object.values(HUB_ENTITIES));
   return as(role, async (c) => {
     const out: Record<string, Record<string, number>> = {};
     for (const rel of [...t.tables.map((x) => x.table), ...t.views]) {
       const { rows } = await c.query<{ t: string; n: string }>(`select tenant_id as t, count(*) as n from ${rel} group by 1`);
-      out[rel] = Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]));
+      out[rel.split('.').at(-1)!.replaceAll('"', '')] = Object.fromEntries(rows.map((r) => [r.t, Number(r.n)]));
     }
     return out;
   });
@@ -100,12 +98,12 @@ describe('tenant access on PostgreSQL', () => {
     }
     // Its own rows are all there: history, current and the ledger as the owner sees them.
     const owner = await seen('postgres');
-    for (const rel of [`${h.whSchema}.workers_history`, `${h.whSchema}.workers_current`, `${h.whSchema}.load_batches`]) {
+    for (const rel of ['workers_history', 'workers_current', 'load_batches']) {
       expect(view[rel]![mine], rel).toBe(owner[rel]![mine]);
       expect(view[rel]![mine], rel).toBeGreaterThan(0);
     }
     // The ledger's global rows and the reference data are everyone's.
-    expect(view[`${h.whSchema}.load_batches`]!._global).toBe(owner[`${h.whSchema}.load_batches`]!._global);
+    expect(view.load_batches!._global).toBe(owner.load_batches!._global);
     const countries = await as(analyst, (c) => c.query<{ n: string }>(`select count(*) as n from ${h.whSchema}.countries_current`));
     expect(Number(countries.rows[0]!.n)).toBeGreaterThan(0);
   });
@@ -130,7 +128,7 @@ describe('tenant access on PostgreSQL', () => {
     const out = hubflowCli('warehouse', 'revoke', mine, '--role', analyst);
     expect(out.stdout).toBe(`revoked: role ${analyst} no longer reads tenant '${mine}'\n`);
     const view = await seen(analyst);
-    expect(Object.values(view[`${h.whSchema}.workers_current`]!)).toEqual([]);
+    expect(Object.values(view.workers_current!)).toEqual([]);
     expect(await revokeTenant(await h.rt.connections.warehouse(), HUB_ENTITIES, { role: analyst, tenant: mine })).toBe(false);
     expect(JSON.parse(hubflowCli('warehouse', 'access', '--json').stdout)).toEqual([]);
   });

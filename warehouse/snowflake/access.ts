@@ -12,6 +12,9 @@ import { snowflakeDialect as d } from './sql.ts';
 
 const POLICY = 'HUBFLOW_TENANT_POLICY';
 
+// Unquoted names are upper-case in Snowflake, and d.id quotes them so: the mapping keeps them alike.
+const roleName = (role: string) => role.toUpperCase();
+
 /** The database of a qualified schema `"DB"."SCHEMA"`. */
 const databaseOf = (schema: string) => /^("(?:[^"]|"")*")\./.exec(schema)?.[1] ?? schema;
 
@@ -38,10 +41,9 @@ export const snowflakeAccess: TenantAccess = {
     `grant usage on schema ${t.schema} to role ${d.id(a.role)}`,
     `grant select on all tables in schema ${t.schema} to role ${d.id(a.role)}`,
     `grant select on all views in schema ${t.schema} to role ${d.id(a.role)}`,
-    `insert into ${t.mapping} (role_name, tenant_id, granted_by, granted_at) select ${d.text(a.role.toUpperCase())}, ${d.text(a.tenant)}, ${d.text(a.by)}, current_timestamp
-     where not exists (select 1 from ${t.mapping} where role_name = ${d.text(a.role.toUpperCase())} and tenant_id = ${d.text(a.tenant)})`,
+    `insert into ${t.mapping} (role_name, tenant_id, granted_by, granted_at) select ${d.text(roleName(a.role))}, ${d.text(a.tenant)}, ${d.text(a.by)}, current_timestamp
+     where not exists (select 1 from ${t.mapping} where role_name = ${d.text(roleName(a.role))} and tenant_id = ${d.text(a.tenant)})`,
   ],
-  revoke: (t, a) => [`delete from ${t.mapping} where role_name = ${d.text(a.role.toUpperCase())} and tenant_id = ${d.text(a.tenant)}`],
-  // Unquoted names are upper-case in Snowflake, and d.id quotes them so.
-  roleName: (role) => role.toUpperCase(),
+  revoke: (t, a) => [`delete from ${t.mapping} where role_name = ${d.text(roleName(a.role))} and tenant_id = ${d.text(a.tenant)}`],
+  roleName,
 };
