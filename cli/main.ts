@@ -9,6 +9,7 @@ import { registerFilingsCommands } from './filings.ts';
 import { registerHealthCommand } from './health.ts';
 import { registerHistoryCommands } from './history.ts';
 import { registerHubCommands } from './hub.ts';
+import { registerWarehouseCommands } from './warehouse.ts';
 import { registerWindowCommands } from './windows.ts';
 import type { Runtime } from '../server/runtime.ts';
 import { RUN_STATES, RUN_TYPES, type RunType } from '../server/store/schema.ts';
@@ -144,6 +145,7 @@ program
 registerWindowCommands(program);
 registerHubCommands(program);
 registerHistoryCommands(program);
+registerWarehouseCommands(program);
 registerFilingsCommands(program);
 registerDbCommands(program);
 registerHealthCommand(program);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Config } from '../../core/config.ts';
+import { SESSION_OPTIONS } from '../../core/pg.ts';
 import { HubflowError } from '../../core/errors.ts';
 import { privateDir } from '../../core/private-files.ts';
 import type { Logger } from '../../core/log.ts';
@@ -216,7 +217,7 @@ export async function runningPostgresUrl(config: Config): Promise<{ url: string;
 
 /** Connects, runs `select 1` and disconnects; rejects on any failure within timeoutMs. */
 export async function checkConnection(connectionString: string, timeoutMs: number): Promise<void> {
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, options: SESSION_OPTIONS });
   // A failed probe must not surface later as an unhandled 'error' event.
   client.on('error', () => undefined);
   try {
@@ -233,7 +234,7 @@ export async function checkConnection(connectionString: string, timeoutMs: numbe
 }
 
 async function ensureDatabase(user: string, password: string, port: number): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'postgres', connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'postgres', connectionTimeoutMillis: 5_000, options: SESSION_OPTIONS });
   client.on('error', () => undefined);
   await client.connect();
   try {
