@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { packageVersion, runIdArgument, usageErrorsExit2, wholeNumber } from './args.ts';
 import { Console } from 'node:console';
 import { printJson, printRows, printRunSummary, serveUntilSignal, withRuntime } from './output.ts';
+import { registerCdcCommands } from './cdc.ts';
 import { registerDagCommands } from './dags.ts';
 import { registerFilingsCommands } from './filings.ts';
 import { registerHistoryCommands } from './history.ts';
@@ -142,6 +143,7 @@ registerWindowCommands(program);
 registerHubCommands(program);
 registerHistoryCommands(program);
 registerFilingsCommands(program);
+registerCdcCommands(program);
 
 /** The configuration, refused before anything starts if serving it would expose the API unprotected. */
 async function servableConfig(): Promise<import('../core/config.ts').Config> {
