@@ -60,4 +60,64 @@ export function registerCdcCommands(program: Command): void {
         if (!report.ok) process.exitCode = 1;
       }),
     );
+
+  cdc
+    .command('setup')
+    .description("create the publication and the replication slot, and apply the initial cut taken from the slot's exported snapshot")
+    .addOption(slot())
+    .addOption(publication())
+    .option('--reseed', 'drop an existing slot and take a new initial cut (after the slot was invalidated)')
+    .option('--json', 'print JSON')
+    .action((opts: SourceOptions & { reseed?: boolean; json?: boolean }) =>
+      withSource(opts, (source, config) =>
+        withSink(config, async (sink, log) => {
+          const result = await (await import('../cdc/setup.ts')).setupCdc(source, sink, { reseed: opts.reseed, log });
+          if (opts.json) return printJson(result);
+          process.stdout.write(
+            `publication ${source.publication}: ${result.publication}; slot ${result.slot} from ${result.consistentPoint}; ` +
+              `initial cut of ${result.rows} rows as of ${result.snapshotAt} applied in ${result.seconds.toFixed(1)} s\n`,
+          );
+        }),
+      ),
+    );
+
+  cdc
+    .command('run')
+    .description("stream the hub's changes into the warehouse until SIGINT/SIGTERM; resumes where the warehouse left off")
+    .addOption(slot())
+    .addOption(publication())
+    .action((opts: SourceOptions) =>
+      withSource(opts, (source, config) =>
+        withSink(
+          config,
+          async (sink, log) => {
+            const { streamChanges } = await import('../cdc/stream.ts');
+            const stop = new AbortController();
+            process.once('SIGINT', () => stop.abort());
+            process.once('SIGTERM', () => stop.abort());
+            const stats = await streamChanges({ source, sink, log, signal: stop.signal });
+            log.info(stats, 'cdc stream stopped');
+          },
+          'info',
+        ),
+      ),
+    );
+}
+
+/** The change-log sink in the configured warehouse, closed afterwards. */
+async function withSink<T>(
+  config: import('../core/config.ts').Config,
+  fn: (sink: import('../cdc/sink.ts').CdcSink, log: import('../core/log.ts').Logger) => Promise<T>,
+  defaultLevel = 'warn',
+): Promise<T> {
+  const { openWarehouse } = await import('../warehouse/open.ts');
+  const { ChangeLogSink } = await import('../cdc/change-log.ts');
+  const log = (await import('../core/log.ts')).createLogger(config.HUBFLOW_LOG_LEVEL ?? defaultLevel);
+  if (!config.HUBFLOW_DATABASE_URL) throw new Error('no metadata database to hold the warehouse');
+  const wh = await openWarehouse({ ...config, HUBFLOW_DATABASE_URL: config.HUBFLOW_DATABASE_URL });
+  try {
+    return await fn(new ChangeLogSink(wh), log);
+  } finally {
+    await wh.close();
+  }
 }

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChangeLogSink } from '../../cdc/change-log.ts';
+import { setupCdc } from '../../cdc/setup.ts';
+import { streamChanges } from '../../cdc/stream.ts';
+import { parseLsn } from '../../cdc/lsn.ts';
+import { createLogger } from '../../core/log.ts';
+import { openPostgresWarehouse } from '../../warehouse/postgres/dialect.ts';
+import type { Warehouse } from '../../warehouse/contract.ts';
+import { auditedTransactions, hubRows, installAudit, replay, sinkChanges, startWriters, streamedTransactions } from './load.ts';
+import { execSql, startPrivatePostgres, type PrivatePostgres } from './private-pg.ts';
+import { seedDemoHub, sourceOf } from './support.ts';
+
+const log = createLogger('silent');
+let pgs: PrivatePostgres;
+let wh: Warehouse;
+
+beforeAll(async () => {
+  pgs = await startPrivatePostgres({ wal_level: 'logical', max_slot_wal_keep_size: '64MB' });
+  await seedDemoHub(pgs.url, { workers: 200, fullIdentity: true });
+  await installAudit(pgs.url);
+  wh = openPostgresWarehouse(pgs.url, 'wh');
+});
+afterAll(async () => {
+  await wh?.close();
+  await pgs?.stop();
+});
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const currentLsn = async () => parseLsn((await execSql(pgs.url, 'select pg_current_wal_lsn()::text as l'))[0]!.rows[0].l as string);
+const slotRow = async (slot: string) =>
+  (await execSql(pgs.url, `select confirmed_flush_lsn::text as confirmed, wal_status, active from pg_replication_slots where slot_name = '${slot}'`))[0]!
+    .rows[0] as { confirmed: string; wal_status: string; active: boolean } | undefined;
+
+describe('cdc setup and stream', () => {
+  it('meets the initial cut taken under concurrent writes with the stream: no gap, no overlap, every change once in commit order', async () => {
+    const source = sourceOf(pgs.url);
+    const sink = new ChangeLogSink(wh);
+    const writers = await startWriters(pgs.url);
+    const stop = new AbortController();
+    let streaming: Promise<unknown> | undefined;
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const result = await setupCdc(source, sink, { log });
+      expect(result.publication).toBe('created');
+      expect(result.rows).toBeGreaterThan(200);
+      streaming = streamChanges({ source, sink, log, signal: stop.signal, heartbeatMs: 0 });
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      await writers.stop();
+    }
+    const end = await currentLsn();
+    await until('the sink to catch up', async () => ((await sink.appliedLsn('hubflow_cdc')) ?? 0n) >= end || (await idleAck(end)));
+    stop.abort();
+    const stats = (await streaming) as { transactions: number; changes: number };
+    expect(stats.transactions).toBeGreaterThan(10);
+
+    const changes = await sinkChanges(wh);
+    const { state, problems } = replay(changes);
+    expect(problems).toEqual([]);
+    expect(state).toEqual(await hubRows(pgs.url));
+    // Commit order: the record's order is the commit LSN's, and each transaction's changes are as the hub made them.
+    const streamed = streamedTransactions(changes);
+    expect(streamed.doubled).toEqual([]);
+    const audited = await auditedTransactions(pgs.url);
+    for (const [xid, ops] of streamed.byXid) expect(ops, `transaction ${xid}`).toEqual(audited.get(xid));
+    expect(changes.filter((c) => c.op !== 'snapshot').every((c) => c.commit_lsn >= changes[0]!.commit_lsn)).toBe(true);
+  });
+
+  it('refuses to set up again over a slot whose cut was applied, unless asked to re-seed', async () => {
+    await expect(setupCdc(sourceOf(pgs.url), new ChangeLogSink(wh), { log })).rejects.toThrow(/exists and its initial cut was applied .* --reseed/);
+  });
+
+  it('moves an idle slot on with the server position, so WAL of other tables is freed', async () => {
+    const source = sourceOf(pgs.url);
+    const sink = new ChangeLogSink(wh);
+    const stop = new AbortController();
+    const streaming = streamChanges({ source, sink, log, signal: stop.signal, heartbeatMs: 100, statusIntervalMs: 200 });
+    try {
+      await execSql(pgs.url, 'create table public.unrelated (x int)', 'insert into public.unrelated select generate_series(1, 1000)');
+      const after = await currentLsn();
+      const applied = await sink.appliedLsn('hubflow_cdc');
+      await until('the slot to pass the unrelated WAL', async () => parseLsn((await slotRow('hubflow_cdc'))!.confirmed) >= after);
+      // Nothing of the hub changed, so nothing was applied: the slot moved on the keepalive alone.
+      expect(await sink.appliedLsn('hubflow_cdc')).toBe(applied);
+    } finally {
+      stop.abort();
+      await streaming;
+    }
+  });
+
+  it('says a slot invalidated for falling behind max_slot_wal_keep_size is lost and must be re-seeded', async () => {
+    const source = sourceOf(pgs.url, { slot: 'hubflow_lost' });
+    const sink = new ChangeLogSink(wh);
+    await setupCdc(source, sink, { log });
+    // Past the 64 MB cap: WAL segments written and switched, then a checkpoint removes them.
+    for (let i = 0; i < 6; i++) await execSql(pgs.url, 'insert into public.unrelated select generate_series(1, 200000)', 'select pg_switch_wal()');
+    await execSql(pgs.url, 'checkpoint');
+    expect((await slotRow('hubflow_lost'))?.wal_status).toBe('lost');
+    await expect(streamChanges({ source, sink, log, heartbeatMs: 0 })).rejects.toThrow(/hubflow_lost is invalidated .* hubflow cdc setup --reseed/);
+  });
+});
+
+/** The slot acknowledged up to `lsn` with nothing left to apply (the last writes were to no captured row). */
+async function idleAck(lsn: bigint): Promise<boolean> {
+  const row = await slotRow('hubflow_cdc');
+  return row !== undefined && parseLsn(row.confirmed) >= lsn;
+}
