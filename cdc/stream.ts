@@ -100,6 +100,7 @@ class Consumer {
   #timer: NodeJS.Timeout | null = null;
   #paused = false;
   #failed: ((err: unknown) => void) | null = null;
+  #broken = false;
   readonly #stats = { transactions: 0, changes: 0, skipped: 0 };
 
   constructor(
@@ -115,7 +116,12 @@ class Consumer {
   async run(): Promise<StreamStats> {
     const { source, log, signal } = this.opts;
     const { client, wire } = this.replication;
-    const failure = new Promise<never>((_, reject) => (this.#failed = reject));
+    const failure = new Promise<never>((_, reject) => {
+      this.#failed = (err) => {
+        this.#broken = true;
+        reject(err);
+      };
+    });
     failure.catch(() => undefined);
     wire.on('copyData', ({ chunk }: { chunk: Buffer }) => {
       try {
@@ -174,6 +180,8 @@ class Consumer {
   }
 
   #report(lsn: Lsn, force = false): void {
+    // After a failure nothing more is told: what was received may not be applied, and the stream is going down.
+    if (this.#broken) return;
     if (!force && lsn === this.#reported) return;
     this.replication.wire.sendCopyFromChunk(statusUpdate(lsn));
     if (lsn > this.#reported) this.#reported = lsn;

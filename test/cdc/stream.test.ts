@@ -1,5 +1,7 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeLogSink } from '../../cdc/change-log.ts';
+import type { CdcSink } from '../../cdc/sink.ts';
 import { setupCdc } from '../../cdc/setup.ts';
 import { streamChanges } from '../../cdc/stream.ts';
 import { parseLsn } from '../../cdc/lsn.ts';
@@ -92,6 +94,80 @@ describe('cdc setup and stream', () => {
     } finally {
       stop.abort();
       await streaming;
+    }
+  });
+
+  it('applies nothing twice after a crash between the durable apply and the acknowledgement', async () => {
+    const source = sourceOf(pgs.url);
+    const sink = new ChangeLogSink(wh);
+    const crashing: CdcSink = {
+      appliedLsn: (slot) => sink.appliedLsn(slot),
+      seed: (cut, rows) => sink.seed(cut, rows),
+      async apply(slot, batch) {
+        await sink.apply(slot, batch);
+        throw new Error('died after the apply, before the acknowledgement');
+      },
+    };
+    await execSql(pgs.url, ...[1, 2, 3].map((n) => `update hub.workers set city = 'Crash ${n}' where worker_id = (select min(worker_id) from hub.workers)`));
+    await expect(streamChanges({ source, sink: crashing, log, heartbeatMs: 0 })).rejects.toThrow(/before the acknowledgement/);
+    const before = (await sinkChanges(wh)).length;
+    // The three are in the warehouse, the slot was never told: the window a crash leaves.
+    expect(parseLsn((await slotRow('hubflow_cdc'))!.confirmed)).toBeLessThan((await sink.appliedLsn('hubflow_cdc'))!);
+    const stop = new AbortController();
+    const streaming = streamChanges({ source, sink, log, signal: stop.signal, heartbeatMs: 0 });
+    await new Promise((r) => setTimeout(r, 1000));
+    stop.abort();
+    const stats = await streaming;
+    // Resumed from the warehouse's ledger, not the slot's older position: none of the three is applied again.
+    expect(stats.transactions).toBe(0);
+    expect((await sinkChanges(wh)).length).toBe(before);
+    expect(streamedTransactions(await sinkChanges(wh)).doubled).toEqual([]);
+  });
+
+  it('delivers, after a restart, a transaction whose COMMIT starts exactly where the last applied one ends', async () => {
+    const source = sourceOf(pgs.url);
+    const sink = new ChangeLogSink(wh);
+    // A and B both write, then commit back to back: B's COMMIT record starts at A's end.
+    const a = new pg.Client({ connectionString: pgs.url });
+    const b = new pg.Client({ connectionString: pgs.url });
+    await Promise.all([a.connect(), b.connect()]);
+    try {
+      await a.query('begin');
+      const { rows } = await a.query<{ xid: string }>(
+        `update hub.workers set city = 'Adjacent A' where worker_id = (select min(worker_id) from hub.workers) returning pg_current_xact_id()::text as xid`,
+      );
+      await b.query('begin');
+      await b.query(`update hub.workers set city = 'Adjacent B' where worker_id = (select max(worker_id) from hub.workers)`);
+      await a.query('commit');
+      await b.query('commit');
+      const xidA = Number(rows[0]!.xid);
+      // A sink that applies A (which is then acknowledged) and dies applying B.
+      let appliedA = false;
+      const uptoA: CdcSink = {
+        appliedLsn: (slot) => sink.appliedLsn(slot),
+        seed: (cut, r) => sink.seed(cut, r),
+        async apply(slot, batch) {
+          if (appliedA) throw new Error('died applying B');
+          const at = batch.findIndex((tx) => tx.xid === xidA);
+          await sink.apply(slot, at < 0 ? batch : batch.slice(0, at + 1));
+          appliedA = at >= 0;
+          if (at >= 0 && at < batch.length - 1) throw new Error('died applying B');
+        },
+      };
+      await expect(streamChanges({ source, sink: uptoA, log, heartbeatMs: 0, batchChanges: 1 })).rejects.toThrow(/died applying B/);
+      const endOfA = (await sink.appliedLsn('hubflow_cdc'))!;
+      // Acknowledged with A's end, exactly (when A was its own batch; never beyond it).
+      expect(parseLsn((await slotRow('hubflow_cdc'))!.confirmed)).toBe(endOfA);
+      const stop = new AbortController();
+      const streaming = streamChanges({ source, sink, log, signal: stop.signal, heartbeatMs: 0 });
+      await until('B in the warehouse', async () => (await sinkChanges(wh)).some((c) => c.after_row?.includes('Adjacent B')));
+      stop.abort();
+      await streaming;
+      const bChange = (await sinkChanges(wh)).find((c) => c.after_row?.includes('Adjacent B'))!;
+      // Reporting end_lsn + 1 (as the library does) would have skipped B for good.
+      expect(BigInt(bChange.commit_lsn)).toBe(endOfA);
+    } finally {
+      await Promise.all([a.end(), b.end()]);
     }
   });
 
