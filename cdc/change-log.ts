@@ -1,4 +1,5 @@
 import type { Warehouse, WarehouseSession } from '../warehouse/contract.ts';
+import { type CurrentVersion, type HistoryApplier, isoOf, type Temps, type Timed } from './history.ts';
 import type { Lsn } from './lsn.ts';
 import type { CdcChange, CdcSink, CdcTransaction, InitialCut } from './sink.ts';
 
@@ -36,10 +37,18 @@ interface LedgerRow {
   changes: unknown;
 }
 
+export interface ChangeLogOptions {
+  /** Also apply each batch to the SCD2 history, in the same transaction (valid_from = the commit time). */
+  history?: HistoryApplier;
+}
+
 export class ChangeLogSink implements CdcSink {
   #ready: Promise<void> | undefined;
 
-  constructor(private readonly wh: Warehouse) {}
+  constructor(
+    private readonly wh: Warehouse,
+    private readonly options: ChangeLogOptions = {},
+  ) {}
 
   #ensure(): Promise<void> {
     this.#ready ??= this.wh.session(async (s) => {
@@ -59,12 +68,24 @@ export class ChangeLogSink implements CdcSink {
 
   async seed(cut: InitialCut, rows: AsyncIterable<CdcChange[]>): Promise<{ rows: number }> {
     await this.#ensure();
-    return this.#inTransaction(async (s) => {
+    const history = this.options.history;
+    // A row the history does not hold yet starts at the hub's own change time (as a first nightly
+    // load does), never after the cut; a row it holds with other content changes at the cut.
+    const at = (t: Timed, current: CurrentVersion | undefined) => {
+      const own = isoOf(t.change.updatedAt);
+      return current || own === null || own > cut.snapshotAt ? cut.snapshotAt : own;
+    };
+    return this.#inTransaction(Object.keys(history ? this.#entities() : {}), async (s, temps) => {
       // A re-seed starts the slot's record over: its old changes belong to a slot that is gone.
       await s.query(`delete from ${this.wh.table(CHANGES)} where slot = ${this.wh.dialect.text(cut.slot)}`);
       let count = 0;
       for await (const batch of rows) {
         await this.#insert(s, cut.slot, batch, { commitLsn: cut.consistentPoint, xid: null, commitTs: cut.snapshotAt });
+        if (history) {
+          for (const [entity, timed] of byEntity(batch.map((change) => ({ change, at: cut.snapshotAt })))) {
+            await history.apply(s, entity, temps.get(entity)!, timed, at);
+          }
+        }
         count += batch.length;
       }
       await this.#writeLedger(s, cut.slot, { applied: cut.consistentPoint, consistentPoint: cut.consistentPoint, transactions: 0, changes: 0 });
@@ -75,13 +96,19 @@ export class ChangeLogSink implements CdcSink {
   async apply(slot: string, batch: CdcTransaction[]): Promise<void> {
     if (!batch.length) return;
     await this.#ensure();
-    await this.#inTransaction(async (s) => {
+    const history = this.options.history;
+    const touched = history ? new Set(batch.flatMap((tx) => tx.changes.map((c) => c.entity))) : [];
+    await this.#inTransaction(touched, async (s, temps) => {
       const ledger = await this.#ledger(s, slot);
       if (!ledger) throw new Error(`cdc ledger: slot ${slot} has no initial cut in the warehouse; run hubflow cdc setup`);
       const applied = BigInt(String(ledger.applied_lsn));
       // What the ledger already holds is never applied twice, whoever sends it again.
       const fresh = batch.filter((tx) => tx.commitLsn >= applied);
       for (const tx of fresh) await this.#insert(s, slot, tx.changes, tx);
+      if (history) {
+        const timed = fresh.flatMap((tx) => tx.changes.map((change) => ({ change, at: tx.commitTs })));
+        for (const [entity, items] of byEntity(timed)) await history.apply(s, entity, temps.get(entity)!, items);
+      }
       const last = fresh.at(-1);
       if (!last) return;
       await this.#writeLedger(s, slot, {
@@ -93,18 +120,26 @@ export class ChangeLogSink implements CdcSink {
     });
   }
 
-  async #inTransaction<T>(fn: (s: WarehouseSession) => Promise<T>): Promise<T> {
+  /** `fn` in one transaction; the history's temporary tables for `entities` are made before it (DDL may commit). */
+  async #inTransaction<T>(entities: Iterable<string>, fn: (s: WarehouseSession, temps: Map<string, Temps>) => Promise<T>): Promise<T> {
     return this.wh.session(async (s) => {
+      const temps = this.options.history ? await this.options.history.prepare(s, entities) : new Map<string, Temps>();
       await s.query('begin');
       try {
-        const result = await fn(s);
+        const result = await fn(s, temps);
         await s.query('commit');
         return result;
       } catch (err) {
         await s.query('rollback').catch(() => undefined);
         throw err;
+      } finally {
+        await this.options.history?.cleanup(s, temps);
       }
     });
+  }
+
+  #entities(): Record<string, unknown> {
+    return this.options.history?.entities ?? {};
   }
 
   async #ledger(s: WarehouseSession, slot: string): Promise<LedgerRow | undefined> {
@@ -138,4 +173,15 @@ export class ChangeLogSink implements CdcSink {
       await s.query(`insert into ${this.wh.table(CHANGES)} (${COLUMNS.join(', ')}) values ${values.join(', ')}`);
     }
   }
+}
+
+/** Changes grouped by entity, each group in the order given. */
+function byEntity(timed: Timed[]): Map<string, Timed[]> {
+  const out = new Map<string, Timed[]>();
+  for (const t of timed) {
+    const group = out.get(t.change.entity);
+    if (group) group.push(t);
+    else out.set(t.change.entity, [t]);
+  }
+  return out;
 }

@@ -30,7 +30,7 @@ export class ChangeDecoder {
     if (!entity) throw new PermanentError(`the publication carries ${msg.schema}.${msg.name}, which is no entity of hub schema '${this.source.schema}'`);
     const names = new Set(msg.columns.map((c) => c.name));
     const fields = Object.keys(entity.columns).map((f): [string, string] => [f, columnOf(entity, f)]);
-    const missing = [...fields.map(([, c]) => c), ...(entity.tenantColumn ? [entity.tenantColumn] : [])].filter((c) => !names.has(c));
+    const missing = [...fields.map(([, c]) => c), entity.updatedAtColumn, ...(entity.tenantColumn ? [entity.tenantColumn] : [])].filter((c) => !names.has(c));
     if (missing.length) {
       throw new PermanentError(
         `hub table ${msg.schema}.${msg.name} (entity '${entity.name}') has no column ${missing.join(', ')} any more: its definition changed under the stream`,
@@ -60,6 +60,7 @@ export class ChangeDecoder {
       key: Object.fromEntries(e.key.map((f) => [f, image[f] ?? null])),
       before,
       after,
+      updatedAt: (raw[e.updatedAtColumn] as string | null | undefined) ?? null,
       seq,
     };
   }

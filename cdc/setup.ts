@@ -121,9 +121,11 @@ async function* cutRows(client: pg.Client, source: CdcSource): AsyncGenerator<Cd
     const fields = Object.keys(entity.columns);
     const tenant = entity.tenantColumn ? ident(entity.tenantColumn) : 'null';
     const columns = fields.map((f) => `${ident(columnOf(entity, f))} as ${ident(f)}`);
-    await client.query(`declare hubflow_cut no scroll cursor for select ${tenant} as hubflow_tenant, ${columns.join(', ')} from ${qualified}`);
+    await client.query(
+      `declare hubflow_cut no scroll cursor for select ${tenant} as hubflow_tenant, ${ident(entity.updatedAtColumn)} as hubflow_updated_at, ${columns.join(', ')} from ${qualified}`,
+    );
     for (;;) {
-      const { rows } = await client.query<Row & { hubflow_tenant: string | null }>(`fetch ${FETCH_ROWS} from hubflow_cut`);
+      const { rows } = await client.query<CutRow>(`fetch ${FETCH_ROWS} from hubflow_cut`);
       if (!rows.length) break;
       yield rows.map((r) => snapshotChange(entity, r, seq++));
     }
@@ -131,7 +133,18 @@ async function* cutRows(client: pg.Client, source: CdcSource): AsyncGenerator<Cd
   }
 }
 
-function snapshotChange(entity: Entity, r: Row & { hubflow_tenant: string | null }, seq: number): CdcChange {
-  const { hubflow_tenant: tenant, ...after } = r;
-  return { entity: entity.name, op: 'snapshot', tenant, key: Object.fromEntries(entity.key.map((f) => [f, after[f] ?? null])), before: null, after, seq };
+type CutRow = Row & { hubflow_tenant: string | null; hubflow_updated_at: string | null };
+
+function snapshotChange(entity: Entity, r: CutRow, seq: number): CdcChange {
+  const { hubflow_tenant: tenant, hubflow_updated_at: updatedAt, ...after } = r;
+  return {
+    entity: entity.name,
+    op: 'snapshot',
+    tenant,
+    key: Object.fromEntries(entity.key.map((f) => [f, after[f] ?? null])),
+    before: null,
+    after,
+    updatedAt,
+    seq,
+  };
 }

@@ -21,6 +21,8 @@ export interface CdcChange {
   before: Row | null;
   /** The full row after the change; null for delete. */
   after: Row | null;
+  /** The row's own change time (the entity's updated-at column), as the server prints it: kept as data. */
+  updatedAt: string | null;
   /** Order within the transaction (or within the initial cut). */
   seq: number;
 }

@@ -235,12 +235,20 @@ class Consumer {
     this.#pendingChanges += tx.changes.length;
     const batch = this.opts.batchChanges ?? 5_000;
     if (this.#pendingChanges >= batch) void this.#flush();
-    else this.#timer ??= setTimeout(() => void this.#flush(), this.opts.batchDelayMs ?? 200);
+    else this.#schedule(this.opts.batchDelayMs ?? 200);
     // Backpressure: a sink slower than the stream stops the socket rather than fill memory.
     if (this.#pendingChanges >= batch * 4 && !this.#paused) {
       this.#paused = true;
       this.replication.wire.stream.pause();
     }
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.#flush();
+    }, delayMs);
   }
 
   #clearTimer(): void {
@@ -276,7 +284,7 @@ class Consumer {
           this.#paused = false;
           this.replication.wire.stream.resume();
         }
-        if (this.#pending.length) this.#timer ??= setTimeout(() => void this.#flush(), 0);
+        if (this.#pending.length) this.#schedule(0);
       },
       (err: unknown) => {
         this.#flushing = null;

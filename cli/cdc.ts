@@ -104,7 +104,7 @@ export function registerCdcCommands(program: Command): void {
     );
 }
 
-/** The change-log sink in the configured warehouse, closed afterwards. */
+/** The change log and the SCD2 history of the configured warehouse, closed afterwards. */
 async function withSink<T>(
   config: import('../core/config.ts').Config,
   fn: (sink: import('../cdc/sink.ts').CdcSink, log: import('../core/log.ts').Logger) => Promise<T>,
@@ -112,11 +112,15 @@ async function withSink<T>(
 ): Promise<T> {
   const { openWarehouse } = await import('../warehouse/open.ts');
   const { ChangeLogSink } = await import('../cdc/change-log.ts');
+  const { HistoryApplier } = await import('../cdc/history.ts');
+  const { HUB_ENTITIES } = await import('../hub/entities.ts');
   const log = (await import('../core/log.ts')).createLogger(config.HUBFLOW_LOG_LEVEL ?? defaultLevel);
   if (!config.HUBFLOW_DATABASE_URL) throw new Error('no metadata database to hold the warehouse');
   const wh = await openWarehouse({ ...config, HUBFLOW_DATABASE_URL: config.HUBFLOW_DATABASE_URL });
   try {
-    return await fn(new ChangeLogSink(wh), log);
+    // The history tables are the nightly history's own: its schema step makes them.
+    await (await import('../tasks/history/apply.ts')).ensureSchema(wh, HUB_ENTITIES);
+    return await fn(new ChangeLogSink(wh, { history: new HistoryApplier(wh, HUB_ENTITIES) }), log);
   } finally {
     await wh.close();
   }

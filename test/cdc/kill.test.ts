@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresWarehouse } from '../../warehouse/postgres/dialect.ts';
 import type { Warehouse } from '../../warehouse/contract.ts';
-import { auditedTransactions, hubRows, installAudit, replay, sinkChanges, startWriters, streamedTransactions } from './load.ts';
+import { auditedTransactions, historyAsOf, hubRows, installAudit, replay, sinkChanges, startWriters, streamedTransactions } from './load.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-pg.ts';
 import { hubflow, root, seedDemoHub } from './support.ts';
 
@@ -77,5 +77,7 @@ describe('hubflow cdc run, killed and restarted', () => {
     const { state, problems } = replay(changes);
     expect(problems).toEqual([]);
     expect(state).toEqual(await hubRows(pgs.url));
+    // And the SCD2 history written in the same transactions: its current rows are the hub's.
+    expect(await historyAsOf(pgs.url, null)).toEqual(await hubRows(pgs.url));
   });
 });

@@ -190,3 +190,30 @@ export function streamedTransactions(changes: SinkChange[]): { byXid: Map<string
   }
   return { byXid, doubled };
 }
+
+/** History rows live at `at` (or the current ones), as text by field, keyed as the replay keys them. */
+export async function historyAsOf(url: string, at: string | null): Promise<Map<string, string>> {
+  const client = new pg.Client({
+    connectionString: url,
+    options: '-c timezone=UTC -c datestyle=ISO,YMD',
+    types: { getTypeParser: () => (v: string) => v },
+  });
+  await client.connect();
+  const out = new Map<string, string>();
+  try {
+    for (const e of Object.values(HUB_ENTITIES)) {
+      const fields = Object.keys(e.columns);
+      const live = at === null ? 'is_current' : `valid_from <= '${at}' and (valid_to is null or valid_to > '${at}')`;
+      const { rows } = await client.query(
+        `select ${e.tenantColumn ? 'tenant_id' : 'null'} as t, ${fields.join(', ')} from wh.${e.name}_history where ${live} and not is_deleted`,
+      );
+      for (const r of rows) {
+        const { t, ...row } = r as Record<string, string | null>;
+        out.set(`${e.name}|${t ?? ''}|${JSON.stringify(Object.fromEntries(e.key.map((k) => [k, row[k] ?? null])))}`, JSON.stringify(row));
+      }
+    }
+  } finally {
+    await client.end();
+  }
+  return out;
+}
