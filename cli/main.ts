@@ -3,6 +3,7 @@ import { packageVersion, runIdArgument, usageErrorsExit2, wholeNumber } from './
 import { Console } from 'node:console';
 import { maskSecrets } from '../core/redact.ts';
 import { printJson, printRows, printRunSummary, serveUntilSignal, withRuntime } from './output.ts';
+import { registerCdcCommands } from './cdc.ts';
 import { registerDagCommands } from './dags.ts';
 import { registerDbCommands } from './db.ts';
 import { registerFilingsCommands } from './filings.ts';
@@ -149,6 +150,7 @@ registerWarehouseCommands(program);
 registerFilingsCommands(program);
 registerDbCommands(program);
 registerHealthCommand(program);
+registerCdcCommands(program);
 
 /** The configuration, refused before anything starts if serving it would expose the API unprotected. */
 async function servableConfig(): Promise<import('../core/config.ts').Config> {
