@@ -127,7 +127,12 @@ async function embeddedPostgres(home: string, log: Logger): Promise<ResolvedServ
       // locales this machine has; --no-sync because a crash during initdb just means initdb again.
       initdbFlags: ['--encoding=UTF8', '--locale=C', '--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--no-sync'],
       // TCP on loopback only; no Unix socket, whose default directory the postgres user may not own.
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      // wal_level=logical so `hubflow cdc` can stream the demo hub; the cap keeps a slot nobody reads
+      // from holding WAL until the disk is full (it is invalidated instead, and `cdc doctor` says so).
+      postgresFlags: [
+        ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+        ...['-c', 'wal_level=logical', '-c', 'max_slot_wal_keep_size=2GB'],
+      ],
       onLog: relay,
       onError: relay,
     });
