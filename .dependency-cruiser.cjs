@@ -16,6 +16,7 @@ const FLOORS = [
   ['server/engine', '^server/engine/'],
   ['server/connections', '^server/connections/'],
   ['server/store', '^server/store/'],
+  ['cdc', '^cdc/'],
   ['warehouse', '^warehouse/'],
   ['jurisdictions', '^jurisdictions/'],
   ['hub', '^hub/'],
@@ -25,7 +26,7 @@ const FLOORS = [
 ];
 
 /** Everything but the rooms beside the house (demo/, bench/, test/), which production never imports. */
-const PRODUCTION = '^(index[.]ts|bin|cli|core|dags|hub|jurisdictions|server|tasks|transforms|warehouse)(/|$)';
+const PRODUCTION = '^(index[.]ts|bin|cdc|cli|core|dags|hub|jurisdictions|server|tasks|transforms|warehouse)(/|$)';
 
 const upward = FLOORS.slice(1).map(([name, path], i) => ({
   name: `no-upward-from-${name.replace(/[/.]/g, '-')}`,
@@ -88,6 +89,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^dags/' },
       to: { path: PRODUCTION, pathNot: ['^(dags|tasks)/', '^index[.]ts$'] },
+    },
+    {
+      name: 'cdc-reads-the-hub-and-writes-the-warehouse',
+      comment: "change capture builds on the warehouse contract, the hub's data contract, the transforms and the ground floor",
+      severity: 'error',
+      from: { path: '^cdc/' },
+      to: { path: PRODUCTION, pathNot: '^(cdc|warehouse|hub|transforms|core)/' },
     },
     {
       name: 'no-unresolvable',

@@ -12,6 +12,7 @@ export const SOURCES = [
   'cli',
   'hub',
   'demo',
+  'cdc',
   'warehouse',
   'server',
   'tasks',

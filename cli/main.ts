@@ -3,12 +3,14 @@ import { packageVersion, runIdArgument, usageErrorsExit2, wholeNumber } from './
 import { Console } from 'node:console';
 import { maskSecrets } from '../core/redact.ts';
 import { printJson, printRows, printRunSummary, serveUntilSignal, withRuntime } from './output.ts';
+import { registerCdcCommands } from './cdc.ts';
 import { registerDagCommands } from './dags.ts';
 import { registerDbCommands } from './db.ts';
 import { registerFilingsCommands } from './filings.ts';
 import { registerHealthCommand } from './health.ts';
 import { registerHistoryCommands } from './history.ts';
 import { registerHubCommands } from './hub.ts';
+import { registerWarehouseCommands } from './warehouse.ts';
 import { registerWindowCommands } from './windows.ts';
 import type { Runtime } from '../server/runtime.ts';
 import { RUN_STATES, RUN_TYPES, type RunType } from '../server/store/schema.ts';
@@ -144,9 +146,11 @@ program
 registerWindowCommands(program);
 registerHubCommands(program);
 registerHistoryCommands(program);
+registerWarehouseCommands(program);
 registerFilingsCommands(program);
 registerDbCommands(program);
 registerHealthCommand(program);
+registerCdcCommands(program);
 
 /** The configuration, refused before anything starts if serving it would expose the API unprotected. */
 async function servableConfig(): Promise<import('../core/config.ts').Config> {

@@ -85,6 +85,11 @@ const schema = z
     SNOWFLAKE_DATABASE: z.string().min(1).optional(),
     SNOWFLAKE_SCHEMA: z.string().min(1).optional(),
     SNOWFLAKE_ROLE: z.string().min(1).optional(),
+    /** Milliseconds a Snowflake login may take before it fails naming the account (default 30000). */
+    SNOWFLAKE_CONNECT_TIMEOUT_MS: z
+      .string()
+      .regex(/^[1-9]\d*$/, 'a whole number of milliseconds')
+      .optional(),
   })
   .superRefine((c, ctx) => {
     if (c.HUBFLOW_API_READ_TOKEN && !c.HUBFLOW_API_TOKEN) {

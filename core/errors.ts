@@ -75,6 +75,8 @@ export class DagDefinitionError extends HubflowError {
 /** A request the engine refuses (unknown DAG, run or task; a duplicate logical date). */
 export class NotFoundError extends HubflowError {}
 export class ConflictError extends HubflowError {}
+/** A value the engine refuses as given (a run's conf the store cannot keep, a backfill too large), naming it. */
+export class InvalidInputError extends HubflowError {}
 
 const PERMANENT_NAMES = new Set(['PermanentError', 'UnrecoverableError', 'DagDefinitionError', 'SpecError', 'SkipTaskError']);
 

@@ -38,11 +38,18 @@ export interface OpenOptions {
 
 const pools = new WeakMap<object, pg.Pool>();
 
+/**
+ * Settings every hubflow session starts with, sent in the startup packet so they win over a
+ * server, database or role default. With `standard_conforming_strings` off a backslash escapes
+ * inside '...', and a value that ends in one breaks out of its literal.
+ */
+export const SESSION_OPTIONS = '-c standard_conforming_strings=on';
+
 export function openPostgres<DB>(url: string, options: OpenOptions = {}): Kysely<DB> {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
-    ...(options.searchPath ? { options: `-c search_path=${options.searchPath}` } : {}),
+    options: options.searchPath ? `-c search_path=${options.searchPath} ${SESSION_OPTIONS}` : SESSION_OPTIONS,
     types: options.plainDates ? numbersAndPlainDates : numbersForInt8,
     application_name: options.applicationName ?? 'hubflow',
   });

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import type { escapeLiteral } from 'pg';
 import { columnOf, type Entity } from './entities.ts';
 
 /**
@@ -27,3 +29,15 @@ export function sequenceName(schema: string, entity: Entity): string {
 export function keyColumns(entity: Entity): string[] {
   return [...(entity.tenantColumn ? [entity.tenantColumn] : []), ...entity.key.map((f) => columnOf(entity, f))];
 }
+
+// The driver's escaping from the small module that holds it: the whole driver loads only when
+// a task connects, not when `hubflow dags list` loads the DAGs that import this file.
+const driverEscape = (createRequire(import.meta.url)('pg/lib/utils.js') as { escapeLiteral: typeof escapeLiteral }).escapeLiteral;
+
+/**
+ * A SQL string literal, escaped by the driver (pg's escapeLiteral): quotes and backslashes are
+ * doubled and a value holding a backslash is written E'...', so it stays one value whatever
+ * standard_conforming_strings says. Only for statements that take no bound parameters (COPY,
+ * DDL, the history SQL written once for every dialect).
+ */
+export const literal = (value: string): string => driverEscape(value).trimStart();

@@ -1,14 +1,16 @@
+import path from 'node:path';
 import type { TaskContext } from 'hubflow';
 import { PermanentError, SkipTaskError } from '../core/errors.ts';
 import { HUB_ENTITIES } from '../hub/entities.ts';
 import type { Hub, Staging } from './resources.ts';
 import type { Warehouse } from '../warehouse/contract.ts';
 import { upstreamItem } from './mapped.ts';
-import { applyScope, intervalDay, lastApplied, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';
+import { applyScope, intervalDay, lastApplied, MassDeleteError, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';
 import { extractScope, type ExtractResult, type Reject } from './history/extract.ts';
 import { scopeLabel, type Scope } from './history/layout.ts';
 import { reconcileScope, type EntityReconciliation } from './history/reconcile.ts';
 import { markSnapshot, prunedReason, pruneStaging, resyncConf, scopeDir, type SnapshotPlace } from './history/snapshots.ts';
+import { closeVanished, vanishedTenants } from './history/vanished.ts';
 
 export { listScopes } from './history/scopes.ts';
 
@@ -110,6 +112,7 @@ export async function loadHistory(ctx: WarehouseContext<ExtractResult | null>): 
       guard: { maxShare: ctx.resources.staging.massDeleteShare, minRows: 5 },
     });
     for (const l of loads) ctx.log.info({ scope: scopeLabel(extract.scope), ...l }, `${l.entity}: ${l.status}`);
+    if (extract.hubTenants) await closeVanishedTenants(ctx, extract, extract.hubTenants);
     return { extract, entities: loads };
   } catch (err) {
     if (err instanceof StagingGoneError) {
@@ -120,6 +123,62 @@ export async function loadHistory(ctx: WarehouseContext<ExtractResult | null>): 
       );
     }
     throw err;
+  }
+}
+
+/**
+ * The leak check of tenants the hub no longer has (see vanished.ts), after the global scope's
+ * load, which reads the hub's tenants in its snapshot: each is reported, and its live rows are
+ * closed as deleted once approved; until then the load fails, naming the tenants and the
+ * command, on every run. The reference data is loaded either way.
+ */
+async function closeVanishedTenants(ctx: WarehouseContext<unknown>, extract: ExtractResult, hubTenants: string[]): Promise<void> {
+  const { warehouse, staging } = ctx.resources;
+  const vanished = await vanishedTenants(warehouse, entities, hubTenants);
+  if (!vanished.length) return;
+  const waiting: string[] = [];
+  for (const v of vanished) {
+    let outcome: string;
+    try {
+      const loads = await closeVanished({
+        warehouse,
+        entities,
+        tenant: v.tenant,
+        snapshotAt: extract.snapshotAt,
+        runId: ctx.runId,
+        interval: intervalOf(ctx),
+        attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}-gone-${v.tenant}`,
+        dir: path.join(scopeDir(placeOf(ctx), null), 'vanished'),
+        compression: staging.compression,
+      });
+      outcome = `its ${loads.reduce((n, l) => n + l.deleted, 0)} live rows were closed as deleted (approved)`;
+    } catch (err) {
+      if (!(err instanceof MassDeleteError)) throw err;
+      outcome = `its ${v.rows} live rows are kept until an operator approves closing them`;
+      waiting.push(`'${v.tenant}' (${v.rows} live rows)`);
+    }
+    await ctx.records.clearRejects({ tenant: v.tenant });
+    await ctx.records.reject([
+      {
+        kind: 'tenant',
+        entity: entities.clients!.name,
+        tenant: v.tenant,
+        key: JSON.stringify(v.tenant),
+        field: 'tenant_id',
+        rule: 'vanished',
+        reason: `tenant vanished from the hub: ${outcome}`,
+      },
+    ]);
+  }
+  const message = `${vanished.length} tenant${vanished.length > 1 ? 's' : ''} vanished from the hub but not from the warehouse: ${vanished.map((v) => `'${v.tenant}' (${v.rows} live rows)`).join(', ')}`;
+  ctx.log.warn({ event: 'tenants_vanished', tenants: vanished }, message);
+  await ctx.alert(message, { tenants: vanished });
+  if (waiting.length) {
+    const day = intervalDay(intervalOf(ctx));
+    throw new PermanentError(
+      `${message}; the reference data is loaded, but ${waiting.join(', ')} stay current until approved. If the hub really dropped them: ` +
+        `hubflow history approve-deletes --tenant <tenant> --date ${day} --reason '...' for each, then hubflow tasks clear ${ctx.runId} --task load`,
+    );
   }
 }
 

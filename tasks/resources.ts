@@ -40,6 +40,7 @@ export type WarehouseSettings = Pick<
   | 'SNOWFLAKE_DATABASE'
   | 'SNOWFLAKE_SCHEMA'
   | 'SNOWFLAKE_ROLE'
+  | 'SNOWFLAKE_CONNECT_TIMEOUT_MS'
 > & { HUBFLOW_DATABASE_URL: string };
 
 /** The settings the warehouse opens with: the only place the Snowflake credentials go. */
@@ -56,6 +57,7 @@ export const WAREHOUSE_SETTINGS = [
   'SNOWFLAKE_DATABASE',
   'SNOWFLAKE_SCHEMA',
   'SNOWFLAKE_ROLE',
+  'SNOWFLAKE_CONNECT_TIMEOUT_MS',
 ] as const satisfies readonly (keyof WarehouseSettings)[];
 
 /** PostgreSQL (HUBFLOW_WAREHOUSE_URL, else the metadata database) or Snowflake. */

@@ -63,6 +63,50 @@ export interface Adapter {
    * statement costs warehouse time (Snowflake) the rewrite is run once by hand instead.
    */
   readonly rewritesOldRows: boolean;
+  /** Tenant access: each reader's roles see only the rows of the tenants mapped to them. */
+  readonly access: TenantAccess;
+}
+
+/** The relations tenant access fences, each qualified and quoted. */
+export interface FenceTarget {
+  /** The history schema (database.schema on Snowflake). */
+  schema: string;
+  /** The mapping of roles to tenants: role_name, tenant_id ('*': every tenant), granted_by, granted_at. */
+  mapping: string;
+  /** Tenant-keyed tables (a `tenant_id` column): history, changes, the ledger, approvals, locks. */
+  tables: { name: string; table: string }[];
+  /** Views over those tables (`<entity>_current`). */
+  views: string[];
+}
+
+/**
+ * Tenant access in the warehouse's own access controls, so a reader outside hubflow (an
+ * analyst's role, a BI tool) is held to its tenants: a row of a tenant-keyed relation is
+ * visible when its tenant is the global scope's or one mapped to a role of the reader; a role
+ * with no mapping reads no row. Every statement is safe to repeat.
+ */
+export interface TenantAccess {
+  /**
+   * Whether the schema step fences every table it makes: where the tables' owner (the loads)
+   * is not bound by the fence, it costs the loads nothing. Otherwise only the grant command
+   * fences, as it must also let the loader's own role through.
+   */
+  readonly onSchema: boolean;
+  /** Statements that bind every tenant-keyed relation to the mapping. */
+  fence(t: FenceTarget): string[];
+  /**
+   * A query for the tables already bound (column `name`, the table's name), where binding a
+   * table twice is an error; null where `fence` is repeatable by itself.
+   */
+  boundSql(t: FenceTarget): string | null;
+  /** Binds one table not yet bound (none where `fence` binds them). */
+  bind(t: FenceTarget, table: { name: string; table: string }): string[];
+  /** Lets `role` read the history schema and maps it to `tenant`. */
+  grant(t: FenceTarget, a: { role: string; tenant: string; by: string }): string[];
+  /** Removes the mapping of `role` to `tenant`. */
+  revoke(t: FenceTarget, a: { role: string; tenant: string }): string[];
+  /** A role's name as the warehouse keeps it (Snowflake upper-cases unquoted names). */
+  roleName(role: string): string;
 }
 
 export interface ScopeLock {

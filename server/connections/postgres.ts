@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Config } from '../../core/config.ts';
+import { SESSION_OPTIONS } from '../../core/pg.ts';
 import { HubflowError } from '../../core/errors.ts';
 import { privateDir } from '../../core/private-files.ts';
 import type { Logger } from '../../core/log.ts';
@@ -126,7 +127,12 @@ async function embeddedPostgres(home: string, log: Logger): Promise<ResolvedServ
       // locales this machine has; --no-sync because a crash during initdb just means initdb again.
       initdbFlags: ['--encoding=UTF8', '--locale=C', '--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--no-sync'],
       // TCP on loopback only; no Unix socket, whose default directory the postgres user may not own.
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      // wal_level=logical so `hubflow cdc` can stream the demo hub; the cap keeps a slot nobody reads
+      // from holding WAL until the disk is full (it is invalidated instead, and `cdc doctor` says so).
+      postgresFlags: [
+        ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+        ...['-c', 'wal_level=logical', '-c', 'max_slot_wal_keep_size=2GB'],
+      ],
       onLog: relay,
       onError: relay,
     });
@@ -216,7 +222,7 @@ export async function runningPostgresUrl(config: Config): Promise<{ url: string;
 
 /** Connects, runs `select 1` and disconnects; rejects on any failure within timeoutMs. */
 export async function checkConnection(connectionString: string, timeoutMs: number): Promise<void> {
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, options: SESSION_OPTIONS });
   // A failed probe must not surface later as an unhandled 'error' event.
   client.on('error', () => undefined);
   try {
@@ -233,7 +239,7 @@ export async function checkConnection(connectionString: string, timeoutMs: numbe
 }
 
 async function ensureDatabase(user: string, password: string, port: number): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'postgres', connectionTimeoutMillis: 5_000 });
+  const client = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'postgres', connectionTimeoutMillis: 5_000, options: SESSION_OPTIONS });
   client.on('error', () => undefined);
   await client.connect();
   try {

@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDags, type DagRegistry } from './loader.ts';
+import { loadDags, type DagRegistry, type LoadOptions } from './loader.ts';
 
 /**
  * The folder of DAGs shipped with hubflow, used when HUBFLOW_DAGS_DIR is not set (compiled,
@@ -18,9 +18,9 @@ let resolverRegistered = false;
 let typeScriptRegistered = false;
 
 /** Loads a folder of DAG files, making them importable by this process first. */
-export async function loadDagFolder(dir: string): Promise<DagRegistry> {
+export async function loadDagFolder(dir: string, options: LoadOptions = {}): Promise<DagRegistry> {
   await prepareDagImports(dir);
-  return loadDags(dir);
+  return loadDags(dir, options);
 }
 
 /**

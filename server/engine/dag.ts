@@ -13,6 +13,8 @@ const DAG_BRAND = Symbol.for('hubflow.dag');
 export interface ScheduleOptions extends CronSchedule {
   /** Spread the start of each run over [0, jitter] after it is due ('90s', '5m'), so many DAGs due at 02:00 do not start together. */
   jitter?: Duration;
+  /** A six-field cron (its first field is seconds, e.g. '30 0 2 * * *') loads only with this set: runs every few seconds are rarely meant. */
+  seconds?: boolean;
 }
 
 export interface DagOptions {
@@ -144,7 +146,7 @@ const dagSchema = z
     description: z.string().optional(),
     owner: z.string().optional(),
     schedule: z
-      .object({ cron: z.string(), timezone: z.string(), jitter: duration(0).optional() })
+      .object({ cron: z.string(), timezone: z.string(), jitter: duration(0).optional(), seconds: z.boolean().optional() })
       .strict()
       .optional(),
     window: z.object({ start: CLOCK, end: CLOCK }).strict().optional(),
@@ -286,7 +288,9 @@ export function defineDag(options: DagOptions): Dag {
     id: dagId,
     description: spec.description ?? '',
     owner: spec.owner,
-    schedule: spec.schedule ? Object.freeze({ cron: spec.schedule.cron, timezone: spec.schedule.timezone }) : undefined,
+    schedule: spec.schedule
+      ? Object.freeze({ cron: spec.schedule.cron, timezone: spec.schedule.timezone, ...(spec.schedule.seconds ? { seconds: true } : {}) })
+      : undefined,
     timetable,
     jitterMs: spec.schedule?.jitter ?? 0,
     window: spec.window ? Object.freeze({ start: clock(spec.window.start), end: clock(spec.window.end) }) : undefined,

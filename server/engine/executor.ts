@@ -1,16 +1,19 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { PermanentError, RetryableError, TaskCancelledError, TaskTimeoutError, describeError, isRetryable, isSkip } from '../../core/errors.ts';
+import { PermanentError, TaskCancelledError, describeError, isRetryable, isSkip } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUnreachable } from '../connections/outage.ts';
 import { upstreamResult } from '../store/results.ts';
 import type { TaskContext, TaskRef } from './dag.ts';
 import { TASK_QUEUE, type TaskJobData } from './dispatch.ts';
+import { badJob, checkAgainst, checkId, describeTask, hintedTask, instanceRow, readJob, sameResources, type Found, type JobOrder } from './job-check.ts';
 import type { Engine, StartedTask } from './engine.ts';
 import { taskRecords } from './records.ts';
 import type { ResourceHandles } from './resource-handles.ts';
-import { nextBlackoutStart, type Resource } from './resources.ts';
+import type { Resource } from './resources.ts';
+import { cancelAtBlackout, runAbortable } from './abortable.ts';
 import { backoffDelay, type RetryPolicy } from './retry.ts';
+import { MAX_RESULT_DEPTH, toStorableJson } from './storable.ts';
 import { deferralFor, delayPastBlackouts, resourcesOf, taskOf } from './windows.ts';
 
 /** Results travel through the store to downstream tasks; bulk data belongs in staging. */
@@ -36,7 +39,12 @@ export interface ExecutorOptions {
   resources: ResourceHandles;
   /** The queue to take jobs from: the shared one unless a `dags test` process gives its own. */
   queue?: string;
+  /** How often a job for a task this worker has not loaded is handed back (5-10 s apart) before it fails. */
+  handBackLimit?: number;
 }
+
+/** About ten minutes of hand-backs: long enough for a rolling deploy to reach every worker. */
+const HAND_BACK_LIMIT = 80;
 
 /** What a worker closed with `abandon` aborts its tasks with: they are left as a killed worker leaves them. */
 class Abandoned extends Error {
@@ -62,6 +70,7 @@ export class Executor {
   readonly #heartbeat: NodeJS.Timeout;
   readonly #cancelCheck: NodeJS.Timeout;
   readonly #resources: ResourceHandles;
+  readonly #handBackLimit: number;
 
   constructor(
     private readonly engine: Engine,
@@ -69,6 +78,7 @@ export class Executor {
     options: ExecutorOptions,
   ) {
     this.#resources = options.resources;
+    this.#handBackLimit = options.handBackLimit ?? HAND_BACK_LIMIT;
     this.worker = new Worker<TaskJobData>(options.queue ?? TASK_QUEUE, (job, token) => this.#process(job, token), {
       connection: options.connection,
       prefix: options.prefix,
@@ -105,16 +115,11 @@ export class Executor {
   }
 
   async #process(job: Job<TaskJobData>, token?: string): Promise<string> {
-    const { tiId, generation, dagId, taskId } = job.data;
-    const found = taskOf(this.engine.dags, dagId, taskId);
-    if (!found) {
-      // A worker with another version of the DAG folder (a rolling deploy): leave the task to
-      // a worker that knows it, without spending one of its tries.
-      this.log.warn({ dagId, taskId, tiId }, `task '${taskId}' of DAG '${dagId}' is not loaded in this worker; handing it back`);
-      await job.moveToDelayed(Date.now() + 5_000 + Math.floor(Math.random() * 5_000), token);
-      throw new DelayedError();
-    }
-    const resources = resourcesOf(this.engine.dags, found.task);
+    const order = readJob(job);
+    checkId(job, order, (ref) => this.engine.dispatcher.jobId(ref));
+    const { tiId, generation } = order;
+    const planned = hintedTask(this.engine.dags, order) ?? (await this.#fromStore(job, order, token));
+    const resources = resourcesOf(this.engine.dags, planned.task);
     if (resources.length) {
       // Checked again when the job comes due: a blackout may have begun while it waited.
       const deferral = deferralFor(resources, new Date());
@@ -136,26 +141,34 @@ export class Executor {
       throw new DelayedError();
     }
     if (!ti) {
+      const row = checkAgainst(job, order, await instanceRow(this.engine.db, tiId));
       await this.engine.settleUnstartable(tiId, generation);
-      return 'not started: the store no longer expects this job';
+      return `not started: the store no longer expects this job (the instance is ${row.state})`;
     }
+    const found = await this.#claimed(job, order, ti, planned);
     const { task } = found;
-    const log = this.log.child({ dagId, runId: ti.run_id, taskId, mapIndex: ti.map_index, try: ti.try_number });
+    const log = this.log.child({ dagId: ti.dag_id, runId: ti.run_id, taskId: ti.task_id, mapIndex: ti.map_index, try: ti.try_number });
     const controller = new AbortController();
     this.#running.set(tiId, controller);
     const cancelTimer = cancelAtBlackout(resources, controller, log);
     try {
       const result = await runAbortable(controller, task.timeoutMs, () => this.#context(ti, controller.signal, log).then((ctx) => task.run(ctx)));
-      const json = JSON.stringify(result ?? null);
-      if (json.length > MAX_RESULT_BYTES) {
-        throw new PermanentError(`result is ${json.length} bytes, more than ${MAX_RESULT_BYTES}: put bulk data in staging and return a reference`);
-      }
+      const json = storableResult(ti, result);
       // The BullMQ job is released without waiting for the commit: the slot takes the next job
       // while the success is group-committed with others. Until it is committed the instance
       // keeps its heartbeat; were this process to die first, the store still says `running`
       // and the recovery sweep runs the task again, so a success is never lost, only repeated.
       const committed = this.#recordSuccess(
-        () => this.engine.completeTask({ tiId, runId: ti.run_id, dagId, taskId, attemptId: ti.attempt_id, outcome: 'success', result: json }),
+        () =>
+          this.engine.completeTask({
+            tiId,
+            runId: ti.run_id,
+            dagId: ti.dag_id,
+            taskId: ti.task_id,
+            attemptId: ti.attempt_id,
+            outcome: 'success',
+            result: json,
+          }),
         log,
       );
       this.#committing.add(committed);
@@ -189,6 +202,53 @@ export class Executor {
     } finally {
       clearTimeout(cancelTimer);
     }
+  }
+
+  /** The task of a job whose own ids name none loaded here: the one its instance's row names. */
+  async #fromStore(job: Job<TaskJobData>, order: JobOrder, token?: string): Promise<Found> {
+    let row = await instanceRow(this.engine.db, order.tiId);
+    // A mapped task's new instances may not be committed yet when their jobs arrive (tasks.ts).
+    for (const waitMs of [10, 50, 250, 700]) {
+      if (row) break;
+      await sleep(waitMs);
+      row = await instanceRow(this.engine.db, order.tiId);
+    }
+    const checked = checkAgainst(job, order, row);
+    const found = taskOf(this.engine.dags, checked.dag_id, checked.task_id);
+    if (found) return found;
+    const what = describeTask(checked.dag_id, checked.task_id);
+    if (order.handedBack < this.#handBackLimit) {
+      // A worker with another version of the DAG folder (a rolling deploy): leave the task to
+      // a worker that knows it, without spending one of its tries; but not forever.
+      this.log.warn({ dagId: checked.dag_id, taskId: checked.task_id, tiId: order.tiId }, `${what} is not loaded in this worker; handing it back`);
+      await job.updateData(Object.assign({}, job.data, { handedBack: order.handedBack + 1 }));
+      await job.moveToDelayed(Date.now() + 5_000 + Math.floor(Math.random() * 5_000), token);
+      throw new DelayedError();
+    }
+    // The instance stays queued: the recovery sweep gives it a new job, for a worker that knows it.
+    throw badJob(job, `${what} is not loaded in any worker that took this job (handed back ${order.handedBack} times): deploy the DAG folder that declares it`);
+  }
+
+  /**
+   * The task the claimed row names, whatever the job said: a job naming one task's instance and
+   * another task runs the instance's own task. When that task waits on other resources than the
+   * ones checked for the job's, the try is given back (retried, or failed if it was the last)
+   * rather than run past a blackout or a pool.
+   */
+  async #claimed(job: Job<TaskJobData>, order: JobOrder, ti: StartedTask, planned: Found): Promise<Found> {
+    const sameTask = ti.dag_id === planned.dag.id && ti.task_id === planned.task.id;
+    if (sameTask && ti.run_id === order.runId && ti.map_index === order.mapIndex) return planned;
+    const claimed = taskOf(this.engine.dags, ti.dag_id, ti.task_id);
+    const named = describeTask(order.dagId, order.taskId, order.runId, order.mapIndex);
+    const mismatch = `job ${job.id} named ${named}, but instance ${ti.id} is ${describeTask(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)}`;
+    if (claimed && sameResources(this.engine.dags, claimed.task, planned.task)) {
+      this.log.warn({ event: 'job_mismatch', job: job.id, tiId: ti.id }, `${mismatch}: running the instance's own task`);
+      return claimed;
+    }
+    const err = new PermanentError(`${mismatch}, ${claimed ? 'which uses other resources' : 'which this worker has not loaded'}: not run`);
+    if (ti.try_number < ti.max_tries) await this.engine.recordRetry(ti.id, ti.attempt_id, err, 0);
+    else await this.#end(ti, 'failed', err);
+    throw badJob(job, err.message);
   }
 
   /**
@@ -300,37 +360,17 @@ export class Executor {
   }
 }
 
-/**
- * Runs the task until it settles or its controller aborts (timeout, blackout, shutdown): then
- * the try fails with the abort's reason, whether or not the task listens to its signal.
- */
-async function runAbortable<T>(controller: AbortController, timeoutMs: number | undefined, fn: () => T): Promise<Awaited<T>> {
-  const timer = timeoutMs ? setTimeout(() => controller.abort(new TaskTimeoutError(`timed out after ${timeoutMs} ms`)), timeoutMs) : undefined;
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(controller.signal.reason);
-    if (controller.signal.aborted) onAbort();
-    else controller.signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([Promise.resolve().then(fn), aborted]);
-  } finally {
-    clearTimeout(timer);
-    controller.signal.removeEventListener('abort', onAbort!);
+/** The result as the JSON the store keeps; a value it cannot keep fails the task for good, naming it. */
+function storableResult(ti: StartedTask, result: unknown): string {
+  const what = `task '${ti.task_id}' of DAG '${ti.dag_id}'`;
+  const stored = toStorableJson(result, 'result', MAX_RESULT_DEPTH);
+  if ('problem' in stored) throw new PermanentError(`${what} returned a result the store cannot keep: ${stored.problem}`);
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most results need no count.
+  const bytes = stored.json.length * 3 > MAX_RESULT_BYTES ? Buffer.byteLength(stored.json, 'utf8') : 0;
+  if (bytes > MAX_RESULT_BYTES) {
+    throw new PermanentError(
+      `${what} returned a result of ${bytes} bytes (JSON, UTF-8), more than ${MAX_RESULT_BYTES}: put bulk data in staging and return a reference`,
+    );
   }
-}
-
-/** For resources with onBlackout 'cancel': aborts the task when the next blackout begins. */
-function cancelAtBlackout(resources: readonly Resource[], controller: AbortController, log: Logger): NodeJS.Timeout | undefined {
-  const window = nextBlackoutStart(
-    resources.filter((r) => r.onBlackout === 'cancel'),
-    new Date(),
-  );
-  if (!window) return undefined;
-  const timer = setTimeout(() => {
-    log.warn({ event: 'task_cancelled', resource: window.resource, reason: window.reason }, `cancelled: ${window.resource} enters blackout (${window.reason})`);
-    controller.abort(new RetryableError(`cancelled: ${window.resource} entered a blackout (${window.reason}) while the task ran`));
-  }, window.start.getTime() - Date.now());
-  timer.unref();
-  return timer;
+  return stored.json;
 }

@@ -48,11 +48,20 @@ function checkUses(registry: DagRegistry): void {
 
 const DAG_FILE = /^[^._].*\.(ts|mts|js|mjs)$/;
 
+/** How long one DAG file's import may take: every process loads the folder before it starts. */
+export const DAG_IMPORT_TIMEOUT_MS = 30_000;
+
+export interface LoadOptions {
+  /** The time limit on each file's import (DAG_IMPORT_TIMEOUT_MS unless given). */
+  importTimeoutMs?: number;
+}
+
 /**
  * Loads every DAG file in a folder. One bad file (syntax error, invalid DAG, duplicate id)
  * is reported with its file, DAG and field, and does not stop the others.
  */
-export async function loadDags(dir: string): Promise<DagRegistry> {
+export async function loadDags(dir: string, options: LoadOptions = {}): Promise<DagRegistry> {
+  const timeoutMs = options.importTimeoutMs ?? DAG_IMPORT_TIMEOUT_MS;
   const registry: DagRegistry = { dags: new Map(), resources: new Map(), errors: [] };
   let files: string[];
   try {
@@ -67,7 +76,7 @@ export async function loadDags(dir: string): Promise<DagRegistry> {
     const relative = fromCwd && !fromCwd.startsWith('..') ? fromCwd : file;
     let exports: Record<string, unknown>;
     try {
-      exports = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      exports = await importWithin(file, timeoutMs);
     } catch (err) {
       registry.errors.push(asDefinitionError(relative, err, file));
       continue;
@@ -97,6 +106,23 @@ export async function loadDags(dir: string): Promise<DagRegistry> {
   }
   checkUses(registry);
   return registry;
+}
+
+/**
+ * A file whose top-level await never settles would hold every process at start-up: past the
+ * limit it is reported as broken and the other files load. Its import cannot be cancelled; it
+ * stays pending, harmlessly.
+ */
+async function importWithin(file: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`its import did not settle within ${timeoutMs / 1000}s (a top-level await that never ends?)`)), timeoutMs);
+  });
+  try {
+    return (await Promise.race([import(pathToFileURL(file).href), late])) as Record<string, unknown>;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // How esbuild (through tsx) reports a file it cannot parse: 'path:line:column: ERROR: text', column from 0.

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { ConflictError } from '../../core/errors.ts';
+import { ConflictError, InvalidInputError } from '../../core/errors.ts';
 import type { DagRunRow, RunType } from '../store/schema.ts';
 import { advanceRun, applyAdvance, type Dispatchable } from './advance.ts';
 import type { Dag } from './dag.ts';
 import { TASK_QUEUE } from './dispatch.ts';
+import { MAX_CONF_DEPTH, toStorableJson } from './storable.ts';
 import type { EngineContext, NewRun, Trx } from './types.ts';
 import { resourcesOf } from './windows.ts';
 
@@ -16,6 +17,8 @@ import { resourcesOf } from './windows.ts';
 
 /** Creates a run and its task instances, queued; null when the DAG already has a run at that logical date. */
 export async function createRun(engine: EngineContext, dag: Dag, run: NewRun, trx?: Trx): Promise<DagRunRow | null> {
+  const conf = toStorableJson(run.conf ?? {}, 'conf', MAX_CONF_DEPTH);
+  if ('problem' in conf) throw new InvalidInputError(`run of DAG '${dag.id}': ${conf.problem}`);
   const create = async (t: Trx) => {
     const row = await t
       .insertInto('dag_runs')
@@ -26,7 +29,7 @@ export async function createRun(engine: EngineContext, dag: Dag, run: NewRun, tr
         interval_end: run.intervalEnd,
         run_type: run.runType,
         state: 'queued',
-        conf: JSON.stringify(run.conf ?? {}),
+        conf: conf.json,
         due_at: run.dueAt ?? sql<Date>`now()`,
       })
       .onConflict((oc) => oc.columns(['dag_id', 'logical_date']).doNothing())
@@ -87,8 +90,7 @@ export async function backfill(engine: EngineContext, dagId: string, from: Date,
   const state = await engine.db.selectFrom('dags').select('is_paused').where('dag_id', '=', dagId).executeTakeFirst();
   if (state?.is_paused) throw new ConflictError(`DAG '${dagId}' is paused, so its backfill runs would wait: unpause it first (hubflow dags unpause ${dagId})`);
   // Only intervals that are over: a run covers data that is complete.
-  const now = Date.now();
-  const starts = dag.timetable.between(from, new Date(to.getTime() + 1)).filter((s) => dag.timetable!.next(s)!.getTime() <= now);
+  const starts = intervalsToBackfill(dag, from, to);
   const runs = await engine.transaction(async (trx) => {
     const created: DagRunRow[] = [];
     for (const start of starts) {
@@ -100,6 +102,29 @@ export async function backfill(engine: EngineContext, dagId: string, from: Date,
   });
   await activate(engine, dagId);
   return runs;
+}
+
+/** At most this many runs per backfill: a range over a frequent schedule asks for it in parts. */
+export const MAX_BACKFILL_RUNS = 10_000;
+
+/**
+ * The starts of the intervals in [from, to] that are over, oldest first. Walked one tick at a
+ * time and never past the cap: a year of a seconds schedule is 31 million ticks.
+ */
+function intervalsToBackfill(dag: Dag, from: Date, to: Date): Date[] {
+  const timetable = dag.timetable!;
+  const now = Date.now();
+  const starts: Date[] = [];
+  for (let s = timetable.next(new Date(from.getTime() - 1)); s && s <= to; s = timetable.next(s)) {
+    if ((timetable.next(s)?.getTime() ?? Infinity) > now) break;
+    if (starts.length === MAX_BACKFILL_RUNS) {
+      throw new InvalidInputError(
+        `backfill of DAG '${dag.id}' from ${from.toISOString()} to ${to.toISOString()} covers more than ${MAX_BACKFILL_RUNS} intervals: backfill it in parts`,
+      );
+    }
+    starts.push(s);
+  }
+  return starts;
 }
 
 /**

@@ -6,8 +6,14 @@ import { completeBatch } from './complete.ts';
 import { withRetry } from './retrying.ts';
 import type { Completion, EngineContext, StartedTask } from './types.ts';
 
-// Also written by hubflow_start_tasks when a new try finds the previous one open.
-const LOST = JSON.stringify({ name: 'WorkerLost', message: 'the worker running this attempt stopped before it finished' });
+/** A try lost with its worker, as a real Error (hubflow_start_tasks writes the same words when a new try finds it open). */
+function workerLost(): Error {
+  const err = new Error('the worker running this attempt stopped before it finished');
+  err.name = 'WorkerLost';
+  // Noticed here, not raised here: a stack of this code would mislead.
+  err.stack = `${err.name}: ${err.message}`;
+  return err;
+}
 
 /**
  * The task lifecycle: an instance starts (running, a new attempt), beats while it runs, and
@@ -95,7 +101,7 @@ export class TaskLifecycle {
       taskId: ti.task_id,
       attemptId: attempt?.id ?? 0,
       outcome: 'failed',
-      error: JSON.parse(LOST) as unknown,
+      error: workerLost(),
     });
   }
 

@@ -3,6 +3,8 @@ import { CronExpressionParser, type CronExpression } from 'cron-parser';
 export interface CronSchedule {
   cron: string;
   timezone: string;
+  /** A six-field cron's first field is seconds; it is refused unless the schedule says it means it. */
+  seconds?: boolean;
 }
 
 export class ScheduleError extends Error {
@@ -207,6 +209,12 @@ export class CronTimetable {
       cron = CronExpressionParser.parse(s.cron.trim(), { tz: 'UTC' });
     } catch (err) {
       throw new ScheduleError('cron', err instanceof Error ? err.message : String(err));
+    }
+    // A stray sixth field turns a daily cron into one that fires every second of a minute: a
+    // catch-up or a backfill over it is millions of runs. Only a schedule that says so gets one.
+    const secondly = atoms.length === 6 || cron.fields.second.values.some((v) => v !== 0);
+    if (secondly && !s.seconds) {
+      throw new ScheduleError('cron', `'${s.cron}' has a seconds field (6 fields, the first is seconds): use 5 fields, or set seconds: true if it is meant`);
     }
     this.everyHour = cron.fields.hour.values.length === 24;
     this.zone = Zone.of(s.timezone);

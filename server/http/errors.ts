@@ -22,8 +22,8 @@ export function zodIssues(error: z.ZodError): NonNullable<ErrorBody['issues']> {
 }
 
 // By name, not instanceof: errors.ts explains that an error may come from another copy of the module.
-// ValidationError: input the engine refuses (a conf too deep, holding \u0000 or a lone surrogate).
-const STATUS_BY_NAME: Record<string, number> = { NotFoundError: 404, ConflictError: 409, ValidationError: 400 };
+// InvalidInputError: input the engine refuses (a conf too deep, holding \u0000 or a lone surrogate).
+const STATUS_BY_NAME: Record<string, number> = { NotFoundError: 404, ConflictError: 409, InvalidInputError: 400 };
 
 /** Deeper than any real request body; a deeper one is an attack on whatever walks it next (JSON.stringify, PostgreSQL). */
 export const MAX_BODY_DEPTH = 64;

@@ -322,13 +322,13 @@ async function applyEntity(
   };
   const nothing = { entity: e.name, inserted: 0, updated: 0, deleted: 0, resurrected: 0, staged: st.staged };
   const last = ledger.last;
-  if (last && last.snapshotAt === ctx.snapshotAt) return { ...nothing, status: 'already_loaded', ...(await totals()) };
+  if (last && last.snapshotAt === ctx.snapshotAt) return { ...nothing, status: 'already_loaded', ...noLeak(e, st, ctx.scope, await totals()) };
   const p = { ...w.p, lo: last ? plusMicrosecond(last.snapshotAt) : w.p.lo };
   await s.query(classifySql(wh, e, p));
   const counts = await s.query<{ change_type: string; n: unknown }>(`select change_type, count(*) as n from ${p.changes} group by change_type`);
   const count = (type: string) => num(counts.find((c) => c.change_type === type)?.n);
   // A later snapshot of a loaded interval that changes nothing is the same load: no ledger row.
-  if (ledger.intervalLoaded && !counts.some((c) => num(c.n) > 0)) return { ...nothing, status: 'unchanged', ...(await totals()) };
+  if (ledger.intervalLoaded && !counts.some((c) => num(c.n) > 0)) return { ...nothing, status: 'unchanged', ...noLeak(e, st, ctx.scope, await totals()) };
   const deleted = count('delete');
   if (deleted > ctx.guard.minRows) {
     const before = await totals();
@@ -344,13 +344,29 @@ async function applyEntity(
   await s.query(changeLogSql(wh, e, p));
   await s.query(closeSql(wh, e, p));
   await s.query(insertSql(wh, e, p));
-  const after = await totals();
+  const after = noLeak(e, st, ctx.scope, await totals());
   await s.query(
     `insert into ${wh.table(LEDGER)} (entity, tenant_id, interval_start, interval_end, logical_date, run_id, snapshot_at, prev_snapshot_at, extracted, staged, rejected, source_sum, inserted, updated, deleted, resurrected, current_count, loaded_at)
      values (${d.text(e.name)}, ${d.text(ctx.tenant)}, ${d.timestamp(ctx.interval.start)}, ${d.timestamp(ctx.interval.end)}, ${d.text(day)}, ${w.p.runId}, ${d.timestamp(ctx.snapshotAt)}, ${last ? d.timestamp(last.snapshotAt) : 'null'},
        ${st.extracted}, ${st.staged}, ${st.rejected}, ${d.text(st.sum)}, ${count('insert')}, ${count('update')}, ${deleted}, ${count('resurrect')}, ${after.currentCount}, current_timestamp)`,
   );
   return { ...nothing, status: 'loaded', inserted: count('insert'), updated: count('update'), deleted, resurrected: count('resurrect'), ...after };
+}
+
+/**
+ * The leak check, free since the counts are at hand: after the load every staged key has a
+ * live current row, so a live row beyond those and the rejected keys kept as they were is a
+ * (tenant, key) the hub does not give this scope. The transaction is then rolled back.
+ */
+function noLeak<T extends { currentCount: number }>(e: Entity, st: StagedEntity, scope: Scope, totals: T): T {
+  const kept = st.rejectedKeys?.count ?? 0;
+  if (totals.currentCount > st.staged + kept) {
+    throw new PermanentError(
+      `${e.name} of ${scopeLabel(scope)}: the warehouse would hold ${totals.currentCount} live current rows, but the hub gives this scope ${st.staged} (and ${kept} rejected keys kept as they were); ` +
+        `${totals.currentCount - st.staged - kept} rows of keys the hub does not give it. Nothing was applied`,
+    );
+  }
+  return totals;
 }
 
 /** The newest snapshot applied to a scope (any of its entities), or null before its first load. */

@@ -55,6 +55,8 @@ export interface ExtractResult {
   /** The snapshot's instant (UTC, µs): what the history says the hub held at this time. */
   snapshotAt: string;
   entities: StagedEntity[];
+  /** The global scope's: every valid tenant id the hub holds in this snapshot, for the leak check of vanished tenants. */
+  hubTenants?: string[];
 }
 
 export interface ExtractOptions {
@@ -269,7 +271,9 @@ export async function extractScope(opts: ExtractOptions): Promise<ExtractResult>
         opts.signal?.throwIfAborted();
         entities.push(await extractEntity(client, opts, entity));
       }
-      return { scope: opts.scope, snapshotAt, entities };
+      if (opts.scope !== null) return { scope: opts.scope, snapshotAt, entities };
+      const hubTenants = (await hubTenantIds(client, opts.schema, opts.entities)).filter((t): t is string => tenantIdProblem(t) === null);
+      return { scope: opts.scope, snapshotAt, entities, hubTenants };
     });
   } catch (err) {
     throw err instanceof PermanentError ? err : Object.assign(err as Error, { message: `extract of ${scopeLabel(opts.scope)}: ${(err as Error).message}` });

@@ -1,6 +1,6 @@
 import type { HubColumn } from '../../hub/snapshot.ts';
 import type { ColumnType, Entity, FieldClass } from '../../hub/entities.ts';
-import { ident } from '../../hub/sql-names.ts';
+import { ident, literal } from '../../hub/sql-names.ts';
 import { tenantIdProblem } from '../../hub/tenant-id.ts';
 import type { Field } from './layout.ts';
 
@@ -129,7 +129,5 @@ export function flagsOf(entity: Entity, field: Field, index: number, hub: HubCol
   return flags.map((f) => ({ ...f, index, field }));
 }
 
-/** A SQL string literal. */
-export function quote(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
-}
+/** A SQL string literal for the hub's COPY query, which takes no bound parameters. */
+export const quote = literal;

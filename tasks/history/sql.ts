@@ -1,4 +1,4 @@
-import type { Dialect, Warehouse } from '../../warehouse/contract.ts';
+import type { Dialect, FenceTarget, Warehouse } from '../../warehouse/contract.ts';
 import type { Entity } from '../../hub/entities.ts';
 import { GLOBAL_SCOPE } from '../../hub/tenant-id.ts';
 import { HASH_FIELD, identityFields, snapshotFields, tracked, UPDATED_FIELD, type Field } from './layout.ts';
@@ -17,6 +17,23 @@ export const LEDGER = 'load_batches';
 export const DELETE_APPROVALS = 'delete_approvals';
 /** One row per scope, updated first in every load's transaction: Snowflake has no advisory locks. */
 export const SCOPE_LOCKS = 'load_locks';
+/** Which roles read which tenants (see TenantAccess). */
+export const TENANT_ACCESS = 'tenant_access';
+
+/** The relations tenant access fences: everything keyed by tenant, and the views over it. */
+export function fenceTarget(wh: Warehouse, entities: Entity[]): FenceTarget {
+  const probe = wh.table('x');
+  const keyed = entities.filter((e) => e.tenantColumn);
+  return {
+    schema: probe.slice(0, probe.length - wh.dialect.id('x').length - 1),
+    mapping: wh.table(TENANT_ACCESS),
+    tables: [LEDGER, DELETE_APPROVALS, SCOPE_LOCKS, ...keyed.flatMap((e) => [historyTable(e), changesTable(e)])].map((name) => ({
+      name,
+      table: wh.table(name),
+    })),
+    views: keyed.map((e) => wh.table(currentView(e))),
+  };
+}
 
 export const META = ['valid_from', 'valid_to', 'is_current', 'is_deleted', HASH_FIELD, UPDATED_FIELD, 'run_id', 'closed_by_run_id'];
 
@@ -51,10 +68,12 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
   approved_by text not null, reason text not null, approved_at ${ts} not null,
   primary key (entity, tenant_id, logical_date)
 )`,
+    `create table if not exists ${wh.table(TENANT_ACCESS)} (role_name text not null, tenant_id text not null, granted_by text not null, granted_at ${ts} not null)`,
+    ...d.createIndex(wh.table(TENANT_ACCESS), `${TENANT_ACCESS}_key`, 'role_name, tenant_id', { unique: true }),
     // The global scope was named '' before it was GLOBAL_SCOPE everywhere. (A Snowflake ledger
     // from before is renamed by hand, once: these statements, on each of the three tables.)
     ...(wh.adapter.rewritesOldRows
-      ? [LEDGER, SCOPE_LOCKS, DELETE_APPROVALS].map((t) => `update ${wh.table(t)} set tenant_id = '${GLOBAL_SCOPE}' where tenant_id = ''`)
+      ? [LEDGER, SCOPE_LOCKS, DELETE_APPROVALS].map((t) => `update ${wh.table(t)} set tenant_id = ${d.text(GLOBAL_SCOPE)} where tenant_id = ''`)
       : []),
   ];
   for (const e of entities) {
@@ -90,6 +109,8 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
       d.replaceView(wh.table(currentView(e)), `select * from ${history} where is_current and not is_deleted`),
     );
   }
+  // Where the fence does not bind the owner, every table is fenced as it is made.
+  if (wh.adapter.access.onSchema) statements.push(...wh.adapter.access.fence(fenceTarget(wh, entities)));
   return statements;
 }
 

@@ -23,6 +23,10 @@ const bad: Record<string, [string, string]> = {
   ],
   'unknown-upstream.ts': [`tasks: { a: task({ after: ['extract'], run }) }`, "unknown-upstream.ts: dag 'bad': tasks.a.after: unknown task 'extract'"],
   'bad-cron.ts': [`schedule: { cron: '61 2 * * *', timezone: 'Europe/London' }, tasks: { a: task({ run }) }`, "bad-cron.ts: dag 'bad': schedule.cron:"],
+  'seconds-cron.ts': [
+    `schedule: { cron: '*/10 * * * * *', timezone: 'UTC' }, catchup: true, tasks: { a: task({ run }) }`,
+    "seconds-cron.ts: dag 'bad': schedule.cron: '*/10 * * * * *' has a seconds field (6 fields, the first is seconds): use 5 fields, or set seconds: true if it is meant",
+  ],
   'bad-zone.ts': [`schedule: { cron: '0 2 * * *', timezone: 'Europe/Londn' }, tasks: { a: task({ run }) }`, "bad-zone.ts: dag 'bad': schedule.timezone:"],
   'unknown-option.ts': [`tasks: { a: task({ run, retires: 3 }) }`, "unknown-option.ts: dag 'bad': tasks.a.retires: unknown option"],
   'old-millis.ts': [
@@ -61,6 +65,22 @@ function dagFolder(): string {
   }
   return dir;
 }
+
+describe('a DAG file whose import never settles', () => {
+  it('is reported by name once its time limit passes, and the other files still load', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hubflow-dags-'));
+    writeFileSync(path.join(dir, 'good.ts'), good);
+    writeFileSync(
+      path.join(dir, 'hangs.ts'),
+      `import { defineDag, task } from 'hubflow';\nawait new Promise(() => {});\nexport default defineDag({ id: 'hangs', tasks: { a: task({ run: () => 1 }) } });\n`,
+    );
+    const registry = await loadDags(dir, { importTimeoutMs: 300 });
+    expect([...registry.dags.keys()]).toEqual(['good']);
+    expect(registry.errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/hangs\.ts: dag \(unknown id\): \(module\): cannot be loaded: its import did not settle within 0\.3s/),
+    ]);
+  });
+});
 
 describe('resources beside the DAGs', () => {
   it('load from any DAG file, and a bad one or an undeclared use is named by file and field', async () => {

@@ -47,6 +47,21 @@ describe('catchup', () => {
     expect(runs.every((r) => r.run_type === 'scheduled' && r.state === 'queued')).toBe(true);
   });
 
+  it('over a seconds schedule a year behind walks only the ticks it creates: 500 runs a tick, oldest first', async () => {
+    const dag = defineDag({
+      id: 'every-second',
+      schedule: { cron: '* * * * * *', timezone: 'UTC', seconds: true },
+      startDate: '2025-06-01T00:00:00Z',
+      catchup: true,
+      tasks: { noop },
+    });
+    expect(dag.schedule).toEqual({ cron: '* * * * * *', timezone: 'UTC', seconds: true });
+    rt = await testRuntime([dag]);
+    const created = await schedulerAt(rt, '2026-06-01T00:00:00Z').scheduleDag(dag);
+    expect(created).toHaveLength(500);
+    expect([created[0]?.toISOString(), created.at(-1)?.toISOString()]).toEqual(['2025-06-01T00:00:00.000Z', '2025-06-01T00:08:19.000Z']);
+  });
+
   it('runs a fall-back repeated time once, at its second occurrence, and catches up from the last run', async () => {
     const dag = defineDag({
       id: 'london-fall',

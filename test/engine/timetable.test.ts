@@ -126,8 +126,9 @@ describe('CronTimetable basics', () => {
     expect(t.between(at, at)).toEqual([]);
   });
 
-  it('supports a seconds field and rare schedules', () => {
-    expect(tt('15 0 12 * * *', 'UTC').next(new Date('2026-05-01T00:00:00Z'))?.toISOString()).toBe('2026-05-01T12:00:15.000Z');
+  it('supports a seconds field the schedule opts into, and rare schedules', () => {
+    const secondly = new CronTimetable({ cron: '15 0 12 * * *', timezone: 'UTC', seconds: true });
+    expect(secondly.next(new Date('2026-05-01T00:00:00Z'))?.toISOString()).toBe('2026-05-01T12:00:15.000Z');
     expect(tt('0 0 29 2 *', 'UTC').next(new Date('2026-01-01T00:00:00Z'))?.toISOString()).toBe('2028-02-29T00:00:00.000Z');
   });
 
@@ -155,6 +156,16 @@ describe('validateSchedule', () => {
     expect(err.field).toBe('cron');
     expect(err.message).toMatch(/61/);
     expect(scheduleError(() => validateSchedule({ cron: 'every day', timezone: LONDON })).field).toBe('cron');
+  });
+
+  it('refuses a six-field cron, whose first field is seconds, unless the schedule opts in', () => {
+    for (const cron of ['*/10 * * * * *', '0 0 2 * * *']) {
+      const err = scheduleError(() => validateSchedule({ cron, timezone: 'UTC' }));
+      expect(err.field).toBe('cron');
+      expect(err.message).toContain(`'${cron}' has a seconds field`);
+      expect(err.message).toContain('seconds: true');
+      expect(() => validateSchedule({ cron, timezone: 'UTC', seconds: true })).not.toThrow();
+    }
   });
 
   it('rejects a cron that never fires', () => {

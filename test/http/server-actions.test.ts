@@ -105,10 +105,10 @@ describe('acting through the API, watching in bull-board', () => {
     }
     expect(await rt.db.selectFrom('dag_runs').select('id').where('run_type', '=', 'manual').execute()).toHaveLength(1);
 
-    // The engine's refusal of an input (ValidationError, by name) reaches the client as 400 with its message.
+    // The engine's refusal of an input (InvalidInputError, by name) reaches the client as 400 with its message.
     const probe = await createServer(rt);
     probe.post('/probe', async () => {
-      throw Object.assign(new Error('conf.note: holds \\u0000, which PostgreSQL cannot store'), { name: 'ValidationError' });
+      throw Object.assign(new Error('conf.note: holds \\u0000, which PostgreSQL cannot store'), { name: 'InvalidInputError' });
     });
     const refused = await probe.inject({ method: 'POST', url: '/probe', payload: {} });
     await probe.close();

@@ -23,6 +23,8 @@ export interface Script {
   approved?: boolean;
   /** Rows COPY reports loaded, default 3 (the clients snapshot). */
   staged?: number;
+  /** The tables the tenant policy is already bound to (POLICY_REFERENCES' ref_entity_name). */
+  bound?: string[];
 }
 
 export interface Logged {
@@ -62,6 +64,7 @@ export function snowflakeAnswer(script: Script): (sql: string) => Row[] {
     if (sql.startsWith('select count(*) as n from (select ')) return [{ N: 0n }];
     if (sql.startsWith('select count(*) as n, min(tenant_id) as t ')) return [{ N: 0n, T: null }];
     if (sql.startsWith('select 1 as ok ')) return script.approved ? [{ OK: 1n }] : [];
+    if (sql.startsWith('select ref_entity_name as name from table(')) return (script.bound ?? []).map((name) => ({ NAME: name }));
     if (/^(create|alter) /i.test(sql)) return [{ status: 'Statement executed successfully.' }];
     return [];
   };

@@ -255,6 +255,20 @@ describe('applyScope on Snowflake (recorded connection)', () => {
     expect(sqls()).not.toContain('begin');
   });
 
+  it('rolls back a load that would leave live rows of keys the hub does not give the tenant (the leak check)', async () => {
+    // Three staged clients, and the warehouse counting five live current rows for the tenant after the apply.
+    const { wh, sqls } = recordingWarehouse({ totals: [{ N: 5n, S: '1234' }] });
+    await expect(applyClients(wh, 'run9_try1')).rejects.toMatchObject({
+      name: 'PermanentError',
+      message: expect.stringContaining(
+        'the warehouse would hold 5 live current rows, but the hub gives this scope 3 (and 0 rejected keys kept as they were); 2 rows of keys',
+      ),
+    });
+    expect(sqls()).toContain('rollback');
+    expect(sqls()).not.toContain('commit');
+    expect(sqls().some((s) => s.startsWith('insert into "ANALYTICS"."HISTORY"."LOAD_BATCHES"'))).toBe(false);
+  });
+
   it('escapes quotes and backslashes of values in every literal and path', async () => {
     const tenant = "o'neil\\acme";
     const { wh, sqls } = recordingWarehouse();

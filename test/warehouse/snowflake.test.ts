@@ -81,6 +81,13 @@ describe('snowflakeOptionsFromEnv', () => {
     });
   });
 
+  it('reads the connect timeout, and refuses one that is not a whole number of milliseconds', () => {
+    expect(snowflakeOptionsFromEnv({ ...env, SNOWFLAKE_PASSWORD: 'pw', SNOWFLAKE_CONNECT_TIMEOUT_MS: '5000' })?.connectTimeoutMs).toBe(5000);
+    expect(() => snowflakeOptionsFromEnv({ ...env, SNOWFLAKE_PASSWORD: 'pw', SNOWFLAKE_CONNECT_TIMEOUT_MS: '5s' })).toThrow(
+      "SNOWFLAKE_CONNECT_TIMEOUT_MS: expected a whole number of milliseconds, got '5s'",
+    );
+  });
+
   it('names what is missing', () => {
     expect(() => snowflakeOptionsFromEnv({ SNOWFLAKE_ACCOUNT: 'a' })).toThrow('SNOWFLAKE_ACCOUNT is set but SNOWFLAKE_USER is not');
     expect(() => snowflakeOptionsFromEnv(env)).toThrow(/neither SNOWFLAKE_PASSWORD nor SNOWFLAKE_PRIVATE_KEY_PATH/);
@@ -160,6 +167,35 @@ describe('session lifecycle', () => {
     ).rejects.toThrow('boom');
     expect(sqls().slice(-3)).toEqual(['begin', 'insert into x values (1)', 'rollback']);
     expect(connections[0]!.destroyed).toBe(true);
+  });
+
+  it('fails a login that never answers after the connect timeout, naming the account, and drops the connection', async () => {
+    let conn: RecordingConnection | undefined;
+    const wh = openSnowflakeWarehouse({
+      ...BASE,
+      account: 'org-unreachable',
+      connectTimeoutMs: 50,
+      connect: () => {
+        conn = new RecordingConnection(1, [], () => []);
+        conn.connectAsync = () => new Promise(() => undefined);
+        return conn;
+      },
+    });
+    const started = Date.now();
+    await expect(wh.session(async () => 'never')).rejects.toThrow(
+      /^Snowflake account 'org-unreachable' did not accept a connection within 0\.05 s \(SNOWFLAKE_CONNECT_TIMEOUT_MS\)/,
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(conn!.destroyed).toBe(true);
+  });
+
+  it('names the account when the login fails', async () => {
+    const wh = openSnowflakeWarehouse({
+      ...BASE,
+      connect: () =>
+        Object.assign(new RecordingConnection(1, [], () => []), { connectAsync: () => Promise.reject(new Error('Incorrect username or password')) }),
+    });
+    await expect(wh.session(async () => 'never')).rejects.toThrow("Snowflake account 'acct': Incorrect username or password");
   });
 
   it('normalises result keys to lower case', async () => {

@@ -1,4 +1,5 @@
 import type { Adapter } from '../contract.ts';
+import { postgresAccess } from './access.ts';
 import { postgresDialect as d } from './sql.ts';
 
 export const postgresAdapter: Adapter = {
@@ -7,4 +8,5 @@ export const postgresAdapter: Adapter = {
   // A transaction-scoped advisory lock: nothing to prepare, released by COMMIT or ROLLBACK.
   scopeLock: ({ key }) => ({ prepare: [], acquire: `select pg_advisory_xact_lock(hashtext(${d.text(`hubflow-history:${key}`)}))` }),
   rewritesOldRows: true,
+  access: postgresAccess,
 };

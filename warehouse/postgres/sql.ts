@@ -1,11 +1,31 @@
+import { literal } from '../../hub/sql-names.ts';
 import type { Dialect } from '../contract.ts';
 import { BIGINT_TYPE, TIMESTAMP_TYPE, TYPES } from './types.ts';
 
 const id = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
+/** A DO block: PL/pgSQL, for the DDL PostgreSQL has no IF NOT EXISTS for. */
+export const block = (body: string) => `do $hubflow$ begin\n${body}\nend $hubflow$`;
+
+/** The oldest server whose views can check the reader's rights rather than their owner's. */
+export const INVOKER_VIEWS = 150000;
+
+/**
+ * A view whose reads are checked against the reader's rights, so row security applies to
+ * them (PostgreSQL 15+; below, a plain view, and tenant access refuses to grant). The option
+ * is written every time: `create or replace view` resets a view's options to those it names.
+ */
+function invokerView(view: string, select: string): string {
+  const create = (options: string) => literal(`create or replace view ${view}${options} as ${select}`);
+  return block(
+    `  execute case when current_setting('server_version_num')::int >= ${INVOKER_VIEWS} then ${create(' with (security_invoker = on)')} else ${create('')} end;`,
+  );
+}
+
 export const postgresDialect: Dialect = {
   id,
-  text: (value) => `'${value.replaceAll("'", "''")}'`,
+  // The driver's escaping: a backslash cannot end the literal, whatever the session's settings.
+  text: literal,
   timestamp: (iso) => `'${iso}'::timestamptz`,
   isoText: (column) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
   type: (t) => TYPES[t],
@@ -17,7 +37,7 @@ export const postgresDialect: Dialect = {
   createTemp: (table, columns) => `create temporary table ${table} (${columns}) on commit preserve rows`,
   addColumn: (table, column, type) => `alter table ${table} add column if not exists ${column} ${type}`,
   // PostgreSQL keeps a view's grants across `create or replace`.
-  replaceView: (view, select) => `create or replace view ${view} as ${select}`,
+  replaceView: invokerView,
   createIndex: (table, index, columns, o = {}) => [
     `create ${o.unique ? 'unique ' : ''}index if not exists ${id(index)} on ${table} (${columns})${o.where ? ` where ${o.where}` : ''}`,
   ],

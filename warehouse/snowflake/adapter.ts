@@ -1,4 +1,5 @@
 import type { Adapter } from '../contract.ts';
+import { snowflakeAccess } from './access.ts';
 import { snowflakeDialect as d } from './sql.ts';
 
 export const snowflakeAdapter: Adapter = {
@@ -12,4 +13,5 @@ export const snowflakeAdapter: Adapter = {
     acquire: `update ${table} set locked_at = current_timestamp, locked_by_run_id = ${runId} where tenant_id = ${d.text(key)}`,
   }),
   rewritesOldRows: false,
+  access: snowflakeAccess,
 };

@@ -1,4 +1,4 @@
-import { PermanentError } from '../../core/errors.ts';
+import { PermanentError, RetryableError } from '../../core/errors.ts';
 import type { Warehouse } from '../contract.ts';
 import { snowflakeAdapter } from './adapter.ts';
 import { destroy, execute, type SnowflakeConnectionLike, sessionOn } from './driver.ts';
@@ -30,6 +30,11 @@ export interface SnowflakeOptions {
   stage?: string;
   /** QUERY_TAG of every statement, to find the loads in QUERY_HISTORY. */
   queryTag?: string;
+  /**
+   * How long a connection may take to log in before the session fails naming the account
+   * (default 30 s): the driver's own login retries wait minutes on an account that never answers.
+   */
+  connectTimeoutMs?: number;
   /** Returns an unconnected connection; default snowflake-sdk's createConnection with the settings above. */
   connect?: () => SnowflakeConnectionLike | Promise<SnowflakeConnectionLike>;
 }
@@ -39,7 +44,7 @@ const STAGE_NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$/;
 /** The SNOWFLAKE_* settings as options; null when SNOWFLAKE_ACCOUNT is unset (Snowflake not configured). */
 export function snowflakeOptionsFromEnv(env: Record<string, string | undefined>): SnowflakeOptions | null {
   const value = (name: string) => {
-    const v = env[name]?.trim();
+    const v = env[name] === undefined ? undefined : String(env[name]).trim();
     return v ? v : undefined;
   };
   const account = value('SNOWFLAKE_ACCOUNT');
@@ -63,9 +68,50 @@ export function snowflakeOptionsFromEnv(env: Record<string, string | undefined>)
     role: value('SNOWFLAKE_ROLE'),
   };
   for (const [key, v] of Object.entries(optional)) if (v !== undefined) Object.assign(options, { [key]: v });
+  const timeout = value('SNOWFLAKE_CONNECT_TIMEOUT_MS');
+  if (timeout !== undefined) {
+    if (!/^\d+$/.test(timeout) || Number(timeout) < 1)
+      throw new Error(`SNOWFLAKE_CONNECT_TIMEOUT_MS: expected a whole number of milliseconds, got '${timeout}'`);
+    options.connectTimeoutMs = Number(timeout);
+  }
   if (!options.password && !options.privateKeyPath)
     throw new Error('SNOWFLAKE_ACCOUNT is set but neither SNOWFLAKE_PASSWORD nor SNOWFLAKE_PRIVATE_KEY_PATH is');
   return options;
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+/**
+ * Logs the connection in, or fails naming the account: an unreachable account would otherwise
+ * hold the command or task in the driver's login retries. Retryable, since a network that
+ * blinked answers the next try.
+ */
+async function connectWithin(conn: SnowflakeConnectionLike, o: SnowflakeOptions): Promise<void> {
+  const ms = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const login = conn.connectAsync();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new RetryableError(
+            `Snowflake account '${o.account}' did not accept a connection within ${ms / 1000} s (SNOWFLAKE_CONNECT_TIMEOUT_MS); check SNOWFLAKE_ACCOUNT and that this machine reaches ${o.account}.snowflakecomputing.com`,
+          ),
+        ),
+      ms,
+    );
+  });
+  try {
+    await Promise.race([login, late]);
+  } catch (err) {
+    // The abandoned login must not surface later as an unhandled rejection.
+    login.catch(() => undefined);
+    await destroy(conn).catch(() => undefined);
+    if (err instanceof RetryableError) throw err;
+    throw Object.assign(err as Error, { message: `Snowflake account '${o.account}': ${(err as Error).message}` });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 let driverConfigured = false;
@@ -119,7 +165,7 @@ export function openSnowflakeWarehouse(options: SnowflakeOptions): Warehouse {
     table: (name) => `${d.id(options.database)}.${d.id(options.schema)}.${d.id(name)}`,
     async session(fn) {
       const conn = await connect();
-      await conn.connectAsync();
+      await connectWithin(conn, options);
       live.add(conn);
       const state = { inTransaction: false };
       try {

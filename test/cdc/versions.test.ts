@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { isoOf, planVersions, type Timed } from '../../cdc/history.ts';
+import type { CdcChange, Row } from '../../cdc/sink.ts';
+import { HUB_ENTITIES } from '../../hub/entities.ts';
+
+const currencies = HUB_ENTITIES.currencies!;
+const row = (name: string): Row => ({ code: 'EUR', name, minor_units: '2', symbol: '€' });
+const change = (op: CdcChange['op'], before: Row | null, after: Row | null, seq = 0): CdcChange => ({
+  entity: 'currencies',
+  op,
+  tenant: null,
+  key: { code: 'EUR' },
+  before,
+  after,
+  updatedAt: '2026-03-01 09:30:00.5+00',
+  seq,
+});
+const at = (t: string, c: CdcChange): Timed => ({ change: c, at: t });
+
+describe('planVersions', () => {
+  it('makes one version per commit, each closed by the next, the last current', () => {
+    const v = planVersions(
+      currencies,
+      [
+        at('2026-03-01T10:00:00.000001Z', change('insert', null, row('Euro'))),
+        at('2026-03-01T10:00:00.000002Z', change('update', row('Euro'), row('euro'))),
+        at('2026-03-01T10:00:00.000003Z', change('delete', row('euro'), null)),
+      ],
+      new Map(),
+    );
+    expect(v.map((x) => [x.validFrom, x.validTo, x.isCurrent, x.isDeleted, x.values.name])).toEqual([
+      ['2026-03-01T10:00:00.000001Z', '2026-03-01T10:00:00.000002Z', false, false, 'Euro'],
+      ['2026-03-01T10:00:00.000002Z', '2026-03-01T10:00:00.000003Z', false, false, 'euro'],
+      ['2026-03-01T10:00:00.000003Z', null, true, true, 'euro'],
+    ]);
+    expect(v[0]!.updatedAt).toBe('2026-03-01T09:30:00.500000Z');
+  });
+
+  it('makes no version of a change undone inside its transaction, nor of one equal to the current row', () => {
+    const t = '2026-03-01T10:00:00.000001Z';
+    const undone = [at(t, change('update', row('Euro'), row('EURO'), 0)), at(t, change('update', row('EURO'), row('Euro'), 1))];
+    const [current] = planVersions(currencies, [at('2026-01-01T00:00:00.000000Z', change('insert', null, row('Euro')))], new Map());
+    expect(planVersions(currencies, undone, new Map([[`\u0000${JSON.stringify({ code: 'EUR' })}`, current!]]))).toEqual([]);
+  });
+
+  it('reads timestamps as the server prints them in UTC', () => {
+    expect(isoOf('2026-03-01 09:30:00+00')).toBe('2026-03-01T09:30:00.000000Z');
+    expect(() => isoOf('2026-03-01 09:30:00+02')).toThrow(/not a UTC timestamp/);
+  });
+});
