@@ -60,7 +60,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('passes every setting hubflow reads to the scheduler, the workers and the server', () => {
-    const serverOnly = ['HUBFLOW_API_TOKEN', 'HUBFLOW_HOST', 'HUBFLOW_PORT'];
+    const serverOnly = ['HUBFLOW_API_TOKEN', 'HUBFLOW_API_READ_TOKEN', 'HUBFLOW_TRUST_PROXY', 'HUBFLOW_BOARD_WRITABLE', 'HUBFLOW_HOST', 'HUBFLOW_PORT'];
     const keys = configKeys();
     expect(keys.length).toBeGreaterThan(30);
     for (const name of HUBFLOW_SERVICES) {
