@@ -17,6 +17,7 @@
 --          PostgreSQL crash is harmless: the instance is still `queued`, the finished try's
 --          outcome cannot be recorded against it (only `running` instances take outcomes), and
 --          the recovery sweep gives it a new job. Outcomes, which carry results, stay durable.
+--          Only a later try can find an earlier attempt open, so a first try looks for none.
 --          Instances are reached by id only ("not waiting nor finished" rather than a list of
 --          live states, which let the planner scan a partial index of every live instance); the
 --          plan is generic and sequential scans are off, so a plan made while the tables were
@@ -40,7 +41,7 @@ begin
   ), lost as (
     update attempts a set ended_at = now(), outcome = 'lost',
       error = '{"name": "WorkerLost", "message": "the worker running this attempt stopped before it finished"}'
-    where a.ti_id in (select s.id from s) and a.outcome = 'running'
+    where a.ti_id in (select s.id from s where s.try_number > 1) and a.outcome = 'running'
   ), a as (
     insert into attempts (ti_id, try_number, worker, started_at, outcome)
     select s.id, s.try_number, p_worker, now(), 'running' from s
