@@ -1,6 +1,7 @@
 -- hubflow_start_tasks(p_ids, p_generations, p_worker): starts task instances, in one batch.
 --
--- Inputs   p_ids bigint[], p_generations int[] (parallel: the generation each job was made for),
+-- Inputs   p_ids bigint[], p_generations int[] (parallel: the generation each job was made for; an
+--          id given twice is checked against its first generation, and starts at most once),
 --          p_worker text (the worker's name, recorded on the instance and its attempt).
 -- Outputs  one row per instance started, with what its task's context needs: the instance
 --          (id, run_id, task_id, map_index, try_number, max_tries, map_item), its new
