@@ -7,6 +7,7 @@ import { registryOf } from '../server/engine/loader.ts';
 import { createLogger } from '../core/log.ts';
 import { startWorker } from '../server/processes.ts';
 import { openRuntime } from '../server/runtime.ts';
+import { CpuMeter } from './cpu.ts';
 
 /**
  * One `dags test`-style run of a DAG mapping a no-op over `items` elements, alone in this
@@ -26,6 +27,7 @@ export async function wideFan(items: number) {
   });
   const rt = await openRuntime({ config, log: createLogger('warn'), dags: registryOf([dag], []), poolSize: 10 });
   try {
+    const cpu = await CpuMeter.start(rt.db, `hubflow ${id}`, rt.redis.url);
     const t0 = performance.now();
     const { run, queue } = await rt.engine.testRun(dag.id, new Date());
     const worker = startWorker(rt, { queue });
@@ -35,16 +37,19 @@ export async function wideFan(items: number) {
         if (row.state === 'success') break;
         if (row.state === 'failed') throw new Error(`wide fan run ${run.id} failed`);
         await new Promise((r) => setTimeout(r, 200));
+        await cpu.sample();
       }
     } finally {
       await worker.close();
     }
     const seconds = (performance.now() - t0) / 1000;
+    const cpuMsPerInstance = await cpu.perUnit(items + 2);
     return {
       instances: items + 2,
       seconds: Number(seconds.toFixed(2)),
       instancesPerSecond: Math.round((items + 2) / seconds),
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      cpuMsPerInstance,
     };
   } finally {
     await sql`drop schema if exists ${sql.id(id)} cascade`.execute(rt.db);

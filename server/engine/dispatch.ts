@@ -72,12 +72,16 @@ export class Dispatcher {
   /**
    * Deterministic: the same instance and generation always get the same id, so a second
    * enqueue (a retried commit, the recovery sweep racing the dispatcher) is a no-op in BullMQ.
-   * No ':' (BullMQ reserves it), and readable in bull-board:
-   * <installation>.r<run>.<task>[.<map index>].g<generation>.
+   * Readable in bull-board: <installation>.r<run>/<task>[/<map index>]/g<generation>. The
+   * parts are separated by '/', which a task id cannot contain (dag.ts allows letters, digits,
+   * _ . -), so no two instances share an id: with '.' there, task `x` map index 0 and a task
+   * named `x.0` both came out as `...r1.x.0.g0`. No ':' (BullMQ reserves it). A job an earlier
+   * hubflow enqueued under the old form fails the worker's id check (job-check.ts) and starts
+   * nothing; the recovery sweep finds its instance without a job and gives it one.
    */
   jobId(d: JobRef): string {
-    const map = d.mapIndex >= 0 ? `.${d.mapIndex}` : '';
-    return `${this.installation}.r${d.runId}.${d.taskId}${map}.g${d.generation}`;
+    const map = d.mapIndex >= 0 ? `/${d.mapIndex}` : '';
+    return `${this.installation}.r${d.runId}/${d.taskId}${map}/g${d.generation}`;
   }
 
   async enqueue(items: readonly (Dispatchable & { deferral?: Deferral })[]): Promise<void> {

@@ -79,7 +79,13 @@ export class TaskLifecycle {
       ),
     );
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
-    return items.map((i) => byId.get(i.tiId) ?? null);
+    // Two jobs of one instance in a batch (one made for an older generation): the statement
+    // checked the instance against the first one's generation, so only the first may run it.
+    return items.map((i) => {
+      const row = byId.get(i.tiId) ?? null;
+      byId.delete(i.tiId);
+      return row;
+    });
   }
 
   /**

@@ -26,9 +26,12 @@
 --          later statement than the updates, so they see them. A trigger rule only asks whether
 --          upstream instances in each state exist, so each probe is one lookup in a partial index
 --          of the instances in those states, never a count of a fan: the cost does not grow with
---          the run. The plan is generic (planning the probes cost more than running them) and
---          sequential scans are off, so a plan made on small tables never scans large ones whole;
---          parallel arrays are matched by array_position rather than joined to an unnested copy.
+--          the run. The run's probes are lateral subqueries with LIMIT 1, not EXISTS in the select
+--          list: the planner may run such an EXISTS as a hashed subplan, which reads every live
+--          instance of the run (all 100,000 of a wide fan) on each call. The plan is generic
+--          (planning the probes cost more than running them) and sequential scans are off, so a
+--          plan made on small tables never scans large ones whole; parallel arrays are matched by
+--          array_position rather than joined to an unnested copy.
 create or replace function hubflow_complete_tasks(p_runs bigint[], p_ids bigint[], p_states text[], p_results jsonb[],
                                                   p_errors jsonb[], p_attempts bigint[], p_watch_runs bigint[], p_watch_tasks text[])
 returns table (kind text, run_id bigint, dag_id text, run_state text, task_id text, state text, n int, failed int,
@@ -56,13 +59,15 @@ begin
   from upd;
 
   return query
-  select 'run'::text, r.id, r.dag_id, r.state, null::text, null::text,
-         ((select count(*) from task_instances t where t.run_id = r.id and t.state = 'scheduled')
-           + (exists (select 1 from task_instances t where t.run_id = r.id
-                      and t.state in ('queued', 'deferred', 'running', 'up_for_retry')))::int)::int,
-         (exists (select 1 from task_instances t where t.run_id = r.id and t.state in ('failed', 'upstream_failed')))::int,
+  select 'run'::text, r.id, r.dag_id, r.state, null::text, null::text, (waiting.n + live.n)::int, failed.n::int,
          null::json, null::bigint, null::int, null::int
-  from dag_runs r where r.id = any(p_runs)
+  from dag_runs r
+  cross join lateral (select count(*) as n from task_instances t where t.run_id = r.id and t.state = 'scheduled') waiting
+  cross join lateral (select count(*) as n from (select from task_instances t where t.run_id = r.id
+                      and t.state in ('queued', 'deferred', 'running', 'up_for_retry') limit 1) x) live
+  cross join lateral (select count(*) as n from (select from task_instances t where t.run_id = r.id
+                      and t.state in ('failed', 'upstream_failed') limit 1) x) failed
+  where r.id = any(p_runs)
   union all
   select 'count'::text, w.run_id, null::text, null::text, w.task_id, 'scheduled'::text, count(*)::int, null::int,
          json_agg(json_build_object('id', t.id, 'map_index', t.map_index, 'try_number', t.try_number,

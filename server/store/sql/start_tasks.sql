@@ -1,6 +1,7 @@
 -- hubflow_start_tasks(p_ids, p_generations, p_worker): starts task instances, in one batch.
 --
--- Inputs   p_ids bigint[], p_generations int[] (parallel: the generation each job was made for),
+-- Inputs   p_ids bigint[], p_generations int[] (parallel: the generation each job was made for; an
+--          id given twice is checked against its first generation, and starts at most once),
 --          p_worker text (the worker's name, recorded on the instance and its attempt).
 -- Outputs  one row per instance started, with what its task's context needs: the instance
 --          (id, run_id, task_id, map_index, try_number, max_tries, map_item), its new
@@ -17,6 +18,7 @@
 --          PostgreSQL crash is harmless: the instance is still `queued`, the finished try's
 --          outcome cannot be recorded against it (only `running` instances take outcomes), and
 --          the recovery sweep gives it a new job. Outcomes, which carry results, stay durable.
+--          Only a later try can find an earlier attempt open, so a first try looks for none.
 --          Instances are reached by id only ("not waiting nor finished" rather than a list of
 --          live states, which let the planner scan a partial index of every live instance); the
 --          plan is generic and sequential scans are off, so a plan made while the tables were
@@ -40,7 +42,7 @@ begin
   ), lost as (
     update attempts a set ended_at = now(), outcome = 'lost',
       error = '{"name": "WorkerLost", "message": "the worker running this attempt stopped before it finished"}'
-    where a.ti_id in (select s.id from s) and a.outcome = 'running'
+    where a.ti_id in (select s.id from s where s.try_number > 1) and a.outcome = 'running'
   ), a as (
     insert into attempts (ti_id, try_number, worker, started_at, outcome)
     select s.id, s.try_number, p_worker, now(), 'running' from s
