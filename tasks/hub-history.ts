@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { TaskContext } from 'hubflow';
 import { PermanentError, SkipTaskError } from '../core/errors.ts';
+import { privateDir } from '../core/private-files.ts';
 import { HUB_ENTITIES } from '../hub/entities.ts';
 import type { Hub, Staging } from './resources.ts';
 import type { Warehouse } from '../warehouse/contract.ts';
@@ -46,6 +47,9 @@ export async function extractHistory(ctx: TaskContext<Scope, { hub: Hub; staging
   // Staged in a compression the warehouse's load reads (the staging resource asks the warehouse's adapter).
   const { compression } = ctx.resources.staging;
   const dir = scopeDir(placeOf(ctx), scope);
+  // Staged rows hold national ids and bank details: a staging folder an earlier version made 0755
+  // is tightened down to this scope's folder before anything is written into it.
+  await privateDir(dir, ctx.resources.staging.dir);
   const result = await extractScope({
     hub: ctx.resources.hub.db,
     schema: ctx.resources.hub.schema,

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -9,6 +9,7 @@ import { seedHub } from '../../demo/seed.ts';
 import { extractScope } from '../../tasks/history/extract.ts';
 import { markSnapshot } from '../../tasks/history/snapshots.ts';
 import { TEST_DATABASE_URL } from '../support.ts';
+import { historyHarness, runNight } from './support.ts';
 
 /** Staged snapshots hold national ids, IBANs and birth dates: 0600 files in 0700 folders, whatever the umask. */
 
@@ -44,5 +45,21 @@ describe('history staging', () => {
     for (const entry of ['', ...(await readdir(staging, { recursive: true }))]) modes.set(entry, (await stat(path.join(staging, entry))).mode & 0o777);
     expect(modes.get(path.join('hub-nightly', 'run-1', tenant, 'workers.tsv'))).toBe(0o600);
     expect([...modes].filter(([, mode]) => mode !== 0o600 && mode !== 0o700)).toEqual([]);
+  });
+});
+
+describe('a nightly run', () => {
+  it('tightens a staging folder an earlier version left 0755 before staging into it', async () => {
+    const h = await historyHarness({ tenants: 1, workers: 60 });
+    try {
+      await chmod(h.staging, 0o755);
+      expect((await runNight(h, '2026-03-02')).state).toBe('success');
+      const modes = new Map<string, number>();
+      for (const entry of ['', ...(await readdir(h.staging, { recursive: true }))]) modes.set(entry, (await stat(path.join(h.staging, entry))).mode & 0o777);
+      expect(modes.get('')).toBe(0o700);
+      expect([...modes].filter(([, mode]) => mode !== 0o600 && mode !== 0o700)).toEqual([]);
+    } finally {
+      await h.close();
+    }
   });
 });
