@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../../core/errors.ts';
 import type { Dag, TaskDef } from './dag.ts';
 import type { DagRegistry } from './loader.ts';
 import { freeFrom, type Window } from './resources.ts';
@@ -32,7 +33,10 @@ export interface PlannedRun {
   due: Date;
 }
 
-/** Every scheduled run of every DAG due in [from, to). */
+/** More scheduled runs of one DAG than a listing or a windows check could show anyone. */
+export const MAX_PLANNED_RUNS = 100_000;
+
+/** Every scheduled run of every DAG due in [from, to); a DAG with more than MAX_PLANNED_RUNS in it is refused. */
 export function plannedRuns(registry: DagRegistry, from: Date, to: Date): PlannedRun[] {
   const out: PlannedRun[] = [];
   for (const dag of registry.dags.values()) {
@@ -40,7 +44,13 @@ export function plannedRuns(registry: DagRegistry, from: Date, to: Date): Planne
     if (!timetable) continue;
     // A run is due at its interval's end: start one interval early to catch those due in range.
     const first = timetable.prev(from) ?? from;
-    for (const start of timetable.between(first, to)) {
+    const starts = timetable.between(first, to, MAX_PLANNED_RUNS);
+    if (starts.length > MAX_PLANNED_RUNS) {
+      throw new InvalidInputError(
+        `DAG '${dag.id}' has more than ${MAX_PLANNED_RUNS.toLocaleString('en')} scheduled runs from ${from.toISOString()} to ${to.toISOString()}: check a shorter period`,
+      );
+    }
+    for (const start of starts) {
       const end = timetable.next(start);
       if (!end) continue;
       const due = dueAt(dag, start, end);

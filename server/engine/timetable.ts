@@ -250,15 +250,19 @@ export class CronTimetable {
     return best >= b - HORIZON ? new Date(best) : null;
   }
 
-  /** The ticks in [from, to), ascending. */
-  between(from: Date, to: Date): Date[] {
+  /**
+   * The ticks in [from, to), ascending; when there are more than `max`, only the first max + 1
+   * are listed, so a caller can refuse a period too long for its schedule without first holding
+   * every tick of it (a year of a seconds schedule is 31 million).
+   */
+  between(from: Date, to: Date, max = Number.POSITIVE_INFINITY): Date[] {
     const f = from.getTime();
     const end = to.getTime();
     if (!(f < end)) return [];
     const stop = end + this.offsets(end)[1];
     const out: number[] = [];
     for (const w of this.floating.forward(f + this.offsets(f)[0] - 1)) {
-      if (w >= stop) break;
+      if (w >= stop || out.length > max) break;
       for (const t of this.resolve(w)) if (t >= f && t < end) out.push(t);
     }
     // Both passes of a repeated hour interleave in wall-clock order.

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { defineDag, task } from 'hubflow';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_PLANNED_RUNS, plannedRuns } from '../../server/engine/collisions.ts';
 import type { Executor } from '../../server/engine/executor.ts';
+import { registryOf } from '../../server/engine/loader.ts';
 import { MAX_BACKFILL_RUNS } from '../../server/engine/runs.ts';
 import { createServer } from '../../server/http/server.ts';
 import { startWorker } from '../../server/processes.ts';
@@ -112,5 +114,21 @@ describe('a backfill over a seconds schedule', () => {
     expect(await rt.db.selectFrom('dag_runs').select('id').execute()).toEqual([]);
     const minute = await rt.engine.backfill('every-ten-seconds', new Date('2025-01-01T00:00:00Z'), new Date('2025-01-01T00:00:59Z'));
     expect(minute).toHaveLength(6);
+  });
+});
+
+describe('a windows check over a seconds schedule', () => {
+  it('refuses a period with more runs than it could show, naming the DAG, and lists a short one', () => {
+    const dag = defineDag({
+      id: 'every-second',
+      schedule: { cron: '* * * * * *', timezone: 'UTC', seconds: true },
+      tasks: { only: task({ run: () => 1 }) },
+    });
+    const registry = registryOf([dag], []);
+    // A year of a seconds schedule: 31 million runs, which the check once listed whole.
+    expect(() => plannedRuns(registry, new Date('2025-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'))).toThrow(
+      `DAG 'every-second' has more than ${MAX_PLANNED_RUNS.toLocaleString('en')} scheduled runs from 2025-01-01T00:00:00.000Z to 2026-01-01T00:00:00.000Z: check a shorter period`,
+    );
+    expect(plannedRuns(registry, new Date('2025-01-01T00:00:00Z'), new Date('2025-01-01T00:01:00Z'))).toHaveLength(60);
   });
 });
