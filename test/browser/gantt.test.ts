@@ -73,6 +73,9 @@ describe.skipIf(missing !== undefined)('the gantt page in a browser', () => {
     expect(second![0]!.left).toBeGreaterThanOrEqual(first!.at(-1)!.right - 1);
     expect(second!.at(-1)!.left).toBeGreaterThan(first!.at(-1)!.left);
     expect(report!.at(-1)!.left).toBeGreaterThanOrEqual(second!.at(-1)!.left);
+    // The report waited for the mail freeze to end: that wait is hatched and names the blackout.
+    expect(report![0]!.kind).toBe('deferred');
+    await expect(page.locator('.grow[data-task="report"] .bar.deferred').getAttribute('title')).resolves.toMatch(/^deferred: ui-mailer: mail freeze until /);
     await screenshot(page, 'gantt');
   });
 
