@@ -47,18 +47,22 @@ interface Row {
  * an instance is deferred, so for a try that has started the blackout is found again from its
  * resources' windows at the time it was queued (without the jitter, which is not kept).
  */
-function queueBars(rt: Runtime, dagId: string, ti: GanttInstance, from: Date, to: Date, state: string): Bar[] {
+function queueBars(rt: Runtime, dagId: string, ti: GanttInstance, span: { from: Date; to: Date; try: number; pending: boolean }, state: string): Bar[] {
+  const { from, to } = span;
+  // A retry's wait starts when the try before it ended, so it holds the backoff too.
+  const note = span.try > 1 ? 'waiting to retry, then queued' : 'queued';
   const found = taskOf(rt.dags, dagId, ti.task_id);
   const deferral =
-    ti.state === 'deferred' && ti.deferred_until && to.getTime() >= Date.now() - 1_000
+    span.pending && ti.state === 'deferred' && ti.deferred_until
       ? { until: ti.deferred_until, reason: ti.deferred_reason ?? 'deferred' }
       : found?.task.uses.length
         ? deferralFor(resourcesOf(rt.dags, found.task), from, () => 0)
         : null;
-  if (!deferral || deferral.until <= from) return [{ kind: 'queued', from, to, state, note: 'queued' }];
-  const held = deferral.until < to ? deferral.until : to;
-  const deferred: Bar = { kind: 'deferred', from, to: ti.state === 'deferred' ? deferral.until : held, state, note: `deferred: ${deferral.reason}` };
-  return held < to ? [deferred, { kind: 'queued', from: held, to, state, note: 'queued' }] : [deferred];
+  if (!deferral || deferral.until <= from) return [{ kind: 'queued', from, to, state, note }];
+  // A wait still under way is drawn to the end of the blackout; one that ended, to the try's start.
+  const held = new Date(Math.min(deferral.until.getTime(), to.getTime()));
+  const deferred: Bar = { kind: 'deferred', from, to: span.pending ? deferral.until : held, state, note: `deferred: ${deferral.reason}` };
+  return held < to ? [deferred, { kind: 'queued', from: held, to, state, note }] : [deferred];
 }
 
 function rowsOf(rt: Runtime, data: GanttData, now: Date): Row[] {
@@ -67,14 +71,15 @@ function rowsOf(rt: Runtime, data: GanttData, now: Date): Row[] {
     let queuedAt = ti.ready_at;
     for (const a of ti.attempts) {
       const state = a.outcome;
-      const bars = queuedAt && queuedAt < a.started_at ? queueBars(rt, data.run.dag_id, ti, queuedAt, a.started_at, state) : [];
+      const span = { from: queuedAt ?? a.started_at, to: a.started_at, try: a.try_number, pending: false };
+      const bars = span.from < span.to ? queueBars(rt, data.run.dag_id, ti, span, state) : [];
       bars.push({ kind: 'run', from: a.started_at, to: a.ended_at ?? now, state, note: a.outcome });
       rows.push({ task_id: ti.task_id, label: ti.label, try: a.try_number, state, bars });
       queuedAt = a.ended_at;
     }
     if (WAITING.has(ti.state) || !ti.attempts.length) {
       const from = queuedAt ?? ti.ready_at;
-      const bars = from && WAITING.has(ti.state) ? queueBars(rt, data.run.dag_id, ti, from, now, ti.state) : [];
+      const bars = from && WAITING.has(ti.state) ? queueBars(rt, data.run.dag_id, ti, { from, to: now, try: ti.try_number + 1, pending: true }, ti.state) : [];
       rows.push({ task_id: ti.task_id, label: ti.label, try: ti.try_number + 1, state: ti.state, bars });
     }
     return rows;
