@@ -3,11 +3,12 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../../core/config.ts';
 import { sendError } from './errors.ts';
+import { LOGIN_PATH, registerLogin, sendLoginPage, wantsLoginPage } from './login.ts';
 
 export const TOKEN_COOKIE = 'hubflow_token';
 
-/** Routes a load balancer or orchestrator probes without credentials. */
-const OPEN_ROUTES = new Set(['/healthz']);
+/** Routes a load balancer or orchestrator probes without credentials, and the login form (it checks the token itself). */
+const OPEN_ROUTES = new Set(['/healthz', LOGIN_PATH]);
 
 /** What a request may do: `operate` (every route) or `read` (GET and HEAD only). */
 export type Role = 'operate' | 'read';
@@ -63,7 +64,7 @@ type Tokens = Pick<Config, 'HUBFLOW_API_TOKEN' | 'HUBFLOW_API_READ_TOKEN'>;
 
 /**
  * Every route but the open ones needs a token: as a Bearer header (scripts, Prometheus), or as
- * the cookie a browser got by opening any page once with `?token=`. The operator's token may do
+ * the cookie a browser got from the login form (or by opening any page once with `?token=`). The operator's token may do
  * everything; the read token (HUBFLOW_API_READ_TOKEN) only reads, which guard.ts enforces.
  */
 export function installAuth(app: FastifyInstance, tokens: Tokens): void {
@@ -78,6 +79,8 @@ export function installAuth(app: FastifyInstance, tokens: Tokens): void {
     for (const [expected, role, token] of known) if (timingSafeEqual(d, expected)) found = { role, token };
     return found;
   };
+
+  registerLogin(app, { valid: (token) => roleOf(token) !== undefined, cookie: tokenCookie });
 
   app.addHook('onRequest', async (request, reply) => {
     // The matched route, not the raw URL: '/healthz/../api/dags' and encodings cannot slip through.
@@ -104,6 +107,10 @@ export function installAuth(app: FastifyInstance, tokens: Tokens): void {
         return reply.redirect(url.pathname + url.search, 303);
       }
       return;
+    }
+    if (wantsLoginPage(request, isBrowserPath(url.pathname))) {
+      url.searchParams.delete('token');
+      return sendLoginPage(reply, url.pathname + url.search);
     }
     return sendError(
       reply,

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isLoopbackHost, requestAccess } from './auth.ts';
 import { BOARD_PATH } from './board.ts';
 import { sendError } from './errors.ts';
+import { LOGIN_PATH } from './login.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -48,7 +49,20 @@ function crossOrigin(request: FastifyRequest): string | undefined {
 /** bull-board's own buttons send no body, so when its actions are enabled they are held to a same-origin Origin instead. */
 const isBoardAction = (request: FastifyRequest, boardWritable: boolean) => boardWritable && (request.routeOptions.url ?? '').startsWith(`${BOARD_PATH}/api/`);
 
+/**
+ * The login form is a form post, not JSON, and carries no token yet: it is held to an Origin
+ * naming this server instead (every browser sends one with a POST), so no other site can post
+ * it. It changes nothing but the cookie, and only for a right token.
+ */
+function loginProblem(request: FastifyRequest): [number, string] | undefined {
+  const foreign = crossOrigin(request);
+  if (foreign) return [403, `refusing a cross-site login: ${foreign}`];
+  if (request.headers.origin === undefined) return [403, 'the login form needs an Origin header naming this server'];
+  return undefined;
+}
+
 function actionProblem(request: FastifyRequest, boardWritable: boolean): [number, string] | undefined {
+  if (request.routeOptions.url === LOGIN_PATH) return loginProblem(request);
   const access = requestAccess(request);
   if (access.role === 'read') return [403, 'the read-only token (HUBFLOW_API_READ_TOKEN) may not change anything; use HUBFLOW_API_TOKEN'];
   const foreign = crossOrigin(request);

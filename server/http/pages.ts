@@ -123,6 +123,7 @@ ${run.cancel_reason ? html`<dt>Cancelled</dt><dd>${run.cancel_reason}</dd>` : ''
 <dt>Ended</dt><dd>${formatTime(run.ended_at)}</dd>
 <dt>Duration</dt><dd>${formatDuration(run.started_at, run.ended_at)}</dd>
 ${run.sla_alerted_at ? html`<dt>SLA</dt><dd class="err">missed (alerted ${formatTime(run.sla_alerted_at)}): ${run.sla_reason ?? ''}</dd>` : ''}
+<dt>Timeline</dt><dd><a href="/runs/${run.id}/gantt">gantt</a></dd>
 <dt>Queue</dt><dd><a href="${boardQueueUrl(rt)}">task queue in bull-board</a> · <a href="${BOARD_PATH}">all queues</a> · <a href="/api/runs/${run.id}">JSON</a></dd>
 <dt>Actions</dt><dd class="muted">through the API, so the store records them: <code>POST /api/runs/${run.id}/clear</code>, <code>POST /api/runs/${run.id}/tasks/&lt;task&gt;/retry</code>, <code>POST /api/runs/${run.id}/cancel</code></dd>
 </dl>

@@ -9,6 +9,7 @@ import { installGuard } from './guard.ts';
 import { registerHealth } from './health.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerDagPage } from './dag-page.ts';
+import { registerGantt } from './gantt.ts';
 import { registerPages } from './pages.ts';
 
 function safeDecode(url: string): string {
@@ -60,6 +61,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerMetrics(app, rt);
   registerPages(app, rt);
   registerDagPage(app, rt);
+  registerGantt(app, rt);
   await registerBoard(app, rt);
   return app;
 }
