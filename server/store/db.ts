@@ -10,6 +10,7 @@ import * as cancelledRuns from './migrations/0007-cancelled-runs.ts';
 import * as rejectRule from './migrations/0008-reject-rule.ts';
 import * as engineSqlFiles from './migrations/0009-engine-sql-files.ts';
 import * as globalScope from './migrations/0010-global-scope.ts';
+import * as integrationBreaches from './migrations/0014-integration-breaches.ts';
 import { applyEngineFunctions } from './engine-sql.ts';
 import type { StoreSchema } from './schema.ts';
 
@@ -26,6 +27,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0008-reject-rule': rejectRule,
   '0009-engine-sql-files': engineSqlFiles,
   '0010-global-scope': globalScope,
+  '0014-integration-breaches': integrationBreaches,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */
