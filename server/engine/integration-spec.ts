@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Duration } from './duration.ts';
+import { durationMs, type Duration } from './duration.ts';
 
 export const INTEGRATION_PATTERNS = ['batch', 'incremental', 'cdc'] as const;
 export type IntegrationPattern = (typeof INTEGRATION_PATTERNS)[number];
@@ -59,4 +59,12 @@ export function integrationSchema(duration: (min: number) => z.ZodType<number, u
         .strict(),
     })
     .strict();
+}
+
+/** A --window or ?window= value in ms ('7d', '12h', '30d'), or a sentence saying why not. */
+export function parseWindow(value: string): number | string {
+  const ms = durationMs(value);
+  if (typeof ms === 'string') return ms;
+  if (ms < 60_000 || ms > 366 * 86_400_000) return `'${value}' is outside 1m to 366d`;
+  return ms;
 }

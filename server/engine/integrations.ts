@@ -1,6 +1,7 @@
 import type { Engine } from './engine.ts';
 import { DEFAULT_WINDOW_MS, measureIntegrations, type IntegrationStatus, type SloCheck } from './integration-sli.ts';
 
+export { parseWindow } from './integration-spec.ts';
 export { DEFAULT_WINDOW_MS, measureIntegrations, SLO_NAMES, type IntegrationStatus, type SloCheck } from './integration-sli.ts';
 
 export interface IntegrationCheck {

@@ -12,7 +12,7 @@ const INSTANCES_PER_PAGE = 500;
 // No script may run on these pages, whatever a DAG id or an error message contains.
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'";
 
-function sendPage(reply: FastifyReply, status: number, title: string, body: SafeHtml): FastifyReply {
+export function sendPage(reply: FastifyReply, status: number, title: string, body: SafeHtml): FastifyReply {
   return reply
     .code(status)
     .header('content-security-policy', CSP)

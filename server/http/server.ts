@@ -7,6 +7,7 @@ import { registerBoard } from './board.ts';
 import { installErrorHandler, installJsonParser } from './errors.ts';
 import { installGuard } from './guard.ts';
 import { registerHealth } from './health.ts';
+import { registerIntegrations } from './integrations.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerPages } from './pages.ts';
 
@@ -58,6 +59,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerApi(app, rt);
   registerMetrics(app, rt);
   registerPages(app, rt);
+  registerIntegrations(app, rt);
   await registerBoard(app, rt);
   return app;
 }
