@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { defineDag, task } from 'hubflow';
 import type { Executor } from '../../server/engine/executor.ts';
 import { checkIntegrations } from '../../server/engine/integrations.ts';
-import { startWorker } from '../../server/processes.ts';
+import type { Scheduler } from '../../server/engine/scheduler.ts';
+import { startScheduler, startWorker } from '../../server/processes.ts';
 import { alertWebhook, testRuntime, waitForRun, type AlertWebhook, type TestRuntime } from '../support.ts';
 
 const noop = task({ run: () => null });
@@ -40,12 +41,14 @@ describe('an integration declared on a DAG', () => {
 
 let rt: TestRuntime | undefined;
 let worker: Executor | undefined;
+let scheduler: Scheduler | undefined;
 let hook: AlertWebhook<{ kind: string; dagId: string; message: string; details: { slo: string; measured: number } }> | undefined;
 afterEach(async () => {
+  await scheduler?.stop();
   await worker?.close();
   await rt?.close();
   hook?.close();
-  rt = worker = hook = undefined;
+  rt = worker = scheduler = hook = undefined;
 });
 
 describe('an integration whose runs fail', () => {
@@ -87,5 +90,21 @@ describe('an integration whose runs fail', () => {
       details: { slo: 'success_rate', measured: 0.5 },
       message: expect.stringContaining('50.00% (1 of 2 finished runs succeeded); SLO 90.00%'),
     });
+  });
+});
+
+describe('the scheduler', () => {
+  it('checks the SLOs with its sweep and alerts a breach once, however many sweeps see it', async () => {
+    hook = await alertWebhook();
+    const dag = defineDag({ id: 'failing-sync', integration, tasks: { load: task({ retry: { attempts: 1 }, run: () => Promise.reject(new Error('down')) }) } });
+    rt = await testRuntime([dag], { HUBFLOW_ALERT_WEBHOOK: hook.url, HUBFLOW_SWEEP_INTERVAL_MS: '100', HUBFLOW_SCHEDULER_TICK_MS: '50' });
+    worker = startWorker(rt);
+    await waitForRun(rt, (await rt.engine.triggerRun('failing-sync')).id);
+    scheduler = startScheduler(rt);
+    const breaches = () => hook!.alerts.filter((a) => a.kind === 'slo_breach');
+    for (let i = 0; i < 100 && !breaches().length; i++) await new Promise((r) => setTimeout(r, 50));
+    // Ten more sweeps see the same breach.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(breaches().map((a) => [a.dagId, a.details.slo])).toEqual([['failing-sync', 'success_rate']]);
   });
 });
