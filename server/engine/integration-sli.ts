@@ -6,13 +6,21 @@ import type { Integration } from './integration-spec.ts';
 
 export const DEFAULT_WINDOW_MS = 7 * 86_400_000;
 
-export const SLO_NAMES = ['success_rate', 'latency_p50', 'latency_p99', 'dead_letter_depth', 'dead_letter_dwell'] as const;
+export const SLO_NAMES = ['success_rate', 'error_budget_burn', 'latency_p50', 'latency_p99', 'dead_letter_depth', 'dead_letter_dwell'] as const;
+
+/**
+ * A fast burn: the last hour's failure ratio at 14.4 times the error budget (1 - successRate)
+ * spends a 7-day budget in under 12 hours. The SRE workbook's page-now threshold; it alerts
+ * long before the window's success rate falls below its SLO.
+ */
+export const FAST_BURN = 14.4;
+const BURN_WINDOW = sql`now() - interval '1 hour'`;
 export type SloName = (typeof SLO_NAMES)[number];
 
 /** One SLO against its indicator; an indicator with nothing to measure (no runs in the window) meets it. */
 export interface SloCheck {
   slo: SloName;
-  unit: 'ratio' | 'seconds' | 'count';
+  unit: 'ratio' | 'seconds' | 'count' | 'burn';
   objective: number;
   measured: number | null;
   met: boolean;
@@ -31,6 +39,8 @@ export interface IntegrationStatus {
     finishedRuns: number;
     succeededRuns: number;
     successRate: number | null;
+    /** The last hour's failure ratio over the error budget; null with no finished runs in the hour. */
+    burnRate1h: number | null;
     latencyP50Seconds: number | null;
     latencyP99Seconds: number | null;
     deadLetters: number;
@@ -43,6 +53,8 @@ export interface IntegrationStatus {
 interface Measured {
   finished: number;
   succeeded: number;
+  recentFinished: number;
+  recentFailed: number;
   p50: number | null;
   p99: number | null;
   deadLetters: number;
@@ -65,6 +77,8 @@ async function measure(db: Store, dagIds: string[], windowMs: number): Promise<M
         'dag_id',
         sql<string>`count(*) filter (where state in ('success', 'failed'))`.as('finished'),
         sql<string>`count(*) filter (where state = 'success')`.as('succeeded'),
+        sql<string>`count(*) filter (where state in ('success', 'failed') and ended_at > ${BURN_WINDOW})`.as('recent_finished'),
+        sql<string>`count(*) filter (where state = 'failed' and ended_at > ${BURN_WINDOW})`.as('recent_failed'),
         latency(0.5).as('p50'),
         latency(0.99).as('p99'),
       ])
@@ -81,14 +95,38 @@ async function measure(db: Store, dagIds: string[], windowMs: number): Promise<M
       .groupBy('dag_id')
       .execute(),
   ]);
-  const out = new Map<string, Measured>(dagIds.map((id) => [id, { finished: 0, succeeded: 0, p50: null, p99: null, deadLetters: 0, dwell: null }]));
-  for (const r of runs) Object.assign(out.get(r.dag_id)!, { finished: Number(r.finished), succeeded: Number(r.succeeded), p50: r.p50, p99: r.p99 });
+  const out = new Map<string, Measured>(
+    dagIds.map((id) => [id, { finished: 0, succeeded: 0, recentFinished: 0, recentFailed: 0, p50: null, p99: null, deadLetters: 0, dwell: null }]),
+  );
+  for (const r of runs)
+    Object.assign(out.get(r.dag_id)!, {
+      finished: Number(r.finished),
+      succeeded: Number(r.succeeded),
+      recentFinished: Number(r.recent_finished),
+      recentFailed: Number(r.recent_failed),
+      p50: r.p50,
+      p99: r.p99,
+    });
   for (const d of letters) Object.assign(out.get(d.dag_id)!, { deadLetters: Number(d.n), dwell: Math.max(0, d.dwell) });
   return out;
 }
 
 const pct = (r: number) => `${(r * 100).toFixed(2)}%`;
 const secs = (s: number) => formatDuration(Math.round(s * 1000));
+
+/** The last hour's burn rate; null when nothing finished in it or the budget is zero (any failure then breaches). */
+function burnRate(m: Measured, successRate: number): number | null {
+  const budget = 1 - successRate;
+  return m.recentFinished && budget > 0 ? m.recentFailed / m.recentFinished / budget : null;
+}
+
+function burnCheck(m: Measured, successRate: number): SloCheck {
+  const burn = burnRate(m, successRate);
+  const met = burn === null ? m.recentFailed === 0 : burn < FAST_BURN;
+  const measured = m.recentFinished ? `${m.recentFailed} of ${m.recentFinished} runs failed in the last hour` : 'no finished runs in the last hour';
+  const rate = burn === null ? '' : `, burning the error budget ${burn.toFixed(1)}x`;
+  return { slo: 'error_budget_burn', unit: 'burn', objective: FAST_BURN, measured: burn, met, summary: `${measured}${rate}; alert at ${FAST_BURN}x` };
+}
 
 function checks(integration: Integration, m: Measured, window: string): SloCheck[] {
   const { latencyMs, successRate, deadLetters } = integration.slo;
@@ -105,6 +143,7 @@ function checks(integration: Integration, m: Measured, window: string): SloCheck
       met,
       summary: `success rate over ${window}: ${measured}; SLO ${pct(successRate)}`,
     });
+    out.push(burnCheck(m, successRate));
   }
   if (latencyMs) {
     for (const [slo, value, objective] of [
@@ -168,6 +207,7 @@ export async function measureIntegrations(db: Store, dags: Iterable<Dag>, window
         finishedRuns: m.finished,
         succeededRuns: m.succeeded,
         successRate: m.finished ? m.succeeded / m.finished : null,
+        burnRate1h: integration.slo.successRate === undefined ? null : burnRate(m, integration.slo.successRate),
         latencyP50Seconds: m.p50,
         latencyP99Seconds: m.p99,
         deadLetters: m.deadLetters,

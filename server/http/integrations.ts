@@ -14,6 +14,7 @@ const secs = (s: number) => formatDuration(Math.round(s * 1000));
 /** A measured value or objective in its unit. */
 function shown(c: SloCheck, value: number | null): string {
   if (value === null) return '—';
+  if (c.unit === 'burn') return `${value.toFixed(1)}×`;
   return c.unit === 'ratio' ? pct(value) : c.unit === 'seconds' ? secs(value) : String(value);
 }
 

@@ -42,6 +42,8 @@ describe('hubflow integrations', () => {
     const slos = Object.fromEntries((sync!.slos as { slo: string; met: boolean; objective: number }[]).map((c) => [c.slo, [c.met, c.objective]]));
     expect(slos).toEqual({
       success_rate: [false, 0.9],
+      // One of the hour's two runs failed: 0.5 / 0.1, a burn of 5, under the fast-burn alert.
+      error_budget_burn: [true, 14.4],
       latency_p50: [true, 7200],
       latency_p99: [true, 21600],
       dead_letter_depth: [false, 0],

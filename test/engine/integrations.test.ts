@@ -93,6 +93,47 @@ describe('an integration whose runs fail', () => {
   });
 });
 
+describe('an error budget burning fast', () => {
+  it('alerts while the success rate over the window still meets its SLO', async () => {
+    hook = await alertWebhook();
+    const dag = defineDag({
+      id: 'steady-sync',
+      integration: { ...integration, slo: { successRate: 0.99 } },
+      tasks: { load: task({ retry: { attempts: 1 }, run: () => Promise.reject(new Error('warehouse down')) }) },
+    });
+    rt = await testRuntime([dag], { HUBFLOW_ALERT_WEBHOOK: hook.url });
+    // 300 good runs over the past week, as the store records them.
+    const day = (i: number) => new Date(Date.now() - (i + 2) * 1_800_000);
+    await rt.db
+      .insertInto('dag_runs')
+      .values(
+        Array.from({ length: 300 }, (_, i) => ({
+          dag_id: dag.id,
+          logical_date: day(i),
+          interval_start: day(i),
+          interval_end: day(i),
+          due_at: day(i),
+          run_type: 'manual' as const,
+          state: 'success' as const,
+          conf: '{}',
+          started_at: day(i),
+          ended_at: day(i),
+        })),
+      )
+      .execute();
+    worker = startWorker(rt);
+    for (let i = 0; i < 2; i++) await waitForRun(rt, (await rt.engine.triggerRun(dag.id)).id);
+
+    const check = await checkIntegrations(rt.engine);
+    expect(check.statuses[0]!.sli).toMatchObject({ finishedRuns: 302, successRate: 300 / 302 });
+    expect(check.statuses[0]!.sli.burnRate1h).toBeCloseTo(100);
+    expect(check.alerted).toEqual(['steady-sync/error_budget_burn']);
+    expect(hook.alerts.find((a) => a.kind === 'slo_breach')?.message).toContain(
+      '2 of 2 runs failed in the last hour, burning the error budget 100.0x; alert at 14.4x',
+    );
+  });
+});
+
 describe('the scheduler', () => {
   it('checks the SLOs with its sweep and alerts a breach once, however many sweeps see it', async () => {
     hook = await alertWebhook();
