@@ -10,6 +10,7 @@ import { registerFilingsCommands } from './filings.ts';
 import { registerHealthCommand } from './health.ts';
 import { registerHistoryCommands } from './history.ts';
 import { registerHubCommands } from './hub.ts';
+import { registerIntegrationsCommand } from './integrations.ts';
 import { registerWarehouseCommands } from './warehouse.ts';
 import { registerWindowCommands } from './windows.ts';
 import type { Runtime } from '../server/runtime.ts';
@@ -151,6 +152,7 @@ registerFilingsCommands(program);
 registerDbCommands(program);
 registerHealthCommand(program);
 registerCdcCommands(program);
+registerIntegrationsCommand(program);
 
 /** The configuration, refused before anything starts if serving it would expose the API unprotected. */
 async function servableConfig(): Promise<import('../core/config.ts').Config> {

@@ -13,6 +13,12 @@ export default defineDag({
   catchup: false,
   maxActiveRuns: 1,
   retry: { attempts: 3, backoff: 'exponential', base: '200ms', max: '5s', jitter: 'full' },
+  integration: {
+    name: 'example-publish',
+    target: 'example-outbox',
+    pattern: 'batch',
+    slo: { latency: { p50: '1h', p99: '6h' }, successRate: 0.95, deadLetters: { depth: 3, dwell: '1d' } },
+  },
   tasks: {
     tenants,
     extract,

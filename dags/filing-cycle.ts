@@ -37,5 +37,12 @@ export default defineDag({
   maxActiveRuns: 1,
   deadline: '1d12h',
   retry: { attempts: 3, base: '5s', max: '5m' },
+  // Filings are batch by law: the SLO is the DAG's deadline, with the 06:00 cycle done by the afternoon.
+  integration: {
+    name: 'filings-to-jurisdictions',
+    target: 'jurisdiction',
+    pattern: 'batch',
+    slo: { latency: { p50: '8h', p99: '1d12h' }, successRate: 0.99, deadLetters: { depth: 0, dwell: '12h' } },
+  },
   tasks: { plan, extract, validate, render, verify, deliver, report },
 });

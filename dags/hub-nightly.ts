@@ -21,5 +21,12 @@ export default defineDag({
   catchup: false,
   maxActiveRuns: 1,
   retry: { attempts: 4, base: '2s', max: '5m' },
+  // The platform's batch targets: a change in the warehouse within 2 h (p50) and 6 h (p99) of the cut.
+  integration: {
+    name: 'hub-history-to-warehouse',
+    target: 'warehouse',
+    pattern: 'batch',
+    slo: { latency: { p50: '2h', p99: '6h' }, successRate: 0.99, deadLetters: { depth: 0, dwell: '4h' } },
+  },
   tasks: { tenants, extract, load, reconcile },
 });

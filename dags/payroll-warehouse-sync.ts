@@ -19,6 +19,12 @@ export default defineDag({
   window: { start: '00:30', end: '03:00' },
   deadline: '1d7h', // by 07:00 the morning after the day it covers
   maxActiveRuns: 1,
+  integration: {
+    name: 'payroll-to-warehouse',
+    target: 'warehouse',
+    pattern: 'batch',
+    slo: { latency: { p50: '2h', p99: '5h' }, successRate: 0.98, deadLetters: { depth: 0, dwell: '4h' } },
+  },
   tasks: {
     'extract-payroll': extract,
     'load-warehouse': task({ after: [extract], uses: [warehouse], run: async (ctx) => loadWarehouse(await ctx.upstream(extract)) }),

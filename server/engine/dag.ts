@@ -3,6 +3,7 @@ import { SpecError } from '../../core/errors.ts';
 import { CronTimetable, ScheduleError, type CronSchedule } from './timetable.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 import { type Duration, type DurationParts, durationMs, formatDuration, parseDurationParts, unknownOption } from './duration.ts';
+import { integrationSchema, type Integration, type IntegrationOptions } from './integration-spec.ts';
 import { isResource, type Resource } from './resources.ts';
 import { isTaskDeclaration, TRIGGER_RULES, type RetryOptions, type TaskDeclaration, type TaskFn, type TaskRef, type TriggerRule } from './task.ts';
 
@@ -43,6 +44,8 @@ export interface DagOptions {
   /** Default retry policy of every task; a task's own `retry` overrides fields of it. */
   retry?: RetryOptions;
   tags?: readonly string[];
+  /** The integration this DAG serves, with its SLOs; `hubflow integrations` measures them. */
+  integration?: IntegrationOptions;
   tasks: Record<string, TaskDeclaration>;
 }
 
@@ -77,6 +80,7 @@ export interface Dag {
   readonly catchup: boolean;
   readonly maxActiveRuns: number;
   readonly tags: readonly string[];
+  readonly integration: Integration | undefined;
   /** Tasks in a topological order (upstreams first). */
   readonly tasks: ReadonlyMap<string, TaskDef>;
   /** The resources its tasks name by object: a registry without them declared takes them from here. */
@@ -156,6 +160,7 @@ const dagSchema = z
     maxActiveRuns: z.number().int().min(1).max(1000).optional(),
     retry: retrySchema.optional(),
     tags: z.array(z.string()).optional(),
+    integration: integrationSchema(duration).optional(),
     tasks: z.record(z.string(), z.unknown()),
   })
   .strict();
@@ -219,6 +224,8 @@ export function defineDag(options: DagOptions): Dag {
     const parts = parseDurationParts(spec.deadline);
     deadline = typeof parts === 'string' ? fail(dagId, 'deadline', `${parts}; e.g. '6h', '1mo18d17h'`) : parts;
   }
+
+  const integration = spec.integration && compileIntegration(dagId, spec.integration, spec.owner);
 
   const declared = Object.entries(spec.tasks);
   if (declared.length === 0) fail(dagId, 'tasks', 'a DAG needs at least one task');
@@ -299,12 +306,25 @@ export function defineDag(options: DagOptions): Dag {
     catchup: spec.catchup ?? false,
     maxActiveRuns: spec.maxActiveRuns ?? 16,
     tags: Object.freeze([...(spec.tags ?? [])]),
+    integration,
     tasks,
     resources: Object.freeze([...resources]),
     taskIdOf: (ref: TaskRef) => (typeof ref === 'string' ? (tasks.has(ref) ? ref : undefined) : listedTwice.has(ref) ? undefined : idOf.get(ref)),
     file: undefined,
   }) as Dag;
 }
+function compileIntegration(dagId: string, spec: z.infer<ReturnType<typeof integrationSchema>>, dagOwner: string | undefined): Integration {
+  const { latency, successRate, deadLetters } = spec.slo;
+  if (latency && latency.p99 < latency.p50) fail(dagId, 'integration.slo.latency.p99', `must be at least p50 (${formatDuration(latency.p50)})`);
+  const slo = {
+    ...(latency ? { latencyMs: Object.freeze({ ...latency }) } : {}),
+    ...(successRate !== undefined ? { successRate } : {}),
+    ...(deadLetters ? { deadLetters: Object.freeze({ depth: deadLetters.depth, dwellMs: deadLetters.dwell }) } : {}),
+  };
+  if (!Object.keys(slo).length) fail(dagId, 'integration.slo', 'declare at least one SLO: latency, successRate or deadLetters');
+  return Object.freeze({ name: spec.name, target: spec.target, pattern: spec.pattern, owner: spec.owner ?? dagOwner, slo: Object.freeze(slo) });
+}
+
 /** Kahn's algorithm; a leftover task is on a cycle, and the error shows it. */
 function topologicalOrder(tasks: Map<string, { upstream: readonly string[]; downstream: string[] }>, dagId: string): string[] {
   const remaining = new Map([...tasks].map(([id, t]) => [id, t.upstream.length]));

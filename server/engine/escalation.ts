@@ -1,10 +1,10 @@
 import type { Logger } from '../../core/log.ts';
 
 export interface Escalation {
-  /** A task that died, a run that will miss its deadline, or a task's own alarm (a reconciliation). */
-  kind: 'dead_letter' | 'sla_miss' | 'task_alert';
+  /** A task that died, a run that will miss its deadline, a task's own alarm (a reconciliation), or an integration's SLO breached (no one run). */
+  kind: 'dead_letter' | 'sla_miss' | 'task_alert' | 'slo_breach';
   dagId: string;
-  runId: number;
+  runId?: number;
   taskId?: string;
   mapIndex?: number;
   tries?: number;
@@ -20,7 +20,10 @@ export interface Escalation {
  */
 export function createEscalator(log: Logger, webhook: string | undefined) {
   return async function escalate(e: Escalation): Promise<void> {
-    log.error({ event: 'escalation', ...e }, `escalation: ${e.dagId} run ${e.runId}${e.taskId ? ` task ${e.taskId}` : ''}: ${e.message}`);
+    log.error(
+      { event: 'escalation', ...e },
+      `escalation: ${e.dagId}${e.runId === undefined ? '' : ` run ${e.runId}`}${e.taskId ? ` task ${e.taskId}` : ''}: ${e.message}`,
+    );
     if (!webhook) return;
     try {
       const res = await fetch(webhook, {

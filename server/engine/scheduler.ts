@@ -2,6 +2,7 @@ import type { Logger } from '../../core/log.ts';
 import type { Dag } from './dag.ts';
 import type { Engine } from './engine.ts';
 import type { CronTimetable } from './timetable.ts';
+import { checkIntegrations } from './integrations.ts';
 import { checkSla, dueAt } from './sla.ts';
 
 export interface SchedulerOptions {
@@ -62,6 +63,8 @@ export class Scheduler {
     if (Date.now() - this.#lastSweep >= this.options.sweepMs) {
       this.#lastSweep = Date.now();
       await this.engine.sweep();
+      // As often as the sweep: an SLO is measured over days, so seconds between checks are plenty.
+      await checkIntegrations(this.engine);
     }
   }
 

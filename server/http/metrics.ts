@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { measureIntegrations } from '../engine/integrations.ts';
 import type { Runtime } from '../runtime.ts';
 import { Watermark } from './watermark.ts';
 
@@ -40,6 +41,7 @@ export class StoreMetrics {
   readonly #queueJobs: Gauge<'state'>;
   readonly #reconMatch: Gauge<'entity' | 'tenant'>;
   readonly #reconDiff: Gauge<'entity' | 'tenant'>;
+  readonly #integration: IntegrationGauges;
 
   /** Only what happens after `since` is observed: a restarted server does not replay history. */
   constructor(rt: Runtime, since = new Date()) {
@@ -113,6 +115,7 @@ export class StoreMetrics {
       labelNames: ['entity', 'tenant'],
       registers,
     });
+    this.#integration = integrationGauges(registers);
   }
 
   /** Observes what finished since the last call, refreshes the gauges and returns the exposition text. */
@@ -125,6 +128,7 @@ export class StoreMetrics {
   async #scrape(): Promise<string> {
     await this.#observeFinished();
     await this.#refreshGauges();
+    await refreshIntegrationGauges(this.#integration, this.#rt);
     return this.registry.metrics();
   }
 
@@ -252,6 +256,47 @@ export class StoreMetrics {
       this.#reconMatch.set(labels, Math.max(0, 1 - r.mismatch_rate));
       this.#reconDiff.set(labels, Number(r.differences));
     }
+  }
+}
+
+type IntegrationGauges = ReturnType<typeof integrationGauges>;
+
+/** Per integration, over the registry's default window (7 days), as `hubflow integrations` shows it. */
+function integrationGauges(registers: Registry[]) {
+  const labelNames = ['integration', 'dag'] as const;
+  return {
+    met: new Gauge({
+      name: 'hubflow_integration_slo_met',
+      help: 'Whether the integration meets each of its SLOs (1) or breaches it (0)',
+      labelNames: [...labelNames, 'slo'],
+      registers,
+    }),
+    success: new Gauge({
+      name: 'hubflow_integration_success_ratio',
+      help: 'Share of finished runs that succeeded, over the SLO window',
+      labelNames,
+      registers,
+    }),
+    latency: new Gauge({
+      name: 'hubflow_integration_latency_seconds',
+      help: "Batch latency over the SLO window: a successful scheduled run's end minus its data cut (interval end)",
+      labelNames: [...labelNames, 'quantile'],
+      registers,
+    }),
+    deadLetters: new Gauge({ name: 'hubflow_integration_dead_letters', help: 'Open dead letters of the integration', labelNames, registers }),
+  };
+}
+
+async function refreshIntegrationGauges(g: IntegrationGauges, rt: Runtime): Promise<void> {
+  const statuses = await measureIntegrations(rt.db, rt.dags.dags.values());
+  for (const gauge of Object.values(g)) gauge.reset();
+  for (const s of statuses) {
+    const labels = { integration: s.integration, dag: s.dag };
+    for (const c of s.slos) g.met.set({ ...labels, slo: c.slo }, c.met ? 1 : 0);
+    if (s.sli.successRate !== null) g.success.set(labels, s.sli.successRate);
+    if (s.sli.latencyP50Seconds !== null) g.latency.set({ ...labels, quantile: '0.5' }, s.sli.latencyP50Seconds);
+    if (s.sli.latencyP99Seconds !== null) g.latency.set({ ...labels, quantile: '0.99' }, s.sli.latencyP99Seconds);
+    g.deadLetters.set(labels, s.sli.deadLetters);
   }
 }
 

@@ -7,6 +7,7 @@ import { registerBoard } from './board.ts';
 import { installErrorHandler, installJsonParser } from './errors.ts';
 import { installGuard } from './guard.ts';
 import { registerHealth } from './health.ts';
+import { registerIntegrations } from './integrations.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerDagPage } from './dag-page.ts';
 import { registerGantt } from './gantt.ts';
@@ -62,6 +63,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerPages(app, rt);
   registerDagPage(app, rt);
   registerGantt(app, rt);
+  registerIntegrations(app, rt);
   await registerBoard(app, rt);
   return app;
 }

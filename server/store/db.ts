@@ -11,6 +11,7 @@ import * as rejectRule from './migrations/0008-reject-rule.ts';
 import * as engineSqlFiles from './migrations/0009-engine-sql-files.ts';
 import * as globalScope from './migrations/0010-global-scope.ts';
 import * as attemptsEndedInPlace from './migrations/0011-attempts-ended-in-place.ts';
+import * as integrationBreaches from './migrations/0012-integration-breaches.ts';
 import { applyEngineFunctions } from './engine-sql.ts';
 import type { StoreSchema } from './schema.ts';
 
@@ -28,6 +29,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009-engine-sql-files': engineSqlFiles,
   '0010-global-scope': globalScope,
   '0011-attempts-ended-in-place': attemptsEndedInPlace,
+  '0012-integration-breaches': integrationBreaches,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */

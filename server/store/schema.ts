@@ -178,7 +178,19 @@ export interface ReconciliationFieldsTable {
   sample_keys: string[];
 }
 
+/** An SLO of an integration while breached (recovered_at null), and after. */
+export interface IntegrationBreachesTable {
+  id: Generated<number>;
+  dag_id: string;
+  integration: string;
+  slo: string;
+  detail: string;
+  breached_at: DefaultTimestamp;
+  recovered_at: Timestamp | null;
+}
+
 export interface StoreSchema {
+  integration_breaches: IntegrationBreachesTable;
   rejects: RejectsTable;
   reconciliations: ReconciliationsTable;
   reconciliation_fields: ReconciliationFieldsTable;
