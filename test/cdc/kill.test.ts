@@ -79,5 +79,5 @@ describe('hubflow cdc run, killed and restarted', () => {
     expect(state).toEqual(await hubRows(pgs.url));
     // And the SCD2 history written in the same transactions: its current rows are the hub's.
     expect(await historyAsOf(pgs.url, null)).toEqual(await hubRows(pgs.url));
-  });
+  }, 240_000); // a dozen CLI processes (setup, six consumers, the checks), each loading hubflow: slow on a busy machine
 });
