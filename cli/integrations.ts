@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { printJson, printRows, withRuntime } from './output.ts';
-import { formatDuration } from '../server/engine/duration.ts';
+import { formatDuration, formatSeconds } from '../server/engine/duration.ts';
 import { parseWindow } from '../server/engine/integration-spec.ts';
 import type { IntegrationStatus } from '../server/engine/integrations.ts';
 
@@ -13,7 +13,7 @@ function windowMs(value: string): number {
 }
 
 const pct = (r: number | null) => (r === null ? '' : `${(r * 100).toFixed(2)}%`);
-const secs = (s: number | null) => (s === null ? '' : formatDuration(Math.round(s * 1000)));
+const secs = (s: number | null) => (s === null ? '' : formatSeconds(s));
 
 /** One table row: each SLI, and the SLOs it breaches. */
 function row(s: IntegrationStatus): Record<string, unknown> {

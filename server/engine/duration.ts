@@ -58,6 +58,11 @@ export function formatDuration(ms: number): string {
   return [d && `${d}d`, h && `${h}h`, m && `${m}m`, s && `${s}s`, rest && `${rest}ms`].filter(Boolean).join('') || '0s';
 }
 
+/** A measured span in seconds, in that form: to the millisecond under a minute, in whole seconds past it (18h8m30s, not 18h8m29s973ms). */
+export function formatSeconds(seconds: number): string {
+  return formatDuration(seconds >= 60 ? Math.round(seconds) * 1000 : Math.round(seconds * 1000));
+}
+
 /** Options that took milliseconds before durations were written one way, with what replaced them. */
 const RENAMED: Readonly<Record<string, string>> = {
   timeoutMs: "timeout, a duration such as '1h'",

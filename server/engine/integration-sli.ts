@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Store } from '../store/db.ts';
 import type { Dag } from './dag.ts';
-import { formatDuration } from './duration.ts';
+import { formatDuration, formatSeconds } from './duration.ts';
 import type { Integration } from './integration-spec.ts';
 
 export const DEFAULT_WINDOW_MS = 7 * 86_400_000;
@@ -112,7 +112,6 @@ async function measure(db: Store, dagIds: string[], windowMs: number): Promise<M
 }
 
 const pct = (r: number) => `${(r * 100).toFixed(2)}%`;
-const secs = (s: number) => formatDuration(Math.round(s * 1000));
 
 /** The last hour's burn rate; null when nothing finished in it or the budget is zero (any failure then breaches). */
 function burnRate(m: Measured, successRate: number): number | null {
@@ -151,7 +150,7 @@ function checks(integration: Integration, m: Measured, window: string): SloCheck
       ['latency_p99', m.p99, latencyMs.p99],
     ] as const) {
       const met = value === null || value * 1000 <= objective;
-      const measured = value === null ? 'no successful scheduled runs' : secs(value);
+      const measured = value === null ? 'no successful scheduled runs' : formatSeconds(value);
       out.push({
         slo,
         unit: 'seconds',
@@ -177,7 +176,7 @@ function checks(integration: Integration, m: Measured, window: string): SloCheck
       objective: deadLetters.dwellMs / 1000,
       measured: m.dwell,
       met: m.dwell === null || m.dwell * 1000 <= deadLetters.dwellMs,
-      summary: `oldest open dead letter: ${m.dwell === null ? 'none' : secs(m.dwell)}; SLO at most ${formatDuration(deadLetters.dwellMs)}`,
+      summary: `oldest open dead letter: ${m.dwell === null ? 'none' : formatSeconds(m.dwell)}; SLO at most ${formatDuration(deadLetters.dwellMs)}`,
     });
   }
   return out;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.ts';
-import { formatDuration } from '../engine/duration.ts';
+import { formatDuration, formatSeconds } from '../engine/duration.ts';
 import { DEFAULT_WINDOW_MS, measureIntegrations, parseWindow, type IntegrationStatus, type SloCheck } from '../engine/integrations.ts';
 import { sendError } from './errors.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -9,13 +9,12 @@ import { sendPage } from './pages.ts';
 type WindowQuery = { Querystring: { window?: string } };
 
 const pct = (r: number) => `${(r * 100).toFixed(2)}%`;
-const secs = (s: number) => formatDuration(Math.round(s * 1000));
 
 /** A measured value or objective in its unit. */
 function shown(c: SloCheck, value: number | null): string {
   if (value === null) return '—';
   if (c.unit === 'burn') return `${value.toFixed(1)}×`;
-  return c.unit === 'ratio' ? pct(value) : c.unit === 'seconds' ? secs(value) : String(value);
+  return c.unit === 'ratio' ? pct(value) : c.unit === 'seconds' ? formatSeconds(value) : String(value);
 }
 
 function integrationRows(s: IntegrationStatus): SafeHtml {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { durationMs, formatDuration, parseDurationParts } from '../../server/engine/duration.ts';
+import { durationMs, formatDuration, formatSeconds, parseDurationParts } from '../../server/engine/duration.ts';
 import { defineResource, blackoutAt, freeFrom, nextBlackoutStart, type ResourceSettings } from '../../server/engine/resources.ts';
 import { ResourceHandles } from '../../server/engine/resource-handles.ts';
 import { defineDag, task } from '../../server/engine/dag.ts';
@@ -97,6 +97,8 @@ describe('bad resources', () => {
     expect(durationMs('1mo')).toBe("'1mo': months and years have no fixed length; use days (d) or weeks (w)");
     expect(parseDurationParts('1mo18d17h')).toMatchObject({ months: 1, days: 18, hours: 17, minutes: 0 });
     expect([5_400_000, 250, 129_600_000, 0].map(formatDuration)).toEqual(['1h30m', '250ms', '1d12h', '0s']);
+    // A measured latency: milliseconds only while they still matter.
+    expect([65_309.973, 1.25, 59.9994].map(formatSeconds)).toEqual(['18h8m30s', '1s250ms', '59s999ms']);
   });
 
   it('names the resource field whose duration is wrong', () => {
