@@ -8,7 +8,19 @@ import type { HandleOf, Resource } from './resources.ts';
  * References between tasks are typed: `ctx.upstream(extract)` has extract's return type.
  */
 
-export const TRIGGER_RULES = ['all_success', 'all_done', 'one_failed', 'one_success', 'none_failed'] as const;
+/** Airflow's trigger rules but `always` (which starts a task before its upstreams end) and the setup/teardown ones. */
+export const TRIGGER_RULES = [
+  'all_success',
+  'all_done',
+  'all_failed',
+  'all_skipped',
+  'one_failed',
+  'one_success',
+  'one_done',
+  'none_failed',
+  'none_failed_min_one_success',
+  'none_skipped',
+] as const;
 export type TriggerRule = (typeof TRIGGER_RULES)[number];
 
 const TASK_BRAND = Symbol.for('hubflow.task');

@@ -39,5 +39,21 @@ export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
     case 'none_failed':
       if (failed) return 'upstream_failed';
       return done ? 'ready' : 'wait';
+    case 'none_failed_min_one_success':
+      if (failed) return 'upstream_failed';
+      if (!done) return 'wait';
+      return success ? 'ready' : 'skipped';
+    case 'all_failed':
+      if (success || skipped) return 'skipped';
+      return done ? 'ready' : 'wait';
+    case 'one_done':
+      if (success || failed) return 'ready';
+      return done ? 'skipped' : 'wait';
+    case 'all_skipped':
+      if (success || failed) return 'skipped';
+      return done ? 'ready' : 'wait';
+    case 'none_skipped':
+      if (skipped) return 'skipped';
+      return done ? 'ready' : 'wait';
   }
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, defineDag, task } from 'hubflow';
+import { TRIGGER_RULES } from '../../server/engine/task.ts';
 import type { Executor } from '../../server/engine/executor.ts';
 import { decide } from '../../server/engine/trigger-rules.ts';
 import { startWorker } from '../../server/processes.ts';
@@ -20,6 +21,25 @@ describe('trigger rules decide as early as they are certain', () => {
     ['one_success', ['skipped', 'skipped'], 'skipped'],
     ['none_failed', ['success', 'skipped'], 'ready'],
     ['none_failed', ['failed', 'running'], 'upstream_failed'],
+    ['none_failed_min_one_success', ['success', 'skipped'], 'ready'],
+    ['none_failed_min_one_success', ['skipped', 'skipped'], 'skipped'],
+    ['none_failed_min_one_success', ['success', 'running'], 'wait'],
+    ['none_failed_min_one_success', ['upstream_failed', 'running'], 'upstream_failed'],
+    ['all_failed', ['failed', 'upstream_failed'], 'ready'],
+    ['all_failed', ['failed', 'running'], 'wait'],
+    ['all_failed', ['success', 'running'], 'skipped'],
+    ['all_failed', ['failed', 'skipped'], 'skipped'],
+    ['one_done', ['success', 'running'], 'ready'],
+    ['one_done', ['failed', 'running'], 'ready'],
+    ['one_done', ['skipped', 'running'], 'wait'],
+    ['one_done', ['skipped', 'skipped'], 'skipped'],
+    ['all_skipped', ['skipped', 'skipped'], 'ready'],
+    ['all_skipped', ['skipped', 'running'], 'wait'],
+    ['all_skipped', ['success', 'running'], 'skipped'],
+    ['all_skipped', ['failed', 'skipped'], 'skipped'],
+    ['none_skipped', ['success', 'failed'], 'ready'],
+    ['none_skipped', ['success', 'running'], 'wait'],
+    ['none_skipped', ['skipped', 'running'], 'skipped'],
   ] as const)('%s with %j -> %s', (rule, states, expected) => {
     const counts: Record<string, number> = {};
     for (const state of states) counts[state] = (counts[state] ?? 0) + 1;
@@ -29,7 +49,7 @@ describe('trigger rules decide as early as they are certain', () => {
   // Completions report, for states other than waiting, only that some instance is in them.
   it('decides the same from which states are present as from how many instances are in each', () => {
     const states = ['queued', 'running', 'success', 'failed', 'upstream_failed', 'skipped'] as const;
-    const rules = ['all_success', 'all_done', 'one_failed', 'one_success', 'none_failed'] as const;
+    const rules = TRIGGER_RULES;
     let checked = 0;
     for (let mask = 0; mask < 4 ** states.length; mask++) {
       const exact: Record<string, number> = {};
@@ -78,6 +98,13 @@ describe('a run where one branch fails permanently', () => {
         one_failed: task({ after: ['good', 'bad'], trigger: 'one_failed', run: ok('one_failed') }),
         one_success: task({ after: ['good', 'bad'], trigger: 'one_success', run: ok('one_success') }),
         none_failed: task({ after: ['good', 'bad'], trigger: 'none_failed', run: ok('none_failed') }),
+        all_failed: task({ after: ['good', 'bad'], trigger: 'all_failed', run: ok('all_failed') }),
+        one_done: task({ after: ['good', 'bad'], trigger: 'one_done', run: ok('one_done') }),
+        none_skipped: task({ after: ['good', 'bad'], trigger: 'none_skipped', run: ok('none_skipped') }),
+        // Downstream of a skipped task (all_success, skipped because one_failed's upstream did not fail).
+        only_failed: task({ after: ['bad'], trigger: 'all_failed', run: ok('only_failed') }),
+        all_skipped: task({ after: ['all_failed'], trigger: 'all_skipped', run: ok('all_skipped') }),
+        min_one: task({ after: ['all_failed', 'good'], trigger: 'none_failed_min_one_success', run: ok('min_one') }),
         after_skip: task({ after: ['all_success'], run: ok('after_skip') }),
         cleanup: task({ after: ['after_skip'], trigger: 'all_done', run: ok('cleanup') }),
       },
@@ -94,6 +121,12 @@ describe('a run where one branch fails permanently', () => {
       one_failed: 'success',
       one_success: 'success',
       none_failed: 'upstream_failed',
+      all_failed: 'skipped',
+      one_done: 'success',
+      none_skipped: 'success',
+      only_failed: 'success',
+      all_skipped: 'success',
+      min_one: 'success',
       after_skip: 'upstream_failed',
       cleanup: 'success',
     });
