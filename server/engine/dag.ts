@@ -254,6 +254,8 @@ export function defineDag(options: DagOptions): Dag {
     const opts = parse(taskSchema, declaration.options, dagId, field);
     const after = (opts.after ?? []).map((ref, i) => resolve(ref, `${field}.after[${i}]`));
     const map = opts.map === undefined ? undefined : resolve(opts.map, `${field}.map`);
+    if (map && opts.trigger === 'always')
+      fail(dagId, `${field}.trigger`, "'always' starts a task before its upstreams end, and a mapped task needs its list: use all_done");
     const named = opts.uses && !Array.isArray(opts.uses) ? Object.entries(opts.uses as Record<string, Resource>) : [];
     const listed = Array.isArray(opts.uses) ? (opts.uses as (Resource | string)[]) : named.map(([, r]) => r);
     for (const r of listed) if (typeof r !== 'string') resources.add(r);

@@ -204,9 +204,9 @@ export async function activate(engine: EngineContext, dagId: string): Promise<Da
   return started;
 }
 
-/** Moves runs to running and queues their root tasks, inside the caller's transaction. */
+/** Moves runs to running and queues their root tasks (and those whose rule is `always`), inside the caller's transaction. */
 async function startRuns(trx: Trx, dag: Dag, runs: readonly DagRunRow[]): Promise<{ run: DagRunRow; dispatch: Dispatchable[] }[]> {
-  const roots = [...dag.tasks.values()].filter((t) => t.upstream.length === 0).map((t) => t.id);
+  const roots = [...dag.tasks.values()].filter((t) => t.upstream.length === 0 || t.trigger === 'always').map((t) => t.id);
   const started: { run: DagRunRow; dispatch: Dispatchable[] }[] = [];
   for (const queued of runs) {
     const run = await trx

@@ -8,9 +8,10 @@ import type { HandleOf, Resource } from './resources.ts';
  * References between tasks are typed: `ctx.upstream(extract)` has extract's return type.
  */
 
-/** Airflow's trigger rules but `always` (which starts a task before its upstreams end) and the setup/teardown ones. */
+/** Airflow's trigger rules (but its setup/teardown ones). */
 export const TRIGGER_RULES = [
   'all_success',
+  'always',
   'all_done',
   'all_failed',
   'all_skipped',

@@ -14,6 +14,8 @@ export type StateCounts = Partial<Record<TiState, number>>;
  * presence rather than count (migration 0006), and must stay correct.
  */
 export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
+  // Whatever its upstreams do: a run starts it with its root tasks.
+  if (rule === 'always') return 'ready';
   let total = 0;
   for (const n of Object.values(upstream)) total += n ?? 0;
   if (total === 0) return 'ready';

@@ -40,6 +40,8 @@ describe('trigger rules decide as early as they are certain', () => {
     ['none_skipped', ['success', 'failed'], 'ready'],
     ['none_skipped', ['success', 'running'], 'wait'],
     ['none_skipped', ['skipped', 'running'], 'skipped'],
+    ['always', ['running', 'running'], 'ready'],
+    ['always', ['failed', 'skipped'], 'ready'],
   ] as const)('%s with %j -> %s', (rule, states, expected) => {
     const counts: Record<string, number> = {};
     for (const state of states) counts[state] = (counts[state] ?? 0) + 1;
@@ -172,5 +174,49 @@ describe('a run where one branch fails permanently', () => {
     ]);
     const open = await rt.db.selectFrom('dead_letters').select('resolution').execute();
     expect(open).toEqual([{ resolution: 'cleared' }]);
+  });
+});
+
+describe("a task whose rule is 'always'", () => {
+  it('starts with the run, before its upstream ends, and cannot be mapped', async () => {
+    let started!: () => void;
+    const alwaysStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const dag = defineDag({
+      id: 'always-rule',
+      retry: { attempts: 1 },
+      tasks: {
+        // Ends only once the watcher has started: with the watcher waiting for it, the run would hang.
+        slow: task({
+          run: async () => {
+            const gaveUp = new Promise<never>((_, reject) => setTimeout(() => reject(new PermanentError('the watcher did not start first')), 15_000));
+            await Promise.race([alwaysStarted, gaveUp]);
+            return 'slow';
+          },
+        }),
+        watcher: task({
+          after: ['slow'],
+          trigger: 'always',
+          run: () => {
+            started();
+            return 'watched';
+          },
+        }),
+        after_both: task({ after: ['slow', 'watcher'], run: () => 'done' }),
+      },
+    });
+    rt = await testRuntime([dag]);
+    worker = startWorker(rt, { concurrency: 2 });
+    const run = await rt.engine.triggerRun('always-rule');
+    expect((await waitForRun(rt, run.id)).state).toBe('success');
+    expect(await taskStates(rt, run.id)).toEqual({ slow: 'success', watcher: 'success', after_both: 'success' });
+
+    expect(() =>
+      defineDag({
+        id: 'always-mapped',
+        tasks: { list: task({ run: () => [1] }), each: task({ map: 'list', trigger: 'always', run: () => 1 }) },
+      }),
+    ).toThrow("'always' starts a task before its upstreams end, and a mapped task needs its list: use all_done");
   });
 });
