@@ -33,7 +33,7 @@ const bad: Record<string, [string, string]> = {
     `retry: { attempts: 2, baseMs: 200 }, tasks: { a: task({ run }) }`,
     "old-millis.ts: dag 'bad': retry.baseMs: unknown option: durations are written one way now; use base, a duration such as '2s'",
   ],
-  'bad-rule.ts': [`tasks: { a: task({ run, trigger: 'always' }) }`, "bad-rule.ts: dag 'bad': tasks.a.trigger:"],
+  'bad-rule.ts': [`tasks: { a: task({ run, trigger: 'sometimes' }) }`, "bad-rule.ts: dag 'bad': tasks.a.trigger:"],
   'bad-timeout.ts': [
     `tasks: { a: task({ run, timeout: 3_600_000 }) }`,
     "bad-timeout.ts: dag 'bad': tasks.a.timeout: expected a duration such as '30s', '2m', '1h30m', '1d12h' or '250ms', got the number 3600000",
