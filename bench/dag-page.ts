@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { loadConfig } from '../core/config.ts';
 import { createLogger } from '../core/log.ts';
@@ -7,6 +6,7 @@ import { defineDag, task } from '../server/engine/dag.ts';
 import { registryOf } from '../server/engine/loader.ts';
 import { dagPage } from '../server/http/dag-page.ts';
 import { createServer } from '../server/http/server.ts';
+import { closeBenchRuntime } from './cleanup.ts';
 import { openRuntime } from '../server/runtime.ts';
 
 const RUNS = 1_000;
@@ -71,11 +71,6 @@ export async function runDagPageBench() {
     };
   } finally {
     await app.close();
-    await sql`drop schema if exists ${sql.id(id)} cascade`.execute(rt.db);
-    const redis = new Redis(rt.redis.url);
-    const keys = await redis.keys(`hf-${id}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-    await rt.close();
+    await closeBenchRuntime(rt, id);
   }
 }

@@ -3,13 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
-import { sql } from 'kysely';
 import { loadConfig } from '../core/config.ts';
 import { defineDag, task, type Dag } from '../server/engine/dag.ts';
 import { defineResource } from '../server/engine/resources.ts';
 import { createLogger } from '../core/log.ts';
 import { startWorker } from '../server/processes.ts';
+import { closeBenchRuntime } from './cleanup.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
 import { registryOf } from '../server/engine/loader.ts';
 import { poolOf } from '../core/pg.ts';
@@ -318,11 +317,6 @@ export async function runEngineBench() {
     };
   } finally {
     await worker.close();
-    await sql`drop schema if exists ${sql.id(id)} cascade`.execute(rt.db);
-    const redis = new Redis(rt.redis.url);
-    const keys = await redis.keys(`hf-${id}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-    await rt.close();
+    await closeBenchRuntime(rt, id);
   }
 }

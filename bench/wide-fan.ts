@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { sql } from 'kysely';
 import { loadConfig } from '../core/config.ts';
 import { defineDag, task } from '../server/engine/dag.ts';
 import { registryOf } from '../server/engine/loader.ts';
 import { createLogger } from '../core/log.ts';
 import { startWorker } from '../server/processes.ts';
+import { closeBenchRuntime } from './cleanup.ts';
 import { openRuntime } from '../server/runtime.ts';
 import { CpuMeter } from './cpu.ts';
 
@@ -52,12 +51,7 @@ export async function wideFan(items: number) {
       cpuMsPerInstance,
     };
   } finally {
-    await sql`drop schema if exists ${sql.id(id)} cascade`.execute(rt.db);
-    const redis = new Redis(rt.redis.url);
-    const keys = await redis.keys(`hf-${id}*`);
-    for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
-    redis.disconnect();
-    await rt.close();
+    await closeBenchRuntime(rt, id);
   }
 }
 
