@@ -11,6 +11,7 @@ import { registerHealthCommand } from './health.ts';
 import { registerHistoryCommands } from './history.ts';
 import { registerHubCommands } from './hub.ts';
 import { registerIntegrationsCommand } from './integrations.ts';
+import { registerTaskLogsCommand } from './tasks-logs.ts';
 import { registerWarehouseCommands } from './warehouse.ts';
 import { registerWindowCommands } from './windows.ts';
 import type { Runtime } from '../server/runtime.ts';
@@ -144,6 +145,7 @@ program
     }),
   );
 
+registerTaskLogsCommand(program);
 registerWindowCommands(program);
 registerHubCommands(program);
 registerHistoryCommands(program);

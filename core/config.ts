@@ -54,6 +54,8 @@ const schema = z
     HUBFLOW_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     /** Default: info for the long-running processes, warn for one-shot commands. */
     HUBFLOW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+    /** How long each try's task log is kept ('30d', '12h', '2w'); the scheduler prunes older lines. */
+    HUBFLOW_LOG_RETENTION: z.string().min(1).default('30d'),
     /** Where history is loaded: PostgreSQL (default) or Snowflake (needs the SNOWFLAKE_* settings). */
     HUBFLOW_WAREHOUSE: z.enum(['postgres', 'snowflake']).default('postgres'),
     /** PostgreSQL warehouse; default: the metadata database. */

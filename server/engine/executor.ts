@@ -14,6 +14,7 @@ import type { Resource } from './resources.ts';
 import { cancelAtBlackout, runAbortable } from './abortable.ts';
 import { backoffDelay, type RetryPolicy } from './retry.ts';
 import { MAX_RESULT_DEPTH, toStorableJson } from './storable.ts';
+import { startTryLog } from './task-logs.ts';
 import { deferralFor, delayPastBlackouts, resourcesOf, taskOf } from './windows.ts';
 
 /** Results travel through the store to downstream tasks; bulk data belongs in staging. */
@@ -151,9 +152,14 @@ export class Executor {
     const controller = new AbortController();
     this.#running.set(tiId, controller);
     const cancelTimer = cancelAtBlackout(resources, controller, log);
+    // What the try logs and prints, stored before its outcome is, so a finished try's log is complete.
+    const tryLog = startTryLog(this.engine.db, ti, log);
     try {
-      const result = await runAbortable(controller, task.timeoutMs, () => this.#context(ti, controller.signal, log).then((ctx) => task.run(ctx)));
+      const result = await runAbortable(controller, task.timeoutMs, () =>
+        tryLog.run(() => this.#context(ti, controller.signal, tryLog.logger).then((ctx) => task.run(ctx))),
+      );
       const json = storableResult(ti, result);
+      await tryLog.end();
       // The BullMQ job is released without waiting for the commit: the slot takes the next job
       // while the success is group-committed with others. Until it is committed the instance
       // keeps its heartbeat; were this process to die first, the store still says `running`
@@ -186,6 +192,7 @@ export class Executor {
       return 'success';
     } catch (err) {
       this.#running.delete(tiId);
+      await tryLog.end({ error: err });
       if (err instanceof Abandoned) {
         // Nothing recorded: the try stays running in the store, and once its heartbeat lapses
         // the recovery sweep hands it to another worker, as after a crash.

@@ -4,6 +4,7 @@ import type { Engine } from './engine.ts';
 import type { CronTimetable } from './timetable.ts';
 import { checkIntegrations } from './integrations.ts';
 import { checkSla, dueAt } from './sla.ts';
+import { logRetentionMs, pruneTaskLogs } from './task-log-store.ts';
 
 export interface SchedulerOptions {
   tickMs: number;
@@ -26,6 +27,7 @@ export class Scheduler {
   #stopped = false;
   #busy: Promise<void> = Promise.resolve();
   readonly #now: () => Date;
+  readonly #logRetentionMs: number;
 
   constructor(
     private readonly engine: Engine,
@@ -33,6 +35,7 @@ export class Scheduler {
     private readonly options: SchedulerOptions,
   ) {
     this.#now = options.now ?? (() => new Date());
+    this.#logRetentionMs = logRetentionMs(engine.config);
   }
 
   start(): void {
@@ -65,6 +68,8 @@ export class Scheduler {
       await this.engine.sweep();
       // As often as the sweep: an SLO is measured over days, so seconds between checks are plenty.
       await checkIntegrations(this.engine);
+      const pruned = await pruneTaskLogs(this.engine.db, new Date(this.#now().getTime() - this.#logRetentionMs));
+      if (pruned) this.log.info({ event: 'task_logs_pruned', lines: pruned }, 'task log lines past HUBFLOW_LOG_RETENTION deleted');
     }
   }
 

@@ -135,7 +135,7 @@ ${pager(detail)}
 <tr><th>Task</th><th>State</th><th>Tries</th><th>Started</th><th>Ended</th><th>Duration</th><th>Error</th><th>Job</th></tr>
 ${tis.map(
   (ti) => html`<tr>
-<td><code>${ti.task_id}${ti.map_index >= 0 ? `[${ti.map_index}]` : ''}</code></td>
+<td><code>${ti.task_id}${ti.map_index >= 0 ? `[${ti.map_index}]` : ''}</code>${ti.try_number > 0 ? html` <a class="log" href="/runs/${run.id}/tasks/${encodeURIComponent(ti.task_id)}/logs${ti.map_index >= 0 ? `?map=${ti.map_index}` : ''}">log</a>` : ''}</td>
 <td>${stateBadge(ti.state)}${ti.next_try_at && ti.state === 'up_for_retry' ? html` <span class="muted">next ${formatTime(ti.next_try_at)}</span>` : ''}${ti.state === 'deferred' && ti.deferred_reason ? html` <span class="muted">${ti.deferred_reason}</span>` : ''}</td>
 <td class="num">${ti.try_number}/${ti.max_tries}</td>
 <td>${formatTime(ti.started_at)}</td><td>${formatTime(ti.ended_at)}</td><td class="num">${formatDuration(ti.started_at, ti.ended_at)}</td>

@@ -11,6 +11,7 @@ import { registerIntegrations } from './integrations.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerDagPage } from './dag-page.ts';
 import { registerGantt } from './gantt.ts';
+import { registerLogs } from './logs.ts';
 import { registerPages } from './pages.ts';
 
 function safeDecode(url: string): string {
@@ -63,6 +64,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerPages(app, rt);
   registerDagPage(app, rt);
   registerGantt(app, rt);
+  registerLogs(app, rt);
   registerIntegrations(app, rt);
   await registerBoard(app, rt);
   return app;

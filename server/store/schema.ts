@@ -189,7 +189,18 @@ export interface IntegrationBreachesTable {
   recovered_at: Timestamp | null;
 }
 
+/** One line a try of a task logged or printed; level is a logger's (trace to fatal) or stdout / stderr for what it wrote there. */
+export interface TaskLogsTable {
+  ti_id: number;
+  try_number: number;
+  seq: number;
+  at: Timestamp;
+  level: string;
+  line: string;
+}
+
 export interface StoreSchema {
+  task_logs: TaskLogsTable;
   integration_breaches: IntegrationBreachesTable;
   rejects: RejectsTable;
   reconciliations: ReconciliationsTable;
