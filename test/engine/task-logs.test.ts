@@ -61,11 +61,28 @@ const dag = defineDag({
   },
 });
 
+/** Released by the test once it has seen the first line of a try still running. */
+let release: () => void = () => undefined;
+const live = defineDag({
+  id: 'live-logging',
+  tasks: {
+    long: task({
+      run: async (ctx) => {
+        ctx.log.info('halfway');
+        await new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        console.log('finished');
+      },
+    }),
+  },
+});
+
 let rt: TestRuntime;
 let worker: Executor;
 let runId: number;
 beforeAll(async () => {
-  rt = await testRuntime([dag]);
+  rt = await testRuntime([dag, live]);
   worker = startWorker(rt, { concurrency: 8 });
   const run = await rt.engine.triggerRun('logging');
   runId = run.id;
@@ -158,6 +175,25 @@ describe('each try of a task keeps its own log', () => {
     expect(log.lines.map((l) => l.level)).toEqual(['warn', 'error']);
     expect(log.lines[0]!.line).toBe('starting something slow');
     expect(log.lines[1]!.line).toMatch(/^try 1 of 1 failed: TaskTimeoutError: timed out after 300 ms/);
+  });
+
+  it('stores the lines of a try still running within about a second, and the rest when it ends', async () => {
+    const run = await rt.engine.triggerRun('live-logging');
+    const started = Date.now();
+    let seen: string[] = [];
+    while (!seen.length && Date.now() - started < 10_000) {
+      await sleep(50);
+      seen = await readTaskLog(rt.db, run.id, 'long').then(
+        (log) => log.lines.map((l) => l.line),
+        () => [],
+      );
+    }
+    expect(seen).toEqual(['halfway']);
+    const instance = await rt.db.selectFrom('task_instances').select('state').where('run_id', '=', run.id).executeTakeFirstOrThrow();
+    expect(instance.state).toBe('running');
+    release();
+    expect((await waitForRun(rt, run.id)).state).toBe('success');
+    expect((await readTaskLog(rt.db, run.id, 'long')).lines.map((l) => l.line)).toEqual(['halfway', 'finished']);
   });
 
   it('names what is missing: a run, a task, a try, a map index', async () => {
