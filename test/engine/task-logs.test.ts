@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineDag, task } from 'hubflow';
+import { defineDag, SkipTaskError, task } from 'hubflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Executor } from '../../server/engine/executor.ts';
 import { Scheduler } from '../../server/engine/scheduler.ts';
@@ -78,11 +78,29 @@ const live = defineDag({
   },
 });
 
+const stopping = defineDag({
+  id: 'stopping-logging',
+  tasks: {
+    skipper: task({
+      run: () => {
+        console.log('looking for a new snapshot');
+        throw new SkipTaskError('no new snapshot since yesterday');
+      },
+    }),
+    waiter: task({
+      run: async (ctx) => {
+        console.log('waiting for the hub');
+        await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      },
+    }),
+  },
+});
+
 let rt: TestRuntime;
 let worker: Executor;
 let runId: number;
 beforeAll(async () => {
-  rt = await testRuntime([dag, live]);
+  rt = await testRuntime([dag, live, stopping]);
   worker = startWorker(rt, { concurrency: 8 });
   const run = await rt.engine.triggerRun('logging');
   runId = run.id;
@@ -194,6 +212,25 @@ describe('each try of a task keeps its own log', () => {
     release();
     expect((await waitForRun(rt, run.id)).state).toBe('success');
     expect((await readTaskLog(rt.db, run.id, 'long')).lines.map((l) => l.line)).toEqual(['halfway', 'finished']);
+  });
+
+  it('ends a skipped try and a cancelled one with a line saying so', async () => {
+    const run = await rt.engine.triggerRun('stopping-logging');
+    const linesOf = async (taskId: string) => (await readTaskLog(rt.db, run.id, taskId).catch(() => ({ lines: [] }))).lines.map((l) => [l.level, l.line]);
+    const until = async (taskId: string, count: number) => {
+      for (let waited = 0; (await linesOf(taskId)).length < count && waited < 10_000; waited += 50) await sleep(50);
+      return linesOf(taskId);
+    };
+    await until('waiter', 1);
+    await rt.engine.cancelRuns({ runIds: [run.id], reason: 'hub maintenance' });
+    expect(await until('waiter', 2)).toEqual([
+      ['info', 'waiting for the hub'],
+      ['warn', 'cancelled: run cancelled: hub maintenance'],
+    ]);
+    expect(await until('skipper', 2)).toEqual([
+      ['info', 'looking for a new snapshot'],
+      ['info', 'skipped: no new snapshot since yesterday'],
+    ]);
   });
 
   it('names what is missing: a run, a task, a try, a map index', async () => {
