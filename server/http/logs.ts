@@ -75,7 +75,7 @@ function logPage(log: TaskLog): SafeHtml {
   return html`${STYLE}<h1>Log of <code>${instance.task_id}</code>${item}${log.try === null ? '' : ` try ${log.try}`} ${stateBadge(shown?.outcome ?? instance.state)}</h1>
 <p><a href="/runs/${run.id}">run ${run.id}</a> of <a href="/dags/${run.dag_id}">${run.dag_id}</a> ${stateBadge(run.state)} · <a href="/runs/${run.id}/gantt">gantt</a> ·
 <a href="/api${logPageUrl(run.id, instance.task_id, { try: log.try ?? undefined, map: instance.map_index })}">JSON</a>
-${shown ? html` · started ${formatTime(shown.started_at)}${shown.ended_at ? html`, took ${formatDuration(shown.started_at, shown.ended_at)}` : ''}` : ''}</p>
+${shown ? html` · started ${formatTime(shown.started_at)}${shown.ended_at ? html`, took ${formatDuration(shown.started_at, shown.ended_at)}` : html`, <span class="running">still running: reload for the lines written since</span>`}` : ''}</p>
 ${mapPicker(log, run.id)}
 ${triesPicker(log, run.id)}
 ${linesBlock(log)}`;
