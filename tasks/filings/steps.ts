@@ -176,13 +176,28 @@ export async function verifyStep(_env: FilingEnv, prev: Rendered | NothingToFile
 export interface DeliverStepResult extends Delivered {
   /** The sha256 of the filing this delivery replaced, when it differs from the new one. */
   replacedSha256: string | null;
+  /** The data cut (the hub snapshot the filing reports) and when the file was in the outbox: its sync latency. */
+  dataCut: string | null;
+  deliveredAt: string | null;
 }
 
 export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile, now = new Date()): Promise<DeliverStepResult> {
   const { j, period } = context(prev.item);
   const deadline = period.deadline.toISOString();
   if (isNothing(prev)) {
-    return { item: prev.item, status: 'nothing', folder: null, records: 0, rejected: 0, sha256: null, deadline, late: false, replacedSha256: null };
+    return {
+      item: prev.item,
+      status: 'nothing',
+      folder: null,
+      records: 0,
+      rejected: 0,
+      sha256: null,
+      deadline,
+      late: false,
+      replacedSha256: null,
+      dataCut: null,
+      deliveredAt: null,
+    };
   }
   const manifest = buildManifest(j, period, prev, env.runId);
   const { folder, replaced } = await deliverFiling({
@@ -193,6 +208,8 @@ export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile
     rejectsFile: prev.rejectsFile,
     manifest,
   });
+  // The manifest is in place and flushed: from here the filing is delivered.
+  const deliveredAt = new Date().toISOString();
   // Staged records hold personal data: they go as soon as the filing is safely in the outbox.
   await rm(prev.dir, { recursive: true, force: true });
   return {
@@ -205,6 +222,8 @@ export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile
     deadline,
     late: now.getTime() > period.deadline.getTime(),
     replacedSha256: replaced && replaced.file.sha256 !== manifest.file.sha256 ? replaced.file.sha256 : null,
+    dataCut: prev.snapshotAt,
+    deliveredAt,
   };
 }
 
