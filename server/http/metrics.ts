@@ -289,7 +289,7 @@ function integrationGauges(registers: Registry[]) {
     }),
     latency: new Gauge({
       name: 'hubflow_integration_latency_seconds',
-      help: "Batch latency over the SLO window: a successful scheduled run's end minus its data cut (interval end)",
+      help: 'Latency percentiles over the SLO window: measured per version or filing where recorded, else the run-end proxy (hubflow integrations says which)',
       labelNames: [...labelNames, 'quantile'],
       registers,
     }),
