@@ -114,8 +114,11 @@ export async function deliverCycle(ctx: FilingContext<Verified | NothingToFile |
   const label = filingLabel(result.item);
   if (result.status === 'delivered')
     ctx.log.info({ ...result.item, folder: result.folder, records: result.records, rejected: result.rejected }, 'filing delivered');
-  if (result.dataCut && result.deliveredAt)
-    await ctx.records.syncLatency([spanLatency(result.item.jurisdiction, result.item.tenant, result.dataCut, result.deliveredAt)]);
+  if (result.dataCut && result.deliveredAt) {
+    // Best effort: the filing is delivered whether or not its latency is kept.
+    const span = spanLatency(result.item.jurisdiction, result.item.tenant, result.dataCut, result.deliveredAt);
+    await ctx.records.syncLatency([span]).catch((err: Error) => ctx.log.warn({ err }, `sync latency of ${label} not recorded: ${err.message}`));
+  }
   if (result.late) await ctx.alert(`filing delivered LATE: ${label}, deadline ${result.deadline}`, { ...result.item, deadline: result.deadline });
   if (result.replacedSha256) {
     await ctx.alert(

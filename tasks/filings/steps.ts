@@ -176,28 +176,16 @@ export async function verifyStep(_env: FilingEnv, prev: Rendered | NothingToFile
 export interface DeliverStepResult extends Delivered {
   /** The sha256 of the filing this delivery replaced, when it differs from the new one. */
   replacedSha256: string | null;
-  /** The data cut (the hub snapshot the filing reports) and when the file was in the outbox: its sync latency. */
-  dataCut: string | null;
-  deliveredAt: string | null;
+  /** A delivered filing's data cut (the hub snapshot it reports) and when it was in the outbox: its sync latency. */
+  dataCut?: string;
+  deliveredAt?: string;
 }
 
 export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile, now = new Date()): Promise<DeliverStepResult> {
   const { j, period } = context(prev.item);
   const deadline = period.deadline.toISOString();
   if (isNothing(prev)) {
-    return {
-      item: prev.item,
-      status: 'nothing',
-      folder: null,
-      records: 0,
-      rejected: 0,
-      sha256: null,
-      deadline,
-      late: false,
-      replacedSha256: null,
-      dataCut: null,
-      deliveredAt: null,
-    };
+    return { item: prev.item, status: 'nothing', folder: null, records: 0, rejected: 0, sha256: null, deadline, late: false, replacedSha256: null };
   }
   const manifest = buildManifest(j, period, prev, env.runId);
   const { folder, replaced } = await deliverFiling({

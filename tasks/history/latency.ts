@@ -1,3 +1,4 @@
+import type { TaskContext } from 'hubflow';
 import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
 import type { Entities } from '../../hub/entities.ts';
 import { LATENCY_BOUNDS, type LatencyHistogram, type LatencyRecord } from '../../core/latency-histogram.ts';
@@ -25,6 +26,22 @@ export interface LoadLatencyInput {
   runId: number;
   snapshotAt: string;
   loads: readonly EntityLoad[];
+}
+
+/**
+ * Measures a committed load and keeps the histograms with the run. Best effort: the versions are
+ * committed, and a retry of the load would only find them applied and measure nothing, so a
+ * failure here is a warning, not a failed load.
+ */
+export async function recordLoadLatency(
+  ctx: TaskContext<unknown, { warehouse: Warehouse }>,
+  load: Omit<LoadLatencyInput, 'warehouse' | 'runId'>,
+): Promise<void> {
+  try {
+    await ctx.records.syncLatency(await measureLoadLatency({ ...load, warehouse: ctx.resources.warehouse, runId: ctx.runId }));
+  } catch (err) {
+    ctx.log.warn({ err, scope: load.scope }, `sync latency of this load not recorded: ${(err as Error).message}`);
+  }
 }
 
 const isoMinus = (visibleMs: number, seconds: number) => `${new Date(visibleMs - seconds * 1000).toISOString().slice(0, 23)}000Z`;
