@@ -11,8 +11,8 @@ export const LATENCY_BOUNDS = [
   129_600, 172_800, 259_200, 345_600, 604_800,
 ] as const;
 
-/** Where a latency starts: the hub's commit time (track_commit_timestamp), the WAL commit, the row's updated_at, or a filing's data cut. */
-export type LatencySource = 'hub_commit' | 'wal_commit' | 'updated_at' | 'data_cut';
+/** Where a latency starts: the hub transaction's WAL commit time, the row's updated_at, or a filing's data cut. */
+export type LatencySource = 'wal_commit' | 'updated_at' | 'data_cut';
 
 /** Counts per bucket: `buckets[i]` holds latencies in (LATENCY_BOUNDS[i-1], LATENCY_BOUNDS[i]], the last one those above 7 days. */
 export interface LatencyHistogram {

@@ -17,7 +17,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       kind text not null check (kind in ('version', 'filing')),
       entity text not null,
       scope text,
-      source text not null check (source in ('hub_commit', 'wal_commit', 'updated_at', 'data_cut')),
+      source text not null check (source in ('wal_commit', 'updated_at', 'data_cut')),
       count bigint not null check (count > 0),
       sum_seconds float8 not null,
       min_seconds float8 not null,
