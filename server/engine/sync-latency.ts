@@ -1,7 +1,6 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql } from 'kysely';
 import type { Store } from '../store/db.ts';
-import type { StoreSchema } from '../store/schema.ts';
-import { emptyHistogram, mergeInto, type LatencyHistogram, type LatencyRecord, type LatencySource } from '../../core/latency-histogram.ts';
+import { emptyHistogram, LATENCY_BOUNDS, mergeInto, type LatencyHistogram, type LatencyRecord, type LatencySource } from '../../core/latency-histogram.ts';
 
 export * from '../../core/latency-histogram.ts';
 
@@ -68,7 +67,8 @@ export interface WindowLatency {
 
 /**
  * Each DAG's latency over the window ending now: every record of its runs, plus the records
- * naming its integration with no DAG (the CDC stream's). Buckets are summed in the store.
+ * naming its integration with no DAG (the CDC stream's). One pass over the window's rows, the
+ * buckets summed index by index in the store.
  */
 export async function latencyOverWindow(
   db: Store,
@@ -78,84 +78,33 @@ export async function latencyOverWindow(
   const out = new Map<string, WindowLatency>();
   if (!dags.length) return out;
   const since = sql<Date>`now() - make_interval(secs => ${windowMs / 1000})`;
-  const matching = (eb: ExpressionBuilder<StoreSchema, 'sync_latency'>) =>
-    eb.or([
-      eb(
-        'dag_id',
-        'in',
-        dags.map((d) => d.id),
-      ),
-      eb.and([
-        eb('dag_id', 'is', null),
-        eb(
-          'integration',
-          'in',
-          dags.map((d) => d.integration),
-        ),
-      ]),
-    ]);
-  const [totals, buckets] = await Promise.all([
-    db
-      .selectFrom('sync_latency')
-      .select([
-        'dag_id',
-        'integration',
-        'source',
-        sql<string>`sum(count)`.as('count'),
-        sql<number>`sum(sum_seconds)`.as('sum_seconds'),
-        sql<number>`min(min_seconds)`.as('min_seconds'),
-        sql<number>`max(max_seconds)`.as('max_seconds'),
-      ])
-      .where('recorded_at', '>', since)
-      .where(matching)
-      .groupBy(['dag_id', 'integration', 'source'])
-      .execute(),
-    db
-      .selectFrom(
-        sql<{ dag_id: string | null; integration: string | null; i: string; n: string }>`(
-        select l.dag_id, l.integration, u.i, u.n from sync_latency l, unnest(l.buckets) with ordinality u(n, i)
-        where l.recorded_at > ${since})`.as('b'),
-      )
-      .select(['b.dag_id', 'b.integration', 'b.i', sql<string>`sum(b.n)`.as('n')])
-      .where((eb) =>
-        eb.or([
-          eb(
-            'b.dag_id',
-            'in',
-            dags.map((d) => d.id),
-          ),
-          eb.and([
-            eb('b.dag_id', 'is', null),
-            eb(
-              'b.integration',
-              'in',
-              dags.map((d) => d.integration),
-            ),
-          ]),
-        ]),
-      )
-      .groupBy(['b.dag_id', 'b.integration', 'b.i'])
-      .execute(),
-  ]);
-  const owners = (row: { dag_id: string | null; integration: string | null }) =>
-    dags.filter((d) => (row.dag_id === null ? d.integration === row.integration : d.id === row.dag_id));
-  const entry = (dagId: string) => {
-    let e = out.get(dagId);
-    if (!e) out.set(dagId, (e = { histogram: emptyHistogram(), sources: [] }));
-    return e;
-  };
-  for (const t of totals) {
-    for (const d of owners(t)) {
-      const e = entry(d.id);
-      mergeInto(e.histogram, { count: Number(t.count), sumSeconds: t.sum_seconds, minSeconds: t.min_seconds, maxSeconds: t.max_seconds, buckets: [] });
-      if (!e.sources.includes(t.source)) e.sources.push(t.source);
-    }
-  }
-  for (const b of buckets) {
-    for (const d of owners(b)) {
-      const h = entry(d.id).histogram;
-      const i = Number(b.i) - 1;
-      h.buckets[i] = (h.buckets[i] ?? 0) + Number(b.n);
+  const bucketSums = sql.join(
+    [...LATENCY_BOUNDS, null].map((_, i) => sql`sum(buckets[${sql.lit(i + 1)}])`),
+    sql`, `,
+  );
+  const ids = dags.map((d) => d.id);
+  const integrations = dags.map((d) => d.integration);
+  const rows = await db
+    .selectFrom('sync_latency')
+    .select([
+      'dag_id',
+      'integration',
+      'source',
+      sql<string>`sum(count)`.as('count'),
+      sql<number>`sum(sum_seconds)`.as('sum_seconds'),
+      sql<number>`min(min_seconds)`.as('min_seconds'),
+      sql<number>`max(max_seconds)`.as('max_seconds'),
+      sql<string[]>`array[${bucketSums}]`.as('buckets'),
+    ])
+    .where('recorded_at', '>', since)
+    .where((eb) => eb.or([eb('dag_id', 'in', ids), eb.and([eb('dag_id', 'is', null), eb('integration', 'in', integrations)])]))
+    .groupBy(['dag_id', 'integration', 'source'])
+    .execute();
+  for (const r of rows) {
+    for (const d of dags.filter((d) => (r.dag_id === null ? d.integration === r.integration : d.id === r.dag_id))) {
+      const e = out.get(d.id) ?? out.set(d.id, { histogram: emptyHistogram(), sources: [] }).get(d.id)!;
+      mergeInto(e.histogram, rowHistogram(r));
+      if (!e.sources.includes(r.source)) e.sources.push(r.source);
     }
   }
   for (const e of out.values()) e.sources.sort();
