@@ -42,6 +42,13 @@ beforeAll(async () => {
     await sql`update ${workers} set email = ${`moved-${i}@example.test`}, updated_at = ${t0}::timestamptz - make_interval(secs => ${ago})
       where tenant_id = ${w.tenant_id} and worker_id = ${w.worker_id}`.execute(h.rt.db);
   }
+  // A delete: the hub keeps no time for it, so its tombstone is not measured.
+  const gone = (
+    await sql<{ worker_id: string; tenant_id: string }>`select worker_id, tenant_id from ${workers} order by tenant_id desc, worker_id desc limit 1`.execute(
+      h.rt.db,
+    )
+  ).rows[0]!;
+  await sql`delete from ${workers} where tenant_id = ${gone.tenant_id} and worker_id = ${gone.worker_id}`.execute(h.rt.db);
   await night('2026-01-02');
   slack = ((await clock()).getTime() - t0.getTime()) / 1000;
 }, 120_000);
@@ -57,7 +64,11 @@ describe('sync latency of a nightly history run', () => {
     expect(await rowsOf(runs[0]!)).toEqual([]);
   });
 
-  it('gives each changed version its latency from the hub updated_at to the warehouse commit', async () => {
+  it('gives each changed version its latency from the hub updated_at to the warehouse commit, and none to a tombstone', async () => {
+    const tombstones = await sql<{
+      n: string;
+    }>`select count(*) as n from ${sql.id(h.whSchema, 'workers_history')} where run_id = ${runs[1]!} and is_deleted`.execute(h.rt.db);
+    expect(Number(tombstones.rows[0]!.n)).toBe(1);
     const rows = await rowsOf(runs[1]!);
     expect(rows.map((r) => [r.dag_id, r.kind, r.entity, r.source, r.task_id])).toEqual(
       rows.map(() => ['hub-nightly', 'version', 'workers', 'updated_at', 'load']),
