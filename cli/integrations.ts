@@ -27,6 +27,7 @@ function row(s: IntegrationStatus): Record<string, unknown> {
     success: pct(s.sli.successRate),
     latency_p50: secs(s.sli.latencyP50Seconds),
     latency_p99: secs(s.sli.latencyP99Seconds),
+    latency_from: s.sli.latencySource === 'measured' ? `measured (${s.sli.latencyMeasured}, ${s.sli.latencyFrom.join(', ')})` : (s.sli.latencySource ?? ''),
     dead_letters: s.sli.deadLetters,
     oldest_dead_letter: secs(s.sli.deadLetterDwellSeconds),
     slo: s.met

@@ -11,6 +11,7 @@ import { periodOrFail } from './filings/period.ts';
 import { planFilings, type Refused } from './filings/plan.ts';
 import { deliverStep, extractStep, renderStep, validateStep, verifyStep, type DeliverStepResult, type FilingEnv } from './filings/steps.ts';
 import { configuredSubmitters, DEMO_SUBMITTERS } from './filings/submitter.ts';
+import { spanLatency } from '../core/latency-histogram.ts';
 import { filingLabel, type Extracted, type FilingItem, type NothingToFile, type Rendered, type Validated, type Verified } from './filings/types.ts';
 
 /**
@@ -113,6 +114,11 @@ export async function deliverCycle(ctx: FilingContext<Verified | NothingToFile |
   const label = filingLabel(result.item);
   if (result.status === 'delivered')
     ctx.log.info({ ...result.item, folder: result.folder, records: result.records, rejected: result.rejected }, 'filing delivered');
+  if (result.dataCut && result.deliveredAt) {
+    // Best effort: the filing is delivered whether or not its latency is kept.
+    const span = spanLatency(result.item.jurisdiction, result.item.tenant, result.dataCut, result.deliveredAt);
+    await ctx.records.syncLatency([span]).catch((err: Error) => ctx.log.warn({ err }, `sync latency of ${label} not recorded: ${err.message}`));
+  }
   if (result.late) await ctx.alert(`filing delivered LATE: ${label}, deadline ${result.deadline}`, { ...result.item, deadline: result.deadline });
   if (result.replacedSha256) {
     await ctx.alert(

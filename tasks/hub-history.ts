@@ -8,6 +8,7 @@ import type { Warehouse } from '../warehouse/contract.ts';
 import { upstreamItem } from './mapped.ts';
 import { applyScope, intervalDay, lastApplied, MassDeleteError, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';
 import { extractScope, type ExtractResult, type Reject } from './history/extract.ts';
+import { recordLoadLatency } from './history/latency.ts';
 import { scopeLabel, type Scope } from './history/layout.ts';
 import { reconcileScope, type EntityReconciliation } from './history/reconcile.ts';
 import { markSnapshot, prunedReason, pruneStaging, resyncConf, scopeDir, type SnapshotPlace } from './history/snapshots.ts';
@@ -115,6 +116,7 @@ export async function loadHistory(ctx: WarehouseContext<ExtractResult | null>): 
       attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}`,
       guard: { maxShare: ctx.resources.staging.massDeleteShare, minRows: 5 },
     });
+    await recordLoadLatency(ctx, { entities, scope: extract.scope, snapshotAt: extract.snapshotAt, loads });
     for (const l of loads) ctx.log.info({ scope: scopeLabel(extract.scope), ...l }, `${l.entity}: ${l.status}`);
     if (extract.hubTenants) await closeVanishedTenants(ctx, extract, extract.hubTenants);
     return { extract, entities: loads };

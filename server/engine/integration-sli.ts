@@ -3,6 +3,7 @@ import type { Store } from '../store/db.ts';
 import type { Dag } from './dag.ts';
 import { formatDuration, formatSeconds } from './duration.ts';
 import type { Integration } from './integration-spec.ts';
+import { latencyOverWindow, quantile, type LatencySource } from './sync-latency.ts';
 
 export const DEFAULT_WINDOW_MS = 7 * 86_400_000;
 
@@ -43,6 +44,15 @@ export interface IntegrationStatus {
     burnRate1h: number | null;
     latencyP50Seconds: number | null;
     latencyP99Seconds: number | null;
+    /**
+     * Where the latency percentiles come from: `measured` (histograms of each version's or
+     * filing's own latency, see sync-latency.ts), `proxy` (no measurements in the window: a
+     * scheduled run's end minus its interval end), or null (neither).
+     */
+    latencySource: 'measured' | 'proxy' | null;
+    /** How many versions or filings were measured in the window, and from which change times. */
+    latencyMeasured: number;
+    latencyFrom: LatencySource[];
     deadLetters: number;
     deadLetterDwellSeconds: number | null;
   };
@@ -57,20 +67,25 @@ interface Measured {
   recentFailed: number;
   p50: number | null;
   p99: number | null;
+  latencySource: 'measured' | 'proxy' | null;
+  latencyMeasured: number;
+  latencyFrom: LatencySource[];
   deadLetters: number;
   dwell: number | null;
 }
 
-// Latency is a successful scheduled run's end minus its interval's end (the data's cut): a
-// manual or backfill run of an old interval would read as days late. Test runs count nowhere.
+// The proxy where nothing was measured: a successful scheduled run's end minus its interval's
+// end (the data's cut); a manual or backfill run of an old interval would read as days late.
+// Test runs count nowhere.
 const latency = (q: number) =>
   sql<number | null>`percentile_cont(${sql.lit(q)}) within group (order by extract(epoch from ended_at - interval_end)::float8)
     filter (where state = 'success' and run_type = 'scheduled')`;
 
 /** The SLIs of each DAG over the window ending now, read from the store in one query per table. */
-async function measure(db: Store, dagIds: string[], windowMs: number): Promise<Map<string, Measured>> {
+async function measure(db: Store, declared: Dag[], windowMs: number): Promise<Map<string, Measured>> {
+  const dagIds = declared.map((d) => d.id);
   const since = sql<Date>`now() - make_interval(secs => ${windowMs / 1000})`;
-  const [runs, letters] = await Promise.all([
+  const [runs, letters, measuredLatency] = await Promise.all([
     db
       .selectFrom('dag_runs')
       .select([
@@ -94,9 +109,29 @@ async function measure(db: Store, dagIds: string[], windowMs: number): Promise<M
       .where('resolved_at', 'is', null)
       .groupBy('dag_id')
       .execute(),
+    latencyOverWindow(
+      db,
+      declared.map((d) => ({ id: d.id, integration: d.integration!.name })),
+      windowMs,
+    ),
   ]);
   const out = new Map<string, Measured>(
-    dagIds.map((id) => [id, { finished: 0, succeeded: 0, recentFinished: 0, recentFailed: 0, p50: null, p99: null, deadLetters: 0, dwell: null }]),
+    dagIds.map((id) => [
+      id,
+      {
+        finished: 0,
+        succeeded: 0,
+        recentFinished: 0,
+        recentFailed: 0,
+        p50: null,
+        p99: null,
+        latencySource: null,
+        latencyMeasured: 0,
+        latencyFrom: [],
+        deadLetters: 0,
+        dwell: null,
+      },
+    ]),
   );
   for (const r of runs)
     Object.assign(out.get(r.dag_id)!, {
@@ -106,7 +141,18 @@ async function measure(db: Store, dagIds: string[], windowMs: number): Promise<M
       recentFailed: Number(r.recent_failed),
       p50: r.p50,
       p99: r.p99,
+      latencySource: r.p50 === null ? null : 'proxy',
     });
+  for (const [dagId, l] of measuredLatency) {
+    if (!l.histogram.count) continue;
+    Object.assign(out.get(dagId)!, {
+      p50: quantile(l.histogram, 0.5),
+      p99: quantile(l.histogram, 0.99),
+      latencySource: 'measured',
+      latencyMeasured: l.histogram.count,
+      latencyFrom: l.sources,
+    });
+  }
   for (const d of letters) Object.assign(out.get(d.dag_id)!, { deadLetters: Number(d.n), dwell: Math.max(0, d.dwell) });
   return out;
 }
@@ -125,6 +171,12 @@ function burnCheck(m: Measured, successRate: number): SloCheck {
   const measured = m.recentFinished ? `${m.recentFailed} of ${m.recentFinished} runs failed in the last hour` : 'no finished runs in the last hour';
   const rate = burn === null ? '' : `, burning the error budget ${burn.toFixed(1)}x`;
   return { slo: 'error_budget_burn', unit: 'burn', objective: FAST_BURN, measured: burn, met, summary: `${measured}${rate}; alert at ${FAST_BURN}x` };
+}
+
+/** What a latency figure rests on, in the words an alert uses. */
+export function latencyBasis(m: Pick<Measured, 'latencySource' | 'latencyMeasured' | 'latencyFrom'>): string {
+  if (m.latencySource === 'measured') return `(measured: ${m.latencyMeasured} versions or filings, from ${m.latencyFrom.join(', ')})`;
+  return '(proxy: run end minus interval end, nothing measured)';
 }
 
 function checks(integration: Integration, m: Measured, window: string): SloCheck[] {
@@ -150,7 +202,7 @@ function checks(integration: Integration, m: Measured, window: string): SloCheck
       ['latency_p99', m.p99, latencyMs.p99],
     ] as const) {
       const met = value === null || value * 1000 <= objective;
-      const measured = value === null ? 'no successful scheduled runs' : formatSeconds(value);
+      const measured = value === null ? 'no measurements and no successful scheduled runs' : `${formatSeconds(value)} ${latencyBasis(m)}`;
       out.push({
         slo,
         unit: 'seconds',
@@ -186,11 +238,7 @@ function checks(integration: Integration, m: Measured, window: string): SloCheck
 export async function measureIntegrations(db: Store, dags: Iterable<Dag>, windowMs = DEFAULT_WINDOW_MS): Promise<IntegrationStatus[]> {
   const declared = [...dags].filter((d) => d.integration).sort((a, b) => a.integration!.name.localeCompare(b.integration!.name) || a.id.localeCompare(b.id));
   if (!declared.length) return [];
-  const measured = await measure(
-    db,
-    declared.map((d) => d.id),
-    windowMs,
-  );
+  const measured = await measure(db, declared, windowMs);
   return declared.map((dag) => {
     const integration = dag.integration!;
     const m = measured.get(dag.id)!;
@@ -209,6 +257,9 @@ export async function measureIntegrations(db: Store, dags: Iterable<Dag>, window
         burnRate1h: integration.slo.successRate === undefined ? null : burnRate(m, integration.slo.successRate),
         latencyP50Seconds: m.p50,
         latencyP99Seconds: m.p99,
+        latencySource: m.latencySource,
+        latencyMeasured: m.latencyMeasured,
+        latencyFrom: m.latencyFrom,
         deadLetters: m.deadLetters,
         deadLetterDwellSeconds: m.dwell,
       },

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { TENANT_ID_PATTERN } from '../../hub/tenant-id.ts';
 import type { Store } from '../store/db.ts';
 import type { Severity } from '../store/schema.ts';
+import { recordSyncLatency, type LatencyRecord } from './sync-latency.ts';
 
 /** A record a task refused, kept with the run so someone can see it and replay it. */
 export interface RejectRecord {
@@ -61,6 +62,8 @@ export interface TaskRecords {
   reconciliations(results: readonly ReconciliationRecord[]): Promise<void>;
   /** The state of an upstream instance of this run (and why it ended so), undefined if it has none. */
   instanceState(taskId: string, mapIndex: number): Promise<{ state: string; reason: string | undefined } | undefined>;
+  /** Keeps sync latency histograms this task measured (see sync-latency.ts). */
+  syncLatency(records: readonly LatencyRecord[]): Promise<void>;
 }
 
 export function taskRecords(store: Store, runId: number, taskId: string): TaskRecords {
@@ -162,5 +165,6 @@ export function taskRecords(store: Store, runId: number, taskId: string): TaskRe
         .executeTakeFirst();
       return row && { state: row.state, reason: (row.error as { message?: string } | null)?.message };
     },
+    syncLatency: (records) => recordSyncLatency(store, { runId, taskId }, records),
   };
 }

@@ -17,11 +17,17 @@ function shown(c: SloCheck, value: number | null): string {
   return c.unit === 'ratio' ? pct(value) : c.unit === 'seconds' ? formatSeconds(value) : String(value);
 }
 
+/** Whether a latency was measured (and from which change times) or is the run-end proxy. */
+function latencyLabel(s: IntegrationStatus): string {
+  if (s.sli.latencySource === 'measured') return `measured: ${s.sli.latencyMeasured} from ${s.sli.latencyFrom.join(', ')}`;
+  return s.sli.latencySource === 'proxy' ? 'proxy: run end − interval end' : '';
+}
+
 function integrationRows(s: IntegrationStatus): SafeHtml {
   return html`${s.slos.map(
     (c, i) => html`<tr>
 ${i === 0 ? html`<td rowspan="${s.slos.length}"><strong>${s.integration}</strong><br><span class="muted">${s.pattern} → ${s.target}</span></td><td rowspan="${s.slos.length}">${s.dag}</td><td rowspan="${s.slos.length}">${s.owner ?? ''}</td>` : ''}
-<td><code>${c.slo}</code></td><td class="num">${shown(c, c.measured)}</td><td class="num">${shown(c, c.objective)}</td>
+<td><code>${c.slo}</code></td><td class="num">${shown(c, c.measured)}${c.unit === 'seconds' && c.slo.startsWith('latency') ? html`<br><span class="muted">${latencyLabel(s)}</span>` : ''}</td><td class="num">${shown(c, c.objective)}</td>
 <td>${c.met ? html`<span class="state s-success">met</span>` : html`<span class="state s-failed">breached</span>`}</td></tr>`,
   )}`;
 }
@@ -31,7 +37,8 @@ function integrationsPage(statuses: IntegrationStatus[], windowMs: number): Safe
   return html`<h1>Integrations</h1>
 <p>SLIs over the last ${formatDuration(windowMs)} (<a href="/api/integrations?window=${formatDuration(windowMs)}">JSON</a>);
 ${breached ? html`<span class="err">${breached} of ${statuses.length} breach an SLO</span>` : `all ${statuses.length} meet their SLOs`}.
-Latency is a scheduled run's end minus its data cut (the interval's end); dead letters count while open.</p>
+Latency is measured per version (hub change to warehouse commit) and per filing (data cut to delivery) where recorded;
+otherwise a proxy, a scheduled run's end minus its data cut (the interval's end). Dead letters count while open.</p>
 ${
   statuses.length
     ? html`<table><tr><th>Integration</th><th>DAG</th><th>Owner</th><th>SLO</th><th>Measured</th><th>Objective</th><th>Status</th></tr>

@@ -13,6 +13,7 @@ import * as globalScope from './migrations/0010-global-scope.ts';
 import * as attemptsEndedInPlace from './migrations/0011-attempts-ended-in-place.ts';
 import * as integrationBreaches from './migrations/0012-integration-breaches.ts';
 import * as taskLogs from './migrations/0013-task-logs.ts';
+import * as syncLatency from './migrations/0014-sync-latency.ts';
 import { applyEngineFunctions } from './engine-sql.ts';
 import type { StoreSchema } from './schema.ts';
 
@@ -32,6 +33,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011-attempts-ended-in-place': attemptsEndedInPlace,
   '0012-integration-breaches': integrationBreaches,
   '0013-task-logs': taskLogs,
+  '0014-sync-latency': syncLatency,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { LatencySource } from '../../core/latency-histogram.ts';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json = ColumnType<unknown, string, string>;
@@ -199,9 +200,30 @@ export interface TaskLogsTable {
   line: string;
 }
 
+/** The latency histogram of one load's versions or one filing (see server/engine/sync-latency.ts). */
+export interface SyncLatencyTable {
+  id: Generated<number>;
+  dag_id: string | null;
+  run_id: number | null;
+  task_id: string | null;
+  integration: string | null;
+  kind: 'version' | 'filing';
+  entity: string;
+  scope: string | null;
+  source: LatencySource;
+  count: ColumnType<string, number, number>;
+  sum_seconds: number;
+  min_seconds: number;
+  max_seconds: number;
+  buckets: ColumnType<string[], number[], number[]>;
+  visible_at: Timestamp;
+  recorded_at: DefaultTimestamp;
+}
+
 export interface StoreSchema {
   task_logs: TaskLogsTable;
   integration_breaches: IntegrationBreachesTable;
+  sync_latency: SyncLatencyTable;
   rejects: RejectsTable;
   reconciliations: ReconciliationsTable;
   reconciliation_fields: ReconciliationFieldsTable;

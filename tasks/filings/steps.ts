@@ -176,6 +176,9 @@ export async function verifyStep(_env: FilingEnv, prev: Rendered | NothingToFile
 export interface DeliverStepResult extends Delivered {
   /** The sha256 of the filing this delivery replaced, when it differs from the new one. */
   replacedSha256: string | null;
+  /** A delivered filing's data cut (the hub snapshot it reports) and when it was in the outbox: its sync latency. */
+  dataCut?: string;
+  deliveredAt?: string;
 }
 
 export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile, now = new Date()): Promise<DeliverStepResult> {
@@ -193,6 +196,8 @@ export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile
     rejectsFile: prev.rejectsFile,
     manifest,
   });
+  // The manifest is in place and flushed: from here the filing is delivered.
+  const deliveredAt = new Date().toISOString();
   // Staged records hold personal data: they go as soon as the filing is safely in the outbox.
   await rm(prev.dir, { recursive: true, force: true });
   return {
@@ -205,6 +210,8 @@ export async function deliverStep(env: FilingEnv, prev: Verified | NothingToFile
     deadline,
     late: now.getTime() > period.deadline.getTime(),
     replacedSha256: replaced && replaced.file.sha256 !== manifest.file.sha256 ? replaced.file.sha256 : null,
+    dataCut: prev.snapshotAt,
+    deliveredAt,
   };
 }
 
