@@ -2,6 +2,10 @@ import { Option, type Command } from 'commander';
 import { runIdArgument, wholeNumber } from './args.ts';
 import { printJson, withRuntime } from './output.ts';
 import { readTaskLog, type TaskLog } from '../server/engine/task-log-store.ts';
+import { itemLabel } from '../server/http/dag-queries.ts';
+
+/** The item a mapped instance ran for, as the pages name it (the tenant, not only its index). */
+const itemOf = (log: TaskLog) => itemLabel(log.instance.map_item, log.instance.map_index);
 
 /** A try's log as plain lines: time, level, text; an entry of several lines (a stack) keeps its own. */
 function printLines(log: TaskLog): void {
@@ -12,7 +16,7 @@ function printLines(log: TaskLog): void {
 /** Which try and instance is shown, and the others there are: on stderr, so stdout is the log alone (for grep, less). */
 function describeShown(log: TaskLog, runId: number): string {
   const { instance } = log;
-  const what = `run ${runId} (${log.run.dag_id}), task ${instance.task_id}${instance.map_index >= 0 ? ` [${instance.map_index}]` : ''}`;
+  const what = `run ${runId} (${log.run.dag_id}), task ${instance.task_id}${instance.map_index >= 0 ? ` [${instance.map_index}] ${itemOf(log)}` : ''}`;
   if (log.try === null) return `${what}: not started yet, no log\n`;
   const tries = log.tries.map((t) => `${t.try_number} ${t.outcome}`).join(', ');
   const empty = log.lines.length ? '' : '; it logged and printed nothing';
@@ -40,6 +44,7 @@ export function registerTaskLogsCommand(program: Command): void {
             dag: run.dag_id,
             task: instance.task_id,
             map_index: instance.map_index,
+            item: instance.map_index >= 0 ? itemOf(log) : null,
             state: instance.state,
             try: log.try,
             tries: log.tries,

@@ -77,7 +77,10 @@ describe('hubflow tasks logs', () => {
     const res = hubflow('tasks', 'logs', String(runId), 'each', '--map', '1', '--json');
     expect(res.status).toBe(0);
     const doc = JSON.parse(res.stdout) as { task: string; map_index: number; try: number; lines: { level: string; line: string }[] };
-    expect(doc).toMatchObject({ task: 'each', map_index: 1, try: 1 });
+    expect(doc).toMatchObject({ task: 'each', map_index: 1, item: 'b', try: 1 });
+    const plain = hubflow('tasks', 'logs', String(runId), 'each', '--map', '0');
+    expect(lines(plain.stdout)).toEqual(['info   item a']);
+    expect(plain.stderr).toContain(`run ${runId} (cli-logs), task each [0] a, try 1 (tries: 1 success)`);
     expect(doc.lines.map((l) => [l.level, l.line])).toEqual([['info', 'item b']]);
   });
 
