@@ -12,6 +12,10 @@ import { registerMetrics } from './metrics.ts';
 import { registerDagPage } from './dag-page.ts';
 import { registerGantt } from './gantt.ts';
 import { registerPages } from './pages.ts';
+import { registerOutboxPage } from './outbox-page.ts';
+import { registerLive } from './refresh.ts';
+import { registerRejects } from './rejects.ts';
+import { registerSlaPage } from './sla-page.ts';
 
 function safeDecode(url: string): string {
   try {
@@ -61,6 +65,10 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerApi(app, rt);
   registerMetrics(app, rt);
   registerPages(app, rt);
+  registerLive(app, rt);
+  registerRejects(app, rt);
+  registerOutboxPage(app, rt);
+  registerSlaPage(app, rt);
   registerDagPage(app, rt);
   registerGantt(app, rt);
   registerIntegrations(app, rt);
