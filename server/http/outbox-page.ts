@@ -146,7 +146,7 @@ export function outboxSection(runId: number, filings: OutboxFiling[]): SafeHtml 
 ${filings.map(
   (
     f,
-  ) => html`<tr data-filing="${f.jurisdiction}/${f.period}/${f.tenant}" data-status="${f.status}" data-late="${f.late}"><td>${f.jurisdiction}</td><td>${f.period}</td><td>${f.tenant}</td>
+  ) => html`<tr data-filing="${f.jurisdiction}/${f.period}/${f.tenant}" data-status="${f.status}" data-late="${String(f.late)}"><td>${f.jurisdiction}</td><td>${f.period}</td><td>${f.tenant}</td>
 <td>${statusCell(f)}</td><td class="num">${f.records ?? ''}</td><td class="num">${f.rejected ?? ''}</td><td>${formatTime(f.deadline)}</td><td>${formatTime(f.delivered_at)}</td></tr>`,
 )}
 </table>`;
@@ -154,7 +154,7 @@ ${filings.map(
 
 function filingBlock(f: OutboxFiling): SafeHtml {
   const m = f.manifest;
-  return html`<section class="filing" data-filing="${f.jurisdiction}/${f.period}/${f.tenant}" data-status="${f.status}" data-late="${f.late}">
+  return html`<section class="filing" data-filing="${f.jurisdiction}/${f.period}/${f.tenant}" data-status="${f.status}" data-late="${String(f.late)}">
 <h2>${f.jurisdiction} ${f.period} · ${f.tenant} — ${statusCell(f)}</h2>
 <dl>
 ${m ? html`<dt>File</dt><dd><code>${m.file.name}</code> (${m.file.bytes} bytes)${m.test ? ' · test submission' : ''}</dd><dt>Title</dt><dd>${m.title} (${m.spec.name} ${m.spec.version})</dd>` : ''}
