@@ -62,7 +62,9 @@ async function manifestOf(outboxDir: string, f: FilingItem, runId: number): Prom
   try {
     const manifest = await readManifest(path.join(filingFolder(outboxDir, f), MANIFEST));
     if (!manifest) return { manifest: null, manifest_note: 'not in the outbox' };
-    return { manifest, manifest_note: manifest.runId === runId ? null : `replaced by run ${manifest.runId}` };
+    // A later run's manifest describes its own file: this run's totals are no longer on disk.
+    if (manifest.runId !== runId) return { manifest: null, manifest_note: `replaced by run ${manifest.runId} (sha256 ${manifest.file.sha256.slice(0, 12)}…)` };
+    return { manifest, manifest_note: null };
   } catch (err) {
     return { manifest: null, manifest_note: (err as Error).message };
   }

@@ -46,7 +46,7 @@ function runsTable(runs: DagRunRow[], filtered: boolean): SafeHtml {
 ${runs.map(
   (
     r,
-  ) => html`<tr data-run="${r.id}"><td><a href="/runs/${r.id}">${r.id}</a></td><td><a href="/dags/${r.dag_id}">${r.dag_id}</a></td><td>${formatTime(r.logical_date)}</td><td>${r.run_type}</td>
+  ) => html`<tr data-run="${r.id}"><td><a href="/runs/${r.id}">${r.id}</a></td><td>${r.dag_id}</td><td>${formatTime(r.logical_date)}</td><td>${r.run_type}</td>
 <td>${stateBadge(r.state)}${r.sla_alerted_at ? html` <a class="err" href="/sla?dag=${r.dag_id}" title="${r.sla_reason ?? ''}">SLA</a>` : ''}</td><td>${formatTime(r.started_at)}</td><td>${formatTime(r.ended_at)}</td><td class="num">${formatDuration(r.started_at, r.ended_at)}</td></tr>`,
 )}
 </table>`;

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -6,8 +6,8 @@ import { defineDag, task } from 'hubflow';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../../server/http/server.ts';
-import type { Manifest } from '../../tasks/filings/manifest.ts';
 import { testRuntime, type TestRuntime } from '../support.ts';
+import { SHA, seedFilingRun } from './filing-fixture.ts';
 
 const nothing = () => null;
 const filing = defineDag({
@@ -27,36 +27,6 @@ const other = defineDag({
   tasks: { only: task({ run: nothing }) },
 });
 
-const SHA = (c: string) => c.repeat(64);
-const ITEMS = [
-  { jurisdiction: 'us-efw2', period: '2025', tenant: 'acme' },
-  { jurisdiction: 'gb-rti-fps', period: '2025-26-M09', tenant: 'globex' },
-  { jurisdiction: 'ca-t4', period: '2025', tenant: 'initech' },
-];
-
-function manifest(item: (typeof ITEMS)[number], runId: number, sha256: string): Manifest {
-  return {
-    manifestVersion: 1,
-    jurisdiction: item.jurisdiction,
-    title: 'SSA EFW2',
-    spec: { name: 'EFW2', version: 'TY2025' },
-    period: { id: item.period, start: '2025-01-01', end: '2025-12-31', taxYear: '2025', payDate: null, deadline: '2026-02-02T05:00:00.000Z' },
-    tenant: item.tenant,
-    employer: { orgId: 'org-1', legalName: 'Acme Payroll Inc', taxId: '12-3456789', payrollRef: null, accountsOfficeRef: null },
-    submitter: { name: 'Acme Payroll Inc', authorityId: 'ABCD1234' },
-    file: { name: 'W2REPORT-2025.txt', sha256, bytes: 4096 },
-    records: 41,
-    rejected: 2,
-    violations: 3,
-    totals: { wages: 123456789, federalTax: 2345600 },
-    recordSums: { gross: 123456789, incomeTax: 2345600, employeeSocial: 0, employerSocial: 0, net: 0 },
-    test: true,
-    hubSnapshotAt: '2026-01-01T06:00:00.000Z',
-    generatedAt: '2026-01-01',
-    runId,
-  };
-}
-
 describe('what a run proves and refuses, on its pages', () => {
   let rt: TestRuntime;
   let app: FastifyInstance;
@@ -69,63 +39,7 @@ describe('what a run proves and refuses, on its pages', () => {
     rt = await testRuntime([filing, other], { HUBFLOW_OUTBOX_DIR: outbox });
     app = await createServer(rt);
     runId = (await rt.engine.triggerRun(filing.id, { logicalDate: new Date('2026-01-01T06:00:00Z') })).id;
-    // What a filing cycle leaves: the plan's items, one delivered on time, one late (and since
-    // re-filed by a later run), one whose render failed.
-    await rt.db
-      .updateTable('task_instances')
-      .set({ state: 'success', result: JSON.stringify(ITEMS) })
-      .where('run_id', '=', runId)
-      .where('task_id', '=', 'plan')
-      .execute();
-    const delivered = (i: number, sha256: string, late: boolean) =>
-      JSON.stringify({
-        item: ITEMS[i],
-        status: 'delivered',
-        folder: '/elsewhere',
-        records: 41,
-        rejected: 2,
-        sha256,
-        deadline: '2026-02-02T05:00:00.000Z',
-        late,
-        replacedSha256: null,
-      });
-    await rt.db
-      .insertInto('task_instances')
-      .values([
-        { run_id: runId, dag_id: filing.id, task_id: 'render', map_index: 0, state: 'success', max_tries: 1 },
-        { run_id: runId, dag_id: filing.id, task_id: 'render', map_index: 1, state: 'success', max_tries: 1 },
-        { run_id: runId, dag_id: filing.id, task_id: 'render', map_index: 2, state: 'failed', max_tries: 1 },
-        {
-          run_id: runId,
-          dag_id: filing.id,
-          task_id: 'deliver',
-          map_index: 0,
-          state: 'success',
-          max_tries: 1,
-          result: delivered(0, SHA('a'), false),
-          ended_at: '2026-01-01T07:00:00Z',
-        },
-        {
-          run_id: runId,
-          dag_id: filing.id,
-          task_id: 'deliver',
-          map_index: 1,
-          state: 'success',
-          max_tries: 1,
-          result: delivered(1, SHA('b'), true),
-          ended_at: '2026-01-01T07:01:00Z',
-        },
-        { run_id: runId, dag_id: filing.id, task_id: 'deliver', map_index: 2, state: 'upstream_failed', max_tries: 1 },
-      ])
-      .execute();
-    for (const [i, sha, run] of [
-      [0, SHA('a'), runId],
-      [1, SHA('c'), runId + 1000],
-    ] as const) {
-      const folder = path.join(outbox, ITEMS[i]!.jurisdiction, ITEMS[i]!.period, ITEMS[i]!.tenant);
-      await mkdir(folder, { recursive: true });
-      await writeFile(path.join(folder, 'manifest.json'), JSON.stringify(manifest(ITEMS[i]!, run, sha)));
-    }
+    await seedFilingRun(rt, runId, outbox);
     // Rejects: five records break not_null on birth_date (each message names its own masked value),
     // two break enum on gender, one from before rules were recorded; 205 more of one rule to page.
     await sql`insert into rejects (run_id, task_id, kind, entity, tenant_id, record_key, field, rule, reason)
