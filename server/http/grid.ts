@@ -48,14 +48,12 @@ export function indexInstances(instances: readonly GridInstance[]): Map<number, 
 const countsText = (counts: CellSummary['counts']) => counts.map(([s, n]) => `${n} ${s}`).join(', ');
 
 /**
- * Where a cell leads: the run page, at the page and row of the task's instance (its item's when
- * mapped), so a failed cell is one click from its error.
+ * Where a cell leads: a short path (20,000 cells stay light) that the run page redirects to the
+ * page and row of the task's instance (its item's when mapped), so a failed cell is one click
+ * from its error. Task ids are URL-safe by the DAG rules.
  */
 export function instanceHref(runId: number, taskId: string, mapIndex: number | undefined): string {
-  const q = new URLSearchParams({ task: taskId });
-  if (mapIndex !== undefined && mapIndex >= 0) q.set('index', String(mapIndex));
-  const anchor = mapIndex !== undefined && mapIndex >= 0 ? `ti-${taskId}-${mapIndex}` : `ti-${taskId}`;
-  return `/runs/${runId}?${q}#${encodeURIComponent(anchor)}`;
+  return mapIndex !== undefined && mapIndex >= 0 ? `/runs/${runId}/t/${taskId}/${mapIndex}` : `/runs/${runId}/t/${taskId}`;
 }
 
 function cell(runId: number, label: string, summary: CellSummary | undefined, href: string): SafeHtml {

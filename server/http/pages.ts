@@ -210,6 +210,14 @@ ${runsPager(q, runs, found.length > filter.limit)}
     return sendPage(reply, 200, 'DAGs and runs', body);
   });
 
+  // The grid's cells: to the run page's page and row of the instance.
+  app.get<{ Params: { id: string; task: string; index?: string } }>('/runs/:id/t/:task/:index?', async (request, reply) => {
+    const { id, task, index } = request.params;
+    const mapped = index !== undefined && /^\d{1,9}$/.test(index);
+    const q = new URLSearchParams({ task, ...(mapped ? { index } : {}) });
+    return reply.redirect(`/runs/${encodeURIComponent(id)}?${q}#${encodeURIComponent(tiAnchor(task, mapped ? Number(index) : -1))}`, 302);
+  });
+
   app.get<{ Params: { id: string }; Querystring: { offset?: string; task?: string; index?: string } }>('/runs/:id', async (request, reply) => {
     const id = parseRunId(request.params.id);
     if (id === undefined) return sendPage(reply, 400, 'Bad run id', html`<h1>Bad run id</h1><p>${request.params.id} is not a run id.</p>`);

@@ -126,9 +126,9 @@ describe.skipIf(missing !== undefined)('the run pages in a browser', () => {
     // Mapped instances are named by their tenant on the run page and in the grid's rows.
     const items = await runPage.locator('tr[data-task="load"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-item')));
     expect(items).toEqual(['acme', 'globex']);
-    await screenshot(runPage, 'run-page');
+    await screenshot(runPage, 'run-page-live');
     await expect(grid.locator('tr.item[data-task="load"] th').allTextContents()).resolves.toEqual(['↳ acme', '↳ globex']);
-    await screenshot(grid, 'grid');
+    await screenshot(grid, 'grid-live');
 
     // A cell leads to the instance's row on the run page.
     await grid.locator('tr.item[data-item="globex"] td.cell a').last().click();

@@ -142,9 +142,12 @@ describe('a run page reached from the grid', () => {
 
   it('links each grid cell to its run page, at the page and row of the instance', async () => {
     const grid = (await get(`/dags/list-beta?expand=each`)).body;
-    expect(grid).toContain(`href="/runs/${runId}?task=items#ti-items"`);
-    expect(grid).toContain(`href="/runs/${runId}?task=each&amp;index=0#ti-each-0"`);
-    expect(grid).toContain(`href="/runs/${runId}?task=each&amp;index=700#ti-each-700"`);
+    expect(grid).toContain(`href="/runs/${runId}/t/items"`);
+    expect(grid).toContain(`href="/runs/${runId}/t/each/0"`);
+    expect(grid).toContain(`href="/runs/${runId}/t/each/700"`);
+    const to = async (url: string) => (await get(url)).headers.location;
+    expect(await to(`/runs/${runId}/t/items`)).toBe(`/runs/${runId}?task=items#ti-items`);
+    expect(await to(`/runs/${runId}/t/each/700`)).toBe(`/runs/${runId}?task=each&index=700#ti-each-700`);
 
     const page = (await get(`/runs/${runId}?task=each&index=700`)).body;
     expect(page).toContain('Instances 501–1000 of');
