@@ -137,6 +137,26 @@ describe.skipIf(missing !== undefined)('the run pages in a browser', () => {
     for (const p of [runPage, list, grid]) await p.close();
   }, 60_000);
 
+  it('does not poll while its tab is hidden, and polls at once when it is shown again', async () => {
+    const page = await open(`/runs/${done[0]}`);
+    const polls: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/api/live/')) polls.push(r.url());
+    });
+    await expect.poll(() => polls.length, { timeout: 15_000 }).toBeGreaterThan(0);
+    // As a browser reports a tab in the background.
+    await page.evaluate("Object.defineProperty(document, 'hidden', { configurable: true, get: () => true })");
+    await new Promise((r) => setTimeout(r, 300));
+    const before = polls.length;
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect(polls.length).toBe(before);
+    await page.evaluate(
+      "Object.defineProperty(document, 'hidden', { configurable: true, get: () => false }); document.dispatchEvent(new Event('visibilitychange'))",
+    );
+    await expect.poll(() => polls.length, { timeout: 2_000 }).toBeGreaterThan(before);
+    await page.close();
+  }, 40_000);
+
   it('shows the SLA misses and the outbox of a filing run', async () => {
     await rt.db
       .updateTable('dag_runs')
