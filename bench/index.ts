@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   filings: async () => (await import('./filings.ts')).runFilingsBench(),
   cli: async () => (await import('./cli.ts')).runCliBench(),
   'dag-page': async () => (await import('./dag-page.ts')).runDagPageBench(),
+  gantt: async () => (await import('./gantt.ts')).runGanttBench(),
 };
 
 const name = process.argv[2] ?? 'engine';

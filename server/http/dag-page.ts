@@ -6,6 +6,7 @@ import { getGridData, isPaused, type GridData } from './dag-queries.ts';
 import { dagGraph } from './graph.ts';
 import { gridTable, indexInstances, summarise, type CellSummary } from './grid.ts';
 import { formatTime, html, SafeHtml } from './html.ts';
+import { gridToken, liveMarker } from './refresh.ts';
 import { sendPage } from './pages.ts';
 
 const DEFAULT_RUNS = 25;
@@ -21,7 +22,7 @@ td.cell{min-width:14px;height:16px;border-radius:3px;background:#e5e7eb;font-siz
 td.s-success{background:#34d399}td.s-failed{background:#f87171}td.s-upstream_failed{background:#fb923c}td.s-running{background:#60a5fa}
 td.s-queued,td.s-scheduled{background:#d1d5db}td.s-deferred{background:#c4b5fd}td.s-up_for_retry{background:#fbbf24}td.s-skipped{background:#f9a8d4}td.s-cancelled{background:#a78bfa}
 span.n{padding:0 2px;border-radius:2px;background:rgba(255,255,255,.7)}th.item{font-weight:400;color:#6b7685;padding-left:1rem}a.toggle{font-size:11px;font-weight:400}
-th.run a.s-failed{color:#991b1b;font-weight:700}
+th.run a.s-failed{color:#991b1b;font-weight:700}td.cell>a{display:block;min-height:16px;color:inherit;text-decoration:none}
 svg.graph{max-width:100%;height:auto}svg.graph .edge{fill:none;stroke:#9aa5b4;stroke-width:1.5}svg.graph .tip{fill:#9aa5b4}
 svg.graph rect{fill:#f3f4f6;stroke:#9aa5b4}svg.graph text{font:12px system-ui,sans-serif;fill:#1d2430}svg.graph text.st{font-size:11px;fill:#374151}
 svg.graph .s-success rect{fill:#d1fae5;stroke:#059669}svg.graph .s-failed rect{fill:#fee2e2;stroke:#dc2626}
@@ -123,12 +124,14 @@ export interface DagPageOptions {
 
 /** The whole page body: settings, resources, graph, grid, source. */
 export async function dagPage(rt: Runtime, dag: Dag, options: DagPageOptions): Promise<SafeHtml> {
+  // The live token first: a change while the page is read shows on the next poll.
+  const token = await gridToken(rt.db, dag.id, options.runs);
   const [paused, data, source] = await Promise.all([isPaused(rt.db, dag.id), getGridData(rt.db, dag.id, options.runs, options.expand), sourceSection(dag)]);
-  return renderDagPage(rt, dag, { ...options, paused, data, source });
+  return renderDagPage(rt, dag, { ...options, paused, data, source, token });
 }
 
 /** Rendering alone, apart from the store (the bench times it). */
-export function renderDagPage(rt: Runtime, dag: Dag, o: DagPageOptions & { paused: boolean; data: GridData; source: SafeHtml }): SafeHtml {
+export function renderDagPage(rt: Runtime, dag: Dag, o: DagPageOptions & { paused: boolean; data: GridData; source: SafeHtml; token: string }): SafeHtml {
   const base = `/dags/${encodeURIComponent(dag.id)}`;
   const link = (expand?: string) => {
     const q = new URLSearchParams();
@@ -141,12 +144,15 @@ export function renderDagPage(rt: Runtime, dag: Dag, o: DagPageOptions & { pause
   return html`${STYLE}<h1>DAG ${dag.id}${o.paused ? html` <span class="paused">paused</span>` : ''}</h1>
 ${scheduleSection(dag, o.paused, o.now)}
 ${resourcesSection(rt, dag)}
+${liveMarker(`/api/live/dags/${encodeURIComponent(dag.id)}?runs=${o.runs}`, o.token)}
+<div data-live="dag">
 <h2 id="graph">Graph</h2>
 <p class="muted">${latest ? html`States of the latest run, <a href="/runs/${latest.id}">run ${latest.id}</a> (${latest.state}).` : 'No run yet.'}</p>
 ${dagGraph(dag, latestStates(o.data))}
 <h2 id="grid">Grid</h2>
 <p class="muted">${o.data.runs.length === 1 ? 'The latest run' : `The latest ${o.data.runs.length} runs, oldest left`} (<code>?runs=</code> up to ${MAX_RUNS}); a mapped task's cell counts its instances by state.</p>
 ${gridTable(dag, o.data, o.expand, link)}
+</div>
 ${o.source}`;
 }
 

@@ -47,12 +47,21 @@ export function indexInstances(instances: readonly GridInstance[]): Map<number, 
 
 const countsText = (counts: CellSummary['counts']) => counts.map(([s, n]) => `${n} ${s}`).join(', ');
 
-function cell(runId: number, taskId: string, summary: CellSummary | undefined): SafeHtml {
-  if (!summary) return html`<td class="cell none" title="run ${runId} · ${taskId}: no instance"></td>`;
-  const title = `run ${runId} · ${taskId}: ${summary.mapped ? countsText(summary.counts) : summary.state}`;
-  return html`<td class="cell ${stateClass(summary.state)}" data-state="${summary.state}" title="${title}">${
+/**
+ * Where a cell leads: a short path (20,000 cells stay light) that the run page redirects to the
+ * page and row of the task's instance (its item's when mapped), so a failed cell is one click
+ * from its error. Task ids are URL-safe by the DAG rules.
+ */
+export function instanceHref(runId: number, taskId: string, mapIndex: number | undefined): string {
+  return mapIndex !== undefined && mapIndex >= 0 ? `/runs/${runId}/t/${taskId}/${mapIndex}` : `/runs/${runId}/t/${taskId}`;
+}
+
+function cell(runId: number, label: string, summary: CellSummary | undefined, href: string): SafeHtml {
+  if (!summary) return html`<td class="cell none" title="run ${runId} · ${label}: no instance"></td>`;
+  const title = `run ${runId} · ${label}: ${summary.mapped ? countsText(summary.counts) : summary.state}`;
+  return html`<td class="cell ${stateClass(summary.state)}" data-state="${summary.state}" title="${title}"><a href="${href}">${
     summary.mapped ? summary.counts.map(([s, n]) => html`<span class="n ${stateClass(s)}" title="${s}">${n}</span>`) : ''
-  }</td>`;
+  }</a></td>`;
 }
 
 /** The rows of an expanded mapped task: one per item, labelled by it, across the runs. */
@@ -73,7 +82,8 @@ function itemRows(data: GridData, taskId: string, byRun: Map<number, Map<string,
       (label) =>
         html`<tr class="item" data-task="${taskId}" data-item="${label}"><th scope="row" class="item">↳ ${label}</th>${data.runs.map((run) => {
           const ti = byLabel.get(label)?.get(run.id);
-          return cell(run.id, `${taskId} ${label}`, ti ? { state: ti.state, counts: [[ti.state, 1]], mapped: false } : undefined);
+          const summary: CellSummary | undefined = ti && { state: ti.state, counts: [[ti.state, 1]], mapped: false };
+          return cell(run.id, `${taskId} ${label}`, summary, instanceHref(run.id, taskId, ti?.map_index));
         })}</tr>`,
     );
 }
@@ -87,7 +97,7 @@ export function gridTable(dag: Dag, data: GridData, expand: string | undefined, 
     const open = mapped && expand === task.id;
     const toggle = mapped ? html` <a class="toggle" href="${link(open ? undefined : task.id)}">${open ? 'collapse' : 'expand'}</a>` : '';
     const row = html`<tr data-task="${task.id}"><th scope="row"><code>${task.id}</code>${toggle}</th>${data.runs.map((run) =>
-      cell(run.id, task.id, summarise(byRun.get(run.id)?.get(task.id) ?? [])),
+      cell(run.id, task.id, summarise(byRun.get(run.id)?.get(task.id) ?? []), instanceHref(run.id, task.id, mapped ? 0 : undefined)),
     )}</tr>`;
     return open ? [row, ...itemRows(data, task.id, byRun)] : [row];
   });

@@ -2,7 +2,8 @@ import type { JobRef } from '../engine/dispatch.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Store } from '../store/db.ts';
 import { sql, type Selectable } from 'kysely';
-import type { AttemptRow, DagRunRow, ReconciliationFieldsTable, ReconciliationsTable, RunState, TaskInstanceRow } from '../store/schema.ts';
+import type { AttemptRow, DagRunRow, ReconciliationFieldsTable, ReconciliationsTable, RunState, RunType, TaskInstanceRow } from '../store/schema.ts';
+import { itemLabel } from './dag-queries.ts';
 
 export interface DagSummary {
   id: string;
@@ -51,6 +52,11 @@ export async function listDags(rt: Runtime): Promise<{ dags: DagSummary[]; error
 export interface RunFilter {
   dag?: string;
   state?: RunState;
+  runType?: RunType;
+  /** Logical dates from this instant (inclusive) ... */
+  from?: Date;
+  /** ... to this one (exclusive). */
+  to?: Date;
   /** Only runs older than this one (the last id of the previous page). */
   before?: number;
   limit: number;
@@ -60,6 +66,9 @@ export function listRuns(db: Store, filter: RunFilter): Promise<DagRunRow[]> {
   let query = db.selectFrom('dag_runs').selectAll();
   if (filter.dag) query = query.where('dag_id', '=', filter.dag);
   if (filter.state) query = query.where('state', '=', filter.state);
+  if (filter.runType) query = query.where('run_type', '=', filter.runType);
+  if (filter.from) query = query.where('logical_date', '>=', filter.from);
+  if (filter.to) query = query.where('logical_date', '<', filter.to);
   if (filter.before) query = query.where('id', '<', filter.before);
   // Ids are handed out in creation order, so this is "newest first" without a sort on timestamps.
   return query.orderBy('id', 'desc').limit(filter.limit).execute();
@@ -84,6 +93,8 @@ export type TaskInstanceView = Pick<
 > & {
   /** The BullMQ job of the instance's current generation (it may already have been removed). */
   job_id: string;
+  /** A mapped instance's item named for a person (the tenant), null for an unmapped task. */
+  label: string | null;
   attempts: AttemptView[];
 };
 
@@ -180,6 +191,7 @@ async function instancePage(db: Store, run: DagRunRow, page: InstancePage) {
         'deferred_until',
         'deferred_reason',
         'generation',
+        'map_item',
       ])
       .where('run_id', '=', run.id)
       // The DAG's order travels as one array parameter, however many tasks it has.
@@ -192,7 +204,7 @@ async function instancePage(db: Store, run: DagRunRow, page: InstancePage) {
   );
 }
 
-async function taskSummary(db: Store, runId: number): Promise<TaskSummary[]> {
+export async function taskSummary(db: Store, runId: number): Promise<TaskSummary[]> {
   const rows = await db
     .selectFrom('task_instances')
     .select(['task_id', 'state', (eb) => eb.fn.countAll<string>().as('instances')])
@@ -236,8 +248,9 @@ export async function getRunDetail(db: Store, runId: number, jobId: (ref: JobRef
     limit: page.limit,
     next_offset: page.offset + tis.length < total ? page.offset + tis.length : null,
     ...proofs,
-    task_instances: tis.map(({ generation, ...ti }) => ({
+    task_instances: tis.map(({ generation, map_item, ...ti }) => ({
       ...ti,
+      label: ti.map_index >= 0 ? itemLabel(map_item, ti.map_index) : null,
       job_id: jobId({ runId, taskId: ti.task_id, mapIndex: ti.map_index, generation }),
       attempts: byTi.get(ti.id) ?? [],
     })),

@@ -13,6 +13,10 @@ import { registerDagPage } from './dag-page.ts';
 import { registerGantt } from './gantt.ts';
 import { registerLogs } from './logs.ts';
 import { registerPages } from './pages.ts';
+import { registerOutboxPage } from './outbox-page.ts';
+import { registerLive } from './refresh.ts';
+import { registerRejects } from './rejects.ts';
+import { registerSlaPage } from './sla-page.ts';
 
 function safeDecode(url: string): string {
   try {
@@ -62,6 +66,10 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerApi(app, rt);
   registerMetrics(app, rt);
   registerPages(app, rt);
+  registerLive(app, rt);
+  registerRejects(app, rt);
+  registerOutboxPage(app, rt);
+  registerSlaPage(app, rt);
   registerDagPage(app, rt);
   registerGantt(app, rt);
   registerLogs(app, rt);
