@@ -62,7 +62,7 @@ describe.skipIf(missing !== undefined)('the log page in a browser', () => {
 
   it('is opened from the run page, showing the latest try of the instance, secrets masked', async () => {
     await page.goto(`${server.url}/runs/${runId}`);
-    await page.locator('tr', { hasText: 'load[1]' }).getByRole('link', { name: 'log', exact: true }).click();
+    await page.locator('tr[data-task="load"][data-item="globex"]').getByRole('link', { name: 'log', exact: true }).click();
     expect(new URL(page.url()).pathname + new URL(page.url()).search).toBe(`/runs/${runId}/tasks/load/logs?map=1`);
     await expect(page.locator('h1').textContent()).resolves.toMatch(/^Log of load globex try 2 success$/);
     expect(await shownLines()).toEqual([
