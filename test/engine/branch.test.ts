@@ -1,6 +1,7 @@
 import { defineDag, task } from 'hubflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Executor } from '../../server/engine/executor.ts';
+import { createServer } from '../../server/http/server.ts';
 import { startWorker } from '../../server/processes.ts';
 import { taskStates, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
 
@@ -121,6 +122,16 @@ describe('a branch', () => {
       .executeTakeFirstOrThrow();
     // A branch's result is the list of the ids it followed.
     expect(report.result).toEqual({ full: null, delta: { followed: ['delta'] } });
+
+    // The DAG's graph says which task is the branch.
+    const app = await createServer(rt);
+    try {
+      const page = (await app.inject({ method: 'GET', url: '/dags/branching' })).body;
+      expect(page).toMatch(/<g class="node s-success branch" data-task="choose"[^>]*>\n<title>choose: branch · success<\/title>/);
+      expect(page).toMatch(/<g class="node s-skipped" data-task="full"/);
+    } finally {
+      await app.close();
+    }
   });
 
   it('follows several tasks when it returns a list', async () => {
