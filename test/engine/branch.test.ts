@@ -1,5 +1,5 @@
-import { defineDag, task } from 'hubflow';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BranchTarget, defineDag, task } from 'hubflow';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { Executor } from '../../server/engine/executor.ts';
 import { createServer } from '../../server/http/server.ts';
 import { startWorker } from '../../server/processes.ts';
@@ -56,17 +56,19 @@ const diamond = defineDag({
   },
 });
 
-// A branch may name its choice by reference, as typed as `after` is.
-const routeSmall = task({ after: ['route'], run: ok('small') });
-const routeLarge = task({ after: ['route'], run: ok('large') });
-const byReference = defineDag({
-  id: 'branch-by-reference',
-  tasks: {
-    route: task.branch({ run: () => [routeLarge] }),
-    small: routeSmall,
-    large: routeLarge,
+// A branch may name its choice by reference. The references run both ways (the choice is
+// after the branch), so the branch's return type is written out: TypeScript infers no cycle.
+const route = task.branch({ run: (): BranchTarget => [routeLarge] });
+const routeSmall = task({ after: [route], run: ok('small') });
+const routeLarge = task({
+  after: [route],
+  run: async (ctx) => {
+    const followed = await ctx.upstream(route);
+    expectTypeOf(followed).toEqualTypeOf<string[]>();
+    return followed;
   },
 });
+const byReference = defineDag({ id: 'branch-by-reference', tasks: { route, small: routeSmall, large: routeLarge } });
 
 // A branch that skips itself: its downstream follows its trigger rule, as below any skipped task.
 const selfSkipping = defineDag({
@@ -202,6 +204,13 @@ describe('a branch', () => {
     const run = await rt.engine.triggerRun('branch-by-reference');
     expect((await waitForRun(rt, run.id)).state).toBe('success');
     expect(await taskStates(rt, run.id)).toEqual({ route: 'success', small: 'skipped', large: 'success' });
+    const large = await rt.db
+      .selectFrom('task_instances')
+      .select('result')
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'large')
+      .executeTakeFirstOrThrow();
+    expect(large.result).toEqual(['large']);
   });
 
   it('that skips itself leaves its downstream to their trigger rules', async () => {
