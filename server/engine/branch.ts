@@ -49,7 +49,8 @@ export function followedIds(dag: Dag, task: TaskDef, returned: unknown): string[
 
 function describe(value: unknown): string {
   if (value === null || value === undefined) return 'nothing';
-  return Array.isArray(value) ? 'a nested list' : `a ${typeof value}`;
+  if (Array.isArray(value)) return 'a nested list';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /** The part of a run's snapshot (advance.ts) a branch decision reads. */

@@ -174,7 +174,7 @@ describe('a branch', () => {
       ['nope', "branch 'choose' of DAG 'branching' returned 'nope', which is not one of its direct downstream tasks (full, delta, archive)"],
       [
         { task: 'full' },
-        "branch 'choose' of DAG 'branching' returned a object: a branch returns task ids (or references) among its direct downstream tasks (full, delta, archive), a list of them, or null for none",
+        "branch 'choose' of DAG 'branching' returned an object: a branch returns task ids (or references) among its direct downstream tasks (full, delta, archive), a list of them, or null for none",
       ],
     ];
     for (const [follow, message] of cases) {
