@@ -10,6 +10,8 @@ export { defineDag } from './server/engine/dag.ts';
 export { task, TRIGGER_RULES } from './server/engine/task.ts';
 export type { Dag, DagOptions, ScheduleOptions } from './server/engine/dag.ts';
 export type {
+  BranchOptions,
+  BranchTarget,
   HandlesOf,
   ItemOf,
   ResultOf,

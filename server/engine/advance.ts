@@ -5,6 +5,7 @@ import type { DagRunRow, StoreSchema, TiState } from '../store/schema.ts';
 import { TERMINAL_TI_STATES } from '../store/schema.ts';
 import type { Dag, TaskDef } from './dag.ts';
 import { decide, type StateCounts } from './trigger-rules.ts';
+import { reasonedSkips, skippingBranch, skipReason, type Followed } from './branch.ts';
 
 type Trx = Kysely<StoreSchema>;
 /** The part of a run that advancing reads. */
@@ -66,6 +67,13 @@ export interface RunSnapshot {
   live: number;
   /** Instances of the run failed or upstream_failed, or at least: 0 exactly when none. */
   failed: number;
+  /**
+   * From a completion: the decisions of the branches it finishes. Any other branch that
+   * succeeded decided in the transaction that finished it, which skipped what it did not
+   * follow, so a task still waiting below it was followed. Absent: read from the store when a
+   * task below a branch is judged (a clear, say). See branch.ts.
+   */
+  branches?: ReadonlyMap<string, Followed>;
 }
 
 export interface SnapshotRow {
@@ -179,7 +187,7 @@ export async function advanceRun(
   const pending = new Set<string>(candidates);
 
   const result: AdvanceResult = { dispatch: [], failed: [], write: undefined };
-  const resolved: { id: number; state: TiState }[] = [];
+  const resolved: { id: number; state: TiState; reason?: string }[] = [];
   const toQueue: TiRef[] = [];
   // Instances made by expansion are inserted as queued already.
   const expanded: TiRef[] = [];
@@ -192,7 +200,8 @@ export async function advanceRun(
     await cover(trx, run.id, snapshot, [next, ...task.upstream]);
     const instances = snapshot.waiting.get(next);
     if (!instances?.length) continue;
-    const decision = decide(task.trigger, upstreamCounts(snapshot, task));
+    const skip = task.upstreamBranches.length ? await skippingBranch(trx, run.id, dag, task, snapshot) : undefined;
+    const decision = skip ? 'skipped' : decide(task.trigger, upstreamCounts(snapshot, task));
     if (decision === 'wait') continue;
     snapshot.waiting.delete(next);
     if (decision === 'ready' && task.map) {
@@ -220,7 +229,7 @@ export async function advanceRun(
       continue;
     }
     move(snapshot, next, 'scheduled', decision, instances.length);
-    for (const i of instances) resolved.push({ id: i.id, state: decision });
+    for (const i of instances) resolved.push({ id: i.id, state: decision, ...(skip ? { reason: skipReason(skip) } : {}) });
     task.downstream.forEach((d) => pending.add(d));
   }
 
@@ -229,9 +238,10 @@ export async function advanceRun(
   const ids = (xs: readonly { id: number }[]) => sql`array[${sql.join(xs.map((x) => sql.lit(Number(x.id))))}]::bigint[]`;
   const writes: RawBuilder<unknown>[] = [];
   for (const state of ['upstream_failed', 'skipped'] as const) {
-    const some = resolved.filter((r) => r.state === state);
+    const some = resolved.filter((r) => r.state === state && !r.reason);
     if (some.length) writes.push(sql`update task_instances set state = ${sql.lit(state)}, ended_at = now() where id = any(${ids(some)})`);
   }
+  writes.push(...reasonedSkips(resolved.filter((r): r is { id: number; state: TiState; reason: string } => r.reason !== undefined)));
   if (toQueue.length) writes.push(sql`update task_instances set state = 'queued', ready_at = now() where id = any(${ids(toQueue)})`);
   if (finished) writes.push(sql`update dag_runs set state = ${sql.lit(runState)}, ended_at = now() where id = ${sql.lit(Number(run.id))}`);
   if (writes.length) result.write = sql.join(writes, sql`; `);

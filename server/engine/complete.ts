@@ -4,6 +4,7 @@ import { describeError } from '../../core/errors.ts';
 import { type HeldClient, kyselyOnClient } from '../../core/pg.ts';
 import type { RunState, StoreSchema } from '../store/schema.ts';
 import { advanceRun, buildSnapshot, type Dispatchable, type RunRef, type SnapshotRow } from './advance.ts';
+import { decisionsOf } from './branch.ts';
 import { withRetry } from './retrying.ts';
 import type { Completion, EngineContext, RawWrite } from './types.ts';
 
@@ -101,6 +102,11 @@ export async function completeBatch(engine: EngineContext, held: HeldClient, ite
             counts.filter((c) => c.run_id === runId),
             watched.get(runId) ?? [],
             { live: Number(totals.n), failed: Number(totals.failed) },
+          );
+          const succeeded = finished.filter((t) => t.run_id === runId && t.state === 'success');
+          snapshot.branches = decisionsOf(
+            dag,
+            succeeded.map((t) => [t.task_id, items[ids.indexOf(t.ti_id)]!.result] as const),
           );
           const result = await advanceRun(conn, run, dag, candidates, snapshot);
           if (result.write) writes.push(result.write);

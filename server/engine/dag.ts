@@ -60,6 +60,10 @@ export interface TaskDef {
   readonly downstream: readonly string[];
   readonly map: string | undefined;
   readonly trigger: TriggerRule;
+  /** A branch (`task.branch`): its result names the downstream tasks it follows. */
+  readonly branch: boolean;
+  /** Its upstreams that are branches: one that does not follow it skips it. */
+  readonly upstreamBranches: readonly string[];
   readonly retry: RetryPolicy;
   readonly timeoutMs: number | undefined;
   readonly run: TaskFn<never>;
@@ -136,6 +140,7 @@ const taskSchema = z
     after: z.array(REF).optional(),
     map: REF.optional(),
     trigger: z.enum(TRIGGER_RULES).optional(),
+    branch: z.boolean().optional(),
     retry: retrySchema.optional(),
     timeout: duration(1).optional(),
     uses: USES.optional(),
@@ -254,6 +259,8 @@ export function defineDag(options: DagOptions): Dag {
     const opts = parse(taskSchema, declaration.options, dagId, field);
     const after = (opts.after ?? []).map((ref, i) => resolve(ref, `${field}.after[${i}]`));
     const map = opts.map === undefined ? undefined : resolve(opts.map, `${field}.map`);
+    // Instances of a mapped branch could disagree on one downstream task, which has one instance to follow or skip.
+    if (map && opts.branch) fail(dagId, `${field}.map`, 'a branch cannot be mapped: it decides once per run; map the tasks it chooses instead');
     if (map && opts.trigger === 'always')
       fail(dagId, `${field}.trigger`, "'always' starts a task before its upstreams end, and a mapped task needs its list: use all_done");
     const named = opts.uses && !Array.isArray(opts.uses) ? Object.entries(opts.uses as Record<string, Resource>) : [];
@@ -268,6 +275,8 @@ export function defineDag(options: DagOptions): Dag {
       downstream: [],
       map,
       trigger: opts.trigger ?? 'all_success',
+      branch: opts.branch === true,
+      upstreamBranches: [],
       retry: resolveRetry(dagId, `${field}.retry`, spec.retry, opts.retry),
       timeoutMs: opts.timeout,
       run: opts.run as TaskFn<never>,
@@ -289,7 +298,9 @@ export function defineDag(options: DagOptions): Dag {
   const tasks = new Map<string, TaskDef>();
   for (const id of order) {
     const t = partial.get(id)!;
-    tasks.set(id, Object.freeze({ ...t, upstream: Object.freeze(t.upstream), downstream: Object.freeze(t.downstream) }));
+    if (t.branch && !t.downstream.length) fail(dagId, `tasks.${id}`, 'a branch needs downstream tasks to choose from: name it in their `after`');
+    const upstreamBranches = Object.freeze(t.upstream.filter((up) => partial.get(up)!.branch));
+    tasks.set(id, Object.freeze({ ...t, upstream: Object.freeze(t.upstream), downstream: Object.freeze(t.downstream), upstreamBranches }));
   }
 
   return Object.freeze({

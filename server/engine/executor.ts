@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { PermanentError, TaskCancelledError, describeError, isRetryable, isSkip } from '../../core/errors.ts';
+import { PermanentError, SkipTaskError, TaskCancelledError, describeError, isRetryable, isSkip } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isUnreachable } from '../connections/outage.ts';
@@ -12,6 +12,7 @@ import { taskRecords } from './records.ts';
 import type { ResourceHandles } from './resource-handles.ts';
 import type { Resource } from './resources.ts';
 import { cancelAtBlackout, runAbortable } from './abortable.ts';
+import { followedIds } from './branch.ts';
 import { backoffDelay, type RetryPolicy } from './retry.ts';
 import { MAX_RESULT_DEPTH, toStorableJson } from './storable.ts';
 import { startTryLog } from './task-logs.ts';
@@ -158,7 +159,7 @@ export class Executor {
       const result = await runAbortable(controller, task.timeoutMs, () =>
         tryLog.run(() => this.#context(ti, controller.signal, tryLog.logger).then((ctx) => task.run(ctx))),
       );
-      const json = storableResult(ti, result);
+      const json = storableResult(ti, task.branch ? followedIds(found.dag, task, result) : result);
       await tryLog.end();
       // The BullMQ job is released without waiting for the commit: the slot takes the next job
       // while the success is group-committed with others. Until it is committed the instance
@@ -338,6 +339,9 @@ export class Executor {
           message,
           details,
         });
+      },
+      skip(reason: string): never {
+        throw new SkipTaskError(reason);
       },
       async upstream<T>(ref: TaskRef): Promise<T> {
         const upstreamId = dag.taskIdOf(ref);

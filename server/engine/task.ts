@@ -13,6 +13,7 @@ export const TRIGGER_RULES = [
   'all_success',
   'always',
   'all_done',
+  'all_done_min_one_success',
   'all_failed',
   'all_skipped',
   'one_failed',
@@ -94,6 +95,12 @@ export interface TaskContext<Item = unknown, Resources = unknown, Lenient extend
    * operator must see though the run goes on: a critical reconciliation mismatch, say.
    */
   alert(message: string, details?: Record<string, unknown>): Promise<void>;
+  /**
+   * Ends this try as `skipped`, with the reason kept and shown (Airflow's AirflowSkipException):
+   * throws a SkipTaskError, so nothing after it runs. Never retried; downstream tasks follow
+   * their trigger rules.
+   */
+  skip(reason: string): never;
 }
 
 export type TaskFn<Item = unknown> = (ctx: TaskContext<Item>) => unknown;
@@ -127,7 +134,21 @@ export interface TaskOptions<R = unknown, M extends TaskRef | undefined = undefi
 }
 
 /** The options as stored on a declaration, checked by defineDag. */
-export type CompiledOptions = Omit<TaskOptions, 'map' | 'uses' | 'trigger' | 'run'> & { map?: TaskRef; uses?: Uses; trigger?: TriggerRule; run: TaskFn<never> };
+export type CompiledOptions = Omit<TaskOptions, 'map' | 'uses' | 'trigger' | 'run'> & {
+  map?: TaskRef;
+  uses?: Uses;
+  trigger?: TriggerRule;
+  branch?: boolean;
+  run: TaskFn<never>;
+};
+
+/** What a branch returns: the direct downstream task(s) to follow, by id or reference; null or [] follows none. */
+export type BranchTarget = TaskRef | readonly TaskRef[] | null | undefined;
+
+/** A branch's options: those of a task but `map` (a branch decides once per run). */
+export interface BranchOptions<U extends Uses = [], T extends TriggerRule = 'all_success'> extends Omit<TaskOptions<unknown, undefined, U, T>, 'map' | 'run'> {
+  run: (ctx: TaskContext<never, HandlesOf<U>, Lenient<T>>) => BranchTarget | Promise<BranchTarget>;
+}
 
 /** A task mapped over an upstream named by id, its element type given: `task<string>({ map: 'tenants', run })`. */
 export interface UntypedMapOptions<Item> extends Omit<TaskOptions<unknown, string, Uses, TriggerRule>, 'map' | 'run'> {
@@ -143,6 +164,16 @@ export function task<R, M extends TaskRef | undefined = undefined, U extends Use
 export function task(options: TaskOptions<unknown, TaskRef | undefined, Uses, TriggerRule> | UntypedMapOptions<unknown>): TaskDeclaration {
   return Object.freeze({ [TASK_BRAND]: true as const, options: options as unknown as CompiledOptions });
 }
+
+/**
+ * Airflow's `@task.branch`: a task whose `run` returns which of its direct downstream tasks to
+ * follow (an id or reference, a list of them, or null / [] for none). The others are skipped,
+ * and the skip flows on by each task's trigger rule. Its result, for `ctx.upstream`, is the
+ * list of the ids it followed.
+ */
+task.branch = function branch<U extends Uses = [], T extends TriggerRule = 'all_success'>(options: BranchOptions<U, T>): TaskDeclaration<string[], false> {
+  return Object.freeze({ [TASK_BRAND]: true as const, options: { ...(options as unknown as CompiledOptions), branch: true } });
+};
 
 export function isTaskDeclaration(value: unknown): value is TaskDeclaration {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TASK_BRAND] === true;

@@ -8,10 +8,15 @@ export type Decision = 'wait' | 'ready' | 'upstream_failed' | 'skipped';
 export type StateCounts = Partial<Record<TiState, number>>;
 
 /**
- * Airflow's trigger rules. A decision is taken as early as it is certain: all_success gives
- * up at the first failed upstream instead of waiting for the rest. It depends only on which
- * states are present, never on how many instances are in each: completions probe for
- * presence rather than count (migration 0006), and must stay correct.
+ * Airflow's trigger rules, as its TriggerRuleDep decides them: a task is resolved (`skipped`,
+ * `upstream_failed`) as soon as its rule can no longer be met, and runs as soon as it is met;
+ * all_success gives up at the first failed upstream instead of waiting for the rest. A decision
+ * depends only on which states are present, never on how many instances are in each:
+ * completions probe for presence rather than count (migration 0006), and must stay correct.
+ *
+ * A cancelled upstream never produced its result: for its downstream it failed. Airflow tells a
+ * failed upstream from an upstream_failed one for one rule only: one_done runs at the first
+ * success or failure, and an upstream that never ran (upstream_failed) is neither.
  */
 export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
   // Whatever its upstreams do: a run starts it with its root tasks.
@@ -20,8 +25,8 @@ export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
   for (const n of Object.values(upstream)) total += n ?? 0;
   if (total === 0) return 'ready';
   const success = upstream.success ?? 0;
-  // A cancelled upstream never produced its result: for its downstream it failed.
-  const failed = (upstream.failed ?? 0) + (upstream.upstream_failed ?? 0) + (upstream.cancelled ?? 0);
+  const ranAndFailed = (upstream.failed ?? 0) + (upstream.cancelled ?? 0);
+  const failed = ranAndFailed + (upstream.upstream_failed ?? 0);
   const skipped = upstream.skipped ?? 0;
   const done = success + failed + skipped === total;
   switch (rule) {
@@ -31,6 +36,11 @@ export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
       return success === total ? 'ready' : 'wait';
     case 'all_done':
       return done ? 'ready' : 'wait';
+    case 'all_done_min_one_success':
+      // Airflow 3.1's rule: a skipped upstream is not "done" for it, and skips it at once.
+      if (skipped) return 'skipped';
+      if (!done) return 'wait';
+      return success ? 'ready' : 'upstream_failed';
     case 'one_failed':
       if (failed) return 'ready';
       return done ? 'skipped' : 'wait';
@@ -49,7 +59,7 @@ export function decide(rule: TriggerRule, upstream: StateCounts): Decision {
       if (success || skipped) return 'skipped';
       return done ? 'ready' : 'wait';
     case 'one_done':
-      if (success || failed) return 'ready';
+      if (success || ranAndFailed) return 'ready';
       return done ? 'skipped' : 'wait';
     case 'all_skipped':
       if (success || failed) return 'skipped';

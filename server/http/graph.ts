@@ -60,9 +60,11 @@ export function dagGraph(dag: Dag, states: ReadonlyMap<string, CellSummary>): Sa
   const boxes = [...nodes.values()].map((n) => {
     const summary = states.get(n.id);
     const state = summary?.state ?? 'none';
-    return html`<g class="node ${summary ? stateClass(state) : 'none'}" data-task="${n.id}" data-state="${state}" transform="translate(${n.x} ${n.y})">
-<title>${n.id}: ${summary?.mapped ? summary.counts.map(([s, c]) => `${c} ${s}`).join(', ') : state}</title>
-<rect width="${BOX_W}" height="${BOX_H}" rx="6"/><text x="10" y="18" class="id">${short(n.id)}</text><text x="10" y="35" class="st">${caption(summary)}</text></g>`;
+    // A branch follows only some of its downstream tasks: said on its box, so a skipped task below it reads as chosen against.
+    const branch = dag.tasks.get(n.id)?.branch ? 'branch · ' : '';
+    return html`<g class="node ${summary ? stateClass(state) : 'none'}${branch ? ' branch' : ''}" data-task="${n.id}" data-state="${state}" transform="translate(${n.x} ${n.y})">
+<title>${n.id}: ${branch}${summary?.mapped ? summary.counts.map(([s, c]) => `${c} ${s}`).join(', ') : state}</title>
+<rect width="${BOX_W}" height="${BOX_H}" rx="6"/><text x="10" y="18" class="id">${short(n.id)}</text><text x="10" y="35" class="st">${branch}${caption(summary)}</text></g>`;
   });
   return html`<svg class="graph" role="img" aria-label="Tasks of ${dag.id}" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" xmlns="http://www.w3.org/2000/svg">
 <defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="8" markerHeight="8" orient="auto"><path d="M0 0 L8 4 L0 8 z" class="tip"/></marker></defs>

@@ -24,10 +24,26 @@ const dag = defineDag({
   },
 });
 
+// ctx.skip(reason) throws the same error. Typed `never`, `return ctx.skip(...)` narrows like a throw.
+const ctxSkipping = defineDag({
+  id: 'ctx-skipping',
+  retry: { attempts: 3, base: '0s' },
+  tasks: {
+    load: task({
+      run: (ctx) => {
+        const snapshot = ctx.conf.snapshot as string | undefined;
+        if (!snapshot) return ctx.skip('no snapshot named in the conf');
+        return snapshot.length;
+      },
+    }),
+    publish: task({ after: ['load'], run: () => 'published' }),
+  },
+});
+
 let rt: TestRuntime;
 let worker: Executor;
 beforeAll(async () => {
-  rt = await testRuntime([dag]);
+  rt = await testRuntime([dag, ctxSkipping]);
   worker = startWorker(rt);
 });
 afterAll(async () => {
@@ -62,5 +78,24 @@ describe('a task that throws SkipTaskError', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('ctx.skip(reason)', () => {
+  it('ends the task skipped with its reason, never retried; without it the task runs', async () => {
+    const skipped = await rt.engine.triggerRun('ctx-skipping');
+    expect((await waitForRun(rt, skipped.id)).state).toBe('success');
+    expect(await taskStates(rt, skipped.id)).toEqual({ load: 'skipped', publish: 'skipped' });
+    const load = await rt.db
+      .selectFrom('task_instances')
+      .select(['error', 'try_number'])
+      .where('run_id', '=', skipped.id)
+      .where('task_id', '=', 'load')
+      .executeTakeFirstOrThrow();
+    expect(load).toEqual({ error: { name: 'SkipTaskError', message: 'no snapshot named in the conf' }, try_number: 1 });
+
+    const ran = await rt.engine.triggerRun('ctx-skipping', { conf: { snapshot: '2026-01-03' } });
+    expect((await waitForRun(rt, ran.id)).state).toBe('success');
+    expect(await taskStates(rt, ran.id)).toEqual({ load: 'success', publish: 'success' });
   });
 });

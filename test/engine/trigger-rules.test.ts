@@ -3,6 +3,7 @@ import { PermanentError, defineDag, task } from 'hubflow';
 import { TRIGGER_RULES } from '../../server/engine/task.ts';
 import type { Executor } from '../../server/engine/executor.ts';
 import { decide } from '../../server/engine/trigger-rules.ts';
+import { airflowDecision, stateMixes } from './trigger-rules-airflow.ts';
 import { startWorker } from '../../server/processes.ts';
 import { taskStates, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
 
@@ -33,6 +34,16 @@ describe('trigger rules decide as early as they are certain', () => {
     ['one_done', ['failed', 'running'], 'ready'],
     ['one_done', ['skipped', 'running'], 'wait'],
     ['one_done', ['skipped', 'skipped'], 'skipped'],
+    // An upstream that never ran is neither a success nor a failure for one_done.
+    ['one_done', ['upstream_failed', 'running'], 'wait'],
+    ['one_done', ['upstream_failed', 'skipped'], 'skipped'],
+    ['one_done', ['upstream_failed', 'success'], 'ready'],
+    ['one_done', ['cancelled', 'running'], 'ready'],
+    ['all_done_min_one_success', ['success', 'failed'], 'ready'],
+    ['all_done_min_one_success', ['success', 'running'], 'wait'],
+    ['all_done_min_one_success', ['failed', 'upstream_failed'], 'upstream_failed'],
+    ['all_done_min_one_success', ['success', 'skipped'], 'skipped'],
+    ['all_done_min_one_success', ['skipped', 'running'], 'skipped'],
     ['all_skipped', ['skipped', 'skipped'], 'ready'],
     ['all_skipped', ['skipped', 'running'], 'wait'],
     ['all_skipped', ['success', 'running'], 'skipped'],
@@ -42,10 +53,25 @@ describe('trigger rules decide as early as they are certain', () => {
     ['none_skipped', ['skipped', 'running'], 'skipped'],
     ['always', ['running', 'running'], 'ready'],
     ['always', ['failed', 'skipped'], 'ready'],
+    ['all_success', ['cancelled', 'running'], 'upstream_failed'],
   ] as const)('%s with %j -> %s', (rule, states, expected) => {
     const counts: Record<string, number> = {};
     for (const state of states) counts[state] = (counts[state] ?? 0) + 1;
     expect(decide(rule, counts)).toBe(expected);
+  });
+
+  // Every rule, over every mix of one to four upstream instances in success, failed,
+  // upstream_failed, skipped or not yet finished (125 mixes), against Airflow's own definition.
+  it.each(TRIGGER_RULES.map((rule) => [rule]))('%s decides as Airflow does over every mix of upstream states', (rule) => {
+    const mixes = stateMixes(4);
+    expect(mixes).toHaveLength(125);
+    const differ = mixes.flatMap((mix) => {
+      const counts: Record<string, number> = {};
+      for (const state of mix) counts[state] = (counts[state] ?? 0) + 1;
+      const [ours, airflow] = [decide(rule, counts), airflowDecision(rule, mix)];
+      return ours === airflow ? [] : [`${mix.join(',')}: ${ours}, Airflow ${airflow}`];
+    });
+    expect(differ).toEqual([]);
   });
 
   // Completions report, for states other than waiting, only that some instance is in them.

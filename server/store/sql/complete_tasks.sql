@@ -14,8 +14,8 @@
 --                     upstream_failed;
 --            'count': per watched (run, task): state 'scheduled' with the exact number of waiting
 --                     instances and the instances as JSON; and n = 1 for each of 'running' (any
---                     queued, deferred, running or up_for_retry), 'success', 'failed' (failed or
---                     upstream_failed) and 'skipped' that at least one instance is in.
+--                     queued, deferred, running or up_for_retry), 'success', 'failed' (or else
+--                     'upstream_failed') and 'skipped' that at least one instance is in.
 -- Locks    the runs' rows in dag_runs, FOR UPDATE, in id order, first: concurrent batches cannot
 --          deadlock, and one transaction at a time decides a run's fan-in and completion. Then
 --          the rows of the instances and attempts it updates.
@@ -26,7 +26,10 @@
 --          later statement than the updates, so they see them. A trigger rule only asks whether
 --          upstream instances in each state exist, so each probe is one lookup in a partial index
 --          of the instances in those states, never a count of a fan: the cost does not grow with
---          the run. The run's probes are lateral subqueries with LIMIT 1, not EXISTS in the select
+--          the run. Airflow's one_done tells a failed upstream from an upstream_failed one
+--          (trigger-rules.ts): only when some instance is in either does a second probe ask
+--          whether one failed, so a run without failures pays nothing for it; 'upstream_failed'
+--          is reported only without a failed one, which every other rule treats alike. The run's probes are lateral subqueries with LIMIT 1, not EXISTS in the select
 --          list: the planner may run such an EXISTS as a hashed subplan, which reads every live
 --          instance of the run (all 100,000 of a wide fan) on each call. The plan is generic
 --          (planning the probes cost more than running them) and sequential scans are off, so a
@@ -85,8 +88,10 @@ begin
     union all
     select 'success' where exists (select 1 from task_instances t where t.run_id = w.run_id and t.task_id = w.task_id and t.state = 'success')
     union all
-    select 'failed' where exists (select 1 from task_instances t where t.run_id = w.run_id and t.task_id = w.task_id
-                                  and t.state in ('failed', 'upstream_failed'))
+    select case when exists (select 1 from task_instances t where t.run_id = w.run_id and t.task_id = w.task_id and t.state = 'failed')
+                then 'failed' else 'upstream_failed' end
+    where exists (select 1 from task_instances t where t.run_id = w.run_id and t.task_id = w.task_id
+                  and t.state in ('failed', 'upstream_failed'))
     union all
     select 'skipped' where exists (select 1 from task_instances t where t.run_id = w.run_id and t.task_id = w.task_id and t.state = 'skipped')
   ) p;
