@@ -18,7 +18,8 @@ const current = (wh: Warehouse, e: Entity, p: ApplyParams) =>
  * Classifies the changed rows against their current history rows (insert, update, resurrect,
  * or nothing when the hash is equal: a row written again unchanged, or extracted again because
  * its transaction was in flight at the watermark), and adds a delete for every live current row
- * whose key the hub no longer holds. A key rejected today keeps its current version.
+ * whose key the hub no longer holds (an anti-join: a key the hub holds twice is no delete either).
+ * A key rejected today keeps its current version.
  */
 export function classifyChangesSql(wh: Warehouse, e: Entity, p: ApplyParams & { keys: string }): string {
   const d = wh.dialect;
@@ -43,7 +44,7 @@ where c.${last} is null or c.is_deleted or s.${HASH_FIELD} <> c.${HASH_FIELD}
 union all
 select 'delete', ${[...ids, ...t].map(col('c')).join(', ')}, ${t.map(col('c')).join(', ')}, c.${HASH_FIELD}, c.${UPDATED_FIELD}, ${hi}
 from ${current(wh, e, p)} c
-left join (select distinct ${ids.map((f) => d.id(f.name)).join(', ')} from ${p.keys}) k on ${on(d, e, 'k', 'c')}${rejected}
+left join ${p.keys} k on ${on(d, e, 'k', 'c')}${rejected}
 where not c.is_deleted and k.${last} is null${p.rejected ? ` and r.${last} is null` : ''}`;
 }
 
