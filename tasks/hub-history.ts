@@ -21,8 +21,9 @@ import { listScopes } from './history/scopes.ts';
 export { listScopes };
 
 /**
- * The tasks of the nightly hub -> warehouse history DAG. Each mapped instance handles one
- * scope: one tenant, or (null) the global reference data. Bulk data moves through the staging
+ * The tasks of the hub -> warehouse history DAGs: the nightly full snapshot (hub-nightly) and
+ * the hourly changes since it (hub-hourly), which share the load and the reconcile task. Each
+ * mapped instance handles one scope: one tenant, or (null) the global reference data. Bulk data moves through the staging
  * folder; the tasks pass each other only counts and file paths.
  */
 
