@@ -4,7 +4,7 @@ import { PermanentError, RetryableError, SkipTaskError } from '../../core/errors
 import type { Entities, Entity } from '../../hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
 import { identityFields, ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
-import { classifyChangesSql, deltaSql } from './incremental-sql.ts';
+import { classifyChangesSql, deltaSql, keyFields, keysDdl } from './incremental-sql.ts';
 import {
   changeLogSql,
   changesDdl,
@@ -326,10 +326,10 @@ async function loadKeys(
   at: { name: string; attempt: string; scope: Scope },
 ): Promise<string> {
   const table = s.dialect.id(at.name.slice(0, 63));
-  await s.query(rejectedKeysDdl(s.dialect, table, e));
+  await s.query(keysDdl(s.dialect, table, e));
   const loaded = await s.load(
     table,
-    identityFields(e).map((f) => f.name),
+    keyFields(e).map((f) => f.name),
     keys.file,
     at.attempt,
   );

@@ -21,7 +21,8 @@ import {
   type StagedEntity,
   type Watermark,
 } from './extract.ts';
-import { identityFields, inScope, scopeLabel } from './layout.ts';
+import { inScope, scopeLabel } from './layout.ts';
+import { keyFields } from './incremental-sql.ts';
 import { quote } from './rules.ts';
 import { PIPE_BUFFER } from './scanner.ts';
 
@@ -79,11 +80,11 @@ class LineCounter extends Transform {
   }
 }
 
-/** Streams the scope's keys (tenant and key, as the history holds them) to a file beside the changes. */
+/** Streams the scope's keys (the key fields, without the tenant: it is the scope's) to a file beside the changes. */
 async function copyKeys(client: pg.PoolClient, opts: ExtractOptions, entity: Entity): Promise<{ file: string; count: number }> {
   const compression = opts.compression ?? 'gzip';
   const file = path.join(opts.dir, `${entity.name}.keys${EXTENSION[compression]}`);
-  const columns = identityFields(entity).map((f) => `t.${ident(f.column)}`);
+  const columns = keyFields(entity).map((f) => `t.${ident(f.column)}`);
   const select = `select ${columns.join(', ')} from ${tableName(opts.schema, entity)} t where t.${ident(entity.tenantColumn!)} = ${quote(opts.scope!)}`;
   const counter = new LineCounter({ highWaterMark: PIPE_BUFFER });
   try {

@@ -5,7 +5,8 @@ import { loadRejectedKeys } from './apply.ts';
 import type { StagedEntity } from './extract.ts';
 import { HASH_FIELD, identityFields, ledgerTenant, stagingColumnNames, tracked, type Field, type Scope } from './layout.ts';
 import { FAIL_RATE, keyText, SAMPLES, SEVERITY_OF_CLASS, worst, type EntityReconciliation, type FieldMismatch, type ReconcileOptions } from './reconcile.ts';
-import { currentView, LEDGER, rejectedKeysDdl, stagingDdl } from './sql.ts';
+import { keyFields, keysDdl, onKeys } from './incremental-sql.ts';
+import { currentView, LEDGER, stagingDdl } from './sql.ts';
 
 /*
  * The reconciliation of an incremental load, over the whole scope, without a full extract:
@@ -119,17 +120,19 @@ async function compareKeys(
   const ids = identityFields(e);
   const last = d.id(ids.at(-1)!.name);
   const keys = d.id(name.slice(0, 63));
-  await s.query(rejectedKeysDdl(d, keys, e));
+  await s.query(keysDdl(d, keys, e));
   const hubKeys = await s.load(
     keys,
-    ids.map((f) => f.name),
+    keyFields(e).map((f) => f.name),
     file.file,
     attempt,
   );
   const names = ids.map((f) => d.id(f.name)).join(', ');
   // A key rejected today and never loaded is not missing: it is counted as rejected.
-  const rejectedJoin = rejected ? ` left join (select distinct ${names} from ${rejected}) r on ${onIds(s, e, 'r', 'k')}` : '';
-  const from = `from (select distinct ${names} from ${keys}) k full join ${currentOf(wh, e, scope)} c on ${onIds(s, e, 'k', 'c')}${rejectedJoin}`;
+  const rejectedJoin = rejected ? ` left join (select distinct ${names} from ${rejected}) r on ${onKeys(d, e, 'k', 'r')}` : '';
+  const from = `from (select distinct ${keyFields(e)
+    .map((f) => d.id(f.name))
+    .join(', ')} from ${keys}) k full join ${currentOf(wh, e, scope)} c on ${onKeys(d, e, 'k', 'c')}${rejectedJoin}`;
   const targetMissing = `c.${last} is null${rejected ? ` and r.${last} is null` : ''}`;
   const [row] = await s.query<Record<string, unknown>>(
     `select sum(case when ${targetMissing} then 1 else 0 end) as missing_in_target, sum(case when k.${last} is null then 1 else 0 end) as missing_in_source ${from}`,

@@ -1,4 +1,4 @@
-import type { Warehouse } from '../../warehouse/contract.ts';
+import type { Dialect, Warehouse } from '../../warehouse/contract.ts';
 import type { Entity } from '../../hub/entities.ts';
 import { HASH_FIELD, identityFields, tracked, UPDATED_FIELD, type Field } from './layout.ts';
 import { historyTable, on, tenantFilter, type ApplyParams } from './sql.ts';
@@ -9,6 +9,25 @@ import { historyTable, on, tenantFilter, type ApplyParams } from './sql.ts';
  * hub's key set (p.keys) no longer holds. Everything after the classification (change log,
  * closing, new versions) is the full load's.
  */
+
+/** The key fields without the tenant: the staged key set is one tenant's, so the tenant would only add bytes to move. */
+export const keyFields = (e: Entity): Field[] => identityFields(e).filter((f) => f.role === 'key');
+
+/** The table the hub's key set of one scope is loaded into. */
+export function keysDdl(d: Dialect, table: string, e: Entity): string {
+  return d.createTemp(
+    table,
+    keyFields(e)
+      .map((f) => `${d.id(f.name)} ${d.type(f.type)}`)
+      .join(', '),
+  );
+}
+
+/** Joins a key-set row (k) to a row of the scope (its tenant already chosen). */
+export const onKeys = (d: Dialect, e: Entity, k: string, b: string) =>
+  keyFields(e)
+    .map((f) => `${k}.${d.id(f.name)} = ${b}.${d.id(f.name)}`)
+    .join(' and ');
 
 /** The scope's current history rows, live or tombstones. */
 const current = (wh: Warehouse, e: Entity, p: ApplyParams) =>
@@ -44,8 +63,8 @@ where c.${last} is null or c.is_deleted or s.${HASH_FIELD} <> c.${HASH_FIELD}
 union all
 select 'delete', ${[...ids, ...t].map(col('c')).join(', ')}, ${t.map(col('c')).join(', ')}, c.${HASH_FIELD}, c.${UPDATED_FIELD}, ${hi}
 from ${current(wh, e, p)} c
-left join ${p.keys} k on ${on(d, e, 'k', 'c')}${rejected}
-where not c.is_deleted and k.${last} is null${p.rejected ? ` and r.${last} is null` : ''}`;
+left join ${p.keys} k on ${onKeys(d, e, 'k', 'c')}${rejected}
+where not c.is_deleted and k.${d.id(keyFields(e).at(-1)!.name)} is null${p.rejected ? ` and r.${last} is null` : ''}`;
 }
 
 /**
