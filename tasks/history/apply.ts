@@ -4,7 +4,8 @@ import { PermanentError, RetryableError, SkipTaskError } from '../../core/errors
 import type { Entities, Entity } from '../../hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
 import { identityFields, ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
-import { classifyChangesSql, deltaSql, keyFields, keysDdl } from './incremental-sql.ts';
+import { carriedTotals, loadKeys } from './incremental-apply.ts';
+import { classifyChangesSql } from './incremental-sql.ts';
 import {
   changeLogSql,
   changesDdl,
@@ -228,7 +229,7 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
     const names = staged.map((st) => st.entity);
     // Before any bulk work: a superseded snapshot needs no staging, a missing one cannot load.
     assertNotSuperseded(scope, extract, await ledgerState(s, wh, tenant, names, interval));
-    const gone = await missingFiles(staged.map((st) => st.file));
+    const gone = await missingFiles(staged.flatMap((st) => [st.file, ...(st.keys ? [st.keys.file] : [])]));
     if (gone.length) throw new StagingGoneError(gone);
     const tag = attempt.replace(/[^a-z0-9]/gi, '_').toLowerCase();
     const work: { e: Entity; st: StagedEntity; p: ApplyParams }[] = [];
@@ -315,30 +316,6 @@ export async function loadRejectedKeys(
   return table;
 }
 
-/**
- * Loads the hub's key set of an incremental extract; all of it, or nothing is applied: a key
- * left out would be taken for a delete.
- */
-async function loadKeys(
-  s: WarehouseSession,
-  e: Entity,
-  keys: { file: string; count: number },
-  at: { name: string; attempt: string; scope: Scope },
-): Promise<string> {
-  const table = s.dialect.id(at.name.slice(0, 63));
-  await s.query(keysDdl(s.dialect, table, e));
-  const loaded = await s.load(
-    table,
-    keyFields(e).map((f) => f.name),
-    keys.file,
-    at.attempt,
-  );
-  if (loaded !== keys.count) {
-    throw new RetryableError(`${e.name} of ${scopeLabel(at.scope)}: the warehouse loaded ${loaded} of the hub's ${keys.count} keys; nothing was applied`);
-  }
-  return table;
-}
-
 async function assertStaging(s: WarehouseSession, wh: Warehouse, e: Entity, staging: string, scope: Scope): Promise<void> {
   const d = wh.dialect;
   const ids = stagingColumnNames(e)
@@ -399,7 +376,9 @@ async function applyEntity(
   }
   // An incremental load never aggregates the whole scope: the ledger's figures carried by the
   // delta (the reconciliation checks them against the warehouse). A full one counts it after.
-  const carried = keys ? await carriedTotals(s, wh, e, p, last, totals) : null;
+  const carried = keys
+    ? await carriedTotals(s, wh, e, p, last?.currentSum != null ? { currentCount: last.currentCount, currentSum: last.currentSum } : totals)
+    : null;
   await s.query(changeLogSql(wh, e, p));
   await s.query(closeSql(wh, e, p));
   await s.query(insertSql(wh, e, p));
@@ -413,23 +392,6 @@ async function applyEntity(
        ${ctx.hubSnapshot ? d.text(ctx.hubSnapshot) : 'null'}, ${d.text(keys ? 'incremental' : 'full')}, current_timestamp)`,
   );
   return { ...nothing, status: 'loaded', inserted: count('insert'), updated: count('update'), deleted, resurrected: count('resurrect'), ...after };
-}
-
-/** The scope's live current rows after an incremental load: the last load's figures (counted now when it kept no Σ) plus the delta. */
-async function carriedTotals(
-  s: WarehouseSession,
-  wh: Warehouse,
-  e: Entity,
-  p: ApplyParams,
-  last: LedgerState['last'],
-  totals: () => Promise<{ currentCount: number; currentSum: string }>,
-): Promise<{ currentCount: number; currentSum: string }> {
-  const before = last?.currentSum != null ? { currentCount: last.currentCount, currentSum: last.currentSum } : await totals();
-  const [delta] = await s.query<{ dn: unknown; ds: unknown }>(deltaSql(wh, e, p));
-  return {
-    currentCount: before.currentCount + num(delta?.dn),
-    currentSum: String(BigInt(before.currentSum) + BigInt(String(delta?.ds ?? '0'))),
-  };
 }
 
 /**
