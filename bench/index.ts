@@ -5,6 +5,7 @@
 const benches: Record<string, () => Promise<unknown>> = {
   engine: async () => (await import('./engine.ts')).runEngineBench(),
   history: async () => (await import('./history.ts')).runHistoryBench(),
+  incremental: async () => (await import('./incremental.ts')).runIncrementalBench(),
   filings: async () => (await import('./filings.ts')).runFilingsBench(),
   cli: async () => (await import('./cli.ts')).runCliBench(),
   'dag-page': async () => (await import('./dag-page.ts')).runDagPageBench(),

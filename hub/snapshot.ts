@@ -11,20 +11,24 @@ import type { Entity } from './entities.ts';
 /**
  * Runs `read` on one consistent snapshot of the hub: a REPEATABLE READ READ ONLY transaction,
  * in UTC with ISO dates. `snapshotAt` (ISO-8601 UTC, µs) is read by the statement that takes
- * the snapshot, so every change the snapshot holds happened at or before it. A connection whose
+ * the snapshot, so every change the snapshot holds happened at or before it; `hubSnapshot` is the
+ * same snapshot as PostgreSQL describes it (`pg_current_snapshot()`: xmin:xmax:xip), the
+ * watermark an incremental extract starts from (see incremental-extract.ts). A connection whose
  * read failed is closed, never rolled back and pooled: a COPY cut short leaves it mid-protocol,
  * where a ROLLBACK would queue behind the unfinished COPY forever (the session idle in
  * transaction until the task's timeout). Closing it ends the COPY, and PostgreSQL rolls back a
  * transaction whose connection is gone.
  */
-export async function inHubSnapshot<T>(hub: HubDb, read: (client: pg.PoolClient, snapshotAt: string) => Promise<T>): Promise<T> {
+export async function inHubSnapshot<T>(hub: HubDb, read: (client: pg.PoolClient, snapshotAt: string, hubSnapshot: string) => Promise<T>): Promise<T> {
   const { poolOf } = await import('../core/pg.ts');
   const client = await poolOf(hub).connect();
   let failure: Error | undefined;
   try {
     await client.query(`begin isolation level repeatable read read only; set local timezone = 'UTC'; set local datestyle = 'ISO, YMD'`);
-    const { rows } = await client.query<{ at: string }>(`select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at`);
-    const result = await read(client, rows[0]!.at);
+    const { rows } = await client.query<{ at: string; snap: string }>(
+      `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at, pg_current_snapshot()::text as snap`,
+    );
+    const result = await read(client, rows[0]!.at, rows[0]!.snap);
     await client.query('commit');
     return result;
   } catch (err) {

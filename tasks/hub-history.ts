@@ -7,18 +7,24 @@ import type { Hub, Staging } from './resources.ts';
 import type { Warehouse } from '../warehouse/contract.ts';
 import { upstreamItem } from './mapped.ts';
 import { applyScope, intervalDay, lastApplied, MassDeleteError, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';
-import { extractScope, type ExtractResult, type Reject } from './history/extract.ts';
+import { extractScope, type ExtractOptions, type ExtractResult, type Reject, type Watermark } from './history/extract.ts';
+import { extractChanges } from './history/incremental-extract.ts';
+import { reconcileChanges } from './history/incremental-reconcile.ts';
+import { scopeWatermarks } from './history/incremental.ts';
 import { recordLoadLatency } from './history/latency.ts';
 import { scopeLabel, type Scope } from './history/layout.ts';
 import { reconcileScope, type EntityReconciliation } from './history/reconcile.ts';
 import { markSnapshot, prunedReason, pruneStaging, resyncConf, scopeDir, type SnapshotPlace } from './history/snapshots.ts';
 import { closeVanished, vanishedTenants } from './history/vanished.ts';
 
-export { listScopes } from './history/scopes.ts';
+import { listScopes } from './history/scopes.ts';
+
+export { listScopes };
 
 /**
- * The tasks of the nightly hub -> warehouse history DAG. Each mapped instance handles one
- * scope: one tenant, or (null) the global reference data. Bulk data moves through the staging
+ * The tasks of the hub -> warehouse history DAGs: the nightly full snapshot (hub-nightly) and
+ * the hourly changes since it (hub-hourly), which share the load and the reconcile task. Each
+ * mapped instance handles one scope: one tenant, or (null) the global reference data. Bulk data moves through the staging
  * folder; the tasks pass each other only counts and file paths.
  */
 
@@ -37,7 +43,35 @@ const placeOf = (ctx: TaskContext<unknown, { staging: Staging }>): SnapshotPlace
 });
 
 export async function extractHistory(ctx: TaskContext<Scope, { hub: Hub; staging: Staging }>): Promise<ExtractResult> {
-  const scope = ctx.item;
+  return stagedExtract(ctx, ctx.item, extractScope);
+}
+
+/** An incremental run's scope: and the snapshot its changes are read since (null: none yet, the scope is extracted whole). */
+export interface ScopeSince {
+  scope: Scope;
+  since: Watermark | null;
+}
+
+/** The scopes of an incremental run (as listScopes chooses them), each with its watermark from the warehouse's ledger. */
+export async function listIncrementalScopes(ctx: TaskContext<unknown, { hub: Hub; warehouse: Warehouse }>): Promise<ScopeSince[]> {
+  const scopes = await listScopes(ctx);
+  const marks = await scopeWatermarks(ctx.resources.warehouse, entities, scopes);
+  const whole = scopes.filter((s) => !marks.get(s));
+  if (whole.length) ctx.log.info({ scopes: whole.map(scopeLabel) }, 'scopes without a watermark are extracted whole');
+  return scopes.map((scope) => ({ scope, since: marks.get(scope) ?? null }));
+}
+
+/** The changes of one scope since its watermark, with the scope's keys (see incremental-extract.ts). */
+export async function extractIncremental(ctx: TaskContext<ScopeSince, { hub: Hub; staging: Staging }>): Promise<ExtractResult> {
+  const { scope, since } = ctx.item;
+  return stagedExtract(ctx, scope, (opts) => extractChanges({ ...opts, since }));
+}
+
+async function stagedExtract(
+  ctx: TaskContext<unknown, { hub: Hub; staging: Staging }>,
+  scope: Scope,
+  extract: (opts: ExtractOptions) => Promise<ExtractResult>,
+): Promise<ExtractResult> {
   // A retry starts over: the rejects of an earlier try of this scope go, so extracted = staged + rejected.
   // The global scope's (tenant null) are the rows of no tenant: a null or invalid tenant id.
   await ctx.records.clearRejects({ tenant: scope });
@@ -51,7 +85,7 @@ export async function extractHistory(ctx: TaskContext<Scope, { hub: Hub; staging
   // Staged rows hold national ids and bank details: a staging folder an earlier version made 0755
   // is tightened down to this scope's folder before anything is written into it.
   await privateDir(dir, ctx.resources.staging.dir);
-  const result = await extractScope({
+  const result = await extract({
     hub: ctx.resources.hub.db,
     schema: ctx.resources.hub.schema,
     entities,
@@ -64,8 +98,14 @@ export async function extractHistory(ctx: TaskContext<Scope, { hub: Hub; staging
   await markSnapshot(dir, ctx.runId, result.snapshotAt);
   const rejected = result.entities.reduce((n, e) => n + e.rejected, 0);
   ctx.log.info(
-    { scope: scopeLabel(scope), snapshotAt: result.snapshotAt, rows: result.entities.reduce((n, e) => n + e.staged, 0), rejected },
-    'snapshot staged',
+    {
+      scope: scopeLabel(scope),
+      snapshotAt: result.snapshotAt,
+      since: result.since?.snapshotAt,
+      rows: result.entities.reduce((n, e) => n + e.staged, 0),
+      rejected,
+    },
+    result.since ? 'changes staged' : 'snapshot staged',
   );
   return result;
 }
@@ -202,7 +242,7 @@ export async function reconcileHistory(ctx: WarehouseContext<LoadResult | null>)
   }
   // With the rows of no valid tenant the global scope rejected: nothing loads them, and they must not leave the run green.
   const staged = extract.entities.filter((e) => (e.file !== null && loads.some((l) => l.entity === e.entity)) || (e.file === null && e.rejected > 0));
-  const gone = await missingFiles(staged.flatMap((e) => (e.file ? [e.file] : [])));
+  const gone = await missingFiles(staged.flatMap((e) => [...(e.file ? [e.file] : []), ...(e.keys ? [e.keys.file] : [])]));
   if (gone.length) {
     const pruned = await prunedReason(placeOf(ctx), extract.scope, extract.snapshotAt);
     if (pruned) throw new SkipTaskError(pruned);
@@ -211,13 +251,9 @@ export async function reconcileHistory(ctx: WarehouseContext<LoadResult | null>)
         `Re-extract and reconcile this run: hubflow tasks clear ${ctx.runId} --task extract; or load the scope afresh: hubflow dags trigger ${ctx.dagId} --conf '${resyncConf(extract.scope)}'`,
     );
   }
-  const results = await reconcileScope({
-    warehouse,
-    entities,
-    scope: extract.scope,
-    staged,
-    attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}`,
-  });
+  const options = { warehouse, entities, scope: extract.scope, staged, attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}` };
+  // An incremental extract is reconciled over the whole scope from its key set and the ledger's carried totals.
+  const results = extract.since ? await reconcileChanges({ ...options, snapshotAt: extract.snapshotAt }) : await reconcileScope(options);
   await saveReconciliations(ctx, results);
   const failed = results.filter((r) => r.status === 'failed');
   const critical = results.filter((r) => r.status === 'escalated');

@@ -4,6 +4,8 @@ import { PermanentError, RetryableError, SkipTaskError } from '../../core/errors
 import type { Entities, Entity } from '../../hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
 import { identityFields, ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
+import { carriedTotals, loadKeys } from './incremental-apply.ts';
+import { classifyChangesSql } from './incremental-sql.ts';
 import {
   changeLogSql,
   changesDdl,
@@ -104,7 +106,8 @@ export const intervalDay = (interval: { start: string }) => interval.start.slice
 
 /** An entity's ledger as one load needs it: the last snapshot applied, and whether its interval has a load. */
 interface LedgerState {
-  last: { snapshotAt: string; runId: number } | null;
+  /** With the live current rows' count and Σ after it (the Σ null in a ledger row from before it was kept). */
+  last: { snapshotAt: string; runId: number; currentCount: number; currentSum: string | null } | null;
   intervalLoaded: boolean;
 }
 
@@ -118,8 +121,15 @@ async function ledgerState(
   const d = wh.dialect;
   const ledger = wh.table(LEDGER);
   const scoped = (alias: string) => `${alias}tenant_id = ${d.text(tenant)} and ${alias}entity in (${names.map(d.text).join(', ')})`;
-  const rows = await s.query<{ entity: string; snapshot_at: string; run_id: unknown; this_interval: unknown }>(
-    `select b.entity, ${d.isoText('b.snapshot_at')} as snapshot_at, b.run_id,
+  const rows = await s.query<{
+    entity: string;
+    snapshot_at: string;
+    run_id: unknown;
+    this_interval: unknown;
+    current_count: unknown;
+    current_sum: string | null;
+  }>(
+    `select b.entity, ${d.isoText('b.snapshot_at')} as snapshot_at, b.run_id, b.current_count, b.current_sum,
        case when b.interval_start = ${d.timestamp(interval.start)} and b.interval_end = ${d.timestamp(interval.end)} then 1 else 0 end as this_interval
      from ${ledger} b join (select entity, max(snapshot_at) as last_at from ${ledger} where ${scoped('')} group by entity) m on m.entity = b.entity
      where ${scoped('b.')} and (b.snapshot_at = m.last_at or (b.interval_start = ${d.timestamp(interval.start)} and b.interval_end = ${d.timestamp(interval.end)}))`,
@@ -128,7 +138,9 @@ async function ledgerState(
   for (const r of rows) {
     const state = out.get(r.entity)!;
     if (num(r.this_interval)) state.intervalLoaded = true;
-    if (!state.last || r.snapshot_at > state.last.snapshotAt) state.last = { snapshotAt: r.snapshot_at, runId: num(r.run_id) };
+    if (!state.last || r.snapshot_at > state.last.snapshotAt) {
+      state.last = { snapshotAt: r.snapshot_at, runId: num(r.run_id), currentCount: num(r.current_count), currentSum: r.current_sum ?? null };
+    }
   }
   return out;
 }
@@ -138,8 +150,16 @@ async function ledgerState(
  * dated before history already observed, and the newer snapshot holds whatever changed since.
  * That is a deliberate skip, with the reason.
  */
-function assertNotSuperseded(scope: Scope, snapshotAt: string, ledger: Map<string, LedgerState>): void {
+function assertNotSuperseded(scope: Scope, extract: ExtractResult, ledger: Map<string, LedgerState>): void {
+  const { snapshotAt, since } = extract;
   for (const [entity, { last }] of ledger) {
+    // The changes since a snapshot the warehouse does not hold would leave out those before it.
+    if (since && (!last || last.snapshotAt < since.snapshotAt)) {
+      throw new PermanentError(
+        `${scopeLabel(scope)}: this incremental extract holds the changes since ${since.snapshotAt}, but the warehouse's ${entity} history ends ${last ? `at ${last.snapshotAt}` : 'before its first load'}; ` +
+          'nothing was loaded. Extract the scope again (its watermark is read from the ledger), or load it whole with the nightly DAG',
+      );
+    }
     if (last && last.snapshotAt > snapshotAt) {
       throw new SkipTaskError(
         `${scopeLabel(scope)}: this snapshot (${snapshotAt}) is older than the one run ${last.runId} applied (${last.snapshotAt}, ${entity}); ` +
@@ -208,8 +228,8 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
     const d = wh.dialect;
     const names = staged.map((st) => st.entity);
     // Before any bulk work: a superseded snapshot needs no staging, a missing one cannot load.
-    assertNotSuperseded(scope, extract.snapshotAt, await ledgerState(s, wh, tenant, names, interval));
-    const gone = await missingFiles(staged.map((st) => st.file));
+    assertNotSuperseded(scope, extract, await ledgerState(s, wh, tenant, names, interval));
+    const gone = await missingFiles(staged.flatMap((st) => [st.file, ...(st.keys ? [st.keys.file] : [])]));
     if (gone.length) throw new StagingGoneError(gone);
     const tag = attempt.replace(/[^a-z0-9]/gi, '_').toLowerCase();
     const work: { e: Entity; st: StagedEntity; p: ApplyParams }[] = [];
@@ -227,13 +247,14 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
         throw new RetryableError(`${e.name} of ${scopeLabel(scope)}: the warehouse loaded ${loaded} rows of ${st.staged} staged; nothing was applied`);
       }
       await assertStaging(s, wh, e, staging, scope);
+      const keys = st.keys ? await loadKeys(s, e, st.keys, { name: `key_${e.name}_${tag}`, attempt: `${attempt}/${e.name}-keys`, scope }) : null;
       const rejected = await loadRejectedKeys(s, e, st, {
         name: `rej_${e.name}_${tag}`,
         attempt: `${attempt}/${e.name}-rejected`,
         scope,
         unless: 'nothing was applied',
       });
-      work.push({ e, st, p: { staging, changes, rejected, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
+      work.push({ e, st, p: { staging, changes, rejected, keys, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
     }
     const lock = wh.adapter.scopeLock({ table: wh.table(SCOPE_LOCKS), key: tenant, runId });
     for (const statement of lock.prepare) await s.query(statement);
@@ -244,10 +265,19 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
       await s.query(lock.acquire);
       const ledger = await ledgerState(s, wh, tenant, names, interval);
       // Again under the lock: a load of a newer snapshot may have committed meanwhile.
-      assertNotSuperseded(scope, extract.snapshotAt, ledger);
+      assertNotSuperseded(scope, extract, ledger);
       const results: EntityLoad[] = [];
       for (const w of work) {
-        results.push(await applyEntity(s, wh, w, ledger.get(w.e.name)!, { interval, tenant, guard, snapshotAt: extract.snapshotAt, scope }));
+        results.push(
+          await applyEntity(s, wh, w, ledger.get(w.e.name)!, {
+            interval,
+            tenant,
+            guard,
+            snapshotAt: extract.snapshotAt,
+            hubSnapshot: extract.hubSnapshot,
+            scope,
+          }),
+        );
       }
       await s.query('commit');
       return results;
@@ -311,7 +341,7 @@ async function applyEntity(
   wh: Warehouse,
   w: { e: Entity; st: StagedEntity; p: ApplyParams },
   ledger: LedgerState,
-  ctx: { interval: { start: string; end: string }; tenant: string; guard: MassDeleteGuard; snapshotAt: string; scope: Scope },
+  ctx: { interval: { start: string; end: string }; tenant: string; guard: MassDeleteGuard; snapshotAt: string; hubSnapshot: string | undefined; scope: Scope },
 ): Promise<EntityLoad> {
   const { e, st } = w;
   const d = wh.dialect;
@@ -322,16 +352,19 @@ async function applyEntity(
   };
   const nothing = { entity: e.name, inserted: 0, updated: 0, deleted: 0, resurrected: 0, staged: st.staged };
   const last = ledger.last;
-  if (last && last.snapshotAt === ctx.snapshotAt) return { ...nothing, status: 'already_loaded', ...noLeak(e, st, ctx.scope, await totals()) };
+  // An incremental extract stages the changed rows only: its leak check is the reconciliation's key comparison.
+  const leakChecked = <T extends { currentCount: number }>(t: T) => (w.p.keys ? t : noLeak(e, st, ctx.scope, t));
+  if (last && last.snapshotAt === ctx.snapshotAt) return { ...nothing, status: 'already_loaded', ...leakChecked(await totals()) };
   const p = { ...w.p, lo: last ? plusMicrosecond(last.snapshotAt) : w.p.lo };
-  await s.query(classifySql(wh, e, p));
+  const keys = p.keys ?? null;
+  await s.query(keys ? classifyChangesSql(wh, e, { ...p, keys }) : classifySql(wh, e, p));
   const counts = await s.query<{ change_type: string; n: unknown }>(`select change_type, count(*) as n from ${p.changes} group by change_type`);
   const count = (type: string) => num(counts.find((c) => c.change_type === type)?.n);
   // A later snapshot of a loaded interval that changes nothing is the same load: no ledger row.
-  if (ledger.intervalLoaded && !counts.some((c) => num(c.n) > 0)) return { ...nothing, status: 'unchanged', ...noLeak(e, st, ctx.scope, await totals()) };
+  if (ledger.intervalLoaded && !counts.some((c) => num(c.n) > 0)) return { ...nothing, status: 'unchanged', ...leakChecked(await totals()) };
   const deleted = count('delete');
   if (deleted > ctx.guard.minRows) {
-    const before = await totals();
+    const before = keys && last ? last : await totals();
     const share = before.currentCount ? deleted / before.currentCount : 1;
     if (share > ctx.guard.maxShare && !(await approved(s, wh, e.name, ctx.tenant, day))) {
       throw new MassDeleteError(
@@ -341,14 +374,22 @@ async function applyEntity(
       );
     }
   }
+  // An incremental load never aggregates the whole scope: the ledger's figures carried by the
+  // delta (the reconciliation checks them against the warehouse). A full one counts it after.
+  const carried = keys
+    ? await carriedTotals(s, wh, e, p, last?.currentSum != null ? { currentCount: last.currentCount, currentSum: last.currentSum } : totals)
+    : null;
   await s.query(changeLogSql(wh, e, p));
   await s.query(closeSql(wh, e, p));
   await s.query(insertSql(wh, e, p));
-  const after = noLeak(e, st, ctx.scope, await totals());
+  const after = carried ?? noLeak(e, st, ctx.scope, await totals());
+  // The full load's source Σ is the hub's over the staged rows; an incremental one's, the whole scope's as carried.
+  const sourceSum = carried ? carried.currentSum : st.sum;
   await s.query(
-    `insert into ${wh.table(LEDGER)} (entity, tenant_id, interval_start, interval_end, logical_date, run_id, snapshot_at, prev_snapshot_at, extracted, staged, rejected, source_sum, inserted, updated, deleted, resurrected, current_count, loaded_at)
+    `insert into ${wh.table(LEDGER)} (entity, tenant_id, interval_start, interval_end, logical_date, run_id, snapshot_at, prev_snapshot_at, extracted, staged, rejected, source_sum, inserted, updated, deleted, resurrected, current_count, current_sum, hub_snapshot, load_mode, loaded_at)
      values (${d.text(e.name)}, ${d.text(ctx.tenant)}, ${d.timestamp(ctx.interval.start)}, ${d.timestamp(ctx.interval.end)}, ${d.text(day)}, ${w.p.runId}, ${d.timestamp(ctx.snapshotAt)}, ${last ? d.timestamp(last.snapshotAt) : 'null'},
-       ${st.extracted}, ${st.staged}, ${st.rejected}, ${d.text(st.sum)}, ${count('insert')}, ${count('update')}, ${deleted}, ${count('resurrect')}, ${after.currentCount}, current_timestamp)`,
+       ${st.extracted}, ${st.staged}, ${st.rejected}, ${d.text(sourceSum)}, ${count('insert')}, ${count('update')}, ${deleted}, ${count('resurrect')}, ${after.currentCount}, ${d.text(after.currentSum)},
+       ${ctx.hubSnapshot ? d.text(ctx.hubSnapshot) : 'null'}, ${d.text(keys ? 'incremental' : 'full')}, current_timestamp)`,
   );
   return { ...nothing, status: 'loaded', inserted: count('insert'), updated: count('update'), deleted, resurrected: count('resurrect'), ...after };
 }

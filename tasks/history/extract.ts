@@ -48,12 +48,28 @@ export interface StagedEntity {
    * the load must leave untouched (a reject is unknown today, never deleted). Null when none.
    */
   rejectedKeys: { file: string; count: number } | null;
+  /**
+   * An incremental extract's: the identity fields of every row the scope holds in the hub
+   * (keys only), the set deletes are found against. Absent from a full snapshot.
+   */
+  keys?: { file: string; count: number };
+}
+
+/** Where an incremental extract starts: a snapshot applied to the scope before (see incremental-extract.ts). */
+export interface Watermark {
+  snapshotAt: string;
+  /** `pg_current_snapshot()` of that extract, as text (xmin:xmax:xip). */
+  hubSnapshot: string;
 }
 
 export interface ExtractResult {
   scope: Scope;
   /** The snapshot's instant (UTC, µs): what the history says the hub held at this time. */
   snapshotAt: string;
+  /** The hub's own description of the snapshot (pg_current_snapshot()): the next incremental extract's watermark. */
+  hubSnapshot?: string;
+  /** Set on an incremental extract: the watermark it extracted the changes since. Its entities carry `keys`. */
+  since?: Watermark;
   entities: StagedEntity[];
   /** The global scope's: every valid tenant id the hub holds in this snapshot, for the leak check of vanished tenants. */
   hubTenants?: string[];
@@ -81,7 +97,7 @@ export type Compression = 'gzip' | 'brotli' | 'none';
 export const EXTENSION: Record<Compression, string> = { gzip: '.tsv.gz', brotli: '.tsv.br', none: '.tsv' };
 
 /** The compression stage, none for plain files. */
-function compressor(compression: Compression): Transform[] {
+export function compressor(compression: Compression): Transform[] {
   if (compression === 'none') return [];
   return [
     compression === 'brotli'
@@ -218,13 +234,14 @@ async function writeRejectedKeys(dir: string, entity: Entity, keys: string[], co
   return file;
 }
 
-async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity: Entity): Promise<StagedEntity> {
+/** One entity's rows of the scope; with `changed` (a condition on `t`), only the rows it holds. */
+export async function extractEntity(client: pg.PoolClient, opts: ExtractOptions, entity: Entity, changed?: string): Promise<StagedEntity> {
   const columns = await hubColumns(client, opts.schema, entity);
   if (!inScope(entity, opts.scope)) {
     const rejected = await copyTenantRejects(client, opts.schema, entity, columns, opts.onRejects);
     return { entity: entity.name, file: null, extracted: rejected, staged: 0, rejected, sum: '0', bytes: 0, rejectedKeys: null };
   }
-  const p = plan(entity, columns, opts.schema, opts.scope);
+  const p = plan(entity, columns, opts.schema, opts.scope, changed);
   const scanner = new SnapshotScanner(entity, opts.scope, p, opts.onRejects);
   const compression = opts.compression ?? 'gzip';
   const file = path.join(opts.dir, `${entity.name}${EXTENSION[compression]}`);
@@ -264,18 +281,21 @@ export async function extractScope(opts: ExtractOptions): Promise<ExtractResult>
   if (problem) throw new InvalidTenantIdError(`extract of tenant ${JSON.stringify(opts.scope)}: ${problem}; its rows are rejected by the global scope`);
   await mkdir(opts.dir, { recursive: true, mode: 0o700 });
   try {
-    return await inHubSnapshot(opts.hub, async (client, snapshotAt) => {
-      const entities: StagedEntity[] = [];
-      for (const entity of Object.values(opts.entities)) {
-        if (!inScope(entity, opts.scope) && !(opts.scope === null && entity.tenantColumn)) continue;
-        opts.signal?.throwIfAborted();
-        entities.push(await extractEntity(client, opts, entity));
-      }
-      if (opts.scope !== null) return { scope: opts.scope, snapshotAt, entities };
-      const hubTenants = (await hubTenantIds(client, opts.schema, opts.entities)).filter((t): t is string => tenantIdProblem(t) === null);
-      return { scope: opts.scope, snapshotAt, entities, hubTenants };
-    });
+    return await inHubSnapshot(opts.hub, (client, snapshotAt, hubSnapshot) => extractInSnapshot(client, opts, snapshotAt, hubSnapshot));
   } catch (err) {
     throw err instanceof PermanentError ? err : Object.assign(err as Error, { message: `extract of ${scopeLabel(opts.scope)}: ${(err as Error).message}` });
   }
+}
+
+/** The full snapshot of one scope, on a client already in the snapshot's transaction. */
+export async function extractInSnapshot(client: pg.PoolClient, opts: ExtractOptions, snapshotAt: string, hubSnapshot: string): Promise<ExtractResult> {
+  const entities: StagedEntity[] = [];
+  for (const entity of Object.values(opts.entities)) {
+    if (!inScope(entity, opts.scope) && !(opts.scope === null && entity.tenantColumn)) continue;
+    opts.signal?.throwIfAborted();
+    entities.push(await extractEntity(client, opts, entity));
+  }
+  if (opts.scope !== null) return { scope: opts.scope, snapshotAt, hubSnapshot, entities };
+  const hubTenants = (await hubTenantIds(client, opts.schema, opts.entities)).filter((t): t is string => tenantIdProblem(t) === null);
+  return { scope: opts.scope, snapshotAt, hubSnapshot, entities, hubTenants };
 }

@@ -18,7 +18,7 @@ import { currentTotalsSql, currentView, stagingDdl } from './sql.ts';
 
 /** Above this share of records not proven equal (differing or rejected, of those extracted) the reconcile task fails the run. */
 export const FAIL_RATE = 0.001;
-const SAMPLES = 10;
+export const SAMPLES = 10;
 
 export const SEVERITY_OF_CLASS: Record<FieldClass, Severity> = { pii: 'critical', financial: 'critical', operational: 'medium', descriptive: 'low' };
 const RANK: Record<Severity, number> = { none: 0, low: 1, medium: 2, critical: 3 };
@@ -40,7 +40,7 @@ export interface EntityReconciliation extends Omit<ReconciliationRecord, 'logica
 
 const num = (v: unknown) => Number(v ?? 0);
 
-function keyText(s: WarehouseSession, e: Entity, alias: string): string {
+export function keyText(s: WarehouseSession, e: Entity, alias: string): string {
   const d = s.dialect;
   return identityFields(e)
     .filter((f) => f.role === 'key')

@@ -51,7 +51,8 @@ export interface Plan {
   flags: Flag[];
 }
 
-export function plan(entity: Entity, columns: Map<string, HubColumn>, schema: string, scope: Scope): Plan {
+/** `changed`, when given, is a further SQL condition on the rows (`t.`): an incremental extract's watermark. */
+export function plan(entity: Entity, columns: Map<string, HubColumn>, schema: string, scope: Scope, changed?: string): Plan {
   const fields = snapshotFields(entity);
   const data = fields.filter((f) => f.role !== 'row_hash');
   for (const f of data) {
@@ -73,7 +74,11 @@ export function plan(entity: Entity, columns: Map<string, HubColumn>, schema: st
   const last = flags.length
     ? `case ${flags.map((f, i) => `when ${f.condition} then '${flagText(i)}'`).join(' ')} else ${HASH_PLACEHOLDER} end`
     : HASH_PLACEHOLDER;
-  const where = scope !== null && entity.tenantColumn ? ` where t.${ident(entity.tenantColumn)} = ${quote(scope)}` : '';
+  const conditions = [
+    ...(scope !== null && entity.tenantColumn ? [`t.${ident(entity.tenantColumn)} = ${quote(scope)}`] : []),
+    ...(changed ? [`(${changed})`] : []),
+  ];
+  const where = conditions.length ? ` where ${conditions.join(' and ')}` : '';
   const select = `select ${[...values, last].join(', ')} from ${tableName(schema, entity)} t${where}`;
   return { fields, select, checks, flags };
 }

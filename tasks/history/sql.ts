@@ -59,6 +59,13 @@ export function schemaDdl(wh: Warehouse, entities: Entity[]): string[] {
     // snapshot of the same interval would break.
     d.addColumn(wh.table(LEDGER), 'interval_start', ts),
     d.addColumn(wh.table(LEDGER), 'interval_end', ts),
+    // The watermark of incremental extracts (the hub's pg_current_snapshot() of the load's
+    // snapshot), whether the load was a full snapshot or the changes since one, and the live
+    // current rows' Σ int60(row_hash) after it, which each incremental load carries forward
+    // by its delta and its reconciliation checks against the warehouse.
+    d.addColumn(wh.table(LEDGER), 'hub_snapshot', 'text'),
+    d.addColumn(wh.table(LEDGER), 'load_mode', 'text'),
+    d.addColumn(wh.table(LEDGER), 'current_sum', 'text'),
     ...d.dropKey(wh.table(LEDGER), `${LEDGER}_pkey`),
     ...d.createIndex(wh.table(LEDGER), `${LEDGER}_snapshot`, 'entity, tenant_id, snapshot_at', { unique: true }),
     ...d.createIndex(wh.table(LEDGER), `${LEDGER}_interval`, 'tenant_id, interval_start, interval_end'),
@@ -164,15 +171,17 @@ export interface ApplyParams {
   lo: string;
   /** This snapshot's instant. */
   hi: string;
+  /** An incremental load's: the table of the hub's keys of the scope; the staging table then holds the changed rows only. */
+  keys?: string | null;
 }
 
-function on(d: Dialect, e: Entity, a: string, b: string): string {
+export function on(d: Dialect, e: Entity, a: string, b: string): string {
   return identityFields(e)
     .map((f) => `${a}.${d.id(f.name)} = ${b}.${d.id(f.name)}`)
     .join(' and ');
 }
 
-function tenantFilter(d: Dialect, e: Entity, alias: string, tenant: string | null): string {
+export function tenantFilter(d: Dialect, e: Entity, alias: string, tenant: string | null): string {
   return e.tenantColumn && tenant !== null ? `${alias}.tenant_id = ${d.text(tenant)} and ` : '';
 }
 

@@ -1,0 +1,50 @@
+import { RetryableError } from '../../core/errors.ts';
+import type { Entity } from '../../hub/entities.ts';
+import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
+import { deltaSql, keyFields, keysDdl } from './incremental-sql.ts';
+import { scopeLabel, type Scope } from './layout.ts';
+import type { ApplyParams } from './sql.ts';
+
+/* What the load does only for an incremental extract (see apply.ts, which calls these). */
+
+/** The live current rows of a scope: count and Σ int60(row_hash). */
+interface Totals {
+  currentCount: number;
+  currentSum: string;
+}
+
+const num = (v: unknown) => Number(v ?? 0);
+
+/**
+ * Loads the hub's key set of an incremental extract; all of it, or nothing is applied: a key
+ * left out would be taken for a delete.
+ */
+export async function loadKeys(
+  s: WarehouseSession,
+  e: Entity,
+  keys: { file: string; count: number },
+  at: { name: string; attempt: string; scope: Scope },
+): Promise<string> {
+  const table = s.dialect.id(at.name.slice(0, 63));
+  await s.query(keysDdl(s.dialect, table, e));
+  const loaded = await s.load(
+    table,
+    keyFields(e).map((f) => f.name),
+    keys.file,
+    at.attempt,
+  );
+  if (loaded !== keys.count) {
+    throw new RetryableError(`${e.name} of ${scopeLabel(at.scope)}: the warehouse loaded ${loaded} of the hub's ${keys.count} keys; nothing was applied`);
+  }
+  return table;
+}
+
+/** The scope's live current rows after an incremental load: the last load's figures (counted now when it kept no Σ) plus the delta. */
+export async function carriedTotals(s: WarehouseSession, wh: Warehouse, e: Entity, p: ApplyParams, before: Totals | (() => Promise<Totals>)): Promise<Totals> {
+  const start = typeof before === 'function' ? await before() : before;
+  const [delta] = await s.query<{ dn: unknown; ds: unknown }>(deltaSql(wh, e, p));
+  return {
+    currentCount: start.currentCount + num(delta?.dn),
+    currentSum: String(BigInt(start.currentSum) + BigInt(String(delta?.ds ?? '0'))),
+  };
+}
