@@ -1,6 +1,7 @@
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.ts';
 import { registerApi } from './api.ts';
+import { registerActionRoutes } from './actions.ts';
 import { MASK, maskUrl } from '../../core/redact.ts';
 import { checkServable, installAuth } from './auth.ts';
 import { registerBoard } from './board.ts';
@@ -59,6 +60,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
 
   registerHealth(app, rt);
   registerApi(app, rt);
+  registerActionRoutes(app, rt);
   registerMetrics(app, rt);
   registerPages(app, rt);
   registerDagPage(app, rt);

@@ -12,6 +12,7 @@ import * as engineSqlFiles from './migrations/0009-engine-sql-files.ts';
 import * as globalScope from './migrations/0010-global-scope.ts';
 import * as attemptsEndedInPlace from './migrations/0011-attempts-ended-in-place.ts';
 import * as integrationBreaches from './migrations/0012-integration-breaches.ts';
+import * as deadLetterHistory from './migrations/0015-dead-letter-history.ts';
 import { applyEngineFunctions } from './engine-sql.ts';
 import type { StoreSchema } from './schema.ts';
 
@@ -30,6 +31,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0010-global-scope': globalScope,
   '0011-attempts-ended-in-place': attemptsEndedInPlace,
   '0012-integration-breaches': integrationBreaches,
+  '0015-dead-letter-history': deadLetterHistory,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */
