@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Runtime } from '../runtime.ts';
-import type { DagRunRow } from '../store/schema.ts';
+import type { DagRunRow, TiState } from '../store/schema.ts';
+import { ACTIONS_CSP, actionsScript, canAct, runActions, taskActions } from './actions-ui.ts';
 import { parseRunId, taskOrder } from './api.ts';
 import { BOARD_PATH, boardJobUrl, boardQueueUrl } from './board.ts';
 import { errorMessage, formatDuration, formatTime, html, page, stateBadge, type SafeHtml } from './html.ts';
@@ -9,8 +10,8 @@ import { getRunDetail, listDags, listRuns, type DagLoadError, type DagSummary, t
 const LATEST_RUNS = 50;
 const INSTANCES_PER_PAGE = 500;
 
-// No script may run on these pages, whatever a DAG id or an error message contains.
-const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'";
+// No script but the action buttons' own (allowed by its hash) may run on these pages, whatever a DAG id or an error message contains.
+const CSP = `default-src 'none'; ${ACTIONS_CSP}; style-src 'unsafe-inline'; img-src 'self'; form-action 'none'; frame-ancestors 'none'`;
 
 export function sendPage(reply: FastifyReply, status: number, title: string, body: SafeHtml): FastifyReply {
   return reply
@@ -108,7 +109,7 @@ ${offset > 0 ? html` · <a href="/runs/${id}?offset=${Math.max(0, offset - limit
 ${next !== null ? html` · <a href="/runs/${id}?offset=${next}">next</a>` : ''}</p>`;
 }
 
-function runPage(rt: Runtime, detail: RunDetail): SafeHtml {
+function runPage(rt: Runtime, detail: RunDetail, acting: boolean): SafeHtml {
   // In the DAG's order, upstreams first, then by map index: the query pages them that way.
   const { run, task_instances: tis, reconciliations, rejects } = detail;
   const conf = JSON.stringify(run.conf ?? {}, null, 2);
@@ -127,12 +128,20 @@ ${run.sla_alerted_at ? html`<dt>SLA</dt><dd class="err">missed (alerted ${format
 <dt>Queue</dt><dd><a href="${boardQueueUrl(rt)}">task queue in bull-board</a> · <a href="${BOARD_PATH}">all queues</a> · <a href="/api/runs/${run.id}">JSON</a></dd>
 <dt>Actions</dt><dd class="muted">through the API, so the store records them: <code>POST /api/runs/${run.id}/clear</code>, <code>POST /api/runs/${run.id}/tasks/&lt;task&gt;/retry</code>, <code>POST /api/runs/${run.id}/cancel</code></dd>
 </dl>
+${
+  acting
+    ? html`${runActions(
+        run,
+        detail.task_summary.map((t) => t.state as TiState),
+      )}${actionsScript()}`
+    : ''
+}
 ${conf !== '{}' ? html`<h2>Conf</h2><pre>${conf}</pre>` : ''}
 ${summaryTable(detail)}
 <h2>Task instances</h2>
 ${pager(detail)}
 <table>
-<tr><th>Task</th><th>State</th><th>Tries</th><th>Started</th><th>Ended</th><th>Duration</th><th>Error</th><th>Job</th></tr>
+<tr><th>Task</th><th>State</th><th>Tries</th><th>Started</th><th>Ended</th><th>Duration</th><th>Error</th><th>Job</th>${acting ? html`<th>Actions</th>` : ''}</tr>
 ${tis.map(
   (ti) => html`<tr>
 <td><code>${ti.task_id}${ti.map_index >= 0 ? `[${ti.map_index}]` : ''}</code></td>
@@ -141,6 +150,7 @@ ${tis.map(
 <td>${formatTime(ti.started_at)}</td><td>${formatTime(ti.ended_at)}</td><td class="num">${formatDuration(ti.started_at, ti.ended_at)}</td>
 <td class="${ti.state === 'skipped' ? 'muted' : 'err'}">${ti.state === 'skipped' && ti.error ? `skipped: ${(ti.error as { message?: string }).message ?? ''}` : errorMessage(ti.error)}</td>
 <td>${ti.try_number > 0 || ti.state === 'queued' ? html`<a href="${boardJobUrl(rt, ti.job_id)}">${ti.job_id}</a>` : ''}</td>
+${acting ? html`<td>${taskActions(run, ti)}</td>` : ''}
 </tr>`,
 )}
 </table>
@@ -172,6 +182,6 @@ ${older}`;
     const page = { offset, limit: INSTANCES_PER_PAGE, taskOrder: taskOrder(rt) };
     const detail = await getRunDetail(rt.db, id, (ref) => rt.engine.dispatcher.jobId(ref), page);
     if (!detail) return sendPage(reply, 404, 'No such run', html`<h1>No run ${id}</h1><p><a href="/">All runs</a></p>`);
-    return sendPage(reply, 200, `Run ${id} of ${detail.run.dag_id}`, runPage(rt, detail));
+    return sendPage(reply, 200, `Run ${id} of ${detail.run.dag_id}`, runPage(rt, detail, canAct(request)));
   });
 }

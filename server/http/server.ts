@@ -11,6 +11,7 @@ import { registerHealth } from './health.ts';
 import { registerIntegrations } from './integrations.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerDagPage } from './dag-page.ts';
+import { registerDeadLettersPage } from './dead-letters.ts';
 import { registerGantt } from './gantt.ts';
 import { registerPages } from './pages.ts';
 
@@ -64,6 +65,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerMetrics(app, rt);
   registerPages(app, rt);
   registerDagPage(app, rt);
+  registerDeadLettersPage(app, rt);
   registerGantt(app, rt);
   registerIntegrations(app, rt);
   await registerBoard(app, rt);
