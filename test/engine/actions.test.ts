@@ -42,13 +42,34 @@ const fan = defineDag({
   },
 });
 
+/** hold runs until released; after waits for it. */
+const release: { go?: () => void } = {};
+const holding = defineDag({
+  id: 'act-hold',
+  retry: { attempts: 1 },
+  tasks: {
+    hold: task({ run: () => new Promise<string>((resolve) => (release.go = () => resolve('released'))) }),
+    after: task({ after: ['hold'], run: () => 'after' }),
+  },
+});
+
+const releaseHold = () => release.go?.();
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 let rt: TestRuntime;
 let worker: Executor;
 let day = 0;
 const nextDate = () => new Date(Date.UTC(2026, 0, 1 + day++));
 
 beforeAll(async () => {
-  rt = await testRuntime([chain, fan]);
+  rt = await testRuntime([chain, fan, holding]);
   worker = startWorker(rt, { concurrency: 4 });
 });
 afterAll(async () => {
@@ -114,6 +135,28 @@ describe('marking a task', () => {
     await expect(markTask(rt.engine, runId, 'nope', { state: 'success', actor })).rejects.toThrow("DAG 'act-chain' has no task 'nope'");
     await expect(markTask(rt.engine, runId, 'extract', { state: 'success', mapIndex: 0, actor })).rejects.toThrow(InvalidInputError);
     expect(await taskStates(rt, runId)).toMatchObject({ extract: 'failed' });
+  });
+});
+
+describe('marking while a task runs', () => {
+  it('refuses to mark the running task or its run, and marks a task still waiting, which then never runs', async () => {
+    release.go = undefined;
+    const run = await trigger(rt.engine, 'act-hold', { logicalDate: nextDate() }, actor);
+    await until(() => release.go !== undefined, 'hold to start');
+    await expect(markTask(rt.engine, run.id, 'hold', { state: 'success', actor })).rejects.toThrow(
+      /task 'hold' of run \d+ is running: wait for its try to end, or cancel the run/,
+    );
+    await expect(markRun(rt.engine, run.id, { state: 'failed', actor })).rejects.toThrow(ConflictError);
+    expect(await markTask(rt.engine, run.id, 'after', { state: 'success', actor })).toMatchObject({ marked: [-1], runState: 'running' });
+    releaseHold();
+    expect((await waitForRun(rt, run.id)).state).toBe('success');
+    const after = await rt.db
+      .selectFrom('task_instances')
+      .select(['state', 'try_number'])
+      .where('run_id', '=', run.id)
+      .where('task_id', '=', 'after')
+      .executeTakeFirstOrThrow();
+    expect(after).toEqual({ state: 'success', try_number: 0 });
   });
 });
 
@@ -209,5 +252,15 @@ describe('pausing', () => {
     await setPaused(rt.engine, 'act-fan', false, actor);
     expect((await rt.db.selectFrom('dags').select('is_paused').where('dag_id', '=', 'act-fan').executeTakeFirstOrThrow()).is_paused).toBe(false);
     await expect(setPaused(rt.engine, 'nope', true, actor)).rejects.toThrow(NotFoundError);
+  });
+
+  it('unpausing starts the scheduled runs that waited for it', async () => {
+    await setPaused(rt.engine, 'act-fan', true, actor);
+    const at = nextDate();
+    const run = await rt.engine.createRun(fan, { logicalDate: at, intervalStart: at, intervalEnd: at, runType: 'scheduled' });
+    await rt.engine.activate('act-fan');
+    expect((await rt.db.selectFrom('dag_runs').select('state').where('id', '=', run!.id).executeTakeFirstOrThrow()).state).toBe('queued');
+    await setPaused(rt.engine, 'act-fan', false, actor);
+    expect((await waitForRun(rt, run!.id)).state).toBe('success');
   });
 });
