@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../core/errors.ts';
-import type { DagRunRow, TaskInstanceRow, TiState } from '../store/schema.ts';
+import { LIVE_TI_STATES, type DagRunRow, type TaskInstanceRow, type TiState } from '../store/schema.ts';
 import { advanceRun, applyAdvance, type Dispatchable } from './advance.ts';
 import { resetTasks } from './clear.ts';
 import type { Dag } from './dag.ts';
@@ -43,6 +43,7 @@ export interface MarkedRun {
 
 /** Instances that hold a BullMQ job which must go once they are marked. */
 const JOB_HOLDING: ReadonlySet<TiState> = new Set(['queued', 'deferred', 'up_for_retry']);
+const LIVE: ReadonlySet<TiState> = new Set(LIVE_TI_STATES);
 /** Not finished, and not running: marking a run ends these. */
 const WAITING: readonly TiState[] = ['scheduled', 'queued', 'deferred', 'up_for_retry'];
 
@@ -82,10 +83,14 @@ function undecided(dag: Dag, taskId: string, tis: readonly TaskInstanceRow[]): S
   };
   visit(taskId);
   const redo = new Set<string>();
+  const busy = new Set<string>();
   for (const t of tis) {
     if (!below.has(t.task_id)) continue;
     if (t.state === 'failed' || t.state === 'upstream_failed' || (t.state === 'skipped' && t.try_number === 0)) redo.add(t.task_id);
+    if (LIVE.has(t.state)) busy.add(t.task_id);
   }
+  // A task with an instance still at work (a mapped one's sibling, say) is left to finish.
+  for (const id of busy) redo.delete(id);
   return redo;
 }
 

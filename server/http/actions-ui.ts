@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { DagRunRow, TaskInstanceRow, TiState } from '../store/schema.ts';
+import { LIVE_TI_STATES, type DagRunRow, type TaskInstanceRow, type TiState } from '../store/schema.ts';
 import { requestAccess } from './auth.ts';
 import { html, SafeHtml } from './html.ts';
 
@@ -89,17 +89,18 @@ interface ButtonOptions {
   done?: string;
   danger?: boolean;
   name?: string;
+  title?: string;
 }
 
 /** One action button: a POST of `body` to `url`. */
 export function actionButton(label: string, url: string, body: Record<string, unknown>, o: ButtonOptions = {}): SafeHtml {
   return html`<button type="button" class="act${o.danger ? ' danger' : ''}" data-url="${url}" data-body="${JSON.stringify(body)}"${o.name ? html` data-name="${o.name}"` : ''}${
     o.confirm ? html` data-confirm="${o.confirm}"` : ''
-  }${o.go ? html` data-go="${o.go}"` : ''}${o.conf ? html` data-conf="${o.conf}"` : ''}${o.pick ? html` data-pick="${o.pick}"` : ''} data-done="${o.done ?? `${label}: done`}">${label}</button>`;
+  }${o.go ? html` data-go="${o.go}"` : ''}${o.conf ? html` data-conf="${o.conf}"` : ''}${o.pick ? html` data-pick="${o.pick}"` : ''} data-done="${o.done ?? `${label}: done`}"${o.title ? html` title="${o.title}"` : ''}>${label}</button>`;
 }
 
 const FAILED: ReadonlySet<TiState> = new Set(['failed', 'upstream_failed', 'cancelled']);
-const LIVE: ReadonlySet<TiState> = new Set(['queued', 'deferred', 'running', 'up_for_retry']);
+const LIVE: ReadonlySet<TiState> = new Set(LIVE_TI_STATES);
 
 /** The run's own buttons: cancel, clear failed, mark the run success or failed. */
 export function runActions(run: DagRunRow, instanceStates: readonly TiState[]): SafeHtml {
@@ -123,9 +124,11 @@ export function taskActions(run: DagRunRow, ti: Pick<TaskInstanceRow, 'task_id' 
   const map = ti.map_index >= 0 ? { map: ti.map_index } : {};
   const markable = ti.state !== 'running' && (run.state === 'running' || run.state === 'success' || run.state === 'failed');
   const clearable = !LIVE.has(ti.state) && ti.state !== 'scheduled';
+  // A clear resets a task whole: a mapped one expands afresh, every item running again.
+  const title = ti.map_index >= 0 ? `clears ${ti.task_id} whole: every map index runs again` : undefined;
   return html`<span class="actions-inline" data-task="${ti.task_id}" data-map="${ti.map_index}">
-${clearable ? actionButton('clear', `${base}/clear`, { tasks: [ti.task_id], downstream: false }, { name: 'clear' }) : ''}
-${clearable ? actionButton('clear + downstream', `${base}/clear`, { tasks: [ti.task_id] }, { name: 'clear-downstream' }) : ''}
+${clearable ? actionButton('clear', `${base}/clear`, { tasks: [ti.task_id], downstream: false }, { name: 'clear', title }) : ''}
+${clearable ? actionButton('clear + downstream', `${base}/clear`, { tasks: [ti.task_id] }, { name: 'clear-downstream', title }) : ''}
 ${markable && ti.state !== 'success' ? actionButton('mark success', `${base}/tasks/${task}/mark`, { state: 'success', ...map }, { name: 'mark-success' }) : ''}
 ${markable && ti.state !== 'failed' ? actionButton('mark failed', `${base}/tasks/${task}/mark`, { state: 'failed', ...map }, { danger: true, name: 'mark-failed' }) : ''}
 </span>`;

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { defineDag, PermanentError, task } from 'hubflow';
 import type { Browser, Page } from 'playwright-core';
@@ -7,7 +8,7 @@ import type { Executor } from '../../server/engine/executor.ts';
 import { startServer, type RunningServer } from '../../server/http/server.ts';
 import { startWorker } from '../../server/processes.ts';
 import { taskStates, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
-import { browserMissing, launchBrowser, screenshot } from './browser.ts';
+import { browserMissing, launchBrowser, SCREENSHOTS, screenshot } from './browser.ts';
 
 const missing = browserMissing();
 if (missing) console.warn(`page tests skipped: ${missing}`);
@@ -101,6 +102,10 @@ describe.skipIf(missing !== undefined)('action buttons in a browser', () => {
     expect(await rt.db.selectFrom('dag_runs').select('id').execute()).toHaveLength(before);
 
     await page.locator('#trigger-conf').fill('{"fail": "globex"}');
+    await page
+      .locator('div.actions')
+      .first()
+      .screenshot({ path: path.join(SCREENSHOTS, 'dag-page-actions.png') });
     await page.locator('button[data-name="trigger"]').click();
     await page.waitForURL(/\/runs\/\d+$/);
     const id = Number(new URL(page.url()).pathname.split('/').pop());
@@ -113,6 +118,7 @@ describe.skipIf(missing !== undefined)('action buttons in a browser', () => {
     const id = latest!.id;
     await page.goto(`${open.url}/runs/${id}`);
     expect(await taskStates(rt, id)).toMatchObject({ 'extract[1]': 'failed', load: 'upstream_failed' });
+    await screenshot(page, 'run-page-actions');
     await page.locator('span.actions-inline[data-task="extract"][data-map="1"] button[data-name="mark-success"]').click();
     await ends(id, 'success');
     expect(await taskStates(rt, id)).toMatchObject({ 'extract[1]': 'success', load: 'success' });
