@@ -102,9 +102,10 @@ export function actionButton(label: string, url: string, body: Record<string, un
 const FAILED: ReadonlySet<TiState> = new Set(['failed', 'upstream_failed', 'cancelled']);
 const LIVE: ReadonlySet<TiState> = new Set(LIVE_TI_STATES);
 
-/** The run's own buttons: cancel, clear failed, mark the run success or failed. */
-export function runActions(run: DagRunRow, instanceStates: readonly TiState[]): SafeHtml {
+/** The run's own buttons (cancel, clear failed, mark the run success or failed), given the states its instances are in, and the script. */
+export function runActions(run: DagRunRow, summary: readonly { state: string }[]): SafeHtml {
   if (run.run_type === 'test') return html``;
+  const instanceStates = summary.map((s) => s.state as TiState);
   const base = `/api/runs/${run.id}`;
   const open = run.state === 'queued' || run.state === 'running';
   const anyFailed = instanceStates.some((s) => FAILED.has(s));
@@ -113,7 +114,8 @@ ${open ? actionButton('Cancel run', `${base}/cancel`, {}, { confirm: `Cancel run
 ${anyFailed && !instanceStates.some((s) => LIVE.has(s)) ? actionButton('Clear failed', `${base}/clear`, { failedOnly: true }, { name: 'clear-failed' }) : ''}
 ${run.state !== 'success' ? actionButton('Mark run success', `${base}/mark`, { state: 'success' }, { confirm: `Mark run ${run.id} success?`, name: 'mark-run-success' }) : ''}
 ${run.state !== 'failed' ? actionButton('Mark run failed', `${base}/mark`, { state: 'failed' }, { confirm: `Mark run ${run.id} failed?`, danger: true, name: 'mark-run-failed' }) : ''}
-</div>`;
+</div>
+${actionsScript()}`;
 }
 
 /** A task instance's buttons: clear it, clear it and its downstream, mark it success or failed. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Runtime } from '../runtime.ts';
-import type { DagRunRow, TiState } from '../store/schema.ts';
-import { ACTIONS_CSP, actionsScript, canAct, runActions, taskActions } from './actions-ui.ts';
+import type { DagRunRow } from '../store/schema.ts';
+import { ACTIONS_CSP, canAct, runActions, taskActions } from './actions-ui.ts';
 import { parseRunId, taskOrder } from './api.ts';
 import { BOARD_PATH, boardJobUrl, boardQueueUrl } from './board.ts';
 import { errorMessage, formatDuration, formatTime, html, page, stateBadge, type SafeHtml } from './html.ts';
@@ -128,14 +128,7 @@ ${run.sla_alerted_at ? html`<dt>SLA</dt><dd class="err">missed (alerted ${format
 <dt>Queue</dt><dd><a href="${boardQueueUrl(rt)}">task queue in bull-board</a> · <a href="${BOARD_PATH}">all queues</a> · <a href="/api/runs/${run.id}">JSON</a></dd>
 <dt>Actions</dt><dd class="muted">through the API, so the store records them: <code>POST /api/runs/${run.id}/clear</code>, <code>POST /api/runs/${run.id}/tasks/&lt;task&gt;/retry</code>, <code>POST /api/runs/${run.id}/cancel</code></dd>
 </dl>
-${
-  acting
-    ? html`${runActions(
-        run,
-        detail.task_summary.map((t) => t.state as TiState),
-      )}${actionsScript()}`
-    : ''
-}
+${acting ? runActions(run, detail.task_summary) : ''}
 ${conf !== '{}' ? html`<h2>Conf</h2><pre>${conf}</pre>` : ''}
 ${summaryTable(detail)}
 <h2>Task instances</h2>
