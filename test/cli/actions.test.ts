@@ -35,7 +35,7 @@ function hubflow(...args: string[]) {
 const letters = (runId: number) =>
   rt.db.selectFrom('dead_letters').select(['task_id', 'resolution', 'resolved_by']).where('run_id', '=', runId).orderBy('id').execute();
 
-describe('operator actions on the command line', () => {
+describe('operator actions on the command line', { timeout: 600_000 }, () => {
   it('triggers with --conf, lists the dead letter, marks the task success, and the letter is resolved by the CLI', async () => {
     const triggered = hubflow('dags', 'trigger', 'cli-check', '--date', '2025-07-01T06:00:00Z', '--conf', '{"fail":true}', '--json');
     expect(triggered.status, triggered.stderr).toBe(0);
