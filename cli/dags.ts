@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { backfillRange, dateOption, parseCliDate, type CliDate } from './args.ts';
+import { cliActor } from './actions.ts';
 import { parseConf, printJson, printRows, printRunSummary, watchRuns, withRuntime } from './output.ts';
 import type { Runtime } from '../server/runtime.ts';
 
@@ -84,10 +85,8 @@ export function registerDagCommands(program: Command): void {
     .addOption(json)
     .action((dagId: string, opts: { date?: Date; conf?: string; json?: boolean }) =>
       withRuntime(async (rt) => {
-        const run = await rt.engine.triggerRun(dagId, {
-          logicalDate: opts.date,
-          conf: parseConf(opts.conf),
-        });
+        const { trigger } = await import('../server/engine/actions.ts');
+        const run = await trigger(rt.engine, dagId, { logicalDate: opts.date, conf: parseConf(opts.conf) }, cliActor());
         if (opts.json) printJson(run);
         else process.stdout.write(`created run ${run.id} of ${dagId} at ${new Date(run.logical_date).toISOString()} (${run.state})\n`);
       }),
@@ -186,12 +185,12 @@ export function registerDagCommands(program: Command): void {
     dags
       .command(`${name} <dag>`)
       .description(paused ? 'stop creating scheduled runs (runs already started go on)' : 'resume scheduling')
-      .action((dagId: string) =>
+      .option('--reason <text>', 'recorded in the log')
+      .action((dagId: string, opts: { reason?: string }) =>
         withRuntime(async (rt) => {
-          rt.engine.dag(dagId);
-          const { sql } = await import('kysely');
-          await rt.db.updateTable('dags').set({ is_paused: paused, updated_at: sql`now()` }).where('dag_id', '=', dagId).execute();
-          process.stdout.write(`${dagId}: ${paused ? 'paused' : 'unpaused'}\n`);
+          const { setPaused } = await import('../server/engine/actions.ts');
+          const result = await setPaused(rt.engine, dagId, paused, cliActor(opts.reason));
+          process.stdout.write(`${dagId}: ${paused ? 'paused' : 'unpaused'}${result.changed ? '' : ' already'}\n`);
         }),
       );
   }

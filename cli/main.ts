@@ -3,6 +3,7 @@ import { packageVersion, runIdArgument, usageErrorsExit2, wholeNumber } from './
 import { Console } from 'node:console';
 import { maskSecrets } from '../core/redact.ts';
 import { printJson, printRows, printRunSummary, serveUntilSignal, withRuntime } from './output.ts';
+import { registerDeadLetterCommands, registerRunActions, registerTaskActions, cliActor } from './actions.ts';
 import { registerCdcCommands } from './cdc.ts';
 import { registerDagCommands } from './dags.ts';
 import { registerDbCommands } from './db.ts';
@@ -108,7 +109,8 @@ runs
       if (!ids.length && !opts.dag) throw new Error('runs cancel: name the runs (hubflow runs cancel 12 13) or a DAG (--dag D)');
       const runIds = ids.length ? ids.map((id) => parseRunIdArg(id)) : undefined;
       if (opts.dag) rt.engine.dag(opts.dag);
-      const cancelled = await rt.engine.cancelRuns({ runIds, dagId: opts.dag, state: opts.state, runType: opts.type, reason: opts.reason });
+      const { cancel } = await import('../server/engine/actions.ts');
+      const cancelled = await cancel(rt.engine, { runIds, dagId: opts.dag, state: opts.state, runType: opts.type }, cliActor(opts.reason));
       const rows = cancelled.map((r) => ({
         run: r.id,
         dag: r.dagId,
@@ -129,23 +131,10 @@ function parseRunIdArg(raw: string): number {
   return Number(raw);
 }
 
-program
-  .command('tasks')
-  .description('task instances')
-  .command('clear')
-  .addArgument(runIdArgument())
-  .description('reset failed tasks (or --task ones) and everything downstream, so the run resumes from there')
-  .option('--task <task...>', 'tasks to clear (default: the failed ones)')
-  .addOption(json)
-  .action((id: number, opts: { task?: string[]; json?: boolean }) =>
-    withRuntime(async (rt) => {
-      const { cleared } = await rt.engine.clear(id, { tasks: opts.task });
-      if (opts.json) return printJson({ run: id, cleared });
-      process.stdout.write(cleared.length ? `run ${id}: cleared ${cleared.join(', ')}; workers will pick them up\n` : `run ${id}: nothing to clear\n`);
-    }),
-  );
-
+registerTaskActions(program.command('tasks').description('task instances'));
 registerTaskLogsCommand(program);
+registerRunActions(runs);
+registerDeadLetterCommands(program);
 registerWindowCommands(program);
 registerHubCommands(program);
 registerHistoryCommands(program);

@@ -5,7 +5,7 @@ import type { Store } from '../store/db.ts';
 import type { DagRunRow, RunType } from '../store/schema.ts';
 import type { Dispatchable } from './advance.ts';
 import { cancelRuns, type CancelSelection, type CancelledRun } from './cancel.ts';
-import { clearTasks } from './clear.ts';
+import { clearTasks, type ClearOptions } from './clear.ts';
 import type { Dag } from './dag.ts';
 import type { Dispatcher } from './dispatch.ts';
 import type { Escalate } from './escalation.ts';
@@ -94,7 +94,7 @@ export class Engine implements EngineContext {
   }
 
   /** Airflow's clear; see clear.ts. */
-  clear(runId: number, options: { tasks?: string[] } = {}): Promise<{ cleared: string[] }> {
+  clear(runId: number, options: ClearOptions = {}): Promise<{ cleared: string[] }> {
     return clearTasks(this, runId, options);
   }
 

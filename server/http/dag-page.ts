@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Dag } from '../engine/dag.ts';
 import type { Runtime } from '../runtime.ts';
+import { canAct, dagActions } from './actions-ui.ts';
 import { getGridData, isPaused, type GridData } from './dag-queries.ts';
 import { dagGraph } from './graph.ts';
 import { gridTable, indexInstances, summarise, type CellSummary } from './grid.ts';
@@ -120,6 +121,8 @@ export interface DagPageOptions {
   runs: number;
   expand: string | undefined;
   now: Date;
+  /** Whether the request may act: the page then has its trigger and pause buttons. */
+  acting?: boolean;
 }
 
 /** The whole page body: settings, resources, graph, grid, source. */
@@ -143,6 +146,7 @@ export function renderDagPage(rt: Runtime, dag: Dag, o: DagPageOptions & { pause
   const latest = o.data.runs.at(-1);
   return html`${STYLE}<h1>DAG ${dag.id}${o.paused ? html` <span class="paused">paused</span>` : ''}</h1>
 ${scheduleSection(dag, o.paused, o.now)}
+${o.acting ? dagActions(dag.id, o.paused) : ''}
 ${resourcesSection(rt, dag)}
 ${liveMarker(`/api/live/dags/${encodeURIComponent(dag.id)}?runs=${o.runs}`, o.token)}
 <div data-live="dag">
@@ -166,7 +170,12 @@ export function registerDagPage(app: FastifyInstance, rt: Runtime): void {
     const dag = rt.dags.dags.get(request.params.id);
     if (!dag) return sendPage(reply, 404, 'No such DAG', html`<h1>No DAG ${request.params.id} is loaded</h1><p><a href="/">All DAGs</a></p>`);
     const expand = request.query.expand;
-    const options = { runs: runsParam(request.query.runs), expand: expand && dag.tasks.get(expand)?.map ? expand : undefined, now: new Date() };
+    const options = {
+      runs: runsParam(request.query.runs),
+      expand: expand && dag.tasks.get(expand)?.map ? expand : undefined,
+      now: new Date(),
+      acting: canAct(request),
+    };
     return sendPage(reply, 200, `DAG ${dag.id}`, await dagPage(rt, dag, options));
   });
 }

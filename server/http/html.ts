@@ -104,7 +104,7 @@ export function page(title: string, body: SafeHtml): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} · hubflow</title><style>${new SafeHtml(STYLE)}</style></head>
-<body><nav><a href="/"><strong>hubflow</strong></a><a href="/">DAGs &amp; runs</a><a href="/integrations">integrations</a><a href="/sla">SLA misses</a><a href="/admin/queues">queues (bull-board)</a><a href="/metrics">metrics</a></nav>
+<body><nav><a href="/"><strong>hubflow</strong></a><a href="/">DAGs &amp; runs</a><a href="/integrations">integrations</a><a href="/sla">SLA misses</a><a href="/dead-letters">dead letters</a><a href="/admin/queues">queues (bull-board)</a><a href="/metrics">metrics</a></nav>
 ${body}
 </body></html>`.value;
 }

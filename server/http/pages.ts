@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.ts';
 import { openOutbox } from '../../tasks/resources.ts';
 import { RUN_STATES, RUN_TYPES, type DagRunRow } from '../store/schema.ts';
+import { canAct, runActions, taskActions } from './actions-ui.ts';
 import { parseRunId, taskOrder } from './api.ts';
 import { BOARD_PATH, boardJobUrl, boardQueueUrl } from './board.ts';
 import { errorMessage, formatDuration, formatTime, html, stateBadge, type SafeHtml } from './html.ts';
@@ -129,7 +130,7 @@ interface RunExtras {
 /** A task instance's anchor: the grid's cells link to it. */
 const tiAnchor = (taskId: string, mapIndex: number) => (mapIndex >= 0 ? `ti-${taskId}-${mapIndex}` : `ti-${taskId}`);
 
-function runPage(rt: Runtime, detail: RunDetail, extras: RunExtras): SafeHtml {
+function runPage(rt: Runtime, detail: RunDetail, extras: RunExtras, acting: boolean): SafeHtml {
   // In the DAG's order, upstreams first, then by map index: the query pages them that way.
   const { run, task_instances: tis, reconciliations } = detail;
   const conf = JSON.stringify(run.conf ?? {}, null, 2);
@@ -149,12 +150,13 @@ ${run.sla_alerted_at ? html`<dt>SLA</dt><dd class="err">missed (alerted ${format
 <dt>Queue</dt><dd><a href="${boardQueueUrl(rt)}">task queue in bull-board</a> · <a href="${BOARD_PATH}">all queues</a> · <a href="/api/runs/${run.id}">JSON</a></dd>
 <dt>Actions</dt><dd class="muted">through the API, so the store records them: <code>POST /api/runs/${run.id}/clear</code>, <code>POST /api/runs/${run.id}/tasks/&lt;task&gt;/retry</code>, <code>POST /api/runs/${run.id}/cancel</code></dd>
 </dl>
+${acting ? runActions(run, detail.task_summary) : ''}
 ${conf !== '{}' ? html`<h2>Conf</h2><pre>${conf}</pre>` : ''}
 ${summaryTable(detail)}
 <h2>Task instances</h2>
 ${pager(detail)}
 <table>
-<tr><th>Task</th><th>State</th><th>Tries</th><th>Started</th><th>Ended</th><th>Duration</th><th>Error</th><th>Job</th></tr>
+<tr><th>Task</th><th>State</th><th>Tries</th><th>Started</th><th>Ended</th><th>Duration</th><th>Error</th><th>Job</th>${acting ? html`<th>Actions</th>` : ''}</tr>
 ${tis.map(
   (ti) => html`<tr id="${tiAnchor(ti.task_id, ti.map_index)}" data-task="${ti.task_id}" data-item="${ti.label ?? ''}" data-state="${ti.state}">
 <td><code>${ti.task_id}</code>${ti.label === null ? '' : html` ${ti.label} <span class="muted">[${ti.map_index}]</span>`}${ti.try_number > 0 ? html` <a class="log" href="/runs/${run.id}/tasks/${encodeURIComponent(ti.task_id)}/logs${ti.map_index >= 0 ? `?map=${ti.map_index}` : ''}">log</a>` : ''}</td>
@@ -163,6 +165,7 @@ ${tis.map(
 <td>${formatTime(ti.started_at)}</td><td>${formatTime(ti.ended_at)}</td><td class="num">${formatDuration(ti.started_at, ti.ended_at)}</td>
 <td class="${ti.state === 'skipped' ? 'muted' : 'err'}">${ti.state === 'skipped' && ti.error ? `skipped: ${(ti.error as { message?: string }).message ?? ''}` : errorMessage(ti.error)}</td>
 <td>${ti.try_number > 0 || ti.state === 'queued' ? html`<a href="${boardJobUrl(rt, ti.job_id)}">${ti.job_id}</a>` : ''}</td>
+${acting ? html`<td>${taskActions(run, ti)}</td>` : ''}
 </tr>`,
 )}
 </table>
@@ -235,6 +238,6 @@ ${runsPager(q, runs, found.length > filter.limit)}
     const detail = await getRunDetail(rt.db, id, (ref) => rt.engine.dispatcher.jobId(ref), page);
     if (!detail || token === undefined) return sendPage(reply, 404, 'No such run', html`<h1>No run ${id}</h1><p><a href="/">All runs</a></p>`);
     const [rules, outbox] = await Promise.all([rejectRules(rt.db, id), getOutbox(rt.db, openOutbox(rt.config).dir, detail.run, order(detail.run.dag_id))]);
-    return sendPage(reply, 200, `Run ${id} of ${detail.run.dag_id}`, runPage(rt, detail, { rules, outbox, token }));
+    return sendPage(reply, 200, `Run ${id} of ${detail.run.dag_id}`, runPage(rt, detail, { rules, outbox, token }, canAct(request)));
   });
 }

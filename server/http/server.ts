@@ -1,6 +1,7 @@
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.ts';
 import { registerApi } from './api.ts';
+import { registerActionRoutes } from './actions.ts';
 import { MASK, maskUrl } from '../../core/redact.ts';
 import { checkServable, installAuth } from './auth.ts';
 import { registerBoard } from './board.ts';
@@ -10,6 +11,7 @@ import { registerHealth } from './health.ts';
 import { registerIntegrations } from './integrations.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerDagPage } from './dag-page.ts';
+import { registerDeadLettersPage } from './dead-letters.ts';
 import { registerGantt } from './gantt.ts';
 import { registerLogs } from './logs.ts';
 import { registerPages } from './pages.ts';
@@ -64,6 +66,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
 
   registerHealth(app, rt);
   registerApi(app, rt);
+  registerActionRoutes(app, rt);
   registerMetrics(app, rt);
   registerPages(app, rt);
   registerLive(app, rt);
@@ -71,6 +74,7 @@ export async function createServer(rt: Runtime): Promise<FastifyInstance> {
   registerOutboxPage(app, rt);
   registerSlaPage(app, rt);
   registerDagPage(app, rt);
+  registerDeadLettersPage(app, rt);
   registerGantt(app, rt);
   registerLogs(app, rt);
   registerIntegrations(app, rt);

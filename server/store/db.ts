@@ -14,6 +14,7 @@ import * as attemptsEndedInPlace from './migrations/0011-attempts-ended-in-place
 import * as integrationBreaches from './migrations/0012-integration-breaches.ts';
 import * as taskLogs from './migrations/0013-task-logs.ts';
 import * as syncLatency from './migrations/0014-sync-latency.ts';
+import * as deadLetterHistory from './migrations/0015-dead-letter-history.ts';
 import { applyEngineFunctions } from './engine-sql.ts';
 import type { StoreSchema } from './schema.ts';
 
@@ -34,6 +35,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0012-integration-breaches': integrationBreaches,
   '0013-task-logs': taskLogs,
   '0014-sync-latency': syncLatency,
+  '0015-dead-letter-history': deadLetterHistory,
 };
 
 /** Opens the metadata store: a pool whose search_path is hubflow's schema. */

@@ -106,7 +106,8 @@ export interface AttemptsTable {
 
 export interface DeadLettersTable {
   id: Generated<number>;
-  ti_id: number;
+  /** Null once the instance is gone (a mapped task's expansion collapsed by a clear). */
+  ti_id: number | null;
   run_id: number;
   dag_id: string;
   task_id: string;
@@ -115,7 +116,10 @@ export interface DeadLettersTable {
   error: Json;
   created_at: DefaultTimestamp;
   resolved_at: Timestamp | null;
+  /** cleared, replayed, marked_success. */
   resolution: string | null;
+  /** Who resolved it, when an operator did. */
+  resolved_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface InstallationTable {

@@ -32,6 +32,11 @@ function actions(runId: number): [string, string][] {
     ['POST', `/api/runs/${runId}/cancel`],
     ['POST', `/api/runs/${runId}/clear`],
     ['POST', `/api/runs/${runId}/tasks/extract/retry`],
+    ['POST', `/api/runs/${runId}/tasks/extract/mark`],
+    ['POST', `/api/runs/${runId}/mark`],
+    ['POST', '/api/dags/http-etl/pause'],
+    ['POST', '/api/dags/http-etl/unpause'],
+    ['POST', '/api/dead-letters/replay'],
     ...board,
     ['DELETE', `/api/runs/${runId}`],
   ];

@@ -257,9 +257,10 @@ describe('the HTTP server', () => {
     for (const row of ['<code>extract</code>', '<code>transform</code> a <span class="muted">[0]</span>', '<code>transform</code> b', '<code>load</code>'])
       expect(page.body).toContain(row);
     expect(page.body).toContain('href="/admin/queues');
-    // The one script is the live refresh, allowed by its hash alone.
-    expect(page.body.match(/<script>/g)).toHaveLength(1);
-    expect(page.headers['content-security-policy']).toMatch(/script-src 'sha256-[A-Za-z0-9+/]+=*';/);
+    // The scripts are the live refresh's and the action buttons' (loopback, no token: may act), each allowed by its hash alone.
+    expect(page.body.match(/<script>/g)).toHaveLength(2);
+    expect(page.headers['content-security-policy']).toMatch(/script-src 'sha256-[A-Za-z0-9+/]+=*' 'sha256-[A-Za-z0-9+/]+=*';/);
+    expect(page.body).not.toContain('<script>alert(1)');
     expect(page.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(page.headers['content-security-policy']).toContain("default-src 'none'");
 
