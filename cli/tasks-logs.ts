@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { runIdArgument, wholeNumber } from './args.ts';
 import { printJson, withRuntime } from './output.ts';
-import { readTaskLog, type TaskLog } from '../server/engine/task-log-store.ts';
+import type { TaskLog } from '../server/engine/task-log-store.ts';
 import { itemLabel } from '../server/http/dag-queries.ts';
 
 /** The item a mapped instance ran for, as the pages name it (the tenant, not only its index). */
@@ -36,6 +36,8 @@ export function registerTaskLogsCommand(program: Command): void {
     .addOption(new Option('--json', 'print JSON'))
     .action((runId: number, taskId: string, opts: { try?: number; map?: number; json?: boolean }) =>
       withRuntime(async (rt) => {
+        // Loaded when run, so `hubflow --help` stays free of the store's packages.
+        const { readTaskLog } = await import('../server/engine/task-log-store.ts');
         const log = await readTaskLog(rt.db, runId, taskId, { try: opts.try, map: opts.map });
         if (opts.json) {
           const { run, instance } = log;
