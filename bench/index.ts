@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   filings: async () => (await import('./filings.ts')).runFilingsBench(),
   cli: async () => (await import('./cli.ts')).runCliBench(),
   'dag-page': async () => (await import('./dag-page.ts')).runDagPageBench(),
+  freshness: async () => (await import('./freshness.ts')).runFreshnessBench(process.argv.slice(3)),
 };
 
 const name = process.argv[2] ?? 'engine';

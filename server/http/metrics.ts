@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { refreshSlotGauges, slotGauges, type SlotGauges } from '../../cdc/monitor.ts';
 import { measureIntegrations } from '../engine/integrations.ts';
 import type { Runtime } from '../runtime.ts';
 import { Watermark } from './watermark.ts';
@@ -42,6 +43,7 @@ export class StoreMetrics {
   readonly #reconMatch: Gauge<'entity' | 'tenant'>;
   readonly #reconDiff: Gauge<'entity' | 'tenant'>;
   readonly #integration: IntegrationGauges;
+  readonly #cdcSlots: SlotGauges;
 
   /** Only what happens after `since` is observed: a restarted server does not replay history. */
   constructor(rt: Runtime, since = new Date()) {
@@ -116,6 +118,7 @@ export class StoreMetrics {
       registers,
     });
     this.#integration = integrationGauges(registers);
+    this.#cdcSlots = slotGauges(registers);
   }
 
   /** Observes what finished since the last call, refreshes the gauges and returns the exposition text. */
@@ -129,6 +132,7 @@ export class StoreMetrics {
     await this.#observeFinished();
     await this.#refreshGauges();
     await refreshIntegrationGauges(this.#integration, this.#rt);
+    await refreshSlotGauges(this.#cdcSlots, this.#rt.config.HUBFLOW_HUB_URL ?? this.#rt.postgres.url, this.#rt.log);
     return this.registry.metrics();
   }
 
