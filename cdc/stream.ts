@@ -237,8 +237,8 @@ class Consumer {
     if (this.#pendingChanges >= batch) void this.#flush();
     else this.#schedule(this.opts.batchDelayMs ?? 200);
     // Backpressure: a sink slower than the stream stops the socket rather than fill memory
-    // (a batch being applied and at most two more are held).
-    if (this.#pendingChanges >= batch * 2 && !this.#paused) {
+    // (a batch being applied and the next one are held).
+    if (this.#pendingChanges >= batch && this.#flushing && !this.#paused) {
       this.#paused = true;
       this.replication.wire.stream.pause();
     }
