@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   cli: async () => (await import('./cli.ts')).runCliBench(),
   'dag-page': async () => (await import('./dag-page.ts')).runDagPageBench(),
   gantt: async () => (await import('./gantt.ts')).runGanttBench(),
+  freshness: async () => (await import('./freshness.ts')).runFreshnessBench(process.argv.slice(3)),
 };
 
 const name = process.argv[2] ?? 'engine';

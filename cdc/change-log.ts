@@ -66,7 +66,7 @@ export class ChangeLogSink implements CdcSink {
     });
   }
 
-  async seed(cut: InitialCut, rows: AsyncIterable<CdcChange[]>): Promise<{ rows: number }> {
+  async seed(cut: InitialCut, rows: AsyncIterable<CdcChange[]>): Promise<{ rows: number; tombstones: number }> {
     await this.#ensure();
     const history = this.options.history;
     // A row the history does not hold yet starts at the hub's own change time (as a first nightly
@@ -75,7 +75,8 @@ export class ChangeLogSink implements CdcSink {
       const own = isoOf(t.change.updatedAt);
       return current || own === null || own > cut.snapshotAt ? cut.snapshotAt : own;
     };
-    return this.#inTransaction(Object.keys(history ? this.#entities() : {}), async (s, temps) => {
+    const entities = Object.keys(history ? this.#entities() : {});
+    const seed = async (s: WarehouseSession, temps: Map<string, Temps>) => {
       // A re-seed starts the slot's record over: its old changes belong to a slot that is gone.
       await s.query(`delete from ${this.wh.table(CHANGES)} where slot = ${this.wh.dialect.text(cut.slot)}`);
       let count = 0;
@@ -88,9 +89,14 @@ export class ChangeLogSink implements CdcSink {
         }
         count += batch.length;
       }
+      // The cut holds every row of the hub: a key history holds live that it lacks was deleted
+      // while nothing streamed (a lost slot's gap), and is closed at the cut.
+      let tombstones = 0;
+      if (history) for (const entity of entities) tombstones += await history.tombstoneUnseen(s, entity, temps.get(entity)!, cut.snapshotAt);
       await this.#writeLedger(s, cut.slot, { applied: cut.consistentPoint, consistentPoint: cut.consistentPoint, transactions: 0, changes: 0 });
-      return { rows: count };
-    });
+      return { rows: count, tombstones };
+    };
+    return this.#inTransaction(entities, seed, { seen: true });
   }
 
   async apply(slot: string, batch: CdcTransaction[]): Promise<void> {
@@ -121,9 +127,13 @@ export class ChangeLogSink implements CdcSink {
   }
 
   /** `fn` in one transaction; the history's temporary tables for `entities` are made before it (DDL may commit). */
-  async #inTransaction<T>(entities: Iterable<string>, fn: (s: WarehouseSession, temps: Map<string, Temps>) => Promise<T>): Promise<T> {
+  async #inTransaction<T>(
+    entities: Iterable<string>,
+    fn: (s: WarehouseSession, temps: Map<string, Temps>) => Promise<T>,
+    options: { seen?: boolean } = {},
+  ): Promise<T> {
     return this.wh.session(async (s) => {
-      const temps = this.options.history ? await this.options.history.prepare(s, entities) : new Map<string, Temps>();
+      const temps = this.options.history ? await this.options.history.prepare(s, entities, options) : new Map<string, Temps>();
       await s.query('begin');
       try {
         const result = await fn(s, temps);

@@ -41,6 +41,8 @@ export interface Version {
 export interface Temps {
   versions: string;
   keys: string;
+  /** Every key an initial cut holds, when it is to tombstone the keys it does not. */
+  seen?: string;
 }
 
 export interface CurrentVersion {
@@ -107,7 +109,7 @@ export class HistoryApplier {
   ) {}
 
   /** Temporary tables for the entities a batch touches: before BEGIN, since some warehouses commit on DDL. */
-  async prepare(s: WarehouseSession, names: Iterable<string>): Promise<Map<string, Temps>> {
+  async prepare(s: WarehouseSession, names: Iterable<string>, options: { seen?: boolean } = {}): Promise<Map<string, Temps>> {
     const d = this.wh.dialect;
     const tag = randomBytes(4).toString('hex');
     const temps = new Map<string, Temps>();
@@ -129,13 +131,15 @@ export class HistoryApplier {
       await s.query(d.createTemp(table, columns.join(', ')));
       // The keys a batch touches, typed as history types them, numbered: how their current rows are found.
       await s.query(d.createTemp(keys, [`i ${d.type('integer')}`, ...identity].join(', ')));
-      temps.set(name, { versions: table, keys });
+      const seen = options.seen ? d.id(`cdc_s_${e.name}_${tag}`.slice(0, 63)) : undefined;
+      if (seen) await s.query(d.createTemp(seen, identity.join(', ')));
+      temps.set(name, { versions: table, keys, ...(seen ? { seen } : {}) });
     }
     return temps;
   }
 
   async cleanup(s: WarehouseSession, temps: Map<string, Temps>): Promise<void> {
-    for (const t of temps.values()) for (const table of [t.versions, t.keys]) await s.query(`drop table if exists ${table}`);
+    for (const t of temps.values()) for (const table of [t.versions, t.keys, t.seen ?? null]) if (table) await s.query(`drop table if exists ${table}`);
   }
 
   /** Applies one entity's changes in the caller's transaction. */
@@ -148,7 +152,7 @@ export class HistoryApplier {
   ): Promise<number> {
     const e = this.#entity(name);
     const temp = temps.versions;
-    const current = await this.#current(s, e, temps.keys, timed);
+    const current = await this.#current(s, e, temps, timed);
     const versions = planVersions(
       e,
       timed.map((t) => ({ change: t.change, at: at(t, current.get(identity(t.change.tenant, t.change.key))) })),
@@ -156,7 +160,6 @@ export class HistoryApplier {
     );
     if (!versions.length) return 0;
     const d = this.wh.dialect;
-    const ids = this.#identity(e).map(d.id);
     const tracked = trackedFields(e);
     const lit = (v: string | null) => (v === null ? 'null' : d.text(v));
     const ts = (v: string | null) => (v === null ? 'null' : d.timestamp(v));
@@ -177,6 +180,15 @@ export class HistoryApplier {
         );
       await s.query(`insert into ${temp} values (${rows.join('), (')})`);
     }
+    await this.#write(s, e, temp);
+    return versions.length;
+  }
+
+  /** The versions staged in `temp` into history: each key's current row closed by its first new version, then the versions added. */
+  async #write(s: WarehouseSession, e: Entity, temp: string): Promise<void> {
+    const d = this.wh.dialect;
+    const ids = this.#identity(e).map(d.id);
+    const tracked = trackedFields(e);
     const history = this.wh.table(`${e.name}_history`);
     const on = ids.map((c) => `h.${c} = t.${c}`).join(' and ');
     await s.query(
@@ -189,11 +201,34 @@ export class HistoryApplier {
        select ${columns.join(', ')}, valid_from, valid_to, is_current, is_deleted, row_hash, source_updated_at, ${CDC_RUN_ID}, null from ${temp}`,
     );
     await s.query(`delete from ${temp}`);
-    return versions.length;
+  }
+
+  /**
+   * After a complete initial cut: every key history holds live that the cut does not is closed
+   * by a tombstone at `at` (deleted while no slot was streaming, as a re-seed after a lost slot
+   * finds). Returns how many.
+   */
+  async tombstoneUnseen(s: WarehouseSession, name: string, temps: Temps, at: string): Promise<number> {
+    if (!temps.seen) throw new Error(`no record of the keys the cut held for ${name}: prepare it with { seen: true }`);
+    const e = this.#entity(name);
+    const d = this.wh.dialect;
+    const ids = this.#identity(e).map(d.id);
+    const tracked = trackedFields(e).map(d.id);
+    const history = this.wh.table(`${e.name}_history`);
+    await s.query(
+      `insert into ${temps.versions} select ${[...ids, ...tracked].map((c) => `h.${c}`).join(', ')}, ${d.timestamp(at)}, null, true, true, h.row_hash, h.source_updated_at
+       from ${history} h left join ${temps.seen} k on ${ids.map((c) => `k.${c} = h.${c}`).join(' and ')}
+       where h.is_current and not h.is_deleted and k.${ids.at(-1)} is null`,
+    );
+    const [row] = await s.query<{ n: unknown }>(`select count(*) as n from ${temps.versions}`);
+    const n = Number(row?.n ?? 0);
+    if (n) await this.#write(s, e, temps.versions);
+    return n;
   }
 
   /** The current history row of each key the batch touches. */
-  async #current(s: WarehouseSession, e: Entity, keysTable: string, timed: Timed[]): Promise<Map<string, CurrentVersion>> {
+  async #current(s: WarehouseSession, e: Entity, temps: Temps, timed: Timed[]): Promise<Map<string, CurrentVersion>> {
+    const keysTable = temps.keys;
     const d = this.wh.dialect;
     const ids = this.#identity(e).map(d.id);
     const keys = new Map<string, { tenant: string | null; key: Row }>();
@@ -208,10 +243,13 @@ export class HistoryApplier {
       );
       await s.query(`insert into ${keysTable} (i, ${ids.join(', ')}) values ${rows.join(', ')}`);
     }
+    // Without statistics the planner takes a few keys for many and scans the whole history.
+    for (const statement of d.analyze(keysTable)) await s.query(statement);
     const found = await s.query<{ i: unknown; row_hash: string; is_deleted: unknown }>(
       `select k.i, h.row_hash, h.is_deleted from ${keysTable} k join ${this.wh.table(`${e.name}_history`)} h on ${ids.map((c) => `h.${c} = k.${c}`).join(' and ')}
        where h.is_current`,
     );
+    if (temps.seen) await s.query(`insert into ${temps.seen} select ${ids.join(', ')} from ${keysTable}`);
     await s.query(`delete from ${keysTable}`);
     const out = new Map<string, CurrentVersion>();
     for (const r of found) out.set(all[Number(r.i)]![0], { rowHash: String(r.row_hash).trim(), isDeleted: r.is_deleted === true || r.is_deleted === 't' });

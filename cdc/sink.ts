@@ -56,8 +56,11 @@ export interface InitialCut {
 export interface CdcSink {
   /** The end LSN of the last transaction applied for `slot` (the consistent point after the initial cut), or null before it. */
   appliedLsn(slot: string): Promise<Lsn | null>;
-  /** Applies the initial cut, batch by batch, and records its consistent point: all of it or none. */
-  seed(cut: InitialCut, rows: AsyncIterable<CdcChange[]>): Promise<{ rows: number }>;
+  /**
+   * Applies the initial cut, batch by batch, and records its consistent point: all of it or none.
+   * `tombstones`: keys the sink held live that the cut lacks, closed as deleted at the cut.
+   */
+  seed(cut: InitialCut, rows: AsyncIterable<CdcChange[]>): Promise<{ rows: number; tombstones?: number }>;
   /** Applies transactions in the order given and records the last one's end LSN, atomically and durably. */
   apply(slot: string, batch: CdcTransaction[]): Promise<void>;
 }

@@ -236,8 +236,9 @@ class Consumer {
     const batch = this.opts.batchChanges ?? 5_000;
     if (this.#pendingChanges >= batch) void this.#flush();
     else this.#schedule(this.opts.batchDelayMs ?? 200);
-    // Backpressure: a sink slower than the stream stops the socket rather than fill memory.
-    if (this.#pendingChanges >= batch * 4 && !this.#paused) {
+    // Backpressure: a sink slower than the stream stops the socket rather than fill memory
+    // (a batch being applied and the next one are held).
+    if (this.#pendingChanges >= batch && this.#flushing && !this.#paused) {
       this.#paused = true;
       this.replication.wire.stream.pause();
     }
@@ -265,9 +266,16 @@ class Consumer {
     if (this.#flushing) return this.#flushing;
     this.#clearTimer();
     if (!this.#pending.length) return Promise.resolve();
-    const batch = this.#pending;
-    this.#pending = [];
-    this.#pendingChanges = 0;
+    // Whole transactions up to the batch size (at least one): what arrived during the last apply waits for the next.
+    const limit = this.opts.batchChanges ?? 5_000;
+    let take = 0;
+    let changes = 0;
+    while (take < this.#pending.length && (take === 0 || changes + this.#pending[take]!.changes.length <= limit)) {
+      changes += this.#pending[take]!.changes.length;
+      take++;
+    }
+    const batch = this.#pending.splice(0, take);
+    this.#pendingChanges -= changes;
     this.#flushing = (async () => {
       await this.opts.sink.apply(this.opts.source.slot, batch);
       const last = batch.at(-1)!;

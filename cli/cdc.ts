@@ -75,7 +75,8 @@ export function registerCdcCommands(program: Command): void {
           if (opts.json) return printJson(result);
           process.stdout.write(
             `publication ${source.publication}: ${result.publication}; slot ${result.slot} from ${result.consistentPoint}; ` +
-              `initial cut of ${result.rows} rows as of ${result.snapshotAt} applied in ${result.seconds.toFixed(1)} s\n`,
+              `initial cut of ${result.rows} rows as of ${result.snapshotAt} applied in ${result.seconds.toFixed(1)} s` +
+              `${result.tombstones ? `; ${result.tombstones} keys deleted while no slot streamed closed as deleted` : ''}\n`,
           );
         }),
       ),
@@ -92,11 +93,26 @@ export function registerCdcCommands(program: Command): void {
           config,
           async (sink, log) => {
             const { streamChanges } = await import('../cdc/stream.ts');
+            const { SlotMonitor } = await import('../cdc/monitor.ts');
+            const escalate = (await import('../server/engine/escalation.ts')).createEscalator(log, config.HUBFLOW_ALERT_WEBHOOK);
+            // The first look comes before streaming: an invalidated slot is alerted, then the stream refuses it.
+            const monitor = new SlotMonitor({
+              hubUrl: source.hubUrl,
+              slot: source.slot,
+              lagAlertBytes: config.HUBFLOW_CDC_LAG_ALERT_MB * 1024 ** 2,
+              log,
+              alert: (a) => escalate({ kind: 'cdc_slot', dagId: `cdc:${a.slot}`, message: a.message, details: { slot: a.slot, ...a.details } }),
+            });
+            const stopMonitor = await monitor.start();
             const stop = new AbortController();
             process.once('SIGINT', () => stop.abort());
             process.once('SIGTERM', () => stop.abort());
-            const stats = await streamChanges({ source, sink, log, signal: stop.signal });
-            log.info(stats, 'cdc stream stopped');
+            try {
+              const stats = await streamChanges({ source, sink, log, signal: stop.signal });
+              log.info(stats, 'cdc stream stopped');
+            } finally {
+              await stopMonitor();
+            }
           },
           'info',
         ),

@@ -79,6 +79,8 @@ const schema = z
     HUBFLOW_FILING_SUBMITTERS: z.string().min(1).optional(),
     /** Share of a tenant's live rows one load may delete before it stops for an operator's approval. */
     HUBFLOW_MASS_DELETE_SHARE: z.coerce.number().min(0).max(1).default(0.02),
+    /** `hubflow cdc run` escalates once when its replication slot lags the hub by more than this many MB of WAL. */
+    HUBFLOW_CDC_LAG_ALERT_MB: z.coerce.number().positive().default(1024),
     SNOWFLAKE_ACCOUNT: z.string().min(1).optional(),
     SNOWFLAKE_USER: z.string().min(1).optional(),
     SNOWFLAKE_PASSWORD: z.string().min(1).optional(),

@@ -39,6 +39,8 @@ export interface Dialect {
   createIndex(table: string, index: string, columns: string, options?: { unique?: boolean; where?: string }): string[];
   /** Drops a table's enforced key; none where keys are declared but never enforced. */
   dropKey(table: string, key: string): string[];
+  /** Refreshes a table's planner statistics (a temporary table just filled); none where the warehouse keeps them itself. */
+  analyze(table: string): string[];
 }
 
 /** Compressions of a staged COPY-text file. */

@@ -1,8 +1,8 @@
 import type { Logger } from '../../core/log.ts';
 
 export interface Escalation {
-  /** A task that died, a run that will miss its deadline, a task's own alarm (a reconciliation), or an integration's SLO breached (no one run). */
-  kind: 'dead_letter' | 'sla_miss' | 'task_alert' | 'slo_breach';
+  /** A task that died, a run that will miss its deadline, a task's own alarm (a reconciliation), an integration's SLO breached (no one run), or a CDC replication slot lagging or lost. */
+  kind: 'dead_letter' | 'sla_miss' | 'task_alert' | 'slo_breach' | 'cdc_slot';
   dagId: string;
   runId?: number;
   taskId?: string;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { refreshSlotGauges, slotGauges, type SlotGauges } from '../../cdc/monitor.ts';
 import { measureIntegrations } from '../engine/integrations.ts';
 import { observeSyncLatency, SyncLatencyHistogram } from '../engine/sync-latency-metric.ts';
 import type { Runtime } from '../runtime.ts';
@@ -44,6 +45,7 @@ export class StoreMetrics {
   readonly #reconDiff: Gauge<'entity' | 'tenant'>;
   readonly #integration: IntegrationGauges;
   readonly #syncLatency: SyncLatencyHistogram;
+  readonly #cdcSlots: SlotGauges;
 
   /** Only what happens after `since` is observed: a restarted server does not replay history. */
   constructor(rt: Runtime, since = new Date()) {
@@ -119,6 +121,7 @@ export class StoreMetrics {
     });
     this.#integration = integrationGauges(registers);
     this.#syncLatency = new SyncLatencyHistogram(registers);
+    this.#cdcSlots = slotGauges(registers);
   }
 
   /** Observes what finished since the last call, refreshes the gauges and returns the exposition text. */
@@ -132,6 +135,7 @@ export class StoreMetrics {
     await this.#observeFinished();
     await this.#refreshGauges();
     await refreshIntegrationGauges(this.#integration, this.#rt);
+    await refreshSlotGauges(this.#cdcSlots, this.#rt.config.HUBFLOW_HUB_URL ?? this.#rt.postgres.url, this.#rt.log);
     return this.registry.metrics();
   }
 

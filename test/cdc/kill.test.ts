@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresWarehouse } from '../../warehouse/postgres/dialect.ts';
 import type { Warehouse } from '../../warehouse/contract.ts';
-import { auditedTransactions, historyAsOf, hubRows, installAudit, replay, sinkChanges, startWriters, streamedTransactions } from './load.ts';
+import { asOfDifferences, auditedTransactions, historyAsOf, hubRows, installAudit, replay, sinkChanges, startWriters, streamedTransactions } from './load.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-pg.ts';
-import { hubflow, root, seedDemoHub } from './support.ts';
+import { startConsumer, sleep } from './consumer.ts';
+import { hubflow, seedDemoHub } from './support.ts';
 
 let pgs: PrivatePostgres;
 let wh: Warehouse;
@@ -23,26 +22,6 @@ afterAll(async () => {
   await pgs?.stop();
 });
 
-/** `hubflow cdc run` as its own process; resolves once it streams. */
-async function startConsumer(): Promise<{ child: ChildProcess; exited: Promise<number | null>; output: () => string }> {
-  const child = spawn(process.execPath, [path.join(root, 'bin/hubflow.js'), 'cdc', 'run'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      if (output.includes('streaming changes')) resolve();
-    });
-    void exited.then(() => reject(new Error(`the consumer exited before streaming:\n${output}`)));
-  });
-  return { child, exited, output: () => output };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('hubflow cdc run, killed and restarted', () => {
   it('loses nothing and applies nothing twice across repeated SIGKILLs mid-stream', async () => {
     const setup = hubflow(env, 'cdc', 'setup', '--json');
@@ -51,7 +30,7 @@ describe('hubflow cdc run, killed and restarted', () => {
     let kills = 0;
     try {
       for (let i = 0; i < 6; i++) {
-        const consumer = await startConsumer();
+        const consumer = await startConsumer(env);
         await sleep(300 + Math.random() * 1200);
         consumer.child.kill('SIGKILL');
         await consumer.exited;
@@ -61,7 +40,7 @@ describe('hubflow cdc run, killed and restarted', () => {
       await writers.stop();
     }
     const audited = await auditedTransactions(pgs.url);
-    const consumer = await startConsumer();
+    const consumer = await startConsumer(env);
     const deadline = Date.now() + 30_000;
     while (streamedTransactions(await sinkChanges(wh)).byXid.size < audited.size && Date.now() < deadline) await sleep(200);
     consumer.child.kill('SIGTERM');
@@ -79,5 +58,7 @@ describe('hubflow cdc run, killed and restarted', () => {
     expect(state).toEqual(await hubRows(pgs.url));
     // And the SCD2 history written in the same transactions: its current rows are the hub's.
     expect(await historyAsOf(pgs.url, null)).toEqual(await hubRows(pgs.url));
+    // As of sampled commit boundaries too, not only now.
+    expect(await asOfDifferences(wh, pgs.url, changes)).toEqual([]);
   }, 240_000); // a dozen CLI processes (setup, six consumers, the checks), each loading hubflow: slow on a busy machine
 });

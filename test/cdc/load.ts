@@ -28,6 +28,9 @@ export async function installAudit(url: string): Promise<void> {
   );
 }
 
+/** New keys stay unique across the writers a test starts one after another. */
+let serial = 0;
+
 export interface Writer {
   stop(): Promise<{ transactions: number }>;
 }
@@ -40,7 +43,6 @@ export async function startWriters(url: string, pauseMs = 5): Promise<Writer> {
   const [{ rows }] = (await execSql(url, `select distinct tenant_id from ${HUB_SCHEMA}.workers order by 1`)) as [pg.QueryResult<{ tenant_id: string }>];
   let running = true;
   let transactions = 0;
-  let serial = 0;
   const loops = rows.map(async ({ tenant_id: tenant }) => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
@@ -214,6 +216,31 @@ export async function historyAsOf(url: string, at: string | null): Promise<Map<s
     }
   } finally {
     await client.end();
+  }
+  return out;
+}
+
+/**
+ * History as of sampled commit boundaries, each against the replay of the change log up to that
+ * commit: the keys whose state differs, by instant (none when history is right). Commits that
+ * share a microsecond are skipped: history keeps only their sum.
+ */
+export async function asOfDifferences(wh: Warehouse, url: string, changes: SinkChange[], samples = 12): Promise<string[]> {
+  const commits = [...new Set(changes.filter((c) => c.op !== 'snapshot').map((c) => c.commit_lsn))];
+  const times = await wh.session((s) =>
+    s.query<{ commit_lsn: string; at: string }>(
+      `select distinct commit_lsn::text, to_char(commit_ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at from ${wh.table('cdc_changes')} where op <> 'snapshot'`,
+    ),
+  );
+  const atOf = new Map(times.map((t) => [t.commit_lsn, t.at]));
+  const shared = new Set(times.map((t) => t.at).filter((at, i, all) => all.indexOf(at) !== i));
+  const out: string[] = [];
+  for (let i = 0; i < commits.length; i += Math.max(1, Math.ceil(commits.length / samples))) {
+    const at = atOf.get(commits[i]!)!;
+    if (shared.has(at)) continue;
+    const expected = replay(changes.filter((c) => c.op === 'snapshot' || BigInt(c.commit_lsn) <= BigInt(commits[i]!))).state;
+    const actual = await historyAsOf(url, at);
+    for (const key of new Set([...expected.keys(), ...actual.keys()])) if (expected.get(key) !== actual.get(key)) out.push(`${at} ${key}`);
   }
   return out;
 }

@@ -13,6 +13,8 @@ export interface PrivatePostgres {
   /** Superuser URL of the `postgres` database. */
   url: string;
   port: number;
+  /** Stops the server (a fast shutdown: sessions are cut) and starts it again on the same data and port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,7 +47,8 @@ export async function startPrivatePostgres(settings: Record<string, string> = { 
     user: 'postgres',
     password,
     authMethod: 'scram-sha-256',
-    persistent: false,
+    // Kept across a restart; stop() removes the folder itself.
+    persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--encoding=UTF8', '--locale=C', '--no-sync'],
     postgresFlags: [
@@ -70,6 +73,10 @@ export async function startPrivatePostgres(settings: Record<string, string> = { 
   return {
     url,
     port,
+    async restart() {
+      await server.stop();
+      await server.start();
+    },
     async stop() {
       await server.stop().catch(() => undefined);
       await rm(root, { recursive: true, force: true });

@@ -42,4 +42,5 @@ export const postgresDialect: Dialect = {
     `create ${o.unique ? 'unique ' : ''}index if not exists ${id(index)} on ${table} (${columns})${o.where ? ` where ${o.where}` : ''}`,
   ],
   dropKey: (table, key) => [`alter table ${table} drop constraint if exists ${id(key)}`],
+  analyze: (table) => [`analyze ${table}`],
 };
