@@ -18,6 +18,7 @@ import {
   extractScope,
   type ExtractOptions,
   type ExtractResult,
+  type DeleteCadence,
   type StagedEntity,
   type Watermark,
 } from './extract.ts';
@@ -105,6 +106,16 @@ async function copyKeys(client: pg.PoolClient, opts: ExtractOptions, entity: Ent
 export interface IncrementalExtractOptions extends ExtractOptions {
   /** The scope's last applied snapshot; null extracts the scope whole (its first load). */
   since: Watermark | null;
+  /** Default 'every-run'. */
+  deletes?: DeleteCadence;
+}
+
+/** The scope's rows in the hub, in the extract's snapshot: an index-only count, no values read. */
+async function hubCount(client: pg.PoolClient, opts: ExtractOptions, entity: Entity): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `select count(*) as n from ${tableName(opts.schema, entity)} t where t.${ident(entity.tenantColumn!)} = ${quote(opts.scope!)}`,
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 /**
@@ -124,14 +135,15 @@ export async function extractChanges(opts: IncrementalExtractOptions): Promise<E
     return await inHubSnapshot(opts.hub, async (client, snapshotAt, hubSnapshot) => {
       const changed = changedSince(since.hubSnapshot, hubSnapshot);
       if (changed === null) return extractInSnapshot(client, opts, snapshotAt, hubSnapshot);
+      const deletes = opts.deletes ?? 'every-run';
       const entities: StagedEntity[] = [];
       for (const entity of Object.values(opts.entities)) {
         if (!inScope(entity, opts.scope)) continue;
         opts.signal?.throwIfAborted();
-        const staged = await extractEntity(client, opts, entity, changed);
-        entities.push({ ...staged, keys: await copyKeys(client, opts, entity) });
+        const staged = { ...(await extractEntity(client, opts, entity, changed)), hubCount: await hubCount(client, opts, entity) };
+        entities.push(deletes === 'every-run' ? { ...staged, keys: await copyKeys(client, opts, entity) } : staged);
       }
-      return { scope: opts.scope, snapshotAt, hubSnapshot, since, entities };
+      return { scope: opts.scope, snapshotAt, hubSnapshot, since, deletes, entities };
     });
   } catch (err) {
     throw err instanceof PermanentError

@@ -167,8 +167,12 @@ describe('incremental history runs', () => {
     const extract = await extractOne(h, tenant, 9, marks.get(tenant) ?? null);
     const versions = async () => (await sql<{ n: number }>`select count(*)::int as n from ${q(h.incr.table('workers_history'))}`.execute(h.hub)).rows[0]!.n;
     const before = await versions();
-    // A key set the warehouse does not load whole (as a crash mid-COPY would leave it) applies nothing.
-    const short = { ...extract, entities: extract.entities.map((e) => (e.keys ? { ...e, keys: { ...e.keys, count: e.keys.count + 1 } } : e)) };
+    // A key set the warehouse does not load whole (as a crash mid-COPY would leave it) applies nothing;
+    // the hub's count says one more key too, so the counts differ and the key set is loaded.
+    const short = {
+      ...extract,
+      entities: extract.entities.map((e) => (e.keys ? { ...e, keys: { ...e.keys, count: e.keys.count + 1 }, hubCount: e.hubCount! + 1 } : e)),
+    };
     const interval = utcDayInterval('2026-03-09');
     await expect(applyScope({ warehouse: h.incr, entities, extract: short, runId: 9, interval, attempt: 'crash-1' })).rejects.toThrow(
       /keys; nothing was applied/,
