@@ -19,7 +19,7 @@ import { hubDb, staging, warehouse } from './resources.ts';
  * leaver is an update). 'every-run' stages the key set each run and compares it when the
  * counts say the hub deleted rows, closing them within the hour.
  */
-const DELETES: DeleteCadence = 'nightly';
+export const HOURLY_DELETES: DeleteCadence = 'nightly';
 
 /**
  * The nightly full load's window, 01:45 to 05:00 London: no task of this DAG starts inside it,
@@ -36,7 +36,12 @@ export const nightlyHistoryWindow = defineResource({
 
 const uses = { warehouse, staging, window: nightlyHistoryWindow };
 const tenants = task({ uses: { hub: hubDb, warehouse, window: nightlyHistoryWindow }, run: listIncrementalScopes });
-const extract = task({ map: tenants, uses: { hub: hubDb, staging, window: nightlyHistoryWindow }, timeout: '20m', run: extractIncrementalWith(DELETES) });
+const extract = task({
+  map: tenants,
+  uses: { hub: hubDb, staging, window: nightlyHistoryWindow },
+  timeout: '20m',
+  run: extractIncrementalWith(HOURLY_DELETES),
+});
 const load = task({ map: extract, trigger: 'all_done', uses, timeout: '20m', run: loadHistory });
 const reconcile = task({ map: load, trigger: 'all_done', uses, timeout: '20m', run: reconcileHistory });
 
