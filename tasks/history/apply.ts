@@ -334,16 +334,20 @@ async function assertStaging(s: WarehouseSession, wh: Warehouse, e: Entity, stag
   const ids = stagingColumnNames(e)
     .slice(0, e.key.length + (e.tenantColumn ? 1 : 0))
     .map(d.id);
-  const [dup] = await s.query<{ n: unknown }>(
-    `select count(*) as n from (select ${ids.join(', ')} from ${staging} group by ${ids.join(', ')} having count(*) > 1) x`,
+  // One round trip for both checks: a load is a few dozen statements, each a wait on a busy warehouse.
+  const tenantCheck = e.tenantColumn && scope !== null;
+  const other = tenantCheck
+    ? `, (select count(*) from ${staging} where tenant_id <> ${d.text(scope)}) as other_n, (select min(tenant_id) from ${staging} where tenant_id <> ${d.text(scope)}) as other_t`
+    : '';
+  const [row] = await s.query<{ n: unknown; other_n?: unknown; other_t?: unknown }>(
+    `select (select count(*) from (select ${ids.join(', ')} from ${staging} group by ${ids.join(', ')} having count(*) > 1) x) as n${other}`,
   );
-  if (num(dup?.n) > 0)
-    throw new PermanentError(`${e.name} of ${scopeLabel(scope)}: ${num(dup?.n)} keys appear more than once in the snapshot; nothing was applied`);
-  if (e.tenantColumn && scope !== null) {
-    const [other] = await s.query<{ n: unknown; t: unknown }>(`select count(*) as n, min(tenant_id) as t from ${staging} where tenant_id <> ${d.text(scope)}`);
-    if (num(other?.n) > 0) {
+  if (num(row?.n) > 0)
+    throw new PermanentError(`${e.name} of ${scopeLabel(scope)}: ${num(row?.n)} keys appear more than once in the snapshot; nothing was applied`);
+  if (tenantCheck) {
+    if (num(row?.other_n) > 0) {
       throw new PermanentError(
-        `${e.name}: ${num(other?.n)} staged rows of tenant '${String(other?.t)}' in the load of tenant '${scope}'; refusing to load another tenant's rows`,
+        `${e.name}: ${num(row?.other_n)} staged rows of tenant '${String(row?.other_t)}' in the load of tenant '${scope}'; refusing to load another tenant's rows`,
       );
     }
   }
