@@ -9,7 +9,7 @@ import { HUB_ENTITIES, type Entities } from '../hub/entities.ts';
 import { mutateHub } from '../demo/mutate.ts';
 import { seedHub } from '../demo/seed.ts';
 import { applyScope, utcDayInterval } from '../tasks/history/apply.ts';
-import { extractScope, type ExtractResult } from '../tasks/history/extract.ts';
+import { extractScope, type DeleteCadence, type ExtractResult } from '../tasks/history/extract.ts';
 import { extractChanges } from '../tasks/history/incremental-extract.ts';
 import { reconcileChanges } from '../tasks/history/incremental-reconcile.ts';
 import { scopeWatermarks } from '../tasks/history/incremental.ts';
@@ -19,9 +19,12 @@ import type { Warehouse } from '../warehouse/contract.ts';
 import { openPostgresWarehouse } from '../warehouse/postgres/dialect.ts';
 
 /**
- * `npm run bench -- incremental`: one incremental history run against one full snapshot run
- * of a 1,000,000-worker hub, each after 1% of the workers changed (updates, hires,
- * terminations, hard deletes), with extract + load and reconciliation timed apart. Tenants run
+ * `npm run bench -- incremental`: incremental history runs against a full snapshot run of a
+ * 1,000,000-worker hub, each after 1% of the workers changed (updates, hires, terminations,
+ * hard deletes), with extract + load and reconciliation timed apart: with deletes looked for
+ * every run (the key set compared, since the counts show deletes), with the 'nightly' cadence
+ * (deletes left pending for the full snapshot), and every run again after 1% of updates and no
+ * delete (the counts agree: no key set is compared). Tenants run
  * four at a time, as one worker runs them; figures are for the workers entity, as in the
  * history bench. Also times what a hub-side whole-scope aggregate costs (count and a checksum of
  * every key, and of every row), the figures an incremental reconciliation does without.
@@ -64,6 +67,8 @@ export interface MeasureOptions {
   entities?: Entities;
   /** Scopes at once; default 4. */
   parallel?: number;
+  /** An incremental run's delete cadence; default 'every-run'. */
+  deletes?: DeleteCadence;
 }
 
 /**
@@ -72,6 +77,7 @@ export interface MeasureOptions {
  * Throws when a reconciliation does not come out clean.
  */
 export async function measureRun(opts: MeasureOptions & { mode: 'incremental' | 'full' }): Promise<Record<string, unknown>> {
+  const deletes = opts.deletes ?? 'every-run';
   const entities = opts.entities ?? { workers: HUB_ENTITIES.workers! };
   const parallel = opts.parallel ?? PARALLEL;
   const compression = loadConfig().HUBFLOW_STAGING_COMPRESSION;
@@ -96,7 +102,7 @@ export async function measureRun(opts: MeasureOptions & { mode: 'incremental' | 
       onRejects: async () => undefined,
       compression,
     };
-    return opts.mode === 'incremental' ? extractChanges({ ...o, since: marks.get(scope) ?? null }) : extractScope(o);
+    return opts.mode === 'incremental' ? extractChanges({ ...o, since: marks.get(scope) ?? null, deletes }) : extractScope(o);
   });
   const extractSeconds = seconds(started);
   let t = performance.now();
@@ -114,14 +120,15 @@ export async function measureRun(opts: MeasureOptions & { mode: 'incremental' | 
   t = performance.now();
   const recon = await inParallel(extracts, parallel, (extract: ExtractResult) => {
     const o = { warehouse: opts.warehouse, entities, scope: extract.scope, staged: extract.entities, attempt: `bench-${opts.runId}-${extract.scope}-rec` };
-    return extract.since ? reconcileChanges({ ...o, snapshotAt: extract.snapshotAt }) : reconcileScope(o);
+    return extract.since ? reconcileChanges({ ...o, snapshotAt: extract.snapshotAt, deletes: extract.deletes }) : reconcileScope(o);
   });
   const reconcileSeconds = seconds(t);
   const notOk = recon.flat().filter((r) => r.status !== 'ok');
   if (notOk.length) throw new Error(`run ${opts.runId} (${opts.mode}): ${notOk.length} reconciliations did not come out clean: ${JSON.stringify(notOk[0])}`);
   const staged = extracts.flatMap((e) => e.entities);
+  const counted = loads.flat().filter((l) => l.deletes);
   return {
-    mode: opts.mode,
+    mode: opts.mode === 'incremental' ? `incremental, deletes ${deletes}` : 'full',
     scopes: scopes.length,
     incrementalScopes: extracts.filter((e) => e.since).length,
     rowsStaged: staged.reduce((n, e) => n + e.staged, 0),
@@ -129,6 +136,13 @@ export async function measureRun(opts: MeasureOptions & { mode: 'incremental' | 
     stagedMb: Number((staged.reduce((n, e) => n + e.bytes, 0) / 1e6).toFixed(1)),
     versionsWritten: loads.flat().reduce((n, l) => n + l.inserted + l.updated + l.deleted + l.resurrected, 0),
     deleted: loads.flat().reduce((n, l) => n + l.deleted, 0),
+    ...(counted.length
+      ? {
+          keySetsCompared: counted.filter((l) => l.deletes!.keysCompared).length,
+          keySetsSkippedByCount: counted.filter((l) => !l.deletes!.keysCompared && l.deletes!.counted === 0).length,
+          pendingDeletes: recon.flat().reduce((n, r) => n + (r.pendingDeletes ?? 0), 0),
+        }
+      : {}),
     extractSeconds,
     loadSeconds,
     extractPlusLoadSeconds: Number((extractSeconds + loadSeconds).toFixed(3)),
@@ -173,23 +187,36 @@ export async function runIncrementalBench(): Promise<unknown> {
     t = performance.now();
     const initial = await measureRun({ ...common, runId: 1, logicalDate: '2026-01-01', mode: 'full' });
     // The same share of changes before each timed run: 1% of the workers, different workers each time.
-    const firstChange = await mutateHub(hub, hubSchema, { seed: 1, rate: 0.01 });
-    const incremental = await measureIncremental({ ...common, runId: 2, logicalDate: '2026-01-02' });
-    const secondChange = await mutateHub(hub, hubSchema, { seed: 2, rate: 0.01 });
-    const full = await measureRun({ ...common, runId: 3, logicalDate: '2026-01-03', mode: 'full' });
     const changed = (m: Awaited<ReturnType<typeof mutateHub>>) => m.updated + m.hired + m.terminated + m.deleted;
+    const timed = async (seed: number, run: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> => {
+      const m = await mutateHub(hub, hubSchema, { seed, rate: 0.01 });
+      return { changedWorkers: changed(m), hubDeletes: m.deleted, ...(await run()) };
+    };
+    const everyRun = await timed(1, () => measureIncremental({ ...common, runId: 2, logicalDate: '2026-01-02', deletes: 'every-run' }));
+    const nightlyCadence = await timed(2, () => measureIncremental({ ...common, runId: 3, logicalDate: '2026-01-03', deletes: 'nightly' }));
+    // The full snapshot closes the deletes the 'nightly' cadence left pending.
+    const full = await timed(3, () => measureRun({ ...common, runId: 4, logicalDate: '2026-01-04', mode: 'full' }));
+    // 1% of the workers updated and none deleted: the counts agree, no key set is compared.
+    const t0 = performance.now();
+    await sql`update ${sql.id(hubSchema, 'workers')} set city = city || '.', updated_at = now() where (hashtext(worker_id::text) & 1023) < 10`.execute(hub);
+    const updateSeconds = seconds(t0);
+    const noDeletes = { updateSeconds, ...(await measureIncremental({ ...common, runId: 5, logicalDate: '2026-01-05', deletes: 'every-run' })) };
+    const ratio = (a: Record<string, unknown>) => ({
+      extractPlusLoad: Number(((a.extractPlusLoadSeconds as number) / (full.extractPlusLoadSeconds as number)).toFixed(3)),
+      reconcile: Number(((a.reconcileSeconds as number) / (full.reconcileSeconds as number)).toFixed(3)),
+    });
     return {
       workers: WORKERS,
       tenants: TENANTS,
       parallelTenants: PARALLEL,
       seedSeconds,
+      loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
       initialFull: initial,
-      incremental: { changedWorkers: changed(firstChange), ...incremental },
-      full: { changedWorkers: changed(secondChange), ...full },
-      incrementalVsFull: {
-        extractPlusLoad: Number(((incremental.extractPlusLoadSeconds as number) / (full.extractPlusLoadSeconds as number)).toFixed(3)),
-        reconcile: Number(((incremental.reconcileSeconds as number) / (full.reconcileSeconds as number)).toFixed(3)),
-      },
+      incrementalEveryRun: everyRun,
+      incrementalNightlyCadence: nightlyCadence,
+      incrementalEveryRunNoDeletes: noDeletes,
+      full,
+      vsFull: { everyRun: ratio(everyRun), nightlyCadence: ratio(nightlyCadence), everyRunNoDeletes: ratio(noDeletes) },
       hubAggregates: await hubAggregates(hub, hubSchema),
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       targets: { incrementalExtractPlusLoadSeconds: 1, incrementalReconcileSeconds: 2 },

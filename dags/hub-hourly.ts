@@ -1,13 +1,25 @@
 import { defineDag, defineResource, task } from 'hubflow';
-import { extractIncremental, listIncrementalScopes, loadHistory, reconcileHistory } from '../tasks/hub-history.ts';
+import type { DeleteCadence } from '../tasks/history/extract.ts';
+import { extractIncrementalWith, listIncrementalScopes, loadHistory, reconcileHistory } from '../tasks/hub-history.ts';
 import { hubDb, staging, warehouse } from './resources.ts';
 
 /**
  * Every hour: per tenant, only what changed in the hub since the snapshot last applied to it
- * (a watermark kept in the warehouse's ledger), with the tenant's keys to find deletes by,
- * loaded into the same SCD2 history as the nightly full snapshot and reconciled over the whole
- * tenant. The nightly run (hub-nightly) stays: its full snapshot compares every record.
+ * (a watermark kept in the warehouse's ledger), with the hub's count of the tenant, loaded into
+ * the same SCD2 history as the nightly full snapshot and reconciled over the whole tenant. The
+ * nightly run (hub-nightly) stays: its full snapshot compares every record, and closes deletes.
  */
+
+/**
+ * When the hourly run closes rows the hub deleted. 'nightly': never by itself; the hub's count
+ * shows them, each hourly reconciliation reports them as pending deletes, and the next
+ * hub-nightly full snapshot (02:00 London) closes them, so a delete reaches the warehouse
+ * within a day. It keeps the hourly run to the changed rows and a count: the hub's key set
+ * costs seconds for a million workers, every hour, for deletes an HR hub rarely makes (a
+ * leaver is an update). 'every-run' stages the key set each run and compares it when the
+ * counts say the hub deleted rows, closing them within the hour.
+ */
+export const HOURLY_DELETES: DeleteCadence = 'nightly';
 
 /**
  * The nightly full load's window, 01:45 to 05:00 London: no task of this DAG starts inside it,
@@ -24,7 +36,12 @@ export const nightlyHistoryWindow = defineResource({
 
 const uses = { warehouse, staging, window: nightlyHistoryWindow };
 const tenants = task({ uses: { hub: hubDb, warehouse, window: nightlyHistoryWindow }, run: listIncrementalScopes });
-const extract = task({ map: tenants, uses: { hub: hubDb, staging, window: nightlyHistoryWindow }, timeout: '20m', run: extractIncremental });
+const extract = task({
+  map: tenants,
+  uses: { hub: hubDb, staging, window: nightlyHistoryWindow },
+  timeout: '20m',
+  run: extractIncrementalWith(HOURLY_DELETES),
+});
 const load = task({ map: extract, trigger: 'all_done', uses, timeout: '20m', run: loadHistory });
 const reconcile = task({ map: load, trigger: 'all_done', uses, timeout: '20m', run: reconcileHistory });
 

@@ -7,7 +7,7 @@ import type { Hub, Staging } from './resources.ts';
 import type { Warehouse } from '../warehouse/contract.ts';
 import { upstreamItem } from './mapped.ts';
 import { applyScope, intervalDay, lastApplied, MassDeleteError, missingFiles, StagingGoneError, type EntityLoad } from './history/apply.ts';
-import { extractScope, type ExtractOptions, type ExtractResult, type Reject, type Watermark } from './history/extract.ts';
+import { extractScope, type DeleteCadence, type ExtractOptions, type ExtractResult, type Reject, type Watermark } from './history/extract.ts';
 import { extractChanges } from './history/incremental-extract.ts';
 import { reconcileChanges } from './history/incremental-reconcile.ts';
 import { scopeWatermarks } from './history/incremental.ts';
@@ -61,11 +61,16 @@ export async function listIncrementalScopes(ctx: TaskContext<unknown, { hub: Hub
   return scopes.map((scope) => ({ scope, since: marks.get(scope) ?? null }));
 }
 
-/** The changes of one scope since its watermark, with the scope's keys (see incremental-extract.ts). */
-export async function extractIncremental(ctx: TaskContext<ScopeSince, { hub: Hub; staging: Staging }>): Promise<ExtractResult> {
-  const { scope, since } = ctx.item;
-  return stagedExtract(ctx, scope, (opts) => extractChanges({ ...opts, since }));
-}
+type IncrementalContext = TaskContext<ScopeSince, { hub: Hub; staging: Staging }>;
+
+/** The changes of one scope since its watermark, with the hub's count and, for `deletes: 'every-run'`, its keys (see incremental-extract.ts). */
+export const extractIncrementalWith =
+  (deletes: DeleteCadence) =>
+  (ctx: IncrementalContext): Promise<ExtractResult> =>
+    stagedExtract(ctx, ctx.item.scope, (opts) => extractChanges({ ...opts, since: ctx.item.since, deletes }));
+
+/** The changes of one scope since its watermark, deletes looked for every run. */
+export const extractIncremental = extractIncrementalWith('every-run');
 
 async function stagedExtract(
   ctx: TaskContext<unknown, { hub: Hub; staging: Staging }>,
@@ -253,8 +258,13 @@ export async function reconcileHistory(ctx: WarehouseContext<LoadResult | null>)
   }
   const options = { warehouse, entities, scope: extract.scope, staged, attempt: `r${ctx.runId}-m${ctx.mapIndex}-t${ctx.tryNumber}` };
   // An incremental extract is reconciled over the whole scope from its key set and the ledger's carried totals.
-  const results = extract.since ? await reconcileChanges({ ...options, snapshotAt: extract.snapshotAt }) : await reconcileScope(options);
+  const results = extract.since
+    ? await reconcileChanges({ ...options, snapshotAt: extract.snapshotAt, deletes: extract.deletes })
+    : await reconcileScope(options);
   await saveReconciliations(ctx, results);
+  for (const r of results.filter((x) => x.pendingDeletes)) {
+    ctx.log.warn({ entity: r.entity, tenant: r.tenant, pendingDeletes: r.pendingDeletes }, `${r.entity}/${r.tenant}: ${pendingLabel(r.pendingDeletes!)}`);
+  }
   const failed = results.filter((r) => r.status === 'failed');
   const critical = results.filter((r) => r.status === 'escalated');
   const describe = (r: EntityReconciliation) =>
@@ -268,7 +278,15 @@ export async function reconcileHistory(ctx: WarehouseContext<LoadResult | null>)
   return results;
 }
 
-/** Keeps the reconciliations, whole records missing on one side listed beside the fields, as critical. */
+/** The reconciliation's wording of the live rows a 'nightly' delete cadence leaves for the full snapshot. */
+export const PENDING_DELETES = '(pending deletes: closed by the nightly snapshot)';
+const pendingLabel = (n: number) => `pending deletes: ${n} (closed by the nightly snapshot)`;
+
+/**
+ * Keeps the reconciliations, whole records missing on one side listed beside the fields, as
+ * critical; pending deletes as a field of their own, low, so a count difference is never
+ * recorded as a match.
+ */
 async function saveReconciliations(ctx: TaskContext, results: EntityReconciliation[]): Promise<void> {
   const logicalDate = intervalDay(intervalOf(ctx));
   const missing = (field: string, n: number, sampleKeys: string[]) =>
@@ -280,6 +298,7 @@ async function saveReconciliations(ctx: TaskContext, results: EntityReconciliati
       fields: [
         ...missing(MISSING_IN_TARGET, r.missingInTarget, r.samples.missingInTarget),
         ...missing(MISSING_IN_SOURCE, r.missingInSource, r.samples.missingInSource),
+        ...(r.pendingDeletes ? [{ field: PENDING_DELETES, fieldClass: 'record', severity: 'low' as const, mismatched: r.pendingDeletes, sampleKeys: [] }] : []),
         ...r.fields.map((f) => ({ field: f.field, fieldClass: f.fieldClass, severity: f.severity, mismatched: f.mismatched, sampleKeys: f.sampleKeys })),
       ],
     })),

@@ -4,7 +4,7 @@ import { PermanentError, RetryableError, SkipTaskError } from '../../core/errors
 import type { Entities, Entity } from '../../hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
 import { identityFields, ledgerTenant, scopeLabel, stagingColumnNames, type Scope } from './layout.ts';
-import { carriedTotals, loadKeys } from './incremental-apply.ts';
+import { carriedTotals, deletesSeen, loadKeys } from './incremental-apply.ts';
 import { classifyChangesSql } from './incremental-sql.ts';
 import {
   changeLogSql,
@@ -53,6 +53,12 @@ export interface EntityLoad {
   staged: number;
   currentCount: number;
   currentSum: string;
+  /**
+   * An incremental load's: the deletes the counts found (see deletesSeen), whether the hub's key
+   * set was compared to find them (only when they are not 0, and the extract staged it), and
+   * those left live for the next full snapshot to close.
+   */
+  deletes?: { counted: number | null; keysCompared: boolean; pending: number };
 }
 
 export interface ApplyOptions {
@@ -228,11 +234,12 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
     const d = wh.dialect;
     const names = staged.map((st) => st.entity);
     // Before any bulk work: a superseded snapshot needs no staging, a missing one cannot load.
-    assertNotSuperseded(scope, extract, await ledgerState(s, wh, tenant, names, interval));
+    const before = await ledgerState(s, wh, tenant, names, interval);
+    assertNotSuperseded(scope, extract, before);
     const gone = await missingFiles(staged.flatMap((st) => [st.file, ...(st.keys ? [st.keys.file] : [])]));
     if (gone.length) throw new StagingGoneError(gone);
     const tag = attempt.replace(/[^a-z0-9]/gi, '_').toLowerCase();
-    const work: { e: Entity; st: StagedEntity; p: ApplyParams }[] = [];
+    const work: { e: Entity; st: StagedEntity; p: ApplyParams; deletes: EntityLoad['deletes'] }[] = [];
     // DDL and bulk loads first, outside the transaction.
     for (const st of staged) {
       const e = opts.entities[st.entity];
@@ -247,14 +254,20 @@ export async function applyScope(opts: ApplyOptions): Promise<EntityLoad[]> {
         throw new RetryableError(`${e.name} of ${scopeLabel(scope)}: the warehouse loaded ${loaded} rows of ${st.staged} staged; nothing was applied`);
       }
       await assertStaging(s, wh, e, staging, scope);
-      const keys = st.keys ? await loadKeys(s, e, st.keys, { name: `key_${e.name}_${tag}`, attempt: `${attempt}/${e.name}-keys`, scope }) : null;
       const rejected = await loadRejectedKeys(s, e, st, {
         name: `rej_${e.name}_${tag}`,
         attempt: `${attempt}/${e.name}-rejected`,
         scope,
         unless: 'nothing was applied',
       });
-      work.push({ e, st, p: { staging, changes, rejected, keys, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt } });
+      const p: ApplyParams = { staging, changes, rejected, incremental: !!extract.since, tenant: scope, runId, lo: FIRST_LOAD_FLOOR, hi: extract.snapshotAt };
+      // An incremental load counts its deletes first; the key set (staged only for 'every-run') is loaded only when there are any.
+      const last = before.get(e.name)?.last;
+      const counted = extract.since ? await deletesSeen(s, wh, e, st, p, last?.currentSum != null ? last : null, () => scopeTotals(s, wh, e, scope)) : null;
+      const compare = !!st.keys && counted !== 0;
+      const keys = compare ? await loadKeys(s, e, st.keys!, { name: `key_${e.name}_${tag}`, attempt: `${attempt}/${e.name}-keys`, scope }) : null;
+      const deletes = extract.since ? { counted, keysCompared: compare, pending: !compare && counted !== null && counted > 0 ? counted : 0 } : undefined;
+      work.push({ e, st, p: { ...p, keys }, deletes });
     }
     const lock = wh.adapter.scopeLock({ table: wh.table(SCOPE_LOCKS), key: tenant, runId });
     for (const statement of lock.prepare) await s.query(statement);
@@ -321,16 +334,20 @@ async function assertStaging(s: WarehouseSession, wh: Warehouse, e: Entity, stag
   const ids = stagingColumnNames(e)
     .slice(0, e.key.length + (e.tenantColumn ? 1 : 0))
     .map(d.id);
-  const [dup] = await s.query<{ n: unknown }>(
-    `select count(*) as n from (select ${ids.join(', ')} from ${staging} group by ${ids.join(', ')} having count(*) > 1) x`,
+  // One round trip for both checks: a load is a few dozen statements, each a wait on a busy warehouse.
+  const tenantCheck = e.tenantColumn && scope !== null;
+  const other = tenantCheck
+    ? `, (select count(*) from ${staging} where tenant_id <> ${d.text(scope)}) as other_n, (select min(tenant_id) from ${staging} where tenant_id <> ${d.text(scope)}) as other_t`
+    : '';
+  const [row] = await s.query<{ n: unknown; other_n?: unknown; other_t?: unknown }>(
+    `select (select count(*) from (select ${ids.join(', ')} from ${staging} group by ${ids.join(', ')} having count(*) > 1) x) as n${other}`,
   );
-  if (num(dup?.n) > 0)
-    throw new PermanentError(`${e.name} of ${scopeLabel(scope)}: ${num(dup?.n)} keys appear more than once in the snapshot; nothing was applied`);
-  if (e.tenantColumn && scope !== null) {
-    const [other] = await s.query<{ n: unknown; t: unknown }>(`select count(*) as n, min(tenant_id) as t from ${staging} where tenant_id <> ${d.text(scope)}`);
-    if (num(other?.n) > 0) {
+  if (num(row?.n) > 0)
+    throw new PermanentError(`${e.name} of ${scopeLabel(scope)}: ${num(row?.n)} keys appear more than once in the snapshot; nothing was applied`);
+  if (tenantCheck) {
+    if (num(row?.other_n) > 0) {
       throw new PermanentError(
-        `${e.name}: ${num(other?.n)} staged rows of tenant '${String(other?.t)}' in the load of tenant '${scope}'; refusing to load another tenant's rows`,
+        `${e.name}: ${num(row?.other_n)} staged rows of tenant '${String(row?.other_t)}' in the load of tenant '${scope}'; refusing to load another tenant's rows`,
       );
     }
   }
@@ -339,32 +356,29 @@ async function assertStaging(s: WarehouseSession, wh: Warehouse, e: Entity, stag
 async function applyEntity(
   s: WarehouseSession,
   wh: Warehouse,
-  w: { e: Entity; st: StagedEntity; p: ApplyParams },
+  w: { e: Entity; st: StagedEntity; p: ApplyParams; deletes: EntityLoad['deletes'] },
   ledger: LedgerState,
   ctx: { interval: { start: string; end: string }; tenant: string; guard: MassDeleteGuard; snapshotAt: string; hubSnapshot: string | undefined; scope: Scope },
 ): Promise<EntityLoad> {
   const { e, st } = w;
   const d = wh.dialect;
   const day = intervalDay(ctx.interval);
-  const totals = async () => {
-    const [row] = await s.query<{ n: unknown; s: unknown }>(currentTotalsSql(wh, e, ctx.scope));
-    return { currentCount: num(row?.n), currentSum: String(row?.s ?? '0') };
-  };
-  const nothing = { entity: e.name, inserted: 0, updated: 0, deleted: 0, resurrected: 0, staged: st.staged };
+  const totals = () => scopeTotals(s, wh, e, ctx.scope);
+  const nothing = { entity: e.name, inserted: 0, updated: 0, deleted: 0, resurrected: 0, staged: st.staged, ...(w.deletes ? { deletes: w.deletes } : {}) };
   const last = ledger.last;
   // An incremental extract stages the changed rows only: its leak check is the reconciliation's key comparison.
-  const leakChecked = <T extends { currentCount: number }>(t: T) => (w.p.keys ? t : noLeak(e, st, ctx.scope, t));
+  const leakChecked = <T extends { currentCount: number }>(t: T) => (w.p.incremental ? t : noLeak(e, st, ctx.scope, t));
   if (last && last.snapshotAt === ctx.snapshotAt) return { ...nothing, status: 'already_loaded', ...leakChecked(await totals()) };
   const p = { ...w.p, lo: last ? plusMicrosecond(last.snapshotAt) : w.p.lo };
-  const keys = p.keys ?? null;
-  await s.query(keys ? classifyChangesSql(wh, e, { ...p, keys }) : classifySql(wh, e, p));
+  const incremental = !!p.incremental;
+  await s.query(incremental ? classifyChangesSql(wh, e, p) : classifySql(wh, e, p));
   const counts = await s.query<{ change_type: string; n: unknown }>(`select change_type, count(*) as n from ${p.changes} group by change_type`);
   const count = (type: string) => num(counts.find((c) => c.change_type === type)?.n);
   // A later snapshot of a loaded interval that changes nothing is the same load: no ledger row.
   if (ledger.intervalLoaded && !counts.some((c) => num(c.n) > 0)) return { ...nothing, status: 'unchanged', ...leakChecked(await totals()) };
   const deleted = count('delete');
   if (deleted > ctx.guard.minRows) {
-    const before = keys && last ? last : await totals();
+    const before = incremental && last ? last : await totals();
     const share = before.currentCount ? deleted / before.currentCount : 1;
     if (share > ctx.guard.maxShare && !(await approved(s, wh, e.name, ctx.tenant, day))) {
       throw new MassDeleteError(
@@ -376,7 +390,7 @@ async function applyEntity(
   }
   // An incremental load never aggregates the whole scope: the ledger's figures carried by the
   // delta (the reconciliation checks them against the warehouse). A full one counts it after.
-  const carried = keys
+  const carried = incremental
     ? await carriedTotals(s, wh, e, p, last?.currentSum != null ? { currentCount: last.currentCount, currentSum: last.currentSum } : totals)
     : null;
   await s.query(changeLogSql(wh, e, p));
@@ -389,9 +403,15 @@ async function applyEntity(
     `insert into ${wh.table(LEDGER)} (entity, tenant_id, interval_start, interval_end, logical_date, run_id, snapshot_at, prev_snapshot_at, extracted, staged, rejected, source_sum, inserted, updated, deleted, resurrected, current_count, current_sum, hub_snapshot, load_mode, loaded_at)
      values (${d.text(e.name)}, ${d.text(ctx.tenant)}, ${d.timestamp(ctx.interval.start)}, ${d.timestamp(ctx.interval.end)}, ${d.text(day)}, ${w.p.runId}, ${d.timestamp(ctx.snapshotAt)}, ${last ? d.timestamp(last.snapshotAt) : 'null'},
        ${st.extracted}, ${st.staged}, ${st.rejected}, ${d.text(sourceSum)}, ${count('insert')}, ${count('update')}, ${deleted}, ${count('resurrect')}, ${after.currentCount}, ${d.text(after.currentSum)},
-       ${ctx.hubSnapshot ? d.text(ctx.hubSnapshot) : 'null'}, ${d.text(keys ? 'incremental' : 'full')}, current_timestamp)`,
+       ${ctx.hubSnapshot ? d.text(ctx.hubSnapshot) : 'null'}, ${d.text(incremental ? 'incremental' : 'full')}, current_timestamp)`,
   );
   return { ...nothing, status: 'loaded', inserted: count('insert'), updated: count('update'), deleted, resurrected: count('resurrect'), ...after };
+}
+
+/** The scope's live current rows, counted. */
+async function scopeTotals(s: WarehouseSession, wh: Warehouse, e: Entity, scope: Scope): Promise<{ currentCount: number; currentSum: string }> {
+  const [row] = await s.query<{ n: unknown; s: unknown }>(currentTotalsSql(wh, e, scope));
+  return { currentCount: num(row?.n), currentSum: String(row?.s ?? '0') };
 }
 
 /**

@@ -53,7 +53,19 @@ export interface StagedEntity {
    * (keys only), the set deletes are found against. Absent from a full snapshot.
    */
   keys?: { file: string; count: number };
+  /**
+   * An incremental extract's: how many rows the scope holds in the hub in the same snapshot
+   * (valid or rejected), the figure deletes are counted by before any key set is compared.
+   */
+  hubCount?: number;
 }
+
+/**
+ * When an incremental run looks for deletes: 'every-run' stages the scope's key set, compared
+ * in the warehouse only when the counts say the hub deleted rows; 'nightly' stages none, and
+ * leaves the deletes to the next full snapshot, the reconciliation reporting them as pending.
+ */
+export type DeleteCadence = 'every-run' | 'nightly';
 
 /** Where an incremental extract starts: a snapshot applied to the scope before (see incremental-extract.ts). */
 export interface Watermark {
@@ -70,6 +82,8 @@ export interface ExtractResult {
   hubSnapshot?: string;
   /** Set on an incremental extract: the watermark it extracted the changes since. Its entities carry `keys`. */
   since?: Watermark;
+  /** Set on an incremental extract: when its deletes are looked for. */
+  deletes?: DeleteCadence;
   entities: StagedEntity[];
   /** The global scope's: every valid tenant id the hub holds in this snapshot, for the leak check of vanished tenants. */
   hubTenants?: string[];

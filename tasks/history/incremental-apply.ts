@@ -1,8 +1,9 @@
 import { RetryableError } from '../../core/errors.ts';
 import type { Entity } from '../../hub/entities.ts';
 import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
-import { deltaSql, keyFields, keysDdl } from './incremental-sql.ts';
+import { deltaSql, keyFields, keysDdl, newKeysSql } from './incremental-sql.ts';
 import { scopeLabel, type Scope } from './layout.ts';
+import type { StagedEntity } from './extract.ts';
 import type { ApplyParams } from './sql.ts';
 
 /* What the load does only for an incremental extract (see apply.ts, which calls these). */
@@ -47,4 +48,28 @@ export async function carriedTotals(s: WarehouseSession, wh: Warehouse, e: Entit
     currentCount: start.currentCount + num(delta?.dn),
     currentSum: String(BigInt(start.currentSum) + BigInt(String(delta?.ds ?? '0'))),
   };
+}
+
+/**
+ * How many rows the hub deleted from the scope since the last load, by counts alone: the live
+ * current rows the warehouse would hold after adding the changed rows (the last load's count
+ * plus the staged keys without a live row) less the hub's rows in the extract's snapshot (less
+ * today's rejects the warehouse never held). Every hub insert arrives as a changed row, and the
+ * last reconciliation proved the live keys equal to the hub's, so what is left over is the
+ * live keys the hub no longer holds: 0 means no delete, and no key set needs comparing. Null
+ * when the extract counted nothing (it predates the counts): the key set decides.
+ */
+export async function deletesSeen(
+  s: WarehouseSession,
+  wh: Warehouse,
+  e: Entity,
+  st: StagedEntity,
+  p: ApplyParams,
+  last: { currentCount: number } | null,
+  totals: () => Promise<{ currentCount: number }>,
+): Promise<number | null> {
+  if (st.hubCount === undefined) return null;
+  const [row] = await s.query<{ added: unknown; rejected_absent: unknown }>(newKeysSql(wh, e, p));
+  const live = (last ?? (await totals())).currentCount;
+  return live + num(row?.added) - (st.hubCount - num(row?.rejected_absent));
 }

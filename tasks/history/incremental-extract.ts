@@ -18,6 +18,7 @@ import {
   extractScope,
   type ExtractOptions,
   type ExtractResult,
+  type DeleteCadence,
   type StagedEntity,
   type Watermark,
 } from './extract.ts';
@@ -28,7 +29,8 @@ import { PIPE_BUFFER } from './scanner.ts';
 
 /*
  * The incremental extract: of one tenant, only the rows written since a snapshot already
- * applied to the scope (the watermark), plus the scope's keys (keys only) to find deletes by.
+ * applied to the scope (the watermark), with the scope's row count in the hub and, for the
+ * 'every-run' delete cadence, its keys (keys only) to find deletes by.
  *
  * The watermark is the hub's own snapshot, not a time: `pg_current_snapshot()` taken by the
  * earlier extract's transaction and kept in the warehouse's ledger with its load. A row is
@@ -45,16 +47,21 @@ import { PIPE_BUFFER } from './scanner.ts';
  * in-flight range) is extracted again: the load compares hashes, so it changes nothing; how
  * many such rows there are is bounded by the longest transaction running at the cut.
  *
- * xmin is a 32-bit id; the snapshot's are 64-bit (epoch and id). The test compares distances
- * back from this snapshot's xmax (N): d = N - watermark xmin, exact in 64 bits, and for a row
- * (N mod 2^32 - xmin) mod 2^32, which is the row's true distance whenever that is below 2^32.
- * Every row at or above the watermark is at most d back, so it is taken as long as d < 2^32;
- * a row older than 2^32 (necessarily frozen) may alias to a small distance and be extracted
- * again, harmlessly. When d reaches 2^32, or the hub's ids went backwards (the hub restored
- * from a backup), no bound holds and the scope is extracted whole instead.
+ * xmin is a 32-bit id; the snapshot's are 64-bit (epoch and id). The test is PostgreSQL's
+ * age(): the distance, as an int4, from the transaction's stable reference R (the next id when
+ * first asked, at or after this snapshot's xmax) back to a row's xmin, and back to the
+ * watermark's xmin W (its low 32 bits): a row is taken when 0 <= age(xmin) <= age(W). That is
+ * exact for every row less than 2^31 transactions old, which every row at or above W is as long
+ * as the distance d from W to this snapshot stays under 2^30 (the rest of the int4 leaves room
+ * for transactions begun between the snapshot and the scan). A frozen row older than 2^31 reads
+ * as a negative age and is left out, rightly; one older than 2^32 may alias into the range and be
+ * extracted again, harmlessly. It is a C function on the tuple's header, about twice as fast as
+ * comparing the id through its text. When d reaches 2^30, or the hub's ids went backwards (the
+ * hub restored from a backup), no bound holds and the scope is extracted whole instead.
  */
 
 const XID_SPACE = 2n ** 32n;
+const AGE_LIMIT = 2n ** 30n;
 
 /** The condition on `t` that selects the rows written since `since` (a pg_snapshot text), seen from `current`; null when none bounds them. */
 export function changedSince(since: string, current: string): string | null {
@@ -65,10 +72,8 @@ export function changedSince(since: string, current: string): string | null {
   };
   const from = parse(since).xmin;
   const n = parse(current).xmax;
-  if (from > n) return null;
-  const d = n - from;
-  if (d >= XID_SPACE) return null;
-  return `((${n % XID_SPACE} - t.xmin::text::bigint) & ${XID_SPACE - 1n}) <= ${d}`;
+  if (from > n || n - from >= AGE_LIMIT) return null;
+  return `age(t.xmin) between 0 and age('${from % XID_SPACE}'::xid)`;
 }
 
 /** Counts the lines going through. */
@@ -105,6 +110,16 @@ async function copyKeys(client: pg.PoolClient, opts: ExtractOptions, entity: Ent
 export interface IncrementalExtractOptions extends ExtractOptions {
   /** The scope's last applied snapshot; null extracts the scope whole (its first load). */
   since: Watermark | null;
+  /** Default 'every-run'. */
+  deletes?: DeleteCadence;
+}
+
+/** The scope's rows in the hub, in the extract's snapshot: an index-only count, no values read. */
+async function hubCount(client: pg.PoolClient, opts: ExtractOptions, entity: Entity): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `select count(*) as n from ${tableName(opts.schema, entity)} t where t.${ident(entity.tenantColumn!)} = ${quote(opts.scope!)}`,
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 /**
@@ -124,14 +139,15 @@ export async function extractChanges(opts: IncrementalExtractOptions): Promise<E
     return await inHubSnapshot(opts.hub, async (client, snapshotAt, hubSnapshot) => {
       const changed = changedSince(since.hubSnapshot, hubSnapshot);
       if (changed === null) return extractInSnapshot(client, opts, snapshotAt, hubSnapshot);
+      const deletes = opts.deletes ?? 'every-run';
       const entities: StagedEntity[] = [];
       for (const entity of Object.values(opts.entities)) {
         if (!inScope(entity, opts.scope)) continue;
         opts.signal?.throwIfAborted();
-        const staged = await extractEntity(client, opts, entity, changed);
-        entities.push({ ...staged, keys: await copyKeys(client, opts, entity) });
+        const staged = { ...(await extractEntity(client, opts, entity, changed)), hubCount: await hubCount(client, opts, entity) };
+        entities.push(deletes === 'every-run' ? { ...staged, keys: await copyKeys(client, opts, entity) } : staged);
       }
-      return { scope: opts.scope, snapshotAt, hubSnapshot, since, entities };
+      return { scope: opts.scope, snapshotAt, hubSnapshot, since, deletes, entities };
     });
   } catch (err) {
     throw err instanceof PermanentError

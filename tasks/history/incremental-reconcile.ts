@@ -2,7 +2,7 @@ import type { Severity } from 'hubflow';
 import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
 import type { Entity } from '../../hub/entities.ts';
 import { loadRejectedKeys } from './apply.ts';
-import type { StagedEntity } from './extract.ts';
+import type { DeleteCadence, StagedEntity } from './extract.ts';
 import { HASH_FIELD, identityFields, ledgerTenant, stagingColumnNames, tracked, type Field, type Scope } from './layout.ts';
 import { FAIL_RATE, keyText, SAMPLES, SEVERITY_OF_CLASS, worst, type EntityReconciliation, type FieldMismatch, type ReconcileOptions } from './reconcile.ts';
 import { keyFields, keysDdl, onKeys } from './incremental-sql.ts';
@@ -37,15 +37,15 @@ async function carried(s: WarehouseSession, wh: Warehouse, e: Entity, scope: Sco
   return row && row.current_sum !== null ? { n: num(row.current_count), sum: String(row.current_sum) } : null;
 }
 
-export async function reconcileChanges(opts: ReconcileOptions & { snapshotAt: string }): Promise<EntityReconciliation[]> {
+export async function reconcileChanges(opts: ReconcileOptions & { snapshotAt: string; deletes?: DeleteCadence }): Promise<EntityReconciliation[]> {
   const { warehouse: wh, scope } = opts;
   const tag = opts.attempt.replace(/[^a-z0-9]/gi, '_').toLowerCase();
   return wh.session(async (s) => {
     const out: EntityReconciliation[] = [];
     for (const st of opts.staged) {
       const e = opts.entities[st.entity];
-      if (!e || st.file === null || !st.keys) continue;
-      const withKeys = { ...st, keys: st.keys };
+      if (!e || st.file === null || (!st.keys && st.hubCount === undefined)) continue;
+      const hubCount = st.hubCount ?? st.keys!.count;
       const table = s.dialect.id(`rec_${e.name}_${tag}`.slice(0, 63));
       await s.query(stagingDdl(s.dialect, table, e));
       const staged = await s.load(table, stagingColumnNames(e), st.file, `${opts.attempt}/reconcile/${e.name}`);
@@ -57,12 +57,17 @@ export async function reconcileChanges(opts: ReconcileOptions & { snapshotAt: st
       });
       const expected = await carried(s, wh, e, scope, opts.snapshotAt);
       const totals = await liveTotals(s, wh, e, scope, rejected);
-      // The load found its deletes as the current keys the hub does not hold, so the live keys
-      // are a subset of the hub's: equal counts (less today's rejects never loaded) mean equal
-      // sets. Only when they differ is the key set loaded again, to name the keys.
-      const keysAgree = expected !== null && totals.n === st.keys.count - totals.rejectedUnloaded && totals.sum === expected.sum && totals.n === expected.n;
-      const keys = keysAgree ? null : await compareKeys(s, wh, e, scope, st.keys, rejected, `${opts.attempt}/reconcile/${e.name}-keys`, `rky_${e.name}_${tag}`);
-      out.push(await compareChanges(s, wh, e, scope, withKeys, { table, staged, rejected, expected, totals, keys }));
+      // Every hub insert arrived as a changed row, and the load took as deletes the live keys
+      // the hub no longer holds (when the counts said there were any), so equal counts (less
+      // today's rejects never loaded) mean equal sets. Only when they differ is the key set, when
+      // staged, loaded again, to name the keys; without one ('nightly') the difference is counted.
+      const keysAgree = expected !== null && totals.n === hubCount - totals.rejectedUnloaded && totals.sum === expected.sum && totals.n === expected.n;
+      const keys =
+        keysAgree || !st.keys
+          ? null
+          : await compareKeys(s, wh, e, scope, st.keys, rejected, `${opts.attempt}/reconcile/${e.name}-keys`, `rky_${e.name}_${tag}`);
+      const counted = { hubCount, extra: totals.n - (hubCount - totals.rejectedUnloaded), nightly: opts.deletes === 'nightly' };
+      out.push(await compareChanges(s, wh, e, scope, st, { table, staged, rejected, expected, totals, keys, counted }));
     }
     return out;
   });
@@ -154,8 +159,17 @@ async function compareChanges(
   wh: Warehouse,
   e: Entity,
   scope: Scope,
-  st: StagedEntity & { keys: { file: string; count: number } },
-  t: { table: string; staged: number; rejected: string | null; expected: { n: number; sum: string } | null; totals: Totals; keys: KeyComparison | null },
+  st: StagedEntity,
+  t: {
+    table: string;
+    staged: number;
+    rejected: string | null;
+    expected: { n: number; sum: string } | null;
+    totals: Totals;
+    keys: KeyComparison | null;
+    /** The live rows beyond the hub's (negative: fewer), by count, for a scope whose key set was not compared. */
+    counted: { hubCount: number; extra: number; nightly: boolean };
+  },
 ): Promise<EntityReconciliation> {
   const d = s.dialect;
   const fields = tracked(e);
@@ -174,17 +188,26 @@ ${from}`,
     const keys = await s.query<{ k: unknown }>(`select ${keyText(s, e, 's')} as k ${from} where ${differs(f)} order by 1 limit ${SAMPLES}`);
     fieldMismatches.push({ field: f.name, fieldClass: f.class, severity: SEVERITY_OF_CLASS[f.class], mismatched, sampleKeys: keys.map((x) => String(x.k)) });
   }
-  const missingInTarget = t.keys?.missingInTarget ?? 0;
-  const missingInSource = t.keys?.missingInSource ?? 0;
-  const hubKeys = t.keys?.hubKeys ?? st.keys.count;
+  // Without a key set the count difference stands for the keys: live rows beyond the hub's are
+  // the deletes a 'nightly' cadence leaves to the full snapshot (pending, reported, never matched);
+  // otherwise, and always when the warehouse holds fewer, records missing on one side, unnamed.
+  const extra = t.keys ? 0 : t.counted.extra;
+  const pendingDeletes = extra > 0 && t.counted.nightly ? extra : 0;
+  const missingInTarget = t.keys?.missingInTarget ?? Math.max(-extra, 0);
+  const missingInSource = t.keys?.missingInSource ?? (pendingDeletes ? 0 : Math.max(extra, 0));
+  const hubKeys = t.keys?.hubKeys ?? t.counted.hubCount;
   const mismatched = num(r?.mismatched);
   const differing = missingInTarget + missingInSource + mismatched;
   const mismatchRate = (differing + st.rejected) / Math.max(hubKeys, 1);
-  let severity: Severity = missingInTarget + missingInSource > 0 ? 'critical' : 'none';
+  let severity: Severity = missingInTarget + missingInSource > 0 ? 'critical' : pendingDeletes ? 'low' : 'none';
   for (const f of fieldMismatches) severity = worst(severity, f.severity);
   // Without the ledger's figures (a ledger from before they were kept) the totals prove nothing: failed, so the scope is loaded whole.
   const sumsAgree =
-    t.staged === st.staged && hubKeys === st.keys.count && t.expected !== null && t.totals.n === t.expected.n && t.totals.sum === t.expected.sum;
+    t.staged === st.staged &&
+    hubKeys === (st.keys?.count ?? t.counted.hubCount) &&
+    t.expected !== null &&
+    t.totals.n === t.expected.n &&
+    t.totals.sum === t.expected.sum;
   if (!differing && !sumsAgree) severity = 'critical';
   const status = mismatchRate > FAIL_RATE || (!differing && !sumsAgree) ? 'failed' : severity === 'critical' ? 'escalated' : 'ok';
   return {
@@ -204,6 +227,7 @@ ${from}`,
     severity,
     status,
     fields: fieldMismatches,
+    ...(pendingDeletes ? { pendingDeletes } : {}),
     samples: t.keys?.samples ?? { missingInTarget: [], missingInSource: [] },
   };
 }

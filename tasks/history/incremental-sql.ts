@@ -36,11 +36,11 @@ const current = (wh: Warehouse, e: Entity, p: ApplyParams) =>
 /**
  * Classifies the changed rows against their current history rows (insert, update, resurrect,
  * or nothing when the hash is equal: a row written again unchanged, or extracted again because
- * its transaction was in flight at the watermark), and adds a delete for every live current row
- * whose key the hub no longer holds (an anti-join: a key the hub holds twice is no delete either).
- * A key rejected today keeps its current version.
+ * its transaction was in flight at the watermark), and, given the hub's key set, adds a delete
+ * for every live current row whose key the hub no longer holds (an anti-join: a key the hub
+ * holds twice is no delete either). A key rejected today keeps its current version.
  */
-export function classifyChangesSql(wh: Warehouse, e: Entity, p: ApplyParams & { keys: string }): string {
+export function classifyChangesSql(wh: Warehouse, e: Entity, p: ApplyParams): string {
   const d = wh.dialect;
   const ids = identityFields(e);
   const last = d.id(ids[ids.length - 1]!.name);
@@ -49,7 +49,6 @@ export function classifyChangesSql(wh: Warehouse, e: Entity, p: ApplyParams & { 
   const lo = d.timestamp(p.lo);
   const col = (alias: string) => (f: Field) => `${alias}.${d.id(f.name)}`;
   const columns = `change_type, ${[...ids, ...t].map((f) => d.id(f.name)).join(', ')}, ${t.map((f) => d.id(`o_${f.name}`)).join(', ')}, ${HASH_FIELD}, ${UPDATED_FIELD}, valid_from`;
-  const rejected = p.rejected ? `\nleft join (select distinct ${ids.map((f) => d.id(f.name)).join(', ')} from ${p.rejected}) r on ${on(d, e, 'r', 'c')}` : '';
   return `insert into ${p.changes} (${columns})
 select
   case when c.${last} is null then 'insert' when c.is_deleted then 'resurrect' else 'update' end,
@@ -59,12 +58,40 @@ select
   least(greatest(coalesce(s.${UPDATED_FIELD}, ${hi}), ${lo}), ${hi})
 from ${p.staging} s
 left join ${current(wh, e, p)} c on ${on(d, e, 's', 'c')}
-where c.${last} is null or c.is_deleted or s.${HASH_FIELD} <> c.${HASH_FIELD}
+where c.${last} is null or c.is_deleted or s.${HASH_FIELD} <> c.${HASH_FIELD}${p.keys ? deletesSql(wh, e, { ...p, keys: p.keys }) : ''}`;
+}
+
+/** The deletes of an incremental load: the live current rows whose key the hub's key set lacks. */
+function deletesSql(wh: Warehouse, e: Entity, p: ApplyParams & { keys: string }): string {
+  const d = wh.dialect;
+  const ids = identityFields(e);
+  const last = d.id(ids[ids.length - 1]!.name);
+  const t = tracked(e);
+  const hi = d.timestamp(p.hi);
+  const col = (alias: string) => (f: Field) => `${alias}.${d.id(f.name)}`;
+  const rejected = p.rejected ? `\nleft join (select distinct ${ids.map((f) => d.id(f.name)).join(', ')} from ${p.rejected}) r on ${on(d, e, 'r', 'c')}` : '';
+  return `
 union all
 select 'delete', ${[...ids, ...t].map(col('c')).join(', ')}, ${t.map(col('c')).join(', ')}, c.${HASH_FIELD}, c.${UPDATED_FIELD}, ${hi}
 from ${current(wh, e, p)} c
 left join ${p.keys} k on ${onKeys(d, e, 'k', 'c')}${rejected}
 where not c.is_deleted and k.${d.id(keyFields(e).at(-1)!.name)} is null${p.rejected ? ` and r.${last} is null` : ''}`;
+}
+
+/**
+ * The counts that say whether the hub deleted rows since the last load, before any key set is
+ * compared: the staged keys without a live current row (what the load adds to the live count),
+ * and today's rejected keys without one (the hub holds them, the warehouse does not).
+ */
+export function newKeysSql(wh: Warehouse, e: Entity, p: ApplyParams): string {
+  const d = wh.dialect;
+  const ids = identityFields(e);
+  const last = d.id(ids[ids.length - 1]!.name);
+  const names = ids.map((f) => d.id(f.name)).join(', ');
+  const absent = (from: string, alias: string) =>
+    `(select count(*) from ${from} ${alias} left join ${current(wh, e, p)} c on ${on(d, e, alias, 'c')} where c.${last} is null or c.is_deleted)`;
+  const rejected = p.rejected ? absent(`(select distinct ${names} from ${p.rejected})`, 'r') : '0';
+  return `select ${absent(p.staging, 's')} as added, ${rejected} as rejected_absent`;
 }
 
 /**

@@ -35,6 +35,8 @@ export interface FieldMismatch {
 /** What the reconciliation of one entity in one scope found: the record the engine keeps, with samples of the missing keys. */
 export interface EntityReconciliation extends Omit<ReconciliationRecord, 'logicalDate' | 'fields'> {
   fields: FieldMismatch[];
+  /** An incremental run's with the 'nightly' cadence: live rows the hub deleted, left for the next full snapshot to close. */
+  pendingDeletes?: number;
   samples: { missingInTarget: string[]; missingInSource: string[] };
 }
 

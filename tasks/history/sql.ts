@@ -171,7 +171,9 @@ export interface ApplyParams {
   lo: string;
   /** This snapshot's instant. */
   hi: string;
-  /** An incremental load's: the table of the hub's keys of the scope; the staging table then holds the changed rows only. */
+  /** An incremental load's: the staging table holds the changed rows only, a key absent from it is unchanged. */
+  incremental?: boolean;
+  /** An incremental load's: the table of the hub's keys of the scope, when deletes are looked for by them. */
   keys?: string | null;
 }
 

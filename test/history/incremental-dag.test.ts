@@ -4,14 +4,14 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { defineDag, task } from 'hubflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import hourly, { nightlyHistoryWindow } from '../../dags/hub-hourly.ts';
+import hourly, { HOURLY_DELETES, nightlyHistoryWindow } from '../../dags/hub-hourly.ts';
 import nightly from '../../dags/hub-nightly.ts';
 import { hubDb, staging, warehouse } from '../../dags/resources.ts';
 import { mutateHub } from '../../demo/mutate.ts';
 import { seedHub } from '../../demo/seed.ts';
 import type { Executor } from '../../server/engine/executor.ts';
 import { startWorker } from '../../server/processes.ts';
-import { extractIncremental, listIncrementalScopes, loadHistory, reconcileHistory } from '../../tasks/hub-history.ts';
+import { extractIncremental, extractIncrementalWith, listIncrementalScopes, loadHistory, reconcileHistory, PENDING_DELETES } from '../../tasks/hub-history.ts';
 import { taskStates, testRuntime, waitForRun, type TestRuntime } from '../support.ts';
 
 /*
@@ -25,6 +25,14 @@ const extract = task({ map: tenants, uses: { hub: hubDb, staging }, run: extract
 const load = task({ map: extract, trigger: 'all_done', uses: { warehouse, staging }, run: loadHistory });
 const reconcile = task({ map: load, trigger: 'all_done', uses: { warehouse, staging }, run: reconcileHistory });
 const hourlyTasks = defineDag({ id: 'hub-hourly-test', tasks: { tenants, extract, load, reconcile } });
+const tenantsLater = task({ uses: { hub: hubDb, warehouse }, run: listIncrementalScopes });
+const extractLater = task({ map: tenantsLater, uses: { hub: hubDb, staging }, run: extractIncrementalWith('nightly') });
+const loadLater = task({ map: extractLater, trigger: 'all_done', uses: { warehouse, staging }, run: loadHistory });
+const reconcileLater = task({ map: loadLater, trigger: 'all_done', uses: { warehouse, staging }, run: reconcileHistory });
+const nightlyCadence = defineDag({
+  id: 'hub-hourly-nightly-deletes',
+  tasks: { tenants: tenantsLater, extract: extractLater, load: loadLater, reconcile: reconcileLater },
+});
 
 let rt: TestRuntime;
 let worker: Executor;
@@ -41,10 +49,11 @@ beforeAll(async () => {
     .slice(-8);
   hubSchema = `hh_${tag}`;
   whSchema = `wh_${tag}`;
-  rt = await testRuntime([nightly, hourlyTasks], { HUBFLOW_HUB_SCHEMA: hubSchema, HUBFLOW_WAREHOUSE_SCHEMA: whSchema, HUBFLOW_STAGING_DIR: dir }, [
-    hubDb,
-    warehouse,
-  ]);
+  rt = await testRuntime(
+    [nightly, hourlyTasks, nightlyCadence],
+    { HUBFLOW_HUB_SCHEMA: hubSchema, HUBFLOW_WAREHOUSE_SCHEMA: whSchema, HUBFLOW_STAGING_DIR: dir },
+    [hubDb, warehouse],
+  );
   await seedHub(rt.connections.hub(), hubSchema, { tenants: 2, workers: 300, seed: 21 });
   worker = startWorker(rt, { concurrency: 4 });
 }, 120_000);
@@ -83,8 +92,24 @@ describe('the hourly incremental DAG', () => {
     expect(new Set(checks)).toEqual(new Set(['ok']));
   });
 
+  it("with the 'nightly' delete cadence, records a hub delete as pending in the reconciliation until the nightly run closes it", async () => {
+    const [id] = await rowsOf(`select worker_id as r from ${hubSchema}.workers order by worker_id desc limit 1`);
+    await rowsOf(`delete from ${hubSchema}.workers where worker_id = '${id}' returning worker_id as r`);
+    const runId = await run('hub-hourly-nightly-deletes', '2026-05-02T11:30:00Z');
+    expect(await rowsOf(`select worker_id as r from ${whSchema}.workers_current where worker_id = '${id}'`)).toEqual([id]);
+    const fields = await rowsOf(
+      `select concat_ws('|', c.status, c.severity, f.severity, f.mismatched) as r from ${rt.env.HUBFLOW_DB_SCHEMA}.reconciliations c
+       join ${rt.env.HUBFLOW_DB_SCHEMA}.reconciliation_fields f on f.reconciliation_id = c.id
+       where c.run_id = ${runId} and f.field = '${PENDING_DELETES}'`,
+    );
+    expect(fields).toEqual(['ok|low|low|1']);
+    await run('hub-nightly', '2026-05-03T01:00:00Z');
+    expect(await rowsOf(`select worker_id as r from ${whSchema}.workers_current where worker_id = '${id}'`)).toEqual([]);
+  });
+
   it('is declared hourly as an incremental integration that waits out the nightly window', () => {
     expect(hourly.integration).toMatchObject({ pattern: 'incremental', target: 'warehouse' });
+    expect(HOURLY_DELETES).toBe('nightly');
     for (const t of hourly.tasks.values()) expect(t.uses).toContain(nightlyHistoryWindow.id);
     const window = nightlyHistoryWindow.blackouts[0]!;
     expect(window.reason).toMatch(/hub-nightly/);

@@ -6,7 +6,7 @@ import { openHub, type HubDb } from '../../hub/db.ts';
 import { HUB_ENTITIES, type Entity } from '../../hub/entities.ts';
 import { seedHub } from '../../demo/seed.ts';
 import { applyScope, utcDayInterval, type EntityLoad } from '../../tasks/history/apply.ts';
-import { extractScope, type ExtractResult } from '../../tasks/history/extract.ts';
+import { extractScope, type DeleteCadence, type ExtractResult } from '../../tasks/history/extract.ts';
 import { extractChanges } from '../../tasks/history/incremental-extract.ts';
 import { reconcileChanges } from '../../tasks/history/incremental-reconcile.ts';
 import { scopeWatermarks } from '../../tasks/history/incremental.ts';
@@ -68,19 +68,25 @@ export interface ScopeRun {
 export async function runAll(
   h: IncrementalHarness & { staging: string },
   wh: Warehouse,
-  o: { runId: number; day: string; incremental: boolean },
+  o: { runId: number; day: string; incremental: boolean; deletes?: DeleteCadence },
 ): Promise<ScopeRun[]> {
   const scopes: Scope[] = [null, ...h.tenants];
   const marks = o.incremental ? await scopeWatermarks(wh, entities, scopes) : new Map<Scope, null>();
   const out: ScopeRun[] = [];
   for (const scope of scopes) {
-    const extract = await extractOne(h, scope, o.runId, o.incremental ? (marks.get(scope) ?? null) : undefined);
+    const extract = await extractOne(h, scope, o.runId, o.incremental ? (marks.get(scope) ?? null) : undefined, o.deletes);
     out.push(await loadAndReconcile(wh, extract, o));
   }
   return out;
 }
 
-export async function extractOne(h: IncrementalHarness & { staging: string }, scope: Scope, runId: number, since: ExtractResult['since'] | null | undefined) {
+export async function extractOne(
+  h: IncrementalHarness & { staging: string },
+  scope: Scope,
+  runId: number,
+  since: ExtractResult['since'] | null | undefined,
+  deletes?: DeleteCadence,
+) {
   const opts = {
     hub: h.hub,
     schema: h.hubSchema,
@@ -90,7 +96,7 @@ export async function extractOne(h: IncrementalHarness & { staging: string }, sc
     onRejects: async () => undefined,
     compression: 'none' as const,
   };
-  return since === undefined ? extractScope(opts) : extractChanges({ ...opts, since });
+  return since === undefined ? extractScope(opts) : extractChanges({ ...opts, since, deletes });
 }
 
 export async function loadAndReconcile(wh: Warehouse, extract: ExtractResult, o: { runId: number; day: string }): Promise<ScopeRun> {
@@ -101,7 +107,7 @@ export async function loadAndReconcile(wh: Warehouse, extract: ExtractResult, o:
 
 export async function reconcile(wh: Warehouse, extract: ExtractResult, attempt: string): Promise<EntityReconciliation[]> {
   const opts = { warehouse: wh, entities, scope: extract.scope, staged: extract.entities.filter((e) => e.file !== null), attempt: `${attempt}-rec` };
-  return extract.since ? reconcileChanges({ ...opts, snapshotAt: extract.snapshotAt }) : reconcileScope(opts);
+  return extract.since ? reconcileChanges({ ...opts, snapshotAt: extract.snapshotAt, deletes: extract.deletes }) : reconcileScope(opts);
 }
 
 const columnsOf = (e: Entity) => [...identityFields(e), ...tracked(e)];

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mutateHub } from '../../demo/mutate.ts';
 import { applyScope, utcDayInterval } from '../../tasks/history/apply.ts';
+import { changedSince } from '../../tasks/history/incremental-extract.ts';
 import { scopeWatermarks } from '../../tasks/history/incremental.ts';
 import { TEST_DATABASE_URL } from '../support.ts';
 import {
@@ -69,6 +70,16 @@ describe('incremental history runs', () => {
       const mine = (rows: string[]) => rows.filter((r) => r.startsWith(`${tenant}|`));
       expect(mine(await asOf(h, h.incr, workers, cut(first)))).toEqual(mine(await asOf(h, h.full, workers, cut(fullFirst))));
     }
+  });
+
+  it('bounds the changed rows by age() only while the watermark is less than 2^30 transactions back', () => {
+    expect(changedSince('100:105:', '200:210:')).toBe("age(t.xmin) between 0 and age('100'::xid)");
+    // The watermark's 64-bit id in a later epoch: its low 32 bits, as the tuples hold them.
+    expect(changedSince('4294967396:4294967400:', '4294967500:4294967510:')).toBe("age(t.xmin) between 0 and age('100'::xid)");
+    // The hub's ids went backwards (restored from a backup), or too many passed: the scope is extracted whole.
+    expect(changedSince('300:300:', '200:210:')).toBeNull();
+    expect(changedSince('100:100:', `${2 ** 30 + 100}:${2 ** 30 + 100}:`)).toBeNull();
+    expect(() => changedSince('yesterday', '200:210:')).toThrow(/not a PostgreSQL snapshot/);
   });
 
   it('catches a row that a transaction open across the cut commits afterwards, even under a savepoint', async () => {
@@ -167,8 +178,12 @@ describe('incremental history runs', () => {
     const extract = await extractOne(h, tenant, 9, marks.get(tenant) ?? null);
     const versions = async () => (await sql<{ n: number }>`select count(*)::int as n from ${q(h.incr.table('workers_history'))}`.execute(h.hub)).rows[0]!.n;
     const before = await versions();
-    // A key set the warehouse does not load whole (as a crash mid-COPY would leave it) applies nothing.
-    const short = { ...extract, entities: extract.entities.map((e) => (e.keys ? { ...e, keys: { ...e.keys, count: e.keys.count + 1 } } : e)) };
+    // A key set the warehouse does not load whole (as a crash mid-COPY would leave it) applies nothing;
+    // the hub's count says one more key too, so the counts differ and the key set is loaded.
+    const short = {
+      ...extract,
+      entities: extract.entities.map((e) => (e.keys ? { ...e, keys: { ...e.keys, count: e.keys.count + 1 }, hubCount: e.hubCount! + 1 } : e)),
+    };
     const interval = utcDayInterval('2026-03-09');
     await expect(applyScope({ warehouse: h.incr, entities, extract: short, runId: 9, interval, attempt: 'crash-1' })).rejects.toThrow(
       /keys; nothing was applied/,
