@@ -10,7 +10,13 @@ const benches: Record<string, () => Promise<unknown>> = {
   cli: async () => (await import('./cli.ts')).runCliBench(),
   'dag-page': async () => (await import('./dag-page.ts')).runDagPageBench(),
   gantt: async () => (await import('./gantt.ts')).runGanttBench(),
-  freshness: async () => (await import('./freshness.ts')).runFreshnessBench(process.argv.slice(3)),
+  // CDC latency and throughput, then one incremental run beside a full snapshot run (`--cdc-only` skips the latter).
+  freshness: async () => {
+    const args = process.argv.slice(3);
+    const cdc = await (await import('./freshness.ts')).runFreshnessBench(args.filter((a) => a !== '--cdc-only'));
+    if (args.includes('--cdc-only')) return { cdc };
+    return { cdc, incremental: await (await import('./incremental.ts')).runIncrementalBench() };
+  },
 };
 
 const name = process.argv[2] ?? 'engine';
