@@ -269,7 +269,7 @@ export async function reconcileHistory(ctx: WarehouseContext<LoadResult | null>)
 }
 
 /** Keeps the reconciliations, whole records missing on one side listed beside the fields, as critical. */
-async function saveReconciliations(ctx: TaskContext, results: EntityReconciliation[]): Promise<void> {
+export async function saveReconciliations(ctx: TaskContext, results: EntityReconciliation[]): Promise<void> {
   const logicalDate = intervalDay(intervalOf(ctx));
   const missing = (field: string, n: number, sampleKeys: string[]) =>
     n ? [{ field, fieldClass: 'record', severity: 'critical' as const, mismatched: n, sampleKeys }] : [];
