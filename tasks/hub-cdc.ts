@@ -22,9 +22,10 @@ export async function reconcileCdcHistory(ctx: TaskContext<unknown, { hub: Hub; 
   const slot = typeof conf.slot === 'string' ? conf.slot : DEFAULT_SLOT;
   const catchUpSeconds = typeof conf.catchUpSeconds === 'number' && conf.catchUpSeconds > 0 ? conf.catchUpSeconds : CATCH_UP_SECONDS;
   let lsn: bigint;
+  let moving: number;
   let results: EntityReconciliation[];
   try {
-    ({ lsn, results } = await reconcileCdc({
+    ({ lsn, moving, results } = await reconcileCdc({
       hub: ctx.resources.hub.db,
       hubSchema: ctx.resources.hub.schema,
       warehouse: ctx.resources.warehouse,
@@ -38,7 +39,8 @@ export async function reconcileCdcHistory(ctx: TaskContext<unknown, { hub: Hub; 
     throw err;
   }
   await saveReconciliations(ctx, results);
-  ctx.log.info({ slot, lsn: String(lsn), scopes: results.length }, 'CDC history reconciled against the hub snapshot');
+  // `moving`: keys changed after the hub snapshot, compared as of it through their history.
+  ctx.log.info({ slot, lsn: String(lsn), moving, scopes: results.length }, 'CDC history reconciled against the hub snapshot');
   const describe = (r: EntityReconciliation) =>
     `${r.entity}/${r.tenant}: ${r.missingInTarget} missing in warehouse${r.samples.missingInTarget.length ? ` (${r.samples.missingInTarget.join(', ')})` : ''}, ` +
     `${r.missingInSource} missing in hub${r.samples.missingInSource.length ? ` (${r.samples.missingInSource.join(', ')})` : ''}, ` +

@@ -217,16 +217,18 @@ async function movingKeys(s: WarehouseSession, opts: CdcReconcileOptions, hub: H
 }
 
 /** The reconciliation of every entity and tenant: the hub snapshot against history as of it. */
-export async function reconcileCdc(opts: CdcReconcileOptions): Promise<{ lsn: bigint; results: EntityReconciliation[] }> {
+export async function reconcileCdc(opts: CdcReconcileOptions): Promise<{ lsn: bigint; moving: number; results: EntityReconciliation[] }> {
   await appliedLsnOrNull(opts);
   const hub = await readHub(opts);
   await waitForLedger(opts, hub.lsn);
   const target: Rows = new Map();
   const wh = opts.warehouse;
+  let movingCount = 0;
   await wh.session(async (s) => {
     // Current rows first, the change log after (see step 2).
     for (const e of Object.values(opts.entities)) put(target, e, await s.query(`${historySelect(s, wh, e)} where is_current`));
     const moving = await movingKeys(s, opts, hub);
+    for (const keys of moving.values()) movingCount += keys.size;
     for (const e of Object.values(opts.entities)) await readMoving(s, wh, e, target, moving.get(e.name) ?? new Map());
   });
   const results: EntityReconciliation[] = [];
@@ -236,7 +238,7 @@ export async function reconcileCdc(opts: CdcReconcileOptions): Promise<{ lsn: bi
       results.push(compare(e, tenant, hub.rows.get(e.name)?.get(tenant) ?? new Map(), target.get(e.name)?.get(tenant) ?? new Map()));
     }
   }
-  return { lsn: hub.lsn, results };
+  return { lsn: hub.lsn, moving: movingCount, results };
 }
 
 function compare(e: Entity, tenant: string, source: Map<string, string>, current: Map<string, string>): EntityReconciliation {

@@ -101,4 +101,22 @@ describe('the nightly proof of the CDC-built history', () => {
     const failed = run.recs.filter((r) => r.status === 'failed').map((r) => r.entity);
     expect(failed.sort()).toEqual(['currencies', 'workers']);
   }, 180_000);
+
+  it('stops waiting with a clear error when the consumer does not catch up', async () => {
+    consumer!.child.kill('SIGTERM');
+    await consumer!.exited;
+    consumer = undefined;
+    await execSql(pgs.url, `update ${HUB_SCHEMA}.workers set city = 'Elsewhere' where worker_id = (select min(worker_id) from ${HUB_SCHEMA}.workers)`);
+    const r = await rt.engine.triggerRun('hub-cdc', { logicalDate: new Date(), conf: { catchUpSeconds: 2 } });
+    const deadline = Date.now() + 60_000;
+    let error = '';
+    while (!error.includes('did not catch up') && Date.now() < deadline) {
+      await sleep(200);
+      const ti = await rt.db.selectFrom('task_instances').select(['error']).where('run_id', '=', r.id).executeTakeFirst();
+      error = JSON.stringify(ti?.error ?? '');
+    }
+    expect(error).toContain('the CDC consumer did not catch up with the hub within 2 s');
+    expect(error).toContain('is hubflow cdc run running?');
+    await rt.engine.cancelRuns({ runIds: [r.id], reason: 'the test is over' });
+  }, 90_000);
 });
