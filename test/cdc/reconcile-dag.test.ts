@@ -75,6 +75,15 @@ describe('the nightly proof of the CDC-built history', () => {
     expect(workers.map((r) => r.tenant_id)).toHaveLength(2);
     for (const r of run.recs) expect([r.current_count, r.current_sum]).toEqual([r.source_count, r.source_sum]);
     expect(workers.reduce((n, r) => n + r.source_count, 0)).toBeGreaterThan(1900);
+    // Both moved: keys changed after the hub snapshot were compared as of it.
+    const logs = await rt.db
+      .selectFrom('task_logs')
+      .innerJoin('task_instances', 'task_instances.id', 'task_logs.ti_id')
+      .select('line')
+      .where('task_instances.run_id', '=', run.id)
+      .execute();
+    const line = logs.map((l) => l.line).find((l) => l.includes('CDC history reconciled'));
+    expect(line, JSON.stringify(logs)).toMatch(/"moving":[1-9]/);
     // The stream's latency went to the integration the DAG declares.
     const latency = await execSql(pgs.url, `select count(*)::int as n from hubflow.sync_latency where integration = 'hub-history-cdc'`);
     expect((latency[0]!.rows[0] as { n: number }).n).toBeGreaterThan(0);
