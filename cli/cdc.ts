@@ -93,6 +93,7 @@ export function registerCdcCommands(program: Command): void {
           config,
           async (sink, log) => {
             const { streamChanges } = await import('../cdc/stream.ts');
+            const { measuringSink } = await import('../server/engine/sync-latency-cdc.ts');
             const { SlotMonitor } = await import('../cdc/monitor.ts');
             const escalate = (await import('../server/engine/escalation.ts')).createEscalator(log, config.HUBFLOW_ALERT_WEBHOOK);
             // The first look comes before streaming: an invalidated slot is alerted, then the stream refuses it.
@@ -107,17 +108,35 @@ export function registerCdcCommands(program: Command): void {
             const stop = new AbortController();
             process.once('SIGINT', () => stop.abort());
             process.once('SIGTERM', () => stop.abort());
+            // Each applied batch's latency goes to the metadata store, under the integration the registry lists.
+            const store = await openMigratedStore(config);
             try {
-              const stats = await streamChanges({ source, sink, log, signal: stop.signal });
+              const measured = measuringSink(sink, store, config.HUBFLOW_CDC_INTEGRATION);
+              const stats = await streamChanges({ source, sink: measured, log, signal: stop.signal });
               log.info(stats, 'cdc stream stopped');
             } finally {
               await stopMonitor();
+              await store.destroy();
             }
           },
           'info',
         ),
       ),
     );
+}
+
+/** The metadata store (migrated, as every process that writes to it does). */
+async function openMigratedStore(config: import('../core/config.ts').Config): Promise<import('../server/store/db.ts').Store> {
+  const { openStore, migrateStore } = await import('../server/store/db.ts');
+  if (!config.HUBFLOW_DATABASE_URL) throw new Error('no metadata database to record sync latency in');
+  const store = openStore(config.HUBFLOW_DATABASE_URL, config.HUBFLOW_DB_SCHEMA, 2);
+  try {
+    await migrateStore(store, config.HUBFLOW_DB_SCHEMA);
+  } catch (err) {
+    await store.destroy();
+    throw err;
+  }
+  return store;
 }
 
 /** The change log and the SCD2 history of the configured warehouse, closed afterwards. */

@@ -81,6 +81,8 @@ const schema = z
     HUBFLOW_MASS_DELETE_SHARE: z.coerce.number().min(0).max(1).default(0.02),
     /** `hubflow cdc run` escalates once when its replication slot lags the hub by more than this many MB of WAL. */
     HUBFLOW_CDC_LAG_ALERT_MB: z.coerce.number().positive().default(1024),
+    /** The integration `hubflow cdc run` records its sync latency under (the one dags/hub-cdc.ts declares). */
+    HUBFLOW_CDC_INTEGRATION: z.string().min(1).default('hub-history-cdc'),
     SNOWFLAKE_ACCOUNT: z.string().min(1).optional(),
     SNOWFLAKE_USER: z.string().min(1).optional(),
     SNOWFLAKE_PASSWORD: z.string().min(1).optional(),

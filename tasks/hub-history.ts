@@ -287,7 +287,7 @@ const pendingLabel = (n: number) => `pending deletes: ${n} (closed by the nightl
  * critical; pending deletes as a field of their own, low, so a count difference is never
  * recorded as a match.
  */
-async function saveReconciliations(ctx: TaskContext, results: EntityReconciliation[]): Promise<void> {
+export async function saveReconciliations(ctx: TaskContext, results: EntityReconciliation[]): Promise<void> {
   const logicalDate = intervalDay(intervalOf(ctx));
   const missing = (field: string, n: number, sampleKeys: string[]) =>
     n ? [{ field, fieldClass: 'record', severity: 'critical' as const, mismatched: n, sampleKeys }] : [];
