@@ -59,6 +59,8 @@ export interface Adapter {
    * until COMMIT or ROLLBACK.
    */
   scopeLock(lock: ScopeLock): { prepare: string[]; acquire: string };
+  /** Whether one query may carry several statements joined by ';' (answering the last one's rows): a load then waits on fewer round trips. */
+  batchesStatements?: boolean;
   /**
    * Whether the schema step rewrites rows an older hubflow wrote (the global scope once spelled
    * '') on every load: cheap where a statement that changes nothing costs nothing; where each

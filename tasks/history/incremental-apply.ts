@@ -1,10 +1,9 @@
 import { RetryableError } from '../../core/errors.ts';
 import type { Entity } from '../../hub/entities.ts';
-import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
-import { deltaSql, keyFields, keysDdl, newKeysSql } from './incremental-sql.ts';
+import type { WarehouseSession } from '../../warehouse/contract.ts';
+import { keyFields, keysDdl } from './incremental-sql.ts';
 import { scopeLabel, type Scope } from './layout.ts';
 import type { StagedEntity } from './extract.ts';
-import type { ApplyParams } from './sql.ts';
 
 /* What the load does only for an incremental extract (see apply.ts, which calls these). */
 
@@ -40,36 +39,50 @@ export async function loadKeys(
   return table;
 }
 
-/** The scope's live current rows after an incremental load: the last load's figures (counted now when it kept no Σ) plus the delta. */
-export async function carriedTotals(s: WarehouseSession, wh: Warehouse, e: Entity, p: ApplyParams, before: Totals | (() => Promise<Totals>)): Promise<Totals> {
+/** One change type's count and hash sums (see changeCountsSql). */
+export interface ChangeCount {
+  change_type: string;
+  n: unknown;
+  new_sum?: unknown;
+  old_sum?: unknown;
+}
+
+/**
+ * The scope's live current rows after an incremental load: the last load's figures (counted
+ * now when it kept no Σ) plus what the changes add (inserts and resurrections, their hashes;
+ * an update's new hash) less what they take away (deletes; the hashes updates and deletes
+ * replace).
+ */
+export async function carriedTotals(counts: ChangeCount[], before: Totals | (() => Promise<Totals>)): Promise<Totals> {
   const start = typeof before === 'function' ? await before() : before;
-  const [delta] = await s.query<{ dn: unknown; ds: unknown }>(deltaSql(wh, e, p));
-  return {
-    currentCount: start.currentCount + num(delta?.dn),
-    currentSum: String(BigInt(start.currentSum) + BigInt(String(delta?.ds ?? '0'))),
-  };
+  let n = start.currentCount;
+  let sum = BigInt(start.currentSum);
+  for (const c of counts) {
+    if (c.change_type === 'insert' || c.change_type === 'resurrect') n += num(c.n);
+    if (c.change_type === 'delete') n -= num(c.n);
+    else sum += BigInt(String(c.new_sum ?? '0'));
+    if (c.change_type === 'update' || c.change_type === 'delete') sum -= BigInt(String(c.old_sum ?? '0'));
+  }
+  return { currentCount: n, currentSum: String(sum) };
 }
 
 /**
  * How many rows the hub deleted from the scope since the last load, by counts alone: the live
  * current rows the warehouse would hold after adding the changed rows (the last load's count
- * plus the staged keys without a live row) less the hub's rows in the extract's snapshot (less
- * today's rejects the warehouse never held). Every hub insert arrives as a changed row, and the
- * last reconciliation proved the live keys equal to the hub's, so what is left over is the
- * live keys the hub no longer holds: 0 means no delete, and no key set needs comparing. Null
- * when the extract counted nothing (it predates the counts): the key set decides.
+ * plus the staged keys without a live row, `added`) less the hub's rows in the extract's
+ * snapshot (less today's rejects the warehouse never held, `rejected_absent`; see
+ * newKeysColumns). Every hub insert arrives as a changed row, and the last reconciliation
+ * proved the live keys equal to the hub's, so what is left over is the live keys the hub no
+ * longer holds: 0 means no delete, and no key set needs comparing. Null when the extract
+ * counted nothing (it predates the counts): the key set decides.
  */
 export async function deletesSeen(
-  s: WarehouseSession,
-  wh: Warehouse,
-  e: Entity,
   st: StagedEntity,
-  p: ApplyParams,
+  seen: { added?: unknown; rejected_absent?: unknown },
   last: { currentCount: number } | null,
   totals: () => Promise<{ currentCount: number }>,
 ): Promise<number | null> {
   if (st.hubCount === undefined) return null;
-  const [row] = await s.query<{ added: unknown; rejected_absent: unknown }>(newKeysSql(wh, e, p));
   const live = (last ?? (await totals())).currentCount;
-  return live + num(row?.added) - (st.hubCount - num(row?.rejected_absent));
+  return live + num(seen.added) - (st.hubCount - num(seen.rejected_absent));
 }

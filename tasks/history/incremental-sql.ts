@@ -81,9 +81,10 @@ where not c.is_deleted and k.${d.id(keyFields(e).at(-1)!.name)} is null${p.rejec
 /**
  * The counts that say whether the hub deleted rows since the last load, before any key set is
  * compared: the staged keys without a live current row (what the load adds to the live count),
- * and today's rejected keys without one (the hub holds them, the warehouse does not).
+ * and today's rejected keys without one (the hub holds them, the warehouse does not): two
+ * columns, asked with the staging checks.
  */
-export function newKeysSql(wh: Warehouse, e: Entity, p: ApplyParams): string {
+export function newKeysColumns(wh: Warehouse, e: Entity, p: ApplyParams): string {
   const d = wh.dialect;
   const ids = identityFields(e);
   const last = d.id(ids[ids.length - 1]!.name);
@@ -91,20 +92,21 @@ export function newKeysSql(wh: Warehouse, e: Entity, p: ApplyParams): string {
   const absent = (from: string, alias: string) =>
     `(select count(*) from ${from} ${alias} left join ${current(wh, e, p)} c on ${on(d, e, alias, 'c')} where c.${last} is null or c.is_deleted)`;
   const rejected = p.rejected ? absent(`(select distinct ${names} from ${p.rejected})`, 'r') : '0';
-  return `select ${absent(p.staging, 's')} as added, ${rejected} as rejected_absent`;
+  return `${absent(p.staging, 's')} as added, ${rejected} as rejected_absent`;
 }
 
 /**
- * What the classified changes do to the scope's live current rows, before they are applied:
- * the change in their count, and in their Σ int60(row_hash) (new hashes in, replaced and
- * deleted ones out). The ledger carries the whole scope's figures forward by it.
+ * The classified changes per change type, and what they do to the scope's live current rows'
+ * Σ int60(row_hash) before they are applied: the new hashes (new_sum) and those of the
+ * current rows they replace (old_sum). The ledger carries the whole scope's figures forward
+ * by them.
  */
-export function deltaSql(wh: Warehouse, e: Entity, p: ApplyParams): string {
+export function changeCountsSql(wh: Warehouse, e: Entity, p: ApplyParams): string {
   const d = wh.dialect;
-  return `select
-  coalesce(sum(case when c.change_type in ('insert', 'resurrect') then 1 when c.change_type = 'delete' then -1 else 0 end), 0) as dn,
-  cast(coalesce(sum(case when c.change_type <> 'delete' then ${d.int60(`c.${HASH_FIELD}`)} else 0 end), 0)
-     - coalesce(sum(case when c.change_type in ('update', 'delete') then ${d.int60(`h.${HASH_FIELD}`)} else 0 end), 0) as text) as ds
+  return `select c.change_type, count(*) as n,
+  cast(coalesce(sum(${d.int60(`c.${HASH_FIELD}`)}), 0) as text) as new_sum,
+  cast(coalesce(sum(${d.int60(`h.${HASH_FIELD}`)}), 0) as text) as old_sum
 from ${p.changes} c
-left join ${current(wh, e, p)} h on ${on(d, e, 'c', 'h')}`;
+left join ${current(wh, e, p)} h on ${on(d, e, 'c', 'h')}
+group by c.change_type`;
 }

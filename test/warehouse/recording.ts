@@ -134,7 +134,8 @@ export function loggingWarehouse(inner: Warehouse): { wh: Warehouse; log: Logged
         const logged: WarehouseSession = {
           dialect: s.dialect,
           query: (sql) => {
-            log.push({ conn, sql });
+            // Statements sent together (see Adapter.batchesStatements) are logged one by one, in order.
+            for (const one of sql.split(';\n')) log.push({ conn, sql: one });
             return s.query(sql);
           },
           load: (table, columns, file, attempt) => {

@@ -7,6 +7,8 @@ export const postgresAdapter: Adapter = {
   stagedCompression: (configured) => configured,
   // A transaction-scoped advisory lock: nothing to prepare, released by COMMIT or ROLLBACK.
   scopeLock: ({ key }) => ({ prepare: [], acquire: `select pg_advisory_xact_lock(hashtext(${d.text(`hubflow-history:${key}`)}))` }),
+  // The simple query protocol runs statements joined by ';' in one round trip.
+  batchesStatements: true,
   rewritesOldRows: true,
   access: postgresAccess,
 };

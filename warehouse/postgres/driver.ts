@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
-import type { PoolClient } from 'pg';
+import type { PoolClient, QueryResult } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { WarehouseSession } from '../contract.ts';
 import { postgresDialect as d } from './sql.ts';
@@ -12,8 +12,9 @@ export async function openSession(client: PoolClient): Promise<WarehouseSession>
   return {
     dialect: d,
     async query<R>(text: string) {
-      const result = await client.query(text);
-      return result.rows as R[];
+      // Several statements in one query answer a result each: the last one's rows are the answer.
+      const result: QueryResult | QueryResult[] = await client.query(text);
+      return (Array.isArray(result) ? (result.at(-1)?.rows ?? []) : result.rows) as R[];
     },
     async load(table, columns, file) {
       const copy = client.query(copyFrom(`copy ${table} (${columns.map(d.id).join(', ')}) from stdin with (format text)`));
