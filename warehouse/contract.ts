@@ -8,6 +8,9 @@ import type { ColumnType } from '../hub/entities.ts';
  * on every dialect: what differs is asked of the dialect here, never decided by its name.
  */
 
+/** Joins statements sent as one query; the comment marks each boundary, which a ';' inside a DO block does not. */
+export const STATEMENT_BATCH_SEPARATOR = ';\n-- next statement\n';
+
 /** How a dialect spells the SQL the shared history statements are built from. */
 export interface Dialect {
   /** A quoted identifier. */
@@ -59,7 +62,7 @@ export interface Adapter {
    * until COMMIT or ROLLBACK.
    */
   scopeLock(lock: ScopeLock): { prepare: string[]; acquire: string };
-  /** Whether one query may carry several statements joined by ';' (answering the last one's rows): a load then waits on fewer round trips. */
+  /** Whether one query may carry several statements joined by STATEMENT_BATCH_SEPARATOR (answering the last one's rows): a load then waits on fewer round trips. */
   batchesStatements?: boolean;
   /**
    * Whether the schema step rewrites rows an older hubflow wrote (the global scope once spelled

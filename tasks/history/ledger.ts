@@ -1,5 +1,5 @@
 import type { Entities } from '../../hub/entities.ts';
-import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
+import { STATEMENT_BATCH_SEPARATOR, type Warehouse, type WarehouseSession } from '../../warehouse/contract.ts';
 import { PermanentError, SkipTaskError } from '../../core/errors.ts';
 import type { ExtractResult } from './extract.ts';
 import { ledgerTenant, scopeLabel, type Scope } from './layout.ts';
@@ -80,7 +80,7 @@ export async function ledgerState(
  * a wait in its CPU queue; one by one elsewhere.
  */
 export async function runAll<R = Record<string, unknown>>(s: WarehouseSession, wh: Warehouse, statements: string[]): Promise<R[]> {
-  if (wh.adapter.batchesStatements) return s.query<R>(statements.join(';\n'));
+  if (wh.adapter.batchesStatements) return s.query<R>(statements.join(STATEMENT_BATCH_SEPARATOR));
   let rows: R[] = [];
   for (const statement of statements) rows = await s.query<R>(statement);
   return rows;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
+import { STATEMENT_BATCH_SEPARATOR, type Warehouse, type WarehouseSession } from '../../warehouse/contract.ts';
 import { openSnowflakeWarehouse, type SnowflakeOptions } from '../../warehouse/snowflake/dialect.ts';
 import type { SnowflakeConnectionLike } from '../../warehouse/snowflake/driver.ts';
 
@@ -135,7 +135,7 @@ export function loggingWarehouse(inner: Warehouse): { wh: Warehouse; log: Logged
           dialect: s.dialect,
           query: (sql) => {
             // Statements sent together (see Adapter.batchesStatements) are logged one by one, in order.
-            for (const one of sql.split(';\n')) log.push({ conn, sql: one });
+            for (const one of sql.split(STATEMENT_BATCH_SEPARATOR)) log.push({ conn, sql: one });
             return s.query(sql);
           },
           load: (table, columns, file, attempt) => {
