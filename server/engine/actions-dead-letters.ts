@@ -16,6 +16,8 @@ export interface DeadLetterFilter {
   taskId?: string;
   /** Open (default), resolved, or both. */
   status?: 'open' | 'resolved' | 'all';
+  /** Only letters older than this id: the next page, newest first. */
+  before?: number;
   limit?: number;
 }
 
@@ -66,6 +68,7 @@ export async function listDeadLetters(db: Store, filter: DeadLetterFilter = {}):
   if (status === 'resolved') query = query.where('d.resolved_at', 'is not', null);
   if (filter.dagId) query = query.where('d.dag_id', '=', filter.dagId);
   if (filter.taskId) query = query.where('d.task_id', '=', filter.taskId);
+  if (filter.before !== undefined) query = query.where('d.id', '<', filter.before);
   const rows = await query.execute();
   return rows.map((r) => ({ ...r, id: Number(r.id), run_id: Number(r.run_id) }));
 }

@@ -3,6 +3,7 @@ import { listDeadLetters, type DeadLetter } from '../engine/actions.ts';
 import type { Runtime } from '../runtime.ts';
 import { actionButton, actionsScript, canAct } from './actions-ui.ts';
 import { errorMessage, formatTime, html, type SafeHtml } from './html.ts';
+import { itemLabel } from './dag-queries.ts';
 import { sendPage } from './pages.ts';
 
 const SHOWN = 500;
@@ -17,12 +18,11 @@ function age(since: Date, now: Date): string {
   return `${Math.floor(s / 86_400)} d`;
 }
 
-/** A mapped instance by its item (a tenant, say), else by its index. */
+/** A mapped instance by its item (a tenant, say), else by its index: as the grid and run pages label it. */
 function instanceLabel(l: DeadLetter): string {
   if (l.map_index < 0) return l.task_id;
-  const item = l.map_item;
-  const label = item !== null && typeof item === 'object' ? Object.values(item as Record<string, unknown>)[0] : item;
-  return `${l.task_id}[${label === undefined || label === null ? l.map_index : String(label)}]`;
+  const label = itemLabel(l.map_item, l.map_index);
+  return label.startsWith('[') ? `${l.task_id}${label}` : `${l.task_id}[${label}]`;
 }
 
 /** Links that filter by DAG, with each DAG's count of open letters. */
@@ -69,19 +69,41 @@ ${dag ? actionButton(`Replay every open letter of ${dag}`, '/api/dead-letters/re
 </div>`;
 }
 
+/** Newest and older links, keeping the filters. */
+function pager(query: { dag?: string; status?: string; before?: string }, olderThan: number | undefined): SafeHtml {
+  const href = (before?: number) => {
+    const q = new URLSearchParams();
+    if (query.dag) q.set('dag', query.dag);
+    if (query.status === 'resolved') q.set('status', 'resolved');
+    if (before !== undefined) q.set('before', String(before));
+    const s = q.toString();
+    return `/dead-letters${s ? `?${s}` : ''}`;
+  };
+  if (query.before === undefined && olderThan === undefined) return html``;
+  return html`<p class="pager">${query.before === undefined ? '' : html`<a href="${href()}">newest</a>`}${
+    olderThan === undefined ? '' : html` <a href="${href(olderThan)}" rel="next">older letters</a>`
+  }</p>`;
+}
+
 export function registerDeadLettersPage(app: FastifyInstance, rt: Runtime): void {
-  app.get<{ Querystring: { dag?: string; status?: string } }>('/dead-letters', async (request, reply) => {
+  app.get<{ Querystring: { dag?: string; status?: string; before?: string } }>('/dead-letters', async (request, reply) => {
     const dag = request.query.dag || undefined;
     const status: Status = request.query.status === 'resolved' ? 'resolved' : 'open';
+    const before = request.query.before === undefined ? undefined : Number(request.query.before);
+    if (before !== undefined && !(Number.isSafeInteger(before) && before > 0))
+      return sendPage(reply, 400, 'Bad page', html`<h1>Bad page</h1><p>before=${request.query.before ?? ''} is not a dead letter id.</p>`);
     const acting = canAct(request) && status === 'open';
-    const [letters, filter] = await Promise.all([listDeadLetters(rt.db, { dagId: dag, status, limit: SHOWN }), dagFilter(rt, status, dag)]);
+    // One more than shown: whether an older page exists.
+    const [found, filter] = await Promise.all([listDeadLetters(rt.db, { dagId: dag, status, before, limit: SHOWN + 1 }), dagFilter(rt, status, dag)]);
+    const letters = found.slice(0, SHOWN);
     const other = status === 'open' ? html`<a href="/dead-letters?status=resolved">resolved letters</a>` : html`<a href="/dead-letters">open letters</a>`;
     const body = html`<h1>${status === 'open' ? 'Open dead letters' : 'Resolved dead letters'}${dag ? ` of ${dag}` : ''}</h1>
 <p class="muted">Task instances that failed their last try. Replaying one clears it with fresh tries, and its downstream, so its run resumes;
-a mapped task runs again whole. Newest first, at most ${SHOWN}. See also the ${other}.</p>
+a mapped task runs again whole. Newest first, ${SHOWN} a page. See also the ${other}.</p>
 ${filter}
 ${acting ? replayButtons(dag, letters.length) : ''}
 ${lettersTable(letters, status, acting, new Date())}
+${pager(request.query, found.length > SHOWN ? letters.at(-1)!.id : undefined)}
 ${acting && letters.length ? actionsScript() : ''}`;
     return sendPage(reply, 200, 'Dead letters', body);
   });

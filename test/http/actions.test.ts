@@ -116,6 +116,44 @@ describe('operator actions through the API', () => {
     expect((await send(server.url, '/api/dead-letters?status=maybe')).status).toBe(400);
   });
 
+  it('pages the dead-letters page 500 at a time, newest first, keeping the DAG filter', async () => {
+    const runId = await failedRun('globex');
+    const [letter] = await rt.db.selectFrom('dead_letters').selectAll().where('run_id', '=', runId).where('resolved_at', 'is', null).execute();
+    // 600 more open letters of the run, as a long outage would leave them.
+    await rt.db
+      .insertInto('dead_letters')
+      .values(
+        Array.from({ length: 600 }, () => ({
+          ti_id: letter!.ti_id,
+          run_id: runId,
+          dag_id: 'http-acts',
+          task_id: 'extract',
+          map_index: 1,
+          tries: 1,
+          error: JSON.stringify(letter!.error),
+        })),
+      )
+      .execute();
+    const ids = async (path: string) => {
+      const res = await send(server.url, path);
+      expect(res.status).toBe(200);
+      return {
+        ids: [...res.body.matchAll(/<tr data-letter="(\d+)">/g)].map((m) => Number(m[1])),
+        older: /href="([^"]+)" rel="next"/.exec(res.body)?.[1]?.replaceAll('&amp;', '&'),
+      };
+    };
+    const first = await ids('/dead-letters?dag=http-acts');
+    expect(first.ids).toHaveLength(500);
+    expect(first.ids).toEqual([...first.ids].sort((a, b) => b - a));
+    expect(first.older).toBe(`/dead-letters?dag=http-acts&before=${first.ids.at(-1)}`);
+    const second = await ids(first.older!);
+    expect(second.ids.length).toBeGreaterThanOrEqual(101);
+    expect(Math.max(...second.ids)).toBeLessThan(Math.min(...first.ids));
+    expect(second.older).toBeUndefined();
+    expect((await send(server.url, '/dead-letters?before=x')).status).toBe(400);
+    await rt.db.deleteFrom('dead_letters').where('run_id', '=', runId).execute();
+  });
+
   it('pauses and unpauses, the flag the scheduler reads', async () => {
     const paused = await post('/api/dags/http-acts/pause');
     expect(paused.body).toEqual({ dag: 'http-acts', paused: true, changed: true });
