@@ -1,5 +1,4 @@
 import { defineDag, task } from 'hubflow';
-import { reconcileCdcHistory } from '../tasks/hub-cdc.ts';
 import { hubDb, warehouse } from './resources.ts';
 
 /**
@@ -8,7 +7,8 @@ import { hubDb, warehouse } from './resources.ts';
  * to set it up, where CDC is not set up. At 06:15 London: after hub-nightly's window (from 01:45,
  * up to 05:00) and the hub's Sunday maintenance (04:00-05:00), so it never competes with them.
  */
-const reconcile = task({ uses: { hub: hubDb, warehouse }, timeout: '30m', run: reconcileCdcHistory });
+// Loaded when the task runs: listing the DAGs stays free of the replication and store packages.
+const reconcile = task({ uses: { hub: hubDb, warehouse }, timeout: '30m', run: async (ctx) => (await import('../tasks/hub-cdc.ts')).reconcileCdcHistory(ctx) });
 
 export default defineDag({
   id: 'hub-cdc',
