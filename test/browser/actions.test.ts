@@ -119,7 +119,9 @@ describe.skipIf(missing !== undefined)('action buttons in a browser', () => {
     await page.goto(`${open.url}/runs/${id}`);
     expect(await taskStates(rt, id)).toMatchObject({ 'extract[1]': 'failed', load: 'upstream_failed' });
     await screenshot(page, 'run-page-actions');
+    const reloaded = page.waitForEvent('load');
     await page.locator('span.actions-inline[data-task="extract"][data-map="1"] button[data-name="mark-success"]').click();
+    await reloaded;
     await ends(id, 'success');
     expect(await taskStates(rt, id)).toMatchObject({ 'extract[1]': 'success', load: 'success' });
     const letters = await rt.db.selectFrom('dead_letters').select(['resolution', 'resolved_by']).where('run_id', '=', id).execute();
@@ -135,7 +137,10 @@ describe.skipIf(missing !== undefined)('action buttons in a browser', () => {
     const id = await failedRun();
     failing.delete('acme');
     await page.goto(`${open.url}/runs/${id}`);
+    // The page reloads once the action is done: wait for it, so the next test's navigation is not cut short.
+    const reloaded = page.waitForEvent('load');
     await page.locator('#run-actions button[data-name="clear-failed"]').click();
+    await reloaded;
     await ends(id, 'success');
     const tries = await rt.db
       .selectFrom('task_instances')
