@@ -50,6 +50,24 @@ const WAITING: readonly TiState[] = ['scheduled', 'queued', 'deferred', 'up_for_
 const describe = (actor: Actor, what: string) => `${what} by ${actor.by}${actor.reason ? `: ${actor.reason}` : ''}`;
 const markedError = (actor: Actor, what: string) => JSON.stringify({ name: 'MarkedFailed', message: describe(actor, what) });
 
+/** Ends marked instances in the state given; a new generation makes any job still about them stale. */
+async function endMarked(trx: Trx, ids: number[], state: TiState, error: string | null): Promise<void> {
+  await trx
+    .updateTable('task_instances')
+    .set({
+      state,
+      generation: sql`generation + 1`,
+      error,
+      ended_at: sql`now()`,
+      next_try_at: null,
+      heartbeat_at: null,
+      deferred_until: null,
+      deferred_reason: null,
+    })
+    .where('id', 'in', ids)
+    .execute();
+}
+
 async function lockRun(trx: Trx, runId: number): Promise<DagRunRow> {
   const run = await trx.selectFrom('dag_runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirst();
   if (!run) throw new NotFoundError(`no run ${runId}`);
@@ -121,24 +139,12 @@ export async function markTask(
     refuseRunning(mine, runId);
     const changed = mine.filter((t) => t.state !== state);
     if (changed.length) {
-      await trx
-        .updateTable('task_instances')
-        .set({
-          state,
-          generation: sql`generation + 1`,
-          error: state === 'failed' ? markedError(actor, 'marked failed') : null,
-          ended_at: sql`now()`,
-          next_try_at: null,
-          heartbeat_at: null,
-          deferred_until: null,
-          deferred_reason: null,
-        })
-        .where(
-          'id',
-          'in',
-          changed.map((t) => t.id),
-        )
-        .execute();
+      await endMarked(
+        trx,
+        changed.map((t) => t.id),
+        state,
+        state === 'failed' ? markedError(actor, 'marked failed') : null,
+      );
       if (state === 'success') {
         await trx
           .updateTable('dead_letters')
@@ -191,24 +197,12 @@ export async function markRun(engine: EngineContext, runId: number, options: { s
     refuseRunning(tis, runId);
     const changed = state === 'success' ? tis.filter((t) => t.state !== 'success' && t.state !== 'skipped') : tis.filter((t) => WAITING.includes(t.state));
     if (changed.length) {
-      await trx
-        .updateTable('task_instances')
-        .set({
-          state: state === 'success' ? 'success' : 'skipped',
-          generation: sql`generation + 1`,
-          error: state === 'success' ? null : JSON.stringify({ name: 'MarkedFailed', message: describe(actor, 'run marked failed') }),
-          ended_at: sql`now()`,
-          next_try_at: null,
-          heartbeat_at: null,
-          deferred_until: null,
-          deferred_reason: null,
-        })
-        .where(
-          'id',
-          'in',
-          changed.map((t) => t.id),
-        )
-        .execute();
+      await endMarked(
+        trx,
+        changed.map((t) => t.id),
+        state === 'success' ? 'success' : 'skipped',
+        state === 'success' ? null : markedError(actor, 'run marked failed'),
+      );
     }
     if (state === 'success') {
       await trx
