@@ -1,6 +1,7 @@
 import type { Warehouse, WarehouseSession } from '../warehouse/contract.ts';
-import { type CurrentVersion, type HistoryApplier, isoOf, type Temps, type Timed } from './history.ts';
+import type { HistoryApplier, PlannedVersions, Temps, Timed } from './history.ts';
 import type { Lsn } from './lsn.ts';
+import { type Column, insertRows } from './rows.ts';
 import type { CdcChange, CdcSink, CdcTransaction, InitialCut } from './sink.ts';
 
 /**
@@ -13,8 +14,14 @@ import type { CdcChange, CdcSink, CdcTransaction, InitialCut } from './sink.ts';
 
 export const CHANGES = 'cdc_changes';
 export const CDC_LEDGER = 'cdc_ledger';
-const ROWS_PER_INSERT = 500;
-const COLUMNS = ['slot', 'commit_lsn', 'seq', 'xid', 'commit_ts', 'entity', 'op', 'tenant_id', 'key_row', 'before_row', 'after_row'];
+const COLUMNS: Column[] = [
+  { name: 'slot', kind: 'text' },
+  { name: 'commit_lsn', kind: 'integer' },
+  { name: 'seq', kind: 'integer' },
+  { name: 'xid', kind: 'integer' },
+  { name: 'commit_ts', kind: 'timestamp' },
+  ...['entity', 'op', 'tenant_id', 'key_row', 'after_row'].map((name): Column => ({ name, kind: 'text' })),
+];
 
 function ddl(wh: Warehouse): string[] {
   const d = wh.dialect;
@@ -23,7 +30,7 @@ function ddl(wh: Warehouse): string[] {
     ...d.createSchema(wh.schema),
     `create table if not exists ${wh.table(CHANGES)} (slot ${text} not null, commit_lsn ${d.bigintType} not null, seq integer not null, xid ${d.bigintType},
        commit_ts ${d.timestampType} not null, entity ${text} not null, op ${text} not null, tenant_id ${text},
-       key_row ${text} not null, before_row ${text}, after_row ${text})`,
+       key_row ${text} not null, after_row ${text})`,
     `create table if not exists ${wh.table(CDC_LEDGER)} (slot ${text} not null, applied_lsn ${d.bigintType} not null,
        consistent_point ${d.bigintType} not null, transactions ${d.bigintType} not null, changes ${d.bigintType} not null, applied_at ${d.timestampType} not null)`,
     ...d.createIndex(wh.table(CHANGES), 'cdc_changes_order', 'slot, commit_lsn, seq'),
@@ -42,8 +49,15 @@ export interface ChangeLogOptions {
   history?: HistoryApplier;
 }
 
+/** A batch planned before its transaction. */
+interface PlannedBatch {
+  log: (string | null)[][];
+  versions: PlannedVersions[];
+}
+
 export class ChangeLogSink implements CdcSink {
   #ready: Promise<void> | undefined;
+  readonly #prepared = new WeakMap<CdcTransaction[], PlannedBatch>();
 
   constructor(
     private readonly wh: Warehouse,
@@ -69,22 +83,23 @@ export class ChangeLogSink implements CdcSink {
   async seed(cut: InitialCut, rows: AsyncIterable<CdcChange[]>): Promise<{ rows: number; tombstones: number }> {
     await this.#ensure();
     const history = this.options.history;
-    // A row the history does not hold yet starts at the hub's own change time (as a first nightly
-    // load does), never after the cut; a row it holds with other content changes at the cut.
-    const at = (t: Timed, current: CurrentVersion | undefined) => {
-      const own = isoOf(t.change.updatedAt);
-      return current || own === null || own > cut.snapshotAt ? cut.snapshotAt : own;
-    };
     const entities = Object.keys(history ? this.#entities() : {});
     const seed = async (s: WarehouseSession, temps: Map<string, Temps>) => {
       // A re-seed starts the slot's record over: its old changes belong to a slot that is gone.
       await s.query(`delete from ${this.wh.table(CHANGES)} where slot = ${this.wh.dialect.text(cut.slot)}`);
       let count = 0;
       for await (const batch of rows) {
-        await this.#insert(s, cut.slot, batch, { commitLsn: cut.consistentPoint, xid: null, commitTs: cut.snapshotAt });
+        await insertRows(
+          s,
+          this.wh.table(CHANGES),
+          COLUMNS,
+          logRows(cut.slot, [{ commitLsn: cut.consistentPoint, xid: null, commitTs: cut.snapshotAt, changes: batch }]),
+        );
         if (history) {
           for (const [entity, timed] of byEntity(batch.map((change) => ({ change, at: cut.snapshotAt })))) {
-            await history.apply(s, entity, temps.get(entity)!, timed, at);
+            // A row the history does not hold yet starts at the hub's own change time (as a first
+            // nightly load does), never after the cut; a row it holds with other content changes at the cut.
+            await history.apply(s, entity, temps.get(entity)!, timed, cut.snapshotAt);
           }
         }
         count += batch.length;
@@ -99,22 +114,29 @@ export class ChangeLogSink implements CdcSink {
     return this.#inTransaction(entities, seed, { seen: true });
   }
 
+  /**
+   * Plans a batch apart from the warehouse (its change-log rows and history versions): the
+   * stream calls this for the next batch while the one before it is being applied.
+   */
+  prepare(slot: string, batch: CdcTransaction[]): void {
+    this.#prepared.set(batch, this.#plan(slot, batch));
+  }
+
   async apply(slot: string, batch: CdcTransaction[]): Promise<void> {
     if (!batch.length) return;
     await this.#ensure();
-    const history = this.options.history;
-    const touched = history ? new Set(batch.flatMap((tx) => tx.changes.map((c) => c.entity))) : [];
+    const planned = this.#prepared.get(batch) ?? this.#plan(slot, batch);
+    this.#prepared.delete(batch);
+    const touched = planned.versions.map((v) => v.entity);
     await this.#inTransaction(touched, async (s, temps) => {
       const ledger = await this.#ledger(s, slot);
       if (!ledger) throw new Error(`cdc ledger: slot ${slot} has no initial cut in the warehouse; run hubflow cdc setup`);
       const applied = BigInt(String(ledger.applied_lsn));
       // What the ledger already holds is never applied twice, whoever sends it again.
       const fresh = batch.filter((tx) => tx.commitLsn >= applied);
-      for (const tx of fresh) await this.#insert(s, slot, tx.changes, tx);
-      if (history) {
-        const timed = fresh.flatMap((tx) => tx.changes.map((change) => ({ change, at: tx.commitTs })));
-        for (const [entity, items] of byEntity(timed)) await history.apply(s, entity, temps.get(entity)!, items);
-      }
+      const p = fresh.length === batch.length ? planned : this.#plan(slot, fresh);
+      await insertRows(s, this.wh.table(CHANGES), COLUMNS, p.log);
+      for (const v of p.versions) await this.options.history!.write(s, temps.get(v.entity)!, v);
       const last = fresh.at(-1);
       if (!last) return;
       await this.#writeLedger(s, slot, {
@@ -126,6 +148,17 @@ export class ChangeLogSink implements CdcSink {
     });
   }
 
+  /** A batch's change-log rows and, with a history, each entity's versions. */
+  #plan(slot: string, txs: readonly CdcTransaction[]): PlannedBatch {
+    const history = this.options.history;
+    const versions: PlannedVersions[] = [];
+    if (history) {
+      const timed = txs.flatMap((tx) => tx.changes.map((change) => ({ change, at: tx.commitTs })));
+      for (const [entity, items] of byEntity(timed)) versions.push(history.plan(entity, items));
+    }
+    return { log: logRows(slot, txs), versions };
+  }
+
   /** `fn` in one transaction; the history's temporary tables for `entities` are made before it (DDL may commit). */
   async #inTransaction<T>(
     entities: Iterable<string>,
@@ -133,7 +166,7 @@ export class ChangeLogSink implements CdcSink {
     options: { seen?: boolean } = {},
   ): Promise<T> {
     return this.wh.session(async (s) => {
-      const temps = this.options.history ? await this.options.history.prepare(s, entities, options) : new Map<string, Temps>();
+      const temps = this.options.history ? await this.options.history.createTemps(s, entities, options) : new Map<string, Temps>();
       await s.query('begin');
       try {
         const result = await fn(s, temps);
@@ -167,22 +200,18 @@ export class ChangeLogSink implements CdcSink {
        values (${d.text(slot)}, ${l.applied}, ${l.consistentPoint}, ${l.transactions}, ${l.changes}, current_timestamp)`,
     );
   }
+}
 
-  async #insert(s: WarehouseSession, slot: string, changes: CdcChange[], tx: { commitLsn: Lsn; xid: number | null; commitTs: string }): Promise<void> {
-    const d = this.wh.dialect;
-    const json = (v: unknown) => (v === null ? 'null' : d.text(JSON.stringify(v)));
-    const head = `${d.text(slot)}, ${tx.commitLsn}, `;
-    const tail = `, ${tx.xid ?? 'null'}, ${d.timestamp(tx.commitTs)}, `;
-    for (let i = 0; i < changes.length; i += ROWS_PER_INSERT) {
-      const values = changes
-        .slice(i, i + ROWS_PER_INSERT)
-        .map(
-          (c) =>
-            `(${head}${c.seq}${tail}${d.text(c.entity)}, ${d.text(c.op)}, ${c.tenant === null ? 'null' : d.text(c.tenant)}, ${json(c.key)}, ${json(c.before)}, ${json(c.after)})`,
-        );
-      await s.query(`insert into ${this.wh.table(CHANGES)} (${COLUMNS.join(', ')}) values ${values.join(', ')}`);
-    }
+/** Changes of one or more transactions as change-log rows. */
+function logRows(slot: string, txs: readonly { commitLsn: Lsn; xid: number | null; commitTs: string; changes: CdcChange[] }[]): (string | null)[][] {
+  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+  const rows: (string | null)[][] = [];
+  for (const tx of txs) {
+    const lsn = String(tx.commitLsn);
+    const xid = tx.xid === null ? null : String(tx.xid);
+    for (const c of tx.changes) rows.push([slot, lsn, String(c.seq), xid, tx.commitTs, c.entity, c.op, c.tenant, json(c.key), json(c.after)]);
   }
+  return rows;
 }
 
 /** Changes grouped by entity, each group in the order given. */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Warehouse, WarehouseSession } from '../warehouse/contract.ts';
+import { runAll, type Warehouse, type WarehouseSession } from '../warehouse/contract.ts';
 import { trackedFields, type Entities, type Entity } from '../hub/entities.ts';
 import { rowHash } from '../transforms/row-hash.ts';
+import { type Column, insertRows } from './rows.ts';
 import type { CdcChange, Row } from './sink.ts';
 
 /**
@@ -17,7 +18,6 @@ import type { CdcChange, Row } from './sink.ts';
 /** History rows written by the stream carry this run id: no DAG run made them. */
 export const CDC_RUN_ID = 0;
 const TENANT_FIELD = 'tenant_id';
-const KEYS_PER_LOOKUP = 500;
 
 /** One change and the instant its version starts. */
 export interface Timed {
@@ -35,19 +35,25 @@ export interface Version {
   isDeleted: boolean;
   rowHash: string;
   updatedAt: string | null;
+  /** The key's first version in the batch: the one that closes, or repeats, its current history row. */
+  isFirst: boolean;
+}
+
+/** One entity's versions of a batch, as rows of its temporary table. */
+export interface PlannedVersions {
+  entity: string;
+  rows: (string | null)[][];
+  /** The initial cut's instant, when these are rows of a cut. */
+  cut?: string;
 }
 
 /** The temporary tables of one entity in one batch. */
 export interface Temps {
   versions: string;
-  keys: string;
+  /** Whether `versions` holds rows of an earlier batch (an initial cut applies many into one). */
+  used?: boolean;
   /** Every key an initial cut holds, when it is to tombstone the keys it does not. */
   seen?: string;
-}
-
-export interface CurrentVersion {
-  rowHash: string;
-  isDeleted: boolean;
 }
 
 const identity = (tenant: string | null, key: Row) => `${tenant ?? ''}\u0000${JSON.stringify(key)}`;
@@ -63,9 +69,10 @@ export function isoOf(text: string | null): string | null {
 /**
  * The versions a batch makes: per key, one per instant that changed it (the state at commit:
  * changes undone inside one transaction make none), none where the content and deletion are
- * those of the version before (or of the current history row), each closed by the next.
+ * those of the version before, each closed by the next. A key's first version may repeat its
+ * current history row: the warehouse drops it there (`HistoryApplier.apply`).
  */
-export function planVersions(entity: Entity, timed: Timed[], current: Map<string, CurrentVersion>): Version[] {
+export function planVersions(entity: Entity, timed: Timed[]): Version[] {
   const tracked = trackedFields(entity);
   const byKey = new Map<string, Version[]>();
   for (const { change: c, at } of timed) {
@@ -82,18 +89,20 @@ export function planVersions(entity: Entity, timed: Timed[], current: Map<string
       isDeleted: c.op === 'delete',
       rowHash: rowHash(tracked.map((f) => values[f] ?? null)),
       updatedAt: isoOf(c.updatedAt),
+      isFirst: false,
     };
     const id = identity(c.tenant, c.key);
     const versions = byKey.get(id) ?? [];
     byKey.set(id, versions);
     if (versions.at(-1)?.validFrom === at) versions.pop();
-    const previous = versions.at(-1) ?? current.get(id);
+    const previous = versions.at(-1);
     if (previous && previous.rowHash === version.rowHash && previous.isDeleted === version.isDeleted) continue;
     versions.push(version);
   }
   const out: Version[] = [];
   for (const versions of byKey.values()) {
     versions.forEach((v, i) => {
+      v.isFirst = i === 0;
       const next = versions[i + 1];
       if (next) Object.assign(v, { validTo: next.validFrom, isCurrent: false });
       out.push(v);
@@ -109,14 +118,13 @@ export class HistoryApplier {
   ) {}
 
   /** Temporary tables for the entities a batch touches: before BEGIN, since some warehouses commit on DDL. */
-  async prepare(s: WarehouseSession, names: Iterable<string>, options: { seen?: boolean } = {}): Promise<Map<string, Temps>> {
+  async createTemps(s: WarehouseSession, names: Iterable<string>, options: { seen?: boolean } = {}): Promise<Map<string, Temps>> {
     const d = this.wh.dialect;
     const tag = randomBytes(4).toString('hex');
     const temps = new Map<string, Temps>();
     for (const name of names) {
       const e = this.#entity(name);
       const table = d.id(`cdc_v_${e.name}_${tag}`.slice(0, 63));
-      const keys = d.id(`cdc_k_${e.name}_${tag}`.slice(0, 63));
       const identity = this.#identity(e).map((f) => `${d.id(f)} ${d.type(f === TENANT_FIELD ? 'text' : e.columns[f]!.type)}`);
       const columns = [
         ...identity,
@@ -127,80 +135,115 @@ export class HistoryApplier {
         'is_deleted boolean',
         'row_hash char(64)',
         `source_updated_at ${d.timestampType}`,
+        'is_first boolean',
       ];
       await s.query(d.createTemp(table, columns.join(', ')));
-      // The keys a batch touches, typed as history types them, numbered: how their current rows are found.
-      await s.query(d.createTemp(keys, [`i ${d.type('integer')}`, ...identity].join(', ')));
       const seen = options.seen ? d.id(`cdc_s_${e.name}_${tag}`.slice(0, 63)) : undefined;
       if (seen) await s.query(d.createTemp(seen, identity.join(', ')));
-      temps.set(name, { versions: table, keys, ...(seen ? { seen } : {}) });
+      temps.set(name, { versions: table, ...(seen ? { seen } : {}) });
     }
     return temps;
   }
 
   async cleanup(s: WarehouseSession, temps: Map<string, Temps>): Promise<void> {
-    for (const t of temps.values()) for (const table of [t.versions, t.keys, t.seen ?? null]) if (table) await s.query(`drop table if exists ${table}`);
+    for (const t of temps.values()) for (const table of [t.versions, t.seen ?? null]) if (table) await s.query(`drop table if exists ${table}`);
   }
 
-  /** Applies one entity's changes in the caller's transaction. */
-  async apply(
-    s: WarehouseSession,
-    name: string,
-    temps: Temps,
-    timed: Timed[],
-    at: (c: Timed, current: CurrentVersion | undefined) => string = (c) => c.at,
-  ): Promise<number> {
+  /**
+   * One entity's changes as the rows of the versions they make, computed apart from the
+   * warehouse (a stream plans the next batch while the one before it is written). With `cut`
+   * (an initial cut's instant), a row starts at its own change time when that is not later than
+   * the cut; `write` moves the rows of keys history already holds to the cut.
+   */
+  plan(name: string, timed: Timed[], cut?: string): PlannedVersions {
     const e = this.#entity(name);
-    const temp = temps.versions;
-    const current = await this.#current(s, e, temps, timed);
-    const versions = planVersions(
-      e,
-      timed.map((t) => ({ change: t.change, at: at(t, current.get(identity(t.change.tenant, t.change.key))) })),
-      current,
-    );
-    if (!versions.length) return 0;
-    const d = this.wh.dialect;
+    const at = cut
+      ? (t: Timed) => {
+          const own = isoOf(t.change.updatedAt);
+          return own === null || own > cut ? cut : own;
+        }
+      : (t: Timed) => t.at;
     const tracked = trackedFields(e);
-    const lit = (v: string | null) => (v === null ? 'null' : d.text(v));
-    const ts = (v: string | null) => (v === null ? 'null' : d.timestamp(v));
-    for (let i = 0; i < versions.length; i += KEYS_PER_LOOKUP) {
-      const rows = versions
-        .slice(i, i + KEYS_PER_LOOKUP)
-        .map((v) =>
-          [
-            ...this.#identityValues(e, v.tenant, v.key).map(lit),
-            ...tracked.map((f) => lit(v.values[f] ?? null)),
-            ts(v.validFrom),
-            ts(v.validTo),
-            v.isCurrent ? 'true' : 'false',
-            v.isDeleted ? 'true' : 'false',
-            d.text(v.rowHash),
-            ts(v.updatedAt),
-          ].join(', '),
-        );
-      await s.query(`insert into ${temp} values (${rows.join('), (')})`);
-    }
-    await this.#write(s, e, temp);
-    return versions.length;
+    const bool = (b: boolean) => (b ? 't' : 'f');
+    const rows = planVersions(
+      e,
+      timed.map((t) => ({ change: t.change, at: at(t) })),
+    ).map((v) => [
+      ...this.#identityValues(e, v.tenant, v.key),
+      ...tracked.map((f) => v.values[f] ?? null),
+      v.validFrom,
+      v.validTo,
+      bool(v.isCurrent),
+      bool(v.isDeleted),
+      v.rowHash,
+      v.updatedAt,
+      bool(v.isFirst),
+    ]);
+    return { entity: name, rows, ...(cut ? { cut } : {}) };
+  }
+
+  /** Applies one entity's changes in the caller's transaction; returns the versions staged. */
+  async apply(s: WarehouseSession, name: string, temps: Temps, timed: Timed[], cut?: string): Promise<number> {
+    return this.write(s, temps, this.plan(name, timed, cut));
+  }
+
+  /** Planned versions into history, in the caller's transaction; returns how many were staged. */
+  async write(s: WarehouseSession, temps: Temps, planned: PlannedVersions): Promise<number> {
+    const { rows, cut } = planned;
+    if (!rows.length) return 0;
+    const e = this.#entity(planned.entity);
+    const d = this.wh.dialect;
+    if (temps.used) await s.query(`delete from ${temps.versions}`);
+    temps.used = true;
+    await insertRows(s, temps.versions, this.#stagedColumns(e), rows);
+    const ids = this.#identity(e).map(d.id);
+    const history = this.wh.table(`${e.name}_history`);
+    const on = ids.map((c) => `h.${c} = t.${c}`).join(' and ');
+    await runAll(s, this.wh, [
+      ...(temps.seen ? [`insert into ${temps.seen} select ${ids.join(', ')} from ${temps.versions}`] : []),
+      ...d.probeByKey([
+        // A key history holds changes at the cut.
+        ...(cut ? [`update ${temps.versions} t set valid_from = ${d.timestamp(cut)} from ${history} h where h.is_current and ${on}`] : []),
+        // A first version that repeats the current row (content and deletion) makes nothing.
+        `delete from ${temps.versions} t using ${history} h
+         where t.is_first and h.is_current and ${on} and h.row_hash = t.row_hash and h.is_deleted = t.is_deleted`,
+        ...this.#write(e, temps.versions),
+      ]),
+    ]);
+    return rows.length;
+  }
+
+  #stagedColumns(e: Entity): Column[] {
+    const text = (name: string): Column => ({ name, kind: 'text' });
+    const stamp = (name: string): Column => ({ name, kind: 'timestamp' });
+    const bool = (name: string): Column => ({ name, kind: 'boolean' });
+    return [
+      ...this.#identity(e).map(text),
+      ...trackedFields(e).map(text),
+      stamp('valid_from'),
+      stamp('valid_to'),
+      bool('is_current'),
+      bool('is_deleted'),
+      text('row_hash'),
+      stamp('source_updated_at'),
+      bool('is_first'),
+    ];
   }
 
   /** The versions staged in `temp` into history: each key's current row closed by its first new version, then the versions added. */
-  async #write(s: WarehouseSession, e: Entity, temp: string): Promise<void> {
+  #write(e: Entity, temp: string): string[] {
     const d = this.wh.dialect;
     const ids = this.#identity(e).map(d.id);
     const tracked = trackedFields(e);
     const history = this.wh.table(`${e.name}_history`);
     const on = ids.map((c) => `h.${c} = t.${c}`).join(' and ');
-    await s.query(
+    const columns = [...ids, ...tracked.map(d.id)];
+    return [
       `update ${history} h set valid_to = t.valid_from, is_current = false, closed_by_run_id = ${CDC_RUN_ID}
        from (select ${ids.join(', ')}, min(valid_from) as valid_from from ${temp} group by ${ids.join(', ')}) t where h.is_current and ${on}`,
-    );
-    const columns = [...ids, ...tracked.map(d.id)];
-    await s.query(
       `insert into ${history} (${columns.join(', ')}, valid_from, valid_to, is_current, is_deleted, row_hash, source_updated_at, run_id, closed_by_run_id)
        select ${columns.join(', ')}, valid_from, valid_to, is_current, is_deleted, row_hash, source_updated_at, ${CDC_RUN_ID}, null from ${temp}`,
-    );
-    await s.query(`delete from ${temp}`);
+    ];
   }
 
   /**
@@ -212,48 +255,20 @@ export class HistoryApplier {
     if (!temps.seen) throw new Error(`no record of the keys the cut held for ${name}: prepare it with { seen: true }`);
     const e = this.#entity(name);
     const d = this.wh.dialect;
+    if (temps.used) await s.query(`delete from ${temps.versions}`);
+    temps.used = true;
     const ids = this.#identity(e).map(d.id);
     const tracked = trackedFields(e).map(d.id);
     const history = this.wh.table(`${e.name}_history`);
     await s.query(
-      `insert into ${temps.versions} select ${[...ids, ...tracked].map((c) => `h.${c}`).join(', ')}, ${d.timestamp(at)}, null, true, true, h.row_hash, h.source_updated_at
+      `insert into ${temps.versions} select ${[...ids, ...tracked].map((c) => `h.${c}`).join(', ')}, ${d.timestamp(at)}, null, true, true, h.row_hash, h.source_updated_at, true
        from ${history} h left join ${temps.seen} k on ${ids.map((c) => `k.${c} = h.${c}`).join(' and ')}
        where h.is_current and not h.is_deleted and k.${ids.at(-1)} is null`,
     );
     const [row] = await s.query<{ n: unknown }>(`select count(*) as n from ${temps.versions}`);
     const n = Number(row?.n ?? 0);
-    if (n) await this.#write(s, e, temps.versions);
+    if (n) await runAll(s, this.wh, d.probeByKey(this.#write(e, temps.versions)));
     return n;
-  }
-
-  /** The current history row of each key the batch touches. */
-  async #current(s: WarehouseSession, e: Entity, temps: Temps, timed: Timed[]): Promise<Map<string, CurrentVersion>> {
-    const keysTable = temps.keys;
-    const d = this.wh.dialect;
-    const ids = this.#identity(e).map(d.id);
-    const keys = new Map<string, { tenant: string | null; key: Row }>();
-    for (const { change } of timed) keys.set(identity(change.tenant, change.key), { tenant: change.tenant, key: change.key });
-    const all = [...keys.entries()];
-    for (let i = 0; i < all.length; i += KEYS_PER_LOOKUP) {
-      const rows = all.slice(i, i + KEYS_PER_LOOKUP).map(
-        ([, k], j) =>
-          `(${i + j}, ${this.#identityValues(e, k.tenant, k.key)
-            .map((v) => (v === null ? 'null' : d.text(v)))
-            .join(', ')})`,
-      );
-      await s.query(`insert into ${keysTable} (i, ${ids.join(', ')}) values ${rows.join(', ')}`);
-    }
-    // Without statistics the planner takes a few keys for many and scans the whole history.
-    for (const statement of d.analyze(keysTable)) await s.query(statement);
-    const found = await s.query<{ i: unknown; row_hash: string; is_deleted: unknown }>(
-      `select k.i, h.row_hash, h.is_deleted from ${keysTable} k join ${this.wh.table(`${e.name}_history`)} h on ${ids.map((c) => `h.${c} = k.${c}`).join(' and ')}
-       where h.is_current`,
-    );
-    if (temps.seen) await s.query(`insert into ${temps.seen} select ${ids.join(', ')} from ${keysTable}`);
-    await s.query(`delete from ${keysTable}`);
-    const out = new Map<string, CurrentVersion>();
-    for (const r of found) out.set(all[Number(r.i)]![0], { rowHash: String(r.row_hash).trim(), isDeleted: r.is_deleted === true || r.is_deleted === 't' });
-    return out;
   }
 
   #identity(e: Entity): string[] {

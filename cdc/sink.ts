@@ -63,4 +63,9 @@ export interface CdcSink {
   seed(cut: InitialCut, rows: AsyncIterable<CdcChange[]>): Promise<{ rows: number; tombstones?: number }>;
   /** Applies transactions in the order given and records the last one's end LSN, atomically and durably. */
   apply(slot: string, batch: CdcTransaction[]): Promise<void>;
+  /**
+   * Does ahead what `apply` of this very batch would compute before writing (nothing durable):
+   * the stream calls it for the next batch while the one before it is applied, so the two overlap.
+   */
+  prepare?(slot: string, batch: CdcTransaction[]): void;
 }

@@ -97,6 +97,8 @@ class Consumer {
   #pending: CdcTransaction[] = [];
   #pendingChanges = 0;
   #flushing: Promise<void> | null = null;
+  /** The next batch, taken whole from `pending` and prepared while the one before it is applied. */
+  #ahead: CdcTransaction[] | null = null;
   #timer: NodeJS.Timeout | null = null;
   #paused = false;
   #failed: ((err: unknown) => void) | null = null;
@@ -171,7 +173,7 @@ class Consumer {
   #idleAt = 0n;
 
   #idle(): boolean {
-    return this.#current === null && this.#pending.length === 0 && this.#flushing === null;
+    return this.#current === null && this.#pending.length === 0 && this.#flushing === null && this.#ahead === null;
   }
 
   /** What the slot may be told: applied transactions only, or the keepalive position when nothing was in flight. */
@@ -234,10 +236,12 @@ class Consumer {
     this.#pending.push(tx);
     this.#pendingChanges += tx.changes.length;
     const batch = this.opts.batchChanges ?? 5_000;
-    if (this.#pendingChanges >= batch) void this.#flush();
-    else this.#schedule(this.opts.batchDelayMs ?? 200);
+    if (this.#pendingChanges >= batch) {
+      void this.#flush();
+      this.#prepareAhead();
+    } else this.#schedule(this.opts.batchDelayMs ?? 200);
     // Backpressure: a sink slower than the stream stops the socket rather than fill memory
-    // (a batch being applied and the next one are held).
+    // (a batch being applied, the next one prepared and one more are held).
     if (this.#pendingChanges >= batch && this.#flushing && !this.#paused) {
       this.#paused = true;
       this.replication.wire.stream.pause();
@@ -258,15 +262,11 @@ class Consumer {
   }
 
   async #drain(): Promise<void> {
-    while (this.#flushing || this.#pending.length) await (this.#flushing ?? this.#flush());
+    while (this.#flushing || this.#pending.length || this.#ahead) await (this.#flushing ?? this.#flush());
   }
 
-  /** Applies what is pending, one batch at a time; then, and only then, acknowledges it. */
-  #flush(): Promise<void> {
-    if (this.#flushing) return this.#flushing;
-    this.#clearTimer();
-    if (!this.#pending.length) return Promise.resolve();
-    // Whole transactions up to the batch size (at least one): what arrived during the last apply waits for the next.
+  /** Whole transactions from `pending` up to the batch size (at least one): what arrives later waits for the next batch. */
+  #take(): CdcTransaction[] {
     const limit = this.opts.batchChanges ?? 5_000;
     let take = 0;
     let changes = 0;
@@ -274,8 +274,29 @@ class Consumer {
       changes += this.#pending[take]!.changes.length;
       take++;
     }
-    const batch = this.#pending.splice(0, take);
     this.#pendingChanges -= changes;
+    return this.#pending.splice(0, take);
+  }
+
+  /** While a batch is applied, a full next batch is taken and prepared: the sink's own work overlaps the warehouse's. */
+  #prepareAhead(): void {
+    const { sink, source } = this.opts;
+    if (!sink.prepare || this.#ahead || !this.#flushing || this.#broken || this.#pendingChanges < (this.opts.batchChanges ?? 5_000)) return;
+    this.#ahead = this.#take();
+    try {
+      sink.prepare(source.slot, this.#ahead);
+    } catch (err) {
+      this.#failed?.(err);
+    }
+  }
+
+  /** Applies what is pending, one batch at a time; then, and only then, acknowledges it. */
+  #flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing;
+    this.#clearTimer();
+    const batch = this.#ahead ?? (this.#pending.length ? this.#take() : null);
+    this.#ahead = null;
+    if (!batch) return Promise.resolve();
     this.#flushing = (async () => {
       await this.opts.sink.apply(this.opts.source.slot, batch);
       const last = batch.at(-1)!;
@@ -284,6 +305,7 @@ class Consumer {
       this.#stats.changes += batch.reduce((n, tx) => n + tx.changes.length, 0);
       this.opts.onApplied?.(batch, this.#applied);
     })();
+    setImmediate(() => this.#prepareAhead());
     return this.#flushing.then(
       () => {
         this.#flushing = null;
@@ -292,7 +314,7 @@ class Consumer {
           this.#paused = false;
           this.replication.wire.stream.resume();
         }
-        if (this.#pending.length) this.#schedule(0);
+        if (this.#ahead || this.#pending.length) this.#schedule(0);
       },
       (err: unknown) => {
         this.#flushing = null;

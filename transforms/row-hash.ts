@@ -9,8 +9,19 @@ import { createHash } from 'node:crypto';
  * rows share an encoding. Being the bytes the hub already sends, it is hashed without parsing.
  */
 export function canonicalEncoding(values: readonly (string | null)[]): string {
-  return values.map((v) => (v === null ? '\\N' : v.replace(/[\\\b\f\n\r\t\v]/g, (c) => ESCAPES[c]!))).join('\t');
+  let out = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === undefined) throw new Error(`canonical encoding: value ${i} is missing`);
+    // Most values hold nothing to escape: a test is cheaper than a replace that changes nothing.
+    const field = v === null ? '\\N' : SPECIAL.test(v) ? v.replace(SPECIALS, (c) => ESCAPES[c]!) : v;
+    out += i === 0 ? field : `\t${field}`;
+  }
+  return out;
 }
+
+const SPECIAL = /[\\\b\f\n\r\t\v]/;
+const SPECIALS = /[\\\b\f\n\r\t\v]/g;
 
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
 

@@ -11,6 +11,18 @@ import type { ColumnType } from '../hub/entities.ts';
 /** Joins statements sent as one query; the comment marks each boundary, which a ';' inside a DO block does not. */
 export const STATEMENT_BATCH_SEPARATOR = ';\n-- next statement\n';
 
+/**
+ * Runs statements in order and answers the last one's rows: in one round trip where the
+ * warehouse takes several statements per query, since on a busy warehouse each round trip is
+ * a wait in its CPU queue; one by one elsewhere.
+ */
+export async function runAll<R = Record<string, unknown>>(s: WarehouseSession, wh: Warehouse, statements: string[]): Promise<R[]> {
+  if (wh.adapter.batchesStatements) return s.query<R>(statements.join(STATEMENT_BATCH_SEPARATOR));
+  let rows: R[] = [];
+  for (const statement of statements) rows = await s.query<R>(statement);
+  return rows;
+}
+
 /** How a dialect spells the SQL the shared history statements are built from. */
 export interface Dialect {
   /** A quoted identifier. */
@@ -42,8 +54,13 @@ export interface Dialect {
   createIndex(table: string, index: string, columns: string, options?: { unique?: boolean; where?: string }): string[];
   /** Drops a table's enforced key; none where keys are declared but never enforced. */
   dropKey(table: string, key: string): string[];
-  /** Refreshes a table's planner statistics (a temporary table just filled); none where the warehouse keeps them itself. */
-  analyze(table: string): string[];
+  /**
+   * Statements that join a small batch (a temporary table, without statistics) to a large keyed
+   * table, made to find each batch key through the table's index: their cost then follows the
+   * batch, not the table. PostgreSQL's planner, guessing the batch's size, would otherwise hash
+   * or scan the whole table. As given where the warehouse plans its own way.
+   */
+  probeByKey(statements: string[]): string[];
 }
 
 /** Compressions of a staged COPY-text file. */
@@ -133,6 +150,12 @@ export interface WarehouseSession {
    * retry never meets the files or tables of an earlier try.
    */
   load(table: string, columns: readonly string[], file: string, attempt: string): Promise<number>;
+  /**
+   * Where the warehouse can stream rows into a table of this session straight from memory
+   * (PostgreSQL's COPY FROM STDIN): each row's values in PostgreSQL's text form, null as NULL.
+   * Absent elsewhere: the rows are then written as INSERT statements spelled by the dialect.
+   */
+  copyRows?(table: string, columns: readonly string[], rows: Iterable<readonly (string | null)[]>): Promise<number>;
 }
 
 export interface Warehouse {

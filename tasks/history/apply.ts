@@ -1,5 +1,5 @@
 import { access } from 'node:fs/promises';
-import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
+import { runAll, type Warehouse, type WarehouseSession } from '../../warehouse/contract.ts';
 import { PermanentError, RetryableError } from '../../core/errors.ts';
 import type { Entities, Entity } from '../../hub/entities.ts';
 import type { ExtractResult, StagedEntity } from './extract.ts';
@@ -15,7 +15,6 @@ import {
   ledgerStateOf,
   ledgerStateSql,
   MassDeleteError,
-  runAll,
   type LedgerState,
   type MassDeleteGuard,
 } from './ledger.ts';

@@ -1,5 +1,5 @@
 import type { Entities } from '../../hub/entities.ts';
-import { STATEMENT_BATCH_SEPARATOR, type Warehouse, type WarehouseSession } from '../../warehouse/contract.ts';
+import type { Warehouse, WarehouseSession } from '../../warehouse/contract.ts';
 import { PermanentError, SkipTaskError } from '../../core/errors.ts';
 import type { ExtractResult } from './extract.ts';
 import { ledgerTenant, scopeLabel, type Scope } from './layout.ts';
@@ -72,18 +72,6 @@ export async function ledgerState(
   interval: { start: string; end: string },
 ): Promise<Map<string, LedgerState>> {
   return ledgerStateOf(await s.query(ledgerStateSql(wh, tenant, names, interval)), names);
-}
-
-/**
- * Runs statements in order and answers the last one's rows: in one round trip where the
- * warehouse takes several statements per query, since on a busy warehouse each round trip is
- * a wait in its CPU queue; one by one elsewhere.
- */
-export async function runAll<R = Record<string, unknown>>(s: WarehouseSession, wh: Warehouse, statements: string[]): Promise<R[]> {
-  if (wh.adapter.batchesStatements) return s.query<R>(statements.join(STATEMENT_BATCH_SEPARATOR));
-  let rows: R[] = [];
-  for (const statement of statements) rows = await s.query<R>(statement);
-  return rows;
 }
 
 /**

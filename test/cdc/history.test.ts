@@ -9,8 +9,8 @@ import { ensureSchema } from '../../tasks/history/apply.ts';
 import { openPostgresWarehouse } from '../../warehouse/postgres/dialect.ts';
 import type { Warehouse } from '../../warehouse/contract.ts';
 import { historyAsOf, hubRows, replay, sinkChanges, startWriters } from './load.ts';
-import { startPrivatePostgres, type PrivatePostgres } from './private-pg.ts';
 import { seedDemoHub, sourceOf } from './support.ts';
+import { execSql, startPrivatePostgres, type PrivatePostgres } from './private-pg.ts';
 
 const log = createLogger('silent');
 let pgs: PrivatePostgres;
@@ -67,5 +67,36 @@ describe('cdc into the SCD2 history', () => {
       expect(await historyAsOf(pgs.url, at), `as of ${at}`).toEqual(replay(upTo).state);
     }
     expect(setup.rows).toBeGreaterThan(150);
+  });
+
+  it('writes no version for a change that repeats the current row, and one per commit for a change undone by the next', async () => {
+    const source = sourceOf(pgs.url);
+    const sink = new ChangeLogSink(wh, { history: new HistoryApplier(wh, HUB_ENTITIES) });
+    const [key] = await execSql(pgs.url, `select tenant_id, worker_id, city from hub.workers order by worker_id limit 1`);
+    const { tenant_id: tenant, worker_id: worker, city } = key!.rows[0] as { tenant_id: string; worker_id: string; city: string };
+    const versions = async () =>
+      (
+        await wh.session((s) =>
+          s.query<{ city: string }>(`select city from wh.workers_history where tenant_id = '${tenant}' and worker_id = '${worker}' order by valid_from`),
+        )
+      ).map((r) => r.city);
+    const before = await versions();
+    const where = `where tenant_id = '${tenant}' and worker_id = '${worker}'`;
+    await execSql(
+      pgs.url,
+      `update hub.workers set city = city, updated_at = updated_at ${where}`,
+      `update hub.workers set city = 'Elsewhere' ${where}`,
+      `update hub.workers set city = '${city}' ${where}`,
+    );
+    const stop = new AbortController();
+    let applied = 0;
+    const streaming = streamChanges({ source, sink, log, signal: stop.signal, heartbeatMs: 0, onApplied: (b) => (applied += b.length) });
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && applied < 3) await new Promise((r) => setTimeout(r, 100));
+    stop.abort();
+    await streaming;
+    expect(applied).toBe(3);
+    // The first update changes nothing history tracks; the other two are a version each, in one batch.
+    expect(await versions()).toEqual([...before, 'Elsewhere', city]);
   });
 });

@@ -42,5 +42,12 @@ export const postgresDialect: Dialect = {
     `create ${o.unique ? 'unique ' : ''}index if not exists ${id(index)} on ${table} (${columns})${o.where ? ` where ${o.where}` : ''}`,
   ],
   dropKey: (table, key) => [`alter table ${table} drop constraint if exists ${id(key)}`],
-  analyze: (table) => [`analyze ${table}`],
+  // Nested loops only, for these statements: the batch's keys probe the table's unique indexes.
+  probeByKey: (statements) => [
+    'set local enable_hashjoin = off',
+    'set local enable_mergejoin = off',
+    ...statements,
+    'set local enable_hashjoin = on',
+    'set local enable_mergejoin = on',
+  ],
 };

@@ -40,7 +40,7 @@ export const snowflakeDialect: Dialect = {
   // Standard tables have no indexes and enforce no unique keys: the apply's own checks hold those.
   createIndex: () => [],
   dropKey: () => [],
-  analyze: () => [],
+  probeByKey: (statements) => statements,
 };
 
 /**
