@@ -18,7 +18,8 @@ import { startSteadyLoad, writeBacklog } from './freshness-load.ts';
 /**
  * `npm run bench -- freshness [--duration S] [--rate N] [--backlog N]`: change data capture
  * measured end to end on a 1M-worker hub, in a private PostgreSQL cluster started for the run
- * (`wal_level = logical`, `track_commit_timestamp = on`), with the warehouse in the same cluster.
+ * (`wal_level = logical`, `track_commit_timestamp = on`), with the warehouse in a database of its
+ * own in the same cluster (one machine, as production's hub and warehouse are two systems).
  *
  * 1. The publication, slot and initial cut, for the workers only (the load changes only them; a
  *    cut of the demo hub's 2.7M payroll results would only make the bench slower), as
@@ -107,9 +108,9 @@ async function one<T>(client: pg.Client, text: string): Promise<T> {
 }
 
 /** Commits a marked change and waits until `workers_current` shows it: everything committed before is applied. */
-async function waitCaughtUp(client: pg.Client, timeoutMs: number): Promise<number> {
+async function waitCaughtUp(hub: pg.Client, client: pg.Client, timeoutMs: number): Promise<number> {
   const marker = `marker-${Date.now()}`;
-  const { rows: changed } = await client.query<{ tenant_id: string; worker_id: string }>(
+  const { rows: changed } = await hub.query<{ tenant_id: string; worker_id: string }>(
     `update ${SCHEMA}.workers set city = $1, updated_at = now() where worker_id = (select min(worker_id) from ${SCHEMA}.workers) returning tenant_id, worker_id`,
     [marker],
   );
@@ -165,20 +166,26 @@ export async function runFreshnessBench(argv: string[] = []): Promise<unknown> {
     max_wal_size: '4GB',
     shared_buffers: '512MB',
   });
-  const env = { HUBFLOW_HUB_URL: pgs.url, HUBFLOW_DATABASE_URL: pgs.url, HUBFLOW_WAREHOUSE_SCHEMA: WAREHOUSE, HUBFLOW_LOG_LEVEL: 'info' };
-  const client = new pg.Client({ connectionString: pgs.url });
+  // The warehouse (and hubflow's store) in a database of its own, as in production it is another
+  // system: the slot then skips the warehouse's own WAL records rather than decode them.
+  const whUrl = pgs.url.replace(/\/postgres$/, '/warehouse');
+  const hubClient = new pg.Client({ connectionString: pgs.url });
+  const client = new pg.Client({ connectionString: whUrl });
+  const env = { HUBFLOW_HUB_URL: pgs.url, HUBFLOW_DATABASE_URL: whUrl, HUBFLOW_WAREHOUSE_SCHEMA: WAREHOUSE, HUBFLOW_LOG_LEVEL: 'info' };
   try {
     let t = performance.now();
     const hub = openHub(pgs.url);
     await seedHub(hub, SCHEMA, { tenants: TENANTS, workers: WORKERS, seed: 1 }).finally(() => hub.destroy());
+    await hubClient.connect();
+    for (const e of Object.values(HUB_ENTITIES)) await hubClient.query(`alter table ${SCHEMA}.${e.table} replica identity full`);
+    await hubClient.query(`vacuum analyze`);
+    await hubClient.query('create database warehouse');
+    await hubClient.query('checkpoint');
     await client.connect();
-    for (const e of Object.values(HUB_ENTITIES)) await client.query(`alter table ${SCHEMA}.${e.table} replica identity full`);
-    await client.query(`vacuum analyze`);
-    await client.query('checkpoint');
     const seedSeconds = round((performance.now() - t) / 1000, 1);
 
     t = performance.now();
-    const wh = openPostgresWarehouse(pgs.url, WAREHOUSE);
+    const wh = openPostgresWarehouse(whUrl, WAREHOUSE);
     const setup = await (async () => {
       await ensureSchema(wh, HUB_ENTITIES);
       const source = { hubUrl: pgs.url, schema: SCHEMA, entities: { workers: HUB_ENTITIES.workers! }, slot: 'hubflow_cdc', publication: 'hubflow_pub' };
@@ -190,12 +197,12 @@ export async function runFreshnessBench(argv: string[] = []): Promise<unknown> {
     const steadyConsumer = await startConsumer(env);
     // The slot first reads past the WAL the cut's own warehouse writes made (hub and warehouse
     // share a cluster here): measured apart, so the load's figures are of the steady state.
-    const warmUpMs = await waitCaughtUp(client, 600_000);
+    const warmUpMs = await waitCaughtUp(hubClient, client, 600_000);
     const { lsn: steadyFrom } = await one<{ lsn: string }>(client, `select max(commit_lsn)::text as lsn from ${WAREHOUSE}.cdc_changes`);
     const load = await startSteadyLoad(pgs.url, opts.rate);
     await sleep(opts.duration * 1000);
     const written = await load.stop();
-    const catchUpMs = await waitCaughtUp(client, 120_000);
+    const catchUpMs = await waitCaughtUp(hubClient, client, 120_000);
     const steadyRss = await steadyConsumer.stop();
     const latency = await latencies(client, steadyFrom);
 
@@ -210,12 +217,15 @@ export async function runFreshnessBench(argv: string[] = []): Promise<unknown> {
     }
     const applySeconds = (performance.now() - backlogConsumer.streamingAt) / 1000;
     const backlogRss = await backlogConsumer.stop();
-    const { size } = await one<{ size: string }>(client, `select pg_size_pretty(pg_database_size(current_database())) as size`);
+    const { size } = await one<{ size: string }>(
+      client,
+      `select pg_size_pretty(sum(pg_database_size(datname))) as size from pg_database where datname in ('postgres', 'warehouse')`,
+    );
 
     return {
       workers: WORKERS,
       tenants: TENANTS,
-      note: 'private PostgreSQL cluster (fsync off) holding hub and warehouse, on the same machine as the load and the consumer',
+      note: 'private PostgreSQL cluster (fsync off): hub and warehouse in two databases of it, on the same machine as the load and the consumer',
       seedSeconds,
       setup: { rows: setup.rows, seconds: setupSeconds, firstCatchUpSeconds: round(warmUpMs / 1000, 1) },
       freshness: {
@@ -241,6 +251,7 @@ export async function runFreshnessBench(argv: string[] = []): Promise<unknown> {
     };
   } finally {
     await client.end().catch(() => undefined);
+    await hubClient.end().catch(() => undefined);
     await pgs.stop();
   }
 }

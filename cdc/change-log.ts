@@ -1,5 +1,6 @@
 import type { Warehouse, WarehouseSession } from '../warehouse/contract.ts';
 import type { HistoryApplier, PlannedVersions, Temps, Timed } from './history.ts';
+import { canonicalEncoding } from '../transforms/row-hash.ts';
 import type { Lsn } from './lsn.ts';
 import { type Column, insertRows } from './rows.ts';
 import type { CdcChange, CdcSink, CdcTransaction, InitialCut } from './sink.ts';
@@ -51,7 +52,7 @@ export interface ChangeLogOptions {
 
 /** A batch planned before its transaction. */
 interface PlannedBatch {
-  log: (string | null)[][];
+  log: string[];
   versions: PlannedVersions[];
 }
 
@@ -202,14 +203,28 @@ export class ChangeLogSink implements CdcSink {
   }
 }
 
-/** Changes of one or more transactions as change-log rows. */
-function logRows(slot: string, txs: readonly { commitLsn: Lsn; xid: number | null; commitTs: string; changes: CdcChange[] }[]): (string | null)[][] {
-  const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
-  const rows: (string | null)[][] = [];
+/** Changes of one or more transactions as change-log rows (lines of COPY text). */
+function logRows(slot: string, txs: readonly { commitLsn: Lsn; xid: number | null; commitTs: string; changes: CdcChange[] }[]): string[] {
+  const rows: string[] = [];
   for (const tx of txs) {
     const lsn = String(tx.commitLsn);
     const xid = tx.xid === null ? null : String(tx.xid);
-    for (const c of tx.changes) rows.push([slot, lsn, String(c.seq), xid, tx.commitTs, c.entity, c.op, c.tenant, json(c.key), json(c.after)]);
+    for (const c of tx.changes) {
+      rows.push(
+        canonicalEncoding([
+          slot,
+          lsn,
+          String(c.seq),
+          xid,
+          tx.commitTs,
+          c.entity,
+          c.op,
+          c.tenant,
+          JSON.stringify(c.key),
+          c.after === null ? null : JSON.stringify(c.after),
+        ]),
+      );
+    }
   }
   return rows;
 }

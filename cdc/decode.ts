@@ -43,7 +43,8 @@ export class ChangeDecoder {
     const mapped = this.#byRelation.get(msg.relation.relationOid);
     if (!mapped) throw new PermanentError(`a change of ${msg.relation.schema}.${msg.relation.name} arrived before its relation`);
     const where = `${mapped.entity.name} (${msg.tag})`;
-    const before = msg.tag === 'insert' ? null : msg.old ? this.#row(mapped, msg.old, where) : null;
+    // An update's old row is not kept: nothing downstream reads it, and a backlog holds many.
+    const before = msg.tag === 'delete' && msg.old ? this.#row(mapped, msg.old, where) : null;
     const after = msg.tag === 'delete' ? null : this.#row(mapped, msg.new, where);
     const image = (after ?? before) as Row | null;
     // DELETE without a full old row means the table lost REPLICA IDENTITY FULL.

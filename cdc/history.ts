@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { runAll, type Warehouse, type WarehouseSession } from '../warehouse/contract.ts';
 import { trackedFields, type Entities, type Entity } from '../hub/entities.ts';
-import { rowHash } from '../transforms/row-hash.ts';
+import { canonicalEncoding, hashOfEncoding } from '../transforms/row-hash.ts';
 import { type Column, insertRows } from './rows.ts';
-import type { CdcChange, Row } from './sink.ts';
+import type { CdcChange } from './sink.ts';
 
 /**
  * Captured changes into the warehouse's SCD2 history, as the history contract describes it to
@@ -26,9 +26,10 @@ export interface Timed {
 }
 
 export interface Version {
-  tenant: string | null;
-  key: Row;
-  values: Row;
+  /** The key (the tenant, then the entity's key fields) in the canonical encoding: one string per key. */
+  identity: string;
+  /** The tracked values in the canonical encoding: what `rowHash` hashes. */
+  tracked: string;
   validFrom: string;
   validTo: string | null;
   isCurrent: boolean;
@@ -42,7 +43,8 @@ export interface Version {
 /** One entity's versions of a batch, as rows of its temporary table. */
 export interface PlannedVersions {
   entity: string;
-  rows: (string | null)[][];
+  /** Lines of COPY text, in the temporary table's column order. */
+  rows: string[];
   /** The initial cut's instant, when these are rows of a cut. */
   cut?: string;
 }
@@ -55,8 +57,6 @@ export interface Temps {
   /** Every key an initial cut holds, when it is to tombstone the keys it does not. */
   seen?: string;
 }
-
-const identity = (tenant: string | null, key: Row) => `${tenant ?? ''}\u0000${JSON.stringify(key)}`;
 
 /** A timestamptz as the server prints it in UTC ('2026-03-01 09:30:00.5+00') as ISO-8601 with microseconds. */
 export function isoOf(text: string | null): string | null {
@@ -78,22 +78,20 @@ export function planVersions(entity: Entity, timed: Timed[]): Version[] {
   for (const { change: c, at } of timed) {
     const image = c.after ?? c.before;
     if (!image) continue;
-    const values = Object.fromEntries(tracked.map((f) => [f, image[f] ?? null]));
+    const encoded = canonicalEncoding(tracked.map((f) => image[f] ?? null));
     const version: Version = {
-      tenant: c.tenant,
-      key: c.key,
-      values,
+      identity: canonicalEncoding([...(entity.tenantColumn ? [c.tenant] : []), ...entity.key.map((f) => c.key[f] ?? null)]),
+      tracked: encoded,
       validFrom: at,
       validTo: null,
       isCurrent: true,
       isDeleted: c.op === 'delete',
-      rowHash: rowHash(tracked.map((f) => values[f] ?? null)),
+      rowHash: hashOfEncoding(encoded),
       updatedAt: isoOf(c.updatedAt),
       isFirst: false,
     };
-    const id = identity(c.tenant, c.key);
-    const versions = byKey.get(id) ?? [];
-    byKey.set(id, versions);
+    const versions = byKey.get(version.identity) ?? [];
+    byKey.set(version.identity, versions);
     if (versions.at(-1)?.validFrom === at) versions.pop();
     const previous = versions.at(-1);
     if (previous && previous.rowHash === version.rowHash && previous.isDeleted === version.isDeleted) continue;
@@ -163,22 +161,15 @@ export class HistoryApplier {
           return own === null || own > cut ? cut : own;
         }
       : (t: Timed) => t.at;
-    const tracked = trackedFields(e);
     const bool = (b: boolean) => (b ? 't' : 'f');
+    const stamp = (v: string | null) => v ?? '\\N';
+    // Timestamps, booleans and hashes hold nothing COPY text escapes.
     const rows = planVersions(
       e,
       timed.map((t) => ({ change: t.change, at: at(t) })),
-    ).map((v) => [
-      ...this.#identityValues(e, v.tenant, v.key),
-      ...tracked.map((f) => v.values[f] ?? null),
-      v.validFrom,
-      v.validTo,
-      bool(v.isCurrent),
-      bool(v.isDeleted),
-      v.rowHash,
-      v.updatedAt,
-      bool(v.isFirst),
-    ]);
+    ).map((v) =>
+      [v.identity, v.tracked, v.validFrom, stamp(v.validTo), bool(v.isCurrent), bool(v.isDeleted), v.rowHash, stamp(v.updatedAt), bool(v.isFirst)].join('\t'),
+    );
     return { entity: name, rows, ...(cut ? { cut } : {}) };
   }
 
@@ -193,7 +184,8 @@ export class HistoryApplier {
     if (!rows.length) return 0;
     const e = this.#entity(planned.entity);
     const d = this.wh.dialect;
-    if (temps.used) await s.query(`delete from ${temps.versions}`);
+    // Emptied by TRUNCATE: a temporary table is never vacuumed, and deleted rows would stay for every later scan.
+    if (temps.used) await s.query(`truncate table ${temps.versions}`);
     temps.used = true;
     await insertRows(s, temps.versions, this.#stagedColumns(e), rows);
     const ids = this.#identity(e).map(d.id);
@@ -255,7 +247,7 @@ export class HistoryApplier {
     if (!temps.seen) throw new Error(`no record of the keys the cut held for ${name}: prepare it with { seen: true }`);
     const e = this.#entity(name);
     const d = this.wh.dialect;
-    if (temps.used) await s.query(`delete from ${temps.versions}`);
+    if (temps.used) await s.query(`truncate table ${temps.versions}`);
     temps.used = true;
     const ids = this.#identity(e).map(d.id);
     const tracked = trackedFields(e).map(d.id);
@@ -273,10 +265,6 @@ export class HistoryApplier {
 
   #identity(e: Entity): string[] {
     return [...(e.tenantColumn ? [TENANT_FIELD] : []), ...e.key];
-  }
-
-  #identityValues(e: Entity, tenant: string | null, key: Row): (string | null)[] {
-    return [...(e.tenantColumn ? [tenant] : []), ...e.key.map((f) => key[f] ?? null)];
   }
 
   #entity(name: string): Entity {

@@ -1,10 +1,12 @@
+import { decodeCanonical } from '../transforms/row-hash.ts';
 import type { WarehouseSession } from '../warehouse/contract.ts';
 
 /**
- * Rows into a table of a warehouse session: streamed with COPY where the session can
- * (`copyRows`), else as multi-row INSERT statements with each value spelled by the dialect as
- * its column's kind. Values are PostgreSQL's text form: ISO-8601 UTC timestamps, 't'/'f',
- * decimal integers; null is NULL.
+ * Rows into a table of a warehouse session. A batch keeps its rows as lines of PostgreSQL's COPY
+ * text format (`canonicalEncoding`: compact while the batch waits for its turn), streamed as
+ * they are where the session can (`copyText`), else written as multi-row INSERT statements with
+ * each value spelled by the dialect as its column's kind. Values are PostgreSQL's text form:
+ * ISO-8601 UTC timestamps, 't'/'f', decimal integers; \N is NULL.
  */
 
 export type ColumnKind = 'text' | 'timestamp' | 'boolean' | 'integer';
@@ -16,15 +18,15 @@ export interface Column {
 
 const ROWS_PER_INSERT = 500;
 
-export async function insertRows(s: WarehouseSession, table: string, columns: readonly Column[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
-  if (!rows.length) return;
-  if (s.copyRows) {
-    const copied = await s.copyRows(
+export async function insertRows(s: WarehouseSession, table: string, columns: readonly Column[], lines: readonly string[]): Promise<void> {
+  if (!lines.length) return;
+  if (s.copyText) {
+    const copied = await s.copyText(
       table,
       columns.map((c) => c.name),
-      rows,
+      lines,
     );
-    if (copied !== rows.length) throw new Error(`COPY into ${table} took ${copied} of ${rows.length} rows`);
+    if (copied !== lines.length) throw new Error(`COPY into ${table} took ${copied} of ${lines.length} rows`);
     return;
   }
   const d = s.dialect;
@@ -36,8 +38,12 @@ export async function insertRows(s: WarehouseSession, table: string, columns: re
     return d.text(v);
   };
   const names = columns.map((c) => d.id(c.name)).join(', ');
-  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-    const values = rows.slice(i, i + ROWS_PER_INSERT).map((row) => `(${row.map((v, j) => literal(columns[j]!.kind, v)).join(', ')})`);
+  for (let i = 0; i < lines.length; i += ROWS_PER_INSERT) {
+    const values = lines.slice(i, i + ROWS_PER_INSERT).map((line) => {
+      const row = decodeCanonical(line);
+      if (row.length !== columns.length) throw new Error(`a row for ${table} has ${row.length} values, not ${columns.length}`);
+      return `(${row.map((v, j) => literal(columns[j]!.kind, v)).join(', ')})`;
+    });
     await s.query(`insert into ${table} (${names}) values ${values.join(', ')}`);
   }
 }

@@ -17,7 +17,7 @@ export interface CdcChange {
   tenant: string | null;
   /** The key fields within the tenant. */
   key: Row;
-  /** The full row before the change (update, delete); null for insert and snapshot. */
+  /** The full row a delete removed; null for the other operations. */
   before: Row | null;
   /** The full row after the change; null for delete. */
   after: Row | null;

@@ -22,7 +22,7 @@ export interface StreamOptions {
   source: CdcSource;
   sink: CdcSink;
   log: Logger;
-  /** A batch is applied when it holds this many changes, or `batchDelayMs` after its first transaction. */
+  /** A batch is applied when it holds this many changes (default 5,000), or `batchDelayMs` after its first transaction. */
   batchChanges?: number;
   batchDelayMs?: number;
   /** How often the position is reported even when nothing changes (wal_sender_timeout is 60 s by default). */
@@ -43,6 +43,12 @@ export interface StreamStats {
 }
 
 const PG_EPOCH_MS = 946_684_800_000n;
+/**
+ * A backlog is applied in batches of this many changes. Larger batches apply faster (10,000:
+ * about 14% more changes/s), but each change in flight costs the consumer several KB of heap
+ * before the collector reclaims it: at 5,000, a backlog keeps it under 300 MB.
+ */
+const BATCH_CHANGES = 5_000;
 
 /** A standby status update: written, flushed and applied are all `lsn`, exactly. */
 function statusUpdate(lsn: Lsn, replyRequested = false): Buffer {
@@ -235,14 +241,14 @@ class Consumer {
     }
     this.#pending.push(tx);
     this.#pendingChanges += tx.changes.length;
-    const batch = this.opts.batchChanges ?? 5_000;
+    const batch = this.opts.batchChanges ?? BATCH_CHANGES;
     if (this.#pendingChanges >= batch) {
       void this.#flush();
       this.#prepareAhead();
     } else this.#schedule(this.opts.batchDelayMs ?? 200);
     // Backpressure: a sink slower than the stream stops the socket rather than fill memory
-    // (a batch being applied, the next one prepared and one more are held).
-    if (this.#pendingChanges >= batch && this.#flushing && !this.#paused) {
+    // (a batch being applied and the next one, prepared or arriving, are held).
+    if ((this.#pendingChanges >= batch || this.#ahead) && this.#flushing && !this.#paused) {
       this.#paused = true;
       this.replication.wire.stream.pause();
     }
@@ -267,7 +273,7 @@ class Consumer {
 
   /** Whole transactions from `pending` up to the batch size (at least one): what arrives later waits for the next batch. */
   #take(): CdcTransaction[] {
-    const limit = this.opts.batchChanges ?? 5_000;
+    const limit = this.opts.batchChanges ?? BATCH_CHANGES;
     let take = 0;
     let changes = 0;
     while (take < this.#pending.length && (take === 0 || changes + this.#pending[take]!.changes.length <= limit)) {
@@ -281,7 +287,7 @@ class Consumer {
   /** While a batch is applied, a full next batch is taken and prepared: the sink's own work overlaps the warehouse's. */
   #prepareAhead(): void {
     const { sink, source } = this.opts;
-    if (!sink.prepare || this.#ahead || !this.#flushing || this.#broken || this.#pendingChanges < (this.opts.batchChanges ?? 5_000)) return;
+    if (!sink.prepare || this.#ahead || !this.#flushing || this.#broken || this.#pendingChanges < (this.opts.batchChanges ?? BATCH_CHANGES)) return;
     this.#ahead = this.#take();
     try {
       sink.prepare(source.slot, this.#ahead);

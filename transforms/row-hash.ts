@@ -9,15 +9,15 @@ import { createHash } from 'node:crypto';
  * rows share an encoding. Being the bytes the hub already sends, it is hashed without parsing.
  */
 export function canonicalEncoding(values: readonly (string | null)[]): string {
-  let out = '';
+  const fields = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v === undefined) throw new Error(`canonical encoding: value ${i} is missing`);
     // Most values hold nothing to escape: a test is cheaper than a replace that changes nothing.
-    const field = v === null ? '\\N' : SPECIAL.test(v) ? v.replace(SPECIALS, (c) => ESCAPES[c]!) : v;
-    out += i === 0 ? field : `\t${field}`;
+    fields[i] = v === null ? '\\N' : SPECIAL.test(v) ? v.replace(SPECIALS, (c) => ESCAPES[c]!) : v;
   }
-  return out;
+  // join makes one flat string; appending would make a chain of pieces, larger while a batch holds it.
+  return fields.join('\t');
 }
 
 const SPECIAL = /[\\\b\f\n\r\t\v]/;
@@ -25,8 +25,20 @@ const SPECIALS = /[\\\b\f\n\r\t\v]/g;
 
 const ESCAPES: Record<string, string> = { '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
 
+/** The values of one line of that encoding: its inverse. */
+export function decodeCanonical(line: string): (string | null)[] {
+  return line.split('\t').map((f) => (f === '\\N' ? null : f.includes('\\') ? f.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c) : f));
+}
+
+const UNESCAPES: Record<string, string> = { '\\': '\\', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+
 export function rowHash(values: readonly (string | null)[]): string {
-  return createHash('sha256').update(canonicalEncoding(values), 'utf8').digest('hex');
+  return hashOfEncoding(canonicalEncoding(values));
+}
+
+/** `rowHash` of values already in the canonical encoding. */
+export function hashOfEncoding(encoding: string): string {
+  return createHash('sha256').update(encoding, 'utf8').digest('hex');
 }
 
 /** 0-9, a-f, A-F to their value. */

@@ -152,10 +152,10 @@ export interface WarehouseSession {
   load(table: string, columns: readonly string[], file: string, attempt: string): Promise<number>;
   /**
    * Where the warehouse can stream rows into a table of this session straight from memory
-   * (PostgreSQL's COPY FROM STDIN): each row's values in PostgreSQL's text form, null as NULL.
-   * Absent elsewhere: the rows are then written as INSERT statements spelled by the dialect.
+   * (PostgreSQL's COPY FROM STDIN): one line of COPY text per row (`canonicalEncoding`). Absent
+   * elsewhere: the rows are then written as INSERT statements spelled by the dialect.
    */
-  copyRows?(table: string, columns: readonly string[], rows: Iterable<readonly (string | null)[]>): Promise<number>;
+  copyText?(table: string, columns: readonly string[], lines: readonly string[]): Promise<number>;
 }
 
 export interface Warehouse {

@@ -29,6 +29,7 @@ export function measuringSink(sink: CdcSink, db: Store, integration: string): Cd
   return {
     appliedLsn: (slot) => sink.appliedLsn(slot),
     seed: (cut, rows) => sink.seed(cut, rows),
+    ...(sink.prepare ? { prepare: sink.prepare.bind(sink) } : {}),
     async apply(slot, batch) {
       const applied = await sink.appliedLsn(slot);
       await sink.apply(slot, batch);

@@ -4,7 +4,6 @@ import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import type { PoolClient, QueryResult } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { canonicalEncoding } from '../../transforms/row-hash.ts';
 import type { WarehouseSession } from '../contract.ts';
 import { postgresDialect as d } from './sql.ts';
 
@@ -28,27 +27,17 @@ export async function openSession(client: PoolClient): Promise<WarehouseSession>
       await pipeline([createReadStream(file, { highWaterMark: 1 << 20 }), ...decompress, copy]);
       return Number(copy.rowCount);
     },
-    async copyRows(table, columns, rows) {
+    async copyText(table, columns, lines) {
       const copy = client.query(copyFrom(`copy ${table} (${columns.map(d.id).join(', ')}) from stdin with (format text)`));
-      await pipeline(Readable.from(copyText(rows)), copy);
+      await pipeline(Readable.from(chunks(lines)), copy);
       return Number(copy.rowCount);
     },
   };
 }
 
-const ROWS_PER_CHUNK = 1_000;
+const LINES_PER_CHUNK = 1_000;
 
-/** Rows as COPY's text format, a chunk of lines at a time (the row-hash encoding is that format). */
-function* copyText(rows: Iterable<readonly (string | null)[]>): Generator<string> {
-  let chunk = '';
-  let n = 0;
-  for (const row of rows) {
-    chunk += `${canonicalEncoding(row)}\n`;
-    if (++n === ROWS_PER_CHUNK) {
-      yield chunk;
-      chunk = '';
-      n = 0;
-    }
-  }
-  if (chunk) yield chunk;
+/** Lines of COPY text, a chunk at a time. */
+function* chunks(lines: readonly string[]): Generator<string> {
+  for (let i = 0; i < lines.length; i += LINES_PER_CHUNK) yield `${lines.slice(i, i + LINES_PER_CHUNK).join('\n')}\n`;
 }
