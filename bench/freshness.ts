@@ -13,6 +13,7 @@ import { createLogger } from '../core/log.ts';
 import { ensureSchema } from '../tasks/history/apply.ts';
 import { openPostgresWarehouse } from '../warehouse/postgres/dialect.ts';
 import { startPrivatePostgres } from '../test/cdc/private-pg.ts';
+import { historyApplyFloor } from './freshness-floor.ts';
 import { startSteadyLoad, writeBacklog } from './freshness-load.ts';
 
 /**
@@ -67,12 +68,18 @@ interface Consumer {
   child: ChildProcess;
   /** performance.now() when it reported streaming. */
   streamingAt: number;
-  stop(): Promise<{ peakRssMb: number }>;
+  stop(): Promise<{ peakRssMb: number; cpuSeconds: number }>;
 }
 
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : 0;
+}
+
+/** User and system CPU of a process so far, from /proc (clock ticks of 1/100 s). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function hubflow(env: NodeJS.ProcessEnv, args: string[]): ChildProcess {
@@ -95,10 +102,11 @@ async function startConsumer(env: NodeJS.ProcessEnv): Promise<Consumer> {
     streamingAt,
     async stop() {
       const peak = peakRssMb(child.pid!);
+      const cpuSeconds = cpuSecondsOf(child.pid!);
       child.kill('SIGTERM');
       const code = await exited;
       if (code !== 0) throw new Error(`the consumer exited ${code}:\n${output.slice(-4000)}`);
-      return { peakRssMb: peak };
+      return { peakRssMb: peak, cpuSeconds };
     },
   };
 }
@@ -206,6 +214,9 @@ export async function runFreshnessBench(argv: string[] = []): Promise<unknown> {
     const steadyRss = await steadyConsumer.stop();
     const latency = await latencies(client, steadyFrom);
 
+    // The warehouse's ceiling, measured while nothing else runs (before the backlog, whose dead
+    // rows would have autovacuum working beside it).
+    const floor = await historyApplyFloor(whUrl, WAREHOUSE);
     // Throughput: a backlog the consumer finds when it starts.
     const before = await appliedChanges(client);
     const backlog = await writeBacklog(pgs.url, opts.backlog);
@@ -245,6 +256,11 @@ export async function runFreshnessBench(argv: string[] = []): Promise<unknown> {
         applySeconds: round(applySeconds, 2),
         changesPerSecond: Math.round(backlog.changes / applySeconds),
         consumerPeakRssMb: backlogRss.peakRssMb,
+        consumerCpuMicrosecondsPerChange: Math.round((backlogRss.cpuSeconds * 1e6) / backlog.changes),
+        warehouseCeiling: {
+          ...floor,
+          measuredAs: "a batch's warehouse writes alone (change log and history), planned batches of updates to random keys, one session, rolled back",
+        },
       },
       databaseSize: size,
       targets: { p50Seconds: 5, p99Seconds: 30, consumerPeakRssMb: 300, changesPerSecond: 20_000 },

@@ -15,7 +15,8 @@ import type { CdcChange, CdcSink, CdcTransaction, InitialCut } from './sink.ts';
 
 export const CHANGES = 'cdc_changes';
 export const CDC_LEDGER = 'cdc_ledger';
-const COLUMNS: Column[] = [
+/** The change log's columns, in the order of its rows' values. */
+export const CHANGE_COLUMNS: Column[] = [
   { name: 'slot', kind: 'text' },
   { name: 'commit_lsn', kind: 'integer' },
   { name: 'seq', kind: 'integer' },
@@ -93,8 +94,8 @@ export class ChangeLogSink implements CdcSink {
         await insertRows(
           s,
           this.wh.table(CHANGES),
-          COLUMNS,
-          logRows(cut.slot, [{ commitLsn: cut.consistentPoint, xid: null, commitTs: cut.snapshotAt, changes: batch }]),
+          CHANGE_COLUMNS,
+          changeLogRows(cut.slot, [{ commitLsn: cut.consistentPoint, xid: null, commitTs: cut.snapshotAt, changes: batch }]),
         );
         if (history) {
           for (const [entity, timed] of byEntity(batch.map((change) => ({ change, at: cut.snapshotAt })))) {
@@ -136,7 +137,7 @@ export class ChangeLogSink implements CdcSink {
       // What the ledger already holds is never applied twice, whoever sends it again.
       const fresh = batch.filter((tx) => tx.commitLsn >= applied);
       const p = fresh.length === batch.length ? planned : this.#plan(slot, fresh);
-      await insertRows(s, this.wh.table(CHANGES), COLUMNS, p.log);
+      await insertRows(s, this.wh.table(CHANGES), CHANGE_COLUMNS, p.log);
       for (const v of p.versions) await this.options.history!.write(s, temps.get(v.entity)!, v);
       const last = fresh.at(-1);
       if (!last) return;
@@ -157,7 +158,7 @@ export class ChangeLogSink implements CdcSink {
       const timed = txs.flatMap((tx) => tx.changes.map((change) => ({ change, at: tx.commitTs })));
       for (const [entity, items] of byEntity(timed)) versions.push(history.plan(entity, items));
     }
-    return { log: logRows(slot, txs), versions };
+    return { log: changeLogRows(slot, txs), versions };
   }
 
   /** `fn` in one transaction; the history's temporary tables for `entities` are made before it (DDL may commit). */
@@ -204,7 +205,7 @@ export class ChangeLogSink implements CdcSink {
 }
 
 /** Changes of one or more transactions as change-log rows (lines of COPY text). */
-function logRows(slot: string, txs: readonly { commitLsn: Lsn; xid: number | null; commitTs: string; changes: CdcChange[] }[]): string[] {
+export function changeLogRows(slot: string, txs: readonly { commitLsn: Lsn; xid: number | null; commitTs: string; changes: CdcChange[] }[]): string[] {
   const rows: string[] = [];
   for (const tx of txs) {
     const lsn = String(tx.commitLsn);
