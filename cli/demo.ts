@@ -29,6 +29,12 @@ export async function runDemo(opts: { dag: string; keep?: boolean }): Promise<vo
   const worker = startWorker(rt);
   const server = await startServer(rt, { fallbackToFreePort: true });
   const say = (text: string) => process.stdout.write(`${text}\n`);
+  const sync = rt.dags.dags.get(SYNC_DAG);
+  const now = new Date();
+  const collisions = findCollisions(rt.dags, now, new Date(now.getTime() + 86_400_000));
+  // The walk-through runs now, whatever the hour: the resources' own windows (step 2 shows
+  // them) would hold it for hours at night, so its copies keep only the demo's hold (step 3).
+  for (const [id, resource] of resources) resources.set(id, Object.freeze({ ...resource, blackouts: [] }));
   try {
     say(`1. ${opts.dag}: per-tenant fan-out, fan-in, a retry\n`);
     const run = await rt.engine.triggerRun(opts.dag, { conf: { source: 'demo' } });
@@ -36,11 +42,8 @@ export async function runDemo(opts: { dag: string; keep?: boolean }): Promise<vo
     await printRunSummary(rt, finished!);
     const runs = [finished!];
 
-    const sync = rt.dags.dags.get(SYNC_DAG);
     if (sync && rt.dags.resources.has('payroll-db')) {
       say(`\n2. The payroll/warehouse collision, caught before anything runs (hubflow windows check):\n`);
-      const now = new Date();
-      const collisions = findCollisions(rt.dags, now, new Date(now.getTime() + 86_400_000));
       say(collisions.length ? collisions.map(describeCollision).join('\n') : '(none in the next day)');
       say(`\n3. ...and avoided at run time: payroll-db is held for the next ${DEMO_HOLD_MS / 1000} s, as the payroll batch would hold it:\n`);
       resources.set('payroll-db', heldFor(resources.get('payroll-db')!, DEMO_HOLD_MS));
@@ -139,7 +142,7 @@ async function demoHistory(rt: Runtime, say: (text: string) => void): Promise<Da
 }
 const DEMO_HOLD_MS = 3_000;
 
-/** A copy of a resource with one more blackout, from now for `ms`, as another batch holding it would be. */
+/** A copy of a resource with a blackout from now for `ms`, as another batch holding it would be. */
 function heldFor(resource: Resource, ms: number): Resource {
   const now = Date.now();
   const [hold] = defineResource({
