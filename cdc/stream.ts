@@ -46,7 +46,8 @@ const PG_EPOCH_MS = 946_684_800_000n;
 /**
  * A backlog is applied in batches of this many changes. Larger batches apply faster (10,000:
  * about 14% more changes/s), but each change in flight costs the consumer several KB of heap
- * before the collector reclaims it: at 5,000, a backlog keeps it under 300 MB.
+ * before the collector reclaims it: at 5,000, a backlog's peak stays near 300 MB (281–336 MB
+ * measured), at 10,000 it reaches 366–427 MB.
  */
 const BATCH_CHANGES = 5_000;
 
