@@ -13,7 +13,7 @@ import { createLogger } from '../core/log.ts';
 import { ensureSchema } from '../tasks/history/apply.ts';
 import { openPostgresWarehouse } from '../warehouse/postgres/dialect.ts';
 import { startPrivatePostgres } from '../test/cdc/private-pg.ts';
-import { historyApplyFloor } from './freshness-floor.ts';
+import { warehouseCeiling } from './freshness-ceiling.ts';
 import { startSteadyLoad, writeBacklog } from './freshness-load.ts';
 
 /**
@@ -216,7 +216,7 @@ export async function runFreshnessBench(argv: string[] = []): Promise<unknown> {
 
     // The warehouse's ceiling, measured while nothing else runs (before the backlog, whose dead
     // rows would have autovacuum working beside it).
-    const floor = await historyApplyFloor(whUrl, WAREHOUSE);
+    const ceiling = await warehouseCeiling(whUrl, WAREHOUSE);
     // Throughput: a backlog the consumer finds when it starts.
     const before = await appliedChanges(client);
     const backlog = await writeBacklog(pgs.url, opts.backlog);
@@ -258,7 +258,7 @@ export async function runFreshnessBench(argv: string[] = []): Promise<unknown> {
         consumerPeakRssMb: backlogRss.peakRssMb,
         consumerCpuMicrosecondsPerChange: Math.round((backlogRss.cpuSeconds * 1e6) / backlog.changes),
         warehouseCeiling: {
-          ...floor,
+          ...ceiling,
           measuredAs: "a batch's warehouse writes alone (change log and history), planned batches of updates to random keys, one session, rolled back",
         },
       },

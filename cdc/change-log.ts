@@ -16,7 +16,7 @@ import type { CdcChange, CdcSink, CdcTransaction, InitialCut } from './sink.ts';
 export const CHANGES = 'cdc_changes';
 export const CDC_LEDGER = 'cdc_ledger';
 /** The change log's columns, in the order of its rows' values. */
-export const CHANGE_COLUMNS: Column[] = [
+const CHANGE_COLUMNS: Column[] = [
   { name: 'slot', kind: 'text' },
   { name: 'commit_lsn', kind: 'integer' },
   { name: 'seq', kind: 'integer' },
@@ -91,12 +91,7 @@ export class ChangeLogSink implements CdcSink {
       await s.query(`delete from ${this.wh.table(CHANGES)} where slot = ${this.wh.dialect.text(cut.slot)}`);
       let count = 0;
       for await (const batch of rows) {
-        await insertRows(
-          s,
-          this.wh.table(CHANGES),
-          CHANGE_COLUMNS,
-          changeLogRows(cut.slot, [{ commitLsn: cut.consistentPoint, xid: null, commitTs: cut.snapshotAt, changes: batch }]),
-        );
+        await writeChangeLog(s, this.wh, changeLogRows(cut.slot, [{ commitLsn: cut.consistentPoint, xid: null, commitTs: cut.snapshotAt, changes: batch }]));
         if (history) {
           for (const [entity, timed] of byEntity(batch.map((change) => ({ change, at: cut.snapshotAt })))) {
             // A row the history does not hold yet starts at the hub's own change time (as a first
@@ -137,7 +132,7 @@ export class ChangeLogSink implements CdcSink {
       // What the ledger already holds is never applied twice, whoever sends it again.
       const fresh = batch.filter((tx) => tx.commitLsn >= applied);
       const p = fresh.length === batch.length ? planned : this.#plan(slot, fresh);
-      await insertRows(s, this.wh.table(CHANGES), CHANGE_COLUMNS, p.log);
+      await writeChangeLog(s, this.wh, p.log);
       for (const v of p.versions) await this.options.history!.write(s, temps.get(v.entity)!, v);
       const last = fresh.at(-1);
       if (!last) return;
@@ -202,6 +197,11 @@ export class ChangeLogSink implements CdcSink {
        values (${d.text(slot)}, ${l.applied}, ${l.consistentPoint}, ${l.transactions}, ${l.changes}, current_timestamp)`,
     );
   }
+}
+
+/** Change-log rows into the change log, in the caller's transaction. */
+export function writeChangeLog(s: WarehouseSession, wh: Warehouse, rows: readonly string[]): Promise<void> {
+  return insertRows(s, wh.table(CHANGES), CHANGE_COLUMNS, rows);
 }
 
 /** Changes of one or more transactions as change-log rows (lines of COPY text). */

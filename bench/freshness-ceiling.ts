@@ -1,6 +1,5 @@
-import { CHANGE_COLUMNS, CHANGES, changeLogRows } from '../cdc/change-log.ts';
+import { changeLogRows, writeChangeLog } from '../cdc/change-log.ts';
 import { HistoryApplier, type Timed } from '../cdc/history.ts';
-import { insertRows } from '../cdc/rows.ts';
 import type { CdcChange } from '../cdc/sink.ts';
 import { columnOf, HUB_ENTITIES } from '../hub/entities.ts';
 import { openPostgresWarehouse } from '../warehouse/postgres/dialect.ts';
@@ -16,7 +15,7 @@ import { openPostgresWarehouse } from '../warehouse/postgres/dialect.ts';
 
 const ENTITY = HUB_ENTITIES.workers!;
 
-export interface Floor {
+export interface Ceiling {
   batches: number;
   changesPerBatch: number;
   msPerBatch: number[];
@@ -25,7 +24,7 @@ export interface Floor {
   bestChangesPerSecond: number;
 }
 
-export async function historyApplyFloor(url: string, schema: string, batches = 5, size = 5_000): Promise<Floor> {
+export async function warehouseCeiling(url: string, schema: string, batches = 5, size = 5_000): Promise<Ceiling> {
   const wh = openPostgresWarehouse(url, schema);
   const applier = new HistoryApplier(wh, HUB_ENTITIES);
   const fields = Object.keys(ENTITY.columns);
@@ -61,7 +60,7 @@ export async function historyApplyFloor(url: string, schema: string, batches = 5
             const planned = applier.plan(ENTITY.name, timed);
             const log = changeLogRows('ceiling', [{ commitLsn: 0n, xid: null, commitTs: at, changes: timed.map((t) => t.change) }]);
             const started = performance.now();
-            await insertRows(s, wh.table(CHANGES), CHANGE_COLUMNS, log);
+            await writeChangeLog(s, wh, log);
             await applier.write(s, temps.get(ENTITY.name)!, planned);
             return performance.now() - started;
           } finally {
